@@ -1,0 +1,50 @@
+// convergy command-line entry point: dispatches to the subcommands registered in src/cli/*.cpp and turns
+// errors into exit codes (0 success, 1 failure, 2 bad input or usage).
+#include "cli/command.h"
+#include "convergy/version.h"
+#include "util/error.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdio>
+
+namespace convergy::cli {
+std::vector<CommandSpec>& registry() {
+  static std::vector<CommandSpec> r;
+  return r;
+}
+}  // namespace convergy::cli
+
+int main(int argc, char** argv) {
+  using namespace convergy;
+  CLI::App app{"convergy: measure and predict the energy and latency of ConvNet inference", "convergy"};
+  app.set_version_flag("--version", std::string("convergy ") + CONVERGY_VERSION);
+  app.require_subcommand(1);
+  auto& commands = cli::registry();
+  std::sort(commands.begin(), commands.end(),
+            [](const auto& a, const auto& b) { return a.order != b.order ? a.order < b.order : a.name < b.name; });
+  std::function<int()> action;
+  for (auto& c : commands) {
+    CLI::App* sub = app.add_subcommand(c.name, c.help);
+    auto run = c.setup(*sub);
+    sub->callback([&action, run] { action = run; });
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  try {
+    return action ? action() : 0;
+  } catch (const Error& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "convergy: error: {}\n", e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "convergy: error: {}\n", e.what());
+    return 1;
+  }
+}

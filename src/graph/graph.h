@@ -1,0 +1,70 @@
+// The network graph: named blobs with inferred shapes, and layers in topological order.
+// Shapes are inferred as each layer is added (a layer can only consume blobs that already exist), so
+// insertion order is a valid execution order and a cycle cannot be built.
+#pragma once
+#include "graph/layer.h"
+
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace convergy {
+
+struct Blob {
+  std::string name;
+  Shape shape;
+  DataType dtype = DataType::F32;
+  LayerId producer = -1;
+};
+
+class Graph {
+ public:
+  explicit Graph(std::string name = {}) : name_(std::move(name)) {}
+
+  const std::string& name() const { return name_; }
+  void set_name(std::string n) { name_ = std::move(n); }
+  // Where the graph came from (file path or zoo name), for messages.
+  const std::string& source() const { return source_; }
+  void set_source(std::string s) { source_ = std::move(s); }
+
+  // Adds an Input layer named `name` producing a blob of the same name.
+  BlobId add_input(const std::string& name, Shape shape, DataType dtype = DataType::F32,
+                   std::string origin = {});
+
+  // Adds a layer that consumes `inputs` and produces one new blob per entry of `output_names`.
+  // Infers output shapes and weight specs now; on inconsistent inputs throws BadInput:
+  //   `<origin>: layer "conv2" (Convolution): input has 64 channels, not divisible by group 3`.
+  // Blob names need not be unique (Caffe's in-place layers reuse a name); ids are.
+  LayerId add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
+                    const std::vector<std::string>& output_names, std::string origin = {});
+
+  // Network outputs. If none are marked, outputs are the blobs that no layer consumes (Caffe's rule).
+  void mark_output(BlobId id);
+  std::vector<BlobId> outputs() const;
+  std::vector<BlobId> inputs() const;  // blobs produced by Input layers
+
+  const std::vector<Layer>& layers() const { return layers_; }
+  std::vector<Layer>& mutable_layers() { return layers_; }
+  const Layer& layer(LayerId id) const { return layers_.at(static_cast<size_t>(id)); }
+  const std::vector<Blob>& blobs() const { return blobs_; }
+  const Blob& blob(BlobId id) const { return blobs_.at(static_cast<size_t>(id)); }
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  int num_blobs() const { return static_cast<int>(blobs_.size()); }
+
+  // Layers that read blob `id`, in order.
+  std::vector<LayerId> consumers(BlobId id) const;
+  // Index of a layer by name, or -1.
+  LayerId find_layer(const std::string& name) const;
+
+ private:
+  BlobId add_blob(std::string name, Shape shape, DataType dtype, LayerId producer);
+
+  std::string name_;
+  std::string source_;
+  std::vector<Blob> blobs_;
+  std::vector<Layer> layers_;
+  std::vector<BlobId> marked_outputs_;
+  std::unordered_map<std::string, LayerId> layer_index_;
+};
+
+}  // namespace convergy

@@ -1,0 +1,216 @@
+// Layer kinds, their typed attributes, and the per-kind declaration (name, class, shape rule).
+// Adding a kind: extend LayerKind, add its params struct to LayerParams, and add one row to the
+// declaration table in layer_types.cpp; static_asserts there and in features/ trip if a table is missed.
+#pragma once
+#include "graph/shape.h"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace convergy {
+
+enum class LayerKind : uint8_t {
+  Input,
+  Convolution,
+  InnerProduct,
+  Pooling,
+  ReLU,
+  LeakyReLU,
+  Clip,  // ReLU6 is Clip(0, 6)
+  PReLU,
+  Sigmoid,
+  TanH,
+  Swish,  // x * sigmoid(x), a.k.a. SiLU
+  HardSwish,
+  HardSigmoid,
+  BatchNorm,
+  Scale,
+  LRN,
+  Concat,
+  Eltwise,
+  Softmax,
+  Dropout,
+  Flatten,
+  Reshape,
+  Split,  // Caffe's Split: the same tensor to several consumers
+  Slice,  // cut one axis into ranges (Caffe Slice, ONNX Split/Slice)
+  ChannelShuffle,
+  Permute,  // ONNX Transpose
+  Pad,
+  kCount
+};
+constexpr int kLayerKindCount = static_cast<int>(LayerKind::kCount);
+
+// Coarse classes used by predictive models (one sub-model per class).
+enum class LayerClass : uint8_t { Conv, FC, Pool, Other, None };
+
+struct NoParams {};
+
+struct InputParams {
+  Shape shape;
+  DataType dtype = DataType::F32;
+};
+
+struct ConvParams {
+  int64_t num_output = 0;
+  int64_t kernel_h = 0, kernel_w = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+  bool bias = true;
+};
+
+struct InnerProductParams {
+  int64_t num_output = 0;
+  bool bias = true;
+  int axis = 1;  // flatten from this axis, as Caffe does
+};
+
+enum class PoolMethod : uint8_t { Max, Average };
+enum class PoolRounding : uint8_t { Ceil, Floor };
+
+struct PoolParams {
+  PoolMethod method = PoolMethod::Max;
+  bool global = false;
+  int64_t kernel_h = 0, kernel_w = 0;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  PoolRounding rounding = PoolRounding::Ceil;  // Caffe rounds up; ONNX floors unless ceil_mode=1
+  bool count_include_pad = true;               // Caffe's average includes padding; ONNX's default does not
+};
+
+struct LeakyReLUParams {
+  float slope = 0.01f;
+};
+struct ClipParams {
+  float min = 0.0f, max = 6.0f;
+};
+struct PReLUParams {
+  bool channel_shared = false;
+};
+struct HardSigmoidParams {
+  float alpha = 0.2f, beta = 0.5f;  // y = clamp(alpha * x + beta, 0, 1)
+};
+struct BatchNormParams {
+  float eps = 1e-5f;
+  bool affine = false;  // Caffe BatchNorm has no scale/shift (a Scale layer follows); ONNX's has them
+};
+struct ScaleParams {
+  int axis = 1;
+  bool bias = false;
+  // With two inputs the second is the per-channel scale (no learned weight).
+};
+struct LRNParams {
+  int64_t local_size = 5;
+  float alpha = 1e-4f, beta = 0.75f, k = 1.0f;
+  bool across_channels = true;
+};
+struct ConcatParams {
+  int axis = 1;
+};
+enum class EltwiseOp : uint8_t { Sum, Prod, Max };
+struct EltwiseParams {
+  EltwiseOp op = EltwiseOp::Sum;
+  std::vector<float> coeffs;  // Caffe SUM coefficients; empty means all 1
+  // Inputs broadcast numpy-style (e.g. NxCxHxW * NxCx1x1 for squeeze-and-excitation).
+};
+struct SoftmaxParams {
+  int axis = 1;
+};
+struct DropoutParams {
+  float ratio = 0.5f;
+};
+struct FlattenParams {
+  int axis = 1;
+  int end_axis = -1;  // inclusive, as in Caffe
+};
+struct ReshapeParams {
+  std::vector<int64_t> dims;  // 0 copies the input dimension, -1 is inferred (Caffe and ONNX semantics)
+};
+struct SliceParams {
+  int axis = 1;
+  std::vector<std::pair<int64_t, int64_t>> ranges;  // [begin, end) per output, non-negative, in bounds
+};
+struct ChannelShuffleParams {
+  int64_t groups = 1;
+};
+struct PermuteParams {
+  std::vector<int> order;
+};
+enum class PadMode : uint8_t { Constant, Reflect, Edge };
+struct PadParams {
+  std::vector<int64_t> begins, ends;  // one per axis
+  PadMode mode = PadMode::Constant;
+  float value = 0.0f;
+};
+
+using LayerParams = std::variant<NoParams, InputParams, ConvParams, InnerProductParams, PoolParams, LeakyReLUParams,
+                                 ClipParams, PReLUParams, HardSigmoidParams, BatchNormParams, ScaleParams,
+                                 LRNParams, ConcatParams, EltwiseParams, SoftmaxParams, DropoutParams,
+                                 FlattenParams, ReshapeParams, SliceParams, ChannelShuffleParams, PermuteParams,
+                                 PadParams>;
+
+// A learned tensor of a layer (weights, bias, BN statistics). `learnable` is false for BatchNorm running
+// statistics: PyTorch does not count them as parameters.
+struct WeightSpec {
+  std::string role;  // "weight", "bias", "mean", "variance", "scale", "slope", ...
+  Shape shape;
+  bool learnable = true;
+};
+
+// An activation a runtime applies inside the producing layer (set by the fusion pass).
+struct FusedActivation {
+  LayerKind kind = LayerKind::ReLU;
+  float alpha = 0.0f, beta = 0.0f;  // Clip min/max, LeakyReLU slope, HardSigmoid alpha/beta
+  std::string layer_name;           // the activation layer that was folded in
+};
+
+using BlobId = int32_t;
+using LayerId = int32_t;
+
+struct Layer {
+  std::string name;
+  LayerKind kind = LayerKind::Input;
+  LayerParams params;
+  std::vector<BlobId> inputs;
+  std::vector<BlobId> outputs;
+  std::vector<WeightSpec> weights;  // filled by shape inference
+  std::optional<FusedActivation> fused_activation;
+  std::string origin;  // where it came from, for messages: "file.prototxt:12:3" or an ONNX node name
+
+  template <typename P>
+  const P& p() const { return std::get<P>(params); }
+  template <typename P>
+  P& p() { return std::get<P>(params); }
+};
+
+// The declaration of one layer kind.
+struct LayerTypeInfo {
+  LayerKind kind;
+  std::string_view name;  // as printed, e.g. "Convolution"
+  LayerClass cls;
+  int min_inputs, max_inputs;  // max -1 = any number
+};
+const LayerTypeInfo& layer_type(LayerKind kind);
+std::string_view layer_kind_name(LayerKind kind);
+std::optional<LayerKind> layer_kind_from_name(std::string_view name);
+// The coarse class of a concrete layer (depthwise convolution is still Conv; features mark it).
+LayerClass layer_class(const Layer& layer);
+std::string_view layer_class_name(LayerClass c);  // "conv", "fc", "pool", "other", "none"
+// True for element-wise activations that a runtime can fuse into a preceding Conv/FC.
+bool is_fusable_activation(LayerKind kind);
+
+// Shape rule: output shapes and weight specs from the inputs. Throws BadInput naming the layer.
+struct InferredShapes {
+  std::vector<Shape> outputs;
+  std::vector<WeightSpec> weights;
+};
+InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& input_shapes);
+
+}  // namespace convergy

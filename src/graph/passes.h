@@ -1,0 +1,32 @@
+// Graph passes that mirror what deployment runtimes do before running a network. Each pass returns a new
+// graph and reports every change it made, so the executed graph is always explainable.
+#pragma once
+#include "graph/graph.h"
+
+#include <string>
+#include <vector>
+
+namespace convergy {
+
+struct PassOptions {
+  bool remove_dead = true;        // layers whose results reach no output
+  bool remove_dropout = true;     // Dropout is the identity at inference
+  bool fold_batchnorm = true;     // BatchNorm/Scale folded into the preceding Conv/FC
+  bool fuse_activations = true;   // element-wise activations fused into the preceding Conv/FC
+  static PassOptions none() { return {false, false, false, false}; }
+};
+
+struct PassChange {
+  std::string pass;    // "dead", "dropout", "fold-bn", "fuse-act"
+  std::string layer;   // the layer removed or changed
+  std::string detail;  // e.g. "folded into conv1"
+};
+
+struct PassResult {
+  Graph graph;
+  std::vector<PassChange> changes;
+};
+
+PassResult run_passes(const Graph& graph, const PassOptions& options = {});
+
+}  // namespace convergy

@@ -1,0 +1,61 @@
+// Runs a network graph layer by layer on one backend, fp32, with weights from a seeded generator.
+// Buffers are planned and allocated in the constructor; run() and run_layer() do not allocate.
+#pragma once
+#include "graph/graph.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace convergy {
+
+struct ExecutorOptions {
+  std::string backend = "reference";  // reference | openblas | eigen | onednn
+  int threads = 1;
+  uint64_t seed = 1;
+};
+
+// Called at every layer start (start = true) and end (start = false) of a whole-network run.
+class LayerHook {
+ public:
+  virtual ~LayerHook() = default;
+  virtual void on_layer(LayerId layer, bool start) = 0;
+};
+
+struct Fallback {
+  std::string layer;
+  std::string reason;  // why the backend did not take it
+};
+
+class Executor {
+ public:
+  Executor(const Graph& graph, const ExecutorOptions& options);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Whole network, in topological order; `hook` may be null.
+  void run(LayerHook* hook = nullptr);
+  // One layer in isolation on its prepared inputs (run() once first, or inputs hold random data).
+  void run_layer(LayerId layer);
+
+  // Layers the chosen backend could not take and that ran on the reference kernels.
+  const std::vector<Fallback>& fallbacks() const;
+  // Backend name actually used for a layer ("reference" for fallbacks and trivial layers).
+  std::string backend_of(LayerId layer) const;
+
+  std::span<float> blob_data(BlobId blob);
+  const Graph& graph() const;
+  const ExecutorOptions& options() const;
+
+  // Names of the backends compiled into this build.
+  static std::vector<std::string> available_backends();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace convergy
