@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  libeigen3-dev libopenblas-dev libdnnl-dev
+  libeigen3-dev libopenblas-dev libdnnl-dev opencl-c-headers ocl-icd-opencl-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
