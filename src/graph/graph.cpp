@@ -1,0 +1,99 @@
+// Graph construction with shape inference at insertion time.
+#include "graph/graph.h"
+
+#include "util/checked.h"
+#include "util/error.h"
+
+#include <algorithm>
+
+namespace convergy {
+
+BlobId Graph::add_blob(std::string name, Shape shape, DataType dtype, LayerId producer) {
+  blobs_.push_back({std::move(name), std::move(shape), dtype, producer});
+  return static_cast<BlobId>(blobs_.size() - 1);
+}
+
+BlobId Graph::add_input(const std::string& name, Shape shape, DataType dtype, std::string origin) {
+  const LayerId id = add_layer(name, LayerKind::Input, InputParams{std::move(shape), dtype}, {}, {name},
+                               std::move(origin));
+  return layers_[static_cast<size_t>(id)].outputs.at(0);
+}
+
+LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
+                         const std::vector<std::string>& output_names, std::string origin) {
+  const std::string prefix = origin.empty() ? "" : origin + ": ";
+  if (static_cast<int64_t>(layers_.size()) >= global_limits().max_layers)
+    throw_bad_input("{}layer \"{}\": the network has more than {} layers (raise the limit with --max-layers)",
+                    prefix, name, global_limits().max_layers);
+  if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix, layer_kind_name(kind));
+  if (layer_index_.count(name))
+    throw_bad_input("{}layer \"{}\": duplicate layer name", prefix, name);
+  for (BlobId b : inputs)
+    if (b < 0 || b >= num_blobs())
+      throw_failure("internal: layer \"{}\" refers to blob id {} that does not exist", name, b);
+
+  Layer layer;
+  layer.name = std::move(name);
+  layer.kind = kind;
+  layer.params = std::move(params);
+  layer.inputs = std::move(inputs);
+  layer.outputs.assign(output_names.size(), -1);
+  layer.origin = std::move(origin);
+
+  std::vector<Shape> in_shapes;
+  in_shapes.reserve(layer.inputs.size());
+  for (BlobId b : layer.inputs) in_shapes.push_back(blob(b).shape);
+  InferredShapes inferred = infer_shapes(layer, in_shapes);
+  layer.weights = std::move(inferred.weights);
+
+  const auto id = static_cast<LayerId>(layers_.size());
+  DataType dtype = DataType::F32;
+  if (kind == LayerKind::Input) dtype = std::get<InputParams>(layer.params).dtype;
+  for (size_t i = 0; i < output_names.size(); ++i)
+    layer.outputs[i] = add_blob(output_names[i], std::move(inferred.outputs.at(i)), dtype, id);
+  layer_index_.emplace(layer.name, id);
+  layers_.push_back(std::move(layer));
+  return id;
+}
+
+void Graph::mark_output(BlobId id) {
+  if (id < 0 || id >= num_blobs()) throw_failure("internal: output blob id {} does not exist", id);
+  if (std::find(marked_outputs_.begin(), marked_outputs_.end(), id) == marked_outputs_.end())
+    marked_outputs_.push_back(id);
+}
+
+std::vector<BlobId> Graph::outputs() const {
+  if (!marked_outputs_.empty()) return marked_outputs_;
+  std::vector<char> consumed(blobs_.size(), 0);
+  for (const auto& l : layers_)
+    for (BlobId b : l.inputs) consumed[static_cast<size_t>(b)] = 1;
+  std::vector<BlobId> out;
+  for (const auto& l : layers_) {
+    if (l.kind == LayerKind::Input) continue;
+    for (BlobId b : l.outputs)
+      if (!consumed[static_cast<size_t>(b)]) out.push_back(b);
+  }
+  return out;
+}
+
+std::vector<BlobId> Graph::inputs() const {
+  std::vector<BlobId> in;
+  for (const auto& l : layers_)
+    if (l.kind == LayerKind::Input) in.push_back(l.outputs.at(0));
+  return in;
+}
+
+std::vector<LayerId> Graph::consumers(BlobId id) const {
+  std::vector<LayerId> c;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    if (std::find(layers_[i].inputs.begin(), layers_[i].inputs.end(), id) != layers_[i].inputs.end())
+      c.push_back(static_cast<LayerId>(i));
+  return c;
+}
+
+LayerId Graph::find_layer(const std::string& name) const {
+  auto it = layer_index_.find(name);
+  return it == layer_index_.end() ? -1 : it->second;
+}
+
+}  // namespace convergy

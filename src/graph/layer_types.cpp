@@ -1,0 +1,552 @@
+// The declaration table of every layer kind and its shape rule (output shapes and weight specs).
+#include "graph/layer.h"
+
+#include "util/checked.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace convergy {
+
+namespace {
+
+constexpr std::array<LayerTypeInfo, kLayerKindCount> kTypes = {{
+    {LayerKind::Input, "Input", LayerClass::None, 0, 0},
+    {LayerKind::Convolution, "Convolution", LayerClass::Conv, 1, 1},
+    {LayerKind::InnerProduct, "InnerProduct", LayerClass::FC, 1, 1},
+    {LayerKind::Pooling, "Pooling", LayerClass::Pool, 1, 1},
+    {LayerKind::ReLU, "ReLU", LayerClass::Other, 1, 1},
+    {LayerKind::LeakyReLU, "LeakyReLU", LayerClass::Other, 1, 1},
+    {LayerKind::Clip, "Clip", LayerClass::Other, 1, 1},
+    {LayerKind::PReLU, "PReLU", LayerClass::Other, 1, 1},
+    {LayerKind::Sigmoid, "Sigmoid", LayerClass::Other, 1, 1},
+    {LayerKind::TanH, "TanH", LayerClass::Other, 1, 1},
+    {LayerKind::Swish, "Swish", LayerClass::Other, 1, 1},
+    {LayerKind::HardSwish, "HardSwish", LayerClass::Other, 1, 1},
+    {LayerKind::HardSigmoid, "HardSigmoid", LayerClass::Other, 1, 1},
+    {LayerKind::BatchNorm, "BatchNorm", LayerClass::Other, 1, 1},
+    {LayerKind::Scale, "Scale", LayerClass::Other, 1, 2},
+    {LayerKind::LRN, "LRN", LayerClass::Other, 1, 1},
+    {LayerKind::Concat, "Concat", LayerClass::Other, 1, -1},
+    {LayerKind::Eltwise, "Eltwise", LayerClass::Other, 1, -1},
+    {LayerKind::Softmax, "Softmax", LayerClass::Other, 1, 1},
+    {LayerKind::Dropout, "Dropout", LayerClass::Other, 1, 1},
+    {LayerKind::Flatten, "Flatten", LayerClass::Other, 1, 1},
+    {LayerKind::Reshape, "Reshape", LayerClass::Other, 1, 1},
+    {LayerKind::Split, "Split", LayerClass::Other, 1, 1},
+    {LayerKind::Slice, "Slice", LayerClass::Other, 1, 1},
+    {LayerKind::ChannelShuffle, "ChannelShuffle", LayerClass::Other, 1, 1},
+    {LayerKind::Permute, "Permute", LayerClass::Other, 1, 1},
+    {LayerKind::Pad, "Pad", LayerClass::Other, 1, 1},
+}};
+
+consteval bool table_in_enum_order() {
+  for (int i = 0; i < kLayerKindCount; ++i)
+    if (static_cast<int>(kTypes[static_cast<size_t>(i)].kind) != i) return false;
+  return true;
+}
+static_assert(kTypes.size() == static_cast<size_t>(kLayerKindCount), "every LayerKind needs a row");
+static_assert(table_in_enum_order(), "the table must follow the LayerKind order");
+
+// Context for messages: `layer "conv2" (Convolution)`.
+struct Ctx {
+  const Layer& layer;
+  [[noreturn]] void fail(const std::string& what) const {
+    std::string prefix = layer.origin.empty() ? "" : layer.origin + ": ";
+    throw Error(ErrorKind::BadInput,
+                prefix + "layer \"" + layer.name + "\" (" + std::string(layer_kind_name(layer.kind)) + "): " + what);
+  }
+  void require(bool ok, const std::string& what) const {
+    if (!ok) fail(what);
+  }
+};
+
+int normalize_axis(const Ctx& ctx, int axis, int rank, const char* what) {
+  int a = axis < 0 ? axis + rank : axis;
+  ctx.require(a >= 0 && a < rank,
+              fmt::format("{} {} is out of range for a rank-{} input", what, axis, rank));
+  return a;
+}
+
+template <typename P>
+const P& params_of(const Ctx& ctx) {
+  const P* p = std::get_if<P>(&ctx.layer.params);
+  if (!p) throw_failure("internal: layer \"{}\" has parameters of the wrong kind", ctx.layer.name);
+  return *p;
+}
+
+void check_positive(const Ctx& ctx, int64_t v, const char* what) {
+  ctx.require(v >= 1, fmt::format("{} {}, expected >= 1", what, v));
+  ctx.require(v <= global_limits().max_dim, fmt::format("{} {} is absurdly large (limit {})", what, v,
+                                                        global_limits().max_dim));
+}
+void check_non_negative(const Ctx& ctx, int64_t v, const char* what) {
+  ctx.require(v >= 0, fmt::format("{} {}, expected >= 0", what, v));
+  ctx.require(v <= global_limits().max_dim, fmt::format("{} {} is absurdly large", what, v));
+}
+
+Shape require_rank4(const Ctx& ctx, const Shape& s) {
+  ctx.require(s.rank() == 4, fmt::format("input shape {} has rank {}, expected NCHW (rank 4)", s.str(), s.rank()));
+  return s;
+}
+
+InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ConvParams>(ctx);
+  const Shape s = require_rank4(ctx, in[0]);
+  check_positive(ctx, p.num_output, "num_output");
+  check_positive(ctx, p.kernel_h, "kernel_h");
+  check_positive(ctx, p.kernel_w, "kernel_w");
+  check_positive(ctx, p.stride_h, "stride_h");
+  check_positive(ctx, p.stride_w, "stride_w");
+  check_positive(ctx, p.dilation_h, "dilation_h");
+  check_positive(ctx, p.dilation_w, "dilation_w");
+  check_positive(ctx, p.groups, "group");
+  check_non_negative(ctx, p.pad_top, "pad_top");
+  check_non_negative(ctx, p.pad_bottom, "pad_bottom");
+  check_non_negative(ctx, p.pad_left, "pad_left");
+  check_non_negative(ctx, p.pad_right, "pad_right");
+  const int64_t c = s.c();
+  ctx.require(c % p.groups == 0, fmt::format("input has {} channels, not divisible by group {}", c, p.groups));
+  ctx.require(p.num_output % p.groups == 0,
+              fmt::format("num_output {} is not divisible by group {}", p.num_output, p.groups));
+  auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
+    const int64_t extent = d * (k - 1) + 1;
+    const int64_t padded = size + pb + pe;
+    ctx.require(padded >= extent, fmt::format("kernel extent {} is larger than the padded input {} along {}",
+                                              extent, padded, axis));
+    return (padded - extent) / st + 1;
+  };
+  const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
+  const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w, "width");
+  InferredShapes r;
+  r.outputs.push_back(Shape{s.n(), p.num_output, oh, ow});
+  r.weights.push_back({"weight", Shape{p.num_output, c / p.groups, p.kernel_h, p.kernel_w}, true});
+  if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
+  return r;
+}
+
+InferredShapes infer_inner_product(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<InnerProductParams>(ctx);
+  const Shape& s = in[0];
+  check_positive(ctx, p.num_output, "num_output");
+  const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
+  std::vector<int64_t> tail(s.dims.begin() + axis, s.dims.end());
+  auto k = checked_product(tail);
+  ctx.require(k.has_value(), "input feature count overflows");
+  InferredShapes r;
+  std::vector<int64_t> out(s.dims.begin(), s.dims.begin() + axis);
+  out.push_back(p.num_output);
+  r.outputs.push_back(Shape(out));
+  r.weights.push_back({"weight", Shape{p.num_output, *k}, true});
+  if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
+  return r;
+}
+
+InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<PoolParams>(ctx);
+  const Shape s = require_rank4(ctx, in[0]);
+  InferredShapes r;
+  if (p.global) {
+    r.outputs.push_back(Shape{s.n(), s.c(), 1, 1});
+    return r;
+  }
+  check_positive(ctx, p.kernel_h, "kernel_h");
+  check_positive(ctx, p.kernel_w, "kernel_w");
+  check_positive(ctx, p.stride_h, "stride_h");
+  check_positive(ctx, p.stride_w, "stride_w");
+  check_non_negative(ctx, p.pad_top, "pad_top");
+  check_non_negative(ctx, p.pad_bottom, "pad_bottom");
+  check_non_negative(ctx, p.pad_left, "pad_left");
+  check_non_negative(ctx, p.pad_right, "pad_right");
+  ctx.require(p.pad_top < p.kernel_h && p.pad_bottom < p.kernel_h && p.pad_left < p.kernel_w &&
+                  p.pad_right < p.kernel_w,
+              fmt::format("padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w));
+  auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t st, const char* axis) {
+    const int64_t padded = size + pb + pe;
+    ctx.require(padded >= k,
+                fmt::format("kernel {} is larger than the padded input {} along {}", k, padded, axis));
+    int64_t o = p.rounding == PoolRounding::Ceil ? (padded - k + st - 1) / st + 1 : (padded - k) / st + 1;
+    // Caffe, PyTorch and ONNX all drop a last window that would start inside the trailing padding.
+    if (p.rounding == PoolRounding::Ceil && (o - 1) * st >= size + pb) --o;
+    return o;
+  };
+  const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.stride_h, "height");
+  const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.stride_w, "width");
+  r.outputs.push_back(Shape{s.n(), s.c(), oh, ow});
+  return r;
+}
+
+InferredShapes same_shape(const std::vector<Shape>& in) {
+  InferredShapes r;
+  r.outputs.push_back(in[0]);
+  return r;
+}
+
+InferredShapes infer_prelu(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<PReLUParams>(ctx);
+  InferredShapes r = same_shape(in);
+  r.weights.push_back({"slope", Shape{p.channel_shared ? 1 : in[0].c()}, true});
+  return r;
+}
+
+InferredShapes infer_batchnorm(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<BatchNormParams>(ctx);
+  ctx.require(in[0].rank() >= 2, fmt::format("input shape {} has no channel axis", in[0].str()));
+  ctx.require(p.eps >= 0.0f, fmt::format("eps {}, expected >= 0", p.eps));
+  const int64_t c = in[0].c();
+  InferredShapes r = same_shape(in);
+  r.weights.push_back({"mean", Shape{c}, false});
+  r.weights.push_back({"variance", Shape{c}, false});
+  if (p.affine) {
+    r.weights.push_back({"scale", Shape{c}, true});
+    r.weights.push_back({"bias", Shape{c}, true});
+  }
+  return r;
+}
+
+// numpy-style broadcast of two shapes; false if they do not broadcast.
+bool broadcast(const Shape& a, const Shape& b, Shape& out) {
+  const int rank = std::max(a.rank(), b.rank());
+  std::vector<int64_t> d(static_cast<size_t>(rank));
+  for (int i = 0; i < rank; ++i) {
+    const int ia = a.rank() - rank + i, ib = b.rank() - rank + i;
+    const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    if (da != db && da != 1 && db != 1) return false;
+    d[static_cast<size_t>(i)] = std::max(da, db);
+  }
+  out = Shape(std::move(d));
+  return true;
+}
+
+InferredShapes infer_scale(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ScaleParams>(ctx);
+  const Shape& s = in[0];
+  const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
+  InferredShapes r = same_shape(in);
+  if (in.size() == 2) {
+    // The second input's dims must match the first's starting at `axis` (Caffe), or broadcast.
+    const Shape& t = in[1];
+    bool ok = axis + t.rank() <= s.rank();
+    for (int i = 0; ok && i < t.rank(); ++i) ok = t[i] == s[axis + i] || t[i] == 1;
+    ctx.require(ok, fmt::format("scale input {} does not match input {} at axis {}", t.str(), s.str(), axis));
+  } else {
+    r.weights.push_back({"scale", Shape{s[axis]}, true});
+  }
+  if (p.bias) r.weights.push_back({"bias", Shape{s[axis]}, true});
+  return r;
+}
+
+InferredShapes infer_lrn(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<LRNParams>(ctx);
+  require_rank4(ctx, in[0]);
+  check_positive(ctx, p.local_size, "local_size");
+  ctx.require(p.local_size % 2 == 1, fmt::format("local_size {}, expected an odd number", p.local_size));
+  return same_shape(in);
+}
+
+InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ConcatParams>(ctx);
+  const Shape& s0 = in[0];
+  const int axis = normalize_axis(ctx, p.axis, s0.rank(), "axis");
+  Shape out = s0;
+  for (size_t i = 1; i < in.size(); ++i) {
+    const Shape& s = in[i];
+    bool ok = s.rank() == s0.rank();
+    for (int d = 0; ok && d < s.rank(); ++d) ok = d == axis || s[d] == s0[d];
+    ctx.require(ok, fmt::format("input {} has shape {}, which does not match {} outside axis {}", i, s.str(),
+                                s0.str(), axis));
+    auto sum = checked_add(out[axis], s[axis]);
+    ctx.require(sum.has_value(), "concatenated size overflows");
+    out[axis] = *sum;
+  }
+  InferredShapes r;
+  r.outputs.push_back(out);
+  return r;
+}
+
+InferredShapes infer_eltwise(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<EltwiseParams>(ctx);
+  ctx.require(p.coeffs.empty() || p.coeffs.size() == in.size(),
+              fmt::format("{} coefficients for {} inputs, expected one per input", p.coeffs.size(), in.size()));
+  ctx.require(p.coeffs.empty() || p.op == EltwiseOp::Sum, "coefficients are only allowed with SUM");
+  Shape out = in[0];
+  for (size_t i = 1; i < in.size(); ++i) {
+    Shape b;
+    ctx.require(broadcast(out, in[i], b),
+                fmt::format("input {} has shape {}, which does not broadcast with {}", i, in[i].str(), out.str()));
+    out = b;
+  }
+  InferredShapes r;
+  r.outputs.push_back(out);
+  return r;
+}
+
+InferredShapes infer_softmax(const Ctx& ctx, const std::vector<Shape>& in) {
+  normalize_axis(ctx, params_of<SoftmaxParams>(ctx).axis, in[0].rank(), "axis");
+  return same_shape(in);
+}
+
+InferredShapes infer_dropout(const Ctx& ctx, const std::vector<Shape>& in) {
+  const float ratio = params_of<DropoutParams>(ctx).ratio;
+  ctx.require(ratio >= 0.0f && ratio < 1.0f, fmt::format("dropout_ratio {}, expected in [0, 1)", ratio));
+  return same_shape(in);
+}
+
+InferredShapes infer_flatten(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<FlattenParams>(ctx);
+  const Shape& s = in[0];
+  const int a = normalize_axis(ctx, p.axis, s.rank(), "axis");
+  const int e = normalize_axis(ctx, p.end_axis, s.rank(), "end_axis");
+  ctx.require(a <= e, fmt::format("axis {} is after end_axis {}", p.axis, p.end_axis));
+  std::vector<int64_t> out(s.dims.begin(), s.dims.begin() + a);
+  std::vector<int64_t> mid(s.dims.begin() + a, s.dims.begin() + e + 1);
+  out.push_back(*checked_product(mid));
+  out.insert(out.end(), s.dims.begin() + e + 1, s.dims.end());
+  InferredShapes r;
+  r.outputs.push_back(Shape(out));
+  return r;
+}
+
+InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ReshapeParams>(ctx);
+  const Shape& s = in[0];
+  ctx.require(!p.dims.empty(), "empty target shape");
+  std::vector<int64_t> out;
+  int infer_at = -1;
+  for (size_t i = 0; i < p.dims.size(); ++i) {
+    int64_t d = p.dims[i];
+    if (d == 0) {
+      ctx.require(static_cast<int>(i) < s.rank(), fmt::format("dimension {} copies an input axis that does not exist", i));
+      d = s[static_cast<int>(i)];
+    } else if (d == -1) {
+      ctx.require(infer_at < 0, "more than one -1 in the target shape");
+      infer_at = static_cast<int>(i);
+      d = 1;
+    } else {
+      ctx.require(d > 0, fmt::format("target dimension {}, expected > 0, 0 or -1", d));
+    }
+    out.push_back(d);
+  }
+  const int64_t total = s.elems();
+  auto known = checked_product(out);
+  ctx.require(known.has_value() && *known > 0, "target shape overflows");
+  if (infer_at >= 0) {
+    ctx.require(total % *known == 0,
+                fmt::format("cannot reshape {} ({} elements) to {}", s.str(), total, Shape(p.dims).str()));
+    out[static_cast<size_t>(infer_at)] = total / *known;
+  } else {
+    ctx.require(*known == total, fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", s.str(), total,
+                                             Shape(out).str(), *known));
+  }
+  InferredShapes r;
+  r.outputs.push_back(Shape(out));
+  return r;
+}
+
+InferredShapes infer_split(const Ctx& ctx, const std::vector<Shape>& in) {
+  InferredShapes r;
+  for (size_t i = 0; i < ctx.layer.outputs.size(); ++i) r.outputs.push_back(in[0]);
+  return r;
+}
+
+InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<SliceParams>(ctx);
+  const Shape& s = in[0];
+  const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
+  const size_t n_out = ctx.layer.outputs.size();
+  std::vector<std::pair<int64_t, int64_t>> ranges = p.ranges;
+  if (ranges.empty()) {
+    ctx.require(n_out > 0 && s[axis] % static_cast<int64_t>(n_out) == 0,
+                fmt::format("axis {} of size {} cannot be split evenly into {} outputs", axis, s[axis], n_out));
+    const int64_t step = s[axis] / static_cast<int64_t>(n_out);
+    for (size_t i = 0; i < n_out; ++i)
+      ranges.emplace_back(static_cast<int64_t>(i) * step, static_cast<int64_t>(i + 1) * step);
+  }
+  ctx.require(ranges.size() == n_out, fmt::format("{} ranges for {} outputs", ranges.size(), n_out));
+  InferredShapes r;
+  for (auto [b, e] : ranges) {
+    ctx.require(0 <= b && b < e && e <= s[axis],
+                fmt::format("range [{}, {}) is outside axis {} of size {}", b, e, axis, s[axis]));
+    Shape o = s;
+    o[axis] = e - b;
+    r.outputs.push_back(o);
+  }
+  return r;
+}
+
+InferredShapes infer_channel_shuffle(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ChannelShuffleParams>(ctx);
+  check_positive(ctx, p.groups, "group");
+  ctx.require(in[0].rank() >= 2 && in[0].c() % p.groups == 0,
+              fmt::format("input has {} channels, not divisible by group {}", in[0].c(), p.groups));
+  return same_shape(in);
+}
+
+InferredShapes infer_permute(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<PermuteParams>(ctx);
+  const Shape& s = in[0];
+  ctx.require(static_cast<int>(p.order.size()) == s.rank(),
+              fmt::format("order has {} axes, input has rank {}", p.order.size(), s.rank()));
+  std::vector<int> sorted = p.order;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < s.rank(); ++i)
+    ctx.require(sorted[static_cast<size_t>(i)] == i, "order is not a permutation of the input axes");
+  Shape out = s;
+  for (int i = 0; i < s.rank(); ++i) out[i] = s[p.order[static_cast<size_t>(i)]];
+  InferredShapes r;
+  r.outputs.push_back(out);
+  return r;
+}
+
+InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<PadParams>(ctx);
+  const Shape& s = in[0];
+  ctx.require(static_cast<int>(p.begins.size()) == s.rank() && static_cast<int>(p.ends.size()) == s.rank(),
+              fmt::format("{}+{} pads for a rank-{} input, expected one begin and end per axis", p.begins.size(),
+                          p.ends.size(), s.rank()));
+  Shape out = s;
+  for (int i = 0; i < s.rank(); ++i) {
+    check_non_negative(ctx, p.begins[static_cast<size_t>(i)], "pad");
+    check_non_negative(ctx, p.ends[static_cast<size_t>(i)], "pad");
+    out[i] = s[i] + p.begins[static_cast<size_t>(i)] + p.ends[static_cast<size_t>(i)];
+    if (p.mode == PadMode::Reflect)
+      ctx.require(p.begins[static_cast<size_t>(i)] < s[i] && p.ends[static_cast<size_t>(i)] < s[i],
+                  "reflect padding must be smaller than the input");
+  }
+  InferredShapes r;
+  r.outputs.push_back(out);
+  return r;
+}
+
+}  // namespace
+
+const LayerTypeInfo& layer_type(LayerKind kind) { return kTypes.at(static_cast<size_t>(kind)); }
+
+std::string_view layer_kind_name(LayerKind kind) {
+  return static_cast<int>(kind) < kLayerKindCount ? layer_type(kind).name : std::string_view("?");
+}
+
+std::optional<LayerKind> layer_kind_from_name(std::string_view name) {
+  for (const auto& t : kTypes)
+    if (t.name == name) return t.kind;
+  return std::nullopt;
+}
+
+LayerClass layer_class(const Layer& layer) { return layer_type(layer.kind).cls; }
+
+std::string_view layer_class_name(LayerClass c) {
+  switch (c) {
+    case LayerClass::Conv: return "conv";
+    case LayerClass::FC: return "fc";
+    case LayerClass::Pool: return "pool";
+    case LayerClass::Other: return "other";
+    case LayerClass::None: return "none";
+  }
+  return "none";
+}
+
+bool is_fusable_activation(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::ReLU:
+    case LayerKind::LeakyReLU:
+    case LayerKind::Clip:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish:
+    case LayerKind::HardSwish:
+    case LayerKind::HardSigmoid:
+      return true;
+    default:
+      return false;
+  }
+}
+
+InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
+  const Ctx ctx{layer};
+  const auto& t = layer_type(layer.kind);
+  const int n = static_cast<int>(in.size());
+  if (t.max_inputs >= 0 && t.min_inputs == t.max_inputs)
+    ctx.require(n == t.min_inputs, fmt::format("got {} inputs, expected {}", n, t.min_inputs));
+  else
+    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs),
+                t.max_inputs < 0 ? fmt::format("got {} inputs, expected at least {}", n, t.min_inputs)
+                                 : fmt::format("got {} inputs, expected {} to {}", n, t.min_inputs, t.max_inputs));
+  const size_t n_out = layer.outputs.size();
+  if (layer.kind != LayerKind::Split && layer.kind != LayerKind::Slice)
+    ctx.require(n_out == 1, fmt::format("got {} outputs, expected 1", n_out));
+  else
+    ctx.require(n_out >= 1, "got no outputs, expected at least 1");
+  for (int i = 0; i < n; ++i)
+    for (int64_t d : in[static_cast<size_t>(i)].dims)
+      ctx.require(d >= 1, fmt::format("input {} has shape {} with a non-positive dimension", i,
+                                      in[static_cast<size_t>(i)].str()));
+
+  InferredShapes r;
+  switch (layer.kind) {
+    case LayerKind::Input: {
+      const auto& p = params_of<InputParams>(ctx);
+      ctx.require(p.shape.rank() >= 1, "input has no shape");
+      for (int64_t d : p.shape.dims) check_positive(ctx, d, "input dimension");
+      r.outputs.push_back(p.shape);
+      break;
+    }
+    case LayerKind::Convolution: r = infer_conv(ctx, in); break;
+    case LayerKind::InnerProduct: r = infer_inner_product(ctx, in); break;
+    case LayerKind::Pooling: r = infer_pooling(ctx, in); break;
+    case LayerKind::PReLU: r = infer_prelu(ctx, in); break;
+    case LayerKind::BatchNorm: r = infer_batchnorm(ctx, in); break;
+    case LayerKind::Scale: r = infer_scale(ctx, in); break;
+    case LayerKind::LRN: r = infer_lrn(ctx, in); break;
+    case LayerKind::Concat: r = infer_concat(ctx, in); break;
+    case LayerKind::Eltwise: r = infer_eltwise(ctx, in); break;
+    case LayerKind::Softmax: r = infer_softmax(ctx, in); break;
+    case LayerKind::Dropout: r = infer_dropout(ctx, in); break;
+    case LayerKind::Flatten: r = infer_flatten(ctx, in); break;
+    case LayerKind::Reshape: r = infer_reshape(ctx, in); break;
+    case LayerKind::Split: r = infer_split(ctx, in); break;
+    case LayerKind::Slice: r = infer_slice(ctx, in); break;
+    case LayerKind::ChannelShuffle: r = infer_channel_shuffle(ctx, in); break;
+    case LayerKind::Permute: r = infer_permute(ctx, in); break;
+    case LayerKind::Pad: r = infer_pad(ctx, in); break;
+    case LayerKind::Clip: {
+      const auto& p = params_of<ClipParams>(ctx);
+      ctx.require(p.min <= p.max, fmt::format("min {} is greater than max {}", p.min, p.max));
+      r = same_shape(in);
+      break;
+    }
+    case LayerKind::ReLU:
+    case LayerKind::LeakyReLU:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish:
+    case LayerKind::HardSwish:
+    case LayerKind::HardSigmoid:
+      r = same_shape(in);
+      break;
+    case LayerKind::kCount:
+      ctx.fail("invalid layer kind");
+  }
+  for (const auto& s : r.outputs) {
+    for (int64_t d : s.dims)
+      ctx.require(d >= 1 && d <= global_limits().max_tensor_elems,
+                  fmt::format("output shape {} has a dimension out of range", s.str()));
+    try {
+      (void)s.elems();
+    } catch (const Error&) {
+      ctx.fail(fmt::format("output shape {} has too many elements (limit {})", s.str(),
+                           global_limits().max_tensor_elems));
+    }
+  }
+  for (const auto& w : r.weights) {
+    try {
+      (void)w.shape.elems();
+    } catch (const Error&) {
+      ctx.fail(fmt::format("{} shape {} has too many elements (limit {})", w.role, w.shape.str(),
+                           global_limits().max_tensor_elems));
+    }
+  }
+  return r;
+}
+
+}  // namespace convergy
