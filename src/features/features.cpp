@@ -1,0 +1,274 @@
+// Per-layer and whole-network features (MACs, ops, parameters, tensor sizes, hyper-parameters). The
+// formulas are defined in docs/features.md; keep the two in step.
+#include "features/features.h"
+
+#include "util/checked.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <array>
+#include <variant>
+
+namespace convergy {
+
+namespace {
+
+// A static_assert in the spirit of ggml's: adding a LayerKind must make someone revisit layer_ops().
+static_assert(kLayerKindCount == 27, "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
+
+// Weights are stored as fp32 whatever the activations' type.
+constexpr uint64_t kWeightBytes = 4;
+
+std::string where(const Graph& g, const Layer& l) {
+  if (!l.origin.empty()) return l.origin + ": ";
+  if (!g.source().empty()) return g.source() + ": ";
+  return {};
+}
+
+// Checked unsigned arithmetic that names the layer when a count no longer fits in 64 bits.
+class Counter {
+ public:
+  Counter(const Graph& g, const Layer& l) : g_(g), l_(l) {}
+
+  uint64_t mul(uint64_t a, uint64_t b, const char* what) const {
+    auto r = checked_mul_u(a, b);
+    if (!r) overflow(what);
+    return *r;
+  }
+  uint64_t add(uint64_t a, uint64_t b, const char* what) const {
+    auto r = checked_add_u(a, b);
+    if (!r) overflow(what);
+    return *r;
+  }
+  uint64_t elems(const Shape& s, const char* what) const {
+    uint64_t n = 1;
+    for (int64_t d : s.dims) {
+      if (d < 0)
+        throw_bad_input("{}layer \"{}\" ({}): {} shape {} has a negative dimension", where(g_, l_), l_.name,
+                        layer_kind_name(l_.kind), what, s.str());
+      n = mul(n, static_cast<uint64_t>(d), what);
+    }
+    return n;
+  }
+  [[noreturn]] void overflow(const char* what) const {
+    throw_bad_input("{}layer \"{}\" ({}): {} overflows 64 bits, expected a network of realistic size",
+                    where(g_, l_), l_.name, layer_kind_name(l_.kind), what);
+  }
+
+ private:
+  const Graph& g_;
+  const Layer& l_;
+};
+
+uint64_t u(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
+
+int normalise_axis(int axis, int rank) { return axis < 0 ? axis + rank : axis; }
+
+// Elementary operations of a layer other than its MACs (see docs/features.md, "ops").
+uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uint64_t first_in_elems) {
+  const uint64_t out = f.out_elems;
+  switch (l.kind) {
+    case LayerKind::Convolution:
+      return l.p<ConvParams>().bias ? out : 0;  // one add per output for the bias
+    case LayerKind::InnerProduct:
+      return l.p<InnerProductParams>().bias ? out : 0;
+    case LayerKind::Pooling: {
+      const auto& p = l.p<PoolParams>();
+      if (p.global) return first_in_elems;
+      return c.mul(out, c.mul(u(p.kernel_h), u(p.kernel_w), "ops"), "ops");
+    }
+    case LayerKind::ReLU:
+    case LayerKind::LeakyReLU:
+    case LayerKind::Clip:
+    case LayerKind::PReLU:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish:
+    case LayerKind::HardSwish:
+    case LayerKind::HardSigmoid:
+    case LayerKind::BatchNorm:
+    case LayerKind::Scale:
+      return out;
+    case LayerKind::Eltwise:
+      return c.mul(out, l.inputs.size(), "ops");
+    case LayerKind::LRN: {
+      const auto& p = l.p<LRNParams>();
+      uint64_t window = p.across_channels ? u(p.local_size) : c.mul(u(p.local_size), u(p.local_size), "ops");
+      // window multiply-adds for the sum of squares, then scale-and-offset, power and divide.
+      return c.mul(out, c.add(window, 3, "ops"), "ops");
+    }
+    case LayerKind::Softmax:
+      return c.mul(out, 3, "ops");  // exp, accumulate, divide
+    case LayerKind::Input:
+    case LayerKind::Concat:
+    case LayerKind::Dropout:
+    case LayerKind::Flatten:
+    case LayerKind::Reshape:
+    case LayerKind::Split:
+    case LayerKind::Slice:
+    case LayerKind::ChannelShuffle:
+    case LayerKind::Permute:
+    case LayerKind::Pad:
+    case LayerKind::kCount:
+      return 0;  // data movement only; its cost shows in the byte counts
+  }
+  return 0;
+}
+
+}  // namespace
+
+LayerFeatures layer_features(const Graph& graph, LayerId id) {
+  const Layer& l = graph.layer(id);
+  Counter c(graph, l);
+  LayerFeatures f;
+  f.name = l.name;
+  f.kind = l.kind;
+  f.cls = layer_class(l);
+
+  uint64_t first_in_elems = 0;
+  for (size_t i = 0; i < l.inputs.size(); ++i) {
+    const Blob& b = graph.blob(l.inputs[i]);
+    uint64_t n = c.elems(b.shape, "input");
+    if (i == 0) first_in_elems = n;
+    f.in_elems = c.add(f.in_elems, n, "input elements");
+    f.in_bytes = c.add(f.in_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "input bytes"), "input bytes");
+  }
+  for (BlobId o : l.outputs) {
+    const Blob& b = graph.blob(o);
+    uint64_t n = c.elems(b.shape, "output");
+    f.out_elems = c.add(f.out_elems, n, "output elements");
+    f.out_bytes = c.add(f.out_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "output bytes"), "output bytes");
+  }
+  for (const WeightSpec& w : l.weights) {
+    uint64_t n = c.elems(w.shape, "weight");
+    f.weight_elems = c.add(f.weight_elems, n, "weight elements");
+    if (w.learnable) f.params = c.add(f.params, n, "parameters");
+  }
+  f.weight_bytes = c.mul(f.weight_elems, kWeightBytes, "weight bytes");
+
+  // Hyper-parameters: first input and first output (an Input layer has only an output).
+  const Shape* in = l.inputs.empty() ? nullptr : &graph.blob(l.inputs[0]).shape;
+  const Shape* out = l.outputs.empty() ? nullptr : &graph.blob(l.outputs[0]).shape;
+  const Shape* first = in ? in : out;
+  if (first) f.batch = first->n();
+  if (in) {
+    f.in_c = in->c();
+    f.in_h = in->h();
+    f.in_w = in->w();
+  }
+  if (out) {
+    f.out_c = out->c();
+    f.out_h = out->h();
+    f.out_w = out->w();
+  }
+
+  if (l.kind == LayerKind::Convolution && in && out) {
+    const auto& p = l.p<ConvParams>();
+    f.kernel_h = p.kernel_h;
+    f.kernel_w = p.kernel_w;
+    f.stride_h = p.stride_h;
+    f.stride_w = p.stride_w;
+    f.pad_h = p.pad_top + p.pad_bottom;
+    f.pad_w = p.pad_left + p.pad_right;
+    f.groups = p.groups;
+    f.depthwise = p.groups > 1 && p.groups == f.in_c;
+    uint64_t per_output = c.mul(u(f.in_c / std::max<int64_t>(p.groups, 1)),
+                                c.mul(u(p.kernel_h), u(p.kernel_w), "MACs"), "MACs");
+    uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MACs"), c.mul(u(f.out_h), u(f.out_w), "MACs"), "MACs");
+    f.macs = c.mul(outputs, per_output, "MACs");
+  } else if (l.kind == LayerKind::InnerProduct && in) {
+    const auto& p = l.p<InnerProductParams>();
+    int axis = std::clamp(normalise_axis(p.axis, in->rank()), 0, in->rank());
+    uint64_t rows = 1, cols = 1;
+    for (int i = 0; i < in->rank(); ++i) {
+      uint64_t& part = i < axis ? rows : cols;  // batch-like dims before the axis, features after it
+      part = c.mul(part, u((*in)[i]), "MACs");
+    }
+    f.macs = c.mul(c.mul(rows, cols, "MACs"), u(p.num_output), "MACs");
+  } else if (l.kind == LayerKind::Pooling && in) {
+    const auto& p = l.p<PoolParams>();
+    if (p.global) {
+      f.kernel_h = f.in_h;
+      f.kernel_w = f.in_w;
+      f.stride_h = f.stride_w = 1;
+    } else {
+      f.kernel_h = p.kernel_h;
+      f.kernel_w = p.kernel_w;
+      f.stride_h = p.stride_h;
+      f.stride_w = p.stride_w;
+      f.pad_h = p.pad_top + p.pad_bottom;
+      f.pad_w = p.pad_left + p.pad_right;
+    }
+  }
+
+  // flops() doubles MACs, so leave it room.
+  if (f.macs > UINT64_MAX / 2) c.overflow("FLOPs");
+
+  f.ops = layer_ops(l, f, c, first_in_elems);
+  // A fused activation still runs, inside its producer: one op per output element.
+  if (l.fused_activation) f.ops = c.add(f.ops, f.out_elems, "ops");
+  return f;
+}
+
+const std::vector<std::string>& feature_names() {
+  static const std::vector<std::string> names = {
+      "1",        "macs",     "flops",    "ops",      "params",   "weight_elems", "in_elems", "out_elems", "in_bytes",
+      "out_bytes", "weight_bytes", "batch", "in_c",   "in_h",     "in_w",         "out_c",    "out_h",     "out_w",
+      "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h",    "pad_w",        "groups",   "depthwise"};
+  return names;
+}
+
+std::optional<double> LayerFeatures::get(std::string_view feature) const {
+  auto d = [](auto v) { return std::optional<double>(static_cast<double>(v)); };
+  if (feature == "1") return 1.0;
+  if (feature == "macs") return d(macs);
+  if (feature == "flops") return d(flops());
+  if (feature == "ops") return d(ops);
+  if (feature == "params") return d(params);
+  if (feature == "weight_elems") return d(weight_elems);
+  if (feature == "in_elems") return d(in_elems);
+  if (feature == "out_elems") return d(out_elems);
+  if (feature == "in_bytes") return d(in_bytes);
+  if (feature == "out_bytes") return d(out_bytes);
+  if (feature == "weight_bytes") return d(weight_bytes);
+  if (feature == "batch") return d(batch);
+  if (feature == "in_c") return d(in_c);
+  if (feature == "in_h") return d(in_h);
+  if (feature == "in_w") return d(in_w);
+  if (feature == "out_c") return d(out_c);
+  if (feature == "out_h") return d(out_h);
+  if (feature == "out_w") return d(out_w);
+  if (feature == "kernel_h") return d(kernel_h);
+  if (feature == "kernel_w") return d(kernel_w);
+  if (feature == "stride_h") return d(stride_h);
+  if (feature == "stride_w") return d(stride_w);
+  if (feature == "pad_h") return d(pad_h);
+  if (feature == "pad_w") return d(pad_w);
+  if (feature == "groups") return d(groups);
+  if (feature == "depthwise") return d(depthwise ? 1 : 0);
+  return std::nullopt;
+}
+
+NetworkFeatures network_features(const Graph& graph) {
+  NetworkFeatures n;
+  auto add = [&](uint64_t a, uint64_t b, const char* what) {
+    auto r = checked_add_u(a, b);
+    if (!r)
+      throw_bad_input("{}network \"{}\": total {} overflows 64 bits, expected a network of realistic size",
+                      graph.source().empty() ? std::string() : graph.source() + ": ", graph.name(), what);
+    return *r;
+  };
+  for (LayerId i = 0; i < graph.num_layers(); ++i) {
+    if (graph.layer(i).kind == LayerKind::Input) continue;
+    LayerFeatures f = layer_features(graph, i);
+    n.macs = add(n.macs, f.macs, "MACs");
+    n.ops = add(n.ops, f.ops, "ops");
+    n.params = add(n.params, f.params, "parameters");
+    n.weight_bytes = add(n.weight_bytes, f.weight_bytes, "weight bytes");
+    n.layers.push_back(std::move(f));
+  }
+  if (n.macs > UINT64_MAX / 2) add(n.macs, n.macs, "FLOPs");  // throws: 2 x MACs must fit
+  return n;
+}
+
+}  // namespace convergy

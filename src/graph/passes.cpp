@@ -1,0 +1,196 @@
+// Graph passes (dead-layer removal, Dropout removal, BatchNorm/Scale folding, activation fusion). Each pass
+// decides per layer what to do, then rebuilds the graph through Graph::add_layer so shapes are re-inferred.
+#include "graph/passes.h"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+
+namespace convergy {
+
+namespace {
+
+// What a pass does with one layer of its input graph.
+struct LayerPlan {
+  enum class Action { Keep, Alias, Drop };
+  // Alias: the layer disappears and its consumers read its first input instead (identity at inference,
+  // or folded/fused into its producer). Drop: the layer and its outputs disappear (dead).
+  Action action = Action::Keep;
+  std::optional<LayerParams> params;  // replacement attributes (e.g. a convolution that gains a bias)
+  std::optional<FusedActivation> fused;
+};
+
+Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan) {
+  Graph out(g.name());
+  out.set_source(g.source());
+  std::vector<BlobId> map(static_cast<size_t>(g.num_blobs()), -1);
+  for (LayerId i = 0; i < g.num_layers(); ++i) {
+    const Layer& l = g.layer(i);
+    const LayerPlan& p = plan[static_cast<size_t>(i)];
+    if (p.action == LayerPlan::Action::Drop) continue;
+    if (p.action == LayerPlan::Action::Alias) {
+      map[static_cast<size_t>(l.outputs.at(0))] = map[static_cast<size_t>(l.inputs.at(0))];
+      continue;
+    }
+    if (l.kind == LayerKind::Input && l.outputs.size() == 1 && g.blob(l.outputs[0]).name == l.name) {
+      const auto& ip = l.p<InputParams>();
+      map[static_cast<size_t>(l.outputs[0])] = out.add_input(l.name, ip.shape, ip.dtype, l.origin);
+      continue;
+    }
+    std::vector<BlobId> inputs;
+    inputs.reserve(l.inputs.size());
+    for (BlobId b : l.inputs) inputs.push_back(map[static_cast<size_t>(b)]);
+    std::vector<std::string> names;
+    names.reserve(l.outputs.size());
+    for (BlobId b : l.outputs) names.push_back(g.blob(b).name);
+    LayerId id = out.add_layer(l.name, l.kind, p.params ? *p.params : l.params, std::move(inputs), names, l.origin);
+    Layer& nl = out.mutable_layers().at(static_cast<size_t>(id));
+    nl.fused_activation = p.fused ? p.fused : l.fused_activation;
+    for (size_t k = 0; k < l.outputs.size(); ++k) map[static_cast<size_t>(l.outputs[k])] = nl.outputs.at(k);
+  }
+  // Mark the original outputs explicitly: after a removal the "unconsumed blobs" rule could pick others.
+  std::set<BlobId> marked;
+  for (BlobId o : g.outputs()) {
+    BlobId n = map[static_cast<size_t>(o)];
+    if (n >= 0 && marked.insert(n).second) out.mark_output(n);
+  }
+  return out;
+}
+
+std::vector<LayerPlan> keep_all(const Graph& g) { return std::vector<LayerPlan>(static_cast<size_t>(g.num_layers())); }
+
+bool is_output(const Graph& g, BlobId b) {
+  auto outs = g.outputs();
+  return std::find(outs.begin(), outs.end(), b) != outs.end();
+}
+
+// The blob's only reader is one layer and the blob is not a network output, so the producer may absorb it.
+bool single_consumer(const Graph& g, BlobId b) { return g.consumers(b).size() == 1 && !is_output(g, b); }
+
+bool is_conv_or_fc(LayerKind k) { return k == LayerKind::Convolution || k == LayerKind::InnerProduct; }
+
+std::vector<LayerPlan> plan_dead(const Graph& g, std::vector<PassChange>& changes) {
+  auto plan = keep_all(g);
+  std::vector<bool> live(static_cast<size_t>(g.num_blobs()), false);
+  for (BlobId o : g.outputs()) live[static_cast<size_t>(o)] = true;
+  // Walk backwards so a layer's liveness is known before its inputs are visited.
+  for (LayerId i = g.num_layers() - 1; i >= 0; --i) {
+    const Layer& l = g.layer(i);
+    bool used = std::any_of(l.outputs.begin(), l.outputs.end(), [&](BlobId b) { return live[static_cast<size_t>(b)]; });
+    // Inputs stay: they are the network's interface even when an input feeds nothing.
+    if (!used && l.kind != LayerKind::Input) {
+      plan[static_cast<size_t>(i)].action = LayerPlan::Action::Drop;
+      continue;
+    }
+    for (BlobId b : l.inputs) live[static_cast<size_t>(b)] = true;
+  }
+  for (LayerId i = 0; i < g.num_layers(); ++i)
+    if (plan[static_cast<size_t>(i)].action == LayerPlan::Action::Drop)
+      changes.push_back({"dead", g.layer(i).name, "its results reach no network output"});
+  return plan;
+}
+
+std::vector<LayerPlan> plan_dropout(const Graph& g, std::vector<PassChange>& changes) {
+  auto plan = keep_all(g);
+  for (LayerId i = 0; i < g.num_layers(); ++i) {
+    const Layer& l = g.layer(i);
+    if (l.kind != LayerKind::Dropout || l.inputs.size() != 1 || l.outputs.size() != 1) continue;
+    plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
+    changes.push_back({"dropout", l.name, "removed (identity at inference); consumers read \"" +
+                                              g.blob(l.inputs[0]).name + "\""});
+  }
+  return plan;
+}
+
+// BatchNorm and single-input Scale on the only consumer of a Conv/FC output (possibly through layers folded
+// before them, as in Caffe's Convolution -> BatchNorm -> Scale) fold into that Conv/FC, which gains a bias.
+std::vector<LayerPlan> plan_fold(const Graph& g, std::vector<PassChange>& changes) {
+  auto plan = keep_all(g);
+  // Blob -> the Conv/FC whose value it still is, up to folded per-channel affine transforms.
+  std::vector<LayerId> target(static_cast<size_t>(g.num_blobs()), -1);
+  for (LayerId i = 0; i < g.num_layers(); ++i) {
+    const Layer& l = g.layer(i);
+    if (is_conv_or_fc(l.kind) && !l.fused_activation && l.outputs.size() == 1)
+      target[static_cast<size_t>(l.outputs[0])] = i;
+    bool foldable = l.kind == LayerKind::BatchNorm ||
+                    (l.kind == LayerKind::Scale && l.inputs.size() == 1 && l.p<ScaleParams>().axis == 1);
+    if (!foldable || l.inputs.size() != 1 || l.outputs.size() != 1) continue;
+    BlobId in = l.inputs[0];
+    LayerId conv = target[static_cast<size_t>(in)];
+    if (conv < 0 || !single_consumer(g, in)) continue;
+    plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
+    target[static_cast<size_t>(l.outputs[0])] = conv;
+    const Layer& c = g.layer(conv);
+    changes.push_back({"fold-bn", l.name, "folded into " + c.name});
+    auto& cp = plan[static_cast<size_t>(conv)];
+    if (!cp.params) cp.params = c.params;
+    bool& bias = c.kind == LayerKind::Convolution ? std::get<ConvParams>(*cp.params).bias
+                                                  : std::get<InnerProductParams>(*cp.params).bias;
+    if (!bias) {
+      bias = true;
+      changes.push_back({"fold-bn", c.name, "gains a bias to absorb " + l.name});
+    }
+  }
+  return plan;
+}
+
+FusedActivation describe_activation(const Layer& l) {
+  FusedActivation f;
+  f.kind = l.kind;
+  f.layer_name = l.name;
+  switch (l.kind) {
+    case LayerKind::LeakyReLU: f.alpha = l.p<LeakyReLUParams>().slope; break;
+    case LayerKind::Clip:
+      f.alpha = l.p<ClipParams>().min;
+      f.beta = l.p<ClipParams>().max;
+      break;
+    case LayerKind::HardSigmoid:
+      f.alpha = l.p<HardSigmoidParams>().alpha;
+      f.beta = l.p<HardSigmoidParams>().beta;
+      break;
+    default: break;
+  }
+  return f;
+}
+
+std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& changes) {
+  auto plan = keep_all(g);
+  for (LayerId i = 0; i < g.num_layers(); ++i) {
+    const Layer& l = g.layer(i);
+    // A layer with weights (PReLU) cannot be fused: FusedActivation has nowhere to keep them.
+    if (!is_fusable_activation(l.kind) || !l.weights.empty() || l.inputs.size() != 1 || l.outputs.size() != 1)
+      continue;
+    BlobId in = l.inputs[0];
+    LayerId prod = g.blob(in).producer;
+    if (prod < 0) continue;
+    const Layer& p = g.layer(prod);
+    auto& pp = plan[static_cast<size_t>(prod)];
+    if (!is_conv_or_fc(p.kind) || p.fused_activation || pp.fused || p.outputs.size() != 1 || !single_consumer(g, in))
+      continue;
+    plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
+    pp.fused = describe_activation(l);
+    changes.push_back({"fuse-act", l.name, "fused into " + p.name});
+  }
+  return plan;
+}
+
+}  // namespace
+
+PassResult run_passes(const Graph& graph, const PassOptions& options) {
+  PassResult r{graph, {}};
+  using Planner = std::vector<LayerPlan> (*)(const Graph&, std::vector<PassChange>&);
+  // Dead layers go first: a dead branch reading a convolution output would otherwise block folding.
+  const std::pair<bool, Planner> passes[] = {{options.remove_dead, plan_dead},
+                                             {options.remove_dropout, plan_dropout},
+                                             {options.fold_batchnorm, plan_fold},
+                                             {options.fuse_activations, plan_fuse}};
+  for (const auto& [enabled, planner] : passes) {
+    if (!enabled) continue;
+    size_t before = r.changes.size();
+    auto plan = planner(r.graph, r.changes);
+    if (r.changes.size() != before) r.graph = rebuild(r.graph, plan);
+  }
+  return r;
+}
+
+}  // namespace convergy
