@@ -539,7 +539,7 @@ def googlenet():
              "BVLC reference model bvlc_googlenet deploy definition (LRN after conv1 and conv2, "
              "no auxiliary classifiers at deploy)"],
             "params 7.0 M; MACs ~1.5 G (Sze et al. 2017 Table III: 7.0 M weights; Szegedy et al. 2015: "
-            "a budget of 1.5 billion multiply-adds, Table 1 ops column)", 3, 224, 224)
+            "a budget of 1.5 billion multiply-adds, rounded)", 3, 224, 224)
     x = n.conv("conv1/7x7_s2", "data", 64, 7, s=2, p=3)
     n.act("ReLU", "conv1/relu_7x7", x)
     x = n.pool("pool1/3x3_s2", x, "MAX", 3, 2)
@@ -773,7 +773,7 @@ def mobilenet_v2():
             ["Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks, CVPR 2018, Table 2",
              "torchvision.models.mobilenet_v2"],
             "params 3,504,872; MACs 300.8 M (torchvision mobilenet_v2 model card: 3,504,872 params; Sandler "
-            "et al. Table 3: 300 M MAdds)", 3, 224, 224)
+            "et al. 2018, ImageNet comparison: 300 M MAdds)", 3, 224, 224)
     x = conv_bn_act(n, "features.0", "data", 32, 3, 2, 1, act="ReLU6")
     cin, idx = 32, 1
     for t, c, reps, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
@@ -816,7 +816,7 @@ def mobilenet_v3_large():
              "torchvision.models.mobilenet_v3_large (SE squeeze = make_divisible(expanded/4, 8), "
              "hardsigmoid gate, BatchNorm eps 0.001)"],
             "params 5,483,032; MACs 217 M (torchvision mobilenet_v3_large model card: 5,483,032 params, "
-            "0.22 GFLOPS counted as MACs; Howard et al. 2019 Table 3: 219 M MAdds)", 3, 224, 224)
+            "0.22 GFLOPS counted as MACs; Howard et al. 2019, ImageNet results: 219 M MAdds)", 3, 224, 224)
     eps = 0.001
     x = conv_bn_act(n, "features.0", "data", 16, 3, 2, 1, act="HardSwish", eps=eps)
     cin = 16
@@ -853,7 +853,7 @@ def shufflenet_v2_1_0():
             ["Ma, Zhang, Zheng, Sun, ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design, "
              "ECCV 2018, Table 5 (1.0x: 116/232/464 channels)", "torchvision.models.shufflenet_v2_x1_0"],
             "params 2,278,604; MACs 146 M (torchvision shufflenet_v2_x1_0 model card: 2,278,604 params; "
-            "Ma et al. 2018 Table 5: 146 M FLOPs, counted as multiply-adds)", 3, 224, 224)
+            "Ma et al. 2018: 146 M FLOPs, counted as multiply-adds)", 3, 224, 224)
     x = conv_bn_act(n, "conv1", "data", 24, 3, 2, 1)
     x = n.pool("maxpool", x, "MAX", 3, 2, 1, floor=True)
     cin = 24
