@@ -75,7 +75,7 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
     case LayerKind::Pooling: {
       const auto& p = l.p<PoolParams>();
       if (p.global) return first_in_elems;
-      return c.mul(out, c.mul(u(p.kernel_h), u(p.kernel_w), "ops"), "ops");
+      return c.mul(out, c.mul(u(p.kernel_h), u(p.kernel_w), "op count"), "op count");
     }
     case LayerKind::ReLU:
     case LayerKind::LeakyReLU:
@@ -90,15 +90,15 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
     case LayerKind::Scale:
       return out;
     case LayerKind::Eltwise:
-      return c.mul(out, l.inputs.size(), "ops");
+      return c.mul(out, l.inputs.size(), "op count");
     case LayerKind::LRN: {
       const auto& p = l.p<LRNParams>();
-      uint64_t window = p.across_channels ? u(p.local_size) : c.mul(u(p.local_size), u(p.local_size), "ops");
+      uint64_t window = p.across_channels ? u(p.local_size) : c.mul(u(p.local_size), u(p.local_size), "op count");
       // window multiply-adds for the sum of squares, then scale-and-offset, power and divide.
-      return c.mul(out, c.add(window, 3, "ops"), "ops");
+      return c.mul(out, c.add(window, 3, "op count"), "op count");
     }
     case LayerKind::Softmax:
-      return c.mul(out, 3, "ops");  // exp, accumulate, divide
+      return c.mul(out, 3, "op count");  // exp, accumulate, divide
     case LayerKind::Input:
     case LayerKind::Concat:
     case LayerKind::Dropout:
@@ -130,21 +130,21 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
     const Blob& b = graph.blob(l.inputs[i]);
     uint64_t n = c.elems(b.shape, "input");
     if (i == 0) first_in_elems = n;
-    f.in_elems = c.add(f.in_elems, n, "input elements");
-    f.in_bytes = c.add(f.in_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "input bytes"), "input bytes");
+    f.in_elems = c.add(f.in_elems, n, "input element count");
+    f.in_bytes = c.add(f.in_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "input byte count"), "input byte count");
   }
   for (BlobId o : l.outputs) {
     const Blob& b = graph.blob(o);
     uint64_t n = c.elems(b.shape, "output");
-    f.out_elems = c.add(f.out_elems, n, "output elements");
-    f.out_bytes = c.add(f.out_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "output bytes"), "output bytes");
+    f.out_elems = c.add(f.out_elems, n, "output element count");
+    f.out_bytes = c.add(f.out_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "output byte count"), "output byte count");
   }
   for (const WeightSpec& w : l.weights) {
     uint64_t n = c.elems(w.shape, "weight");
-    f.weight_elems = c.add(f.weight_elems, n, "weight elements");
-    if (w.learnable) f.params = c.add(f.params, n, "parameters");
+    f.weight_elems = c.add(f.weight_elems, n, "weight element count");
+    if (w.learnable) f.params = c.add(f.params, n, "parameter count");
   }
-  f.weight_bytes = c.mul(f.weight_elems, kWeightBytes, "weight bytes");
+  f.weight_bytes = c.mul(f.weight_elems, kWeightBytes, "weight byte count");
 
   // Hyper-parameters: first input and first output (an Input layer has only an output).
   const Shape* in = l.inputs.empty() ? nullptr : &graph.blob(l.inputs[0]).shape;
@@ -173,18 +173,18 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
     f.groups = p.groups;
     f.depthwise = p.groups > 1 && p.groups == f.in_c;
     uint64_t per_output = c.mul(u(f.in_c / std::max<int64_t>(p.groups, 1)),
-                                c.mul(u(p.kernel_h), u(p.kernel_w), "MACs"), "MACs");
-    uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MACs"), c.mul(u(f.out_h), u(f.out_w), "MACs"), "MACs");
-    f.macs = c.mul(outputs, per_output, "MACs");
+                                c.mul(u(p.kernel_h), u(p.kernel_w), "MAC count"), "MAC count");
+    uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MAC count"), c.mul(u(f.out_h), u(f.out_w), "MAC count"), "MAC count");
+    f.macs = c.mul(outputs, per_output, "MAC count");
   } else if (l.kind == LayerKind::InnerProduct && in) {
     const auto& p = l.p<InnerProductParams>();
     int axis = std::clamp(normalise_axis(p.axis, in->rank()), 0, in->rank());
     uint64_t rows = 1, cols = 1;
     for (int i = 0; i < in->rank(); ++i) {
       uint64_t& part = i < axis ? rows : cols;  // batch-like dims before the axis, features after it
-      part = c.mul(part, u((*in)[i]), "MACs");
+      part = c.mul(part, u((*in)[i]), "MAC count");
     }
-    f.macs = c.mul(c.mul(rows, cols, "MACs"), u(p.num_output), "MACs");
+    f.macs = c.mul(c.mul(rows, cols, "MAC count"), u(p.num_output), "MAC count");
   } else if (l.kind == LayerKind::Pooling && in) {
     const auto& p = l.p<PoolParams>();
     if (p.global) {
@@ -202,11 +202,11 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
   }
 
   // flops() doubles MACs, so leave it room.
-  if (f.macs > UINT64_MAX / 2) c.overflow("FLOPs");
+  if (f.macs > UINT64_MAX / 2) c.overflow("FLOP count");
 
   f.ops = layer_ops(l, f, c, first_in_elems);
   // A fused activation still runs, inside its producer: one op per output element.
-  if (l.fused_activation) f.ops = c.add(f.ops, f.out_elems, "ops");
+  if (l.fused_activation) f.ops = c.add(f.ops, f.out_elems, "op count");
   return f;
 }
 
@@ -261,13 +261,13 @@ NetworkFeatures network_features(const Graph& graph) {
   for (LayerId i = 0; i < graph.num_layers(); ++i) {
     if (graph.layer(i).kind == LayerKind::Input) continue;
     LayerFeatures f = layer_features(graph, i);
-    n.macs = add(n.macs, f.macs, "MACs");
-    n.ops = add(n.ops, f.ops, "ops");
-    n.params = add(n.params, f.params, "parameters");
-    n.weight_bytes = add(n.weight_bytes, f.weight_bytes, "weight bytes");
+    n.macs = add(n.macs, f.macs, "MAC count");
+    n.ops = add(n.ops, f.ops, "op count");
+    n.params = add(n.params, f.params, "parameter count");
+    n.weight_bytes = add(n.weight_bytes, f.weight_bytes, "weight byte count");
     n.layers.push_back(std::move(f));
   }
-  if (n.macs > UINT64_MAX / 2) add(n.macs, n.macs, "FLOPs");  // throws: 2 x MACs must fit
+  if (n.macs > UINT64_MAX / 2) add(n.macs, n.macs, "FLOP count");  // throws: 2 x MACs must fit
   return n;
 }
 
