@@ -1,0 +1,963 @@
+// Caffe NetParameter (prototxt) -> Graph. Each Caffe layer type is one small conversion function with the
+// schema of its *_param message, registered in one table; Caffe's defaults live here, shapes in the graph.
+#include "import/caffe/caffe_import.h"
+
+#include "import/text_format.h"
+#include "util/checked.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <unordered_map>
+
+namespace convergy {
+
+namespace {
+
+using textproto::Document;
+using textproto::Field;
+using textproto::Message;
+using textproto::Pos;
+using textproto::ValueKind;
+
+// One field of a Caffe message. Singular fields given twice are an error, as in protobuf.
+struct FieldSpec {
+  std::string_view name;
+  bool repeated = false;
+  bool message = false;  // a nested message; its contents are read by the converter or ignored
+};
+
+struct EnumValue {
+  std::string_view name;
+  int number;
+};
+
+std::string join_names(std::span<const FieldSpec> specs) {
+  std::string s;
+  for (const auto& f : specs) {
+    if (!s.empty()) s += ", ";
+    s += f.name;
+  }
+  return s;
+}
+
+// Checks every field of `msg` against `specs`: unknown names (typos), singular fields given twice, and a
+// message where a value belongs or the other way round. With `any_param`, every `*_param` message is also
+// accepted (a layer may carry parameters for types it is not). `fail(pos, what)` adds the context.
+template <typename Fail>
+void check_fields(const Message& msg, std::span<const FieldSpec> specs, std::string_view where, Fail&& fail,
+                  bool any_param = false) {
+  for (size_t i = 0; i < msg.fields.size(); ++i) {
+    const Field& f = msg.fields[i];
+    const FieldSpec* spec = nullptr;
+    for (const auto& s : specs)
+      if (s.name == f.name) spec = &s;
+    if (!spec && any_param && f.name.size() > 6 && f.name.ends_with("_param")) {
+      if (f.kind != ValueKind::Message)
+        fail(f.value_pos, fmt::format("{} {}, expected a message {} {{ ... }}", f.name, textproto::describe(f),
+                                      f.name));
+      continue;
+    }
+    if (!spec)
+      fail(f.pos, fmt::format("unknown field \"{}\" in {}, expected one of {}{}", f.name, where, join_names(specs),
+                              any_param ? " or a *_param message" : ""));
+    if (spec->message && f.kind != ValueKind::Message)
+      fail(f.value_pos, fmt::format("{} {}, expected a message {} {{ ... }}", f.name, textproto::describe(f),
+                                    f.name));
+    if (!spec->message && f.kind == ValueKind::Message)
+      fail(f.value_pos, fmt::format("{} is a message, expected a value", f.name));
+    if (!spec->repeated) {
+      for (size_t j = 0; j < i; ++j)
+        if (msg.fields[j].name == f.name)
+          fail(f.pos, fmt::format("{} is given twice (first at line {}), expected it once", f.name,
+                                  msg.fields[j].pos.line));
+    }
+  }
+}
+
+const Field* find_field(const Message& msg, std::string_view name) {
+  for (const auto& f : msg.fields)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+// Context of one layer: where it is, its inputs, and typed reads of its *_param message. All messages
+// come out as `file:line:col: layer "name": what, expected what`.
+class LayerCtx {
+ public:
+  LayerCtx(const Document& doc, std::string_view layer_name, const Message* param, std::string_view param_name,
+           std::vector<Shape> inputs, size_t n_tops)
+      : doc_(doc), name_(layer_name), param_(param), param_name_(param_name), inputs_(std::move(inputs)),
+        n_tops_(n_tops) {}
+
+  [[noreturn]] void fail(Pos p, std::string_view what) const {
+    doc_.fail(p, fmt::format("layer \"{}\": {}", name_, what));
+  }
+  const Shape& input(size_t i) const { return inputs_.at(i); }
+  size_t num_inputs() const { return inputs_.size(); }
+  size_t num_tops() const { return n_tops_; }
+  std::string_view param_name() const { return param_name_; }
+
+  const Field* find(std::string_view field) const { return param_ ? find_field(*param_, field) : nullptr; }
+  std::vector<const Field*> all(std::string_view field) const {
+    std::vector<const Field*> r;
+    if (param_)
+      for (const auto& f : param_->fields)
+        if (f.name == field) r.push_back(&f);
+    return r;
+  }
+
+  int64_t to_int(const Field& f, int64_t min, int64_t max) const {
+    auto v = textproto::to_int(f);
+    if (!v) {
+      if (f.kind == ValueKind::Integer)
+        fail(f.value_pos, fmt::format("{} {} does not fit in 64 bits, expected at most {}", f.name,
+                                      textproto::describe(f), max));
+      fail(f.value_pos, fmt::format("{} {}, expected an integer", f.name, textproto::describe(f)));
+    }
+    if (*v < min) fail(f.value_pos, fmt::format("{} {}, expected >= {}", f.name, *v, min));
+    if (*v > max) fail(f.value_pos, fmt::format("{} {}, expected <= {}", f.name, *v, max));
+    return *v;
+  }
+  // Sizes (kernels, strides, channels) are bounded by the dimension limit, so later products cannot
+  // overflow and an absurd value is reported where it was written.
+  static int64_t max_size() { return global_limits().max_dim; }
+
+  std::optional<int64_t> opt_int(std::string_view field, int64_t min, int64_t max) const {
+    const Field* f = find(field);
+    if (!f) return std::nullopt;
+    return to_int(*f, min, max);
+  }
+  int64_t get_int(std::string_view field, int64_t def, int64_t min, int64_t max) const {
+    return opt_int(field, min, max).value_or(def);
+  }
+  int64_t required_int(std::string_view field, int64_t min, int64_t max) const {
+    auto v = opt_int(field, min, max);
+    if (!v) fail(param_pos(), fmt::format("{} has no {}, expected {} >= {}", param_name_, field, field, min));
+    return *v;
+  }
+  float to_float(const Field& f) const {
+    auto v = textproto::to_double(f);
+    if (!v) fail(f.value_pos, fmt::format("{} {}, expected a number", f.name, textproto::describe(f)));
+    if (!std::isfinite(*v) || std::abs(*v) > 3.4e38)
+      fail(f.value_pos, fmt::format("{} {}, expected a finite 32-bit float", f.name, textproto::describe(f)));
+    return static_cast<float>(*v);
+  }
+  float get_float(std::string_view field, float def) const {
+    const Field* f = find(field);
+    return f ? to_float(*f) : def;
+  }
+  std::optional<float> opt_float(std::string_view field) const {
+    const Field* f = find(field);
+    if (!f) return std::nullopt;
+    return to_float(*f);
+  }
+  bool get_bool(std::string_view field, bool def) const {
+    const Field* f = find(field);
+    if (!f) return def;
+    auto v = textproto::to_bool(*f);
+    if (!v) fail(f->value_pos, fmt::format("{} {}, expected true or false", f->name, textproto::describe(*f)));
+    return *v;
+  }
+  int get_enum(std::string_view field, int def, std::span<const EnumValue> values) const {
+    const Field* f = find(field);
+    if (!f) return def;
+    if (f->kind == ValueKind::Identifier && !f->negative) {
+      for (const auto& v : values)
+        if (v.name == f->token) return v.number;
+    } else if (auto n = textproto::to_int(*f)) {
+      for (const auto& v : values)
+        if (v.number == *n) return v.number;
+    }
+    std::string names;
+    for (const auto& v : values) names += (names.empty() ? "" : ", ") + std::string(v.name);
+    fail(f->value_pos, fmt::format("{} {}, expected one of {}", f->name, textproto::describe(*f), names));
+  }
+  Pos param_pos() const { return param_ ? param_->open_pos : layer_pos_; }
+  void set_layer_pos(Pos p) { layer_pos_ = p; }
+  const Document& doc() const { return doc_; }
+
+  // Normalises a Caffe axis (negative counts from the end) against the rank of input 0.
+  int axis(const Field* f, int64_t value, int rank) const {
+    const int64_t a = value < 0 ? value + rank : value;
+    if (a < 0 || a >= rank)
+      fail(f ? f->value_pos : param_pos(),
+           fmt::format("axis {} is out of range for input {}, expected {} to {}", value, input(0).str(), -rank,
+                       rank - 1));
+    return static_cast<int>(a);
+  }
+
+ private:
+  const Document& doc_;
+  std::string_view name_;
+  const Message* param_;
+  std::string_view param_name_;
+  std::vector<Shape> inputs_;
+  size_t n_tops_;
+  Pos layer_pos_;
+};
+
+struct Conversion {
+  LayerKind kind;
+  LayerParams params;
+};
+
+// Reads a 2-D window attribute given either as `<repeated>` (1 value for both axes, or 2 values for H
+// and W) or as `<base>_h` + `<base>_w`. Returns nullopt when neither is given.
+std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string_view repeated,
+                                                  std::string_view base, int64_t min) {
+  const std::string h_name = std::string(base) + "_h", w_name = std::string(base) + "_w";
+  const Field* fh = c.find(h_name);
+  const Field* fw = c.find(w_name);
+  const auto values = c.all(repeated);
+  if (fh || fw) {
+    if (!values.empty())
+      c.fail(values.front()->pos, fmt::format("{} and {}/{} are both given, expected one of them", repeated,
+                                              h_name, w_name));
+    if (!fh || !fw)
+      c.fail((fh ? fh : fw)->pos, fmt::format("{} without {}, expected both", fh ? h_name : w_name,
+                                              fh ? w_name : h_name));
+    return std::pair{c.to_int(*fh, min, LayerCtx::max_size()), c.to_int(*fw, min, LayerCtx::max_size())};
+  }
+  if (values.empty()) return std::nullopt;
+  if (values.size() > 2)
+    c.fail(values[2]->pos, fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", values.size(), repeated));
+  const int64_t h = c.to_int(*values[0], min, LayerCtx::max_size());
+  const int64_t w = values.size() == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
+  return std::pair{h, w};
+}
+
+// ---- one converter per Caffe layer type -------------------------------------------------------------
+
+constexpr FieldSpec kConvolutionFields[] = {
+    {"num_output"}, {"bias_term"}, {"pad", true},     {"kernel_size", true}, {"stride", true},
+    {"dilation", true}, {"pad_h"},  {"pad_w"},        {"kernel_h"},          {"kernel_w"},
+    {"stride_h"},   {"stride_w"},  {"group"},         {"weight_filler", false, true},
+    {"bias_filler", false, true},  {"engine"},        {"axis"},              {"force_nd_im2col"}};
+
+Conversion convert_convolution(const LayerCtx& c) {
+  ConvParams p;
+  p.num_output = c.required_int("num_output", 1, LayerCtx::max_size());
+  p.bias = c.get_bool("bias_term", true);
+  p.groups = c.get_int("group", 1, 1, LayerCtx::max_size());
+  if (const Field* f = c.find("axis")) {
+    const int64_t a = c.to_int(*f, -64, 64);
+    if (c.axis(f, a, c.input(0).rank()) != 1)
+      c.fail(f->value_pos, fmt::format("axis {}, expected 1 (channels of an NCHW input)", a));
+  }
+  auto kernel = window(c, "kernel_size", "kernel", 1);
+  if (!kernel)
+    c.fail(c.param_pos(), fmt::format("{} has no kernel size, expected kernel_size or kernel_h and kernel_w",
+                                      c.param_name()));
+  std::tie(p.kernel_h, p.kernel_w) = *kernel;
+  std::tie(p.stride_h, p.stride_w) = window(c, "stride", "stride", 1).value_or(std::pair{1, 1});
+  int64_t pad_h = 0, pad_w = 0;
+  std::tie(pad_h, pad_w) = window(c, "pad", "pad", 0).value_or(std::pair{0, 0});
+  p.pad_top = p.pad_bottom = pad_h;
+  p.pad_left = p.pad_right = pad_w;
+  // Caffe has no dilation_h/_w; the window helper finds none and reads the repeated field.
+  std::tie(p.dilation_h, p.dilation_w) = window(c, "dilation", "dilation", 1).value_or(std::pair{1, 1});
+  return {LayerKind::Convolution, p};
+}
+
+constexpr FieldSpec kInnerProductFields[] = {{"num_output"}, {"bias_term"}, {"weight_filler", false, true},
+                                             {"bias_filler", false, true}, {"axis"}, {"transpose"}};
+
+Conversion convert_inner_product(const LayerCtx& c) {
+  InnerProductParams p;
+  p.num_output = c.required_int("num_output", 1, LayerCtx::max_size());
+  p.bias = c.get_bool("bias_term", true);
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  return {LayerKind::InnerProduct, p};
+}
+
+constexpr FieldSpec kPoolingFields[] = {{"pool"},     {"pad"},      {"pad_h"},  {"pad_w"},          {"kernel_size"},
+                                        {"kernel_h"}, {"kernel_w"}, {"stride"}, {"stride_h"},       {"stride_w"},
+                                        {"engine"},   {"global_pooling"},       {"round_mode"},     {"ceil_mode"}};
+constexpr EnumValue kPoolMethods[] = {{"MAX", 0}, {"AVE", 1}, {"STOCHASTIC", 2}};
+constexpr EnumValue kRoundModes[] = {{"CEIL", 0}, {"FLOOR", 1}};
+
+Conversion convert_pooling(const LayerCtx& c) {
+  PoolParams p;
+  const int method = c.get_enum("pool", 0, kPoolMethods);
+  if (method == 2) c.fail(c.find("pool")->value_pos, "pool STOCHASTIC is a training-time method, expected MAX or AVE");
+  p.method = method == 0 ? PoolMethod::Max : PoolMethod::Average;
+  p.global = c.get_bool("global_pooling", false);
+  auto kernel = window(c, "kernel_size", "kernel", 1);
+  if (p.global) {
+    if (kernel) {
+      const Field* f = c.find("kernel_size");
+      c.fail((f ? f : c.find("kernel_h"))->pos, "a kernel size is given with global_pooling, expected one of them");
+    }
+  } else if (!kernel) {
+    c.fail(c.param_pos(), "pooling_param has no kernel size, expected kernel_size, kernel_h and kernel_w, or "
+                          "global_pooling: true");
+  } else {
+    std::tie(p.kernel_h, p.kernel_w) = *kernel;
+  }
+  std::tie(p.stride_h, p.stride_w) = window(c, "stride", "stride", 1).value_or(std::pair{1, 1});
+  int64_t pad_h = 0, pad_w = 0;
+  std::tie(pad_h, pad_w) = window(c, "pad", "pad", 0).value_or(std::pair{0, 0});
+  p.pad_top = p.pad_bottom = pad_h;
+  p.pad_left = p.pad_right = pad_w;
+  if (p.global && (pad_h || pad_w || p.stride_h != 1 || p.stride_w != 1))
+    c.fail(c.param_pos(), "global_pooling with padding or a stride, expected pad 0 and stride 1");
+  p.rounding = c.get_enum("round_mode", 0, kRoundModes) == 0 ? PoolRounding::Ceil : PoolRounding::Floor;
+  // `ceil_mode` comes from Caffe forks (e.g. for PyTorch-converted models); it cannot contradict round_mode.
+  if (const Field* f = c.find("ceil_mode")) {
+    const bool ceil = c.get_bool("ceil_mode", true);
+    if (c.find("round_mode") && ceil != (p.rounding == PoolRounding::Ceil))
+      c.fail(f->pos, "ceil_mode contradicts round_mode, expected only one of them");
+    p.rounding = ceil ? PoolRounding::Ceil : PoolRounding::Floor;
+  }
+  p.count_include_pad = true;  // Caffe's average divides by the window clipped to the padded input
+  return {LayerKind::Pooling, p};
+}
+
+constexpr FieldSpec kReluFields[] = {{"negative_slope"}, {"engine"}};
+Conversion convert_relu(const LayerCtx& c) {
+  const float slope = c.get_float("negative_slope", 0.0f);
+  if (slope != 0.0f) return {LayerKind::LeakyReLU, LeakyReLUParams{slope}};
+  return {LayerKind::ReLU, NoParams{}};
+}
+
+Conversion convert_relu6(const LayerCtx&) { return {LayerKind::Clip, ClipParams{0.0f, 6.0f}}; }
+
+constexpr FieldSpec kClipFields[] = {{"min"}, {"max"}};
+Conversion convert_clip(const LayerCtx& c) {
+  auto lo = c.opt_float("min"), hi = c.opt_float("max");
+  // Both are `required` in caffe.proto.
+  if (!lo || !hi)
+    c.fail(c.param_pos(), fmt::format("clip_param has no {}, expected both min and max", lo ? "max" : "min"));
+  if (*lo > *hi) c.fail(c.find("min")->value_pos, fmt::format("min {} is greater than max {}, expected min <= max", *lo, *hi));
+  return {LayerKind::Clip, ClipParams{*lo, *hi}};
+}
+
+constexpr FieldSpec kPreluFields[] = {{"filler", false, true}, {"channel_shared"}};
+Conversion convert_prelu(const LayerCtx& c) {
+  return {LayerKind::PReLU, PReLUParams{c.get_bool("channel_shared", false)}};
+}
+
+constexpr FieldSpec kEngineFields[] = {{"engine"}};
+Conversion convert_sigmoid(const LayerCtx&) { return {LayerKind::Sigmoid, NoParams{}}; }
+Conversion convert_tanh(const LayerCtx&) { return {LayerKind::TanH, NoParams{}}; }
+Conversion convert_hard_swish(const LayerCtx&) { return {LayerKind::HardSwish, NoParams{}}; }
+Conversion convert_split(const LayerCtx&) { return {LayerKind::Split, NoParams{}}; }
+
+constexpr FieldSpec kSwishFields[] = {{"beta"}};
+Conversion convert_swish(const LayerCtx& c) {
+  if (const Field* f = c.find("beta"); f && c.to_float(*f) != 1.0f)
+    c.fail(f->value_pos, fmt::format("beta {}, expected 1 (Swish is x * sigmoid(x))", textproto::describe(*f)));
+  return {LayerKind::Swish, NoParams{}};
+}
+
+constexpr FieldSpec kHardSigmoidFields[] = {{"alpha"}, {"beta"}};
+Conversion convert_hard_sigmoid(const LayerCtx& c) {
+  return {LayerKind::HardSigmoid, HardSigmoidParams{c.get_float("alpha", 0.2f), c.get_float("beta", 0.5f)}};
+}
+
+constexpr FieldSpec kBatchNormFields[] = {{"use_global_stats"}, {"moving_average_fraction"}, {"eps"}};
+Conversion convert_batch_norm(const LayerCtx& c) {
+  BatchNormParams p;
+  p.eps = c.get_float("eps", 1e-5f);
+  p.affine = false;  // Caffe's BatchNorm only normalises; a Scale layer carries gamma and beta
+  return {LayerKind::BatchNorm, p};
+}
+
+constexpr FieldSpec kScaleFields[] = {{"axis"}, {"num_axes"}, {"filler", false, true}, {"bias_term"},
+                                      {"bias_filler", false, true}};
+Conversion convert_scale(const LayerCtx& c) {
+  ScaleParams p;
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  p.bias = c.get_bool("bias_term", false);
+  if (c.num_inputs() == 1) {
+    if (const Field* f = c.find("num_axes"); f && c.to_int(*f, -1, 64) != 1)
+      c.fail(f->value_pos, fmt::format("num_axes {}, expected 1 (one learned scale per channel)",
+                                       textproto::describe(*f)));
+  }
+  return {LayerKind::Scale, p};
+}
+
+constexpr FieldSpec kLrnFields[] = {{"local_size"}, {"alpha"}, {"beta"}, {"norm_region"}, {"k"}, {"engine"}};
+constexpr EnumValue kNormRegions[] = {{"ACROSS_CHANNELS", 0}, {"WITHIN_CHANNEL", 1}};
+Conversion convert_lrn(const LayerCtx& c) {
+  LRNParams p;
+  p.local_size = c.get_int("local_size", 5, 1, LayerCtx::max_size());
+  p.alpha = c.get_float("alpha", 1.0f);  // caffe.proto's default, unlike the usual 1e-4 in papers
+  p.beta = c.get_float("beta", 0.75f);
+  p.k = c.get_float("k", 1.0f);
+  p.across_channels = c.get_enum("norm_region", 0, kNormRegions) == 0;
+  return {LayerKind::LRN, p};
+}
+
+constexpr FieldSpec kConcatFields[] = {{"axis"}, {"concat_dim"}};
+Conversion convert_concat(const LayerCtx& c) {
+  ConcatParams p;
+  if (const Field* f = c.find("axis"))
+    p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  else if (const Field* d = c.find("concat_dim"))  // the legacy name, used when axis is absent
+    p.axis = c.axis(d, c.to_int(*d, 0, 64), c.input(0).rank());
+  return {LayerKind::Concat, p};
+}
+
+constexpr FieldSpec kEltwiseFields[] = {{"operation"}, {"coeff", true}, {"stable_prod_grad"}};
+constexpr EnumValue kEltwiseOps[] = {{"PROD", 0}, {"SUM", 1}, {"MAX", 2}};
+Conversion convert_eltwise(const LayerCtx& c) {
+  EltwiseParams p;
+  const int op = c.get_enum("operation", 1, kEltwiseOps);
+  p.op = op == 0 ? EltwiseOp::Prod : op == 1 ? EltwiseOp::Sum : EltwiseOp::Max;
+  const auto coeffs = c.all("coeff");
+  for (const Field* f : coeffs) p.coeffs.push_back(c.to_float(*f));
+  if (!coeffs.empty() && p.op != EltwiseOp::Sum)
+    c.fail(coeffs.front()->pos, "coeff is given for a PROD or MAX operation, expected it only with SUM");
+  if (!coeffs.empty() && coeffs.size() != c.num_inputs())
+    c.fail(coeffs.front()->pos, fmt::format("{} coeff values for {} bottoms, expected one per bottom",
+                                            coeffs.size(), c.num_inputs()));
+  return {LayerKind::Eltwise, p};
+}
+
+constexpr FieldSpec kSoftmaxFields[] = {{"engine"}, {"axis"}};
+Conversion convert_softmax(const LayerCtx& c) {
+  SoftmaxParams p;
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  return {LayerKind::Softmax, p};
+}
+
+constexpr FieldSpec kDropoutFields[] = {{"dropout_ratio"}, {"scale_train"}};
+Conversion convert_dropout(const LayerCtx& c) {
+  DropoutParams p;
+  if (const Field* f = c.find("dropout_ratio")) {
+    p.ratio = c.to_float(*f);
+    if (!(p.ratio >= 0.0f && p.ratio < 1.0f))
+      c.fail(f->value_pos, fmt::format("dropout_ratio {}, expected a value in [0, 1)", textproto::describe(*f)));
+  }
+  return {LayerKind::Dropout, p};
+}
+
+constexpr FieldSpec kFlattenFields[] = {{"axis"}, {"end_axis"}};
+Conversion convert_flatten(const LayerCtx& c) {
+  FlattenParams p;
+  const int rank = c.input(0).rank();
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), rank);
+  if (const Field* f = c.find("end_axis")) p.end_axis = c.axis(f, c.to_int(*f, -64, 64), rank);
+  return {LayerKind::Flatten, p};
+}
+
+constexpr FieldSpec kBlobShapeFields[] = {{"dim", true}};
+
+// Reads a BlobShape message { dim: ... }. Input shapes need positive dims; Reshape also allows 0 and -1.
+std::vector<std::pair<int64_t, Pos>> read_blob_shape(const LayerCtx& c, const Field& shape_field, int64_t min) {
+  const Message& m = c.doc().message(shape_field);
+  check_fields(m, kBlobShapeFields, "shape", [&](Pos p, std::string_view w) { c.fail(p, w); });
+  std::vector<std::pair<int64_t, Pos>> dims;
+  for (const auto& f : m.fields) dims.emplace_back(c.to_int(f, min, LayerCtx::max_size()), f.value_pos);
+  return dims;
+}
+
+constexpr FieldSpec kReshapeFields[] = {{"shape", false, true}, {"axis"}, {"num_axes"}};
+Conversion convert_reshape(const LayerCtx& c) {
+  const Field* shape = c.find("shape");
+  if (!shape) c.fail(c.param_pos(), "reshape_param has no shape, expected shape { dim: ... }");
+  const auto dims = read_blob_shape(c, *shape, -1);
+  const Shape& in = c.input(0);
+  const int rank = in.rank();
+  // Caffe replaces input axes [axis, axis + num_axes) by `shape`; turn that into a full target shape.
+  int64_t axis = 0, num_axes = -1;
+  const Field* fa = c.find("axis");
+  if (fa) axis = c.to_int(*fa, -(rank + 1), rank);
+  if (axis < 0) axis += rank + 1;
+  if (const Field* f = c.find("num_axes")) num_axes = c.to_int(*f, -1, rank);
+  const int64_t end = num_axes < 0 ? rank : axis + num_axes;
+  if (end > rank)
+    c.fail(c.find("num_axes")->value_pos,
+           fmt::format("axis {} + num_axes {} go past the {} axes of input {}, expected at most {}", axis, num_axes,
+                       rank, in.str(), rank));
+  ReshapeParams p;
+  for (int64_t i = 0; i < axis; ++i) p.dims.push_back(in[static_cast<int>(i)]);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = dims[i].first;
+    if (d == 0) {
+      // 0 copies the input axis at the same position of the replaced range.
+      const int64_t src = axis + static_cast<int64_t>(i);
+      if (src >= rank)
+        c.fail(dims[i].second, fmt::format("dim 0 at position {} copies input axis {}, but input {} has {} axes",
+                                           i, src, in.str(), rank));
+      d = in[static_cast<int>(src)];
+    }
+    p.dims.push_back(d);
+  }
+  for (int64_t i = end; i < rank; ++i) p.dims.push_back(in[static_cast<int>(i)]);
+  if (std::count(p.dims.begin(), p.dims.end(), -1) > 1)
+    c.fail(shape->value_pos, "more than one dim is -1, expected at most one inferred dimension");
+  return {LayerKind::Reshape, p};
+}
+
+constexpr FieldSpec kSliceFields[] = {{"axis"}, {"slice_point", true}, {"slice_dim"}};
+Conversion convert_slice(const LayerCtx& c) {
+  SliceParams p;
+  const Shape& in = c.input(0);
+  const Field* fa = c.find("axis");
+  if (!fa) fa = c.find("slice_dim");  // the legacy name
+  if (fa) p.axis = c.axis(fa, c.to_int(*fa, -64, 64), in.rank());
+  const int64_t size = in[p.axis];
+  const auto points = c.all("slice_point");
+  if (!points.empty()) {
+    if (points.size() + 1 != c.num_tops())
+      c.fail(points.front()->pos, fmt::format("{} slice_point values for {} tops, expected {}", points.size(),
+                                              c.num_tops(), c.num_tops() - 1));
+    int64_t begin = 0;
+    for (const Field* f : points) {
+      const int64_t v = c.to_int(*f, 0, LayerCtx::max_size());
+      if (v <= begin || v >= size)
+        c.fail(f->value_pos, fmt::format("slice_point {} is outside axis {} of size {}, expected {} < point < {}",
+                                         v, p.axis, size, begin, size));
+      p.ranges.emplace_back(begin, v);
+      begin = v;
+    }
+    p.ranges.emplace_back(begin, size);
+  }
+  // Without slice points the graph splits the axis evenly among the tops, as Caffe does.
+  return {LayerKind::Slice, p};
+}
+
+constexpr FieldSpec kShuffleChannelFields[] = {{"group"}};
+Conversion convert_shuffle_channel(const LayerCtx& c) {
+  return {LayerKind::ChannelShuffle, ChannelShuffleParams{c.get_int("group", 1, 1, LayerCtx::max_size())}};
+}
+
+constexpr FieldSpec kPermuteFields[] = {{"order", true}};
+Conversion convert_permute(const LayerCtx& c) {
+  PermuteParams p;
+  const int rank = c.input(0).rank();
+  std::vector<char> used(static_cast<size_t>(rank), 0);
+  for (const Field* f : c.all("order")) {
+    const auto a = static_cast<int>(c.to_int(*f, 0, rank - 1));
+    if (used[static_cast<size_t>(a)]) c.fail(f->value_pos, fmt::format("order repeats axis {}, expected each axis once", a));
+    used[static_cast<size_t>(a)] = 1;
+    p.order.push_back(a);
+  }
+  // SSD's Permute keeps the unnamed axes after the named ones, in their order.
+  for (int a = 0; a < rank; ++a)
+    if (!used[static_cast<size_t>(a)]) p.order.push_back(a);
+  return {LayerKind::Permute, p};
+}
+
+constexpr FieldSpec kInputFields[] = {{"shape", true, true}};
+
+struct Rule {
+  std::string_view type;
+  std::string_view param;  // the layer's *_param message read by `convert` ("" if none)
+  std::span<const FieldSpec> fields;
+  Conversion (*convert)(const LayerCtx&);  // nullptr for Input, which the importer handles itself
+};
+
+const Rule kRules[] = {
+    {"Input", "input_param", kInputFields, nullptr},
+    {"Convolution", "convolution_param", kConvolutionFields, convert_convolution},
+    {"InnerProduct", "inner_product_param", kInnerProductFields, convert_inner_product},
+    {"Pooling", "pooling_param", kPoolingFields, convert_pooling},
+    {"ReLU", "relu_param", kReluFields, convert_relu},
+    {"ReLU6", "", {}, convert_relu6},
+    {"Clip", "clip_param", kClipFields, convert_clip},
+    {"PReLU", "prelu_param", kPreluFields, convert_prelu},
+    {"Sigmoid", "sigmoid_param", kEngineFields, convert_sigmoid},
+    {"TanH", "tanh_param", kEngineFields, convert_tanh},
+    {"Swish", "swish_param", kSwishFields, convert_swish},
+    {"HardSwish", "", {}, convert_hard_swish},
+    {"HardSigmoid", "hard_sigmoid_param", kHardSigmoidFields, convert_hard_sigmoid},
+    {"BatchNorm", "batch_norm_param", kBatchNormFields, convert_batch_norm},
+    {"Scale", "scale_param", kScaleFields, convert_scale},
+    {"LRN", "lrn_param", kLrnFields, convert_lrn},
+    {"Concat", "concat_param", kConcatFields, convert_concat},
+    {"Eltwise", "eltwise_param", kEltwiseFields, convert_eltwise},
+    {"Softmax", "softmax_param", kSoftmaxFields, convert_softmax},
+    {"Dropout", "dropout_param", kDropoutFields, convert_dropout},
+    {"Flatten", "flatten_param", kFlattenFields, convert_flatten},
+    {"Reshape", "reshape_param", kReshapeFields, convert_reshape},
+    {"Split", "", {}, convert_split},
+    {"Slice", "slice_param", kSliceFields, convert_slice},
+    {"ShuffleChannel", "shuffle_channel_param", kShuffleChannelFields, convert_shuffle_channel},
+    {"Permute", "permute_param", kPermuteFields, convert_permute},
+};
+
+const Rule* find_rule(std::string_view type) {
+  for (const auto& r : kRules)
+    if (r.type == type) return &r;
+  return nullptr;
+}
+
+std::string supported_types() {
+  std::string s;
+  for (const auto& r : kRules) s += (s.empty() ? "" : ", ") + std::string(r.type);
+  return s;
+}
+
+// ---- the network -------------------------------------------------------------------------------------
+
+constexpr FieldSpec kNetFields[] = {{"name"},          {"input", true},        {"input_shape", true, true},
+                                    {"input_dim", true}, {"force_backward"},   {"state", false, true},
+                                    {"debug_info"},    {"layer", true, true}};
+
+// LayerParameter fields other than *_param messages. The last four are V1-era names some files still carry;
+// they never affect inference.
+constexpr FieldSpec kLayerFields[] = {
+    {"name"},          {"type"},           {"bottom", true},      {"top", true},
+    {"phase"},         {"loss_weight", true}, {"param", true, true}, {"blobs", true, true},
+    {"propagate_down", true}, {"include", true, true}, {"exclude", true, true},
+    {"blobs_lr", true}, {"weight_decay", true}, {"weight_filler", false, true}, {"bias_filler", false, true}};
+
+constexpr FieldSpec kStateRuleFields[] = {{"phase"}, {"min_level"}, {"max_level"}, {"stage", true},
+                                          {"not_stage", true}};
+constexpr FieldSpec kNetStateFields[] = {{"phase"}, {"level"}, {"stage", true}};
+constexpr EnumValue kPhases[] = {{"TRAIN", 0}, {"TEST", 1}};
+
+struct NetState {
+  int phase = 1;  // inference is Caffe's TEST phase
+  int64_t level = 0;
+  std::vector<std::string> stages;
+};
+
+struct LayerDef {
+  const Field* field = nullptr;  // the `layer` field
+  const Message* msg = nullptr;
+  std::string name;
+  const Field* type = nullptr;
+  const Rule* rule = nullptr;
+  std::vector<const Field*> bottoms, tops;
+  const Message* param = nullptr;
+};
+
+class Importer {
+ public:
+  Importer(const Document& doc, const LoadOptions& options) : doc_(doc), options_(options) {}
+
+  Graph run();
+
+ private:
+  [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
+  const std::string& string_value(const Field& f, std::string_view what) const {
+    if (f.kind != ValueKind::String)
+      fail(f.value_pos, fmt::format("{} {}, expected a quoted string", what, textproto::describe(f)));
+    return f.text;
+  }
+  int64_t int_value(const Field& f, int64_t min, int64_t max) const {
+    auto v = textproto::to_int(f);
+    if (!v) fail(f.value_pos, fmt::format("{} {}, expected an integer", f.name, textproto::describe(f)));
+    if (*v < min || *v > max)
+      fail(f.value_pos, fmt::format("{} {}, expected {} to {}", f.name, *v, min, max));
+    return *v;
+  }
+  int enum_value(const Field& f, std::span<const EnumValue> values) const {
+    if (f.kind == ValueKind::Identifier && !f.negative)
+      for (const auto& v : values)
+        if (v.name == f.token) return v.number;
+    if (auto n = textproto::to_int(f))
+      for (const auto& v : values)
+        if (v.number == *n) return v.number;
+    std::string names;
+    for (const auto& v : values) names += (names.empty() ? "" : ", ") + std::string(v.name);
+    fail(f.value_pos, fmt::format("{} {}, expected one of {}", f.name, textproto::describe(f), names));
+  }
+  void check(const Message& m, std::span<const FieldSpec> specs, std::string_view where) const {
+    check_fields(m, specs, where, [&](Pos p, std::string_view w) { fail(p, w); });
+  }
+
+  NetState read_state(const Message& m) const;
+  bool rule_matches(const Message& rule, const NetState& state) const;
+  LayerDef read_layer(const Field& f, size_t index) const;
+  Shape read_input_shape(const Field& shape_field) const;
+  const Shape* override_for(const std::string& input_name, bool first_input) const;
+  void add_layer(const LayerDef& def);
+  BlobId resolve(const LayerDef& def, const Field& bottom) const;
+
+  const Document& doc_;
+  const LoadOptions& options_;
+  Graph graph_;
+  std::unordered_map<std::string, BlobId> blobs_;  // newest producer of each blob name
+  std::string first_input_;
+};
+
+NetState Importer::read_state(const Message& m) const {
+  check(m, kNetStateFields, "state");
+  NetState s;
+  for (const auto& f : m.fields) {
+    if (f.name == "phase") s.phase = enum_value(f, kPhases);
+    if (f.name == "level") s.level = int_value(f, INT32_MIN, INT32_MAX);
+    if (f.name == "stage") s.stages.push_back(string_value(f, "stage"));
+  }
+  return s;
+}
+
+// Caffe's NetStateRule: every condition given must hold.
+bool Importer::rule_matches(const Message& rule, const NetState& state) const {
+  check(rule, kStateRuleFields, "include/exclude rule");
+  for (const auto& f : rule.fields) {
+    if (f.name == "phase" && enum_value(f, kPhases) != state.phase) return false;
+    if (f.name == "min_level" && state.level < int_value(f, INT32_MIN, INT32_MAX)) return false;
+    if (f.name == "max_level" && state.level > int_value(f, INT32_MIN, INT32_MAX)) return false;
+    if (f.name == "stage" || f.name == "not_stage") {
+      const std::string& stage = string_value(f, f.name);
+      const bool in_state = std::find(state.stages.begin(), state.stages.end(), stage) != state.stages.end();
+      if (in_state != (f.name == "stage")) return false;
+    }
+  }
+  return true;
+}
+
+LayerDef Importer::read_layer(const Field& f, size_t index) const {
+  LayerDef d;
+  d.field = &f;
+  d.msg = &doc_.message(f);
+  const Field* name = find_field(*d.msg, "name");
+  const std::string where =
+      name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text) : std::string("layer");
+  check_fields(*d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
+  for (const auto& g : d.msg->fields) {
+    if (g.name == "type") d.type = &g;
+    if (g.name == "bottom") d.bottoms.push_back(&g);
+    if (g.name == "top") d.tops.push_back(&g);
+  }
+  // Caffe accepts unnamed layers; the graph needs a name, so make one that says where the layer is.
+  d.name = name ? string_value(*name, "name") : fmt::format("layer{}_line{}", index + 1, f.pos.line);
+  if (name && d.name.empty()) fail(name->value_pos, "empty layer name, expected a non-empty string");
+  if (!d.type)
+    fail(f.pos, fmt::format("layer \"{}\" has no type, expected a type such as type: \"Convolution\"", d.name));
+  string_value(*d.type, "type");
+  for (const Field* b : d.bottoms) string_value(*b, "bottom");
+  for (const Field* t : d.tops) string_value(*t, "top");
+  return d;
+}
+
+Shape Importer::read_input_shape(const Field& shape_field) const {
+  const Message& m = doc_.message(shape_field);
+  check(m, kBlobShapeFields, "shape");
+  Shape s;
+  for (const auto& f : m.fields) s.dims.push_back(int_value(f, 1, global_limits().max_dim));
+  if (s.dims.empty()) fail(shape_field.value_pos, "shape has no dim values, expected dim: ... for each axis");
+  return s;
+}
+
+const Shape* Importer::override_for(const std::string& input_name, bool first_input) const {
+  for (const auto& [name, shape] : options_.input_shapes)
+    if (name == input_name || (name.empty() && first_input)) return &shape;
+  return nullptr;
+}
+
+BlobId Importer::resolve(const LayerDef& def, const Field& bottom) const {
+  auto it = blobs_.find(bottom.text);
+  if (it == blobs_.end())
+    fail(bottom.value_pos, fmt::format("layer \"{}\": bottom \"{}\" is not produced by any earlier layer or input, "
+                                       "expected the top of a layer above it",
+                                       def.name, bottom.text));
+  return it->second;
+}
+
+void Importer::add_layer(const LayerDef& def) {
+  const std::string origin = doc_.where(def.field->pos);
+  std::vector<std::string> tops;
+  for (const Field* t : def.tops) tops.push_back(t->text);
+
+  if (def.rule->type == "Input") {
+    if (!def.bottoms.empty())
+      fail(def.bottoms.front()->pos, fmt::format("layer \"{}\": an Input layer has a bottom, expected none", def.name));
+    if (tops.empty()) fail(def.field->pos, fmt::format("layer \"{}\": an Input layer has no top, expected one", def.name));
+    std::vector<const Field*> shapes;
+    if (def.param)
+      for (const auto& f : def.param->fields) shapes.push_back(&f);
+    // Caffe: one shape for all tops, or one per top.
+    if (shapes.size() > 1 && shapes.size() != tops.size())
+      fail(shapes.front()->pos, fmt::format("layer \"{}\": {} shapes for {} tops, expected 1 or {}", def.name,
+                                            shapes.size(), tops.size(), tops.size()));
+    for (size_t i = 0; i < tops.size(); ++i) {
+      const Shape* given = override_for(tops[i], tops[i] == first_input_);
+      Shape shape;
+      if (given) {
+        shape = *given;
+      } else if (shapes.empty()) {
+        fail(def.field->pos, fmt::format("layer \"{}\": input \"{}\" has no shape, expected input_param {{ shape "
+                                         "{{ dim: ... }} }} or --input-shape",
+                                         def.name, tops[i]));
+      } else {
+        shape = read_input_shape(*shapes[shapes.size() == 1 ? 0 : i]);
+      }
+      const std::string layer_name = tops.size() == 1 ? def.name : def.name + "/" + tops[i];
+      const LayerId id = graph_.add_layer(layer_name, LayerKind::Input, InputParams{std::move(shape)}, {},
+                                          {tops[i]}, origin);
+      blobs_[tops[i]] = graph_.layer(id).outputs.at(0);
+    }
+    return;
+  }
+
+  std::vector<BlobId> inputs;
+  std::vector<Shape> shapes;
+  for (const Field* b : def.bottoms) {
+    inputs.push_back(resolve(def, *b));
+    shapes.push_back(graph_.blob(inputs.back()).shape);
+  }
+  if (inputs.empty())
+    fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no bottom, expected at least one", def.name,
+                                     def.rule->type));
+  LayerCtx ctx(doc_, def.name, def.param, def.rule->param, std::move(shapes), tops.size());
+  ctx.set_layer_pos(def.field->pos);
+  Conversion conv = def.rule->convert(ctx);
+  const LayerId id = graph_.add_layer(def.name, conv.kind, std::move(conv.params), std::move(inputs), tops, origin);
+  const auto& outputs = graph_.layer(id).outputs;
+  for (size_t i = 0; i < tops.size(); ++i) blobs_[tops[i]] = outputs.at(i);
+}
+
+Graph Importer::run() {
+  const Message& root = doc_.root();
+  for (const auto& f : root.fields)
+    if (f.name == "layers")
+      fail(f.pos, "\"layers\" is the legacy V1 Caffe format, expected \"layer\" (convert the file with Caffe's "
+                  "upgrade_net_proto_text)");
+  check(root, kNetFields, "NetParameter");
+
+  std::vector<const Field*> inputs, input_shapes, input_dims, layer_fields;
+  NetState state;
+  for (const auto& f : root.fields) {
+    if (f.name == "name") graph_.set_name(string_value(f, "name"));
+    if (f.name == "input") inputs.push_back(&f);
+    if (f.name == "input_shape") input_shapes.push_back(&f);
+    if (f.name == "input_dim") input_dims.push_back(&f);
+    if (f.name == "layer") layer_fields.push_back(&f);
+    if (f.name == "state") state = read_state(doc_.message(f));
+  }
+  if (inputs.empty() && layer_fields.empty())
+    fail(Pos{1, 1}, "no input and no layer, expected a Caffe network (NetParameter) with layer { ... } blocks");
+  if (static_cast<int64_t>(layer_fields.size()) > global_limits().max_layers)
+    fail(layer_fields[static_cast<size_t>(global_limits().max_layers)]->pos,
+         fmt::format("more than {} layers, expected at most {}", global_limits().max_layers,
+                     global_limits().max_layers));
+
+  // Pass 1: read every layer, drop those excluded in the TEST phase, and find all unknown types at once.
+  std::vector<LayerDef> defs;
+  std::vector<const LayerDef*> unknown;
+  std::unordered_map<std::string_view, const Field*> names;
+  defs.reserve(layer_fields.size());
+  for (size_t i = 0; i < layer_fields.size(); ++i) {
+    LayerDef d = read_layer(*layer_fields[i], i);
+    bool included = true;
+    bool any_include = false, include_match = false;
+    for (const auto& g : d.msg->fields) {
+      if (g.name == "include") {
+        any_include = true;
+        include_match = include_match || rule_matches(doc_.message(g), state);
+      }
+      if (g.name == "exclude" && rule_matches(doc_.message(g), state)) included = false;
+    }
+    if (any_include && !include_match) included = false;
+    if (!included) continue;
+    d.rule = find_rule(d.type->text);
+    defs.push_back(std::move(d));
+  }
+  for (const auto& d : defs) {
+    if (!d.rule) unknown.push_back(&d);
+    auto [it, fresh] = names.emplace(d.name, d.field);
+    if (!fresh)
+      fail(d.field->pos, fmt::format("layer \"{}\": duplicate layer name (first at line {}), expected unique names",
+                                     d.name, it->second->pos.line));
+  }
+  if (!unknown.empty()) {
+    // One message for all of them: a user converting a model wants the whole list at once.
+    std::string list;
+    std::vector<std::string_view> seen;
+    for (const LayerDef* d : unknown) {
+      const std::string_view type = d->type->text;
+      if (std::find(seen.begin(), seen.end(), type) != seen.end()) continue;
+      seen.push_back(type);
+      const auto more = std::count_if(unknown.begin(), unknown.end(),
+                                      [&](const LayerDef* u) { return u->type->text == type; }) - 1;
+      list += fmt::format("{}\"{}\" (layer \"{}\", line {}{})", list.empty() ? "" : ", ", type, d->name,
+                          d->field->pos.line, more ? fmt::format(", and {} more", more) : std::string());
+    }
+    fail(unknown.front()->type->value_pos,
+         fmt::format("unknown layer types: {}, expected one of {}", list, supported_types()));
+  }
+  // Each layer's own *_param message, checked against its schema before anything is built.
+  for (auto& d : defs) {
+    if (d.rule->param.empty()) continue;
+    for (const auto& g : d.msg->fields) {
+      if (g.name != d.rule->param) continue;
+      if (d.param)
+        fail(g.pos, fmt::format("layer \"{}\": {} is given twice, expected it once", d.name, g.name));
+      d.param = &doc_.message(g);
+      check_fields(*d.param, d.rule->fields, g.name, [&](Pos p, std::string_view w) {
+        fail(p, fmt::format("layer \"{}\": {}", d.name, w));
+      });
+    }
+  }
+
+  // --input-shape names must be inputs of this network.
+  std::vector<std::string> input_names;
+  for (const Field* f : inputs) input_names.push_back(string_value(*f, "input"));
+  for (const auto& d : defs)
+    if (d.rule->type == "Input")
+      for (const Field* t : d.tops) input_names.push_back(t->text);
+  if (!input_names.empty()) first_input_ = input_names.front();
+  for (const auto& [name, shape] : options_.input_shapes) {
+    if (name.empty()) {
+      if (input_names.empty())
+        throw_bad_input("{}: --input-shape {} is given, but the network has no inputs", doc_.filename(), shape.str());
+      continue;
+    }
+    if (std::find(input_names.begin(), input_names.end(), name) == input_names.end()) {
+      std::string list;
+      for (const auto& n : input_names) list += (list.empty() ? "" : ", ") + n;
+      throw_bad_input("{}: --input-shape names \"{}\", which is not an input, expected one of: {}", doc_.filename(),
+                      name, list.empty() ? "(no inputs)" : list);
+    }
+  }
+
+  // Pass 2: inputs declared on the network, then the layers in order.
+  if (!input_shapes.empty() && !input_dims.empty())
+    fail(input_dims.front()->pos, "both input_shape and input_dim are given, expected one of them");
+  if (inputs.empty() && (!input_shapes.empty() || !input_dims.empty())) {
+    const Field* f = input_shapes.empty() ? input_dims.front() : input_shapes.front();
+    fail(f->pos, fmt::format("{} without an input, expected input: \"name\" before it", f->name));
+  }
+  if (!input_shapes.empty() && input_shapes.size() != inputs.size())
+    fail(input_shapes.front()->pos, fmt::format("{} input_shape for {} inputs, expected one per input",
+                                                input_shapes.size(), inputs.size()));
+  if (!input_dims.empty() && input_dims.size() != 4 * inputs.size())
+    fail(input_dims.front()->pos, fmt::format("{} input_dim values for {} input{}, expected 4 per input ({})",
+                                              input_dims.size(), inputs.size(), inputs.size() == 1 ? "" : "s",
+                                              4 * inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& name = input_names[i];
+    Shape shape;
+    if (const Shape* given = override_for(name, i == 0)) {
+      shape = *given;
+    } else if (!input_shapes.empty()) {
+      shape = read_input_shape(*input_shapes[i]);
+    } else if (!input_dims.empty()) {
+      for (size_t k = 0; k < 4; ++k) shape.dims.push_back(int_value(*input_dims[4 * i + k], 1, global_limits().max_dim));
+    } else {
+      fail(inputs[i]->pos, fmt::format("input \"{}\" has no shape, expected input_shape {{ dim: ... }}, four "
+                                       "input_dim values or --input-shape",
+                                       name));
+    }
+    const BlobId id = graph_.add_input(name, std::move(shape), DataType::F32, doc_.where(inputs[i]->pos));
+    blobs_[name] = id;
+  }
+  for (const auto& d : defs) add_layer(d);
+  if (graph_.num_layers() == static_cast<int>(inputs.size()))
+    fail(Pos{1, 1}, "the network has inputs but no layers, expected at least one layer { ... }");
+  return std::move(graph_);
+}
+
+}  // namespace
+
+Graph import_caffe_text(std::string text, const std::string& filename, const LoadOptions& options) {
+  const Document doc = Document::parse(std::move(text), filename);
+  Graph g = Importer(doc, options).run();
+  g.set_source(filename);
+  return g;
+}
+
+Graph import_caffe_prototxt(std::string_view text, const std::string& filename, const LoadOptions& options) {
+  return import_caffe_text(std::string(text), filename, options);
+}
+
+}  // namespace convergy

@@ -1,0 +1,94 @@
+// Turns what a user names (a zoo network or a file path) into a Graph, choosing the importer by extension.
+#include "import/load.h"
+
+#include "import/caffe/caffe_import.h"
+#include "util/error.h"
+#include "zoo/zoo.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+namespace convergy {
+
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  const size_t slash = path.find_last_of("/\\");
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
+  std::string ext = path.substr(dot);
+  for (char& c : ext)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return ext;
+}
+
+// Reads a whole file. A stdio read loop (rather than streams) keeps large files cheap and reports errno.
+std::string read_file(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw_bad_input("cannot open {}: {}", path, std::strerror(errno));
+  std::string text;
+  if (std::fseek(f.get(), 0, SEEK_END) == 0) {
+    const long size = std::ftell(f.get());
+    if (size > 0) text.reserve(static_cast<size_t>(size));
+    std::rewind(f.get());
+  }
+  char buf[1 << 16];
+  while (true) {
+    const size_t n = std::fread(buf, 1, sizeof buf, f.get());
+    text.append(buf, n);
+    if (n < sizeof buf) break;
+  }
+  if (std::ferror(f.get())) throw_bad_input("cannot read {}: {}", path, std::strerror(errno));
+  return text;
+}
+
+std::string zoo_names() {
+  std::string s;
+  for (const auto& e : zoo_entries()) s += (s.empty() ? "" : ", ") + e.name;
+  return s.empty() ? "(the zoo is empty)" : s;
+}
+
+}  // namespace
+
+Graph import_caffe_prototxt_file(const std::string& path, const LoadOptions& options) {
+  Graph g = import_caffe_text(read_file(path), path, options);
+  g.set_source(path);
+  return g;
+}
+
+Graph load_network(const std::string& spec, const LoadOptions& options) {
+  if (const ZooEntry* entry = find_zoo_entry(spec)) {
+    // Messages point into the zoo file by its name, e.g. "resnet50.prototxt:12:3".
+    Graph g = import_caffe_text(std::string(entry->text), entry->name + ".prototxt", options);
+    g.set_source(spec);
+    return g;
+  }
+  const std::string ext = lower_extension(spec);
+  if (ext == ".prototxt" || ext == ".pt" || ext == ".txt") return import_caffe_prototxt_file(spec, options);
+  if (ext == ".onnx") {
+#ifdef CONVERGY_HAVE_ONNX
+    return import_onnx_file(spec, options);
+#else
+    throw_bad_input("{}: ONNX support was not built (configure with -DCONVERGY_WITH_ONNX=ON), expected a .prototxt "
+                    "file or a zoo name",
+                    spec);
+#endif
+  }
+  if (ext.empty() && spec.find_first_of("/\\") == std::string::npos)
+    throw_bad_input("unknown network \"{}\", expected a zoo name ({}) or a .prototxt/.onnx file", spec, zoo_names());
+  throw_bad_input("{}: unknown file type \"{}\", expected a .prototxt, .pt, .txt or .onnx file, or a zoo name ({})",
+                  spec, ext, zoo_names());
+}
+
+std::pair<std::string, Shape> parse_input_shape_option(const std::string& text) {
+  const size_t eq = text.rfind('=');
+  if (eq == std::string::npos) return {std::string(), parse_shape(text, "--input-shape")};
+  std::string name = text.substr(0, eq);
+  if (name.empty())
+    throw_bad_input("--input-shape \"{}\" has an empty input name, expected name=1x3x224x224 or 1x3x224x224", text);
+  return {std::move(name), parse_shape(text.substr(eq + 1), "--input-shape " + text.substr(0, eq))};
+}
+
+}  // namespace convergy

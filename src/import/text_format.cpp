@@ -1,0 +1,580 @@
+// The protobuf text-format reader: a one-pass lexer and an iterative parser (an explicit stack rather than
+// recursion, so a raised nesting limit cannot overflow the C++ stack).
+#include "import/text_format.h"
+
+#include "util/checked.h"
+#include "util/error.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+
+namespace convergy::textproto {
+
+namespace {
+
+enum class Tok : uint8_t { End, Identifier, Integer, Float, String, Symbol };
+
+struct Token {
+  Tok kind = Tok::End;
+  char symbol = 0;         // for Symbol
+  std::string_view text;   // raw text (String: including the quotes)
+  Pos pos;
+};
+
+bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_ident_char(char c) { return is_ident_start(c) || is_digit(c); }
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+int hex_value(char c) {
+  if (is_digit(c)) return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return c - 'A' + 10;
+}
+
+// A character as it should appear in a message: printable ASCII quoted, anything else as a byte value.
+std::string show_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x21 && u < 0x7f) return c == '"' ? std::string("'\"'") : fmt::format("\"{}\"", c);
+  return fmt::format("byte 0x{:02X}", u);
+}
+
+bool all_of(std::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!pred(c)) return false;
+  return true;
+}
+bool is_octal(char c) { return c >= '0' && c <= '7'; }
+
+// Classifies a number token: Integer, Float, or End when malformed.
+Tok classify_number(std::string_view t) {
+  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X'))
+    return all_of(t.substr(2), is_hex) ? Tok::Integer : Tok::End;
+  if (all_of(t, is_digit)) {
+    // A leading zero means octal, as in C and protobuf.
+    if (t.size() > 1 && t[0] == '0') return all_of(t.substr(1), is_octal) ? Tok::Integer : Tok::End;
+    return Tok::Integer;
+  }
+  // Float: digits [. digits] [e [+-] digits] [f], at least one mantissa digit.
+  size_t i = 0, mantissa_digits = 0;
+  while (i < t.size() && is_digit(t[i])) ++i, ++mantissa_digits;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    while (i < t.size() && is_digit(t[i])) ++i, ++mantissa_digits;
+  }
+  if (mantissa_digits == 0) return Tok::End;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    size_t exp_digits = 0;
+    while (i < t.size() && is_digit(t[i])) ++i, ++exp_digits;
+    if (exp_digits == 0) return Tok::End;
+  }
+  if (i < t.size() && (t[i] == 'f' || t[i] == 'F')) ++i;
+  return i == t.size() ? Tok::Float : Tok::End;
+}
+
+}  // namespace
+
+class Parser {
+ public:
+  explicit Parser(Document& doc) : doc_(doc), s_(*doc.text_), p_(0) {}
+
+  void run();
+
+ private:
+  struct Frame {
+    uint32_t message;
+    char close;               // '}' or '>' ('\0' for the root)
+    Pos open_pos;
+    std::string_view name;    // the field that opened it
+    // Set while this message is inside `name: [ {...}, {...} ]` and the element just closed.
+    bool list_pending = false;
+    std::string_view list_name;
+    Pos list_name_pos;
+  };
+
+  // Lexer ------------------------------------------------------------------------------------------
+  Pos pos_at(size_t offset) const {
+    return Pos{line_, static_cast<uint32_t>(offset - line_start_ + 1)};
+  }
+  void skip_space();
+  Token lex();
+  Token next() {
+    if (has_peek_) {
+      has_peek_ = false;
+      return peek_;
+    }
+    return lex();
+  }
+  const Token& peek() {
+    if (!has_peek_) {
+      peek_ = lex();
+      has_peek_ = true;
+    }
+    return peek_;
+  }
+  static bool is_symbol(const Token& t, char c) { return t.kind == Tok::Symbol && t.symbol == c; }
+  static bool is_open(const Token& t) { return is_symbol(t, '{') || is_symbol(t, '<'); }
+  std::string show(const Token& t) const;
+  void decode_string(const Token& t, std::string& out) const;
+
+  // Parser -----------------------------------------------------------------------------------------
+  Field& add_field(uint32_t message, std::string_view name, Pos name_pos) {
+    auto& fields = doc_.messages_[message].fields;
+    fields.emplace_back();
+    Field& f = fields.back();
+    f.name = name;
+    f.pos = name_pos;
+    return f;
+  }
+  void open_message(std::string_view name, Pos name_pos, const Token& open);
+  void parse_scalar(std::string_view name, Pos name_pos, Token t);
+  void skip_separator() {
+    const Token& t = peek();
+    if (is_symbol(t, ';') || is_symbol(t, ',')) next();
+  }
+  [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
+
+  Document& doc_;
+  std::string_view s_;
+  size_t p_;
+  uint32_t line_ = 1;
+  size_t line_start_ = 0;
+  bool has_peek_ = false;
+  Token peek_;
+  std::vector<Frame> stack_;
+};
+
+void Parser::skip_space() {
+  while (p_ < s_.size()) {
+    const char c = s_[p_];
+    if (c == '\n') {
+      ++p_;
+      ++line_;
+      line_start_ = p_;
+    } else if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') {
+      ++p_;
+    } else if (c == '#') {
+      while (p_ < s_.size() && s_[p_] != '\n') ++p_;
+    } else {
+      return;
+    }
+  }
+}
+
+Token Parser::lex() {
+  skip_space();
+  Token t;
+  t.pos = pos_at(p_);
+  if (p_ >= s_.size()) return t;
+  const size_t start = p_;
+  const char c = s_[p_];
+  if (is_ident_start(c)) {
+    while (p_ < s_.size() && is_ident_char(s_[p_])) ++p_;
+    t.kind = Tok::Identifier;
+  } else if (is_digit(c) || (c == '.' && p_ + 1 < s_.size() && is_digit(s_[p_ + 1]))) {
+    // Take the longest run that could belong to a number, then validate it as a whole, so "3x" or
+    // "1.2.3" is one bad number rather than a number followed by something confusing.
+    const bool hex = c == '0' && p_ + 1 < s_.size() && (s_[p_ + 1] == 'x' || s_[p_ + 1] == 'X');
+    while (p_ < s_.size()) {
+      const char d = s_[p_];
+      if (is_ident_char(d) || d == '.') {
+        ++p_;
+      } else if ((d == '+' || d == '-') && !hex && (s_[p_ - 1] == 'e' || s_[p_ - 1] == 'E')) {
+        ++p_;
+      } else {
+        break;
+      }
+    }
+    t.text = s_.substr(start, p_ - start);
+    t.kind = classify_number(t.text);
+    if (t.kind == Tok::End)
+      fail(t.pos, fmt::format("invalid number \"{}\", expected an integer (12, 0x1F, 017) or a float "
+                              "(1.5, .5, 5., 1e-5, 2.5f)",
+                              t.text));
+    return t;
+  } else if (c == '"' || c == '\'') {
+    ++p_;
+    while (true) {
+      if (p_ >= s_.size() || s_[p_] == '\n')
+        fail(t.pos, fmt::format("unterminated string, expected a closing {} on the same line", c));
+      if (s_[p_] == '\\' && p_ + 1 < s_.size() && s_[p_ + 1] != '\n') {
+        p_ += 2;
+        continue;
+      }
+      if (s_[p_] == c) break;
+      ++p_;
+    }
+    ++p_;
+    t.kind = Tok::String;
+  } else if (c == '{' || c == '}' || c == '<' || c == '>' || c == '[' || c == ']' || c == ':' || c == ',' ||
+             c == ';' || c == '-') {
+    ++p_;
+    t.kind = Tok::Symbol;
+    t.symbol = c;
+  } else {
+    fail(t.pos, fmt::format("unexpected {}, expected a field name, a value or one of {{ }} < > [ ] : , ;",
+                            show_char(c)));
+  }
+  t.text = s_.substr(start, p_ - start);
+  return t;
+}
+
+std::string Parser::show(const Token& t) const {
+  switch (t.kind) {
+    case Tok::End: return "end of file";
+    case Tok::Symbol: return show_char(t.symbol);
+    case Tok::String:
+      return t.text.size() > 40 ? std::string(t.text.substr(0, 37)) + "...\"" : std::string(t.text);
+    default:
+      return fmt::format("\"{}\"", t.text.size() > 40 ? std::string(t.text.substr(0, 37)) + "..."
+                                                      : std::string(t.text));
+  }
+}
+
+void Parser::decode_string(const Token& t, std::string& out) const {
+  // t.text includes both quotes; the lexer already checked that the literal is closed.
+  const std::string_view body = t.text.substr(1, t.text.size() - 2);
+  if (body.find('\\') == std::string_view::npos) {
+    out.append(body);
+    return;
+  }
+  for (size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (c != '\\') {
+      out.push_back(c);
+      continue;
+    }
+    const Pos at{t.pos.line, static_cast<uint32_t>(t.pos.col + 1 + i)};  // strings never span lines
+    const char e = body[i + 1];  // the lexer guarantees a character after a backslash
+    ++i;
+    switch (e) {
+      case 'n': out.push_back('\n'); break;
+      case 't': out.push_back('\t'); break;
+      case 'r': out.push_back('\r'); break;
+      case 'a': out.push_back('\a'); break;
+      case 'b': out.push_back('\b'); break;
+      case 'f': out.push_back('\f'); break;
+      case 'v': out.push_back('\v'); break;
+      case '\\': out.push_back('\\'); break;
+      case '\'': out.push_back('\''); break;
+      case '"': out.push_back('"'); break;
+      case '?': out.push_back('?'); break;
+      case 'x':
+      case 'X': {
+        int v = 0, n = 0;
+        while (n < 2 && i + 1 < body.size() && is_hex(body[i + 1])) v = v * 16 + hex_value(body[++i]), ++n;
+        if (n == 0)
+          fail(at, "invalid escape \"\\x\" without hex digits, expected \\xNN with one or two hex digits");
+        out.push_back(static_cast<char>(v));
+        break;
+      }
+      default:
+        if (is_octal(e)) {
+          int v = e - '0', n = 1;
+          while (n < 3 && i + 1 < body.size() && is_octal(body[i + 1])) v = v * 8 + (body[++i] - '0'), ++n;
+          if (v > 255)
+            fail(at, fmt::format("octal escape \"\\{:o}\" is above \\377, expected a byte value", v));
+          out.push_back(static_cast<char>(v));
+          break;
+        }
+        fail(at, fmt::format("invalid escape \"\\{}\" in string, expected one of \\n \\t \\r \\a \\b \\f \\v "
+                             "\\\\ \\' \\\" \\? \\NNN (octal) \\xNN (hex)",
+                             static_cast<unsigned char>(e) >= 0x20 && static_cast<unsigned char>(e) < 0x7f
+                                 ? std::string(1, e)
+                                 : fmt::format("x{:02X}", static_cast<unsigned char>(e))));
+    }
+  }
+}
+
+void Parser::open_message(std::string_view name, Pos name_pos, const Token& open) {
+  const int64_t depth = static_cast<int64_t>(stack_.size());  // the root is depth 0
+  if (depth > global_limits().max_nesting)
+    fail(open.pos, fmt::format("message \"{}\" is nested {} levels deep, expected at most {}", name, depth,
+                               global_limits().max_nesting));
+  const auto index = static_cast<uint32_t>(doc_.messages_.size());
+  doc_.messages_.emplace_back();
+  doc_.messages_.back().open_pos = open.pos;
+  Field& f = add_field(stack_.back().message, name, name_pos);
+  f.value_pos = open.pos;
+  f.kind = ValueKind::Message;
+  f.message = index;
+  stack_.push_back(Frame{index, open.symbol == '{' ? '}' : '>', open.pos, name});
+}
+
+void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
+  const Pos value_pos = t.pos;
+  bool negative = false;
+  if (is_symbol(t, '-')) {
+    negative = true;
+    t = next();
+    if (t.kind != Tok::Integer && t.kind != Tok::Float && t.kind != Tok::Identifier)
+      fail(t.pos, fmt::format("field \"{}\": {} after \"-\", expected a number", name, show(t)));
+  }
+  switch (t.kind) {
+    case Tok::Identifier:
+    case Tok::Integer:
+    case Tok::Float: {
+      Field& f = add_field(stack_.back().message, name, name_pos);
+      f.value_pos = value_pos;
+      f.negative = negative;
+      f.token = t.text;
+      f.kind = t.kind == Tok::Identifier ? ValueKind::Identifier
+               : t.kind == Tok::Integer  ? ValueKind::Integer
+                                         : ValueKind::Float;
+      return;
+    }
+    case Tok::String: {
+      std::string text;
+      decode_string(t, text);
+      // Adjacent literals concatenate, as in C.
+      while (peek().kind == Tok::String) decode_string(next(), text);
+      Field& f = add_field(stack_.back().message, name, name_pos);
+      f.value_pos = value_pos;
+      f.kind = ValueKind::String;
+      f.text = std::move(text);
+      return;
+    }
+    default:
+      fail(t.pos, fmt::format("field \"{}\": {}, expected a value (number, string, identifier or message)", name,
+                              show(t)));
+  }
+}
+
+void Parser::run() {
+  doc_.messages_.emplace_back();
+  doc_.messages_.back().open_pos = Pos{1, 1};
+  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});
+  if (s_.size() >= 3 && static_cast<unsigned char>(s_[0]) == 0xEF && static_cast<unsigned char>(s_[1]) == 0xBB &&
+      static_cast<unsigned char>(s_[2]) == 0xBF)
+    p_ = line_start_ = 3;  // a UTF-8 byte-order mark
+  while (true) {
+    Token t = next();
+    Frame& top = stack_.back();
+    if (top.list_pending) {
+      // Just after a message element of `name: [ {...}, ... ]`.
+      if (is_symbol(t, ']')) {
+        top.list_pending = false;
+        skip_separator();
+        continue;
+      }
+      if (!is_symbol(t, ','))
+        fail(t.pos, fmt::format("{} in the list \"{}\", expected \",\" or \"]\"", show(t), top.list_name));
+      const Token open = next();
+      if (!is_open(open))
+        fail(open.pos, fmt::format("{} in the list \"{}\", expected \"{{\" to start the next message", show(open),
+                                   top.list_name));
+      top.list_pending = false;
+      const std::string_view list_name = top.list_name;
+      const Pos list_name_pos = top.list_name_pos;
+      open_message(list_name, list_name_pos, open);
+      stack_[stack_.size() - 2].list_pending = true;  // resumes after this element closes
+      continue;
+    }
+    if (t.kind == Tok::End) {
+      if (stack_.size() > 1)
+        fail(t.pos, fmt::format("end of file inside \"{}\" opened at {}:{}, expected \"{}\"", top.name,
+                                top.open_pos.line, top.open_pos.col, top.close));
+      break;
+    }
+    if (is_symbol(t, '}') || is_symbol(t, '>')) {
+      if (top.close != t.symbol) {
+        if (stack_.size() == 1)
+          fail(t.pos, fmt::format("unexpected {} with no open message, expected a field name", show(t)));
+        fail(t.pos, fmt::format("unexpected {} inside \"{}\" opened at {}:{}, expected \"{}\"", show(t), top.name,
+                                top.open_pos.line, top.open_pos.col, top.close));
+      }
+      stack_.pop_back();
+      if (!stack_.back().list_pending) skip_separator();
+      continue;
+    }
+    if (t.kind != Tok::Identifier) {
+      if (t.kind == Tok::Symbol && t.symbol == '[')
+        fail(t.pos, "extension or Any field names in [brackets] are not supported, expected a field name");
+      fail(t.pos, fmt::format("unexpected {}, expected a field name", show(t)));
+    }
+    const std::string_view name = t.text;
+    const Pos name_pos = t.pos;
+    Token v = next();
+    if (is_open(v)) {
+      open_message(name, name_pos, v);
+      continue;
+    }
+    if (!is_symbol(v, ':'))
+      fail(v.pos, fmt::format("{} after field name \"{}\", expected \":\" or \"{{\"", show(v), name));
+    v = next();
+    if (is_open(v)) {
+      open_message(name, name_pos, v);
+      continue;
+    }
+    if (is_symbol(v, '[')) {
+      if (is_symbol(peek(), ']')) {
+        next();  // an empty list sets nothing
+      } else if (is_open(peek())) {
+        const Token open = next();
+        stack_.back().list_name = name;
+        stack_.back().list_name_pos = name_pos;
+        open_message(name, name_pos, open);
+        stack_[stack_.size() - 2].list_pending = true;
+        continue;
+      } else {
+        while (true) {
+          parse_scalar(name, name_pos, next());
+          const Token sep = next();
+          if (is_symbol(sep, ']')) break;
+          if (!is_symbol(sep, ','))
+            fail(sep.pos, fmt::format("{} in the list \"{}\", expected \",\" or \"]\"", show(sep), name));
+        }
+      }
+      skip_separator();
+      continue;
+    }
+    parse_scalar(name, name_pos, v);
+    skip_separator();
+  }
+}
+
+Document Document::parse(std::string text, std::string filename) {
+  Document doc;
+  doc.text_ = std::make_unique<std::string>(std::move(text));
+  doc.filename_ = std::move(filename);
+  Parser parser(doc);
+  parser.run();
+  return doc;
+}
+
+std::string Document::where(Pos p) const { return fmt::format("{}:{}:{}", filename_, p.line, p.col); }
+
+void Document::fail(Pos p, std::string_view what) const {
+  throw Error(ErrorKind::BadInput, fmt::format("{}: {}", where(p), what));
+}
+
+std::optional<int64_t> to_int(const Field& f) {
+  if (f.kind != ValueKind::Integer) return std::nullopt;
+  std::string_view t = f.token;
+  int base = 10;
+  if (t.size() > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X')) {
+    base = 16;
+    t.remove_prefix(2);
+  } else if (t.size() > 1 && t[0] == '0') {
+    base = 8;
+    t.remove_prefix(1);
+  }
+  uint64_t magnitude = 0;
+  auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), magnitude, base);
+  if (ec != std::errc() || end != t.data() + t.size()) return std::nullopt;
+  constexpr uint64_t max_pos = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  if (!f.negative) {
+    if (magnitude > max_pos) return std::nullopt;
+    return static_cast<int64_t>(magnitude);
+  }
+  if (magnitude > max_pos + 1) return std::nullopt;
+  return magnitude == max_pos + 1 ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(magnitude);
+}
+
+namespace {
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+}  // namespace
+
+std::optional<double> to_double(const Field& f) {
+  double v = 0.0;
+  switch (f.kind) {
+    case ValueKind::Integer: {
+      auto i = to_int(f);
+      if (i) return static_cast<double>(*i);
+      // Integers beyond 64 bits are still valid (if imprecise) floats.
+      std::string_view t = f.token;
+      if (t.size() > 1 && t[0] == '0') return std::nullopt;  // hex or octal that overflowed
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (ec != std::errc() || end != t.data() + t.size()) return std::nullopt;
+      return f.negative ? -v : v;
+    }
+    case ValueKind::Float: {
+      std::string_view t = f.token;
+      if (t.back() == 'f' || t.back() == 'F') t.remove_suffix(1);
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      if (ec == std::errc::result_out_of_range) {
+        // from_chars leaves v unset here. A negative exponent means underflow, which is just zero;
+        // anything else overflowed, which is not a value the author meant.
+        const size_t e = t.find_first_of("eE");
+        if (e == std::string_view::npos || e + 1 >= t.size() || t[e + 1] != '-') return std::nullopt;
+        v = 0.0;
+      } else if (ec != std::errc() || end != t.data() + t.size()) {
+        return std::nullopt;
+      }
+      return f.negative ? -v : v;
+    }
+    case ValueKind::Identifier:
+      if (iequals(f.token, "inf") || iequals(f.token, "infinity"))
+        return f.negative ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+      if (iequals(f.token, "nan")) return std::numeric_limits<double>::quiet_NaN();
+      return std::nullopt;
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<bool> to_bool(const Field& f) {
+  if (f.negative) return std::nullopt;
+  if (f.kind == ValueKind::Identifier) {
+    const std::string_view t = f.token;
+    if (t == "true" || t == "True" || t == "t") return true;
+    if (t == "false" || t == "False" || t == "f") return false;
+    return std::nullopt;
+  }
+  if (f.kind == ValueKind::Integer) {
+    auto i = to_int(f);
+    if (i && (*i == 0 || *i == 1)) return *i == 1;
+  }
+  return std::nullopt;
+}
+
+std::string describe(const Field& f) {
+  switch (f.kind) {
+    case ValueKind::Message: return "a message";
+    case ValueKind::String: {
+      std::string s = "\"";
+      for (char c : f.text) {
+        if (s.size() > 40) {
+          s += "...";
+          break;
+        }
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') s += '\\', s += c;
+        else if (u < 0x20 || u >= 0x7f) s += fmt::format("\\x{:02X}", u);
+        else s += c;
+      }
+      return s + "\"";
+    }
+    default: {
+      std::string s = f.negative ? "-" : "";
+      s.append(f.token.size() > 40 ? f.token.substr(0, 40) : f.token);
+      if (f.token.size() > 40) s += "...";
+      return s;
+    }
+  }
+}
+
+std::string_view kind_name(ValueKind k) {
+  switch (k) {
+    case ValueKind::Identifier: return "an identifier";
+    case ValueKind::Integer: return "an integer";
+    case ValueKind::Float: return "a float";
+    case ValueKind::String: return "a string";
+    case ValueKind::Message: return "a message";
+  }
+  return "a value";
+}
+
+}  // namespace convergy::textproto

@@ -1,0 +1,73 @@
+// A hand-written reader for the protobuf text format (Caffe prototxt): it turns text into a tree of
+// fields that remembers the line and column of every name and value, so importers can point at them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace convergy::textproto {
+
+// 1-based line and column (columns count bytes; a tab is one column).
+struct Pos {
+  uint32_t line = 1, col = 1;
+};
+
+enum class ValueKind : uint8_t { Identifier, Integer, Float, String, Message };
+
+struct Field {
+  std::string_view name;   // points into the Document's own copy of the text
+  Pos pos;                 // of the name
+  Pos value_pos;           // of the value: the first token after ':' (its '-' if negative), or '{'
+  ValueKind kind = ValueKind::Identifier;
+  bool negative = false;   // a '-' preceded the number or identifier (e.g. -1, -inf)
+  std::string_view token;  // Identifier, Integer, Float: the raw token without the sign
+  std::string text;        // String: the decoded bytes, adjacent literals concatenated
+  uint32_t message = 0;    // Message: index for Document::message()
+};
+
+// Fields in file order; a repeated field (or a `[a, b]` list) appears once per value.
+struct Message {
+  std::vector<Field> fields;
+  Pos open_pos;  // of the '{' or '<' (1:1 for the root)
+};
+
+class Document {
+ public:
+  // Parses a whole text-format message. Throws BadInput "<filename>:<line>:<col>: <what>, expected <what>"
+  // on the first syntax error. Nesting deeper than global_limits().max_nesting is an error.
+  static Document parse(std::string text, std::string filename);
+
+  const std::string& filename() const { return filename_; }
+  const Message& root() const { return messages_.front(); }
+  const Message& message(const Field& f) const { return messages_.at(f.message); }
+  size_t message_count() const { return messages_.size(); }
+
+  // "<filename>:<line>:<col>"
+  std::string where(Pos p) const;
+  // Throws BadInput "<filename>:<line>:<col>: <what>".
+  [[noreturn]] void fail(Pos p, std::string_view what) const;
+
+ private:
+  Document() = default;
+  friend class Parser;
+
+  // The text lives on the heap so that the string_views in fields survive moving the Document.
+  std::unique_ptr<std::string> text_;
+  std::string filename_;
+  std::vector<Message> messages_;
+};
+
+// Conversions of scalar values, as protobuf's text format defines them. They return nullopt when the
+// value has the wrong kind or does not fit; the caller then reports the field with describe().
+std::optional<int64_t> to_int(const Field& f);   // 12, -3, 0x1F, 017
+std::optional<double> to_double(const Field& f); // integers, 1.5, .5, 5., 1e-5, 2.5f, inf, -inf, nan
+std::optional<bool> to_bool(const Field& f);     // true/false, True/False, t/f, 1/0
+// How the value reads in a message: 3.5, -2, MAX, "text" (quoted, shortened), or "a message".
+std::string describe(const Field& f);
+// "an integer", "a string", ...: the kind of value found, for "got ..." messages.
+std::string_view kind_name(ValueKind k);
+
+}  // namespace convergy::textproto
