@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <ostream>
 #include <set>
 #include <string>
 #include <string_view>
@@ -30,6 +31,9 @@ struct Expected {
   int64_t out_classes;  // elements of the single network output
   Origin origin;
 };
+
+// gtest prints a failing case's parameter; the network name says more than the struct's bytes.
+void PrintTo(const Expected& e, std::ostream* os) { *os << e.name; }
 
 constexpr double kMacTolerance = 0.005;
 
@@ -86,6 +90,37 @@ TEST_P(ZooTotals, ParamsExactAndMacsWithinHalfPercent) {
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooTotals, ::testing::ValuesIn(kExpected),
                          [](const ::testing::TestParamInfo<Expected>& param_info) { return std::string(param_info.param.name); });
+
+// The generator (tools/zoo/gen_zoo.py) tracks shapes independently in Python and writes its exact totals
+// into each file's "# computed:" header; the C++ importer and feature extractor must agree to the unit, which
+// catches a rounding or padding difference too small for the 0.5% check above.
+uint64_t header_number(std::string_view text, std::string_view key) {
+  const auto line_start = text.find("\n# computed: ");
+  if (line_start == std::string_view::npos) return 0;
+  const auto line = text.substr(line_start + 1, text.find('\n', line_start + 1) - line_start - 1);
+  const auto pos = line.find(key);
+  if (pos == std::string_view::npos) return 0;
+  uint64_t value = 0;
+  for (char c : line.substr(pos + key.size())) {
+    if (c == ',') continue;
+    if (c < '0' || c > '9') break;
+    value = value * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return value;
+}
+
+TEST_P(ZooTotals, MatchesTheGeneratorsIndependentCountExactly) {
+  const Expected& e = GetParam();
+  const ZooEntry* entry = find_zoo_entry(e.name);
+  ASSERT_NE(entry, nullptr) << e.name;
+  const uint64_t generator_params = header_number(entry->text, "params ");
+  const uint64_t generator_macs = header_number(entry->text, "MACs ");
+  ASSERT_GT(generator_params, 0u) << e.name << ": no '# computed: params N; MACs M' header";
+  ASSERT_GT(generator_macs, 0u) << e.name << ": no '# computed: params N; MACs M' header";
+  const NetworkFeatures features = network_features(load_network(e.name));
+  EXPECT_EQ(features.params, generator_params) << e.name;
+  EXPECT_EQ(features.macs, generator_macs) << e.name;
+}
 
 // Data-driven in both directions: a network added to zoo/ without expected totals fails here, and so does a
 // row above whose network disappeared.
