@@ -1,0 +1,179 @@
+// Loading measurement tables into samples (see dataset.h).
+#include "model/dataset.h"
+
+#include "util/error.h"
+
+#include <cmath>
+#include <filesystem>
+#include <unordered_map>
+
+namespace convergy::model {
+
+std::string_view data_kind_name(DataKind k) {
+  switch (k) {
+    case DataKind::Layers: return "per-layer";
+    case DataKind::Networks: return "whole-network";
+    case DataKind::Standalone: return "standalone-layer";
+  }
+  return "?";
+}
+
+std::string resolve_network_reference(const std::string& field, const std::string& csv_path) {
+  namespace fs = std::filesystem;
+  fs::path p(field);
+  std::string ext = p.extension().string();
+  bool is_file = ext == ".prototxt" || ext == ".onnx" || ext == ".pt" || ext == ".txt" ||
+                 field.find('/') != std::string::npos;
+  if (!is_file || p.is_absolute()) return field;
+  return (fs::path(csv_path).parent_path() / p).lexically_normal().string();
+}
+
+LayerFeatures standalone_layer(const CsvTable& csv, size_t row) {
+  auto req = [&](const char* name) {
+    double v = csv.number(row, csv.require_column(name));
+    if (v < 0 || v != std::floor(v) || v > 1e15)
+      throw_bad_input("{}:{}: column \"{}\": {}, expected a non-negative integer", csv.path(), csv.line(row), name, v);
+    return static_cast<int64_t>(v);
+  };
+  auto opt = [&](const char* name, int64_t fallback) {
+    int c = csv.column_index(name);
+    if (c < 0) return fallback;
+    auto v = csv.optional_number(row, c);
+    if (!v) return fallback;
+    if (*v < 0 || *v != std::floor(*v) || *v > 1e15)
+      throw_bad_input("{}:{}: column \"{}\": {}, expected a non-negative integer", csv.path(), csv.line(row), name, *v);
+    return static_cast<int64_t>(*v);
+  };
+  LayerFeatures f;
+  f.name = "row " + std::to_string(csv.line(row));
+  f.kind = LayerKind::Convolution;
+  f.cls = LayerClass::Conv;
+  f.batch = opt("batch", 1);
+  f.in_c = req("in_c");
+  f.in_h = req("in_h");
+  f.in_w = req("in_w");
+  f.out_c = req("out_c");
+  f.kernel_h = req("kernel_h");
+  f.kernel_w = req("kernel_w");
+  f.stride_h = opt("stride_h", 1);
+  f.stride_w = opt("stride_w", 1);
+  // The table gives padding per side (PyTorch's `padding`); LayerFeatures holds the sum of both sides.
+  f.pad_h = 2 * opt("pad_h", 0);
+  f.pad_w = 2 * opt("pad_w", 0);
+  f.groups = opt("groups", 1);
+  auto fail = [&](const char* what) {
+    throw_bad_input("{}:{}: {}, expected a valid convolution", csv.path(), csv.line(row), what);
+  };
+  if (f.groups < 1 || f.in_c % f.groups != 0 || f.out_c % f.groups != 0) fail("groups do not divide the channels");
+  if (f.stride_h < 1 || f.stride_w < 1 || f.kernel_h < 1 || f.kernel_w < 1 || f.batch < 1) fail("zero kernel, stride or batch");
+  int64_t oh = (f.in_h + f.pad_h - f.kernel_h) / f.stride_h + 1;
+  int64_t ow = (f.in_w + f.pad_w - f.kernel_w) / f.stride_w + 1;
+  if (oh < 1 || ow < 1) fail("kernel larger than the padded input");
+  f.out_h = opt("out_h", oh);
+  f.out_w = opt("out_w", ow);
+  if (f.out_h != oh || f.out_w != ow)
+    throw_bad_input("{}:{}: out_h x out_w {}x{}, expected {}x{} from the input, kernel, stride and padding", csv.path(),
+                    csv.line(row), f.out_h, f.out_w, oh, ow);
+  f.depthwise = f.groups > 1 && f.groups == f.in_c;
+  auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
+  uint64_t per_output = u(f.in_c / f.groups) * u(f.kernel_h) * u(f.kernel_w);
+  f.macs = u(f.batch) * u(f.out_c) * u(f.out_h) * u(f.out_w) * per_output;
+  if (int c = csv.column_index("macs"); c >= 0) {
+    if (auto v = csv.optional_number(row, c); v && std::abs(*v - static_cast<double>(f.macs)) > 0.5)
+      throw_bad_input("{}:{}: column \"macs\": {}, expected {} (out_h*out_w*out_c*kernel_h*kernel_w*in_c/groups)",
+                      csv.path(), csv.line(row), *v, f.macs);
+  }
+  // Weights and bias (every table row is Conv2d with bias=True); FP32 as in the measured runs.
+  uint64_t weights = u(f.out_c) * per_output;
+  f.weight_elems = weights + u(f.out_c);
+  f.params = f.weight_elems;
+  f.in_elems = u(f.batch) * u(f.in_c) * u(f.in_h) * u(f.in_w);
+  f.out_elems = u(f.batch) * u(f.out_c) * u(f.out_h) * u(f.out_w);
+  f.ops = f.out_elems;  // the ReLU that follows every measured convolution
+  f.in_bytes = 4 * f.in_elems;
+  f.out_bytes = 4 * f.out_elems;
+  f.weight_bytes = 4 * f.weight_elems;
+  return f;
+}
+
+Dataset load_dataset(const CsvTable& csv, const std::string& target, const NetworkResolver& resolver) {
+  if (target != "energy_mj" && target != "time_ms")
+    throw_bad_input("--target \"{}\", expected energy_mj or time_ms", target);
+  Dataset d;
+  d.path = csv.path();
+  d.digest = csv.digest();
+  d.target = target;
+  d.header = csv.header();
+  const int target_col = csv.require_column(target);
+  const int network_col = csv.column_index("network");
+  const int layer_col = csv.column_index("layer");
+  const int split_col = csv.column_index("split");
+  d.kind = network_col < 0 ? DataKind::Standalone : layer_col < 0 ? DataKind::Networks : DataKind::Layers;
+  if (layer_col >= 0 && network_col < 0)
+    throw_bad_input("{}: a \"layer\" column needs a \"network\" column naming each layer's network", csv.path());
+  if (network_col >= 0 && !resolver)
+    throw_bad_input("{}: rows name networks, but no network loader is available", csv.path());
+
+  std::unordered_map<std::string, std::shared_ptr<const NetworkFeatures>> cache;
+  for (size_t r = 0; r < csv.rows(); ++r) {
+    auto y = csv.optional_number(r, target_col);
+    if (!y) {
+      ++d.skipped_unmeasured;
+      continue;
+    }
+    if (!(*y > 0))
+      throw_bad_input("{}:{}: column \"{}\": {}, expected a value > 0 (relative errors need it)", csv.path(),
+                      csv.line(r), target, *y);
+    Sample s;
+    s.measured = *y;
+    s.line = csv.line(r);
+    for (size_t c = 0; c < csv.header().size(); ++c) s.columns.push_back(csv.text(r, static_cast<int>(c)));
+    if (split_col >= 0) {
+      s.split = csv.text(r, split_col);
+      if (s.split != "train" && s.split != "test" && !s.split.empty())
+        throw_bad_input("{}:{}: column \"split\": \"{}\", expected train or test", csv.path(), s.line, s.split);
+    }
+    for (const auto& name : counter_columns())
+      if (int c = csv.column_index(name); c >= 0)
+        if (auto v = csv.optional_number(r, c)) s.extra[name] = *v;
+    if (d.kind == DataKind::Standalone) {
+      d.own_layers.push_back(std::make_unique<LayerFeatures>(standalone_layer(csv, r)));
+      s.layers.push_back(d.own_layers.back().get());
+      s.group = "row " + std::to_string(s.line);
+      s.label = s.group;
+    } else {
+      const std::string& field = csv.text(r, network_col);
+      if (field.empty()) throw_bad_input("{}:{}: column \"network\" is empty, expected a network file or zoo name", csv.path(), s.line);
+      auto& net = cache[field];
+      if (!net) {
+        try {
+          net = resolver(resolve_network_reference(field, csv.path()));
+        } catch (const Error& e) {
+          throw Error(e.kind(), fmt::format("{}:{}: network \"{}\": {}", csv.path(), s.line, field, e.what()));
+        }
+        d.networks.push_back(net);
+      }
+      s.group = field;
+      if (d.kind == DataKind::Networks) {
+        for (const auto& l : net->layers) s.layers.push_back(&l);
+        s.label = field;
+      } else {
+        const std::string& layer = csv.text(r, layer_col);
+        const LayerFeatures* found = nullptr;
+        for (const auto& l : net->layers)
+          if (l.name == layer) found = &l;
+        if (!found)
+          throw_bad_input("{}:{}: network \"{}\" has no layer \"{}\" after graph passes (fused or removed layers "
+                          "carry no cost of their own: add their measurement to the layer they were folded into)",
+                          csv.path(), s.line, field, layer);
+        s.layers.push_back(found);
+        s.label = field + "/" + layer;
+      }
+    }
+    d.samples.push_back(std::move(s));
+  }
+  if (d.samples.empty()) throw_bad_input("{}: no row has a measured \"{}\"", csv.path(), target);
+  return d;
+}
+
+}  // namespace convergy::model

@@ -1,0 +1,570 @@
+// Fitting, prediction and the JSON file format of predictive models (see model.h).
+#include "model/model.h"
+
+#include "convergy/version.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <set>
+
+namespace convergy::model {
+
+int SubModel::nonzero() const {
+  return static_cast<int>(std::count_if(coef.begin(), coef.end(), [](double c) { return c != 0.0; }));
+}
+
+int Model::complexity() const {
+  int n = 0;
+  for (const auto& s : subs) n += s.nonzero();
+  return n;
+}
+
+const SubModel* Model::sub(Group g) const {
+  for (const auto& s : subs)
+    if (s.group == g) return &s;
+  return nullptr;
+}
+
+std::string Model::id() const {
+  return fmt::format("{}/{}@{}", feature_set, method_name(method), provenance.data_digest);
+}
+
+std::string target_unit(const std::string& target) {
+  if (target == "energy_mj") return "mJ";
+  if (target == "time_ms") return "ms";
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Compiled terms.
+
+CompiledTerms::CompiledTerms(const std::vector<Term>& terms) {
+  for (const auto& t : terms) {
+    std::vector<std::pair<int, int>> factors;
+    for (const auto& f : t.factors) {
+      int idx = -1;
+      for (size_t b = 0; b < bases_.size(); ++b)
+        if (bases_[b].feature == f.feature && bases_[b].log2 == f.log2 && bases_[b].center == f.center &&
+            bases_[b].scale == f.scale)
+          idx = static_cast<int>(b);
+      if (idx < 0) {
+        bases_.push_back({f.feature, f.log2, f.center, f.scale});
+        idx = static_cast<int>(bases_.size() - 1);
+      }
+      factors.emplace_back(idx, f.power);
+    }
+    terms_.push_back(std::move(factors));
+  }
+  values_.resize(bases_.size());
+}
+
+void CompiledTerms::accumulate(const LayerFeatures& layer, const ExtraValues* extra, double* out) const {
+  for (size_t b = 0; b < bases_.size(); ++b) {
+    const Base& base = bases_[b];
+    std::optional<double> x = layer.get(base.feature);
+    if (!x && extra) {
+      auto it = extra->find(base.feature);
+      if (it != extra->end()) x = it->second;
+    }
+    if (!x)
+      throw_bad_input("layer \"{}\": feature \"{}\" is not available (neither a layer feature nor a measured column)",
+                      layer.name, base.feature);
+    double v = base.log2 ? std::log2(std::max(*x, 1.0)) : *x;
+    values_[b] = (v - base.center) / base.scale;
+  }
+  for (size_t t = 0; t < terms_.size(); ++t) {
+    double v = 1.0;
+    for (auto [b, p] : terms_[t])
+      for (int i = 0; i < p; ++i) v *= values_[static_cast<size_t>(b)];
+    out[t] += v;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Design.
+
+namespace {
+
+const std::vector<std::string>& neuralpower_bases(Group g) {
+  static const std::vector<std::string> conv = {"in_c",   "in_h",     "in_w",     "out_c",    "out_h",
+                                                "out_w",  "kernel_h", "kernel_w", "stride_h", "stride_w",
+                                                "pad_h",  "pad_w",    "groups"};
+  static const std::vector<std::string> pool = {"in_c",     "in_h",     "in_w",     "out_h", "out_w", "kernel_h",
+                                                "kernel_w", "stride_h", "stride_w", "pad_h", "pad_w"};
+  static const std::vector<std::string> elems = {"in_elems", "out_elems"};
+  static const std::vector<std::string> none;
+  switch (g) {
+    case Group::Conv:
+    case Group::DwConv: return conv;
+    case Group::Pool: return pool;
+    case Group::FC:
+    case Group::Other: return elems;
+    case Group::Network: return none;
+  }
+  return none;
+}
+
+// NeuralPower-style terms for one group: the hyper-parameters that vary in the data (and their log2),
+// standardised, every monomial up to `degree`, plus the constant.
+std::vector<Term> neuralpower_terms(Group g, const std::vector<const LayerFeatures*>& layers, int degree, bool log2) {
+  std::vector<Factor> bases;
+  std::vector<std::vector<double>> seen;
+  for (int pass = 0; pass < (log2 ? 2 : 1); ++pass) {
+    for (const auto& name : neuralpower_bases(g)) {
+      std::vector<double> v;
+      for (const auto* l : layers) {
+        double x = *l->get(name);
+        v.push_back(pass == 1 ? std::log2(std::max(x, 1.0)) : x);
+      }
+      double mean = std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+      double var = 0;
+      for (double x : v) var += (x - mean) * (x - mean);
+      double sd = std::sqrt(var / static_cast<double>(v.size()));
+      if (!(sd > 1e-12 * std::max(1.0, std::abs(mean)))) continue;  // constant in this data: no information
+      std::vector<double> z;
+      for (double x : v) z.push_back((x - mean) / sd);
+      bool duplicate = false;  // e.g. in_w == in_h for square inputs
+      for (const auto& s : seen) {
+        double d = 0;
+        for (size_t i = 0; i < z.size(); ++i) d = std::max(d, std::abs(s[i] - z[i]));
+        if (d < 1e-9) duplicate = true;
+      }
+      if (duplicate) continue;
+      seen.push_back(std::move(z));
+      Factor f;
+      f.feature = name;
+      f.log2 = pass == 1;
+      f.center = mean;
+      f.scale = sd;
+      bases.push_back(f);
+    }
+  }
+  std::vector<Term> terms(1);  // the constant
+  std::vector<int> idx;
+  auto rec = [&](auto&& self, int start, int left) -> void {
+    if (left == 0) {
+      Term t;
+      for (size_t k = 0; k < idx.size();) {
+        size_t e = k;
+        while (e < idx.size() && idx[e] == idx[k]) ++e;
+        Factor f = bases[static_cast<size_t>(idx[k])];
+        f.power = static_cast<int>(e - k);
+        t.factors.push_back(f);
+        k = e;
+      }
+      terms.push_back(std::move(t));
+      return;
+    }
+    for (int i = start; i < static_cast<int>(bases.size()); ++i) {
+      idx.push_back(i);
+      self(self, i, left - 1);
+      idx.pop_back();
+    }
+  };
+  for (int d = 1; d <= degree; ++d) rec(rec, 0, d);
+  return terms;
+}
+
+}  // namespace
+
+Design build_design(const Dataset& data, FeatureSet features) {
+  const bool dw = features.depthwise_group();
+  if (features.neuralpower) {
+    std::array<std::vector<const LayerFeatures*>, kGroupCount> by_group;
+    for (const auto& s : data.samples)
+      for (const auto* l : s.layers)
+        if (auto g = layer_group(*l, dw)) by_group[static_cast<size_t>(*g)].push_back(l);
+    // Whole networks repeat layers across samples; generation only needs each layer once per sample set.
+    for (int g = 0; g < kGroupCount; ++g)
+      if (!by_group[static_cast<size_t>(g)].empty() && static_cast<Group>(g) != Group::Network)
+        features.terms[static_cast<size_t>(g)] =
+            neuralpower_terms(static_cast<Group>(g), by_group[static_cast<size_t>(g)], features.neuralpower_degree,
+                              features.neuralpower_log2);
+  }
+  Design d;
+  std::array<size_t, kGroupCount> offset{};
+  std::vector<CompiledTerms> compiled;
+  size_t p = 0;
+  for (int g = 0; g < kGroupCount; ++g) {
+    offset[static_cast<size_t>(g)] = p;
+    const auto& terms = features.terms[static_cast<size_t>(g)];
+    compiled.emplace_back(terms);
+    for (size_t t = 0; t < terms.size(); ++t) d.cols.emplace_back(static_cast<Group>(g), static_cast<int>(t));
+    p += terms.size();
+  }
+  if (p == 0) throw_bad_input("feature set \"{}\" has no terms", features.name);
+  d.x = MatrixXd::Zero(static_cast<Eigen::Index>(data.samples.size()), static_cast<Eigen::Index>(p));
+  std::vector<double> row(p);
+  const auto& net_terms = compiled[static_cast<size_t>(Group::Network)];
+  const auto& net_list = features.of(Group::Network);
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    std::fill(row.begin(), row.end(), 0.0);
+    const Sample& s = data.samples[i];
+    const ExtraValues* extra = s.extra.empty() ? nullptr : &s.extra;
+    for (const auto* l : s.layers) {
+      auto g = layer_group(*l, dw);
+      if (!g) continue;
+      compiled[static_cast<size_t>(*g)].accumulate(*l, extra, row.data() + offset[static_cast<size_t>(*g)]);
+      // "net" terms other than the constant add up over every costed layer.
+      if (net_terms.size()) net_terms.accumulate(*l, extra, row.data() + offset[static_cast<size_t>(Group::Network)]);
+    }
+    for (size_t t = 0; t < net_list.size(); ++t)
+      if (net_list[t].is_constant()) row[offset[static_cast<size_t>(Group::Network)] + t] = 1.0;
+    for (size_t j = 0; j < p; ++j) d.x(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = row[j];
+  }
+  d.features = std::move(features);
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Fitting.
+
+namespace {
+
+struct CoefFit {
+  VectorXd beta;  // aligned with design columns
+  double lambda = 0;
+};
+
+// Fits on `rows`; `lambda` >= 0 fixes Lasso's regularisation instead of choosing it by CV.
+CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::vector<size_t>& rows,
+                         const FitOptions& options, double lambda) {
+  const Method method = design.features.method;
+  const Eigen::Index p = design.x.cols();
+  // Only columns that are non-zero in some training row can be fitted; others keep coefficient 0.
+  std::vector<Eigen::Index> used;
+  for (Eigen::Index j = 0; j < p; ++j) {
+    bool nz = false;
+    for (size_t r : rows) nz = nz || design.x(static_cast<Eigen::Index>(r), j) != 0.0;
+    if (nz) used.push_back(j);
+  }
+  CoefFit out;
+  out.beta = VectorXd::Zero(p);
+  if (used.empty() || rows.empty()) return out;
+  MatrixXd x(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(used.size()));
+  VectorXd y(static_cast<Eigen::Index>(rows.size()));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t j = 0; j < used.size(); ++j)
+      x(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = design.x(static_cast<Eigen::Index>(rows[i]), used[j]);
+    y(static_cast<Eigen::Index>(i)) = data.samples[rows[i]].measured;
+  }
+  std::vector<bool> constant(used.size());
+  for (size_t j = 0; j < used.size(); ++j) {
+    auto [g, t] = design.cols[static_cast<size_t>(used[j])];
+    constant[j] = design.features.of(g)[static_cast<size_t>(t)].is_constant();
+  }
+  VectorXd w = y.array().square().inverse();
+  VectorXd beta;
+  switch (method) {
+    case Method::Ols: beta = fit_least_squares(x, y); break;
+    case Method::Wls: beta = fit_least_squares(x, y, &w); break;
+    case Method::Nnls: beta = fit_nnls(x, y, &w); break;
+    case Method::Ridge: {
+      // A small fixed penalty on scaled columns: ridge here only tames collinear terms.
+      beta = fit_ridge(x, y, lambda >= 0 ? lambda : 1e-6, &w, &constant);
+      out.lambda = lambda >= 0 ? lambda : 1e-6;
+      break;
+    }
+    case Method::Lasso: {
+      LassoOptions lo;
+      lo.folds = options.lasso_folds;
+      lo.seed = options.seed;
+      lo.max_nonzero = options.max_terms;
+      if (lambda >= 0) {
+        beta = fit_lasso(x, y, lambda, &w, &constant, lo);
+        out.lambda = lambda;
+      } else {
+        LassoFit f = fit_lasso_cv(x, y, &w, &constant, lo);
+        beta = f.coef;
+        out.lambda = f.lambda;
+      }
+      break;
+    }
+    case Method::LogLinear: {
+      for (size_t r : rows)
+        if (data.samples[r].layers.size() != 1)
+          throw_bad_input("{}:{}: method loglinear needs one layer per row (per-layer or standalone-layer data), "
+                          "got a row with {} layers",
+                          data.path, data.samples[r].line, data.samples[r].layers.size());
+      beta = fit_lad(x, y.array().log().matrix());
+      break;
+    }
+  }
+  for (size_t j = 0; j < used.size(); ++j) out.beta(used[j]) = std::isfinite(beta(static_cast<Eigen::Index>(j))) ? beta(static_cast<Eigen::Index>(j)) : 0.0;
+  return out;
+}
+
+double predict_with(const Design& design, const VectorXd& beta, size_t row) {
+  double v = design.x.row(static_cast<Eigen::Index>(row)).dot(beta);
+  return design.features.method == Method::LogLinear ? std::exp(v) : v;
+}
+
+// Conformal quantiles of measured / predicted at the given two-sided coverage.
+IntervalCalibration conformal(std::vector<double> ratios, double coverage) {
+  IntervalCalibration c;
+  c.coverage = coverage;
+  c.calibration_rows = ratios.size();
+  if (ratios.empty()) return c;
+  std::sort(ratios.begin(), ratios.end());
+  const double n = static_cast<double>(ratios.size());
+  const double alpha = 1.0 - coverage;
+  // Ranks floor((n+1) a/2) and ceil((n+1)(1 - a/2)) (1-based), clamped to the sample.
+  long lo = static_cast<long>(std::floor((n + 1) * alpha / 2));
+  long hi = static_cast<long>(std::ceil((n + 1) * (1 - alpha / 2)));
+  lo = std::clamp(lo, 1L, static_cast<long>(n));
+  hi = std::clamp(hi, 1L, static_cast<long>(n));
+  c.lower_ratio = ratios[static_cast<size_t>(lo - 1)];
+  c.upper_ratio = ratios[static_cast<size_t>(hi - 1)];
+  return c;
+}
+
+}  // namespace
+
+double predict_design_row(const Model& model, const Design& design, size_t row) {
+  VectorXd beta = VectorXd::Zero(design.x.cols());
+  for (size_t j = 0; j < design.cols.size(); ++j) {
+    auto [g, t] = design.cols[j];
+    if (const SubModel* s = model.sub(g)) beta(static_cast<Eigen::Index>(j)) = s->coef[static_cast<size_t>(t)];
+  }
+  return predict_with(design, beta, row);
+}
+
+Model fit_model(const Dataset& data, const Design& design, const std::vector<size_t>& rows, const FitOptions& options) {
+  if (rows.empty()) throw_bad_input("{}: no training rows", data.path);
+  CoefFit full = fit_coefficients(data, design, rows, options, -1.0);
+  Model m;
+  m.feature_set = design.features.name;
+  m.method = design.features.method;
+  m.target = data.target;
+  m.unit = target_unit(data.target);
+  m.depthwise_group = design.features.depthwise_group();
+  for (int g = 0; g < kGroupCount; ++g) {
+    const auto& terms = design.features.terms[static_cast<size_t>(g)];
+    if (terms.empty()) continue;
+    SubModel s;
+    s.group = static_cast<Group>(g);
+    bool any = false;
+    for (size_t j = 0; j < design.cols.size(); ++j) {
+      if (design.cols[j].first != s.group) continue;
+      for (size_t r : rows) any = any || design.x(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) != 0.0;
+      double c = full.beta(static_cast<Eigen::Index>(j));
+      if (c != 0.0 || !design.features.neuralpower) {
+        s.terms.push_back(terms[static_cast<size_t>(design.cols[j].second)]);
+        s.coef.push_back(c);
+      }
+    }
+    if (any && !s.terms.empty()) m.subs.push_back(std::move(s));
+  }
+  m.provenance.data_path = data.path;
+  m.provenance.data_digest = data.digest;
+  m.provenance.data_kind = std::string(data_kind_name(data.kind));
+  m.provenance.training_rows = rows.size();
+  m.provenance.convergy_version = CONVERGY_VERSION;
+
+  if (options.calibrate && rows.size() >= 10) {
+    // Cross-fitted split conformal: every training row is predicted by a model that did not see it, and
+    // the ratios measured / predicted give the interval's quantiles.
+    const int k = std::clamp(options.calibration_folds, 2, static_cast<int>(rows.size()));
+    std::vector<size_t> order = rows;
+    std::mt19937_64 rng(options.seed + 7);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::vector<double> ratios;
+    for (int f = 0; f < k; ++f) {
+      std::vector<size_t> train, held;
+      for (size_t i = 0; i < order.size(); ++i) (static_cast<int>(i % static_cast<size_t>(k)) == f ? held : train).push_back(order[i]);
+      CoefFit part = fit_coefficients(data, design, train, options, m.method == Method::Lasso ? full.lambda : -1.0);
+      for (size_t r : held) {
+        double p = predict_with(design, part.beta, r);
+        ratios.push_back(p > 0 ? data.samples[r].measured / p : std::numeric_limits<double>::infinity());
+      }
+    }
+    m.interval = conformal(std::move(ratios), options.coverage);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Prediction.
+
+NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra) {
+  NetworkPrediction out;
+  std::array<std::optional<CompiledTerms>, kGroupCount> compiled;
+  for (const auto& s : model.subs) compiled[static_cast<size_t>(s.group)].emplace(s.terms);
+  std::vector<double> buf;
+  std::set<std::string> unmodelled;
+  const SubModel* net_sub = model.sub(Group::Network);
+  for (const auto& l : net.layers) {
+    LayerPrediction lp;
+    lp.name = l.name;
+    auto g = layer_group(l, model.depthwise_group);
+    lp.group = g ? std::string(group_name(*g)) : "none";
+    if (g) {
+      const SubModel* s = model.sub(*g);
+      if (s) {
+        buf.assign(s->terms.size(), 0.0);
+        compiled[static_cast<size_t>(*g)]->accumulate(l, extra, buf.data());
+        double v = std::inner_product(buf.begin(), buf.end(), s->coef.begin(), 0.0);
+        if (model.method == Method::LogLinear) v = std::exp(v);
+        lp.predicted = v;
+        out.predicted += v;
+      } else {
+        unmodelled.insert(lp.group);
+      }
+      if (net_sub) {
+        buf.assign(net_sub->terms.size(), 0.0);
+        compiled[static_cast<size_t>(Group::Network)]->accumulate(l, extra, buf.data());
+        for (size_t t = 0; t < buf.size(); ++t)
+          if (!net_sub->terms[t].is_constant()) out.network_terms += buf[t] * net_sub->coef[t];
+      }
+    }
+    out.layers.push_back(std::move(lp));
+  }
+  if (net_sub)
+    for (size_t t = 0; t < net_sub->terms.size(); ++t)
+      if (net_sub->terms[t].is_constant()) out.network_terms += net_sub->coef[t];
+  out.predicted += out.network_terms;
+  out.unmodelled_groups.assign(unmodelled.begin(), unmodelled.end());
+  if (model.interval && out.predicted > 0) {
+    out.lower = out.predicted * model.interval->lower_ratio;
+    out.upper = out.predicted * model.interval->upper_ratio;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON.
+
+nlohmann::json model_to_json(const Model& m) {
+  using nlohmann::json;
+  json subs = json::array();
+  for (const auto& s : m.subs) {
+    json terms = json::array();
+    for (size_t t = 0; t < s.terms.size(); ++t) {
+      json factors = json::array();
+      for (const auto& f : s.terms[t].factors)
+        factors.push_back({{"feature", f.feature}, {"log2", f.log2}, {"power", f.power}, {"center", f.center},
+                           {"scale", f.scale}});
+      terms.push_back({{"name", s.terms[t].name()}, {"factors", factors}, {"coefficient", s.coef[t]}});
+    }
+    subs.push_back({{"group", group_name(s.group)}, {"terms", terms}});
+  }
+  json j = {{"format", "convergy-model"},
+            {"format_version", fmt::format("{}.{}", kModelFormatMajor, kModelFormatMinor)},
+            {"target", m.target},
+            {"unit", m.unit},
+            {"feature_set", m.feature_set},
+            {"method", method_name(m.method)},
+            {"depthwise_group", m.depthwise_group},
+            {"complexity", m.complexity()},
+            {"submodels", subs}};
+  if (m.interval)
+    j["interval"] = {{"method", "split-conformal, cross-fitted, on measured/predicted"},
+                     {"coverage", m.interval->coverage},
+                     {"lower_ratio", m.interval->lower_ratio},
+                     {"upper_ratio", m.interval->upper_ratio},
+                     {"calibration_rows", m.interval->calibration_rows}};
+  else
+    j["interval"] = nullptr;
+  auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  j["provenance"] = {{"device", opt(m.provenance.device)},
+                     {"backend", opt(m.provenance.backend)},
+                     {"sensor", opt(m.provenance.sensor)},
+                     {"training_data", m.provenance.data_path},
+                     {"training_data_fnv1a64", m.provenance.data_digest},
+                     {"training_data_kind", m.provenance.data_kind},
+                     {"training_rows", m.provenance.training_rows},
+                     {"convergy_version", m.provenance.convergy_version}};
+  return j;
+}
+
+Model model_from_json(const nlohmann::json& j, const std::string& where) {
+  using nlohmann::json;
+  auto fail = [&](const std::string& what) -> void { throw_bad_input("{}: {}", where, what); };
+  try {
+    if (!j.is_object() || j.value("format", "") != "convergy-model")
+      fail("not a convergy model file (expected \"format\": \"convergy-model\")");
+    std::string version = j.at("format_version").get<std::string>();
+    int major = -1;
+    if (size_t dot = version.find('.'); dot != std::string::npos) major = std::atoi(version.substr(0, dot).c_str());
+    if (major != kModelFormatMajor)
+      fail(fmt::format("format_version \"{}\", expected {}.x (this convergy {} reads model format {})", version,
+                       kModelFormatMajor, CONVERGY_VERSION, kModelFormatMajor));
+    Model m;
+    m.target = j.at("target").get<std::string>();
+    if (m.target != "energy_mj" && m.target != "time_ms") fail("target \"" + m.target + "\", expected energy_mj or time_ms");
+    m.unit = j.at("unit").get<std::string>();
+    m.feature_set = j.at("feature_set").get<std::string>();
+    auto method = method_from_name(j.at("method").get<std::string>());
+    if (!method) fail("unknown method \"" + j.at("method").get<std::string>() + "\"");
+    m.method = *method;
+    m.depthwise_group = j.value("depthwise_group", false);
+    for (const auto& s : j.at("submodels")) {
+      SubModel sub;
+      auto g = group_from_name(s.at("group").get<std::string>());
+      if (!g) fail("unknown group \"" + s.at("group").get<std::string>() + "\"");
+      sub.group = *g;
+      for (const auto& t : s.at("terms")) {
+        Term term;
+        for (const auto& f : t.at("factors")) {
+          Factor fac;
+          fac.feature = f.at("feature").get<std::string>();
+          fac.log2 = f.value("log2", false);
+          fac.power = f.value("power", 1);
+          fac.center = f.value("center", 0.0);
+          fac.scale = f.value("scale", 1.0);
+          if (fac.power < 1 || fac.power > 6 || !(fac.scale != 0.0)) fail("term \"" + t.value("name", "?") + "\": bad power or scale");
+          term.factors.push_back(fac);
+        }
+        sub.terms.push_back(std::move(term));
+        sub.coef.push_back(t.at("coefficient").get<double>());
+      }
+      m.subs.push_back(std::move(sub));
+    }
+    if (j.contains("interval") && !j["interval"].is_null()) {
+      IntervalCalibration c;
+      c.coverage = j["interval"].at("coverage").get<double>();
+      c.lower_ratio = j["interval"].at("lower_ratio").get<double>();
+      c.upper_ratio = j["interval"].at("upper_ratio").get<double>();
+      c.calibration_rows = j["interval"].value("calibration_rows", size_t{0});
+      m.interval = c;
+    }
+    const json& p = j.at("provenance");
+    auto str = [&](const char* k) { return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string(); };
+    m.provenance.device = str("device");
+    m.provenance.backend = str("backend");
+    m.provenance.sensor = str("sensor");
+    m.provenance.data_path = str("training_data");
+    m.provenance.data_digest = str("training_data_fnv1a64");
+    m.provenance.data_kind = str("training_data_kind");
+    m.provenance.training_rows = p.value("training_rows", size_t{0});
+    m.provenance.convergy_version = str("convergy_version");
+    return m;
+  } catch (const json::exception& e) {
+    throw_bad_input("{}: malformed model file: {}", where, e.what());
+  }
+}
+
+void save_model(const Model& model, const std::string& path) {
+  std::ofstream out(path);
+  if (!out) throw_failure("{}: cannot write the model file", path);
+  out << model_to_json(model).dump(2) << '\n';
+  if (!out) throw_failure("{}: write failed", path);
+}
+
+Model load_model(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw_bad_input("{}: cannot open the model file", path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw_bad_input("{}: not valid JSON: {}", path, e.what());
+  }
+  return model_from_json(j, path);
+}
+
+}  // namespace convergy::model

@@ -1,0 +1,122 @@
+// A fitted predictive model: one linear sub-model per layer group, summed over a network's layers, with a
+// calibrated relative prediction interval and the provenance of its training data. Fitting works on a
+// design matrix built once per data set and feature set, so cross-validation folds reuse it.
+#pragma once
+#include "model/dataset.h"
+#include "model/regression.h"
+#include "model/terms.h"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace convergy::model {
+
+constexpr int kModelFormatMajor = 1;
+constexpr int kModelFormatMinor = 0;
+
+struct SubModel {
+  Group group = Group::Conv;
+  std::vector<Term> terms;
+  std::vector<double> coef;  // one per term
+  int nonzero() const;
+};
+
+// Split-conformal interval on the ratio measured / predicted: [predicted * lower_ratio, predicted * upper_ratio].
+struct IntervalCalibration {
+  double coverage = 0.9;
+  double lower_ratio = 1.0, upper_ratio = 1.0;
+  size_t calibration_rows = 0;
+};
+
+struct Provenance {
+  std::string device, backend, sensor;
+  std::string data_path, data_digest, data_kind;
+  size_t training_rows = 0;
+  std::string convergy_version;
+};
+
+struct Model {
+  std::string feature_set;  // the name or spec the user gave
+  Method method = Method::Wls;
+  std::string target, unit;
+  bool depthwise_group = false;
+  std::vector<SubModel> subs;  // only groups that had terms and data
+  std::optional<IntervalCalibration> interval;
+  Provenance provenance;
+
+  int complexity() const;  // non-zero coefficients, intercepts included
+  const SubModel* sub(Group g) const;
+  // "<feature_set>/<method>@<data digest>": what every prediction records as its source.
+  std::string id() const;
+};
+
+// Terms compiled for speed: each distinct factor base of a group is read once per layer.
+class CompiledTerms {
+ public:
+  explicit CompiledTerms(const std::vector<Term>& terms);
+  size_t size() const { return terms_.size(); }
+  // Adds the value of every term for `layer` to out[0..size()).
+  void accumulate(const LayerFeatures& layer, const ExtraValues* extra, double* out) const;
+
+ private:
+  struct Base {
+    std::string feature;
+    bool log2;
+    double center, scale;
+  };
+  std::vector<Base> bases_;
+  std::vector<std::vector<std::pair<int, int>>> terms_;  // (base index, power) per factor
+  mutable std::vector<double> values_;
+};
+
+struct Design {
+  MatrixXd x;                                // samples x columns
+  std::vector<std::pair<Group, int>> cols;   // column -> (group, term index)
+  FeatureSet features;                       // with neuralpower terms generated
+};
+
+// Generates data-dependent terms (neuralpower: standardised hyper-parameters and their log2, expanded to
+// the set's degree) from the layers of `data`, then evaluates every term for every sample.
+Design build_design(const Dataset& data, FeatureSet features);
+
+struct FitOptions {
+  double coverage = 0.9;
+  int calibration_folds = 5;
+  int lasso_folds = 5;
+  int max_terms = 0;  // > 0: Lasso keeps at most this many terms
+  uint64_t seed = 1;
+  bool calibrate = true;
+};
+
+// Fits on the samples listed in `rows`.
+Model fit_model(const Dataset& data, const Design& design, const std::vector<size_t>& rows, const FitOptions& options);
+
+// The prediction for one design row / sample.
+double predict_design_row(const Model& model, const Design& design, size_t row);
+
+struct LayerPrediction {
+  std::string name;
+  std::string group;                 // "conv", "fc", ..., or "none" (no cost)
+  std::optional<double> predicted;   // null when the model has no sub-model for the layer's group
+};
+struct NetworkPrediction {
+  double predicted = 0.0;
+  std::optional<double> lower, upper;
+  double network_terms = 0.0;  // the share of "net" terms, not attributable to a layer
+  std::vector<LayerPrediction> layers;
+  std::vector<std::string> unmodelled_groups;  // groups present in the network that the model cannot predict
+};
+NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra = nullptr);
+
+nlohmann::json model_to_json(const Model& model);
+// `where` names the file in messages; refuses unknown major format versions.
+Model model_from_json(const nlohmann::json& j, const std::string& where);
+void save_model(const Model& model, const std::string& path);
+Model load_model(const std::string& path);
+
+std::string target_unit(const std::string& target);  // "mJ", "ms"
+
+}  // namespace convergy::model

@@ -1,0 +1,77 @@
+// The regression core of the predictive models, on Eigen: least squares (ordinary, weighted, relative),
+// non-negative least squares, ridge, and Lasso by coordinate descent with k-fold cross-validated
+// regularisation. Every solver scales columns internally, so features may differ by many orders of
+// magnitude (MACs ~1e10 next to an intercept of 1).
+#pragma once
+#include <Eigen/Dense>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace convergy::model {
+
+using Eigen::MatrixXd;
+using Eigen::VectorXd;
+
+enum class Method : uint8_t {
+  Ols,       // minimise sum (y - Xb)^2
+  Wls,       // minimise sum ((y - Xb) / y)^2: the relative-error fit (weights 1/y^2)
+  Nnls,      // the relative-error fit with every coefficient >= 0
+  Ridge,     // the relative-error fit plus lambda * ||b||^2 on scaled columns
+  Lasso,     // the relative-error fit plus lambda * ||b||_1 on scaled columns, lambda by k-fold CV
+  LogLinear  // log(y) = Xb by least absolute deviation, predicting exp(Xb); single-layer rows only
+};
+std::string_view method_name(Method m);
+std::optional<Method> method_from_name(std::string_view name);
+
+// Least squares with optional row weights (minimise sum w_i (y_i - x_i b)^2). Rank-deficient designs get
+// a basic solution: coefficients of redundant columns are exactly 0.
+VectorXd fit_least_squares(const MatrixXd& x, const VectorXd& y, const VectorXd* weights = nullptr);
+// Weights 1/y^2; every y must be > 0 (checked by the caller).
+VectorXd fit_relative(const MatrixXd& x, const VectorXd& y);
+// Lawson-Hanson active-set NNLS on optionally weighted rows.
+VectorXd fit_nnls(const MatrixXd& x, const VectorXd& y, const VectorXd* weights = nullptr);
+// Ridge on columns scaled to unit RMS; `unpenalised` marks columns (e.g. the intercept) left free.
+VectorXd fit_ridge(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights = nullptr,
+                   const std::vector<bool>* unpenalised = nullptr);
+
+struct LassoOptions {
+  int folds = 5;
+  int path_length = 60;          // lambdas, log-spaced from lambda_max down to lambda_max * min_ratio
+  double min_ratio = 1e-5;
+  int max_sweeps = 2000;
+  double tolerance = 1e-8;       // on the largest coefficient change, in scaled units
+  uint64_t seed = 1;
+  int max_nonzero = 0;           // > 0: pick the best lambda among those with at most this many terms
+};
+struct LassoFit {
+  VectorXd coef;
+  double lambda = 0;
+  double cv_error = 0;  // mean weighted squared error at the chosen lambda
+};
+// Lasso for one lambda: minimise (1/2n) sum w_i (y_i - x_i b)^2 + lambda sum_j |b_j| s_j, where s_j is the
+// weighted RMS of column j (so lambda does not depend on units).
+VectorXd fit_lasso(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights = nullptr,
+                   const std::vector<bool>* unpenalised = nullptr, const LassoOptions& options = {});
+// The lambda path, the k-fold choice of lambda, and the refit on all rows at that lambda.
+LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weights = nullptr,
+                      const std::vector<bool>* unpenalised = nullptr, const LassoOptions& options = {});
+
+// Least absolute deviation by iteratively reweighted least squares.
+VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations = 30);
+
+// Centring and scaling of columns, kept so predictions apply the same transform.
+struct Standardizer {
+  VectorXd mean, scale;
+  static Standardizer fit(const MatrixXd& x);
+  MatrixXd apply(const MatrixXd& x) const;
+};
+
+// Every monomial of the columns of `x` up to `degree` (1..3), in graded lexicographic order, without the
+// constant. `exponents` receives, per output column, the power of each input column.
+MatrixXd polynomial_expand(const MatrixXd& x, int degree, std::vector<std::vector<int>>* exponents = nullptr);
+
+}  // namespace convergy::model

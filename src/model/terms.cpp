@@ -1,0 +1,199 @@
+// Terms, layer groups and feature sets (see terms.h).
+#include "model/terms.h"
+
+#include "util/error.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace convergy::model {
+
+std::string_view group_name(Group g) {
+  static constexpr std::array<std::string_view, kGroupCount> names = {"conv", "dwconv", "fc", "pool", "other", "net"};
+  return names[static_cast<size_t>(g)];
+}
+
+std::optional<Group> group_from_name(std::string_view name) {
+  for (int i = 0; i < kGroupCount; ++i)
+    if (group_name(static_cast<Group>(i)) == name) return static_cast<Group>(i);
+  return std::nullopt;
+}
+
+std::optional<Group> layer_group(const LayerFeatures& layer, bool depthwise_group) {
+  switch (layer.cls) {
+    case LayerClass::Conv: return depthwise_group && layer.depthwise ? Group::DwConv : Group::Conv;
+    case LayerClass::FC: return Group::FC;
+    case LayerClass::Pool: return Group::Pool;
+    case LayerClass::Other: return Group::Other;
+    case LayerClass::None: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string Term::name() const {
+  if (factors.empty()) return "1";
+  std::string s;
+  for (const auto& f : factors) {
+    if (!s.empty()) s += '*';
+    std::string base = f.log2 ? "log2(" + f.feature + ")" : f.feature;
+    if (f.standardised()) base = "z(" + base + ")";
+    s += base;
+    if (f.power != 1) s += "^" + std::to_string(f.power);
+  }
+  return s;
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (;;) {
+    size_t p = s.find(sep, start);
+    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
+    if (p == std::string_view::npos) return out;
+    start = p + 1;
+  }
+}
+
+bool known_feature(std::string_view name, const std::vector<std::string>& extra) {
+  const auto& names = feature_names();
+  return std::find(names.begin(), names.end(), name) != names.end() ||
+         std::find(extra.begin(), extra.end(), name) != extra.end();
+}
+
+std::string all_features(const std::vector<std::string>& extra) {
+  std::string s;
+  for (const auto& n : feature_names())
+    if (n != "1") s += (s.empty() ? "" : ", ") + n;
+  for (const auto& n : extra) s += ", " + n;
+  return s;
+}
+
+}  // namespace
+
+Term parse_term(std::string_view text, const std::string& where, const std::vector<std::string>& extra) {
+  text = trim(text);
+  Term t;
+  if (text == "1") return t;
+  if (text.empty()) throw_bad_input("{}: empty term, expected a feature name such as macs or 1", where);
+  for (std::string_view part : split(text, '*')) {
+    part = trim(part);
+    Factor f;
+    if (size_t caret = part.find('^'); caret != std::string_view::npos) {
+      std::string_view p = trim(part.substr(caret + 1));
+      auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), f.power);
+      if (ec != std::errc() || ptr != p.data() + p.size() || f.power < 1 || f.power > 6)
+        throw_bad_input("{}: term \"{}\": power \"{}\", expected an integer 1 to 6", where, text, p);
+      part = trim(part.substr(0, caret));
+    }
+    if (part.starts_with("log2(") && part.ends_with(")")) {
+      f.log2 = true;
+      part = trim(part.substr(5, part.size() - 6));
+    }
+    if (part == "1") continue;  // "1*macs" is just macs
+    if (!known_feature(part, extra))
+      throw_bad_input("{}: term \"{}\": unknown feature \"{}\", expected one of: {}", where, text, part,
+                      all_features(extra));
+    f.feature = std::string(part);
+    t.factors.push_back(std::move(f));
+  }
+  return t;
+}
+
+double term_value(const Term& term, const LayerFeatures& layer, const ExtraValues* extra) {
+  double v = 1.0;
+  for (const auto& f : term.factors) {
+    std::optional<double> x = layer.get(f.feature);
+    if (!x && extra) {
+      auto it = extra->find(f.feature);
+      if (it != extra->end()) x = it->second;
+    }
+    if (!x)
+      throw_bad_input("layer \"{}\": feature \"{}\" is not available (it is neither a layer feature nor a measured column)",
+                      layer.name, f.feature);
+    double b = f.log2 ? std::log2(std::max(*x, 1.0)) : *x;
+    b = (b - f.center) / f.scale;
+    double p = b;
+    for (int i = 1; i < f.power; ++i) p *= b;
+    v *= p;
+  }
+  return v;
+}
+
+const std::vector<std::string>& named_feature_sets() {
+  static const std::vector<std::string> names = {"macs", "macs+1", "macs+mem", "neuralpower", "counters"};
+  return names;
+}
+
+const std::vector<std::string>& counter_columns() {
+  static const std::vector<std::string> names = {"simd_instructions", "memory_accesses"};
+  return names;
+}
+
+FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<std::string>& extra) {
+  // Pooling and the "other" layers have no MACs; their work is `ops` (comparisons, adds, element ops).
+  std::string spec;
+  if (name_or_spec == "macs") {
+    spec = "conv=macs;fc=macs;pool=ops;other=ops";
+  } else if (name_or_spec == "macs+1") {
+    spec = "conv=macs,1;fc=macs,1;pool=ops,1;other=ops,1";
+  } else if (name_or_spec == "macs+mem") {
+    spec = "conv=macs,in_bytes,out_bytes,weight_bytes,1;fc=macs,in_bytes,out_bytes,weight_bytes,1;"
+           "pool=ops,in_bytes,out_bytes,1;other=ops,in_bytes,out_bytes,1";
+  } else if (name_or_spec == "counters") {
+    spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
+           "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";
+  } else if (name_or_spec == "neuralpower") {
+    FeatureSet fs;
+    fs.name = name_or_spec;
+    fs.neuralpower = true;
+    fs.method = Method::Lasso;
+    return fs;
+  } else if (name_or_spec.find('=') != std::string::npos) {
+    spec = name_or_spec;
+  } else {
+    std::string names;
+    for (const auto& n : named_feature_sets()) names += (names.empty() ? "" : ", ") + n;
+    throw_bad_input("feature set \"{}\": unknown, expected one of {} or a spec such as "
+                    "\"conv=macs,1;fc=macs,1\"",
+                    name_or_spec, names);
+  }
+  std::vector<std::string> extras = extra;
+  if (name_or_spec == "counters")
+    for (const auto& c : counter_columns()) extras.push_back(c);
+  FeatureSet fs;
+  fs.name = name_or_spec;
+  for (std::string_view entry : split(spec, ';')) {
+    entry = trim(entry);
+    if (entry.empty()) continue;
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos)
+      throw_bad_input("feature set \"{}\": entry \"{}\", expected group=term,term,...", name_or_spec, entry);
+    std::string_view key = trim(entry.substr(0, eq)), value = trim(entry.substr(eq + 1));
+    if (key == "method") {
+      auto m = method_from_name(value);
+      if (!m) throw_bad_input("feature set \"{}\": method \"{}\", expected ols, wls, nnls, ridge, lasso or loglinear",
+                              name_or_spec, value);
+      fs.method = *m;
+      continue;
+    }
+    auto g = group_from_name(key);
+    if (!g)
+      throw_bad_input("feature set \"{}\": group \"{}\", expected conv, dwconv, fc, pool, other, net or method",
+                      name_or_spec, key);
+    if (!fs.of(*g).empty()) throw_bad_input("feature set \"{}\": group \"{}\" given twice", name_or_spec, key);
+    for (std::string_view t : split(value, ','))
+      fs.of(*g).push_back(parse_term(t, "feature set \"" + name_or_spec + "\"", extras));
+  }
+  return fs;
+}
+
+}  // namespace convergy::model

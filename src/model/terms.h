@@ -1,0 +1,72 @@
+// Model terms and feature sets: a term is a product of layer features (optionally log2-transformed,
+// standardised or raised to a power), a feature set assigns a list of terms to each layer group.
+// Spec strings: "conv=macs,in_bytes,out_bytes,1;fc=macs,1;pool=out_elems,1" (see docs/models.md).
+#pragma once
+#include "features/features.h"
+#include "model/regression.h"
+
+#include <array>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace convergy::model {
+
+// Layer groups that carry one sub-model each. DwConv exists only when a feature set names it (otherwise
+// depthwise convolutions belong to Conv); Network terms are counted once per network, not per layer.
+enum class Group : uint8_t { Conv, DwConv, FC, Pool, Other, Network };
+constexpr int kGroupCount = 6;
+std::string_view group_name(Group g);  // "conv", "dwconv", "fc", "pool", "other", "net"
+std::optional<Group> group_from_name(std::string_view name);
+// The group of a layer; nullopt for layers that carry no cost (LayerClass::None: Input, Flatten, ...).
+std::optional<Group> layer_group(const LayerFeatures& layer, bool depthwise_group);
+
+struct Factor {
+  std::string feature;  // a name accepted by LayerFeatures::get, or a measured column (counters)
+  bool log2 = false;    // log2(max(x, 1)): 0 for features that are 0, as NeuralPower's log terms
+  int power = 1;
+  double center = 0.0, scale = 1.0;  // standardised: ((log2 ? log2 x : x) - center) / scale
+  bool standardised() const { return center != 0.0 || scale != 1.0; }
+};
+
+struct Term {
+  std::vector<Factor> factors;  // empty = the constant 1
+  std::string name() const;
+  bool is_constant() const { return factors.empty(); }
+};
+
+// Parses "1", "macs", "in_c*kernel_h*kernel_w", "log2(in_c)", "out_h^2", "macs*log2(kernel_h)".
+// `where` prefixes messages. Feature names are checked against LayerFeatures::get unless `extra` lists them.
+Term parse_term(std::string_view text, const std::string& where, const std::vector<std::string>& extra = {});
+
+// Extra per-row measured values (e.g. hardware counters) a term may read when the layer has no such feature.
+using ExtraValues = std::map<std::string, double, std::less<>>;
+
+// The value of a term for one layer. Throws BadInput naming the feature if it is neither a layer feature
+// nor present in `extra`.
+double term_value(const Term& term, const LayerFeatures& layer, const ExtraValues* extra = nullptr);
+
+// A feature set: terms per group, a regression method, and how it was named.
+struct FeatureSet {
+  std::string name;  // "macs", ..., or the spec string itself
+  std::array<std::vector<Term>, kGroupCount> terms;
+  Method method = Method::Wls;
+  bool neuralpower = false;  // terms are generated from the data (polynomial expansion + Lasso)
+  int neuralpower_degree = 3;
+  bool neuralpower_log2 = true;
+  bool depthwise_group() const { return !terms[static_cast<size_t>(Group::DwConv)].empty(); }
+  const std::vector<Term>& of(Group g) const { return terms[static_cast<size_t>(g)]; }
+  std::vector<Term>& of(Group g) { return terms[static_cast<size_t>(g)]; }
+};
+
+// The named sets ("macs", "macs+1", "macs+mem", "neuralpower", "counters") and every custom spec string.
+// A spec may also hold "method=nnls" and "dwconv=..." entries. Throws BadInput on an unknown name.
+FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<std::string>& extra = {});
+const std::vector<std::string>& named_feature_sets();
+
+// The counters a "counters" set reads from measured columns of a per-layer CSV.
+const std::vector<std::string>& counter_columns();
+
+}  // namespace convergy::model

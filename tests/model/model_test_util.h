@@ -1,0 +1,16 @@
+// Helpers shared by the model tests: loading the shared measurement tables with a row filter.
+#pragma once
+#include "model/csv.h"
+#include "model/dataset.h"
+
+#include <string>
+
+namespace convergy::model::test_util {
+
+// The CSV at `path` keeping only rows whose `column` equals `value` (all rows if column is empty).
+CsvTable filtered_csv(const std::string& path, const std::string& column = {}, const std::string& value = {});
+
+// The TX2 standalone convolution table for one rail ("cpu" or "gpu").
+Dataset tx2_rail(const std::string& rail, const std::string& target = "energy_mj");
+
+}  // namespace convergy::model::test_util
