@@ -15,6 +15,9 @@ struct ExecutorOptions {
   std::string backend = "reference";  // reference | openblas | eigen | onednn
   int threads = 1;
   uint64_t seed = 1;
+  // Liveness-based buffer sharing and in-place activations; off gives every blob its own buffer (tests
+  // compare the two plans).
+  bool reuse_buffers = true;
 };
 
 // Called at every layer start (start = true) and end (start = false) of a whole-network run.
@@ -47,6 +50,9 @@ class Executor {
   std::string backend_of(LayerId layer) const;
 
   std::span<float> blob_data(BlobId blob);
+  // The generated values of weight `index` of `layer` (in Layer::weights order). Read-only: backends may
+  // have copied or reordered them at construction.
+  std::span<const float> weight_data(LayerId layer, size_t index) const;
   const Graph& graph() const;
   const ExecutorOptions& options() const;
 

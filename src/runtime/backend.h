@@ -1,0 +1,117 @@
+// The interface every math backend implements (reference, openblas, eigen, onednn), and the layer
+// binding the executor hands to it: buffers, shapes and weights fixed before the first run.
+#pragma once
+#include "graph/graph.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace convergy::runtime {
+
+struct Tensor {
+  float* data = nullptr;
+  Shape shape;
+  int64_t elems = 0;
+};
+
+// One layer with its storage bound. Pointers stay valid for the executor's lifetime, so kernels may
+// keep them; an in-place layer has outputs[0].data == inputs[0].data.
+struct LayerBinding {
+  LayerId id = -1;
+  const Layer* layer = nullptr;
+  std::vector<Tensor> inputs;
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> weights;  // in the order of layer->weights
+
+  // The weight with this role, or nullptr.
+  const Tensor* weight(std::string_view role) const;
+  const std::string& name() const { return layer->name; }
+};
+
+// A prepared layer. run() must not allocate: everything it needs was set up by Backend::prepare, and
+// scratch memory comes from the executor's shared workspace (workspace_floats() of it).
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void run(float* workspace) = 0;
+  virtual size_t workspace_floats() const { return 0; }
+  // Called once, after every kernel is prepared, with the workspace run() will receive.
+  virtual void bind_workspace(float* workspace) { (void)workspace; }
+};
+
+// Thrown by Backend::prepare when the backend finds it cannot take a layer after all (e.g. the library
+// rejects the parameters); the executor then falls back to the reference kernel with this reason.
+class Unsupported : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string_view name() const = 0;
+  // Empty when this backend takes the layer; otherwise why it does not (reported as a fallback).
+  virtual std::string unsupported_reason(const LayerBinding& binding) const = 0;
+  virtual std::unique_ptr<Kernel> prepare(const LayerBinding& binding) = 0;
+};
+
+std::unique_ptr<Backend> make_reference_backend();
+std::unique_ptr<Backend> make_openblas_backend();
+std::unique_ptr<Backend> make_eigen_backend();
+#ifdef CONVERGY_HAVE_ONEDNN
+std::unique_ptr<Backend> make_onednn_backend();
+#endif
+
+// Sets the thread count of every library we drive (OpenBLAS, Eigen, OpenMP/oneDNN) and OMP_NUM_THREADS.
+void set_library_threads(int threads);
+
+// ---- Helpers shared by the kernels -------------------------------------------------------------------
+
+// Applies a fused activation to n values in place (the epilogue of Conv/FC kernels).
+void apply_activation(const FusedActivation& act, float* data, int64_t n);
+// The element-wise activation of a standalone layer, as a FusedActivation (kind + alpha/beta).
+FusedActivation activation_of(const Layer& layer);
+bool is_activation_kind(LayerKind kind);
+
+// Convolution geometry, NCHW, read from the binding.
+struct ConvGeometry {
+  int64_t n, in_c, in_h, in_w, out_c, out_h, out_w;
+  int64_t kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, groups;
+  int64_t in_c_per_group() const { return in_c / groups; }
+  int64_t out_c_per_group() const { return out_c / groups; }
+};
+ConvGeometry conv_geometry(const LayerBinding& b);
+
+// Pooling geometry with the global flag resolved into a kernel over the whole plane.
+struct PoolGeometry {
+  int64_t n, c, in_h, in_w, out_h, out_w;
+  int64_t kh, kw, sh, sw, pt, pl;
+  bool max, count_include_pad;
+  int64_t pb, pr;
+};
+PoolGeometry pool_geometry(const LayerBinding& b);
+
+// Unfolds one group of one image into a (C/g * kh * kw) x (out_h * out_w) matrix, Caffe's im2col.
+void im2col(const float* image, const ConvGeometry& g, int64_t group, float* columns);
+
+void im2col_channels(const float* image, const ConvGeometry& g, int64_t group, int64_t c_begin, int64_t c_end,
+                     float* columns);
+
+// Direct convolution of output planes [first, last) (plane = n * out_c + oc), bias included, no
+// activation. The reference kernel, and the depthwise kernel of the GEMM backends.
+void conv_direct(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int64_t first,
+                 int64_t last);
+
+// Reference kernels, also used by the optimised backends for the layer types they leave alone.
+void reference_run(const LayerBinding& b);
+
+// Pooling loop shared by the reference and the "simple optimised" backends.
+void pool_nchw(const float* in, float* out, const PoolGeometry& g);
+void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin, int64_t plane_end);
+
+}  // namespace convergy::runtime

@@ -1,0 +1,634 @@
+// The reference backend: plain loops for every layer kind. It is the correctness oracle the optimised
+// backends are tested against, so clarity wins over speed here (only the loop order is cache-minded).
+#include "runtime/backend.h"
+#include "util/error.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace convergy::runtime {
+
+const Tensor* LayerBinding::weight(std::string_view role) const {
+  for (size_t i = 0; i < layer->weights.size() && i < weights.size(); ++i)
+    if (layer->weights[i].role == role) return &weights[i];
+  return nullptr;
+}
+
+bool is_activation_kind(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::ReLU:
+    case LayerKind::LeakyReLU:
+    case LayerKind::Clip:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish:
+    case LayerKind::HardSwish:
+    case LayerKind::HardSigmoid:
+      return true;
+    default:
+      return false;
+  }
+}
+
+FusedActivation activation_of(const Layer& layer) {
+  FusedActivation a;
+  a.kind = layer.kind;
+  a.layer_name = layer.name;
+  if (const auto* p = std::get_if<LeakyReLUParams>(&layer.params)) a.alpha = p->slope;
+  if (const auto* p = std::get_if<ClipParams>(&layer.params)) {
+    a.alpha = p->min;
+    a.beta = p->max;
+  }
+  if (const auto* p = std::get_if<HardSigmoidParams>(&layer.params)) {
+    a.alpha = p->alpha;
+    a.beta = p->beta;
+  }
+  return a;
+}
+
+void apply_activation(const FusedActivation& act, float* x, int64_t n) {
+  const float a = act.alpha, b = act.beta;
+  switch (act.kind) {
+    case LayerKind::ReLU:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+      break;
+    case LayerKind::LeakyReLU:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.0f ? x[i] : a * x[i];
+      break;
+    case LayerKind::Clip:
+      for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(x[i], a), b);
+      break;
+    case LayerKind::Sigmoid:
+      for (int64_t i = 0; i < n; ++i) x[i] = 1.0f / (1.0f + std::exp(-x[i]));
+      break;
+    case LayerKind::TanH:
+      for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+      break;
+    case LayerKind::Swish:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+      break;
+    case LayerKind::HardSwish:
+      for (int64_t i = 0; i < n; ++i) x[i] = x[i] * std::min(std::max(x[i] + 3.0f, 0.0f), 6.0f) / 6.0f;
+      break;
+    case LayerKind::HardSigmoid:
+      for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(a * x[i] + b, 0.0f), 1.0f);
+      break;
+    default:
+      throw_failure("internal: {} is not an activation", layer_kind_name(act.kind));
+  }
+}
+
+ConvGeometry conv_geometry(const LayerBinding& b) {
+  const auto& p = b.layer->p<ConvParams>();
+  const Shape& in = b.inputs[0].shape;
+  const Shape& out = b.outputs[0].shape;
+  return {in.n(),     in.c(),     in.h(),     in.w(),     out.c(),      out.h(),      out.w(),
+          p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top,    p.pad_left,   p.pad_bottom,
+          p.pad_right, p.dilation_h, p.dilation_w, p.groups};
+}
+
+PoolGeometry pool_geometry(const LayerBinding& b) {
+  const auto& p = b.layer->p<PoolParams>();
+  const Shape& in = b.inputs[0].shape;
+  const Shape& out = b.outputs[0].shape;
+  PoolGeometry g{in.n(), in.c(), in.h(), in.w(), out.h(), out.w(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w,
+                 p.pad_top, p.pad_left, p.method == PoolMethod::Max, p.count_include_pad, p.pad_bottom, p.pad_right};
+  if (p.global) {
+    g.kh = in.h();
+    g.kw = in.w();
+    g.sh = g.sw = 1;
+    g.pt = g.pl = g.pb = g.pr = 0;
+  }
+  return g;
+}
+
+namespace {
+
+// The range of output positions o for which o * stride + offset falls inside [0, size).
+void valid_range(int64_t out_size, int64_t stride, int64_t offset, int64_t size, int64_t& lo, int64_t& hi) {
+  lo = 0;
+  while (lo < out_size && lo * stride + offset < 0) ++lo;
+  hi = out_size;
+  while (hi > lo && (hi - 1) * stride + offset >= size) --hi;
+}
+
+}  // namespace
+
+void im2col(const float* image, const ConvGeometry& g, int64_t group, float* col) {
+  im2col_channels(image, g, group, 0, g.in_c_per_group(), col);
+}
+
+void im2col_channels(const float* image, const ConvGeometry& g, int64_t group, int64_t c_begin, int64_t c_end,
+                     float* col) {
+  const int64_t icg = g.in_c_per_group(), plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    const float* src = image + (group * icg + c) * plane;
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      for (int64_t kx = 0; kx < g.kw; ++kx) {
+        float* dst = col + ((c * g.kh + ky) * g.kw + kx) * out_plane;
+        const int64_t off_y = ky * g.dh - g.pt, off_x = kx * g.dw - g.pl;
+        int64_t x_lo, x_hi;
+        valid_range(g.out_w, g.sw, off_x, g.in_w, x_lo, x_hi);
+        for (int64_t oy = 0; oy < g.out_h; ++oy) {
+          float* row = dst + oy * g.out_w;
+          const int64_t iy = oy * g.sh + off_y;
+          if (iy < 0 || iy >= g.in_h) {
+            std::fill(row, row + g.out_w, 0.0f);
+            continue;
+          }
+          const float* in_row = src + iy * g.in_w;
+          std::fill(row, row + x_lo, 0.0f);
+          if (g.sw == 1) {
+            std::memcpy(row + x_lo, in_row + x_lo + off_x, static_cast<size_t>(x_hi - x_lo) * sizeof(float));
+          } else {
+            for (int64_t ox = x_lo; ox < x_hi; ++ox) row[ox] = in_row[ox * g.sw + off_x];
+          }
+          std::fill(row + x_hi, row + g.out_w, 0.0f);
+        }
+      }
+    }
+  }
+}
+
+void pool_nchw(const float* in, float* out, const PoolGeometry& g) { pool_nchw_planes(in, out, g, 0, g.n * g.c); }
+
+void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin, int64_t plane_end) {
+  for (int64_t pl = plane_begin; pl < plane_end; ++pl) {
+    const float* src = in + pl * g.in_h * g.in_w;
+    float* dst = out + pl * g.out_h * g.out_w;
+    for (int64_t oy = 0; oy < g.out_h; ++oy) {
+      const int64_t y0 = oy * g.sh - g.pt;
+      const int64_t y1 = std::min(y0 + g.kh, g.in_h + g.pb);
+      const int64_t ys = std::max<int64_t>(y0, 0), ye = std::min(y1, g.in_h);
+      for (int64_t ox = 0; ox < g.out_w; ++ox) {
+        const int64_t x0 = ox * g.sw - g.pl;
+        const int64_t x1 = std::min(x0 + g.kw, g.in_w + g.pr);
+        const int64_t xs = std::max<int64_t>(x0, 0), xe = std::min(x1, g.in_w);
+        if (g.max) {
+          float m = -std::numeric_limits<float>::infinity();
+          for (int64_t y = ys; y < ye; ++y)
+            for (int64_t x = xs; x < xe; ++x) m = std::max(m, src[y * g.in_w + x]);
+          dst[oy * g.out_w + ox] = m;
+        } else {
+          float s = 0.0f;
+          for (int64_t y = ys; y < ye; ++y)
+            for (int64_t x = xs; x < xe; ++x) s += src[y * g.in_w + x];
+          // Caffe/PyTorch: the divisor counts padding up to the padded border, never beyond it.
+          const int64_t count = g.count_include_pad ? (y1 - y0) * (x1 - x0) : (ye - ys) * (xe - xs);
+          dst[oy * g.out_w + ox] = count > 0 ? s / static_cast<float>(count) : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+int64_t prod(const Shape& s, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; ++i) p *= s[i];
+  return p;
+}
+
+int norm_axis(int axis, int rank) { return axis < 0 ? axis + rank : axis; }
+
+}  // namespace
+
+void conv_direct(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                 int64_t first, int64_t last) {
+  const int64_t icg = g.in_c_per_group(), ocg = g.out_c_per_group();
+  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  for (int64_t item = first; item < last; ++item) {
+    const int64_t n = item / g.out_c, oc = item % g.out_c;
+    {
+      const int64_t grp = oc / ocg;
+      float* dst = y + (n * g.out_c + oc) * out_plane;
+      std::fill(dst, dst + out_plane, bias ? bias[oc] : 0.0f);
+      for (int64_t ic = 0; ic < icg; ++ic) {
+        const float* src = x + (n * g.in_c + grp * icg + ic) * in_plane;
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const float wv = w[((oc * icg + ic) * g.kh + ky) * g.kw + kx];
+            const int64_t off_y = ky * g.dh - g.pt, off_x = kx * g.dw - g.pl;
+            int64_t y_lo, y_hi, x_lo, x_hi;
+            valid_range(g.out_h, g.sh, off_y, g.in_h, y_lo, y_hi);
+            valid_range(g.out_w, g.sw, off_x, g.in_w, x_lo, x_hi);
+            for (int64_t oy = y_lo; oy < y_hi; ++oy) {
+              const float* in_row = src + (oy * g.sh + off_y) * g.in_w;
+              float* out_row = dst + oy * g.out_w;
+              for (int64_t ox = x_lo; ox < x_hi; ++ox) out_row[ox] += wv * in_row[ox * g.sw + off_x];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+namespace {
+
+void conv_ref(const LayerBinding& b) {
+  const ConvGeometry g = conv_geometry(b);
+  float* y = b.outputs[0].data;
+  const Tensor* bias = b.weight("bias");
+  conv_direct(g, b.inputs[0].data, b.weight("weight")->data, bias ? bias->data : nullptr, y, 0, g.n * g.out_c);
+  if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, y, b.outputs[0].elems);
+}
+
+void inner_product_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<InnerProductParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int axis = norm_axis(p.axis, s.rank());
+  const int64_t m = prod(s, 0, axis), k = prod(s, axis, s.rank()), n = p.num_output;
+  const float* x = b.inputs[0].data;
+  const float* w = b.weight("weight")->data;
+  const Tensor* bias = b.weight("bias");
+  float* y = b.outputs[0].data;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t o = 0; o < n; ++o) {
+      // Double accumulation keeps the oracle's own rounding error out of the comparisons.
+      double acc = bias ? bias->data[o] : 0.0;
+      const float* wr = w + o * k;
+      const float* xr = x + i * k;
+      for (int64_t j = 0; j < k; ++j) acc += static_cast<double>(wr[j]) * xr[j];
+      y[i * n + o] = static_cast<float>(acc);
+    }
+  }
+  if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, y, b.outputs[0].elems);
+}
+
+void prelu_ref(const LayerBinding& b) {
+  const Shape& s = b.inputs[0].shape;
+  const float* slope = b.weight("slope")->data;
+  const bool shared = b.weight("slope")->elems == 1;
+  const int64_t c = s.c(), inner = prod(s, std::min(2, s.rank()), s.rank()), outer = s.n();
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  for (int64_t n = 0; n < outer; ++n)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float a = slope[shared ? 0 : ch];
+      const int64_t base = (n * c + ch) * inner;
+      for (int64_t i = 0; i < inner; ++i) y[base + i] = x[base + i] > 0 ? x[base + i] : a * x[base + i];
+    }
+}
+
+void batchnorm_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<BatchNormParams>();
+  const Shape& s = b.inputs[0].shape;
+  const float* mean = b.weight("mean")->data;
+  const float* var = b.weight("variance")->data;
+  const Tensor* scale = b.weight("scale");
+  const Tensor* shift = b.weight("bias");
+  const int64_t c = s.c(), inner = prod(s, 2, s.rank()), outer = s.n();
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  for (int64_t n = 0; n < outer; ++n)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float inv = 1.0f / std::sqrt(var[ch] + p.eps);
+      const float g = scale ? scale->data[ch] : 1.0f, bb = shift ? shift->data[ch] : 0.0f;
+      const int64_t base = (n * c + ch) * inner;
+      for (int64_t i = 0; i < inner; ++i) y[base + i] = (x[base + i] - mean[ch]) * inv * g + bb;
+    }
+  if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, y, b.outputs[0].elems);
+}
+
+// Tensor dims and strides on the stack: run() must not allocate, and Shape holds a std::vector.
+constexpr int kMaxRank = 8;
+struct Dims {
+  int rank = 0;
+  std::array<int64_t, kMaxRank> d{};
+};
+
+Dims dims_of(const Shape& s) {
+  if (s.rank() > kMaxRank) throw_failure("internal: rank {} exceeds the runtime's limit {}", s.rank(), kMaxRank);
+  Dims r;
+  r.rank = s.rank();
+  for (int i = 0; i < s.rank(); ++i) r.d[static_cast<size_t>(i)] = s[i];
+  return r;
+}
+
+// Strides of `in` broadcast to `out` (0 along broadcast axes), numpy alignment from the right.
+Dims broadcast_strides(const Dims& in, const Dims& out) {
+  Dims st;
+  st.rank = out.rank;
+  int64_t stride = 1;
+  for (int i = in.rank - 1; i >= 0; --i) {
+    const auto o = static_cast<size_t>(out.rank - in.rank + i);
+    const int64_t n = in.d[static_cast<size_t>(i)];
+    st.d[o] = n == 1 ? 0 : stride;
+    stride *= n;
+  }
+  return st;
+}
+
+// y[i] = op(y[i], x[broadcast(i)]) over the output dims.
+template <typename Op>
+void broadcast_apply(float* y, const Dims& out, const float* x, const Dims& in, Op op) {
+  const Dims st = broadcast_strides(in, out);
+  std::array<int64_t, kMaxRank> idx{};
+  int64_t total = 1;
+  for (int d = 0; d < out.rank; ++d) total *= out.d[static_cast<size_t>(d)];
+  int64_t off = 0;
+  for (int64_t i = 0; i < total; ++i) {
+    y[i] = op(y[i], x[off]);
+    for (int d = out.rank - 1; d >= 0; --d) {
+      const auto du = static_cast<size_t>(d);
+      ++idx[du];
+      off += st.d[du];
+      if (idx[du] < out.d[du]) break;
+      off -= st.d[du] * idx[du];
+      idx[du] = 0;
+    }
+  }
+}
+
+void scale_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<ScaleParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int axis = norm_axis(p.axis, s.rank());
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  const int64_t total = b.inputs[0].elems;
+  if (y != x) std::copy(x, x + total, y);
+  if (b.inputs.size() == 2) {
+    // Align the scale tensor's dims with the input's starting at `axis` (Caffe), padding with 1s.
+    const Shape& t = b.inputs[1].shape;
+    Dims aligned = dims_of(s);
+    for (int i = 0; i < s.rank(); ++i)
+      aligned.d[static_cast<size_t>(i)] = i >= axis && i - axis < t.rank() ? t[i - axis] : 1;
+    broadcast_apply(y, dims_of(s), b.inputs[1].data, aligned, [](float a, float c) { return a * c; });
+  } else {
+    const float* w = b.weight("scale")->data;
+    const int64_t outer = prod(s, 0, axis), c = s[axis], inner = prod(s, axis + 1, s.rank());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t i = 0; i < inner; ++i) y[(o * c + ch) * inner + i] *= w[ch];
+  }
+  if (const Tensor* bias = b.weight("bias")) {
+    const int64_t outer = prod(s, 0, axis), c = s[axis], inner = prod(s, axis + 1, s.rank());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t i = 0; i < inner; ++i) y[(o * c + ch) * inner + i] += bias->data[ch];
+  }
+  if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, y, total);
+}
+
+void lrn_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<LRNParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int64_t n = s.n(), c = s.c(), h = s.h(), w = s.w(), plane = h * w, half = (p.local_size - 1) / 2;
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  if (p.across_channels) {
+    const float a = p.alpha / static_cast<float>(p.local_size);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t q = 0; q < plane; ++q) {
+          float sum = 0.0f;
+          for (int64_t k = std::max<int64_t>(0, ch - half); k <= std::min(c - 1, ch + half); ++k) {
+            const float v = x[(i * c + k) * plane + q];
+            sum += v * v;
+          }
+          const int64_t at = (i * c + ch) * plane + q;
+          y[at] = x[at] * std::pow(p.k + a * sum, -p.beta);
+        }
+  } else {
+    const float a = p.alpha / static_cast<float>(p.local_size * p.local_size);
+    for (int64_t i = 0; i < n * c; ++i) {
+      const float* src = x + i * plane;
+      float* dst = y + i * plane;
+      for (int64_t yy = 0; yy < h; ++yy)
+        for (int64_t xx = 0; xx < w; ++xx) {
+          float sum = 0.0f;
+          for (int64_t ky = std::max<int64_t>(0, yy - half); ky <= std::min(h - 1, yy + half); ++ky)
+            for (int64_t kx = std::max<int64_t>(0, xx - half); kx <= std::min(w - 1, xx + half); ++kx)
+              sum += src[ky * w + kx] * src[ky * w + kx];
+          dst[yy * w + xx] = src[yy * w + xx] * std::pow(p.k + a * sum, -p.beta);
+        }
+    }
+  }
+}
+
+void concat_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<ConcatParams>();
+  const Shape& os = b.outputs[0].shape;
+  const int axis = norm_axis(p.axis, os.rank());
+  const int64_t outer = prod(os, 0, axis), out_inner = prod(os, axis, os.rank());
+  float* y = b.outputs[0].data;
+  int64_t offset = 0;
+  for (const Tensor& t : b.inputs) {
+    const int64_t inner = prod(t.shape, axis, t.shape.rank());
+    for (int64_t o = 0; o < outer; ++o) std::copy_n(t.data + o * inner, inner, y + o * out_inner + offset);
+    offset += inner;
+  }
+}
+
+void eltwise_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<EltwiseParams>();
+  const Dims os = dims_of(b.outputs[0].shape);
+  float* y = b.outputs[0].data;
+  auto coeff = [&](size_t i) { return p.coeffs.empty() ? 1.0f : p.coeffs[i]; };
+  std::fill(y, y + b.outputs[0].elems, 0.0f);
+  const float c0 = coeff(0);
+  broadcast_apply(y, os, b.inputs[0].data, dims_of(b.inputs[0].shape), [c0](float, float v) { return c0 * v; });
+  for (size_t i = 1; i < b.inputs.size(); ++i) {
+    const Tensor& t = b.inputs[i];
+    switch (p.op) {
+      case EltwiseOp::Sum: {
+        const float c = coeff(i);
+        broadcast_apply(y, os, t.data, dims_of(t.shape), [c](float a, float v) { return a + c * v; });
+        break;
+      }
+      case EltwiseOp::Prod:
+        broadcast_apply(y, os, t.data, dims_of(t.shape), [](float a, float v) { return a * v; });
+        break;
+      case EltwiseOp::Max:
+        broadcast_apply(y, os, t.data, dims_of(t.shape), [](float a, float v) { return std::max(a, v); });
+        break;
+    }
+  }
+  if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, y, b.outputs[0].elems);
+}
+
+void softmax_ref(const LayerBinding& b) {
+  const Shape& s = b.inputs[0].shape;
+  const int axis = norm_axis(b.layer->p<SoftmaxParams>().axis, s.rank());
+  const int64_t outer = prod(s, 0, axis), c = s[axis], inner = prod(s, axis + 1, s.rank());
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const int64_t base = o * c * inner + i;
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < c; ++k) m = std::max(m, x[base + k * inner]);
+      double sum = 0.0;
+      for (int64_t k = 0; k < c; ++k) sum += std::exp(static_cast<double>(x[base + k * inner] - m));
+      for (int64_t k = 0; k < c; ++k)
+        y[base + k * inner] = static_cast<float>(std::exp(static_cast<double>(x[base + k * inner] - m)) / sum);
+    }
+}
+
+void slice_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<SliceParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int axis = norm_axis(p.axis, s.rank());
+  const int64_t outer = prod(s, 0, axis), dim = s[axis], inner = prod(s, axis + 1, s.rank());
+  int64_t begin = 0;
+  for (size_t k = 0; k < b.outputs.size(); ++k) {
+    const Tensor& o = b.outputs[k];
+    const int64_t len = o.shape[axis];
+    if (!p.ranges.empty()) begin = p.ranges[k].first;
+    for (int64_t i = 0; i < outer; ++i)
+      std::copy_n(b.inputs[0].data + (i * dim + begin) * inner, len * inner, o.data + i * len * inner);
+    begin += len;
+  }
+}
+
+void channel_shuffle_ref(const LayerBinding& b) {
+  const Shape& s = b.inputs[0].shape;
+  const int64_t g = b.layer->p<ChannelShuffleParams>().groups;
+  const int64_t c = s.c(), cpg = c / g, inner = prod(s, 2, s.rank());
+  for (int64_t n = 0; n < s.n(); ++n)
+    for (int64_t i = 0; i < g; ++i)
+      for (int64_t j = 0; j < cpg; ++j)
+        std::copy_n(b.inputs[0].data + (n * c + i * cpg + j) * inner, inner,
+                    b.outputs[0].data + (n * c + j * g + i) * inner);
+}
+
+void permute_ref(const LayerBinding& b) {
+  const auto& order = b.layer->p<PermuteParams>().order;
+  const Dims s = dims_of(b.inputs[0].shape);
+  const Dims os = dims_of(b.outputs[0].shape);
+  const int rank = s.rank;
+  std::array<int64_t, kMaxRank> in_stride{}, st{}, idx{};
+  in_stride[static_cast<size_t>(rank - 1)] = 1;
+  for (int i = rank - 2; i >= 0; --i)
+    in_stride[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(i + 1)] * s.d[static_cast<size_t>(i + 1)];
+  // Input stride of each output axis.
+  for (int i = 0; i < rank; ++i) st[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(order[static_cast<size_t>(i)])];
+  int64_t off = 0;
+  const int64_t total = b.outputs[0].elems;
+  for (int64_t i = 0; i < total; ++i) {
+    b.outputs[0].data[i] = b.inputs[0].data[off];
+    for (int d = rank - 1; d >= 0; --d) {
+      const auto du = static_cast<size_t>(d);
+      ++idx[du];
+      off += st[du];
+      if (idx[du] < os.d[du]) break;
+      off -= st[du] * idx[du];
+      idx[du] = 0;
+    }
+  }
+}
+
+void pad_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<PadParams>();
+  const Dims s = dims_of(b.inputs[0].shape);
+  const Dims os = dims_of(b.outputs[0].shape);
+  const int rank = s.rank;
+  std::array<int64_t, kMaxRank> in_stride{}, idx{};
+  in_stride[static_cast<size_t>(rank - 1)] = 1;
+  for (int i = rank - 2; i >= 0; --i)
+    in_stride[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(i + 1)] * s.d[static_cast<size_t>(i + 1)];
+  const int64_t total = b.outputs[0].elems;
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t off = 0;
+    bool inside = true;
+    for (int d = 0; d < rank; ++d) {
+      const auto du = static_cast<size_t>(d);
+      int64_t q = idx[du] - p.begins[du];
+      const int64_t n = s.d[du];
+      if (q < 0 || q >= n) {
+        if (p.mode == PadMode::Constant) {
+          inside = false;
+          break;
+        }
+        if (p.mode == PadMode::Edge) q = q < 0 ? 0 : n - 1;
+        else q = q < 0 ? -q : 2 * (n - 1) - q;  // Reflect, without repeating the border
+      }
+      off += q * in_stride[du];
+    }
+    b.outputs[0].data[i] = inside ? b.inputs[0].data[off] : p.value;
+    for (int d = rank - 1; d >= 0; --d) {
+      const auto du = static_cast<size_t>(d);
+      if (++idx[du] < os.d[du]) break;
+      idx[du] = 0;
+    }
+  }
+}
+
+void copy_through(const LayerBinding& b) {
+  for (const Tensor& o : b.outputs)
+    if (o.data != b.inputs[0].data) std::copy_n(b.inputs[0].data, o.elems, o.data);
+}
+
+}  // namespace
+
+void reference_run(const LayerBinding& b) {
+  const Layer& l = *b.layer;
+  switch (l.kind) {
+    case LayerKind::Input: return;
+    case LayerKind::Convolution: return conv_ref(b);
+    case LayerKind::InnerProduct: return inner_product_ref(b);
+    case LayerKind::Pooling:
+      pool_nchw(b.inputs[0].data, b.outputs[0].data, pool_geometry(b));
+      if (l.fused_activation) apply_activation(*l.fused_activation, b.outputs[0].data, b.outputs[0].elems);
+      return;
+    case LayerKind::ReLU:
+    case LayerKind::LeakyReLU:
+    case LayerKind::Clip:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish:
+    case LayerKind::HardSwish:
+    case LayerKind::HardSigmoid:
+      if (b.outputs[0].data != b.inputs[0].data)
+        std::copy_n(b.inputs[0].data, b.inputs[0].elems, b.outputs[0].data);
+      apply_activation(activation_of(l), b.outputs[0].data, b.outputs[0].elems);
+      return;
+    case LayerKind::PReLU: return prelu_ref(b);
+    case LayerKind::BatchNorm: return batchnorm_ref(b);
+    case LayerKind::Scale: return scale_ref(b);
+    case LayerKind::LRN: return lrn_ref(b);
+    case LayerKind::Concat: return concat_ref(b);
+    case LayerKind::Eltwise: return eltwise_ref(b);
+    case LayerKind::Softmax: return softmax_ref(b);
+    case LayerKind::Dropout:
+    case LayerKind::Flatten:
+    case LayerKind::Reshape:
+    case LayerKind::Split: return copy_through(b);
+    case LayerKind::Slice: return slice_ref(b);
+    case LayerKind::ChannelShuffle: return channel_shuffle_ref(b);
+    case LayerKind::Permute: return permute_ref(b);
+    case LayerKind::Pad: return pad_ref(b);
+    case LayerKind::kCount: break;
+  }
+  throw_failure("internal: no reference kernel for layer \"{}\"", l.name);
+}
+
+namespace {
+
+class ReferenceKernel final : public Kernel {
+ public:
+  explicit ReferenceKernel(LayerBinding b) : b_(std::move(b)) {}
+  void run(float*) override { reference_run(b_); }
+
+ private:
+  LayerBinding b_;
+};
+
+class ReferenceBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "reference"; }
+  std::string unsupported_reason(const LayerBinding&) const override { return {}; }
+  std::unique_ptr<Kernel> prepare(const LayerBinding& b) override { return std::make_unique<ReferenceKernel>(b); }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<ReferenceBackend>(); }
+
+}  // namespace convergy::runtime

@@ -1,0 +1,178 @@
+// The executor: buffer planning (shared and in-place buffers give the same results as private ones),
+// both run modes, the layer hook, fallbacks, seeds, threads and argument errors.
+#include "runtime_util.h"
+#include "util/error.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace convergy::test {
+namespace {
+
+ConvParams conv(int64_t oc, int64_t k, int64_t pad, int64_t groups = 1) {
+  ConvParams p;
+  p.num_output = oc;
+  p.kernel_h = p.kernel_w = k;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.groups = groups;
+  return p;
+}
+
+// Branches, a residual sum, an in-place ReLU, aliasing layers and a concat: everything the planner shares.
+Graph branching_net() {
+  Graph g("branching");
+  const BlobId in = g.add_input("data", {1, 3, 13, 13});
+  auto one = [&](const std::string& name, LayerKind k, LayerParams p, std::vector<BlobId> ins) {
+    const LayerId id = g.add_layer(name, k, std::move(p), std::move(ins), {name});
+    return g.layer(id).outputs[0];
+  };
+  const BlobId c1 = one("conv1", LayerKind::Convolution, conv(8, 3, 1), {in});
+  const BlobId r1 = one("relu1", LayerKind::ReLU, NoParams{}, {c1});
+  const LayerId split = g.add_layer("split", LayerKind::Split, NoParams{}, {r1}, {"s0", "s1"});
+  const BlobId s0 = g.layer(split).outputs[0], s1 = g.layer(split).outputs[1];
+  const BlobId a = one("branch_a", LayerKind::Convolution, conv(8, 1, 0), {s0});
+  const BlobId ar = one("branch_a_relu", LayerKind::ReLU, NoParams{}, {a});
+  const BlobId b = one("branch_b", LayerKind::Convolution, conv(8, 3, 1, 8), {s1});
+  const BlobId sum = one("sum", LayerKind::Eltwise, EltwiseParams{}, {ar, s1});
+  const BlobId cat = one("cat", LayerKind::Concat, ConcatParams{1}, {sum, b});
+  const BlobId sig = one("sig", LayerKind::Sigmoid, NoParams{}, {cat});
+  PoolParams pp;
+  pp.kernel_h = pp.kernel_w = 3;
+  pp.stride_h = pp.stride_w = 2;
+  const BlobId pool = one("pool", LayerKind::Pooling, pp, {sig});
+  const BlobId drop = one("drop", LayerKind::Dropout, DropoutParams{}, {pool});
+  const BlobId flat = one("flat", LayerKind::Flatten, FlattenParams{}, {drop});
+  const BlobId fc = one("fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1}, {flat});
+  one("prob", LayerKind::Softmax, SoftmaxParams{1}, {fc});
+  return g;
+}
+
+std::vector<float> output_of(Executor& e) {
+  auto out = e.blob_data(e.graph().outputs().at(0));
+  return {out.begin(), out.end()};
+}
+
+TEST(Executor, SharedBuffersGiveTheSameResultsAsPrivateOnes) {
+  const Graph g = branching_net();
+  for (const auto& backend : Executor::available_backends()) {
+    SCOPED_TRACE(backend);
+    ExecutorOptions shared{backend, 1, 3};
+    ExecutorOptions separate = shared;
+    separate.reuse_buffers = false;
+    Executor a(g, shared), b(g, separate);
+    a.run();
+    b.run();
+    EXPECT_EQ(output_of(a), output_of(b));
+    // A second run reads inputs that the first must have left intact.
+    a.run();
+    EXPECT_EQ(output_of(a), output_of(b));
+  }
+}
+
+TEST(Executor, WholeNetworkMatchesReferenceOnEveryBackend) {
+  const Graph g = branching_net();
+  for (const auto& backend : optimised_backends()) {
+    SCOPED_TRACE(backend);
+    const Comparison c = compare_with_reference(g, backend);
+    EXPECT_LE(c.max_abs_diff, 1e-4 * std::max(1.0, c.max_abs_ref)) << c.worst;
+  }
+}
+
+class Recorder : public LayerHook {
+ public:
+  void on_layer(LayerId layer, bool start) override { events.emplace_back(layer, start); }
+  std::vector<std::pair<LayerId, bool>> events;
+};
+
+TEST(Executor, HookSeesEveryLayerStartAndEndInOrder) {
+  const Graph g = branching_net();
+  Executor e(g, {"reference", 1, 1});
+  Recorder r;
+  e.run(&r);
+  ASSERT_EQ(r.events.size(), static_cast<size_t>(2 * g.num_layers()));
+  for (int i = 0; i < g.num_layers(); ++i) {
+    EXPECT_EQ(r.events[static_cast<size_t>(2 * i)], std::make_pair(i, true));
+    EXPECT_EQ(r.events[static_cast<size_t>(2 * i + 1)], std::make_pair(i, false));
+  }
+}
+
+TEST(Executor, RunLayerRepeatsALayerOnItsPreparedInputs) {
+  const Graph g = branching_net();
+  for (const auto& backend : Executor::available_backends()) {
+    SCOPED_TRACE(backend);
+    Executor e(g, {backend, 1, 1});
+    // Before any run the inputs hold random numbers: the result must still be finite.
+    e.run_layer(g.find_layer("fc"));
+    for (float v : e.blob_data(g.layer(g.find_layer("fc")).outputs[0])) EXPECT_TRUE(std::isfinite(v));
+    e.run();
+    const std::vector<float> whole = output_of(e);
+    const LayerId last = g.num_layers() - 1;
+    for (int i = 0; i < 3; ++i) e.run_layer(last);
+    EXPECT_EQ(output_of(e), whole);
+  }
+  Executor e(g, {"reference", 1, 1});
+  EXPECT_THROW(e.run_layer(g.num_layers()), Error);
+}
+
+TEST(Executor, FallbacksAreListedWithTheirReason) {
+  // No GEMM backend has an LRN kernel: the layer runs on the reference and says why.
+  Graph g("lrn");
+  const BlobId in = g.add_input("data", {1, 8, 5, 5});
+  const LayerId conv_id = g.add_layer("conv", LayerKind::Convolution, conv(8, 3, 1), {in}, {"conv"});
+  g.add_layer("norm", LayerKind::LRN, LRNParams{}, {g.layer(conv_id).outputs[0]}, {"norm"});
+  for (const std::string backend : {"openblas", "eigen"}) {
+    Executor e(g, {backend, 1, 1});
+    ASSERT_EQ(e.fallbacks().size(), 1u);
+    EXPECT_EQ(e.fallbacks()[0].layer, "norm");
+    EXPECT_NE(e.fallbacks()[0].reason.find("LRN"), std::string::npos) << e.fallbacks()[0].reason;
+    EXPECT_EQ(e.backend_of(g.find_layer("norm")), "reference");
+    EXPECT_EQ(e.backend_of(g.find_layer("conv")), backend);
+  }
+  Executor ref(g, {"reference", 1, 1});
+  EXPECT_TRUE(ref.fallbacks().empty());
+}
+
+TEST(Executor, SeedsDecideWeightsAndInputs) {
+  const Graph g = branching_net();
+  Executor a(g, {"reference", 1, 5}), b(g, {"reference", 1, 5}), c(g, {"reference", 1, 6});
+  a.run();
+  b.run();
+  c.run();
+  EXPECT_EQ(output_of(a), output_of(b));
+  EXPECT_NE(output_of(a), output_of(c));
+  const LayerId conv1 = g.find_layer("conv1");
+  auto wa = a.weight_data(conv1, 0), wc = c.weight_data(conv1, 0);
+  EXPECT_NE(std::vector<float>(wa.begin(), wa.end()), std::vector<float>(wc.begin(), wc.end()));
+}
+
+TEST(Executor, TwoThreadsComputeWhatOneDoes) {
+  const Graph g = branching_net();
+  for (const auto& backend : Executor::available_backends()) {
+    SCOPED_TRACE(backend);
+    Executor one(g, {backend, 1, 2});
+    one.run();
+    const std::vector<float> single = output_of(one);
+    Executor two(g, {backend, 2, 2});
+    two.run();
+    const std::vector<float> dual = output_of(two);
+    ASSERT_EQ(single.size(), dual.size());
+    for (size_t i = 0; i < single.size(); ++i) EXPECT_NEAR(single[i], dual[i], 1e-5f) << i;
+  }
+}
+
+TEST(Executor, RejectsUnknownBackendAndBadThreadCount) {
+  const Graph g = branching_net();
+  try {
+    Executor e(g, {"cudnn", 1, 1});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    EXPECT_NE(std::string(e.what()).find("cudnn"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("openblas"), std::string::npos);
+  }
+  EXPECT_THROW(Executor(g, {"reference", 0, 1}), Error);
+}
+
+}  // namespace
+}  // namespace convergy::test

@@ -1,0 +1,293 @@
+// Every optimised backend against the reference kernels, layer type by layer type, on odd shapes (13,
+// 127), groups, depthwise, padding, strides and dilation, with fixed seeds. A failing case names itself.
+#include "runtime_util.h"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <functional>
+
+namespace convergy::test {
+namespace {
+
+struct Case {
+  std::string name;
+  std::function<Graph()> build;
+  bool must_take = true;  // the optimised backends are expected to run it themselves (no fallback)
+};
+
+ConvParams conv(int64_t oc, int64_t k, int64_t stride, int64_t pad, int64_t dil = 1, int64_t groups = 1,
+                bool bias = true) {
+  ConvParams p;
+  p.num_output = oc;
+  p.kernel_h = p.kernel_w = k;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.dilation_h = p.dilation_w = dil;
+  p.groups = groups;
+  p.bias = bias;
+  return p;
+}
+
+PoolParams pool(PoolMethod m, int64_t k, int64_t s, int64_t pad, PoolRounding r, bool include_pad = true) {
+  PoolParams p;
+  p.method = m;
+  p.kernel_h = p.kernel_w = k;
+  p.stride_h = p.stride_w = s;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.rounding = r;
+  p.count_include_pad = include_pad;
+  return p;
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> c;
+  auto add = [&](std::string name, std::function<Graph()> build, bool must_take = true) {
+    c.push_back({std::move(name), std::move(build), must_take});
+  };
+  using K = LayerKind;
+  // Convolution: plain, odd sizes, strides, asymmetric padding, dilation, groups, depthwise, 1x1 paths.
+  add("conv 1x3x13x13 oc8 k3 s1 p1", [] { return one_layer_graph(K::Convolution, conv(8, 3, 1, 1), {{1, 3, 13, 13}}); });
+  add("conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0", [] {
+    ConvParams p = conv(6, 3, 2, 0);
+    p.pad_left = 1;
+    p.pad_bottom = 1;
+    return one_layer_graph(K::Convolution, p, {{2, 4, 13, 11}});
+  });
+  add("conv 1x3x5x127 oc4 k3x5 s1x2 p1 nobias", [] {
+    ConvParams p = conv(4, 3, 1, 1, 1, 1, false);
+    p.kernel_w = 5;
+    p.stride_w = 2;
+    p.pad_left = p.pad_right = 2;
+    return one_layer_graph(K::Convolution, p, {{1, 3, 5, 127}});
+  });
+  add("conv 1x8x12x12 oc16 k3 p1 groups4", [] { return one_layer_graph(K::Convolution, conv(16, 3, 1, 1, 1, 4), {{1, 8, 12, 12}}); });
+  add("conv 1x6x13x13 oc12 k3 s2 p2 dil2 groups3", [] { return one_layer_graph(K::Convolution, conv(12, 3, 2, 2, 2, 3), {{1, 6, 13, 13}}); });
+  add("conv 1x4x13x13 oc5 k3 s1 p3 dil3", [] { return one_layer_graph(K::Convolution, conv(5, 3, 1, 3, 3), {{1, 4, 13, 13}}); });
+  add("conv depthwise 1x16x13x13 k3 s1 p1", [] { return one_layer_graph(K::Convolution, conv(16, 3, 1, 1, 1, 16), {{1, 16, 13, 13}}); });
+  add("conv depthwise 2x8x13x13 k3 s2 p1 relu6", [] {
+    return one_layer_graph(K::Convolution, conv(8, 3, 2, 1, 1, 8), {{2, 8, 13, 13}}, fused(K::Clip, 0, 6));
+  });
+  add("conv depthwise 1x8x9x9 k5 s1 p2", [] { return one_layer_graph(K::Convolution, conv(8, 5, 1, 2, 1, 8), {{1, 8, 9, 9}}); });
+  add("conv depthwise multiplier2 1x16x14x14 oc32 k3 s2 p1", [] { return one_layer_graph(K::Convolution, conv(32, 3, 2, 1, 1, 16), {{1, 16, 14, 14}}); });
+  add("conv 1x1 1x32x7x7 oc127 relu", [] { return one_layer_graph(K::Convolution, conv(127, 1, 1, 0), {{1, 32, 7, 7}}, fused(K::ReLU)); });
+  add("conv 1x1 s2 1x16x13x13 oc32", [] { return one_layer_graph(K::Convolution, conv(32, 1, 2, 0), {{1, 16, 13, 13}}); });
+  add("conv 1x1 batch3 3x13x5x5 oc7 hardswish", [] {
+    return one_layer_graph(K::Convolution, conv(7, 1, 1, 0), {{3, 13, 5, 5}}, fused(K::HardSwish));
+  });
+  add("conv 7x7 s2 p3 1x3x31x31 oc16 leaky", [] {
+    return one_layer_graph(K::Convolution, conv(16, 7, 2, 3), {{1, 3, 31, 31}}, fused(K::LeakyReLU, 0.1f));
+  });
+  add("conv 1x5x13x13 oc6 k3 sigmoid", [] { return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::Sigmoid)); });
+  add("conv 1x5x13x13 oc6 k3 tanh", [] { return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::TanH)); });
+  add("conv 1x5x13x13 oc6 k3 swish", [] { return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::Swish)); });
+  add("conv 1x5x13x13 oc6 k3 hardsigmoid", [] {
+    return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::HardSigmoid, 0.2f, 0.5f));
+  });
+  // Fully connected.
+  add("fc 1x127 -> 13", [] { return one_layer_graph(K::InnerProduct, InnerProductParams{13, true, 1}, {{1, 127}}); });
+  add("fc 2x8x3x3 -> 127 relu", [] {
+    return one_layer_graph(K::InnerProduct, InnerProductParams{127, true, 1}, {{2, 8, 3, 3}}, fused(K::ReLU));
+  });
+  add("fc 3x13 -> 1 nobias", [] { return one_layer_graph(K::InnerProduct, InnerProductParams{1, false, 1}, {{3, 13}}); });
+  // Pooling: Caffe's ceil rounding, ONNX's floor, padding counted or not, global.
+  add("maxpool 3x3 s2 ceil 1x4x13x13", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 3, 2, 0, PoolRounding::Ceil), {{1, 4, 13, 13}});
+  });
+  add("maxpool 2x2 s2 ceil 1x3x13x127 (last window partial)", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 2, 2, 0, PoolRounding::Ceil), {{1, 3, 13, 127}});
+  });
+  add("maxpool 3x3 s2 p1 floor 2x5x13x13", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 3, 2, 1, PoolRounding::Floor), {{2, 5, 13, 13}});
+  });
+  add("avgpool 3x3 s1 p1 floor include-pad 1x4x13x13", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 1, 1, PoolRounding::Floor), {{1, 4, 13, 13}});
+  });
+  add("avgpool 3x3 s2 p1 floor exclude-pad 1x4x13x13", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 2, 1, PoolRounding::Floor, false), {{1, 4, 13, 13}});
+  });
+  add("avgpool 2x2 s2 ceil exclude-pad 1x3x13x13", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil, false), {{1, 3, 13, 13}});
+  });
+  // Caffe's ceil-rounded average over a partial last window: oneDNN cannot express its divisor.
+  add("avgpool 2x2 s2 ceil include-pad 1x3x13x13", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil), {{1, 3, 13, 13}});
+  }, false);
+  add("global avgpool 1x127x7x7", [] {
+    PoolParams p;
+    p.method = PoolMethod::Average;
+    p.global = true;
+    return one_layer_graph(K::Pooling, p, {{1, 127, 7, 7}});
+  });
+  add("global maxpool 2x13x5x3", [] {
+    PoolParams p;
+    p.global = true;
+    return one_layer_graph(K::Pooling, p, {{2, 13, 5, 3}});
+  });
+  // Element-wise activations as standalone layers.
+  add("relu 1x5x13x13", [] { return one_layer_graph(K::ReLU, NoParams{}, {{1, 5, 13, 13}}); });
+  add("leakyrelu 1x5x13x13", [] { return one_layer_graph(K::LeakyReLU, LeakyReLUParams{0.2f}, {{1, 5, 13, 13}}); });
+  add("clip -0.5..0.5 1x5x13x13", [] { return one_layer_graph(K::Clip, ClipParams{-0.5f, 0.5f}, {{1, 5, 13, 13}}); });
+  add("sigmoid 2x127", [] { return one_layer_graph(K::Sigmoid, NoParams{}, {{2, 127}}); });
+  add("tanh 1x5x13x13", [] { return one_layer_graph(K::TanH, NoParams{}, {{1, 5, 13, 13}}); });
+  add("swish 1x5x13x13", [] { return one_layer_graph(K::Swish, NoParams{}, {{1, 5, 13, 13}}); });
+  add("hardswish 1x5x13x13", [] { return one_layer_graph(K::HardSwish, NoParams{}, {{1, 5, 13, 13}}); });
+  add("hardsigmoid 1x5x13x13", [] { return one_layer_graph(K::HardSigmoid, HardSigmoidParams{0.3f, 0.4f}, {{1, 5, 13, 13}}); });
+  // Normalisation and the other common layers.
+  add("batchnorm 2x13x5x5", [] { return one_layer_graph(K::BatchNorm, BatchNormParams{1e-5f, false}, {{2, 13, 5, 5}}); });
+  add("batchnorm affine 1x13x7x7", [] { return one_layer_graph(K::BatchNorm, BatchNormParams{1e-3f, true}, {{1, 13, 7, 7}}); });
+  add("eltwise sum coeffs 3 inputs 1x13x5x5", [] {
+    EltwiseParams p;
+    p.coeffs = {1.0f, -0.5f, 2.0f};
+    return one_layer_graph(K::Eltwise, p, {{1, 13, 5, 5}, {1, 13, 5, 5}, {1, 13, 5, 5}});
+  });
+  add("eltwise sum relu 2x127", [] { return one_layer_graph(K::Eltwise, EltwiseParams{}, {{2, 127}, {2, 127}}, fused(K::ReLU)); });
+  add("eltwise prod 1x13x5x5", [] {
+    EltwiseParams p;
+    p.op = EltwiseOp::Prod;
+    return one_layer_graph(K::Eltwise, p, {{1, 13, 5, 5}, {1, 13, 5, 5}});
+  });
+  add("eltwise max 1x13x5x5", [] {
+    EltwiseParams p;
+    p.op = EltwiseOp::Max;
+    return one_layer_graph(K::Eltwise, p, {{1, 13, 5, 5}, {1, 13, 5, 5}});
+  });
+  add("eltwise prod squeeze-excitation 2x13x7x7 * 2x13x1x1", [] {
+    EltwiseParams p;
+    p.op = EltwiseOp::Prod;
+    return one_layer_graph(K::Eltwise, p, {{2, 13, 7, 7}, {2, 13, 1, 1}});
+  });
+  add("concat axis1 1x3x13x13 + 1x5x13x13 + 1x1x13x13", [] {
+    return one_layer_graph(K::Concat, ConcatParams{1}, {{1, 3, 13, 13}, {1, 5, 13, 13}, {1, 1, 13, 13}});
+  });
+  // Layers the issue does not require of every backend: compared wherever a backend takes them.
+  add("scale bias 1x13x5x5", [] { return one_layer_graph(K::Scale, ScaleParams{1, true}, {{1, 13, 5, 5}}); }, false);
+  add("softmax axis1 2x127", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{2, 127}}); }, false);
+  add("softmax axis1 1x13x3x3", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}}); }, false);
+  add("lrn across 5 1x13x7x7", [] { return one_layer_graph(K::LRN, LRNParams{5, 1e-2f, 0.75f, 1.0f, true}, {{1, 13, 7, 7}}); }, false);
+  add("lrn within 3 1x4x13x13", [] { return one_layer_graph(K::LRN, LRNParams{3, 1e-2f, 0.75f, 2.0f, false}, {{1, 4, 13, 13}}); }, false);
+  add("prelu 1x13x5x5", [] { return one_layer_graph(K::PReLU, PReLUParams{false}, {{1, 13, 5, 5}}); }, false);
+  return c;
+}
+
+class KernelsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
+  const std::string backend = GetParam();
+  for (const Case& c : cases()) {
+    SCOPED_TRACE(fmt::format("backend {} case \"{}\"", backend, c.name));
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(fmt::format("threads {}", threads));
+      const Graph g = c.build();
+      if (c.must_take) {
+        Executor e(g, {backend, threads, 7});
+        EXPECT_TRUE(e.fallbacks().empty()) << e.fallbacks().front().reason;
+        EXPECT_EQ(e.backend_of(g.find_layer("layer")), backend);
+      }
+      const Comparison r = compare_with_reference(g, backend, threads);
+      EXPECT_GT(r.max_abs_ref, 0.0);
+      EXPECT_LE(r.max_abs_diff, 1e-4 * std::max(1.0, r.max_abs_ref)) << r.worst;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, KernelsTest, ::testing::ValuesIn(optimised_backends()),
+                         [](const auto& param_info) { return param_info.param; });
+
+// The oracle itself, on values worked out by hand.
+TEST(ReferenceKernels, ConvolutionOnHandComputedValues) {
+  // A 2x2 kernel over a 2x3 image, no bias, gives two outputs; the weights are the generated ones.
+  Graph g = one_layer_graph(LayerKind::Convolution, conv(1, 2, 1, 0, 1, 1, false), {{1, 1, 2, 3}});
+  Executor e(g, {"reference", 1, 1});
+  auto in = e.blob_data(g.inputs()[0]);
+  const float x[] = {1, 2, 3, 4, 5, 6};
+  std::copy(std::begin(x), std::end(x), in.begin());
+  e.run();
+  auto w = e.weight_data(g.find_layer("layer"), 0);
+  ASSERT_EQ(w.size(), 4u);
+  auto out = e.blob_data(g.outputs()[0]);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_FLOAT_EQ(out[0], w[0] * 1 + w[1] * 2 + w[2] * 4 + w[3] * 5);
+  EXPECT_FLOAT_EQ(out[1], w[0] * 2 + w[1] * 3 + w[2] * 5 + w[3] * 6);
+}
+
+TEST(ReferenceKernels, CeilPoolingDividesByTheClippedWindow) {
+  // 1x1x3x3 average, kernel 2, stride 2, ceil: windows [0,2) and [2,3) per axis; Caffe's divisor clips to
+  // the (zero) padded border, so the last window divides by its valid size.
+  Graph g = one_layer_graph(LayerKind::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil), {{1, 1, 3, 3}});
+  Executor e(g, {"reference", 1, 1});
+  auto in = e.blob_data(g.inputs()[0]);
+  for (size_t i = 0; i < 9; ++i) in[i] = static_cast<float>(i + 1);
+  e.run();
+  auto out = e.blob_data(g.outputs()[0]);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_FLOAT_EQ(out[0], (1 + 2 + 4 + 5) / 4.0f);
+  EXPECT_FLOAT_EQ(out[1], (3 + 6) / 2.0f);
+  EXPECT_FLOAT_EQ(out[2], (7 + 8) / 2.0f);
+  EXPECT_FLOAT_EQ(out[3], 9.0f);
+}
+
+TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
+  // ChannelShuffle with 2 groups of 2 channels: order 0 2 1 3.
+  Graph g = one_layer_graph(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 4, 1, 1}});
+  Executor e(g, {"reference", 1, 1});
+  auto in = e.blob_data(g.inputs()[0]);
+  for (size_t i = 0; i < 4; ++i) in[i] = static_cast<float>(i);
+  e.run();
+  auto out = e.blob_data(g.outputs()[0]);
+  EXPECT_EQ(std::vector<float>(out.begin(), out.end()), (std::vector<float>{0, 2, 1, 3}));
+
+  // Permute 2x3 -> 3x2.
+  Graph gp = one_layer_graph(LayerKind::Permute, PermuteParams{{1, 0}}, {{2, 3}});
+  Executor ep(gp, {"reference", 1, 1});
+  auto pin = ep.blob_data(gp.inputs()[0]);
+  for (size_t i = 0; i < 6; ++i) pin[i] = static_cast<float>(i);
+  ep.run();
+  auto pout = ep.blob_data(gp.outputs()[0]);
+  EXPECT_EQ(std::vector<float>(pout.begin(), pout.end()), (std::vector<float>{0, 3, 1, 4, 2, 5}));
+
+  // Reflect padding by 2 of [1 2 3] along the last axis: 3 2 1 2 3 2 1.
+  PadParams pad;
+  pad.begins = {0, 2};
+  pad.ends = {0, 2};
+  pad.mode = PadMode::Reflect;
+  Graph gr = one_layer_graph(LayerKind::Pad, pad, {{1, 3}});
+  Executor er(gr, {"reference", 1, 1});
+  auto rin = er.blob_data(gr.inputs()[0]);
+  rin[0] = 1;
+  rin[1] = 2;
+  rin[2] = 3;
+  er.run();
+  auto rout = er.blob_data(gr.outputs()[0]);
+  EXPECT_EQ(std::vector<float>(rout.begin(), rout.end()), (std::vector<float>{3, 2, 1, 2, 3, 2, 1}));
+
+  // Slice axis 1 of 1x5 into [0,2) and [2,5).
+  SliceParams sp;
+  sp.axis = 1;
+  sp.ranges = {{0, 2}, {2, 5}};
+  Graph gs = one_layer_graph(LayerKind::Slice, sp, {{1, 5}}, std::nullopt, 2);
+  Executor es(gs, {"reference", 1, 1});
+  auto sin = es.blob_data(gs.inputs()[0]);
+  for (size_t i = 0; i < 5; ++i) sin[i] = static_cast<float>(i);
+  es.run();
+  auto s1 = es.blob_data(gs.outputs()[1]);
+  EXPECT_EQ(std::vector<float>(s1.begin(), s1.end()), (std::vector<float>{2, 3, 4}));
+}
+
+TEST(ReferenceKernels, EltwiseBroadcastsNumpyStyle) {
+  EltwiseParams p;
+  p.op = EltwiseOp::Sum;
+  Graph g = one_layer_graph(LayerKind::Eltwise, p, {{2, 3}, {3}});
+  Executor e(g, {"reference", 1, 1});
+  auto a = e.blob_data(g.inputs()[0]);
+  auto b = e.blob_data(g.inputs()[1]);
+  for (size_t i = 0; i < 6; ++i) a[i] = static_cast<float>(10 * i);
+  for (size_t i = 0; i < 3; ++i) b[i] = static_cast<float>(i);
+  e.run();
+  auto out = e.blob_data(g.outputs()[0]);
+  EXPECT_EQ(std::vector<float>(out.begin(), out.end()), (std::vector<float>{0, 11, 22, 30, 41, 52}));
+}
+
+}  // namespace
+}  // namespace convergy::test
