@@ -1,5 +1,6 @@
 // Zoo totals: every built-in network, loaded through the Caffe importer and measured by the feature
-// extractor (no graph passes), must reproduce its published parameter count exactly and Conv+FC MACs within 0.5%.
+// extractor (no graph passes), must reproduce its published parameter count exactly and Conv+FC MACs within
+// 0.5%.
 #include "features/features.h"
 #include "import/load.h"
 #include "zoo/zoo.h"
@@ -19,7 +20,8 @@ namespace {
 // Where an expected figure comes from (docs/zoo.md has the full citations).
 enum class Origin {
   Acceptance,   // pinned by issue 2's acceptance table
-  Torchvision,  // torchvision model card (num_params), MACs equal to torchvision's (tools/zoo/check_torchvision.py)
+  Torchvision,  // torchvision model card (num_params), MACs equal to torchvision's
+                // (tools/zoo/check_torchvision.py)
   Paper,        // the paper's own figure
   Computed,     // no exact published total exists; the value is tools/zoo/gen_zoo.py's, see docs/zoo.md
 };
@@ -43,6 +45,7 @@ constexpr Expected kExpected[] = {
     {"alexnet", 60'965'224, 724.4e6, 1000, Origin::Acceptance},
     {"vgg16", 138'357'544, 15.47e9, 1000, Origin::Acceptance},
     {"resnet50", 25'557'032, 3.86e9, 1000, Origin::Acceptance},
+    // The acceptance pins SqueezeNet parameters only; their MACs at 227 are torchvision's count at 227.
     {"squeezenet1_0", 1'248'424, 832.67e6, 1000, Origin::Acceptance},
     {"squeezenet1_1", 1'235'496, 387.75e6, 1000, Origin::Acceptance},
     {"mobilenet_v1", 4'231'976, 569e6, 1000, Origin::Acceptance},
@@ -84,12 +87,14 @@ TEST_P(ZooTotals, ParamsExactAndMacsWithinHalfPercent) {
   // A zoo file with a dangling branch or a missing connection shows up as extra outputs.
   const auto outputs = graph.outputs();
   ASSERT_EQ(outputs.size(), 1u) << e.name << ": expected exactly one network output";
-  EXPECT_EQ(graph.blob(outputs[0]).shape.elems(), e.out_classes) << e.name << ": output "
-                                                                 << graph.blob(outputs[0]).shape.str();
+  EXPECT_EQ(graph.blob(outputs[0]).shape.elems(), e.out_classes)
+      << e.name << ": output " << graph.blob(outputs[0]).shape.str();
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, ZooTotals, ::testing::ValuesIn(kExpected),
-                         [](const ::testing::TestParamInfo<Expected>& param_info) { return std::string(param_info.param.name); });
+                         [](const ::testing::TestParamInfo<Expected>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
 
 // The generator (tools/zoo/gen_zoo.py) tracks shapes independently in Python and writes its exact totals
 // into each file's "# computed:" header; the C++ importer and feature extractor must agree to the unit, which
@@ -128,8 +133,10 @@ TEST(ZooIndex, EveryEntryHasExpectedTotalsAndViceVersa) {
   std::set<std::string> expected, shipped;
   for (const Expected& e : kExpected) expected.insert(e.name);
   for (const ZooEntry& entry : zoo_entries()) shipped.insert(entry.name);
-  for (const auto& name : shipped) EXPECT_TRUE(expected.count(name)) << "no expected totals for zoo entry " << name;
-  for (const auto& name : expected) EXPECT_TRUE(shipped.count(name)) << "expected totals for missing entry " << name;
+  for (const auto& name : shipped)
+    EXPECT_TRUE(expected.count(name)) << "no expected totals for zoo entry " << name;
+  for (const auto& name : expected)
+    EXPECT_TRUE(shipped.count(name)) << "expected totals for missing entry " << name;
   EXPECT_EQ(shipped.size(), 20u);
 }
 
