@@ -1,0 +1,147 @@
+// Shared state of one ONNX import: the value of every ONNX tensor name, the graph being built, attribute
+// helpers, and the registry of op rules (one small function per ONNX op type).
+#pragma once
+#include "graph/graph.h"
+#include "import/load.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace convergy::onnx_import {
+
+// A tensor known at import time: a weight (dims always known, data possibly absent) or a folded constant.
+struct ConstTensor {
+  std::vector<int64_t> dims;
+  int32_t elem_type = onnx::TensorProto::FLOAT;
+  bool has_data = false;
+  std::vector<double> reals;  // floating types
+  std::vector<int64_t> ints;  // integer and bool types
+  std::string name;           // the ONNX name, for messages
+
+  int64_t elems() const;
+  bool is_integer() const;
+};
+
+// What an ONNX tensor name stands for: a runtime blob of the graph, or a constant.
+struct Value {
+  BlobId blob = -1;
+  std::shared_ptr<const ConstTensor> constant;
+  bool is_blob() const { return blob >= 0; }
+};
+
+// Thrown by an op rule for a form convergy cannot map (say, MatMul with two runtime inputs). The driver
+// collects every one of them, with node names, into a single error.
+struct Unsupported {
+  std::string reason;
+};
+[[noreturn]] void unsupported(std::string reason);
+
+class Context;
+using OpRule = void (*)(Context& ctx, const onnx::NodeProto& node);
+
+class Context {
+ public:
+  Context(Graph& graph, const onnx::GraphProto& onnx_graph, std::string path, int opset);
+
+  Graph& graph;
+  const onnx::GraphProto& onnx_graph;
+  const std::string path;
+  const int opset;  // of the default ("" / "ai.onnx") domain
+
+  // Values by ONNX name.
+  bool has_value(const std::string& name) const { return values_.count(name) > 0; }
+  const Value& value(const std::string& name) const;
+  void set_value(const std::string& name, Value v);
+
+  // Node inputs. Optional inputs are absent when the index is past the end or the name is empty.
+  bool has_input(const onnx::NodeProto& node, int i) const;
+  const Value& input(const onnx::NodeProto& node, int i) const;
+  BlobId blob_input(const onnx::NodeProto& node, int i) const;          // Unsupported if a constant
+  const ConstTensor& const_input(const onnx::NodeProto& node, int i) const;  // Unsupported if a blob
+  std::vector<int64_t> const_ints(const onnx::NodeProto& node, int i) const;  // needs data
+  const Shape& shape(BlobId id) const { return graph.blob(id).shape; }
+
+  // Adds a layer for `node` (named after it) and binds `output_names` to its outputs. `weights` are the
+  // constants the layer stores: their element count must equal what the layer's shape rule declares.
+  LayerId add_layer(const onnx::NodeProto& node, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
+                    const std::vector<std::string>& output_names,
+                    const std::vector<const ConstTensor*>& weights = {});
+  // Binds an output name to a constant.
+  void set_constant(const std::string& name, ConstTensor t);
+
+  // Look-ahead for patterns that span nodes (Sigmoid-Mul, MatMul-Add, channel shuffle, Pad-Conv).
+  // The index of the only node reading `name`, or -1 when there are none, several, or it is a graph output.
+  int sole_consumer(const std::string& name) const;
+  // True when a node reads `name` or it is a graph output.
+  bool used(const std::string& name) const;
+  const onnx::NodeProto& node_at(int index) const { return onnx_graph.node(index); }
+  // The pattern rule that consumed node `index` has bound its outputs; the driver will not visit it.
+  void absorb(int index) { absorbed_.insert(index); }
+  bool absorbed(int index) const { return absorbed_.count(index) > 0; }
+  // The producer of `name` among the ONNX nodes, or -1.
+  int producer(const std::string& name) const;
+
+  // Zero padding of a folded Pad node, added by the Conv/Pool rule that reads `name`:
+  // top, left, bottom, right.
+  std::map<std::string, std::array<int64_t, 4>> pending_pads;
+
+  // A Reshape to NxGx(C/G)xHxW followed by Transpose(0,2,1,3,4), held back until the closing Reshape shows
+  // whether the three form a channel shuffle. Keyed by the Transpose output.
+  struct PendingShuffle {
+    int reshape_node = -1, transpose_node = -1;
+    BlobId input = -1;
+    std::vector<int64_t> grouped;  // the first Reshape's resolved target
+  };
+  std::map<std::string, PendingShuffle> pending_shuffles;
+
+  std::string node_label(const onnx::NodeProto& node) const;  // "Conv_3" (Conv)
+  std::string origin(const onnx::NodeProto& node) const;      // path: node "Conv_3" (Conv)
+
+ private:
+  std::unordered_map<std::string, Value> values_;
+  std::unordered_map<std::string, std::vector<int>> consumers_;
+  std::unordered_map<std::string, int> producers_;
+  std::unordered_set<std::string> graph_outputs_;
+  std::unordered_set<int> absorbed_;
+  std::unordered_map<const onnx::NodeProto*, int> node_index_;
+};
+
+// Attributes.
+const onnx::AttributeProto* find_attr(const onnx::NodeProto& node, std::string_view name);
+int64_t attr_int(const onnx::NodeProto& node, std::string_view name, int64_t fallback);
+float attr_float(const onnx::NodeProto& node, std::string_view name, float fallback);
+std::string attr_string(const onnx::NodeProto& node, std::string_view name, std::string fallback);
+std::optional<std::vector<int64_t>> attr_ints(const onnx::NodeProto& node, std::string_view name);
+
+// A TensorProto as a ConstTensor; data is read when present inline, unless `stripped`.
+ConstTensor tensor_from_proto(const onnx::TensorProto& t, bool stripped, const std::string& path);
+
+// Padding of a 2-D Conv or Pool node as top, left, bottom, right, from `pads` or `auto_pad`. `extent_*` is the
+// dilated kernel size.
+std::array<int64_t, 4> spatial_pads(const Context& ctx, const onnx::NodeProto& node, const Shape& input,
+                                    int64_t extent_h, int64_t extent_w, int64_t stride_h, int64_t stride_w);
+// A 2-element attribute such as strides or dilations (default when absent); BadInput on another length.
+std::array<int64_t, 2> attr_pair(const Context& ctx, const onnx::NodeProto& node, std::string_view name,
+                                 int64_t fallback);
+
+// Normalises a possibly negative axis for `rank`; Unsupported when out of range.
+int normalize_axis(int64_t axis, int rank);
+
+// The registry: op type -> rule. Each ops_*.cpp file adds its rules in one register_* function.
+std::map<std::string, OpRule>& rules();
+void register_conv_rules();
+void register_pool_rules();
+void register_activation_rules();
+void register_eltwise_rules();
+void register_tensor_rules();
+void register_constant_rules();
+
+}  // namespace convergy::onnx_import

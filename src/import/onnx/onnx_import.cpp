@@ -1,0 +1,218 @@
+// The ONNX import driver: validates the model (opset range, the ONNX checker on every node), creates the
+// network inputs, runs one registered rule per node, and reports every unsupported node in one error.
+#include "import/onnx/onnx_import.h"
+
+#include "import/onnx/onnx_context.h"
+#include "import/onnx/onnx_reader.h"
+#include "util/error.h"
+
+#include <onnx/checker.h>
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+
+namespace convergy {
+namespace onnx_import {
+namespace {
+
+constexpr int kMinOpset = 7, kMaxOpset = 17;
+
+void ensure_rules_registered() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_conv_rules();
+    register_pool_rules();
+    register_activation_rules();
+    register_eltwise_rules();
+    register_tensor_rules();
+    register_constant_rules();
+  });
+}
+
+bool is_default_domain(const std::string& domain) { return domain.empty() || domain == "ai.onnx"; }
+
+std::string rule_key(const onnx::NodeProto& node) {
+  return is_default_domain(node.domain()) ? node.op_type() : node.domain() + "." + node.op_type();
+}
+
+std::string one_line(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+int default_opset(const onnx::ModelProto& model, const std::string& path) {
+  int opset = -1;
+  for (const auto& imp : model.opset_import())
+    if (is_default_domain(imp.domain())) opset = static_cast<int>(imp.version());
+  if (opset < 0) throw_bad_input("{}: the model imports no opset of the default ONNX domain", path);
+  if (opset < kMinOpset || opset > kMaxOpset)
+    throw_bad_input("{}: opset {}, convergy reads opsets {} to {}", path, opset, kMinOpset, kMaxOpset);
+  return opset;
+}
+
+// Nodes whose op type has no rule, all of them at once: a user should see the whole list before converting.
+void reject_unknown_ops(const onnx::GraphProto& g, const Context& ctx) {
+  std::vector<std::string> unknown;
+  for (const auto& node : g.node())
+    if (!rules().count(rule_key(node))) unknown.push_back(ctx.node_label(node));
+  if (!unknown.empty())
+    throw_bad_input("{}: {} node(s) with unsupported op types: {}", ctx.path, unknown.size(), fmt::join(unknown, ", "));
+}
+
+// The ONNX checker validates every node against its schema (attributes, input counts) at the model's opset.
+// It runs per node because check_model would want the weight data this importer deliberately skips.
+void check_nodes(const onnx::ModelProto& model, const std::string& path) {
+  onnx::checker::CheckerContext ctx;
+  ctx.set_ir_version(static_cast<int>(model.ir_version()));
+  std::unordered_map<std::string, int> opsets;
+  for (const auto& imp : model.opset_import())
+    opsets[imp.domain() == "ai.onnx" ? "" : imp.domain()] = static_cast<int>(imp.version());
+  ctx.set_opset_imports(opsets);
+  onnx::checker::LexicalScopeContext scope;
+  const auto& g = model.graph();
+  for (const auto& in : g.input()) scope.add(in.name());
+  for (const auto& t : g.initializer()) scope.add(t.name());
+  for (const auto& node : g.node()) {
+    try {
+      onnx::checker::check_node(node, ctx, scope);
+    } catch (const std::exception& e) {
+      throw_bad_input("{}: node \"{}\" ({}): {}", path, node.name(), node.op_type(), one_line(e.what()));
+    }
+    for (const auto& out : node.output()) scope.add(out);
+  }
+}
+
+DataType input_dtype(int32_t elem_type, const std::string& path, const std::string& name) {
+  switch (elem_type) {
+    case onnx::TensorProto::FLOAT: return DataType::F32;
+    case onnx::TensorProto::FLOAT16: return DataType::F16;
+    case onnx::TensorProto::INT8: return DataType::I8;
+    case onnx::TensorProto::INT32: return DataType::I32;
+    case onnx::TensorProto::INT64: return DataType::I64;
+    default:
+      throw_bad_input("{}: input \"{}\" has element type {}, expected float, float16, int8, int32 or int64", path,
+                      name, elem_type);
+  }
+}
+
+void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& options) {
+  std::vector<const onnx::ValueInfoProto*> inputs;
+  for (const auto& in : g.input())
+    if (!ctx.has_value(in.name())) inputs.push_back(&in);  // an input with an initializer is a weight
+  if (inputs.empty()) throw_bad_input("{}: the graph has no inputs", ctx.path);
+  std::vector<std::string> names;
+  for (const auto* in : inputs) names.push_back(in->name());
+  // --input-shape values: a bare shape (empty name) applies to the first input.
+  std::unordered_map<std::string, Shape> given;
+  for (const auto& [name, shape] : options.input_shapes) {
+    const std::string& key = name.empty() ? names.front() : name;
+    if (std::find(names.begin(), names.end(), key) == names.end())
+      throw_bad_input("{}: --input-shape names \"{}\", but the model's inputs are {}", ctx.path, key,
+                      fmt::join(names, ", "));
+    given[key] = shape;
+  }
+  for (const auto* in : inputs) {
+    const auto& type = in->type();
+    if (!type.has_tensor_type())
+      throw_bad_input("{}: input \"{}\" is not a tensor", ctx.path, in->name());
+    const auto& tt = type.tensor_type();
+    const DataType dtype = input_dtype(tt.elem_type(), ctx.path, in->name());
+    Shape shape;
+    auto it = given.find(in->name());
+    if (it != given.end()) {
+      shape = it->second;
+      if (tt.has_shape() && tt.shape().dim_size() != shape.rank())
+        throw_bad_input("{}: --input-shape {}={} has rank {}, but the model declares rank {}", ctx.path, in->name(),
+                        shape.str(), shape.rank(), tt.shape().dim_size());
+    } else {
+      if (!tt.has_shape())
+        throw_bad_input("{}: input \"{}\" has no shape; give one with --input-shape {}=NxCxHxW", ctx.path, in->name(),
+                        in->name());
+      for (int i = 0; i < tt.shape().dim_size(); ++i) {
+        const auto& d = tt.shape().dim(i);
+        if (d.has_dim_value() && d.dim_value() > 0) {
+          shape.dims.push_back(d.dim_value());
+        } else if (i == 0) {
+          shape.dims.push_back(1);  // a symbolic or unknown batch defaults to 1
+        } else {
+          throw_bad_input("{}: input \"{}\": dimension {} (\"{}\") is unknown; give it with --input-shape {}=...",
+                          ctx.path, in->name(), i, d.dim_param(), in->name());
+        }
+      }
+      if (shape.rank() == 0) throw_bad_input("{}: input \"{}\" is a scalar, expected a tensor", ctx.path, in->name());
+    }
+    BlobId id = ctx.graph.add_input(in->name(), shape, dtype, ctx.path);
+    ctx.set_value(in->name(), Value{id, nullptr});
+  }
+}
+
+}  // namespace
+
+Graph import_model(const LightModel& light, const std::string& path, const LoadOptions& options) {
+  ensure_rules_registered();
+  const onnx::ModelProto& model = light.model;
+  const onnx::GraphProto& g = model.graph();
+  const int opset = default_opset(model, path);
+
+  std::string name = g.name();
+  if (name.empty()) name = std::filesystem::path(path).stem().string();
+  Graph graph(name);
+  graph.set_source(path);
+  Context ctx(graph, g, path, opset);
+
+  reject_unknown_ops(g, ctx);
+  check_nodes(model, path);
+
+  for (const auto& t : g.initializer())
+    ctx.set_constant(t.name(), tensor_from_proto(t, light.stripped.count(t.name()) > 0, path));
+  for (const auto& t : g.sparse_initializer()) {
+    ConstTensor c;
+    c.dims.assign(t.dims().begin(), t.dims().end());
+    c.elem_type = t.values().data_type();
+    ctx.set_constant(t.values().name(), std::move(c));
+  }
+  add_inputs(ctx, g, options);
+
+  // Nodes whose form a rule cannot map; their outputs are "poisoned" so dependants are skipped, not reported.
+  std::vector<std::string> problems;
+  std::unordered_set<std::string> poisoned;
+  for (int i = 0; i < g.node_size(); ++i) {
+    if (ctx.absorbed(i)) continue;
+    const auto& node = g.node(i);
+    bool skip = false;
+    for (const auto& in : node.input()) skip = skip || poisoned.count(in) > 0;
+    if (!skip) {
+      try {
+        rules().at(rule_key(node))(ctx, node);
+      } catch (const Unsupported& u) {
+        problems.push_back(fmt::format("{}: {}", ctx.node_label(node), u.reason));
+        skip = true;
+      }
+    }
+    if (skip)
+      for (const auto& out : node.output()) poisoned.insert(out);
+  }
+  if (!problems.empty())
+    throw_bad_input("{}: {} node(s) convergy cannot map: {}", path, problems.size(), fmt::join(problems, "; "));
+
+  bool any_output = false;
+  for (const auto& out : g.output()) {
+    const Value& v = ctx.value(out.name());
+    if (!v.is_blob()) continue;  // a constant output needs no computation
+    graph.mark_output(v.blob);
+    any_output = true;
+  }
+  if (!any_output) throw_bad_input("{}: no graph output depends on a network input", path);
+  return graph;
+}
+
+}  // namespace onnx_import
+
+Graph import_onnx_file(const std::string& path, const LoadOptions& options) {
+  return onnx_import::import_model(onnx_import::read_light_model_file(path), path, options);
+}
+
+}  // namespace convergy

@@ -1,0 +1,151 @@
+// ONNX rules that fold to constants: Constant, ConstantOfShape, Shape, Gather, Cast, Identity. Exporters
+// compute reshape targets with these; convergy knows every shape, so they never become layers.
+#include "import/onnx/onnx_context.h"
+
+#include "util/error.h"
+
+#include <cmath>
+
+namespace convergy::onnx_import {
+namespace {
+
+constexpr int64_t kMaxFoldedElems = 1 << 20;
+
+void constant_rule(Context& ctx, const onnx::NodeProto& node) {
+  ConstTensor t;
+  if (const auto* a = find_attr(node, "value")) {
+    t = tensor_from_proto(a->t(), false, ctx.path);
+  } else if (const auto* f = find_attr(node, "value_float")) {
+    t.elem_type = onnx::TensorProto::FLOAT;
+    t.reals = {f->f()};
+    t.has_data = true;
+  } else if (const auto* fs = find_attr(node, "value_floats")) {
+    t.elem_type = onnx::TensorProto::FLOAT;
+    t.dims = {fs->floats_size()};
+    t.reals.assign(fs->floats().begin(), fs->floats().end());
+    t.has_data = true;
+  } else if (const auto* i = find_attr(node, "value_int")) {
+    t.elem_type = onnx::TensorProto::INT64;
+    t.ints = {i->i()};
+    t.has_data = true;
+  } else if (const auto* is = find_attr(node, "value_ints")) {
+    t.elem_type = onnx::TensorProto::INT64;
+    t.dims = {is->ints_size()};
+    t.ints.assign(is->ints().begin(), is->ints().end());
+    t.has_data = true;
+  } else {
+    unsupported("no value attribute convergy reads (sparse or string constants)");
+  }
+  ctx.set_constant(node.output(0), std::move(t));
+}
+
+void constant_of_shape_rule(Context& ctx, const onnx::NodeProto& node) {
+  ConstTensor t;
+  t.dims = ctx.const_ints(node, 0);
+  for (int64_t d : t.dims)
+    if (d < 0) throw_bad_input("{}: dimension {} is negative", ctx.origin(node), d);
+  ConstTensor fill;
+  fill.elem_type = onnx::TensorProto::FLOAT;
+  fill.reals = {0.0};
+  fill.has_data = true;
+  if (const auto* a = find_attr(node, "value")) fill = tensor_from_proto(a->t(), false, ctx.path);
+  t.elem_type = fill.elem_type;
+  const int64_t n = Shape(t.dims).elems();
+  if (fill.has_data && fill.elems() == 1 && n <= kMaxFoldedElems) {
+    if (fill.is_integer())
+      t.ints.assign(static_cast<size_t>(n), fill.ints[0]);
+    else
+      t.reals.assign(static_cast<size_t>(n), fill.reals[0]);
+    t.has_data = true;
+  }
+  ctx.set_constant(node.output(0), std::move(t));
+}
+
+void shape_rule(Context& ctx, const onnx::NodeProto& node) {
+  const Value& v = ctx.input(node, 0);
+  const std::vector<int64_t> dims = v.is_blob() ? ctx.shape(v.blob).dims : v.constant->dims;
+  const auto rank = static_cast<int64_t>(dims.size());
+  // Opset 15 added start/end (clamped, negative from the back).
+  auto bound = [&](int64_t b) { return std::clamp(b < 0 ? b + rank : b, int64_t{0}, rank); };
+  const int64_t start = bound(attr_int(node, "start", 0));
+  const int64_t end = bound(attr_int(node, "end", rank));
+  ConstTensor t;
+  t.elem_type = onnx::TensorProto::INT64;
+  for (int64_t i = start; i < end; ++i) t.ints.push_back(dims[static_cast<size_t>(i)]);
+  t.dims = {static_cast<int64_t>(t.ints.size())};
+  t.has_data = true;
+  ctx.set_constant(node.output(0), std::move(t));
+}
+
+void gather_rule(Context& ctx, const onnx::NodeProto& node) {
+  const ConstTensor& data = ctx.const_input(node, 0);
+  const ConstTensor& indices = ctx.const_input(node, 1);
+  const int rank = static_cast<int>(data.dims.size());
+  const int axis = normalize_axis(attr_int(node, "axis", 0), rank);
+  const int64_t axis_size = data.dims[static_cast<size_t>(axis)];
+  ConstTensor out;
+  out.elem_type = data.elem_type;
+  out.dims.assign(data.dims.begin(), data.dims.begin() + axis);
+  out.dims.insert(out.dims.end(), indices.dims.begin(), indices.dims.end());
+  out.dims.insert(out.dims.end(), data.dims.begin() + axis + 1, data.dims.end());
+  if (data.has_data && indices.has_data && out.elems() <= kMaxFoldedElems) {
+    int64_t outer = 1, inner = 1;
+    for (int k = 0; k < axis; ++k) outer *= data.dims[static_cast<size_t>(k)];
+    for (int k = axis + 1; k < rank; ++k) inner *= data.dims[static_cast<size_t>(k)];
+    std::vector<int64_t> idx = indices.is_integer() ? indices.ints : std::vector<int64_t>{};
+    if (!indices.is_integer()) unsupported("indices are not integers");
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i : idx) {
+        if (i < -axis_size || i >= axis_size)
+          throw_bad_input("{}: index {} is out of range for an axis of size {}", ctx.origin(node), i, axis_size);
+        const int64_t row = i < 0 ? i + axis_size : i;
+        for (int64_t j = 0; j < inner; ++j) {
+          const auto src = static_cast<size_t>((o * axis_size + row) * inner + j);
+          if (data.is_integer())
+            out.ints.push_back(data.ints[src]);
+          else
+            out.reals.push_back(data.reals[src]);
+        }
+      }
+    out.has_data = true;
+  }
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
+void cast_rule(Context& ctx, const onnx::NodeProto& node) {
+  const Value& v = ctx.input(node, 0);
+  const auto to = static_cast<int32_t>(attr_int(node, "to", onnx::TensorProto::FLOAT));
+  if (v.is_blob()) {
+    // Runtime tensors are float; a cast to float is the identity, anything else would change the network.
+    if (to != onnx::TensorProto::FLOAT) unsupported("casts a runtime tensor to a type other than float");
+    ctx.set_value(node.output(0), v);
+    return;
+  }
+  ConstTensor out = *v.constant;
+  out.elem_type = to;
+  if (out.has_data) {
+    if (out.is_integer() && !v.constant->is_integer()) {
+      for (double d : v.constant->reals) out.ints.push_back(static_cast<int64_t>(std::trunc(d)));
+      out.reals.clear();
+    } else if (!out.is_integer() && v.constant->is_integer()) {
+      for (int64_t i : v.constant->ints) out.reals.push_back(static_cast<double>(i));
+      out.ints.clear();
+    }
+  }
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
+void identity_rule(Context& ctx, const onnx::NodeProto& node) { ctx.set_value(node.output(0), ctx.input(node, 0)); }
+
+}  // namespace
+
+void register_constant_rules() {
+  rules()["Constant"] = constant_rule;
+  rules()["ConstantOfShape"] = constant_of_shape_rule;
+  rules()["Shape"] = shape_rule;
+  rules()["Gather"] = gather_rule;
+  rules()["Cast"] = cast_rule;
+  rules()["Identity"] = identity_rule;
+}
+
+}  // namespace convergy::onnx_import

@@ -1,0 +1,127 @@
+#!/usr/bin/python3
+"""Exports torchvision models to ONNX the way users do (torch.onnx.export, opset 13, eval mode) and writes
+PyTorch's own module-by-module MAC and parameter counts next to each file, for convergy's import tests.
+
+BatchNorm is kept (training=TrainingMode.PRESERVE on a model in eval mode): the default EVAL export folds
+BatchNorm into the preceding convolution, which changes the parameter count PyTorch reports. Weight data is
+written to an external file and then deleted unless --keep-weights: convergy must import without it.
+
+    /usr/bin/python3 tools/onnx/export_torchvision.py --out DIR resnet50 vgg16 ...
+    /usr/bin/python3 tools/onnx/export_torchvision.py --list
+"""
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+
+import onnx
+import torch
+import torchvision.models as tvm
+
+# name -> (constructor, input side). Auxiliary classifiers are off: they do not run in eval mode, so neither
+# the exported graph nor the module-by-module count includes them. init_weights=False only skips the
+# (slow, scipy-based) initialisation; shapes are the same.
+MODELS = {
+    "resnet50": (lambda: tvm.resnet50(), 224),
+    "mobilenet_v2": (lambda: tvm.mobilenet_v2(), 224),
+    "mobilenet_v3_large": (lambda: tvm.mobilenet_v3_large(), 224),
+    "shufflenet_v2_x1_0": (lambda: tvm.shufflenet_v2_x1_0(), 224),
+    "efficientnet_b0": (lambda: tvm.efficientnet_b0(), 224),
+    "squeezenet1_1": (lambda: tvm.squeezenet1_1(), 224),
+    "densenet121": (lambda: tvm.densenet121(), 224),
+    "googlenet": (lambda: tvm.googlenet(aux_logits=False, init_weights=False), 224),
+    "inception_v3": (lambda: tvm.inception_v3(aux_logits=False, init_weights=False), 299),
+    "vgg16": (lambda: tvm.vgg16(), 224),
+}
+
+
+def count(model, x):
+    """MACs of Conv2d and Linear and parameters of every module that ran, from forward hooks (batch 1)."""
+    macs = {"conv": 0, "fc": 0}
+    ran = {}
+
+    def hook(module, inputs, output):
+        ran[id(module)] = module
+        if isinstance(module, torch.nn.Conv2d):
+            kh, kw = module.kernel_size
+            macs["conv"] += output.numel() * (module.in_channels // module.groups) * kh * kw
+        elif isinstance(module, torch.nn.Linear):
+            macs["fc"] += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    params = sum(p.numel() for m in ran.values() for p in m.parameters(recurse=False))
+    return {
+        "conv_macs": macs["conv"],
+        "fc_macs": macs["fc"],
+        "macs": macs["conv"] + macs["fc"],
+        "params": params,
+        "all_params": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def export(name, out_dir, keep_weights, dynamic_batch):
+    make, side = MODELS[name]
+    torch.manual_seed(0)
+    model = make().eval()
+    x = torch.zeros(1, 3, side, side)
+    counts = count(model, x)
+    buf = io.BytesIO()
+    dynamic_axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
+    torch.onnx.export(model, x, buf, opset_version=13, training=torch.onnx.TrainingMode.PRESERVE,
+                      do_constant_folding=True, input_names=["input"], output_names=["output"],
+                      dynamic_axes=dynamic_axes)
+    proto = onnx.load_from_string(buf.getvalue())
+    del buf
+    path = os.path.join(out_dir, name + ".onnx")
+    # Write to temporary names and rename, so a concurrent reader never sees half a file.
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".onnx.tmp")
+    os.close(fd)
+    if keep_weights:
+        onnx.save_model(proto, tmp)
+    else:
+        weights = name + ".weights"
+        onnx.save_model(proto, tmp, save_as_external_data=True, all_tensors_to_one_file=True, location=weights,
+                        size_threshold=1024)
+        os.remove(os.path.join(out_dir, weights))
+    os.replace(tmp, path)
+    info = dict(counts, model=name, input=[1, 3, side, side], opset=13, torch=torch.__version__,
+                weights="inline" if keep_weights else "external file removed", dynamic_batch=dynamic_batch)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".json.tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f, indent=1)
+    os.replace(tmp, os.path.join(out_dir, name + ".json"))
+    return info
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", help="model names (default: all)")
+    ap.add_argument("--out", default=".", help="output folder")
+    ap.add_argument("--keep-weights", action="store_true", help="keep the weights inline in the .onnx file")
+    ap.add_argument("--static-batch", action="store_true", help="export batch 1 as a fixed dimension")
+    ap.add_argument("--list", action="store_true", help="print the model names and exit")
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(MODELS))
+        return 0
+    names = args.models or list(MODELS)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        print(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(MODELS)}", file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(1)
+    for n in names:
+        info = export(n, args.out, args.keep_weights, not args.static_batch)
+        print(f"{n}: macs {info['macs']} params {info['params']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
