@@ -398,13 +398,9 @@ void Parser::run() {
     const std::string_view name = t.text;
     const Pos name_pos = t.pos;
     Token v = next();
-    if (is_open(v)) {
-      open_message(name, name_pos, v);
-      continue;
-    }
-    if (!is_symbol(v, ':'))
-      fail(v.pos, fmt::format("{} after field name \"{}\", expected \":\" or \"{{\"", show(v), name));
-    v = next();
+    // The ':' is optional before a message and before a list of messages, required before scalars.
+    const bool colon = is_symbol(v, ':');
+    if (colon) v = next();
     if (is_open(v)) {
       open_message(name, name_pos, v);
       continue;
@@ -420,6 +416,8 @@ void Parser::run() {
         stack_[stack_.size() - 2].list_pending = true;
         continue;
       } else {
+        if (!colon)
+          fail(v.pos, fmt::format("\"[\" after field name \"{}\", expected \":\" before a list of values", name));
         while (true) {
           parse_scalar(name, name_pos, next());
           const Token sep = next();
@@ -431,6 +429,7 @@ void Parser::run() {
       skip_separator();
       continue;
     }
+    if (!colon) fail(v.pos, fmt::format("{} after field name \"{}\", expected \":\" or \"{{\"", show(v), name));
     parse_scalar(name, name_pos, v);
     skip_separator();
   }

@@ -666,7 +666,7 @@ class Importer {
   NetState read_state(const Message& m) const;
   bool rule_matches(const Message& rule, const NetState& state) const;
   LayerDef read_layer(const Field& f, size_t index) const;
-  Shape read_input_shape(const Field& shape_field) const;
+  Shape read_input_shape(const Field& shape_field, std::string_view context) const;
   const Shape* override_for(const std::string& input_name, bool first_input) const;
   void add_layer(const LayerDef& def);
   BlobId resolve(const LayerDef& def, const Field& bottom) const;
@@ -729,12 +729,22 @@ LayerDef Importer::read_layer(const Field& f, size_t index) const {
   return d;
 }
 
-Shape Importer::read_input_shape(const Field& shape_field) const {
+// `context` names what the shape belongs to in messages, e.g. `input "data"`.
+Shape Importer::read_input_shape(const Field& shape_field, std::string_view context) const {
   const Message& m = doc_.message(shape_field);
-  check(m, kBlobShapeFields, "shape");
+  check_fields(m, kBlobShapeFields, "shape", [&](Pos p, std::string_view w) {
+    fail(p, fmt::format("{}: {}", context, w));
+  });
   Shape s;
-  for (const auto& f : m.fields) s.dims.push_back(int_value(f, 1, global_limits().max_dim));
-  if (s.dims.empty()) fail(shape_field.value_pos, "shape has no dim values, expected dim: ... for each axis");
+  for (const auto& f : m.fields) {
+    const auto v = textproto::to_int(f);
+    if (!v || *v < 1 || *v > global_limits().max_dim)
+      fail(f.value_pos, fmt::format("{}: dim {}, expected an integer from 1 to {}", context, textproto::describe(f),
+                                    global_limits().max_dim));
+    s.dims.push_back(*v);
+  }
+  if (s.dims.empty())
+    fail(shape_field.value_pos, fmt::format("{}: shape has no dim values, expected dim: ... for each axis", context));
   return s;
 }
 
@@ -779,7 +789,8 @@ void Importer::add_layer(const LayerDef& def) {
                                          "{{ dim: ... }} }} or --input-shape",
                                          def.name, tops[i]));
       } else {
-        shape = read_input_shape(*shapes[shapes.size() == 1 ? 0 : i]);
+        shape = read_input_shape(*shapes[shapes.size() == 1 ? 0 : i],
+                                 fmt::format("layer \"{}\": input \"{}\"", def.name, tops[i]));
       }
       const std::string layer_name = tops.size() == 1 ? def.name : def.name + "/" + tops[i];
       const LayerId id = graph_.add_layer(layer_name, LayerKind::Input, InputParams{std::move(shape)}, {},
@@ -921,7 +932,7 @@ Graph Importer::run() {
     fail(input_shapes.front()->pos, fmt::format("{} input_shape for {} inputs, expected one per input",
                                                 input_shapes.size(), inputs.size()));
   if (!input_dims.empty() && input_dims.size() != 4 * inputs.size())
-    fail(input_dims.front()->pos, fmt::format("{} input_dim values for {} input{}, expected 4 per input ({})",
+    fail(input_dims.front()->pos, fmt::format("{} input_dim values for {} input{}, expected 4 per input ({} in all)",
                                               input_dims.size(), inputs.size(), inputs.size() == 1 ? "" : "s",
                                               4 * inputs.size()));
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -930,9 +941,16 @@ Graph Importer::run() {
     if (const Shape* given = override_for(name, i == 0)) {
       shape = *given;
     } else if (!input_shapes.empty()) {
-      shape = read_input_shape(*input_shapes[i]);
+      shape = read_input_shape(*input_shapes[i], fmt::format("input \"{}\"", name));
     } else if (!input_dims.empty()) {
-      for (size_t k = 0; k < 4; ++k) shape.dims.push_back(int_value(*input_dims[4 * i + k], 1, global_limits().max_dim));
+      for (size_t k = 0; k < 4; ++k) {
+        const Field& f = *input_dims[4 * i + k];
+        const auto v = textproto::to_int(f);
+        if (!v || *v < 1 || *v > global_limits().max_dim)
+          fail(f.value_pos, fmt::format("input \"{}\": input_dim {}, expected an integer from 1 to {}", name,
+                                        textproto::describe(f), global_limits().max_dim));
+        shape.dims.push_back(*v);
+      }
     } else {
       fail(inputs[i]->pos, fmt::format("input \"{}\" has no shape, expected input_shape {{ dim: ... }}, four "
                                        "input_dim values or --input-shape",
