@@ -1,0 +1,347 @@
+// The per-layer profiler (see profiler.h).
+#include "measure/profiler.h"
+
+#include "util/error.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <mutex>
+#include <random>
+#include <thread>
+
+namespace convergy {
+
+double monotonic_s() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+double process_cpu_s() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);  // all threads of the process, backend workers included
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+std::vector<LayerId> ExecutorWorkload::layers() const {
+  std::vector<LayerId> v;
+  const Graph& g = ex_.graph();
+  for (LayerId i = 0; i < g.num_layers(); ++i)
+    if (g.layer(i).kind != LayerKind::Input) v.push_back(i);
+  return v;
+}
+
+// --- sensor recording ---
+
+SensorRecorder::SensorRecorder(Sensor& sensor) : sensor_(sensor) {
+  // Poll several times per update period so edges are resolved, but not below 0.1 ms (each read is a
+  // syscall or an NVML call, and the poller shares the CPU with the measured work).
+  double p = sensor.info().update_period_ms;
+  poll_ms_ = p > 0 ? std::clamp(p / 4, 0.1, 50.0) : 1.0;
+}
+
+Trace SensorRecorder::record(const std::function<void()>& work, double* t0, double* t1) {
+  Trace tr;
+  tr.counter = sensor_.info().kind == SensorKind::EnergyCounter;
+  // Sensor reads are serialised: counter sensors keep wraparound state that two threads must not share.
+  std::mutex mu;
+  auto sample = [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    auto v = sensor_.read();
+    double t = monotonic_s();
+    if (v && (tr.t_s.empty() || t > tr.t_s.back())) tr.add(t, *v);
+    return t;
+  };
+  std::atomic<bool> stop{false};
+  auto poll = std::chrono::duration<double, std::milli>(poll_ms_);
+  sample();
+  std::thread sampler([&] {
+    while (!stop.load()) {
+      std::this_thread::sleep_for(poll);
+      sample();
+    }
+  });
+  // Synchronous reads at both edges, so the window is covered even when the machine is loaded and the
+  // sampler thread is not scheduled for a while; the sampler fills in the power curve between them.
+  *t0 = sample();
+  work();
+  *t1 = monotonic_s();
+  sample();
+  stop.store(true);
+  sampler.join();
+  return tr;
+}
+
+// --- profiler ---
+
+Profiler::Profiler(Workload& work, Sensor* sensor, const ProfileOptions& options)
+    : work_(work), sensor_(sensor && sensor->available() ? sensor : nullptr), opt_(options), layers_(work.layers()) {
+  if (opt_.reps < 1) throw_bad_input("--reps {}: expected at least 1", opt_.reps);
+  if (!opt_.perf_events.empty()) counters_ = PerfCounters::open(opt_.perf_events);
+}
+
+std::optional<double> Profiler::sensor_period_ms() const {
+  if (!sensor_) return std::nullopt;
+  double p = sensor_->info().update_period_ms;
+  return p > 0 ? std::optional<double>(p) : std::nullopt;
+}
+
+double Profiler::min_energy_window_ms() const {
+  auto p = sensor_period_ms();
+  return p ? opt_.min_sensor_periods * *p : opt_.min_window_ms;
+}
+
+int64_t Profiler::iterations_for(double one_run_ms, bool energy) const {
+  double window = opt_.min_window_ms;
+  if (energy && sensor_) window = std::max(window, min_energy_window_ms());
+  if (one_run_ms <= 0) return opt_.max_iterations;
+  auto n = static_cast<int64_t>(std::ceil(window / one_run_ms));
+  return std::clamp<int64_t>(n, 1, opt_.max_iterations);
+}
+
+void Profiler::warm_up() {
+  for (int i = 0; i < opt_.warmup_runs; ++i) work_.run(nullptr);
+  double t0 = monotonic_s();
+  work_.run(nullptr);
+  double net_ms = (monotonic_s() - t0) * 1e3;
+  net_iters_ = iterations_for(net_ms, false);
+  layer_iters_.assign(layers_.size(), 1);
+  layer_ms_.assign(layers_.size(), 0);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    work_.run_layer(layers_[i]);  // warm this layer's caches and lazily built state
+    double a = monotonic_s();
+    work_.run_layer(layers_[i]);
+    double ms = (monotonic_s() - a) * 1e3;
+    // A very short layer: time a batch of runs, because one run is below the clock's useful resolution.
+    if (ms < 0.05) {
+      a = monotonic_s();
+      for (int k = 0; k < 100; ++k) work_.run_layer(layers_[i]);
+      ms = (monotonic_s() - a) * 1e3 / 100;
+    }
+    layer_ms_[i] = ms;
+    layer_iters_[i] = iterations_for(ms, true);
+  }
+}
+
+std::optional<double> Profiler::measure_idle_w(double seconds) {
+  if (!sensor_) return std::nullopt;
+  SensorRecorder rec(*sensor_);
+  double t0 = 0, t1 = 0;
+  Trace tr = rec.record([seconds] { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }, &t0, &t1);
+  return mean_power_w(tr, t0, t1);
+}
+
+namespace {
+
+// Collects layer start/end times (and CPU times) during whole-network runs; preallocated, no allocation
+// in the hook.
+class MarkerLog : public LayerHook {
+ public:
+  MarkerLog(int num_graph_layers, int64_t iterations)
+      : iters_(iterations),
+        start_(static_cast<size_t>(num_graph_layers) * static_cast<size_t>(iterations), 0),
+        end_(start_.size(), 0),
+        cpu_(static_cast<size_t>(num_graph_layers), 0),
+        cpu_start_(static_cast<size_t>(num_graph_layers), 0),
+        layers_(num_graph_layers) {}
+  void set_iteration(int64_t i) { it_ = i; }
+  void on_layer(LayerId layer, bool start) override {
+    double t = monotonic_s();
+    double c = process_cpu_s();
+    size_t k = static_cast<size_t>(it_) * static_cast<size_t>(layers_) + static_cast<size_t>(layer);
+    if (start) {
+      start_[k] = t;
+      cpu_start_[static_cast<size_t>(layer)] = c;
+    } else {
+      end_[k] = t;
+      cpu_[static_cast<size_t>(layer)] += c - cpu_start_[static_cast<size_t>(layer)];
+    }
+  }
+  double start(LayerId l, int64_t it) const { return start_[idx(l, it)]; }
+  double end(LayerId l, int64_t it) const { return end_[idx(l, it)]; }
+  double cpu_s(LayerId l) const { return cpu_[static_cast<size_t>(l)]; }
+  int64_t iterations() const { return iters_; }
+
+ private:
+  size_t idx(LayerId l, int64_t it) const {
+    return static_cast<size_t>(it) * static_cast<size_t>(layers_) + static_cast<size_t>(l);
+  }
+  int64_t iters_ = 0, it_ = 0;
+  std::vector<double> start_, end_, cpu_, cpu_start_;
+  int layers_;
+};
+
+}  // namespace
+
+std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
+  if (layer_iters_.empty()) warm_up();
+  LayerId max_layer = 0;
+  for (LayerId l : layers_) max_layer = std::max(max_layer, l);
+  MarkerLog log(max_layer + 1, net_iters_);
+  double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
+  auto body = [&] {
+    c0 = process_cpu_s();
+    for (int64_t i = 0; i < net_iters_; ++i) {
+      log.set_iteration(i);
+      work_.run(&log);
+    }
+    c1 = process_cpu_s();
+  };
+  std::optional<Trace> trace;
+  counters_.start();
+  if (sensor_) {
+    SensorRecorder rec(*sensor_);
+    trace = rec.record(body, &t0, &t1);
+  } else {
+    t0 = monotonic_s();
+    body();
+    t1 = monotonic_s();
+  }
+  auto counts = counters_.stop();
+
+  std::vector<LayerMeasurement> out;
+  const double n = static_cast<double>(net_iters_);
+  LayerMeasurement whole;
+  whole.layer = kWholeNetwork;
+  whole.mode = "markers";
+  whole.rep = rep;
+  whole.iterations = net_iters_;
+  whole.time_ms = (t1 - t0) * 1e3 / n;
+  whole.cpu_time_ms = (c1 - c0) * 1e3 / n;
+  for (size_t i = 0; i < counts.size(); ++i)
+    whole.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
+  if (trace) {
+    if (auto r = attribute(*trace, t0, t1, idle_w_)) {
+      whole.energy_mj = r->gross_j * 1e3 / n;
+      if (r->dynamic_j) whole.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
+      whole.power_w = r->mean_power_w;
+    }
+  }
+  const double min_energy_ms = min_energy_window_ms();
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    LayerId l = layers_[li];
+    LayerMeasurement m;
+    m.layer = l;
+    m.mode = "markers";
+    m.rep = rep;
+    m.iterations = net_iters_;
+    double total = 0;
+    for (int64_t i = 0; i < net_iters_; ++i) total += log.end(l, i) - log.start(l, i);
+    m.time_ms = total * 1e3 / n;
+    m.cpu_time_ms = log.cpu_s(l) * 1e3 / n;
+    if (trace) {
+      if (m.time_ms >= min_energy_ms) {
+        double e = 0, dyn = 0;
+        bool ok = true;
+        for (int64_t i = 0; i < net_iters_ && ok; ++i) {
+          auto r = attribute(*trace, log.start(l, i), log.end(l, i), idle_w_);
+          ok = r.has_value();
+          if (ok) {
+            e += r->gross_j;
+            if (r->dynamic_j) dyn += *r->dynamic_j;
+          }
+        }
+        if (ok) {
+          m.energy_mj = e * 1e3 / n;
+          if (idle_w_) m.dynamic_energy_mj = dyn * 1e3 / n;
+          m.power_w = m.time_ms > 0 ? e / total : 0;
+        }
+      } else {
+        // Too short for the sensor inside a network run: repeat it alone until the window is long enough.
+        LayerMeasurement iso = isolated(l, rep);
+        m.energy_mj = iso.energy_mj;
+        m.dynamic_energy_mj = iso.dynamic_energy_mj;
+        m.power_w = iso.power_w;
+        m.repeated_for_sensor = true;
+      }
+    }
+    out.push_back(std::move(m));
+  }
+  out.push_back(std::move(whole));
+  return out;
+}
+
+LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
+  if (layer_iters_.empty()) warm_up();
+  auto pos = std::find(layers_.begin(), layers_.end(), layer);
+  if (pos == layers_.end()) throw_bad_input("layer id {} is not a profiled layer", layer);
+  int64_t iters = layer_iters_[static_cast<size_t>(pos - layers_.begin())];
+  LayerMeasurement m;
+  m.layer = layer;
+  m.mode = "isolated";
+  m.rep = rep;
+  m.iterations = iters;
+  double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
+  auto body = [&] {
+    c0 = process_cpu_s();
+    for (int64_t i = 0; i < iters; ++i) work_.run_layer(layer);
+    c1 = process_cpu_s();
+  };
+  counters_.start();
+  std::optional<Trace> trace;
+  if (sensor_) {
+    SensorRecorder rec(*sensor_);
+    trace = rec.record(body, &t0, &t1);
+  } else {
+    t0 = monotonic_s();
+    body();
+    t1 = monotonic_s();
+  }
+  auto counts = counters_.stop();
+  const double n = static_cast<double>(iters);
+  m.time_ms = (t1 - t0) * 1e3 / n;
+  m.cpu_time_ms = (c1 - c0) * 1e3 / n;
+  for (size_t i = 0; i < counts.size(); ++i)
+    m.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
+  if (trace) {
+    if (auto r = attribute(*trace, t0, t1, idle_w_)) {
+      m.energy_mj = r->gross_j * 1e3 / n;
+      if (r->dynamic_j) m.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
+      m.power_w = r->mean_power_w;
+    }
+  }
+  return m;
+}
+
+std::vector<LayerId> Profiler::isolated_order(int rep) const {
+  std::vector<LayerId> order = layers_;
+  if (opt_.interleave) {
+    std::mt19937_64 rng(opt_.seed * 1000003u + static_cast<uint64_t>(rep));
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  return order;
+}
+
+LayerMeasurement aggregate(const std::vector<LayerMeasurement>& raw, Summary* time_summary,
+                           std::optional<Summary>* energy_summary) {
+  if (raw.empty()) throw_failure("aggregate of no measurements");
+  LayerMeasurement a = raw.front();
+  a.rep = -1;
+  std::vector<double> t, cpu, e, dyn, p;
+  bool repeated = false;
+  for (const auto& r : raw) {
+    t.push_back(r.time_ms);
+    if (r.cpu_time_ms) cpu.push_back(*r.cpu_time_ms);
+    if (r.energy_mj) e.push_back(*r.energy_mj);
+    if (r.dynamic_energy_mj) dyn.push_back(*r.dynamic_energy_mj);
+    if (r.power_w) p.push_back(*r.power_w);
+    repeated = repeated || r.repeated_for_sensor;
+  }
+  Summary ts = *summarize(t);
+  if (time_summary) *time_summary = ts;
+  a.time_ms = ts.median;
+  a.cpu_time_ms = cpu.empty() ? std::nullopt : std::optional<double>(summarize(cpu)->median);
+  auto es = summarize(e);
+  if (energy_summary) *energy_summary = es;
+  // Energy is only reported when every repetition measured it; a partial set would bias the median.
+  a.energy_mj = es && e.size() == raw.size() ? std::optional<double>(es->median) : std::nullopt;
+  a.dynamic_energy_mj = dyn.size() == raw.size() ? std::optional<double>(summarize(dyn)->median) : std::nullopt;
+  a.power_w = p.size() == raw.size() ? std::optional<double>(summarize(p)->median) : std::nullopt;
+  a.repeated_for_sensor = repeated;
+  return a;
+}
+
+}  // namespace convergy

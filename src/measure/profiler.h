@@ -1,0 +1,127 @@
+// The per-layer profiler (SyNERGY's measurement method): warm-up, an iteration count that makes each timing
+// window long enough, repetitions, wall and CPU time, energy from a sensor, and perf counters, in both modes:
+// markers inside whole-network runs, and each layer repeated in isolation (optionally in random order).
+// It produces rows; the caller stores them (measure knows nothing of SQLite).
+#pragma once
+#include "measure/attribution.h"
+#include "measure/perf_counters.h"
+#include "measure/sensor.h"
+#include "measure/stats.h"
+#include "runtime/executor.h"
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace convergy {
+
+struct ProfileOptions {
+  int warmup_runs = 2;
+  int reps = 5;
+  double min_window_ms = 20;      // each timing window lasts at least this (google/benchmark's min time)
+  int64_t max_iterations = 1000000;
+  bool interleave = false;        // random layer order in each isolated repetition
+  uint64_t seed = 1;
+  double min_sensor_periods = 10;  // energy windows last at least this many sensor update periods
+  std::vector<std::string> perf_events;  // empty: no counters
+};
+
+// What the profiler runs: the Executor in production, a fake with known timings in tests.
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  virtual std::vector<LayerId> layers() const = 0;  // profiled layers, execution order
+  virtual void run(LayerHook* hook) = 0;
+  virtual void run_layer(LayerId layer) = 0;
+};
+
+class ExecutorWorkload : public Workload {
+ public:
+  explicit ExecutorWorkload(Executor& ex) : ex_(ex) {}
+  std::vector<LayerId> layers() const override;  // every layer except Input
+  void run(LayerHook* hook) override { ex_.run(hook); }
+  void run_layer(LayerId layer) override { ex_.run_layer(layer); }
+
+ private:
+  Executor& ex_;
+};
+
+constexpr LayerId kWholeNetwork = -1;  // the row of a whole-network run in markers mode
+
+struct LayerMeasurement {
+  LayerId layer = 0;
+  std::string mode;  // "markers" | "isolated"
+  int rep = 0;
+  int64_t iterations = 1;
+  double time_ms = 0;  // wall time per run
+  std::optional<double> cpu_time_ms;
+  std::optional<double> energy_mj, dynamic_energy_mj, power_w;
+  bool repeated_for_sensor = false;
+  std::vector<std::pair<std::string, double>> counters;  // per run
+};
+
+// Samples one sensor on a background thread while work runs.
+class SensorRecorder {
+ public:
+  explicit SensorRecorder(Sensor& sensor);
+  // Runs `work` while sampling; returns the trace (covering the whole work) and its start/end times.
+  Trace record(const std::function<void()>& work, double* t0, double* t1);
+  double poll_ms() const { return poll_ms_; }
+
+ private:
+  Sensor& sensor_;
+  double poll_ms_;
+};
+
+// Seconds on the monotonic clock that all markers and traces share.
+double monotonic_s();
+double process_cpu_s();
+
+class Profiler {
+ public:
+  // `sensor` may be null: the target is then time only and every energy field stays empty.
+  Profiler(Workload& work, Sensor* sensor, const ProfileOptions& options);
+
+  // Warm-up runs, then the iteration counts of the network and of every layer.
+  void warm_up();
+  // Mean power while idle for `seconds`; nullopt without a sensor.
+  std::optional<double> measure_idle_w(double seconds);
+  void set_idle_power(std::optional<double> w) { idle_w_ = w; }
+
+  // One repetition of whole-network runs: one row per layer, plus the kWholeNetwork row.
+  std::vector<LayerMeasurement> markers_rep(int rep);
+  // One repetition of one layer on its own.
+  LayerMeasurement isolated(LayerId layer, int rep);
+  // Layer order for isolated repetition `rep` (shuffled with the seed when interleaving).
+  std::vector<LayerId> isolated_order(int rep) const;
+
+  const std::vector<CounterFailure>& counter_failures() const { return counters_.failures(); }
+  int64_t network_iterations() const { return net_iters_; }
+
+ private:
+  int64_t iterations_for(double one_run_ms, bool energy) const;
+  std::optional<double> sensor_period_ms() const;
+  double min_energy_window_ms() const;
+
+  Workload& work_;
+  Sensor* sensor_;
+  ProfileOptions opt_;
+  std::vector<LayerId> layers_;
+  std::vector<int64_t> layer_iters_;  // by position in layers_
+  std::vector<double> layer_ms_;      // calibration time per layer
+  int64_t net_iters_ = 1;
+  std::optional<double> idle_w_;
+  PerfCounters counters_;
+};
+
+// Aggregate of the raw rows of one layer and mode (median time, Welford stddev, CV, 95% CI; energy likewise).
+LayerMeasurement aggregate(const std::vector<LayerMeasurement>& raw, Summary* time_summary,
+                           std::optional<Summary>* energy_summary);
+
+// Machine state recorded with every campaign: CPU model, governor and frequencies, load, temperatures,
+// ASLR, nvpmodel, kernel, compiler and build flags, BLAS configuration. JSON text.
+std::string machine_state_json(const SysFs& fs, const std::string& backend, int threads);
+
+}  // namespace convergy
