@@ -1,0 +1,314 @@
+// JSON form of StudyResults and its validation. Missing values are JSON null, never 0.
+#include "report/study_results.h"
+
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace convergy::report {
+
+using nlohmann::json;
+
+const Combination* StudyResults::find_combination(const std::string& id) const {
+  for (const auto& c : combinations)
+    if (c.id == id) return &c;
+  return nullptr;
+}
+
+std::string target_unit(const std::string& target) {
+  if (target == "time_ms") return "ms";
+  if (target == "energy_mj") return "mJ";
+  return "";
+}
+
+std::string target_quantity(const std::string& target) {
+  if (target == "time_ms") return "time";
+  if (target == "energy_mj") return "energy";
+  return target;
+}
+
+std::string evaluation_label(const std::string& evaluation) {
+  if (evaluation == "lono") return "leave-one-network-out";
+  if (evaluation == "split") return "fixed split";
+  return evaluation;
+}
+
+namespace {
+
+json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
+json optional_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+
+// Reading: every accessor names the JSON path it was at, so a hand-edited file fails clearly.
+class Reader {
+ public:
+  explicit Reader(std::string where) : where_(std::move(where)) {}
+
+  [[noreturn]] void fail(const std::string& path, const std::string& expected, const json& got) const {
+    std::string text = got.dump();
+    if (text.size() > 40) text = text.substr(0, 37) + "...";
+    throw_bad_input("{}: {}: expected {}, got {}", where_, path, expected, text);
+  }
+
+  const json& member(const json& object, const std::string& path, const char* key) const {
+    if (!object.is_object()) fail(path, "an object", object);
+    auto it = object.find(key);
+    if (it == object.end()) throw_bad_input("{}: {}: missing member \"{}\"", where_, path, key);
+    return *it;
+  }
+  std::string string(const json& object, const std::string& path, const char* key) const {
+    const json& v = member(object, path, key);
+    if (!v.is_string()) fail(path + "." + key, "a string", v);
+    return v.get<std::string>();
+  }
+  std::string string_or(const json& object, const std::string& path, const char* key, std::string fallback) const {
+    if (!object.contains(key)) return fallback;
+    return string(object, path, key);
+  }
+  double number(const json& object, const std::string& path, const char* key) const {
+    const json& v = member(object, path, key);
+    if (!v.is_number()) fail(path + "." + key, "a number", v);
+    return v.get<double>();
+  }
+  std::optional<double> optional_number(const json& object, const std::string& path, const char* key) const {
+    if (!object.contains(key) || object.at(key).is_null()) return std::nullopt;
+    return number(object, path, key);
+  }
+  int integer(const json& object, const std::string& path, const char* key) const {
+    const json& v = member(object, path, key);
+    if (!v.is_number_integer()) fail(path + "." + key, "an integer", v);
+    return v.get<int>();
+  }
+  std::optional<int> optional_integer(const json& object, const std::string& path, const char* key) const {
+    if (!object.contains(key) || object.at(key).is_null()) return std::nullopt;
+    return integer(object, path, key);
+  }
+  bool boolean(const json& object, const std::string& path, const char* key) const {
+    const json& v = member(object, path, key);
+    if (!v.is_boolean()) fail(path + "." + key, "true or false", v);
+    return v.get<bool>();
+  }
+  const json& array(const json& object, const std::string& path, const char* key) const {
+    const json& v = member(object, path, key);
+    if (!v.is_array()) fail(path + "." + key, "an array", v);
+    return v;
+  }
+
+ private:
+  std::string where_;
+};
+
+}  // namespace
+
+json to_json(const StudyResults& r) {
+  const StudyInfo& i = r.info;
+  json j;
+  j["format_version"] = kStudyResultsFormatVersion;
+  j["info"] = {
+      {"convergy_version", i.convergy_version},
+      {"created_utc", i.created_utc},
+      {"quick", i.quick},
+      {"machine",
+       {{"hostname", i.machine.hostname},
+        {"cpu", i.machine.cpu},
+        {"cores", i.machine.cores},
+        {"os", i.machine.os},
+        {"compiler", i.machine.compiler},
+        {"build_type", i.machine.build_type}}},
+      {"backends", i.backends},
+      {"threads", i.threads},
+      {"sensor", i.sensor},
+      {"target", i.target},
+      {"target_reason", i.target_reason},
+      {"wall_time_s", optional_number(i.wall_time_s)},
+      {"headline_feature_set", i.headline_feature_set},
+      {"headline_evaluation", i.headline_evaluation},
+  };
+  json& combos = j["combinations"] = json::array();
+  for (const auto& c : r.combinations)
+    combos.push_back({{"id", c.id},
+                      {"label", c.label},
+                      {"hardware", c.hardware},
+                      {"software", c.software},
+                      {"origin", c.origin},
+                      {"target", c.target},
+                      {"granularity", c.granularity}});
+  json& types = j["layer_types"] = json::array();
+  for (const auto& t : r.layer_types)
+    types.push_back({{"combination", t.combination},
+                     {"evaluation", t.evaluation},
+                     {"feature_set", t.feature_set},
+                     {"layer_type", t.layer_type},
+                     {"accuracy", optional_number(t.accuracy)},
+                     {"rmspe", optional_number(t.rmspe)},
+                     {"complexity", optional_int(t.complexity)},
+                     {"test_count", t.test_count}});
+  json& preds = j["predictions"] = json::array();
+  for (const auto& p : r.predictions)
+    preds.push_back({{"combination", p.combination},
+                     {"evaluation", p.evaluation},
+                     {"feature_set", p.feature_set},
+                     {"item", p.item},
+                     {"item_kind", p.item_kind},
+                     {"measured", p.measured},
+                     {"predicted", p.predicted}});
+  json& breakdowns = j["breakdowns"] = json::array();
+  for (const auto& b : r.breakdowns) {
+    json parts = json::array();
+    for (const auto& s : b.parts)
+      parts.push_back({{"layer_type", s.layer_type},
+                       {"measured", optional_number(s.measured)},
+                       {"predicted", optional_number(s.predicted)}});
+    breakdowns.push_back(
+        {{"combination", b.combination}, {"network", b.network}, {"feature_set", b.feature_set}, {"parts", parts}});
+  }
+  return j;
+}
+
+StudyResults study_results_from_json(const json& j, const std::string& where) {
+  Reader rd(where);
+  if (!j.is_object()) rd.fail("$", "an object", j);
+  const int version = rd.integer(j, "$", "format_version");
+  if (version != kStudyResultsFormatVersion)
+    throw_bad_input("{}: $.format_version: got {}, expected {} (written by another convergy version)", where,
+                    version, kStudyResultsFormatVersion);
+  StudyResults r;
+  const json& ji = rd.member(j, "$", "info");
+  StudyInfo& i = r.info;
+  i.convergy_version = rd.string(ji, "$.info", "convergy_version");
+  i.created_utc = rd.string(ji, "$.info", "created_utc");
+  i.quick = rd.boolean(ji, "$.info", "quick");
+  const json& jm = rd.member(ji, "$.info", "machine");
+  i.machine.hostname = rd.string(jm, "$.info.machine", "hostname");
+  i.machine.cpu = rd.string(jm, "$.info.machine", "cpu");
+  i.machine.cores = rd.integer(jm, "$.info.machine", "cores");
+  i.machine.os = rd.string(jm, "$.info.machine", "os");
+  i.machine.compiler = rd.string(jm, "$.info.machine", "compiler");
+  i.machine.build_type = rd.string(jm, "$.info.machine", "build_type");
+  const json& jb = rd.array(ji, "$.info", "backends");
+  for (size_t k = 0; k < jb.size(); ++k) {
+    if (!jb[k].is_string()) rd.fail(fmt::format("$.info.backends[{}]", k), "a string", jb[k]);
+    i.backends.push_back(jb[k].get<std::string>());
+  }
+  i.threads = rd.integer(ji, "$.info", "threads");
+  i.sensor = rd.string(ji, "$.info", "sensor");
+  i.target = rd.string(ji, "$.info", "target");
+  i.target_reason = rd.string(ji, "$.info", "target_reason");
+  i.wall_time_s = rd.optional_number(ji, "$.info", "wall_time_s");
+  i.headline_feature_set = rd.string_or(ji, "$.info", "headline_feature_set", i.headline_feature_set);
+  i.headline_evaluation = rd.string_or(ji, "$.info", "headline_evaluation", i.headline_evaluation);
+
+  const json& jc = rd.array(j, "$", "combinations");
+  for (size_t k = 0; k < jc.size(); ++k) {
+    const std::string p = fmt::format("$.combinations[{}]", k);
+    r.combinations.push_back({rd.string(jc[k], p, "id"), rd.string(jc[k], p, "label"),
+                              rd.string(jc[k], p, "hardware"), rd.string(jc[k], p, "software"),
+                              rd.string(jc[k], p, "origin"), rd.string(jc[k], p, "target"),
+                              rd.string(jc[k], p, "granularity")});
+  }
+  const json& jt = rd.array(j, "$", "layer_types");
+  for (size_t k = 0; k < jt.size(); ++k) {
+    const std::string p = fmt::format("$.layer_types[{}]", k);
+    LayerTypeResult t;
+    t.combination = rd.string(jt[k], p, "combination");
+    t.evaluation = rd.string(jt[k], p, "evaluation");
+    t.feature_set = rd.string(jt[k], p, "feature_set");
+    t.layer_type = rd.string(jt[k], p, "layer_type");
+    t.accuracy = rd.optional_number(jt[k], p, "accuracy");
+    t.rmspe = rd.optional_number(jt[k], p, "rmspe");
+    t.complexity = rd.optional_integer(jt[k], p, "complexity");
+    t.test_count = rd.integer(jt[k], p, "test_count");
+    r.layer_types.push_back(std::move(t));
+  }
+  const json& jp = rd.array(j, "$", "predictions");
+  for (size_t k = 0; k < jp.size(); ++k) {
+    const std::string p = fmt::format("$.predictions[{}]", k);
+    r.predictions.push_back({rd.string(jp[k], p, "combination"), rd.string(jp[k], p, "evaluation"),
+                             rd.string(jp[k], p, "feature_set"), rd.string(jp[k], p, "item"),
+                             rd.string(jp[k], p, "item_kind"), rd.number(jp[k], p, "measured"),
+                             rd.number(jp[k], p, "predicted")});
+  }
+  const json& jd = rd.array(j, "$", "breakdowns");
+  for (size_t k = 0; k < jd.size(); ++k) {
+    const std::string p = fmt::format("$.breakdowns[{}]", k);
+    Breakdown b;
+    b.combination = rd.string(jd[k], p, "combination");
+    b.network = rd.string(jd[k], p, "network");
+    b.feature_set = rd.string(jd[k], p, "feature_set");
+    const json& parts = rd.array(jd[k], p, "parts");
+    for (size_t m = 0; m < parts.size(); ++m) {
+      const std::string pp = fmt::format("{}.parts[{}]", p, m);
+      b.parts.push_back({rd.string(parts[m], pp, "layer_type"), rd.optional_number(parts[m], pp, "measured"),
+                         rd.optional_number(parts[m], pp, "predicted")});
+    }
+    r.breakdowns.push_back(std::move(b));
+  }
+  validate(r, where);
+  return r;
+}
+
+StudyResults read_study_results(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw_bad_input("{}: cannot open the study results file", path);
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::parse_error& e) {
+    throw_bad_input("{}: byte {}: expected JSON ({})", path, e.byte, e.what());
+  }
+  return study_results_from_json(j, path);
+}
+
+void validate(const StudyResults& r, const std::string& where) {
+  std::set<std::string> ids;
+  for (size_t k = 0; k < r.combinations.size(); ++k) {
+    const auto& c = r.combinations[k];
+    if (c.id.empty()) throw_bad_input("{}: combinations[{}]: empty id, expected a name", where, k);
+    if (!ids.insert(c.id).second)
+      throw_bad_input("{}: combinations[{}]: id \"{}\" repeated, expected unique ids", where, k, c.id);
+    if (target_unit(c.target).empty())
+      throw_bad_input("{}: combination \"{}\": target \"{}\", expected time_ms or energy_mj", where, c.id, c.target);
+  }
+  auto known = [&](const std::string& id, const char* what, size_t k) {
+    if (!ids.count(id))
+      throw_bad_input("{}: {}[{}]: combination \"{}\" is not in combinations", where, what, k, id);
+  };
+  for (size_t k = 0; k < r.layer_types.size(); ++k) {
+    const auto& t = r.layer_types[k];
+    known(t.combination, "layer_types", k);
+    // Accuracy is 1 - MAPE: at most 1, and below 0 for a model that is off by more than 100% on average.
+    if (t.accuracy && !(std::isfinite(*t.accuracy) && *t.accuracy <= 1.0 + 1e-12))
+      throw_bad_input("{}: layer_types[{}]: accuracy {}, expected a finite fraction <= 1", where, k, *t.accuracy);
+    if (t.rmspe && !(std::isfinite(*t.rmspe) && *t.rmspe >= 0.0))
+      throw_bad_input("{}: layer_types[{}]: rmspe {}, expected a finite value >= 0", where, k, *t.rmspe);
+    if (t.complexity && *t.complexity < 0)
+      throw_bad_input("{}: layer_types[{}]: complexity {}, expected >= 0", where, k, *t.complexity);
+  }
+  for (size_t k = 0; k < r.predictions.size(); ++k) {
+    const auto& p = r.predictions[k];
+    known(p.combination, "predictions", k);
+    if (!(std::isfinite(p.measured) && p.measured > 0))
+      throw_bad_input("{}: predictions[{}] \"{}\": measured {}, expected a finite value > 0", where, k, p.item,
+                      p.measured);
+    if (!std::isfinite(p.predicted))
+      throw_bad_input("{}: predictions[{}] \"{}\": predicted {}, expected a finite value", where, k, p.item,
+                      p.predicted);
+    if (p.item_kind != "network" && p.item_kind != "layer")
+      throw_bad_input("{}: predictions[{}]: item_kind \"{}\", expected network or layer", where, k, p.item_kind);
+  }
+  for (size_t k = 0; k < r.breakdowns.size(); ++k) {
+    const auto& b = r.breakdowns[k];
+    known(b.combination, "breakdowns", k);
+    for (const auto& s : b.parts)
+      for (const auto& v : {s.measured, s.predicted})
+        if (v && !std::isfinite(*v))
+          throw_bad_input("{}: breakdowns[{}] \"{}\" {}: value {}, expected a finite value", where, k,
+                          b.network, s.layer_type, *v);
+  }
+}
+
+}  // namespace convergy::report

@@ -1,0 +1,115 @@
+// The results of a `convergy study` run as plain data: what the report module reads, with its JSON form.
+// The study fills this in; the report module turns it into tables, plots and HTML without knowing models.
+#pragma once
+#include <nlohmann/json_fwd.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace convergy::report {
+
+// Major version of the JSON form; reading refuses any other.
+inline constexpr int kStudyResultsFormatVersion = 1;
+
+struct MachineInfo {
+  std::string hostname;
+  std::string cpu;  // model name, e.g. "Intel(R) Xeon(R) CPU @ 2.20GHz"
+  int cores = 0;
+  std::string os;
+  std::string compiler;
+  std::string build_type;
+};
+
+struct StudyInfo {
+  std::string convergy_version;
+  std::string created_utc;  // ISO 8601, e.g. "2026-11-26T12:00:00Z"
+  bool quick = false;       // --quick: fewer networks and repetitions; the report labels it
+  MachineInfo machine;
+  std::vector<std::string> backends;  // local backends measured, e.g. {"openblas", "eigen"}
+  int threads = 0;
+  std::string sensor;         // power sensor used, or "none"
+  std::string target;         // "time_ms" or "energy_mj" for the local combinations
+  std::string target_reason;  // e.g. "no power sensor on this machine: the target is time"
+  std::optional<double> wall_time_s;  // the study's own wall time; missing when not measured
+  // The model the summary quotes: a compact feature set under an evaluation of held-out networks.
+  std::string headline_feature_set = "macs+mem";
+  std::string headline_evaluation = "lono";
+};
+
+// One hardware-software combination: a local backend, or a board from the shared data.
+struct Combination {
+  std::string id;           // stable key used by every row below, e.g. "local-openblas", "tx2-gpu"
+  std::string label;        // short display name, e.g. "This machine · OpenBLAS"
+  std::string hardware;     // e.g. "Jetson TX2 (GPU rail)"
+  std::string software;     // e.g. "PyTorch eager, FP32"
+  std::string origin;       // "measured by this study" or "shared data: tx2-conv-layers.csv"
+  std::string target;       // "time_ms" or "energy_mj"
+  std::string granularity;  // what was measured: "per layer", "standalone layers", "whole networks"
+};
+
+// One row of the paper's table: a feature set's sub-model for one layer type, evaluated on held-out data.
+struct LayerTypeResult {
+  std::string combination;
+  std::string evaluation;   // "lono" (leave-one-network-out) or "split" (fixed ~2/3 train split)
+  std::string feature_set;  // "macs", "macs+1", "macs+mem", "neuralpower", "counters"
+  std::string layer_type;   // "conv", "fc", "pool", "other"
+  std::optional<double> accuracy;  // fraction: 1 - mean(|predicted - measured| / measured)
+  std::optional<double> rmspe;     // fraction: sqrt(mean(((predicted - measured) / measured)^2))
+  std::optional<int> complexity;   // non-zero coefficients, intercept included
+  int test_count = 0;              // held-out layers the figures are over
+};
+
+// One held-out prediction: a whole network, or a standalone layer where only layers were measured.
+struct Prediction {
+  std::string combination;
+  std::string evaluation;
+  std::string feature_set;
+  std::string item;       // network name, or a layer description such as "conv 3x3 64->128 @56"
+  std::string item_kind;  // "network" or "layer"
+  double measured = 0;    // in the combination's target unit; must be > 0
+  double predicted = 0;   // may be <= 0 for a poor model; the log plots leave such points out
+};
+
+// Share of one layer type in one network, measured and predicted (target unit).
+struct LayerTypeShare {
+  std::string layer_type;
+  std::optional<double> measured;  // missing where only whole networks were measured
+  std::optional<double> predicted;
+};
+
+struct Breakdown {
+  std::string combination;
+  std::string network;
+  std::string feature_set;
+  std::vector<LayerTypeShare> parts;
+};
+
+struct StudyResults {
+  StudyInfo info;
+  std::vector<Combination> combinations;
+  std::vector<LayerTypeResult> layer_types;
+  std::vector<Prediction> predictions;
+  std::vector<Breakdown> breakdowns;
+
+  const Combination* find_combination(const std::string& id) const;
+};
+
+// Throws BadInput naming the first inconsistency: a row naming an unknown combination, a measured value
+// that is not positive and finite, an unknown target, an accuracy outside [0, 1]... `where` prefixes
+// the message (a file name, or "study results").
+void validate(const StudyResults& results, const std::string& where);
+
+nlohmann::json to_json(const StudyResults& results);
+// Reads the JSON form; throws BadInput `where: <json path>: expected ..., got ...`.
+StudyResults study_results_from_json(const nlohmann::json& json, const std::string& where);
+StudyResults read_study_results(const std::string& path);
+
+// "ms" for time_ms, "mJ" for energy_mj; "" for anything else.
+std::string target_unit(const std::string& target);
+// "time" / "energy" (or the target itself when unknown).
+std::string target_quantity(const std::string& target);
+// "leave-one-network-out" for "lono", "fixed split" for "split", else the id itself.
+std::string evaluation_label(const std::string& evaluation);
+
+}  // namespace convergy::report

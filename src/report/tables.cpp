@@ -1,0 +1,234 @@
+// Builds the study's tables from StudyResults and writes them as CSV and JSON (see tables.h).
+#include "report/tables.h"
+
+#include "report/format.h"
+#include "util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+namespace convergy::report {
+
+size_t Table::column(std::string_view key) const {
+  for (size_t k = 0; k < columns.size(); ++k)
+    if (columns[k].key == key) return k;
+  throw_failure("table {}: no column \"{}\"", id, key);
+}
+
+const Table& find_table(const std::vector<Table>& tables, std::string_view id) {
+  for (const auto& t : tables)
+    if (t.id == id) return t;
+  throw_failure("no table \"{}\"", id);
+}
+
+namespace {
+
+Cell text(std::string s) { return {std::move(s), std::nullopt}; }
+Cell number(std::optional<double> v) { return {"", v ? std::optional<double>(canonical(*v)) : std::nullopt}; }
+
+// Relative error of one prediction; measured > 0 is checked by validate().
+double relative_error(double measured, double predicted) { return (predicted - measured) / measured; }
+
+}  // namespace
+
+std::vector<ModelSummary> summarise_models(const StudyResults& r) {
+  // Keyed in first-appearance order so tables follow the order the study wrote its rows in.
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  std::vector<Key> order;
+  std::map<Key, std::vector<double>> errors;
+  for (const auto& p : r.predictions) {
+    Key key{p.combination, p.evaluation, p.feature_set, p.item_kind};
+    auto [it, added] = errors.try_emplace(key);
+    if (added) order.push_back(key);
+    it->second.push_back(relative_error(p.measured, p.predicted));
+  }
+  std::vector<ModelSummary> out;
+  for (const auto& key : order) {
+    const auto& e = errors.at(key);
+    ModelSummary s{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key)};
+    s.items = static_cast<int>(e.size());
+    double abs_sum = 0, sq_sum = 0;
+    int within = 0;
+    for (double x : e) {
+      abs_sum += std::fabs(x);
+      sq_sum += x * x;
+      within += std::fabs(x) <= 0.1 ? 1 : 0;
+    }
+    s.accuracy = 1.0 - abs_sum / e.size();
+    s.rmspe = std::sqrt(sq_sum / e.size());
+    s.within_10pct = static_cast<double>(within) / e.size();
+    // A network's model is its layer-type sub-models together; complexity is missing if any part's is.
+    int total = 0;
+    bool any = false, complete = true;
+    for (const auto& t : r.layer_types) {
+      if (t.combination != s.combination || t.evaluation != s.evaluation || t.feature_set != s.feature_set) continue;
+      any = true;
+      if (t.complexity)
+        total += *t.complexity;
+      else
+        complete = false;
+    }
+    if (any && complete) s.complexity = total;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<Table> build_tables(const StudyResults& r) {
+  std::vector<Table> tables;
+  auto unit_of = [&](const std::string& combination) {
+    const Combination* c = r.find_combination(combination);
+    return c ? target_unit(c->target) : std::string();
+  };
+
+  Table& combos = tables.emplace_back();
+  combos.id = "combinations";
+  combos.title = "Hardware-software combinations";
+  combos.columns = {{"id", "id"},           {"label", "combination"}, {"hardware", "hardware"},
+                    {"software", "software"}, {"origin", "origin"},      {"target", "target"},
+                    {"granularity", "measured per"}};
+  for (const auto& c : r.combinations)
+    combos.rows.push_back({text(c.id), text(c.label), text(c.hardware), text(c.software), text(c.origin),
+                           text(c.target), text(c.granularity)});
+
+  Table& models = tables.emplace_back();
+  models.id = "models";
+  models.title = "Whole-item accuracy of each model on held-out data";
+  models.columns = {{"combination", "combination"},
+                    {"evaluation", "evaluation"},
+                    {"feature_set", "feature set"},
+                    {"item_kind", "held-out items"},
+                    {"items", "count", CellFormat::Integer},
+                    {"accuracy", "accuracy", CellFormat::Percent},
+                    {"rmspe", "RMSPE", CellFormat::Percent},
+                    {"within_10pct", "within ±10%", CellFormat::Percent},
+                    {"complexity", "complexity", CellFormat::Integer}};
+  for (const auto& s : summarise_models(r))
+    models.rows.push_back({text(s.combination), text(s.evaluation), text(s.feature_set), text(s.item_kind),
+                           number(s.items), number(s.accuracy), number(s.rmspe), number(s.within_10pct),
+                           number(s.complexity ? std::optional<double>(*s.complexity) : std::nullopt)});
+
+  Table& types = tables.emplace_back();
+  types.id = "layer_types";
+  types.title = "Layer-type models: accuracy, RMSPE and complexity on held-out layers";
+  types.columns = {{"combination", "combination"},
+                   {"evaluation", "evaluation"},
+                   {"feature_set", "feature set"},
+                   {"layer_type", "layer type"},
+                   {"accuracy", "accuracy", CellFormat::Percent},
+                   {"rmspe", "RMSPE", CellFormat::Percent},
+                   {"complexity", "complexity", CellFormat::Integer},
+                   {"test_count", "held-out layers", CellFormat::Integer}};
+  for (const auto& t : r.layer_types)
+    types.rows.push_back({text(t.combination), text(t.evaluation), text(t.feature_set), text(t.layer_type),
+                          number(t.accuracy), number(t.rmspe),
+                          number(t.complexity ? std::optional<double>(*t.complexity) : std::nullopt),
+                          number(t.test_count)});
+
+  Table& preds = tables.emplace_back();
+  preds.id = "predictions";
+  preds.title = "Held-out predictions";
+  preds.columns = {{"combination", "combination"},
+                   {"evaluation", "evaluation"},
+                   {"feature_set", "feature set"},
+                   {"item", "item"},
+                   {"item_kind", "kind"},
+                   {"unit", "unit"},
+                   {"measured", "measured", CellFormat::Quantity},
+                   {"predicted", "predicted", CellFormat::Quantity},
+                   {"error", "error", CellFormat::Percent},
+                   {"accuracy", "accuracy", CellFormat::Percent}};
+  for (const auto& p : r.predictions) {
+    const double e = relative_error(p.measured, p.predicted);
+    preds.rows.push_back({text(p.combination), text(p.evaluation), text(p.feature_set), text(p.item),
+                          text(p.item_kind), text(unit_of(p.combination)), number(p.measured),
+                          number(p.predicted), number(e), number(1.0 - std::fabs(e))});
+  }
+
+  Table& parts = tables.emplace_back();
+  parts.id = "breakdown";
+  parts.title = "Per-layer-type breakdown of each network";
+  parts.columns = {{"combination", "combination"},
+                   {"network", "network"},
+                   {"feature_set", "feature set"},
+                   {"layer_type", "layer type"},
+                   {"unit", "unit"},
+                   {"measured", "measured", CellFormat::Quantity},
+                   {"predicted", "predicted", CellFormat::Quantity}};
+  for (const auto& b : r.breakdowns)
+    for (const auto& s : b.parts)
+      parts.rows.push_back({text(b.combination), text(b.network), text(b.feature_set), text(s.layer_type),
+                            text(unit_of(b.combination)), number(s.measured), number(s.predicted)});
+  return tables;
+}
+
+namespace {
+
+// RFC 4180 quoting, only where a field needs it, so plain tables stay in the shared data's no-quote form.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+const char* format_name(CellFormat f) {
+  switch (f) {
+    case CellFormat::Text: return "text";
+    case CellFormat::Percent: return "fraction";
+    case CellFormat::Quantity: return "quantity";
+    case CellFormat::Integer: return "integer";
+  }
+  return "text";
+}
+
+}  // namespace
+
+std::string table_csv(const Table& t) {
+  std::string out;
+  for (size_t k = 0; k < t.columns.size(); ++k) out += (k ? "," : "") + csv_field(t.columns[k].key);
+  out += '\n';
+  for (const auto& row : t.rows) {
+    for (size_t k = 0; k < row.size(); ++k) {
+      if (k) out += ',';
+      const Cell& c = row[k];
+      // An empty field means "not measured / not applicable", as in ../shared/data.
+      if (t.columns[k].format == CellFormat::Text)
+        out += csv_field(c.text);
+      else if (c.number)
+        out += canonical_text(*c.number);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+nlohmann::json table_json(const Table& t) {
+  nlohmann::json j;
+  j["title"] = t.title;
+  j["columns"] = nlohmann::json::array();
+  for (const auto& c : t.columns)
+    j["columns"].push_back({{"key", c.key}, {"title", c.title}, {"format", format_name(c.format)}});
+  j["rows"] = nlohmann::json::array();
+  for (const auto& row : t.rows) {
+    nlohmann::json o = nlohmann::json::object();
+    for (size_t k = 0; k < row.size(); ++k) {
+      const Cell& c = row[k];
+      if (t.columns[k].format == CellFormat::Text)
+        o[t.columns[k].key] = c.text;
+      else
+        o[t.columns[k].key] = c.number ? nlohmann::json(*c.number) : nlohmann::json(nullptr);
+    }
+    j["rows"].push_back(std::move(o));
+  }
+  return j;
+}
+
+}  // namespace convergy::report

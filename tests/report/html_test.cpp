@@ -1,0 +1,199 @@
+// Tests of the written study outputs: files, a strict well-formedness check of the page, nothing
+// fetched, and every number in the page's tables equal to the one in results.json.
+#include "report/html.h"
+#include "report/outputs.h"
+
+#include "report/format.h"
+#include "report_test_util.h"
+#include "util/error.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <set>
+
+namespace convergy::report {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::filesystem::path fresh_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("convergy-report-{}-{}", name, ::getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+// One numeric table cell of the page: which results.json cell it claims to show, and what it shows.
+struct HtmlCell {
+  std::string table, col, value, shown;
+  size_t row = 0;
+};
+
+std::string attribute(const std::string& tag, const std::string& name) {
+  const std::string key = " " + name + "=\"";
+  const size_t p = tag.find(key);
+  if (p == std::string::npos) return "<missing>";
+  const size_t s = p + key.size();
+  return tag.substr(s, tag.find('"', s) - s);
+}
+
+std::vector<HtmlCell> numeric_cells(const std::string& html) {
+  std::vector<HtmlCell> out;
+  for (size_t p = html.find("<td "); p != std::string::npos; p = html.find("<td ", p + 1)) {
+    const size_t close = html.find('>', p);
+    const std::string tag = html.substr(p, close - p);
+    if (tag.find("data-table=") == std::string::npos) continue;
+    HtmlCell c;
+    c.table = attribute(tag, "data-table");
+    c.row = std::stoul(attribute(tag, "data-row"));
+    c.col = attribute(tag, "data-col");
+    c.value = attribute(tag, "data-value");
+    c.shown = html.substr(close + 1, html.find("</td>", close) - close - 1);
+    out.push_back(c);
+  }
+  return out;
+}
+
+class WrittenReport : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::filesystem::path(fresh_dir("html"));
+    written_ = new WrittenOutputs(write_study_outputs(testing::synthetic_study(), *dir_));
+    html_ = new std::string(testing::read_text(written_->index_html));
+    json_ = new nlohmann::json(nlohmann::json::parse(testing::read_text(written_->results_json)));
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+    delete written_;
+    delete html_;
+    delete json_;
+  }
+  static std::filesystem::path* dir_;
+  static WrittenOutputs* written_;
+  static std::string* html_;
+  static nlohmann::json* json_;
+};
+std::filesystem::path* WrittenReport::dir_;
+WrittenOutputs* WrittenReport::written_;
+std::string* WrittenReport::html_;
+nlohmann::json* WrittenReport::json_;
+
+TEST_F(WrittenReport, WritesTheReportJsonAndOneCsvPerTable) {
+  EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "index.html"));
+  EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "results.json"));
+  for (const char* t : {"combinations", "models", "layer_types", "predictions", "breakdown"}) {
+    EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "tables" / (std::string(t) + ".csv"))) << t;
+    EXPECT_TRUE(json_->at("tables").contains(t)) << t;
+  }
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "index.html.tmp"));
+  // results.json is also a StudyResults file.
+  EXPECT_EQ(read_study_results(written_->results_json.string()).predictions.size(),
+            testing::synthetic_study().predictions.size());
+}
+
+TEST_F(WrittenReport, PageIsWellFormedAndSelfContained) {
+  EXPECT_EQ(testing::xml_problem(*html_), "");
+  EXPECT_THAT(*html_, Not(HasSubstr("<script")));
+  EXPECT_THAT(*html_, Not(HasSubstr("<link")));
+  EXPECT_THAT(*html_, Not(HasSubstr("<img")));
+  EXPECT_THAT(*html_, Not(HasSubstr("url(")));
+  EXPECT_THAT(*html_, HasSubstr("Content-Security-Policy"));
+  // The only URLs are the SVG namespace name, which is never fetched.
+  std::string rest = *html_;
+  for (size_t p; (p = rest.find("http://www.w3.org/2000/svg")) != std::string::npos;) rest.erase(p, 26);
+  EXPECT_THAT(rest, Not(HasSubstr("http://")));
+  EXPECT_THAT(rest, Not(HasSubstr("https://")));
+  EXPECT_THAT(*html_, HasSubstr("@media print"));
+}
+
+TEST_F(WrittenReport, SummaryNamesMachineSensorTargetReasonAndThePaperRange) {
+  EXPECT_THAT(*html_, HasSubstr("Synthetic CPU @ 2.20GHz (test fixture)"));
+  EXPECT_THAT(*html_, HasSubstr("openblas, eigen, onednn"));
+  EXPECT_THAT(*html_, HasSubstr("no power sensor on this machine: the target is time"));
+  EXPECT_THAT(*html_, HasSubstr("SyNERGY paper: 76–85%"));
+  EXPECT_THAT(*html_, Not(HasSubstr("QUICK run.")));
+}
+
+TEST_F(WrittenReport, HasOnePlotPanelPerCombinationAndTheOtherFigures) {
+  const size_t combos = json_->at("combinations").size();
+  // Headline chart + predicted-vs-measured panels + breakdown charts (3 local + nano) + complexity panels
+  // (every combination but nano, whose layer types have no accuracy... plus nano's whole-network points).
+  EXPECT_GE(testing::count_tags(*html_, "svg"), 1 + combos + 4);
+  for (const auto& c : json_->at("combinations"))
+    EXPECT_THAT(*html_, HasSubstr(">" + c["label"].get<std::string>() + "</text>"));
+}
+
+TEST_F(WrittenReport, EscapesNamesEverywhere) {
+  EXPECT_THAT(*html_, HasSubstr("toy&lt;&amp;&quot;&#39;&gt;net"));
+  EXPECT_THAT(*html_, Not(HasSubstr("toy<&")));
+}
+
+TEST_F(WrittenReport, EveryNumberInThePageTablesEqualsTheJson) {
+  const auto cells = numeric_cells(*html_);
+  ASSERT_GT(cells.size(), 200u);
+  for (const auto& c : cells) {
+    SCOPED_TRACE(fmt::format("{}[{}].{} = \"{}\" shown \"{}\"", c.table, c.row, c.col, c.value, c.shown));
+    ASSERT_TRUE(json_->at("tables").contains(c.table));
+    const nlohmann::json& rows = json_->at("tables").at(c.table).at("rows");
+    ASSERT_LT(c.row, rows.size());
+    const nlohmann::json& v = rows[c.row].at(c.col);
+    if (c.value.empty()) {
+      EXPECT_TRUE(v.is_null());
+      EXPECT_EQ(c.shown, "–");
+      continue;
+    }
+    ASSERT_TRUE(v.is_number());
+    EXPECT_EQ(std::stod(c.value), v.get<double>());
+    // What a reader sees is that same value at lower precision.
+    if (c.shown.back() == '%')
+      EXPECT_NEAR(std::stod(c.shown) / 100, v.get<double>(), 0.0005 + 1e-12);
+    else
+      EXPECT_NEAR(std::stod(c.shown), v.get<double>(), std::max(0.5, std::fabs(v.get<double>()) * 0.005));
+  }
+}
+
+TEST_F(WrittenReport, EveryModelAndLayerTypeNumberOfTheJsonIsInThePage) {
+  std::set<std::tuple<std::string, size_t, std::string>> shown;
+  for (const auto& c : numeric_cells(*html_)) shown.insert({c.table, c.row, c.col});
+  for (const char* table : {"models", "layer_types"}) {
+    const nlohmann::json& t = json_->at("tables").at(table);
+    for (size_t r = 0; r < t["rows"].size(); ++r)
+      for (const char* col : {"accuracy", "rmspe", "complexity"}) {
+        // The models table repeats only the headline rows in the page; every layer-type cell is shown.
+        if (std::string(table) == "models") {
+          const auto& row = t["rows"][r];
+          if (row["feature_set"] != json_->at("info").at("headline_feature_set")) continue;
+          if (row["combination"] != "nano-trt" && row["evaluation"] != json_->at("info").at("headline_evaluation"))
+            continue;
+        }
+        EXPECT_TRUE(shown.count({table, r, col})) << table << "[" << r << "]." << col;
+      }
+  }
+}
+
+TEST(QuickReport, IsClearlyLabelled) {
+  const auto dir = fresh_dir("quick");
+  write_study_outputs(testing::synthetic_study(true), dir);
+  const std::string html = testing::read_text(dir / "index.html");
+  EXPECT_THAT(html, HasSubstr("QUICK run"));
+  EXPECT_THAT(html, HasSubstr("<title>convergy study (QUICK)"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ReportOutputs, InconsistentResultsAreBadInputAndWriteNothing) {
+  StudyResults r = testing::synthetic_study();
+  r.breakdowns[0].combination = "elsewhere";
+  const auto dir = fresh_dir("bad");
+  EXPECT_THROW(write_study_outputs(r, dir), Error);
+  EXPECT_FALSE(std::filesystem::exists(dir / "index.html"));
+}
+
+}  // namespace
+}  // namespace convergy::report
