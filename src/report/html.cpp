@@ -141,6 +141,9 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td.na { color: #a0a4ad; text-align: center; }
 td.first-of-group, th.first-of-group { border-left: 1px solid #d9dce3; }
 td.good { color: #1e6b3a; font-weight: bold; }
+td.best { font-weight: bold; background: #eaf3fb; }
+caption { text-align: left; caption-side: top; padding: 2px 0 4px; }
+.side-by-side { display: flex; flex-wrap: wrap; gap: 0 28px; align-items: flex-start; }
 tr:hover td { background: #f7f9fc; }
 .muted { color: var(--muted); }
 .note { font-size: 13px; color: var(--muted); }
@@ -303,8 +306,7 @@ class Page {
 
     // Headline chart: one bar per combination, the paper's range shaded behind.
     svg::StackedBarChart chart;
-    chart.title = fmt::format("Whole-network accuracy, {} models, {}", i.headline_feature_set,
-                              evaluation_label(i.headline_evaluation));
+    chart.title = fmt::format("Accuracy of the {} models on held-out data", i.headline_feature_set);
     chart.x_title = "accuracy on held-out items (1 − mean |error|)";
     chart.categories = {"accuracy"};
     chart.colors = {"#0072B2"};
@@ -404,9 +406,14 @@ class Page {
             "longer than its measured bar is an over-prediction; totals are printed at the end of each bar.</p>\n";
     bool any = false;
     for (const auto& c : r_.combinations) {
+      // One predicted bar per network, from the headline feature set where there is one: all sets
+      // are in tables/breakdown.csv.
       std::vector<const Breakdown*> bds;
+      std::string fs;
       for (const auto& b : r_.breakdowns)
-        if (b.combination == c.id) bds.push_back(&b);
+        if (b.combination == c.id && (fs.empty() || b.feature_set == r_.info.headline_feature_set)) fs = b.feature_set;
+      for (const auto& b : r_.breakdowns)
+        if (b.combination == c.id && b.feature_set == fs) bds.push_back(&b);
       if (bds.empty()) continue;
       any = true;
       std::vector<std::string> types;
@@ -422,7 +429,7 @@ class Page {
         chart.colors.push_back(layer_type_color(types[k], k));
       }
       chart.percent_x = true;
-      chart.width = 1100;
+      chart.width = 1120;
       const std::vector<std::string> networks = distinct(bds, [](const Breakdown* b) { return b->network; });
       for (const auto& net : networks) {
         bool measured_done = false;
@@ -458,12 +465,12 @@ class Page {
           }
           std::string end = fmt::format("{} {}", display_quantity(p_total), u);
           if (has_m && m_total > 0) end += fmt::format(" ({:+.1f}%)", (p_total - m_total) / m_total * 100);
-          chart.bars.push_back({net, "predicted · " + b->feature_set, scaled(false), end, "no prediction"});
+          chart.bars.push_back({net, "predicted", scaled(false), end, "no prediction"});
         }
       }
       out_ += "<figure>" + svg::render(chart) +
-              fmt::format("<figcaption>{} · {} · {}.</figcaption></figure>\n", escape(c.hardware), escape(c.software),
-                          escape(c.origin));
+              fmt::format("<figcaption>{} · {} · {}; predicted by the {} models.</figcaption></figure>\n",
+                          escape(c.hardware), escape(c.software), escape(c.origin), escape(fs));
     }
     if (!any) out_ += "<p class=\"note\">No per-layer breakdowns in these results.</p>\n";
     out_ += "</section>\n";
@@ -532,9 +539,10 @@ class Page {
   void paper_tables() {
     out_ += "<section id=\"tables\">\n<h2>Tables</h2>\n";
     out_ += "<p class=\"lead\">In the form the paper uses them: feature set × layer type, giving accuracy, RMSPE and "
-            "complexity on held-out layers, then whole-network accuracy per held-out network. Every number here is "
-            "also in <code>results.json</code> and <code>tables/*.csv</code>; an empty cell (–) was not measured or "
-            "does not apply.</p>\n";
+            "complexity on held-out layers (the best accuracy of each layer type is highlighted), then whole-network "
+            "accuracy per held-out network (green: within 10% of the measurement). Every number here is also in "
+            "<code>results.json</code> and <code>tables/*.csv</code>; a dash (–) marks a value that was not measured "
+            "or does not apply.</p>\n";
     for (const auto& c : r_.combinations) {
       std::vector<size_t> rows;
       for (size_t k = 0; k < types_.rows.size(); ++k)
@@ -549,7 +557,9 @@ class Page {
       const auto evals = distinct(rows, [&](size_t k) { return text_at(types_, k, "evaluation"); });
       for (const auto& eval : evals) layer_type_table(c, eval, rows);
       const auto pevals = distinct(prows, [&](size_t k) { return text_at(preds_, k, "evaluation"); });
+      out_ += "<div class=\"side-by-side\">\n";
       for (const auto& eval : pevals) network_table(c, eval, prows);
+      out_ += "</div>\n";
     }
     out_ += "</section>\n";
   }
@@ -569,6 +579,13 @@ class Page {
     for (size_t k = 0; k < types.size(); ++k)
       out_ += "<th class=\"first-of-group\">accuracy</th><th>RMSPE</th><th>complexity</th>";
     out_ += "</tr></thead>\n<tbody>\n";
+    // The most accurate feature set of each layer type is set in bold, as the paper's tables do.
+    std::map<std::string, double> best;
+    for (size_t k : mine)
+      if (auto a = number_at(types_, k, "accuracy")) {
+        auto [it, added] = best.try_emplace(text_at(types_, k, "layer_type"), *a);
+        if (!added) it->second = std::max(it->second, *a);
+      }
     for (const auto& fs : sets) {
       out_ += fmt::format("<tr><td><strong>{}</strong></td>", escape(fs));
       for (const auto& t : types) {
@@ -579,7 +596,10 @@ class Page {
           out_ += "<td class=\"na first-of-group\">–</td><td class=\"na\">–</td><td class=\"na\">–</td>";
           continue;
         }
-        out_ += number_td(types_, *row, "accuracy", "first-of-group") + number_td(types_, *row, "rmspe") +
+        const auto a = number_at(types_, *row, "accuracy");
+        const bool is_best = a && best.count(t) && *a == best.at(t);
+        out_ += number_td(types_, *row, "accuracy", is_best ? "first-of-group best" : "first-of-group") +
+                number_td(types_, *row, "rmspe") +
                 number_td(types_, *row, "complexity");
       }
       out_ += "</tr>\n";

@@ -58,7 +58,7 @@ double text_width(std::string_view s, double font_px) {
     else if (c >= 'A' && c <= 'Z')
       units += 0.68;
     else
-      units += 0.57;
+      units += 0.6;
   }
   return units * font_px;
 }
@@ -327,12 +327,16 @@ std::string render(const ScatterPlot& p) {
       out += text_element(left - 8, y + 4, t.label, 12, "text-anchor=\"end\" fill=\"#333333\"");
   }
 
+  std::vector<Box> taken;  // drawn things point labels must not cover
   if (p.y_band) {
     const double y0 = ay(std::clamp(p.y_band->hi, ymin, ymax)), y1 = ay(std::clamp(p.y_band->lo, ymin, ymax));
     out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#f2c14e\" fill-opacity=\"0.22\"/>\n",
                        num(left), num(y0), num(plot_w), num(y1 - y0));
-    out += text_element(left + plot_w - 6, y0 - 4, p.y_band->label, 11,
+    // Caption inside the band, bottom right, where it reads as the band's name.
+    const double w = text_width(p.y_band->label, 11);
+    out += text_element(left + plot_w - 6, y1 - 5, p.y_band->label, 11,
                         "text-anchor=\"end\" fill=\"#8a6d1a\" font-style=\"italic\"");
+    taken.push_back({left + plot_w - 6 - w, y1 - 17, left + plot_w - 6, y1 - 2});
   }
 
   if (p.identity) {
@@ -356,7 +360,6 @@ std::string render(const ScatterPlot& p) {
   }
 
   // Points, thinned evenly when a series is huge, then their labels placed where they collide least.
-  std::vector<Box> taken;
   std::string labels;
   for (const auto& s : p.series) {
     const size_t n = s.points.size();
@@ -419,7 +422,7 @@ std::string render(const StackedBarChart& c) {
   // Left column: group names; second column: bar labels.
   double group_w = 0, label_w = 0;
   for (const auto& b : c.bars) {
-    group_w = std::max(group_w, text_width(b.group, font));
+    group_w = std::max(group_w, text_width(b.group, font) * 1.12);  // group names are bold
     label_w = std::max(label_w, text_width(b.label, 11));
   }
   double end_w = 0;
@@ -434,7 +437,7 @@ std::string render(const StackedBarChart& c) {
     for (size_t k = 0; k < c.categories.size(); ++k)
       entries.push_back({c.categories[k], k < c.colors.size() ? c.colors[k] : "#888888", Marker::Square, LegendEntry::Swatch});
   auto [legend_svg, legend_h] = legend(entries, left, title_h + 12, plot_w);
-  const double top = title_h + legend_h + (legend_h > 0 ? 6 : 4);
+  const double top = title_h + legend_h + (legend_h > 0 ? 6 : 4) + (c.x_band ? 16 : 0);
 
   double xmax = 0;
   for (const auto& b : c.bars) {
@@ -512,8 +515,8 @@ std::string render(const StackedBarChart& c) {
   }
   out += text_element(left + plot_w / 2, plot_bottom + 36, c.x_title, 13, "text-anchor=\"middle\" fill=\"#222222\"");
   if (c.x_band)
-    out += text_element(ax(c.x_band->hi) + 4, top + 12, c.x_band->label, 11,
-                        "fill=\"#8a6d1a\" font-style=\"italic\"");
+    out += text_element((ax(c.x_band->lo) + ax(c.x_band->hi)) / 2, top - 5, c.x_band->label, 11,
+                        "text-anchor=\"middle\" fill=\"#8a6d1a\" font-style=\"italic\"");
   if (!c.note.empty()) out += text_element(12, height - 6, c.note, 11, "fill=\"#666666\" font-style=\"italic\"");
   out += "</svg>\n";
   return out;

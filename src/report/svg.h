@@ -62,7 +62,7 @@ struct ScatterPlot {
   std::optional<ReferenceBand> y_band;
   double width = 560, height = 460;
   // Series with more points are thinned evenly for drawing; the caption says how many are shown.
-  size_t max_points_per_series = 800;
+  size_t max_points_per_series = 500;
   std::string note;  // small caption under the legend
 };
 std::string render(const ScatterPlot& plot);
