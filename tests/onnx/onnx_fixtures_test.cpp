@@ -1,0 +1,85 @@
+// The checked-in fixtures: one tiny network exported by torch.onnx at opsets 9, 11, 13, 14 and 17
+// (tools/onnx/export_fixtures.py). Each must import to the same layers, and match PyTorch's own counts.
+#include "features/features.h"
+#include "import/load.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <map>
+
+namespace convergy {
+namespace {
+
+const std::string kData = std::string(CONVERGY_SOURCE_DIR) + "/tests/onnx/data/";
+
+nlohmann::json fixtures() {
+  std::ifstream in(kData + "fixtures.json");
+  return nlohmann::json::parse(in);
+}
+
+class TinyNetFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TinyNetFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
+  const auto expected = fixtures();
+  ASSERT_TRUE(expected.at("files").contains(GetParam()));
+  Graph g = load_network(kData + GetParam());
+  const NetworkFeatures f = network_features(g);
+  EXPECT_EQ(f.params, expected.at("params").get<uint64_t>());
+  EXPECT_EQ(f.macs, expected.at("macs").get<uint64_t>());
+  EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{1, 10}));
+
+  std::map<LayerKind, int> kinds;
+  for (const auto& l : g.layers()) ++kinds[l.kind];
+  EXPECT_EQ(kinds[LayerKind::Convolution], 6);
+  EXPECT_EQ(kinds[LayerKind::BatchNorm], 2);
+  EXPECT_EQ(kinds[LayerKind::Clip], 1);            // ReLU6
+  EXPECT_EQ(kinds[LayerKind::HardSwish], 1);       // HardSwish op, or x * HardSigmoid(x) before opset 14
+  EXPECT_EQ(kinds[LayerKind::Swish], 1);           // SiLU in the squeeze-and-excitation block
+  EXPECT_EQ(kinds[LayerKind::Sigmoid], 1);         // its gate
+  EXPECT_EQ(kinds[LayerKind::Eltwise], 1);         // the gate's scaling
+  EXPECT_EQ(kinds[LayerKind::ChannelShuffle], 1);
+  EXPECT_EQ(kinds[LayerKind::Pad], 0);             // folded into the branch convolution
+  EXPECT_EQ(kinds[LayerKind::Pooling], 3);         // global average, max (ceil), average (no padding counted)
+  EXPECT_EQ(kinds[LayerKind::PReLU], 1);
+  EXPECT_EQ(kinds[LayerKind::LeakyReLU], 1);
+  EXPECT_EQ(kinds[LayerKind::InnerProduct], 1);
+  EXPECT_EQ(kinds[LayerKind::Softmax], 1);
+  EXPECT_EQ(kinds[LayerKind::Concat], 1);
+  EXPECT_GE(kinds[LayerKind::Slice], 1);           // chunk(): one Split, or two Slices
+
+  for (const auto& l : g.layers()) {
+    if (l.kind != LayerKind::Pooling) continue;
+    const auto& p = l.p<PoolParams>();
+    // Before opset 10 MaxPool has no ceil_mode; torch writes the extra row and column as padding instead.
+    if (p.method == PoolMethod::Max && expected.at("files").at(GetParam()).get<int>() >= 10) {
+      EXPECT_EQ(p.rounding, PoolRounding::Ceil) << l.name;
+    }
+    if (p.method == PoolMethod::Average && !p.global) {
+      EXPECT_FALSE(p.count_include_pad) << l.name;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Opsets, TinyNetFixture,
+                         ::testing::Values("tinynet_opset9.onnx", "tinynet_opset11.onnx", "tinynet_opset13.onnx",
+                                           "tinynet_opset14.onnx", "tinynet_opset17.onnx"));
+
+TEST(TinyNetFixture, EveryOpsetGivesTheSameShapes) {
+  std::vector<std::vector<Shape>> per_file;
+  const auto all = fixtures();
+  for (const auto& item : all.at("files").items()) {
+    Graph g = load_network(kData + item.key());
+    std::vector<Shape> shapes;
+    for (const auto& l : g.layers())
+      if (l.kind == LayerKind::Convolution || l.kind == LayerKind::Pooling || l.kind == LayerKind::InnerProduct)
+        shapes.push_back(g.blob(l.outputs[0]).shape);
+    per_file.push_back(shapes);
+  }
+  ASSERT_EQ(per_file.size(), 5u);
+  for (size_t i = 1; i < per_file.size(); ++i) EXPECT_EQ(per_file[i], per_file[0]) << "file " << i;
+}
+
+}  // namespace
+}  // namespace convergy
