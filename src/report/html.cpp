@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -353,6 +354,44 @@ class Page {
     out_ += "</section>\n";
   }
 
+  // The relative error of each point of a predicted-against-measured plot: on log-log axes ±10% is a thin
+  // sliver, here it is a band a reader can judge by eye.
+  static svg::ScatterPlot error_plot(svg::ScatterPlot& main) {
+    svg::ScatterPlot e;
+    e.log_x = true;
+    e.percent_y = true;
+    e.zero_line = true;
+    e.legend = false;
+    e.x_title = main.x_title;
+    e.y_title = "relative error";
+    e.height = 250;
+    e.y_band = svg::ReferenceBand{-0.1, 0.1, "±10%", "#9aa5b1", "#5a6570"};
+    double worst = 0.2;
+    for (const auto& s : main.series) {
+      svg::Series r{s.name, s.color, s.marker, {}};
+      for (const auto& pt : s.points) {
+        const double err = (pt.y - pt.x) / pt.x;
+        worst = std::max(worst, std::fabs(err));
+        r.points.push_back({pt.x, err, "", pt.tooltip});
+      }
+      e.series.push_back(std::move(r));
+    }
+    // Symmetric range, at most ±100%: a few wild points must not flatten the rest (the caption counts them).
+    const double lim = std::min(1.0, std::ceil(worst * 1.05 * 10) / 10);
+    e.y_min = -lim;
+    e.y_max = lim;
+    // Both plots share the x range so a point sits at the same x in each.
+    double lo = std::numeric_limits<double>::infinity(), hi = 0;
+    for (const auto& s : main.series)
+      for (const auto& pt : s.points)
+        if (pt.x > 0 && pt.y > 0) lo = std::min({lo, pt.x, pt.y}), hi = std::max({hi, pt.x, pt.y});
+    if (hi > 0) {
+      main.x_min = main.y_min = e.x_min = svg::nice_floor_125(lo / 1.08);
+      main.x_max = main.y_max = e.x_max = svg::nice_ceil_125(hi * 1.08);
+    }
+    return e;
+  }
+
   void predicted_vs_measured() {
     out_ += "<section id=\"predicted\">\n<h2>Predicted against measured</h2>\n";
     out_ += "<p class=\"lead\">One panel per hardware-software combination. Each point is a network (or a standalone "
@@ -372,6 +411,8 @@ class Page {
         if (p.combination == c.id && p.evaluation == eval &&
             std::find(sets.begin(), sets.end(), p.feature_set) == sets.end())
           sets.push_back(p.feature_set);
+      // The headline feature set is drawn last, on top of the others.
+      std::stable_partition(sets.begin(), sets.end(), [&](const std::string& fs) { return fs != r_.info.headline_feature_set; });
       std::string kind;
       for (size_t s = 0; s < sets.size(); ++s) {
         const SeriesStyle st = feature_set_style(sets[s], s);
@@ -388,13 +429,17 @@ class Page {
         plot.series.push_back(std::move(series));
       }
       out_ += "<figure>\n";
-      if (plot.series.empty())
+      if (plot.series.empty()) {
         out_ += fmt::format("<p class=\"note\">{}: no held-out predictions.</p>\n", escape(c.label));
-      else
+      } else {
+        const svg::ScatterPlot errors = error_plot(plot);
         out_ += svg::render(plot);
-      out_ += fmt::format("<figcaption>{} · {} · {}; held-out {}s, {}.</figcaption>\n</figure>\n", escape(c.hardware),
-                          escape(c.software), escape(c.origin), escape(kind.empty() ? "item" : kind),
-                          escape(evaluation_label(eval)));
+        out_ += svg::render(errors);
+      }
+      out_ += fmt::format("<figcaption>{} · {} · {}; held-out {}s, {}. Lower plot: the same points as relative "
+                          "error.</figcaption>\n</figure>\n",
+                          escape(c.hardware), escape(c.software), escape(c.origin),
+                          escape(kind.empty() ? "item" : kind), escape(evaluation_label(eval)));
     }
     out_ += "</div>\n</section>\n";
   }

@@ -289,15 +289,28 @@ std::string render(const ScatterPlot& p) {
 
   // Legend below the x axis title; its height decides the picture's height.
   std::vector<LegendEntry> entries;
-  for (const auto& s : p.series) entries.push_back({s.name, s.color, s.marker});
-  if (p.identity) entries.push_back({"y = x", "#444444", Marker::Circle, LegendEntry::DashedLine});
-  const double legend_y = top + plot_h + 58;
+  if (p.legend) {
+    for (const auto& s : p.series) entries.push_back({s.name, s.color, s.marker});
+    if (p.identity) entries.push_back({"y = x", "#444444", Marker::Circle, LegendEntry::DashedLine});
+  }
+  const double legend_y = top + plot_h + (entries.empty() ? 46 : 58);
   auto [legend_svg, legend_h] = legend(entries, left, legend_y, plot_w);
   std::string note = p.note;
-  size_t shown_total = 0;
-  for (const auto& s : p.series) shown_total += std::min(s.points.size(), p.max_points_per_series);
-  if (shown_total < total) note += fmt::format("{}Showing {} of {} points (evenly thinned).", note.empty() ? "" : " ", shown_total, total);
-  if (dropped) note += fmt::format("{}{} point(s) with values <= 0 cannot be drawn on log axes.", note.empty() ? "" : " ", dropped);
+  auto step_of = [&](size_t n) {
+    return n > p.max_points_per_series ? (n + p.max_points_per_series - 1) / p.max_points_per_series : 1;
+  };
+  size_t shown_total = 0, outside = 0;
+  for (const auto& s : p.series) {
+    shown_total += (s.points.size() + step_of(s.points.size()) - 1) / step_of(s.points.size());
+    for (const auto& pt : s.points)
+      if (std::isfinite(pt.x) && std::isfinite(pt.y) && !(p.log_x && !(pt.x > 0)) && !(p.log_y && !(pt.y > 0)) &&
+          (pt.x < xmin || pt.x > xmax || pt.y < ymin || pt.y > ymax))
+        ++outside;
+  }
+  auto add_note = [&](const std::string& text) { note += (note.empty() ? "" : " ") + text; };
+  if (shown_total < total) add_note(fmt::format("Showing {} of {} points (evenly thinned).", shown_total, total));
+  if (dropped) add_note(fmt::format("{} point(s) with values <= 0 cannot be drawn on log axes.", dropped));
+  if (outside) add_note(fmt::format("{} point(s) outside the plotted range.", outside));
   const double note_h = note.empty() ? 0 : 18;
   const double height = legend_y + legend_h + note_h;
 
@@ -330,14 +343,18 @@ std::string render(const ScatterPlot& p) {
   std::vector<Box> taken;  // drawn things point labels must not cover
   if (p.y_band) {
     const double y0 = ay(std::clamp(p.y_band->hi, ymin, ymax)), y1 = ay(std::clamp(p.y_band->lo, ymin, ymax));
-    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#f2c14e\" fill-opacity=\"0.22\"/>\n",
-                       num(left), num(y0), num(plot_w), num(y1 - y0));
+    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.22\"/>\n",
+                       num(left), num(y0), num(plot_w), num(y1 - y0), p.y_band->color);
     // Caption inside the band, bottom right, where it reads as the band's name.
     const double w = text_width(p.y_band->label, 11);
     out += text_element(left + plot_w - 6, y1 - 5, p.y_band->label, 11,
-                        "text-anchor=\"end\" fill=\"#8a6d1a\" font-style=\"italic\"");
+                        fmt::format("text-anchor=\"end\" fill=\"{}\" font-style=\"italic\"", p.y_band->text_color));
     taken.push_back({left + plot_w - 6 - w, y1 - 17, left + plot_w - 6, y1 - 2});
   }
+  if (p.zero_line && ymin < 0 && ymax > 0)
+    out += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#444444\" stroke-width=\"1.2\" stroke-dasharray=\"5 4\"/>\n",
+        num(left), num(ay(0)), num(left + plot_w));
 
   if (p.identity) {
     const double lo = xmin, hi = xmax;
@@ -363,7 +380,7 @@ std::string render(const ScatterPlot& p) {
   std::string labels;
   for (const auto& s : p.series) {
     const size_t n = s.points.size();
-    const size_t step = n > p.max_points_per_series ? (n + p.max_points_per_series - 1) / p.max_points_per_series : 1;
+    const size_t step = step_of(n);
     out += fmt::format("<g class=\"series\" data-series=\"{}\">\n", escape(s.name));
     for (size_t k = 0; k < n; k += step) {
       const Point& pt = s.points[k];

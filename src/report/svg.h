@@ -47,6 +47,8 @@ struct Series {
 struct ReferenceBand {
   double lo = 0, hi = 0;
   std::string label;
+  std::string color = "#f2c14e";
+  std::string text_color = "#8a6d1a";
 };
 
 struct ScatterPlot {
@@ -60,8 +62,11 @@ struct ScatterPlot {
   std::vector<Series> series;
   bool label_points = false;
   std::optional<ReferenceBand> y_band;
+  bool zero_line = false;  // a dashed line at y = 0 (relative-error plots)
+  bool legend = true;
   double width = 560, height = 460;
-  // Series with more points are thinned evenly for drawing; the caption says how many are shown.
+  // Series with more points are thinned evenly for drawing; the caption says how many are shown, and how
+  // many fall outside fixed ranges.
   size_t max_points_per_series = 500;
   std::string note;  // small caption under the legend
 };
