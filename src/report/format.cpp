@@ -15,9 +15,7 @@ std::string canonical_text(double v) {
 
 double canonical(double v) { return std::strtod(canonical_text(v).c_str(), nullptr); }
 
-std::string display_percent(double fraction) {
-  return fmt::format("{:.1f}%", canonical(fraction) * 100.0);
-}
+std::string display_percent(double fraction) { return fmt::format("{:.1f}%", canonical(fraction) * 100.0); }
 
 std::string display_quantity(double v) {
   v = canonical(v);

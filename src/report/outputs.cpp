@@ -36,7 +36,8 @@ WrittenOutputs write_study_outputs(const StudyResults& results, const std::files
   validate(results, "study results");
   std::error_code ec;
   std::filesystem::create_directories(out_dir / "tables", ec);
-  if (ec) throw_failure("{}: cannot create the output folder: {}", (out_dir / "tables").string(), ec.message());
+  if (ec)
+    throw_failure("{}: cannot create the output folder: {}", (out_dir / "tables").string(), ec.message());
 
   const std::vector<Table> tables = build_tables(results);
   WrittenOutputs written;

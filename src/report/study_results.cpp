@@ -65,7 +65,8 @@ class Reader {
     if (!v.is_string()) fail(path + "." + key, "a string", v);
     return v.get<std::string>();
   }
-  std::string string_or(const json& object, const std::string& path, const char* key, std::string fallback) const {
+  std::string string_or(const json& object, const std::string& path, const char* key,
+                        std::string fallback) const {
     if (!object.contains(key)) return fallback;
     return string(object, path, key);
   }
@@ -163,8 +164,10 @@ json to_json(const StudyResults& r) {
       parts.push_back({{"layer_type", s.layer_type},
                        {"measured", optional_number(s.measured)},
                        {"predicted", optional_number(s.predicted)}});
-    breakdowns.push_back(
-        {{"combination", b.combination}, {"network", b.network}, {"feature_set", b.feature_set}, {"parts", parts}});
+    breakdowns.push_back({{"combination", b.combination},
+                          {"network", b.network},
+                          {"feature_set", b.feature_set},
+                          {"parts", parts}});
   }
   return j;
 }
@@ -271,7 +274,8 @@ void validate(const StudyResults& r, const std::string& where) {
     if (!ids.insert(c.id).second)
       throw_bad_input("{}: combinations[{}]: id \"{}\" repeated, expected unique ids", where, k, c.id);
     if (target_unit(c.target).empty())
-      throw_bad_input("{}: combination \"{}\": target \"{}\", expected time_ms or energy_mj", where, c.id, c.target);
+      throw_bad_input("{}: combination \"{}\": target \"{}\", expected time_ms or energy_mj", where, c.id,
+                      c.target);
   }
   auto known = [&](const std::string& id, const char* what, size_t k) {
     if (!ids.count(id))
@@ -282,7 +286,8 @@ void validate(const StudyResults& r, const std::string& where) {
     known(t.combination, "layer_types", k);
     // Accuracy is 1 - MAPE: at most 1, and below 0 for a model that is off by more than 100% on average.
     if (t.accuracy && !(std::isfinite(*t.accuracy) && *t.accuracy <= 1.0 + 1e-12))
-      throw_bad_input("{}: layer_types[{}]: accuracy {}, expected a finite fraction <= 1", where, k, *t.accuracy);
+      throw_bad_input("{}: layer_types[{}]: accuracy {}, expected a finite fraction <= 1", where, k,
+                      *t.accuracy);
     if (t.rmspe && !(std::isfinite(*t.rmspe) && *t.rmspe >= 0.0))
       throw_bad_input("{}: layer_types[{}]: rmspe {}, expected a finite value >= 0", where, k, *t.rmspe);
     if (t.complexity && *t.complexity < 0)
@@ -292,13 +297,14 @@ void validate(const StudyResults& r, const std::string& where) {
     const auto& p = r.predictions[k];
     known(p.combination, "predictions", k);
     if (!(std::isfinite(p.measured) && p.measured > 0))
-      throw_bad_input("{}: predictions[{}] \"{}\": measured {}, expected a finite value > 0", where, k, p.item,
-                      p.measured);
+      throw_bad_input("{}: predictions[{}] \"{}\": measured {}, expected a finite value > 0", where, k,
+                      p.item, p.measured);
     if (!std::isfinite(p.predicted))
       throw_bad_input("{}: predictions[{}] \"{}\": predicted {}, expected a finite value", where, k, p.item,
                       p.predicted);
     if (p.item_kind != "network" && p.item_kind != "layer")
-      throw_bad_input("{}: predictions[{}]: item_kind \"{}\", expected network or layer", where, k, p.item_kind);
+      throw_bad_input("{}: predictions[{}]: item_kind \"{}\", expected network or layer", where, k,
+                      p.item_kind);
   }
   for (size_t k = 0; k < r.breakdowns.size(); ++k) {
     const auto& b = r.breakdowns[k];

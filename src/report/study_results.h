@@ -28,9 +28,9 @@ struct StudyInfo {
   MachineInfo machine;
   std::vector<std::string> backends;  // local backends measured, e.g. {"openblas", "eigen"}
   int threads = 0;
-  std::string sensor;         // power sensor used, or "none"
-  std::string target;         // "time_ms" or "energy_mj" for the local combinations
-  std::string target_reason;  // e.g. "no power sensor on this machine: the target is time"
+  std::string sensor;                 // power sensor used, or "none"
+  std::string target;                 // "time_ms" or "energy_mj" for the local combinations
+  std::string target_reason;          // e.g. "no power sensor on this machine: the target is time"
   std::optional<double> wall_time_s;  // the study's own wall time; missing when not measured
   // The model the summary quotes: a compact feature set under an evaluation of held-out networks.
   std::string headline_feature_set = "macs+mem";
@@ -51,9 +51,9 @@ struct Combination {
 // One row of the paper's table: a feature set's sub-model for one layer type, evaluated on held-out data.
 struct LayerTypeResult {
   std::string combination;
-  std::string evaluation;   // "lono" (leave-one-network-out) or "split" (fixed ~2/3 train split)
-  std::string feature_set;  // "macs", "macs+1", "macs+mem", "neuralpower", "counters"
-  std::string layer_type;   // "conv", "fc", "pool", "other"
+  std::string evaluation;          // "lono" (leave-one-network-out) or "split" (fixed ~2/3 train split)
+  std::string feature_set;         // "macs", "macs+1", "macs+mem", "neuralpower", "counters"
+  std::string layer_type;          // "conv", "fc", "pool", "other"
   std::optional<double> accuracy;  // fraction: 1 - mean(|predicted - measured| / measured)
   std::optional<double> rmspe;     // fraction: sqrt(mean(((predicted - measured) / measured)^2))
   std::optional<int> complexity;   // non-zero coefficients, intercept included

@@ -17,11 +17,21 @@ std::string escape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         // XML 1.0 allows only tab, newline and carriage return below 0x20.
         if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
@@ -124,7 +134,8 @@ std::vector<Tick> log_ticks(double lo, double hi) {
       const bool labelled = decades <= 3.2 || m == 1;
       ticks.push_back({v, labelled ? tick_label(v) : std::string()});
     }
-  const auto labelled = std::count_if(ticks.begin(), ticks.end(), [](const Tick& t) { return !t.label.empty(); });
+  const auto labelled =
+      std::count_if(ticks.begin(), ticks.end(), [](const Tick& t) { return !t.label.empty(); });
   if (labelled < 2) return linear_ticks(lo, hi, 5);
   return ticks;
 }
@@ -137,34 +148,40 @@ struct Axis {
   double p0 = 0, p1 = 1;  // pixel range (p1 < p0 for y)
   bool log = false;
   double operator()(double v) const {
-    const double t = log ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) : (v - lo) / (hi - lo);
+    const double t =
+        log ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) : (v - lo) / (hi - lo);
     return p0 + t * (p1 - p0);
   }
 };
 
-std::string marker_svg(Marker m, double x, double y, double r, const std::string& color, const std::string& extra) {
-  const std::string style = fmt::format("fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"0.8\"{}", color, extra);
+std::string marker_svg(Marker m, double x, double y, double r, const std::string& color,
+                       const std::string& extra) {
+  const std::string style =
+      fmt::format("fill=\"{}\" stroke=\"#ffffff\" stroke-width=\"0.8\"{}", color, extra);
   switch (m) {
-    case Marker::Circle: return fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" {}", num(x), num(y), num(r), style);
+    case Marker::Circle:
+      return fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"{}\" {}", num(x), num(y), num(r), style);
     case Marker::Square:
-      return fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {}", num(x - r * 0.9), num(y - r * 0.9),
-                         num(r * 1.8), num(r * 1.8), style);
+      return fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" {}", num(x - r * 0.9),
+                         num(y - r * 0.9), num(r * 1.8), num(r * 1.8), style);
     case Marker::Diamond:
-      return fmt::format("<polygon points=\"{},{} {},{} {},{} {},{}\" {}", num(x), num(y - r * 1.25), num(x + r * 1.25),
-                         num(y), num(x), num(y + r * 1.25), num(x - r * 1.25), num(y), style);
+      return fmt::format("<polygon points=\"{},{} {},{} {},{} {},{}\" {}", num(x), num(y - r * 1.25),
+                         num(x + r * 1.25), num(y), num(x), num(y + r * 1.25), num(x - r * 1.25), num(y),
+                         style);
     case Marker::TriangleUp:
-      return fmt::format("<polygon points=\"{},{} {},{} {},{}\" {}", num(x), num(y - r * 1.3), num(x + r * 1.2),
-                         num(y + r * 0.8), num(x - r * 1.2), num(y + r * 0.8), style);
+      return fmt::format("<polygon points=\"{},{} {},{} {},{}\" {}", num(x), num(y - r * 1.3),
+                         num(x + r * 1.2), num(y + r * 0.8), num(x - r * 1.2), num(y + r * 0.8), style);
     case Marker::TriangleDown:
-      return fmt::format("<polygon points=\"{},{} {},{} {},{}\" {}", num(x), num(y + r * 1.3), num(x + r * 1.2),
-                         num(y - r * 0.8), num(x - r * 1.2), num(y - r * 0.8), style);
+      return fmt::format("<polygon points=\"{},{} {},{} {},{}\" {}", num(x), num(y + r * 1.3),
+                         num(x + r * 1.2), num(y - r * 0.8), num(x - r * 1.2), num(y - r * 0.8), style);
     case Marker::Cross: {
       const double a = r * 0.45, b = r * 1.2;
       return fmt::format(
           "<polygon points=\"{},{} {},{} {},{} {},{} {},{} {},{} {},{} {},{} {},{} {},{} {},{} {},{}\" {}",
-          num(x - a), num(y - b), num(x + a), num(y - b), num(x + a), num(y - a), num(x + b), num(y - a), num(x + b),
-          num(y + a), num(x + a), num(y + a), num(x + a), num(y + b), num(x - a), num(y + b), num(x - a), num(y + a),
-          num(x - b), num(y + a), num(x - b), num(y - a), num(x - a), num(y - a), style);
+          num(x - a), num(y - b), num(x + a), num(y - b), num(x + a), num(y - a), num(x + b), num(y - a),
+          num(x + b), num(y + a), num(x + a), num(y + a), num(x + a), num(y + b), num(x - a), num(y + b),
+          num(x - a), num(y + a), num(x - b), num(y + a), num(x - b), num(y - a), num(x - a), num(y - a),
+          style);
     }
   }
   return "";
@@ -181,13 +198,16 @@ std::string marker_element(Marker m, double x, double y, double r, const std::st
 
 std::string svg_open(double w, double h, const std::string& title) {
   return fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} "
-      "{1}\" role=\"img\" aria-label=\"{2}\" font-family=\"'DejaVu Sans', 'Liberation Sans', Arial, sans-serif\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 "
+      "{0} "
+      "{1}\" role=\"img\" aria-label=\"{2}\" font-family=\"'DejaVu Sans', 'Liberation Sans', Arial, "
+      "sans-serif\" "
       "class=\"plot\">\n<title>{2}</title>\n",
       num(w), num(h), escape(title));
 }
 
-std::string text_element(double x, double y, const std::string& text, double size, const std::string& attrs = "") {
+std::string text_element(double x, double y, const std::string& text, double size,
+                         const std::string& attrs = "") {
   return fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"{}\"{}>{}</text>\n", num(x), num(y), num(size),
                      attrs.empty() ? "" : " " + attrs, escape(text));
 }
@@ -203,7 +223,8 @@ struct LegendEntry {
   Marker marker;
   enum Kind { MarkerKind, Swatch, DashedLine } kind = MarkerKind;
 };
-std::pair<std::string, double> legend(const std::vector<LegendEntry>& entries, double x0, double y0, double width) {
+std::pair<std::string, double> legend(const std::vector<LegendEntry>& entries, double x0, double y0,
+                                      double width) {
   std::string out;
   const double font = 12, row_h = 18;
   double x = x0, y = y0;
@@ -214,11 +235,13 @@ std::pair<std::string, double> legend(const std::vector<LegendEntry>& entries, d
       y += row_h;
     }
     if (e.kind == LegendEntry::Swatch)
-      out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"11\" height=\"11\" fill=\"{}\" rx=\"2\"/>\n", num(x),
-                         num(y - 9.5), e.color);
+      out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"11\" height=\"11\" fill=\"{}\" rx=\"2\"/>\n",
+                         num(x), num(y - 9.5), e.color);
     else if (e.kind == LegendEntry::DashedLine)
-      out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.2\" "
-                         "stroke-dasharray=\"4 3\"/>\n", num(x - 2), num(y - 4), num(x + 12), num(y - 4), e.color);
+      out += fmt::format(
+          "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"1.2\" "
+          "stroke-dasharray=\"4 3\"/>\n",
+          num(x - 2), num(y - 4), num(x + 12), num(y - 4), e.color);
     else
       out += marker_element(e.marker, x + 5.5, y - 4, 4.8, e.color, "") + "\n";
     out += text_element(x + 16, y, e.name, font, "fill=\"#333333\"");
@@ -238,7 +261,8 @@ std::string render(const ScatterPlot& p) {
   for (const auto& s : p.series)
     for (const auto& pt : s.points) {
       ++total;
-      if ((p.log_x && !(pt.x > 0)) || (p.log_y && !(pt.y > 0)) || !std::isfinite(pt.x) || !std::isfinite(pt.y)) {
+      if ((p.log_x && !(pt.x > 0)) || (p.log_y && !(pt.y > 0)) || !std::isfinite(pt.x) ||
+          !std::isfinite(pt.y)) {
         ++dropped;
         continue;
       }
@@ -247,7 +271,8 @@ std::string render(const ScatterPlot& p) {
       ymin = std::min(ymin, pt.y);
       ymax = std::max(ymax, pt.y);
     }
-  if (!std::isfinite(xmin)) xmin = p.log_x ? 1 : 0, xmax = p.log_x ? 10 : 1, ymin = p.log_y ? 1 : 0, ymax = p.log_y ? 10 : 1;
+  if (!std::isfinite(xmin))
+    xmin = p.log_x ? 1 : 0, xmax = p.log_x ? 10 : 1, ymin = p.log_y ? 1 : 0, ymax = p.log_y ? 10 : 1;
   if (p.y_band) ymin = std::min(ymin, p.y_band->lo), ymax = std::max(ymax, p.y_band->hi);
   if (p.identity) {
     xmin = ymin = std::min(xmin, ymin);
@@ -303,28 +328,32 @@ std::string render(const ScatterPlot& p) {
   for (const auto& s : p.series) {
     shown_total += (s.points.size() + step_of(s.points.size()) - 1) / step_of(s.points.size());
     for (const auto& pt : s.points)
-      if (std::isfinite(pt.x) && std::isfinite(pt.y) && !(p.log_x && !(pt.x > 0)) && !(p.log_y && !(pt.y > 0)) &&
-          (pt.x < xmin || pt.x > xmax || pt.y < ymin || pt.y > ymax))
+      if (std::isfinite(pt.x) && std::isfinite(pt.y) && !(p.log_x && !(pt.x > 0)) &&
+          !(p.log_y && !(pt.y > 0)) && (pt.x < xmin || pt.x > xmax || pt.y < ymin || pt.y > ymax))
         ++outside;
   }
   auto add_note = [&](const std::string& text) { note += (note.empty() ? "" : " ") + text; };
-  if (shown_total < total) add_note(fmt::format("Showing {} of {} points (evenly thinned).", shown_total, total));
+  if (shown_total < total)
+    add_note(fmt::format("Showing {} of {} points (evenly thinned).", shown_total, total));
   if (dropped) add_note(fmt::format("{} point(s) with values <= 0 cannot be drawn on log axes.", dropped));
   if (outside) add_note(fmt::format("{} point(s) outside the plotted range.", outside));
   const double note_h = note.empty() ? 0 : 18;
   const double height = legend_y + legend_h + note_h;
 
   std::string out = svg_open(p.width, height, p.title);
-  out += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", num(p.width), num(height));
+  out += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", num(p.width),
+                     num(height));
   if (!p.title.empty()) out += text_element(left, 22, p.title, 15, "font-weight=\"bold\" fill=\"#222222\"");
-  out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fbfbfd\" stroke=\"#c8c8d0\"/>\n",
-                     num(left), num(top), num(plot_w), num(plot_h));
+  out += fmt::format(
+      "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fbfbfd\" stroke=\"#c8c8d0\"/>\n", num(left),
+      num(top), num(plot_w), num(plot_h));
 
   // Grid and ticks.
   for (const auto& t : xt) {
     const double x = ax(t.value);
-    out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"1\"/>\n", num(x),
-                       num(top), num(top + plot_h), t.label.empty() ? "#f0f0f4" : "#e2e2ea");
+    out +=
+        fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"{3}\" stroke-width=\"1\"/>\n",
+                    num(x), num(top), num(top + plot_h), t.label.empty() ? "#f0f0f4" : "#e2e2ea");
     out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#666666\"/>\n", num(x),
                        num(top + plot_h), num(top + plot_h + (t.label.empty() ? 3 : 5)));
     if (!t.label.empty())
@@ -332,8 +361,9 @@ std::string render(const ScatterPlot& p) {
   }
   for (const auto& t : yt) {
     const double y = ay(t.value);
-    out += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\" stroke=\"{3}\" stroke-width=\"1\"/>\n", num(y),
-                       num(left), num(left + plot_w), t.label.empty() ? "#f0f0f4" : "#e2e2ea");
+    out +=
+        fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\" stroke=\"{3}\" stroke-width=\"1\"/>\n",
+                    num(y), num(left), num(left + plot_w), t.label.empty() ? "#f0f0f4" : "#e2e2ea");
     out += fmt::format("<line x1=\"{1}\" y1=\"{0}\" x2=\"{2}\" y2=\"{0}\" stroke=\"#666666\"/>\n", num(y),
                        num(left - (t.label.empty() ? 3 : 5)), num(left));
     if (!t.label.empty())
@@ -343,17 +373,20 @@ std::string render(const ScatterPlot& p) {
   std::vector<Box> taken;  // drawn things point labels must not cover
   if (p.y_band) {
     const double y0 = ay(std::clamp(p.y_band->hi, ymin, ymax)), y1 = ay(std::clamp(p.y_band->lo, ymin, ymax));
-    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.22\"/>\n",
-                       num(left), num(y0), num(plot_w), num(y1 - y0), p.y_band->color);
+    out += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\" fill-opacity=\"0.22\"/>\n", num(left),
+        num(y0), num(plot_w), num(y1 - y0), p.y_band->color);
     // Caption inside the band, bottom right, where it reads as the band's name.
     const double w = text_width(p.y_band->label, 11);
-    out += text_element(left + plot_w - 6, y1 - 5, p.y_band->label, 11,
-                        fmt::format("text-anchor=\"end\" fill=\"{}\" font-style=\"italic\"", p.y_band->text_color));
+    out += text_element(
+        left + plot_w - 6, y1 - 5, p.y_band->label, 11,
+        fmt::format("text-anchor=\"end\" fill=\"{}\" font-style=\"italic\"", p.y_band->text_color));
     taken.push_back({left + plot_w - 6 - w, y1 - 17, left + plot_w - 6, y1 - 2});
   }
   if (p.zero_line && ymin < 0 && ymax > 0)
     out += fmt::format(
-        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#444444\" stroke-width=\"1.2\" stroke-dasharray=\"5 4\"/>\n",
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{2}\" y2=\"{1}\" stroke=\"#444444\" stroke-width=\"1.2\" "
+        "stroke-dasharray=\"5 4\"/>\n",
         num(left), num(ay(0)), num(left + plot_w));
 
   if (p.identity) {
@@ -362,17 +395,24 @@ std::string render(const ScatterPlot& p) {
       // The band's edges y = (1 +- b) x are straight lines in log-log and linear axes alike; the polygon
       // follows them to where they leave the square plot area.
       const double up = 1 + p.identity_band, dn = 1 - p.identity_band;
-      const std::vector<std::pair<double, double>> poly = {
-          {lo, std::min(lo * up, hi)}, {std::min(hi / up, hi), hi}, {hi, hi}, {hi, hi * dn}, {std::min(lo / dn, hi), lo}, {lo, lo}};
+      const std::vector<std::pair<double, double>> poly = {{lo, std::min(lo * up, hi)},
+                                                           {std::min(hi / up, hi), hi},
+                                                           {hi, hi},
+                                                           {hi, hi * dn},
+                                                           {std::min(lo / dn, hi), lo},
+                                                           {lo, lo}};
       std::string pts;
-      for (const auto& [x, y] : poly) pts += fmt::format("{}{},{}", pts.empty() ? "" : " ", num(ax(x)), num(ay(y)));
-      out += fmt::format("<polygon points=\"{}\" fill=\"#9aa5b1\" fill-opacity=\"0.22\" stroke=\"none\"/>\n", pts);
+      for (const auto& [x, y] : poly)
+        pts += fmt::format("{}{},{}", pts.empty() ? "" : " ", num(ax(x)), num(ay(y)));
+      out += fmt::format("<polygon points=\"{}\" fill=\"#9aa5b1\" fill-opacity=\"0.22\" stroke=\"none\"/>\n",
+                         pts);
       const double lx = hi / std::pow(hi / lo, 0.16);
       out += text_element(ax(lx / up) - 4, ay(lx) + 2, fmt::format("±{:.0f}%", p.identity_band * 100), 11,
                           "text-anchor=\"end\" fill=\"#5a6570\"");
     }
     out += fmt::format(
-        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#444444\" stroke-width=\"1.2\" stroke-dasharray=\"5 4\"/>\n",
+        "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#444444\" stroke-width=\"1.2\" "
+        "stroke-dasharray=\"5 4\"/>\n",
         num(ax(lo)), num(ay(lo)), num(ax(hi)), num(ay(hi)));
   }
 
@@ -384,11 +424,14 @@ std::string render(const ScatterPlot& p) {
     out += fmt::format("<g class=\"series\" data-series=\"{}\">\n", escape(s.name));
     for (size_t k = 0; k < n; k += step) {
       const Point& pt = s.points[k];
-      if ((p.log_x && !(pt.x > 0)) || (p.log_y && !(pt.y > 0)) || !std::isfinite(pt.x) || !std::isfinite(pt.y)) continue;
+      if ((p.log_x && !(pt.x > 0)) || (p.log_y && !(pt.y > 0)) || !std::isfinite(pt.x) ||
+          !std::isfinite(pt.y))
+        continue;
       if (pt.x < xmin || pt.x > xmax || pt.y < ymin || pt.y > ymax) continue;
       const double x = ax(pt.x), y = ay(pt.y);
-      out += marker_element(s.marker, x, y, p.label_points ? 5.5 : 4.5, s.color, pt.tooltip.empty() ? pt.label : pt.tooltip,
-                            " fill-opacity=\"0.88\"") + "\n";
+      out += marker_element(s.marker, x, y, p.label_points ? 5.5 : 4.5, s.color,
+                            pt.tooltip.empty() ? pt.label : pt.tooltip, " fill-opacity=\"0.88\"") +
+             "\n";
       taken.push_back({x - 5, y - 5, x + 5, y + 5});
     }
     out += "</g>\n";
@@ -401,12 +444,14 @@ std::string render(const ScatterPlot& p) {
         const double x = ax(pt.x), y = ay(pt.y), w = text_width(pt.label, 11), h = 12;
         // Candidate spots around the point: right, left, above, below, then further out.
         const std::vector<std::pair<double, double>> offsets = {
-            {9, 4}, {-9 - w, 4}, {-w / 2, -9}, {-w / 2, 16}, {9, -8}, {9, 16}, {-9 - w, -8}, {-9 - w, 16}, {9, 28}, {9, -20}};
+            {9, 4},  {-9 - w, 4},  {-w / 2, -9}, {-w / 2, 16}, {9, -8},
+            {9, 16}, {-9 - w, -8}, {-9 - w, 16}, {9, 28},      {9, -20}};
         Box best{};
         bool found = false;
         for (const auto& [dx, dy] : offsets) {
           Box b{x + dx, y + dy - h + 2, x + dx + w, y + dy + 2};
-          if (b.x0 < left + 2 || b.x1 > left + plot_w - 2 || b.y0 < top + 2 || b.y1 > top + plot_h - 2) continue;
+          if (b.x0 < left + 2 || b.x1 > left + plot_w - 2 || b.y0 < top + 2 || b.y1 > top + plot_h - 2)
+            continue;
           if (std::none_of(taken.begin(), taken.end(), [&](const Box& o) { return o.overlaps(b); })) {
             best = b;
             found = true;
@@ -417,14 +462,17 @@ std::string render(const ScatterPlot& p) {
         taken.push_back(best);
         labels += text_element(best.x0, best.y1 - 2, pt.label, 11, fmt::format("fill=\"{}\"", s.color));
       }
-    out += "<g class=\"labels\" paint-order=\"stroke\" stroke=\"#ffffff\" stroke-width=\"3\">\n" + labels + "</g>\n";
+    out += "<g class=\"labels\" paint-order=\"stroke\" stroke=\"#ffffff\" stroke-width=\"3\">\n" + labels +
+           "</g>\n";
   }
 
   // Axis titles.
-  out += text_element(left + plot_w / 2, top + plot_h + 40, p.x_title, 13, "text-anchor=\"middle\" fill=\"#222222\"");
+  out += text_element(left + plot_w / 2, top + plot_h + 40, p.x_title, 13,
+                      "text-anchor=\"middle\" fill=\"#222222\"");
   const double yc = top + plot_h / 2;
   out += fmt::format(
-      "<text x=\"16\" y=\"{0}\" font-size=\"13\" text-anchor=\"middle\" fill=\"#222222\" transform=\"rotate(-90 16 "
+      "<text x=\"16\" y=\"{0}\" font-size=\"13\" text-anchor=\"middle\" fill=\"#222222\" "
+      "transform=\"rotate(-90 16 "
       "{0})\">{1}</text>\n",
       num(yc), escape(p.y_title));
   out += legend_svg;
@@ -452,7 +500,8 @@ std::string render(const StackedBarChart& c) {
   std::vector<LegendEntry> entries;
   if (c.legend)
     for (size_t k = 0; k < c.categories.size(); ++k)
-      entries.push_back({c.categories[k], k < c.colors.size() ? c.colors[k] : "#888888", Marker::Square, LegendEntry::Swatch});
+      entries.push_back({c.categories[k], k < c.colors.size() ? c.colors[k] : "#888888", Marker::Square,
+                         LegendEntry::Swatch});
   auto [legend_svg, legend_h] = legend(entries, left, title_h + 12, plot_w);
   const double top = title_h + legend_h + (legend_h > 0 ? 6 : 4) + (c.x_band ? 16 : 0);
 
@@ -464,8 +513,10 @@ std::string render(const StackedBarChart& c) {
     xmax = std::max(xmax, sum);
   }
   if (c.x_band) xmax = std::max(xmax, c.x_band->hi);
-  if (c.x_max) xmax = *c.x_max;
-  else xmax = xmax > 0 ? xmax * 1.04 : 1;
+  if (c.x_max)
+    xmax = *c.x_max;
+  else
+    xmax = xmax > 0 ? xmax * 1.04 : 1;
   std::vector<Tick> ticks = linear_ticks(0, xmax, 6);
   if (!c.x_max && !ticks.empty() && ticks.back().value < xmax) {
     const double step = ticks.size() > 1 ? ticks[1].value - ticks[0].value : xmax;
@@ -488,22 +539,24 @@ std::string render(const StackedBarChart& c) {
   const Axis ax{0, xmax, left, left + plot_w, false};
 
   std::string out = svg_open(c.width, height, c.title);
-  out += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", num(c.width), num(height));
+  out += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", num(c.width),
+                     num(height));
   if (!c.title.empty()) out += text_element(12, 22, c.title, 15, "font-weight=\"bold\" fill=\"#222222\"");
   out += legend_svg;
   if (c.x_band) {
     const double x0 = ax(c.x_band->lo), x1 = ax(c.x_band->hi);
-    out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#f2c14e\" fill-opacity=\"0.28\"/>\n",
-                       num(x0), num(top), num(x1 - x0), num(plot_bottom - top));
+    out += fmt::format(
+        "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#f2c14e\" fill-opacity=\"0.28\"/>\n",
+        num(x0), num(top), num(x1 - x0), num(plot_bottom - top));
   }
   for (const auto& t : ticks) {
     const double x = ax(t.value);
-    out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#e2e2ea\"/>\n", num(x), num(top),
-                       num(plot_bottom));
+    out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#e2e2ea\"/>\n", num(x),
+                       num(top), num(plot_bottom));
     out += text_element(x, plot_bottom + 16, t.label, font, "text-anchor=\"middle\" fill=\"#333333\"");
   }
-  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#666666\"/>\n", num(left), num(top),
-                     num(plot_bottom));
+  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#666666\"/>\n", num(left),
+                     num(top), num(plot_bottom));
   for (size_t k = 0; k < c.bars.size(); ++k) {
     const StackedBar& b = c.bars[k];
     const double yb = ys[k];
@@ -519,22 +572,26 @@ std::string render(const StackedBarChart& c) {
       const double v = *b.values[m];
       const std::string name = m < c.categories.size() ? c.categories[m] : "";
       out += fmt::format(
-          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{}</title></rect>\n", num(ax(x)),
-          num(yb), num(std::max(ax(x + v) - ax(x), 0.5)), num(bar_h), m < c.colors.size() ? c.colors[m] : "#888888",
+          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{}</title></rect>\n",
+          num(ax(x)), num(yb), num(std::max(ax(x + v) - ax(x), 0.5)), num(bar_h),
+          m < c.colors.size() ? c.colors[m] : "#888888",
           escape(fmt::format("{} · {} · {}: {}", b.group, b.label, name,
                              c.percent_x ? percent_tick(v) : tick_label(v))));
       x += v;
     }
     if (!any && !b.missing_text.empty())
-      out += text_element(left + 6, yb + bar_h - 3, b.missing_text, 11, "fill=\"#888888\" font-style=\"italic\"");
+      out += text_element(left + 6, yb + bar_h - 3, b.missing_text, 11,
+                          "fill=\"#888888\" font-style=\"italic\"");
     else if (!b.end_label.empty())
       out += text_element(ax(std::min(x, xmax)) + 5, yb + bar_h - 3, b.end_label, 11, "fill=\"#333333\"");
   }
-  out += text_element(left + plot_w / 2, plot_bottom + 36, c.x_title, 13, "text-anchor=\"middle\" fill=\"#222222\"");
+  out += text_element(left + plot_w / 2, plot_bottom + 36, c.x_title, 13,
+                      "text-anchor=\"middle\" fill=\"#222222\"");
   if (c.x_band)
     out += text_element((ax(c.x_band->lo) + ax(c.x_band->hi)) / 2, top - 5, c.x_band->label, 11,
                         "text-anchor=\"middle\" fill=\"#8a6d1a\" font-style=\"italic\"");
-  if (!c.note.empty()) out += text_element(12, height - 6, c.note, 11, "fill=\"#666666\" font-style=\"italic\"");
+  if (!c.note.empty())
+    out += text_element(12, height - 6, c.note, 11, "fill=\"#666666\" font-style=\"italic\"");
   out += "</svg>\n";
   return out;
 }

@@ -55,9 +55,9 @@ struct ScatterPlot {
   std::string title;
   std::string x_title, y_title;  // with units, e.g. "measured time (ms)"
   bool log_x = false, log_y = false;
-  bool percent_y = false;        // y values are fractions; ticks read "80%"
-  bool identity = false;         // draw y = x; forces the same range on both axes
-  double identity_band = 0;      // shade |y - x| <= band * x around y = x (0.1 for ±10%)
+  bool percent_y = false;                            // y values are fractions; ticks read "80%"
+  bool identity = false;                             // draw y = x; forces the same range on both axes
+  double identity_band = 0;                          // shade |y - x| <= band * x around y = x (0.1 for ±10%)
   std::optional<double> x_min, x_max, y_min, y_max;  // fixed ranges; otherwise from the data
   std::vector<Series> series;
   bool label_points = false;
@@ -73,11 +73,11 @@ struct ScatterPlot {
 std::string render(const ScatterPlot& plot);
 
 struct StackedBar {
-  std::string group;  // printed once for a run of bars with the same group
-  std::string label;  // e.g. "measured" / "predicted"
+  std::string group;                          // printed once for a run of bars with the same group
+  std::string label;                          // e.g. "measured" / "predicted"
   std::vector<std::optional<double>> values;  // one per category; missing values are not drawn
-  std::string end_label;     // printed right of the bar, e.g. "12.3 ms"
-  std::string missing_text;  // printed instead of a bar when every value is missing
+  std::string end_label;                      // printed right of the bar, e.g. "12.3 ms"
+  std::string missing_text;                   // printed instead of a bar when every value is missing
 };
 
 struct StackedBarChart {

@@ -65,7 +65,8 @@ std::vector<ModelSummary> summarise_models(const StudyResults& r) {
     int total = 0;
     bool any = false, complete = true;
     for (const auto& t : r.layer_types) {
-      if (t.combination != s.combination || t.evaluation != s.evaluation || t.feature_set != s.feature_set) continue;
+      if (t.combination != s.combination || t.evaluation != s.evaluation || t.feature_set != s.feature_set)
+        continue;
       any = true;
       if (t.complexity)
         total += *t.complexity;
@@ -88,8 +89,12 @@ std::vector<Table> build_tables(const StudyResults& r) {
   Table& combos = tables.emplace_back();
   combos.id = "combinations";
   combos.title = "Hardware-software combinations";
-  combos.columns = {{"id", "id"},           {"label", "combination"}, {"hardware", "hardware"},
-                    {"software", "software"}, {"origin", "origin"},      {"target", "target"},
+  combos.columns = {{"id", "id"},
+                    {"label", "combination"},
+                    {"hardware", "hardware"},
+                    {"software", "software"},
+                    {"origin", "origin"},
+                    {"target", "target"},
                     {"granularity", "measured per"}};
   for (const auto& c : r.combinations)
     combos.rows.push_back({text(c.id), text(c.label), text(c.hardware), text(c.software), text(c.origin),
@@ -181,10 +186,14 @@ std::string csv_field(const std::string& s) {
 
 const char* format_name(CellFormat f) {
   switch (f) {
-    case CellFormat::Text: return "text";
-    case CellFormat::Percent: return "fraction";
-    case CellFormat::Quantity: return "quantity";
-    case CellFormat::Integer: return "integer";
+    case CellFormat::Text:
+      return "text";
+    case CellFormat::Percent:
+      return "fraction";
+    case CellFormat::Quantity:
+      return "quantity";
+    case CellFormat::Integer:
+      return "integer";
   }
   return "text";
 }

@@ -41,9 +41,9 @@ struct Table {
 struct ModelSummary {
   std::string combination, evaluation, feature_set, item_kind;
   int items = 0;
-  double accuracy = 0;      // 1 - mean(|p - m| / m)
-  double rmspe = 0;         // sqrt(mean(((p - m) / m)^2))
-  double within_10pct = 0;  // share of items with |p - m| / m <= 0.1
+  double accuracy = 0;            // 1 - mean(|p - m| / m)
+  double rmspe = 0;               // sqrt(mean(((p - m) / m)^2))
+  double within_10pct = 0;        // share of items with |p - m| / m <= 0.1
   std::optional<int> complexity;  // sum over the layer types of the sub-models' complexity
 };
 std::vector<ModelSummary> summarise_models(const StudyResults& results);

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 
 namespace convergy::report {
@@ -43,13 +44,38 @@ TEST(ReportInBrowser, CatchesAPageThatTriesToFetch) {
   std::filesystem::create_directories(dir);
   {
     std::ofstream page(dir / "fetching.html");
-    page << "<!DOCTYPE html><html><head><meta charset=\"utf-8\" /><meta http-equiv=\"Content-Security-Policy\" "
-            "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\" /><title>x</title></head>"
+    page << "<!DOCTYPE html><html><head><meta charset=\"utf-8\" /><meta "
+            "http-equiv=\"Content-Security-Policy\" "
+            "content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\" "
+            "/><title>x</title></head>"
             "<body><img src=\"http://example.invalid/x.png\" alt=\"\" /></body></html>";
   }
   const auto run = testing::open_in_chromium(dir / "fetching.html", "", dir);
   ASSERT_EQ(run.exit_code, 0) << run.log;
   EXPECT_FALSE(run.console.empty() && run.network_errors.empty()) << run.log;
+}
+
+}  // namespace
+}  // namespace convergy::report
+
+namespace convergy::report {
+namespace {
+
+// A report written by `convergy study` itself: set CONVERGY_STUDY_REPORT=<out>/index.html to check it the
+// same way (a CI step can run the study first). Its screenshot goes to <build>/study-screenshot.png.
+TEST(ReportInBrowser, StudyReportNamedByTheEnvironment) {
+  const char* path = std::getenv("CONVERGY_STUDY_REPORT");
+  if (!path || !*path) GTEST_SKIP() << "CONVERGY_STUDY_REPORT is not set";
+  ASSERT_TRUE(std::filesystem::is_regular_file(path)) << path;
+  const std::string html = testing::read_text(path);
+  EXPECT_EQ(testing::xml_problem(html), "");
+  const auto shot = build_dir() / "study-screenshot.png";
+  const auto run = testing::open_in_chromium(path, shot, build_dir() / "report-browser" / "study");
+  ASSERT_EQ(run.exit_code, 0) << run.log;
+  EXPECT_TRUE(run.console.empty()) << ::testing::PrintToString(run.console);
+  EXPECT_TRUE(run.network_errors.empty()) << ::testing::PrintToString(run.network_errors);
+  EXPECT_THAT(run.dom, HasSubstr("<h2>Summary</h2>"));
+  EXPECT_TRUE(std::filesystem::exists(shot));
 }
 
 }  // namespace

@@ -3,12 +3,12 @@
 
 #include <fmt/format.h>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <sys/wait.h>
 #include <vector>
 
 namespace convergy::report::testing {
@@ -23,13 +23,16 @@ bool name_char(char c) {
 size_t entity_length(const std::string& text, size_t pos) {
   static const std::array<const char*, 5> named = {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"};
   for (const char* e : named)
-    if (text.compare(pos, std::char_traits<char>::length(e), e) == 0) return std::char_traits<char>::length(e);
+    if (text.compare(pos, std::char_traits<char>::length(e), e) == 0)
+      return std::char_traits<char>::length(e);
   if (text.compare(pos, 2, "&#") == 0) {
     size_t k = pos + 2;
     const bool hex = k < text.size() && text[k] == 'x';
     if (hex) ++k;
     const size_t digits_start = k;
-    while (k < text.size() && (hex ? std::isxdigit(static_cast<unsigned char>(text[k])) : std::isdigit(static_cast<unsigned char>(text[k])))) ++k;
+    while (k < text.size() && (hex ? std::isxdigit(static_cast<unsigned char>(text[k]))
+                                   : std::isdigit(static_cast<unsigned char>(text[k]))))
+      ++k;
     if (k > digits_start && k < text.size() && text[k] == ';') return k + 1 - pos;
   }
   return 0;
@@ -59,7 +62,8 @@ std::string xml_problem(const std::string& text) {
     }
     if (c == '>') return at(pos, "'>' outside a tag");
     if (c != '<') {
-      if (root_closed && !std::isspace(static_cast<unsigned char>(c))) return at(pos, "text after the root element");
+      if (root_closed && !std::isspace(static_cast<unsigned char>(c)))
+        return at(pos, "text after the root element");
       ++pos;
       continue;
     }
@@ -115,9 +119,11 @@ std::string xml_problem(const std::string& text) {
       for (const auto& a : attrs)
         if (a == attr) return at(as, fmt::format("attribute {} repeated in <{}>", attr, name));
       attrs.push_back(attr);
-      if (k >= text.size() || text[k] != '=') return at(k, fmt::format("attribute {} of <{}> without a value", attr, name));
+      if (k >= text.size() || text[k] != '=')
+        return at(k, fmt::format("attribute {} of <{}> without a value", attr, name));
       ++k;
-      if (k >= text.size() || (text[k] != '"' && text[k] != '\'')) return at(k, fmt::format("unquoted value of {}", attr));
+      if (k >= text.size() || (text[k] != '"' && text[k] != '\''))
+        return at(k, fmt::format("unquoted value of {}", attr));
       const char q = text[k++];
       while (k < text.size() && text[k] != q) {
         if (text[k] == '<') return at(k, fmt::format("'<' inside the value of {}", attr));
@@ -195,9 +201,9 @@ BrowserRun open_in_chromium(const std::filesystem::path& html, const std::filesy
   std::string log;
   if (!screenshot.empty()) {
     const auto log1 = work / "screenshot.log";
-    run.exit_code = run_shell(fmt::format("{} --screenshot={} --window-size=1280,2400 --hide-scrollbars {} >/dev/null 2>{}",
-                                          base("profile-shot"), quote(screenshot.string()), quote(url),
-                                          quote(log1.string())));
+    run.exit_code = run_shell(
+        fmt::format("{} --screenshot={} --window-size=1280,2400 --hide-scrollbars {} >/dev/null 2>{}",
+                    base("profile-shot"), quote(screenshot.string()), quote(url), quote(log1.string())));
     log += read_text(log1);
     if (run.exit_code != 0) {
       run.log = log;
@@ -214,7 +220,8 @@ BrowserRun open_in_chromium(const std::filesystem::path& html, const std::filesy
   for (std::string line; std::getline(lines, line);) {
     // Chromium logs every console message of the page as "...:CONSOLE(line)] "message", source: ...".
     if (line.find(":CONSOLE") != std::string::npos) run.console.push_back(line);
-    if (line.find("net::ERR_") != std::string::npos || line.find("Failed to load resource") != std::string::npos)
+    if (line.find("net::ERR_") != std::string::npos ||
+        line.find("Failed to load resource") != std::string::npos)
       run.network_errors.push_back(line);
   }
   return run;

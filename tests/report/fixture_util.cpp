@@ -14,7 +14,7 @@ namespace {
 
 struct Net {
   const char* name;
-  double openblas_ms;  // made-up magnitudes in the range a 2-core machine gives
+  double openblas_ms;            // made-up magnitudes in the range a 2-core machine gives
   double conv, fc, pool, other;  // made-up shares of the total
 };
 
@@ -29,7 +29,7 @@ const Net kNets[] = {
 
 struct FeatureSet {
   const char* name;
-  double error_sd;   // spread of the made-up relative errors
+  double error_sd;  // spread of the made-up relative errors
   double bias;
   int complexity[4];  // conv, fc, pool, other
   double accuracy[4];
@@ -55,8 +55,9 @@ StudyResults synthetic_study(bool quick) {
   i.convergy_version = "0.1.0-test";
   i.created_utc = "2026-11-26T12:00:00Z";
   i.quick = quick;
-  i.machine = {"synthetic-host", "Synthetic CPU @ 2.20GHz (test fixture)", 2, "Debian GNU/Linux 12", "GCC 12.2.0",
-               "RelWithDebInfo"};
+  i.machine = {
+      "synthetic-host", "Synthetic CPU @ 2.20GHz (test fixture)", 2, "Debian GNU/Linux 12", "GCC 12.2.0",
+      "RelWithDebInfo"};
   i.backends = {"openblas", "eigen", "onednn"};
   i.threads = 2;
   i.sensor = "none";
@@ -74,15 +75,18 @@ StudyResults synthetic_study(bool quick) {
                           {"local-eigen", "This machine · Eigen", "eigen", 1.32},
                           {"local-onednn", "This machine · oneDNN", "onednn", 0.61}};
   for (const auto& l : locals)
-    r.combinations.push_back({l.id, l.label, "synthetic-host, 2 cores", fmt::format("{}, 2 threads, FP32", l.backend),
-                              "measured by this study", "time_ms", "per layer"});
+    r.combinations.push_back({l.id, l.label, "synthetic-host, 2 cores",
+                              fmt::format("{}, 2 threads, FP32", l.backend), "measured by this study",
+                              "time_ms", "per layer"});
   r.combinations.push_back({"tx2-cpu", "Jetson TX2 · CPU rail", "NVIDIA Jetson TX2, VDD_SYS_CPU",
-                            "PyTorch eager, FP32", "shared data: tx2-conv-layers.csv", "energy_mj", "standalone layers"});
+                            "PyTorch eager, FP32", "shared data: tx2-conv-layers.csv", "energy_mj",
+                            "standalone layers"});
   r.combinations.push_back({"tx2-gpu", "Jetson TX2 · GPU rail", "NVIDIA Jetson TX2, VDD_SYS_GPU",
                             "PyTorch eager + cuDNN, FP32", "shared data: tx2-conv-layers.csv", "energy_mj",
                             "standalone layers"});
   r.combinations.push_back({"nano-trt", "Jetson Nano · TensorRT", "NVIDIA Jetson Nano 4 GB, module input",
-                            "TensorRT FP32", "shared data: jetson-nano/networks.csv", "energy_mj", "whole networks"});
+                            "TensorRT FP32", "shared data: jetson-nano/networks.csv", "energy_mj",
+                            "whole networks"});
 
   const size_t n_nets = quick ? 6 : std::size(kNets);
   auto noisy = [&](double v, double sd) { return std::clamp(v + sd * normal(rng), 0.05, 0.995); };
@@ -94,8 +98,8 @@ StudyResults synthetic_study(bool quick) {
         if (std::string(fs.name) == "counters" && !has_counters) continue;
         for (int t = 0; t < 4; ++t)
           r.layer_types.push_back({l.id, eval, fs.name, kTypes[t], noisy(fs.accuracy[t], 0.015),
-                                   std::max(0.01, (1 - fs.accuracy[t]) * 1.35 + 0.01 * normal(rng)), fs.complexity[t],
-                                   t == 0 ? 180 : (t == 1 ? 14 : 40)});
+                                   std::max(0.01, (1 - fs.accuracy[t]) * 1.35 + 0.01 * normal(rng)),
+                                   fs.complexity[t], t == 0 ? 180 : (t == 1 ? 14 : 40)});
         for (size_t n = 0; n < n_nets; ++n) {
           // The fixed split tests on about a third of the networks.
           if (std::string(eval) == "split" && n % 3 != 2) continue;
@@ -103,7 +107,8 @@ StudyResults synthetic_study(bool quick) {
           const double measured = net.openblas_ms * l.speed * (1 + 0.03 * normal(rng));
           const double err = fs.bias + fs.error_sd * normal(rng);
           r.predictions.push_back({l.id, eval, fs.name, net.name, "network", measured, measured * (1 + err)});
-          if (std::string(eval) == "lono" && (std::string(fs.name) == "macs+mem" || std::string(fs.name) == "macs")) {
+          if (std::string(eval) == "lono" &&
+              (std::string(fs.name) == "macs+mem" || std::string(fs.name) == "macs")) {
             Breakdown b{l.id, net.name, fs.name, {}};
             const double shares[4] = {net.conv, net.fc, net.pool, net.other};
             for (int t = 0; t < 4; ++t) {
@@ -133,7 +138,8 @@ StudyResults synthetic_study(bool quick) {
       }
     for (size_t k = 0; k < n_layers; ++k) {
       const double measured = std::exp(log_energy(rng));
-      const std::string item = fmt::format("conv k{} {}->{} @{}", ks[k % 5], ch[(k / 5) % 10], ch[(k / 7) % 10], wh[k % 10]);
+      const std::string item =
+          fmt::format("conv k{} {}->{} @{}", ks[k % 5], ch[(k / 5) % 10], ch[(k / 7) % 10], wh[k % 10]);
       for (size_t f = 0; f < 4; ++f) {
         // Small layers are dominated by fixed overheads a MAC-only model cannot see.
         const double small = measured < 20 ? 0.25 : 0.0;
@@ -146,18 +152,23 @@ StudyResults synthetic_study(bool quick) {
   // Nano: whole networks only, so layer-type rows carry complexity but no accuracy.
   for (size_t f = 0; f < 3; ++f) {
     const FeatureSet& fs = kSets[f];
-    r.layer_types.push_back({"nano-trt", "split", fs.name, "conv", std::nullopt, std::nullopt, fs.complexity[0], 0});
-    r.layer_types.push_back({"nano-trt", "split", fs.name, "fc", std::nullopt, std::nullopt, fs.complexity[1], 0});
+    r.layer_types.push_back(
+        {"nano-trt", "split", fs.name, "conv", std::nullopt, std::nullopt, fs.complexity[0], 0});
+    r.layer_types.push_back(
+        {"nano-trt", "split", fs.name, "fc", std::nullopt, std::nullopt, fs.complexity[1], 0});
   }
   const size_t n_nano = quick ? 30 : 60;
   for (size_t k = 0; k < n_nano; ++k) {
-    const int layers = 2 + static_cast<int>(k % 9), filters = 64 << (k % 4), kernel = 1 + static_cast<int>(k % 4);
+    const int layers = 2 + static_cast<int>(k % 9), filters = 64 << (k % 4),
+              kernel = 1 + static_cast<int>(k % 4);
     const int w = 10 + 10 * static_cast<int>(k % 10);
     const std::string name = fmt::format("convnet_L{}_F{}_K{}x{}_W{}", layers, filters, kernel, kernel, w);
-    const double measured = std::exp(std::uniform_real_distribution<double>(std::log(110.0), std::log(5100.0))(rng));
+    const double measured =
+        std::exp(std::uniform_real_distribution<double>(std::log(110.0), std::log(5100.0))(rng));
     for (size_t f = 0; f < 3; ++f) {
       const double err = kSets[f].bias * 0.5 + kSets[f].error_sd * 0.9 * normal(rng);
-      r.predictions.push_back({"nano-trt", "split", kSets[f].name, name, "network", measured, measured * (1 + err)});
+      r.predictions.push_back(
+          {"nano-trt", "split", kSets[f].name, name, "network", measured, measured * (1 + err)});
     }
     if (k < 3) {
       Breakdown b{"nano-trt", name, "macs+mem", {}};

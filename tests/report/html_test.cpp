@@ -1,6 +1,7 @@
 // Tests of the written study outputs: files, a strict well-formedness check of the page, nothing
 // fetched, and every number in the page's tables equal to the one in results.json.
 #include "report/html.h"
+#include "report/tables.h"
 #include "report/outputs.h"
 
 #include "report/format.h"
@@ -24,7 +25,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / fmt::format("convergy-report-{}-{}", name, ::getpid());
+  const auto dir =
+      std::filesystem::temp_directory_path() / fmt::format("convergy-report-{}-{}", name, ::getpid());
   std::filesystem::remove_all(dir);
   return dir;
 }
@@ -170,7 +172,8 @@ TEST_F(WrittenReport, EveryModelAndLayerTypeNumberOfTheJsonIsInThePage) {
         if (std::string(table) == "models") {
           const auto& row = t["rows"][r];
           if (row["feature_set"] != json_->at("info").at("headline_feature_set")) continue;
-          if (row["combination"] != "nano-trt" && row["evaluation"] != json_->at("info").at("headline_evaluation"))
+          if (row["combination"] != "nano-trt" &&
+              row["evaluation"] != json_->at("info").at("headline_evaluation"))
             continue;
         }
         EXPECT_TRUE(shown.count({table, r, col})) << table << "[" << r << "]." << col;
@@ -193,6 +196,37 @@ TEST(ReportOutputs, InconsistentResultsAreBadInputAndWriteNothing) {
   const auto dir = fresh_dir("bad");
   EXPECT_THROW(write_study_outputs(r, dir), Error);
   EXPECT_FALSE(std::filesystem::exists(dir / "index.html"));
+}
+
+}  // namespace
+}  // namespace convergy::report
+
+namespace convergy::report {
+namespace {
+
+// Studies with little in them still give a well-formed page that says what is missing.
+TEST(ReportEdgeCases, AnEmptyStudyStillRendersAWellFormedPage) {
+  StudyResults r;
+  r.info.target = "time_ms";
+  r.info.sensor = "none";
+  const std::string html = render_report_html(r, build_tables(r));
+  EXPECT_EQ(testing::xml_problem(html), "");
+  EXPECT_THAT(html, HasSubstr("No per-layer breakdowns in these results."));
+  EXPECT_THAT(html, HasSubstr("No predictions for the macs+mem feature set"));
+}
+
+TEST(ReportEdgeCases, PoorModelsWithNegativePredictionsAndAccuracyRender) {
+  StudyResults r;
+  r.info.target = "time_ms";
+  r.combinations.push_back({"local-eigen", "Eigen", "host", "eigen", "measured by this study", "time_ms", "per layer"});
+  r.predictions.push_back({"local-eigen", "lono", "macs", "alexnet", "network", 10, -3});
+  r.predictions.push_back({"local-eigen", "lono", "macs", "vgg16", "network", 100, 350});
+  r.layer_types.push_back({"local-eigen", "lono", "macs", "conv", -0.4, 2.1, 1, 12});
+  r.breakdowns.push_back({"local-eigen", "alexnet", "macs", {{"conv", 8.0, -2.0}, {"fc", 2.0, 1.0}}});
+  const std::string html = render_report_html(r, build_tables(r));
+  EXPECT_EQ(testing::xml_problem(html), "");
+  EXPECT_THAT(html, HasSubstr("cannot be drawn on log axes"));
+  EXPECT_THAT(html, HasSubstr("data-value=\"-0.4\">-40.0%</td>"));
 }
 
 }  // namespace

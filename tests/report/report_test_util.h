@@ -25,10 +25,10 @@ std::string read_text(const std::filesystem::path& path);
 
 struct BrowserRun {
   int exit_code = -1;
-  std::string dom;                  // --dump-dom output
-  std::vector<std::string> console;  // "CONSOLE" lines of the browser log: messages from the page
+  std::string dom;                          // --dump-dom output
+  std::vector<std::string> console;         // "CONSOLE" lines of the browser log: messages from the page
   std::vector<std::string> network_errors;  // log lines naming a failed request (net::ERR_...)
-  std::string log;                  // the whole stderr log, for failure messages
+  std::string log;                          // the whole stderr log, for failure messages
 };
 // Opens `html` in headless Chromium twice: once saving a screenshot to `screenshot` (skipped when empty),
 // once dumping the DOM. `work` holds the profile folders and logs.

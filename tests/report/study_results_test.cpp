@@ -70,7 +70,8 @@ TEST(StudyResultsValidate, RejectsUnknownCombinationAndNonPositiveMeasurement) {
               HasSubstr("predictions[0]: combination \"nowhere\" is not in combinations"));
   r = testing::synthetic_study();
   r.predictions[1].measured = 0;
-  EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }), HasSubstr("measured 0, expected a finite value > 0"));
+  EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }),
+              HasSubstr("measured 0, expected a finite value > 0"));
   r = testing::synthetic_study();
   r.combinations[0].target = "power_w";
   EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }),

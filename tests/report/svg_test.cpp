@@ -9,9 +9,9 @@
 namespace convergy::report::svg {
 namespace {
 
+using testing::count_tags;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::count_tags;
 using testing::xml_problem;
 
 std::vector<std::string> labels_of(const std::vector<Tick>& ticks) {
@@ -40,7 +40,8 @@ TEST(SvgTicks, LogTicksOverManyDecadesLabelOnlyPowersOfTen) {
   std::vector<std::string> labelled;
   for (const auto& t : ticks)
     if (!t.label.empty()) labelled.push_back(t.label);
-  EXPECT_THAT(labelled, ::testing::ElementsAre("0.01", "0.1", "1", "10", "100", "1000", "10000", "10⁵", "10⁶"));
+  EXPECT_THAT(labelled,
+              ::testing::ElementsAre("0.01", "0.1", "1", "10", "100", "1000", "10000", "10⁵", "10⁶"));
   EXPECT_EQ(ticks.size(), 3u * 8 + 1);  // 1, 2, 5 in each of 8 decades, then 10^6
 }
 
@@ -93,7 +94,8 @@ ScatterPlot sample_scatter() {
   p.log_x = p.log_y = true;
   p.identity = true;
   p.identity_band = 0.1;
-  p.series.push_back({"macs", "#D55E00", Marker::Circle, {{1, 1.2, "", "a"}, {10, 9, "", "b"}, {300, 350, "", "c"}}});
+  p.series.push_back(
+      {"macs", "#D55E00", Marker::Circle, {{1, 1.2, "", "a"}, {10, 9, "", "b"}, {300, 350, "", "c"}}});
   p.series.push_back({"macs+mem", "#0072B2", Marker::Diamond, {{2, 2.05, "", "d"}, {40, 41, "", "e"}}});
   return p;
 }

@@ -16,8 +16,8 @@ namespace {
 StudyResults tiny() {
   StudyResults r;
   r.info.target = "time_ms";
-  r.combinations.push_back({"local-openblas", "This machine, OpenBLAS", "host", "openblas", "measured", "time_ms",
-                            "per layer"});
+  r.combinations.push_back(
+      {"local-openblas", "This machine, OpenBLAS", "host", "openblas", "measured", "time_ms", "per layer"});
   // Relative errors +10%, -20%, +5%.
   r.predictions.push_back({"local-openblas", "lono", "macs", "alexnet", "network", 10, 11});
   r.predictions.push_back({"local-openblas", "lono", "macs", "vgg16", "network", 100, 80});
