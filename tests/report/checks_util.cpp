@@ -191,29 +191,46 @@ BrowserRun open_in_chromium(const std::filesystem::path& html, const std::filesy
   std::filesystem::create_directories(work);
   const std::string url = "file://" + std::filesystem::absolute(html).string();
   auto base = [&](const std::string& profile) {
+    // A fresh profile each time: a profile left locked by a killed browser must not stall the next one.
+    std::filesystem::remove_all(work / profile);
     return fmt::format(
-        "timeout 120 {} --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
-        "--disable-background-networking --disable-component-update --disable-sync --user-data-dir={} "
-        "--enable-logging=stderr --v=0",
+        "timeout 60 {} --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+        "--disable-background-networking --disable-component-update --disable-sync --disable-dev-shm-usage "
+        "--user-data-dir={} --enable-logging=stderr --v=0",
         chromium_path(), quote((work / profile).string()));
+  };
+  // On this shared 2-core machine headless Chromium has, rarely, stalled before its first frame; that is
+  // the browser, not the page, so a run killed by the timeout (exit 124) is tried once more.
+  auto run_browser = [&](const std::string& profile, const std::string& args,
+                         const std::filesystem::path& log_file) {
+    int code = run_shell(fmt::format("{} {} 2>{}", base(profile), args, quote(log_file.string())));
+    std::string text = read_text(log_file);
+    if (code == 124) {
+      code = run_shell(fmt::format("{} {} 2>{}", base(profile + "-retry"), args, quote(log_file.string())));
+      text = "[first run timed out after 60 s; retried]\n" + read_text(log_file);
+    }
+    return std::pair<int, std::string>(code, text);
   };
   BrowserRun run;
   std::string log;
   if (!screenshot.empty()) {
-    const auto log1 = work / "screenshot.log";
-    run.exit_code = run_shell(
-        fmt::format("{} --screenshot={} --window-size=1280,2400 --hide-scrollbars {} >/dev/null 2>{}",
-                    base("profile-shot"), quote(screenshot.string()), quote(url), quote(log1.string())));
-    log += read_text(log1);
+    auto [code, text] =
+        run_browser("profile-shot",
+                    fmt::format("--screenshot={} --window-size=1280,2400 --hide-scrollbars {} >/dev/null",
+                                quote(screenshot.string()), quote(url)),
+                    work / "screenshot.log");
+    run.exit_code = code;
+    log += text;
     if (run.exit_code != 0) {
       run.log = log;
       return run;
     }
   }
-  const auto dom = work / "dom.html", log2 = work / "dom.log";
-  run.exit_code = run_shell(fmt::format("{} --dump-dom {} >{} 2>{}", base("profile-dom"), quote(url),
-                                        quote(dom.string()), quote(log2.string())));
-  log += read_text(log2);
+  const auto dom = work / "dom.html";
+  auto [code, text] = run_browser(
+      "profile-dom", fmt::format("--dump-dom {} >{}", quote(url), quote(dom.string())), work / "dom.log");
+  run.exit_code = code;
+  log += text;
   run.dom = read_text(dom);
   run.log = log;
   std::istringstream lines(log);
