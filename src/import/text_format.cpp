@@ -297,6 +297,7 @@ void Parser::open_message(std::string_view name, Pos name_pos, const Token& open
   const auto index = static_cast<uint32_t>(doc_.messages_.size());
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = open.pos;
+  doc_.messages_.back().fields.reserve(4);  // most messages are small; this skips the 1-2-4 regrowth
   Field& f = add_field(stack_.back().message, name, name_pos);
   f.value_pos = open.pos;
   f.kind = ValueKind::Message;
@@ -344,6 +345,7 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
 }
 
 void Parser::run() {
+  doc_.messages_.reserve(s_.size() / 64 + 1);  // roughly one message per 64 bytes in typical prototxt
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = Pos{1, 1};
   stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});

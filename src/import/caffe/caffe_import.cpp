@@ -871,18 +871,23 @@ Graph Importer::run() {
                                      d.name, it->second->pos.line));
   }
   if (!unknown.empty()) {
-    // One message for all of them: a user converting a model wants the whole list at once.
-    std::string list;
-    std::vector<std::string_view> seen;
+    // One message for all of them: a user converting a model wants the whole list at once. Each type is
+    // named once, at its first layer; a hostile file with thousands of types gets a bounded message.
+    constexpr size_t kMaxListed = 20;
+    std::vector<std::pair<const LayerDef*, size_t>> types;  // first layer, number of layers
+    std::unordered_map<std::string_view, size_t> index;
     for (const LayerDef* d : unknown) {
-      const std::string_view type = d->type->text;
-      if (std::find(seen.begin(), seen.end(), type) != seen.end()) continue;
-      seen.push_back(type);
-      const auto more = std::count_if(unknown.begin(), unknown.end(),
-                                      [&](const LayerDef* u) { return u->type->text == type; }) - 1;
-      list += fmt::format("{}\"{}\" (layer \"{}\", line {}{})", list.empty() ? "" : ", ", type, d->name,
-                          d->field->pos.line, more ? fmt::format(", and {} more", more) : std::string());
+      auto [it, fresh] = index.emplace(d->type->text, types.size());
+      if (fresh) types.emplace_back(d, 0);
+      ++types[it->second].second;
     }
+    std::string list;
+    for (size_t i = 0; i < types.size() && i < kMaxListed; ++i) {
+      const auto& [d, count] = types[i];
+      list += fmt::format("{}\"{}\" (layer \"{}\", line {}{})", list.empty() ? "" : ", ", d->type->text, d->name,
+                          d->field->pos.line, count > 1 ? fmt::format(", and {} more", count - 1) : std::string());
+    }
+    if (types.size() > kMaxListed) list += fmt::format(", and {} more types", types.size() - kMaxListed);
     fail(unknown.front()->type->value_pos,
          fmt::format("unknown layer types: {}, expected one of {}", list, supported_types()));
   }
