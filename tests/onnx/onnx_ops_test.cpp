@@ -511,3 +511,90 @@ TEST(OnnxMisc, ReflectPadStaysALayer) {
 
 }  // namespace
 }  // namespace convergy
+
+namespace convergy {
+namespace {
+
+using testing::ModelBuilder;
+using testing::only_layer;
+using testing::set_attr;
+
+TEST(OnnxSimplify, FlattenIntoGemmLeavesTheFlatteningToTheInnerProduct) {
+  ModelBuilder b;
+  b.input("x", {1, 8, 2, 2}).weight("w", {5, 32}).output("y");
+  b.node("Flatten", {"x"}, {"f"});
+  set_attr(b.node("Gemm", {"f", "w"}, {"y"}), "transB", int64_t{1});
+  Graph g = b.import();
+  EXPECT_EQ(g.num_layers(), 2);
+  EXPECT_EQ(g.blob(g.outputs()[0]).shape, (Shape{1, 5}));
+  EXPECT_EQ(network_features(g).macs, 32u * 5);
+}
+
+TEST(OnnxSimplify, TwoSlicesThatTileAnAxisBecomeOneSliceWithTwoOutputs) {
+  // torch's chunk(2, dim=1) from opset 11: two Slice nodes on the same input.
+  ModelBuilder b;
+  b.input("x", {1, 6, 3, 3}).ints("s0", {0}).ints("e0", {3}).ints("s1", {3}).ints("e1", {6}).ints("ax", {1});
+  b.output("p").output("q");
+  b.node("Slice", {"x", "s1", "e1", "ax"}, {"q"});
+  b.node("Slice", {"x", "s0", "e0", "ax"}, {"p"});
+  Graph g = b.import();
+  const Layer& s = only_layer(g, LayerKind::Slice);
+  EXPECT_EQ(s.p<SliceParams>().ranges, (std::vector<std::pair<int64_t, int64_t>>{{0, 3}, {3, 6}}));
+  EXPECT_EQ(g.blob(s.outputs[0]).name, "p");
+  EXPECT_EQ(g.blob(s.outputs[1]).name, "q");
+  EXPECT_EQ(g.outputs().size(), 2u);
+}
+
+TEST(OnnxSimplify, SlicesThatDoNotTileStaySeparate) {
+  ModelBuilder b;
+  b.input("x", {1, 6, 3, 3}).ints("s0", {0}).ints("e0", {2}).ints("s1", {3}).ints("e1", {6}).ints("ax", {1});
+  b.output("p").output("q");
+  b.node("Slice", {"x", "s0", "e0", "ax"}, {"p"});
+  b.node("Slice", {"x", "s1", "e1", "ax"}, {"q"});
+  Graph g = b.import();
+  int slices = 0;
+  for (const auto& l : g.layers()) slices += l.kind == LayerKind::Slice;
+  EXPECT_EQ(slices, 2);
+}
+
+TEST(OnnxSimplify, IdentityPoolingAndSingleInputConcatMakeNoLayers) {
+  ModelBuilder b;
+  b.input("x", {1, 4, 7, 7}).output("y");
+  set_attr(b.node("AveragePool", {"x"}, {"p"}), "kernel_shape", std::vector<int64_t>{1, 1});
+  set_attr(b.node("Concat", {"p"}, {"c"}), "axis", int64_t{1});
+  b.node("Relu", {"c"}, {"y"});
+  Graph g = b.import();
+  EXPECT_EQ(g.num_layers(), 2);  // Input + ReLU
+}
+
+TEST(OnnxSimplify, PadBeforeAveragePoolFoldsAsCountedPadding) {
+  // torch writes avg_pool2d(padding=1, count_include_pad=True) as Pad + AveragePool.
+  ModelBuilder b;
+  b.input("x", {1, 4, 8, 8}).ints("pads", {0, 0, 1, 1, 0, 0, 1, 1}).output("y");
+  b.node("Pad", {"x", "pads"}, {"p"});
+  auto& a = b.node("AveragePool", {"p"}, {"y"});
+  set_attr(a, "kernel_shape", std::vector<int64_t>{3, 3});
+  set_attr(a, "pads", std::vector<int64_t>{0, 0, 0, 0});
+  Graph g = b.import();
+  const auto& p = only_layer(g, LayerKind::Pooling).p<PoolParams>();
+  EXPECT_TRUE(p.count_include_pad);
+  EXPECT_EQ(p.pad_top + p.pad_bottom + p.pad_left + p.pad_right, 4);
+  EXPECT_EQ(g.blob(g.outputs()[0]).shape, (Shape{1, 4, 8, 8}));
+}
+
+TEST(OnnxOpset, OldestSupportedOpsetImports) {
+  ModelBuilder b(7);
+  b.input("x", {1, 3, 8, 8}).weight("w", {4, 3, 3, 3}).weight("fc", {10, 4 * 3 * 3}).weight("c", {10}).output("y");
+  b.node("Conv", {"x", "w"}, {"c1"});
+  b.node("Relu", {"c1"}, {"r"});
+  auto& mp = b.node("MaxPool", {"r"}, {"m"});
+  set_attr(mp, "kernel_shape", std::vector<int64_t>{2, 2});
+  set_attr(mp, "strides", std::vector<int64_t>{2, 2});
+  b.node("Flatten", {"m"}, {"f"});
+  set_attr(b.node("Gemm", {"f", "fc", "c"}, {"y"}), "transB", int64_t{1});
+  Graph g = b.import();
+  EXPECT_EQ(g.blob(g.outputs()[0]).shape, (Shape{1, 10}));
+}
+
+}  // namespace
+}  // namespace convergy

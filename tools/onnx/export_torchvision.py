@@ -24,6 +24,7 @@ import torchvision.models as tvm
 # the exported graph nor the module-by-module count includes them. init_weights=False only skips the
 # (slow, scipy-based) initialisation; shapes are the same.
 MODELS = {
+    "resnet18": (lambda: tvm.resnet18(), 224),
     "resnet50": (lambda: tvm.resnet50(), 224),
     "mobilenet_v2": (lambda: tvm.mobilenet_v2(), 224),
     "mobilenet_v3_large": (lambda: tvm.mobilenet_v3_large(), 224),
@@ -65,10 +66,14 @@ def count(model, x):
     }
 
 
-def export(name, out_dir, keep_weights, dynamic_batch):
+def export(name, out_dir, keep_weights, dynamic_batch, softmax=False):
     make, side = MODELS[name]
     torch.manual_seed(0)
     model = make().eval()
+    if softmax:
+        # The zoo's Caffe definitions end in a Softmax ("prob"); the importers-agree test compares against them.
+        model = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
+        name = name + "-softmax"
     x = torch.zeros(1, 3, side, side)
     counts = count(model, x)
     buf = io.BytesIO()
@@ -105,6 +110,8 @@ def main():
     ap.add_argument("--out", default=".", help="output folder")
     ap.add_argument("--keep-weights", action="store_true", help="keep the weights inline in the .onnx file")
     ap.add_argument("--static-batch", action="store_true", help="export batch 1 as a fixed dimension")
+    ap.add_argument("--softmax", action="store_true",
+                    help="append a Softmax and write <name>-softmax.onnx (for the importers-agree test)")
     ap.add_argument("--list", action="store_true", help="print the model names and exit")
     args = ap.parse_args()
     if args.list:
@@ -118,7 +125,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
     for n in names:
-        info = export(n, args.out, args.keep_weights, not args.static_batch)
+        info = export(n, args.out, args.keep_weights, not args.static_batch, args.softmax)
         print(f"{n}: macs {info['macs']} params {info['params']}")
     return 0
 

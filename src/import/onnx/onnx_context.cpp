@@ -113,6 +113,14 @@ int Context::sole_consumer(const std::string& name) const {
   return it->second.front();
 }
 
+bool Context::feeds_gemm(const std::string& name) const {
+  const int next = sole_consumer(name);
+  if (next < 0) return false;
+  const auto& gemm = node_at(next);
+  return gemm.op_type() == "Gemm" && gemm.domain().empty() && gemm.input(0) == name &&
+         attr_int(gemm, "transA", 0) == 0;
+}
+
 bool Context::used(const std::string& name) const {
   return !name.empty() && (graph_outputs_.count(name) > 0 || consumers_.count(name) > 0);
 }

@@ -80,6 +80,11 @@ class Context {
   // Look-ahead for patterns that span nodes (Sigmoid-Mul, MatMul-Add, channel shuffle, Pad-Conv).
   // The index of the only node reading `name`, or -1 when there are none, several, or it is a graph output.
   int sole_consumer(const std::string& name) const;
+  // True when the only reader of `name` is a Gemm (transA=0) taking it as A: an InnerProduct flattens its
+  // input from axis 1 by itself, so a Flatten or flattening Reshape in front of it makes no layer.
+  bool feeds_gemm(const std::string& name) const;
+  // Values whose flattening was left to the Gemm that reads them (the only way Gemm sees rank > 2).
+  std::unordered_set<std::string> flattened_for_gemm;
   // True when a node reads `name` or it is a graph output.
   bool used(const std::string& name) const;
   const onnx::NodeProto& node_at(int index) const { return onnx_graph.node(index); }

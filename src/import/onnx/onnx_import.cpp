@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 namespace convergy {
@@ -149,6 +150,74 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
   }
 }
 
+// Single-range Slice layers that read the same blob along the same axis and tile it exactly (torch writes
+// chunk() this way from opset 11) become one Slice with several outputs, as Caffe's Slice and ONNX's Split.
+Graph merge_sibling_slices(const Graph& g) {
+  std::map<std::pair<BlobId, int>, std::vector<LayerId>> groups;
+  for (LayerId id = 0; id < g.num_layers(); ++id) {
+    const Layer& l = g.layer(id);
+    if (l.kind == LayerKind::Slice && l.inputs.size() == 1 && l.outputs.size() == 1)
+      groups[{l.inputs[0], l.p<SliceParams>().axis}].push_back(id);
+  }
+  std::map<LayerId, std::vector<LayerId>> merged_at;  // earliest member -> members by range
+  std::unordered_set<LayerId> dropped;
+  for (auto& [key, members] : groups) {
+    if (members.size() < 2) continue;
+    auto begin_of = [&](LayerId id) { return g.layer(id).p<SliceParams>().ranges.at(0).first; };
+    std::vector<LayerId> by_range = members;
+    std::sort(by_range.begin(), by_range.end(), [&](LayerId a, LayerId b) { return begin_of(a) < begin_of(b); });
+    int64_t next = 0;
+    for (LayerId id : by_range) {
+      const auto& r = g.layer(id).p<SliceParams>().ranges.at(0);
+      next = r.first == next ? r.second : -1;
+      if (next < 0) break;
+    }
+    if (next != g.blob(key.first).shape[key.second]) continue;  // not an exact tiling: leave them alone
+    merged_at[members.front()] = by_range;
+    dropped.insert(members.begin() + 1, members.end());
+  }
+  if (merged_at.empty()) return g;
+
+  Graph out(g.name());
+  out.set_source(g.source());
+  std::vector<BlobId> remap(static_cast<size_t>(g.num_blobs()), -1);
+  auto mapped = [&](const std::vector<BlobId>& ids) {
+    std::vector<BlobId> r;
+    for (BlobId b : ids) r.push_back(remap[static_cast<size_t>(b)]);
+    return r;
+  };
+  for (LayerId id = 0; id < g.num_layers(); ++id) {
+    if (dropped.count(id)) continue;
+    const Layer& l = g.layer(id);
+    if (l.kind == LayerKind::Input) {
+      const auto& p = l.p<InputParams>();
+      remap[static_cast<size_t>(l.outputs[0])] = out.add_input(l.name, p.shape, p.dtype, l.origin);
+      continue;
+    }
+    auto it = merged_at.find(id);
+    if (it == merged_at.end()) {
+      std::vector<std::string> names;
+      for (BlobId b : l.outputs) names.push_back(g.blob(b).name);
+      const LayerId nid = out.add_layer(l.name, l.kind, l.params, mapped(l.inputs), names, l.origin);
+      for (size_t i = 0; i < l.outputs.size(); ++i)
+        remap[static_cast<size_t>(l.outputs[i])] = out.layer(nid).outputs[i];
+      continue;
+    }
+    SliceParams p;
+    p.axis = l.p<SliceParams>().axis;
+    std::vector<std::string> names;
+    for (LayerId m : it->second) {
+      p.ranges.push_back(g.layer(m).p<SliceParams>().ranges.at(0));
+      names.push_back(g.blob(g.layer(m).outputs[0]).name);
+    }
+    const LayerId nid = out.add_layer(l.name, LayerKind::Slice, p, mapped(l.inputs), names, l.origin);
+    for (size_t i = 0; i < it->second.size(); ++i)
+      remap[static_cast<size_t>(g.layer(it->second[i]).outputs[0])] = out.layer(nid).outputs[i];
+  }
+  for (BlobId b : g.outputs()) out.mark_output(remap[static_cast<size_t>(b)]);
+  return out;
+}
+
 }  // namespace
 
 Graph import_model(const LightModel& light, const std::string& path, const LoadOptions& options) {
@@ -206,7 +275,7 @@ Graph import_model(const LightModel& light, const std::string& path, const LoadO
     any_output = true;
   }
   if (!any_output) throw_bad_input("{}: no graph output depends on a network input", path);
-  return graph;
+  return merge_sibling_slices(graph);
 }
 
 }  // namespace onnx_import

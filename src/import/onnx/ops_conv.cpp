@@ -47,7 +47,12 @@ void gemm_rule(Context& ctx, const onnx::NodeProto& node) {
   BlobId a = ctx.blob_input(node, 0);
   const ConstTensor& b = ctx.const_input(node, 1);
   const Shape& in = ctx.shape(a);
-  if (in.rank() != 2) throw_bad_input("{}: input A has shape {}, expected rank 2", ctx.origin(node), in.str());
+  // Rank > 2 only arrives through a Flatten(axis=1) the Flatten rule folded away: InnerProduct flattens from
+  // axis 1 itself, as Caffe's does.
+  if (in.rank() != 2 && !(in.rank() > 2 && ctx.flattened_for_gemm.count(node.input(0))))
+    throw_bad_input("{}: input A has shape {}, expected rank 2", ctx.origin(node), in.str());
+  int64_t features = 1;
+  for (int i = 1; i < in.rank(); ++i) features *= in[i];
   if (attr_int(node, "transA", 0) != 0) unsupported("transA=1 (the runtime input is transposed)");
   if (b.dims.size() != 2)
     throw_bad_input("{}: weight \"{}\" has shape {}, expected rank 2", ctx.origin(node), node.input(1),
@@ -55,8 +60,8 @@ void gemm_rule(Context& ctx, const onnx::NodeProto& node) {
   const bool trans_b = attr_int(node, "transB", 0) != 0;
   const int64_t k = trans_b ? b.dims[1] : b.dims[0];
   const int64_t n = trans_b ? b.dims[0] : b.dims[1];
-  if (k != in[1])
-    throw_bad_input("{}: input A has {} features, weight \"{}\" ({}, transB={}) expects {}", ctx.origin(node), in[1],
+  if (k != features)
+    throw_bad_input("{}: input A has {} features, weight \"{}\" ({}, transB={}) expects {}", ctx.origin(node), features,
                     node.input(1), Shape(b.dims).str(), trans_b ? 1 : 0, k);
   InnerProductParams p;
   p.num_output = n;

@@ -42,6 +42,13 @@ void windowed_pool(Context& ctx, const onnx::NodeProto& node, PoolMethod method)
   p.pad_left = pads[1];
   p.pad_bottom = pads[2];
   p.pad_right = pads[3];
+  // A 1x1 window with stride 1 and no padding is the identity (torch writes AdaptiveAvgPool2d to the input's
+  // own size this way, e.g. VGG's 7x7 -> 7x7); it costs nothing at run time either.
+  if (p.kernel_h == 1 && p.kernel_w == 1 && sh == 1 && sw == 1 &&
+      std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
+    ctx.set_value(node.output(0), Value{x, nullptr});
+    return;
+  }
   ctx.add_layer(node, LayerKind::Pooling, p, {x}, {node.output(0)});
 }
 
@@ -77,6 +84,11 @@ void reduce_mean_rule(Context& ctx, const onnx::NodeProto& node) {
   if (a != std::vector<int>{2, 3}) unsupported("only a mean over H and W (axes [2, 3]) is supported");
   if (attr_int(node, "keepdims", 1) != 0) {
     global_pool(ctx, node, PoolMethod::Average, node.output(0));
+    return;
+  }
+  if (ctx.feeds_gemm(node.output(0))) {  // the InnerProduct drops the unit axes itself
+    global_pool(ctx, node, PoolMethod::Average, node.output(0));
+    ctx.flattened_for_gemm.insert(node.output(0));
     return;
   }
   // keepdims=0: pool, then drop the two unit axes.

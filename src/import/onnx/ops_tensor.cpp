@@ -132,6 +132,10 @@ void concat_rule(Context& ctx, const onnx::NodeProto& node) {
     return;
   }
   if (any_const) unsupported("mixes constants and runtime tensors");
+  if (node.input_size() == 1) {  // torch.cat([x]) is x
+    ctx.set_value(node.output(0), ctx.input(node, 0));
+    return;
+  }
   std::vector<BlobId> inputs;
   for (int i = 0; i < node.input_size(); ++i) inputs.push_back(ctx.input(node, i).blob);
   ConcatParams p;
@@ -152,6 +156,13 @@ void flatten_rule(Context& ctx, const onnx::NodeProto& node) {
   if (!v.is_blob()) {
     ctx.set_constant(node.output(0), with_dims(*v.constant, {head, tail}));
     return;
+  }
+  if (axis == 1 && rank > 2) {
+    if (ctx.feeds_gemm(node.output(0))) {
+      ctx.set_value(node.output(0), v);
+      ctx.flattened_for_gemm.insert(node.output(0));
+      return;
+    }
   }
   if (axis == 1 && rank >= 2) {
     FlattenParams p;
@@ -477,8 +488,10 @@ void pad_rule(Context& ctx, const onnx::NodeProto& node) {
     const auto& consumer = ctx.node_at(next);
     const bool conv = consumer.op_type() == "Conv" && consumer.input(0) == node.output(0) &&
                       attr_string(consumer, "auto_pad", "NOTSET") == "NOTSET";
+    const auto pool_pads = attr_ints(consumer, "pads").value_or(std::vector<int64_t>{});
+    const bool pool_unpadded = std::all_of(pool_pads.begin(), pool_pads.end(), [](int64_t v) { return v == 0; });
     const bool avg = consumer.op_type() == "AveragePool" &&
-                     (attr_int(consumer, "count_include_pad", 0) != 0 || !find_attr(consumer, "pads")) &&
+                     (attr_int(consumer, "count_include_pad", 0) != 0 || pool_unpadded) &&
                      attr_string(consumer, "auto_pad", "NOTSET") == "NOTSET";
     if (conv || avg) {
       ctx.pending_pads[node.output(0)] = {p.begins[2], p.begins[3], p.ends[2], p.ends[3]};
