@@ -164,6 +164,17 @@ TEST(CaffeLayers, ConvolutionSeparateHeightAndWidth) {
   EXPECT_EQ(find(g, "c").weights.size(), 1u);
 }
 
+TEST(CaffeLayers, ConvolutionPadHeightAloneDefaultsWidthToZero) {
+  // caffe.proto gives pad_h and pad_w a default of 0 each, unlike stride_h/_w and kernel_h/_w.
+  const Graph g = import(net(layer("c", "Convolution", "data",
+                                   "convolution_param { num_output: 4 kernel_size: 3 pad_h: 1 }")));
+  EXPECT_EQ(find(g, "c").p<ConvParams>().pad_top, 1);
+  EXPECT_EQ(find(g, "c").p<ConvParams>().pad_left, 0);
+  EXPECT_EQ(import_error(net(layer("c", "Convolution", "data",
+                                   "convolution_param { num_output: 4 kernel_size: 3 stride_w: 2 }"))),
+            "net.prototxt:4:112: layer \"c\": stride_w without stride_h, expected both");
+}
+
 TEST(CaffeLayers, ConvolutionRepeatedValuesAndDilation) {
   const Graph g = import(net(layer("c", "Convolution", "data",
                                    "convolution_param { num_output: 8 kernel_size: 3 kernel_size: 5 pad: [1, 2] "

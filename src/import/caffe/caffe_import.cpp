@@ -204,9 +204,11 @@ struct Conversion {
 };
 
 // Reads a 2-D window attribute given either as `<repeated>` (1 value for both axes, or 2 values for H
-// and W) or as `<base>_h` + `<base>_w`. Returns nullopt when neither is given.
+// and W) or as `<base>_h` + `<base>_w`. Returns nullopt when neither is given. Caffe wants both _h and _w,
+// except for convolution padding, whose _h and _w each default to 0 (`lone_default`).
 std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string_view repeated,
-                                                  std::string_view base, int64_t min) {
+                                                  std::string_view base, int64_t min,
+                                                  std::optional<int64_t> lone_default = std::nullopt) {
   const std::string h_name = std::string(base) + "_h", w_name = std::string(base) + "_w";
   const Field* fh = c.find(h_name);
   const Field* fw = c.find(w_name);
@@ -215,10 +217,11 @@ std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string
     if (!values.empty())
       c.fail(values.front()->pos, fmt::format("{} and {}/{} are both given, expected one of them", repeated,
                                               h_name, w_name));
-    if (!fh || !fw)
+    if ((!fh || !fw) && !lone_default)
       c.fail((fh ? fh : fw)->pos, fmt::format("{} without {}, expected both", fh ? h_name : w_name,
                                               fh ? w_name : h_name));
-    return std::pair{c.to_int(*fh, min, LayerCtx::max_size()), c.to_int(*fw, min, LayerCtx::max_size())};
+    return std::pair{fh ? c.to_int(*fh, min, LayerCtx::max_size()) : *lone_default,
+                     fw ? c.to_int(*fw, min, LayerCtx::max_size()) : *lone_default};
   }
   if (values.empty()) return std::nullopt;
   if (values.size() > 2)
@@ -253,7 +256,7 @@ Conversion convert_convolution(const LayerCtx& c) {
   std::tie(p.kernel_h, p.kernel_w) = *kernel;
   std::tie(p.stride_h, p.stride_w) = window(c, "stride", "stride", 1).value_or(std::pair{1, 1});
   int64_t pad_h = 0, pad_w = 0;
-  std::tie(pad_h, pad_w) = window(c, "pad", "pad", 0).value_or(std::pair{0, 0});
+  std::tie(pad_h, pad_w) = window(c, "pad", "pad", 0, 0).value_or(std::pair{0, 0});
   p.pad_top = p.pad_bottom = pad_h;
   p.pad_left = p.pad_right = pad_w;
   // Caffe has no dilation_h/_w; the window helper finds none and reads the repeated field.
@@ -800,6 +803,9 @@ void Importer::add_layer(const LayerDef& def) {
     return;
   }
 
+  if (tops.empty())
+    fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no top, expected at least one", def.name,
+                                     def.rule->type));
   std::vector<BlobId> inputs;
   std::vector<Shape> shapes;
   for (const Field* b : def.bottoms) {
