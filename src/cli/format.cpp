@@ -1,0 +1,118 @@
+// Text table, CSV and JSON rendering and number formatting for the CLI (see format.h).
+#include "cli/format.h"
+
+#include "util/error.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+
+namespace convergy::cli {
+
+CLI::Option* add_format_option(CLI::App& app, OutputFormat& format) {
+  static const std::map<std::string, OutputFormat> kNames = {
+      {"table", OutputFormat::Table}, {"csv", OutputFormat::Csv}, {"json", OutputFormat::Json}};
+  return app.add_option("--format", format, "Output format: table, csv or json")
+      ->transform(CLI::CheckedTransformer(kNames))
+      ->default_str("table");
+}
+
+void Table::add_row(std::vector<std::string> cells) {
+  if (cells.size() != columns_.size())
+    throw_failure("internal: table row has {} cells, expected {}", cells.size(), columns_.size());
+  rows_.push_back(std::move(cells));
+}
+
+std::string Table::text(bool header) const {
+  std::vector<size_t> width(columns_.size());
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    width[c] = columns_[c].header.size();
+    for (const auto& r : rows_) width[c] = std::max(width[c], r[c].size());
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c) s += "  ";
+      const size_t pad = width[c] - cells[c].size();
+      if (columns_[c].align == Align::Right) s.append(pad, ' ');
+      s += cells[c];
+      if (columns_[c].align == Align::Left) s.append(pad, ' ');
+    }
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    out += s;
+    out += '\n';
+  };
+  std::vector<std::string> headers;
+  std::vector<std::string> rule;
+  for (size_t c = 0; c < columns_.size(); ++c) {
+    headers.push_back(columns_[c].header);
+    rule.push_back(std::string(width[c], '-'));
+  }
+  if (header) {
+    line(headers);
+    line(rule);
+  }
+  for (const auto& r : rows_) line(r);
+  return out;
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  q += '"';
+  return q;
+}
+
+std::string Table::csv() const {
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c) out += ',';
+      out += csv_field(cells[c]);
+    }
+    out += '\n';
+  };
+  std::vector<std::string> headers;
+  for (const auto& c : columns_) headers.push_back(c.header);
+  line(headers);
+  for (const auto& r : rows_) line(r);
+  return out;
+}
+
+std::string human_count(uint64_t v, std::string_view unit) {
+  const std::string space_unit = unit.empty() ? std::string() : " " + std::string(unit);
+  if (v < 1000) return std::to_string(v) + space_unit;
+  static constexpr std::array<const char*, 6> kPrefix = {"k", "M", "G", "T", "P", "E"};
+  double x = static_cast<double>(v);
+  size_t p = 0;
+  x /= 1000.0;
+  // Rounding to three digits can reach 1000 (999.6 k -> "1000 k"); move to the next prefix then.
+  while (p + 1 < kPrefix.size() && (x >= 999.5)) {
+    x /= 1000.0;
+    ++p;
+  }
+  std::string digits = x >= 99.95 ? fmt::format("{:.0f}", x) : x >= 9.995 ? fmt::format("{:.1f}", x)
+                                                                           : fmt::format("{:.2f}", x);
+  return digits + " " + kPrefix[p] + std::string(unit);
+}
+
+std::string grouped(uint64_t v) {
+  std::string d = std::to_string(v);
+  std::string out;
+  const size_t n = d.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i && (n - i) % 3 == 0) out += ',';
+    out += d[i];
+  }
+  return out;
+}
+
+std::string json_text(const Json& j) { return j.dump(2) + "\n"; }
+
+}  // namespace convergy::cli
