@@ -228,26 +228,7 @@ class Page {
     return evals.front();
   }
 
-  // The headline model's rows, one combination after another: under the headline evaluation where the
-  // combination has it, else under the combination's first evaluation (e.g. boards with only a fixed split).
-  std::vector<size_t> headline_rows() const {
-    std::vector<size_t> rows;
-    for (const auto& c : r_.combinations) {
-      std::vector<size_t> mine;
-      for (size_t k = 0; k < models_.rows.size(); ++k)
-        if (text_at(models_, k, "combination") == c.id &&
-            text_at(models_, k, "feature_set") == r_.info.headline_feature_set)
-          mine.push_back(k);
-      if (mine.empty()) continue;
-      std::string eval = text_at(models_, mine.front(), "evaluation");
-      for (size_t k : mine)
-        if (text_at(models_, k, "evaluation") == r_.info.headline_evaluation)
-          eval = r_.info.headline_evaluation;
-      for (size_t k : mine)
-        if (text_at(models_, k, "evaluation") == eval) rows.push_back(k);
-    }
-    return rows;
-  }
+  std::vector<size_t> headline_rows() const { return headline_model_rows(r_, models_); }
 
   void head() {
     const StudyInfo& i = r_.info;

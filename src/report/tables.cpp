@@ -171,6 +171,26 @@ std::vector<Table> build_tables(const StudyResults& r) {
   return tables;
 }
 
+std::vector<size_t> headline_model_rows(const StudyResults& r, const Table& models) {
+  const size_t combination = models.column("combination"), feature_set = models.column("feature_set"),
+               evaluation = models.column("evaluation");
+  std::vector<size_t> rows;
+  for (const auto& c : r.combinations) {
+    std::vector<size_t> mine;
+    for (size_t k = 0; k < models.rows.size(); ++k)
+      if (models.rows[k][combination].text == c.id &&
+          models.rows[k][feature_set].text == r.info.headline_feature_set)
+        mine.push_back(k);
+    if (mine.empty()) continue;
+    std::string eval = models.rows[mine.front()][evaluation].text;
+    for (size_t k : mine)
+      if (models.rows[k][evaluation].text == r.info.headline_evaluation) eval = r.info.headline_evaluation;
+    for (size_t k : mine)
+      if (models.rows[k][evaluation].text == eval) rows.push_back(k);
+  }
+  return rows;
+}
+
 namespace {
 
 // RFC 4180 quoting, only where a field needs it, so plain tables stay in the shared data's no-quote form.

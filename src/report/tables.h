@@ -52,6 +52,11 @@ std::vector<ModelSummary> summarise_models(const StudyResults& results);
 std::vector<Table> build_tables(const StudyResults& results);
 const Table& find_table(const std::vector<Table>& tables, std::string_view id);
 
+// Rows of the `models` table that the summary quotes: the headline feature set, one combination after
+// another, under the headline evaluation where the combination has it, else under its first evaluation
+// (e.g. a board with only a fixed split).
+std::vector<size_t> headline_model_rows(const StudyResults& results, const Table& models);
+
 std::string table_csv(const Table& table);
 // {"title": ..., "columns": [{"key","title","format"}], "rows": [{key: value|null}]}
 nlohmann::json table_json(const Table& table);

@@ -1,8 +1,8 @@
 // Tests of the written study outputs: files, a strict well-formedness check of the page, nothing
 // fetched, and every number in the page's tables equal to the one in results.json.
 #include "report/html.h"
-#include "report/tables.h"
 #include "report/outputs.h"
+#include "report/tables.h"
 
 #include "report/format.h"
 #include "report_test_util.h"
@@ -218,7 +218,8 @@ TEST(ReportEdgeCases, AnEmptyStudyStillRendersAWellFormedPage) {
 TEST(ReportEdgeCases, PoorModelsWithNegativePredictionsAndAccuracyRender) {
   StudyResults r;
   r.info.target = "time_ms";
-  r.combinations.push_back({"local-eigen", "Eigen", "host", "eigen", "measured by this study", "time_ms", "per layer"});
+  r.combinations.push_back(
+      {"local-eigen", "Eigen", "host", "eigen", "measured by this study", "time_ms", "per layer"});
   r.predictions.push_back({"local-eigen", "lono", "macs", "alexnet", "network", 10, -3});
   r.predictions.push_back({"local-eigen", "lono", "macs", "vgg16", "network", 100, 350});
   r.layer_types.push_back({"local-eigen", "lono", "macs", "conv", -0.4, 2.1, 1, 12});
