@@ -1,15 +1,15 @@
 // Wire-level reader for ONNX files: copies every field of the ModelProto except the bulk data of large
-// initializers, then lets protobuf parse the (small) remainder. Weight bytes are never touched.
+// initializers, then lets protobuf parse the (small) remainder. Weight bytes are never read.
 #include "import/onnx/onnx_reader.h"
 
 #include "util/error.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 namespace convergy::onnx_import {
@@ -26,19 +26,105 @@ bool is_tensor_data_field(uint32_t number) {
   return number == 4 || number == 5 || number == 6 || number == 7 || number == 9 || number == 10 || number == 11;
 }
 
+// Where the bytes come from: memory (tests) or a file read with pread. A file is not memory-mapped because
+// touching the tag in front of each weight would map whole page-cache folios around it (tens of MiB for
+// VGG-16); pread copies only the bytes asked for.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual uint64_t size() const = 0;
+  virtual void read(uint64_t offset, size_t n, char* out) const = 0;
+};
+
+class MemorySource final : public Source {
+ public:
+  explicit MemorySource(std::string_view bytes) : bytes_(bytes) {}
+  uint64_t size() const override { return bytes_.size(); }
+  void read(uint64_t offset, size_t n, char* out) const override { std::memcpy(out, bytes_.data() + offset, n); }
+
+ private:
+  std::string_view bytes_;
+};
+
+class FileSource final : public Source {
+ public:
+  explicit FileSource(const std::string& path) : path_(path) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) throw_bad_input("{}: cannot open: {}", path, std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw_bad_input("{}: not a regular file", path);
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
+    if (size_ == 0) {
+      ::close(fd_);
+      throw_bad_input("{}: not a valid ONNX model: the file is empty", path);
+    }
+    // The scan jumps over weight data; read-ahead would only pull those pages in.
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM);
+  }
+  ~FileSource() override { ::close(fd_); }
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+  uint64_t size() const override { return size_; }
+  void read(uint64_t offset, size_t n, char* out) const override {
+    while (n > 0) {
+      const ssize_t got = ::pread(fd_, out, n, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) throw_bad_input("{}: read failed at byte {}: {}", path_, offset, got < 0 ? std::strerror(errno) : "end of file");
+      out += got;
+      offset += static_cast<uint64_t>(got);
+      n -= static_cast<size_t>(got);
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// A small read cache in front of a Source, for tags and lengths.
+class Bytes {
+ public:
+  explicit Bytes(const Source& src) : src_(src) {}
+  uint8_t at(uint64_t offset) {
+    if (offset < start_ || offset >= start_ + buf_.size()) {
+      const uint64_t n = std::min<uint64_t>(kWindow, src_.size() - offset);
+      buf_.resize(static_cast<size_t>(n));
+      src_.read(offset, buf_.size(), buf_.data());
+      start_ = offset;
+    }
+    return static_cast<uint8_t>(buf_[static_cast<size_t>(offset - start_)]);
+  }
+  void append(std::string& out, uint64_t begin, uint64_t end) {
+    const size_t old = out.size();
+    out.resize(old + static_cast<size_t>(end - begin));
+    src_.read(begin, static_cast<size_t>(end - begin), out.data() + old);
+  }
+  const Source& source() const { return src_; }
+
+ private:
+  static constexpr uint64_t kWindow = 64 * 1024;
+  const Source& src_;
+  std::string buf_;
+  uint64_t start_ = 0;
+};
+
 struct Field {
   uint32_t number = 0;
   int wire = 0;
-  const uint8_t* start = nullptr;    // first byte of the tag
-  const uint8_t* payload = nullptr;  // for length-delimited fields, first byte after the length
-  size_t payload_len = 0;
-  const uint8_t* end = nullptr;      // one past the field
+  uint64_t start = 0;    // first byte of the tag
+  uint64_t payload = 0;  // for length-delimited fields, first byte after the length
+  uint64_t payload_len = 0;
+  uint64_t end = 0;      // one past the field
 };
 
 class Scanner {
  public:
-  Scanner(const uint8_t* begin, const uint8_t* end, const uint8_t* file_begin, const std::string& path)
-      : p_(begin), end_(end), file_begin_(file_begin), path_(path) {}
+  Scanner(Bytes& bytes, uint64_t begin, uint64_t end, const std::string& path)
+      : bytes_(bytes), p_(begin), end_(end), path_(path) {}
 
   // Reads the next field; false at the end of the span.
   bool next(Field& f) {
@@ -60,9 +146,9 @@ class Scanner {
         break;
       case kLengthDelimited: {
         uint64_t len = varint();
-        if (len > static_cast<uint64_t>(end_ - p_)) fail("length runs past the end of the data");
+        if (len > end_ - p_) fail("length runs past the end of the data");
         f.payload = p_;
-        f.payload_len = static_cast<size_t>(len);
+        f.payload_len = len;
         p_ += len;
         break;
       }
@@ -78,24 +164,23 @@ class Scanner {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (p_ == end_) fail("truncated varint");
-      uint8_t b = *p_++;
+      uint8_t b = bytes_.at(p_++);
       v |= static_cast<uint64_t>(b & 0x7f) << shift;
       if (!(b & 0x80)) return v;
     }
     fail("varint longer than 10 bytes");
   }
-  void advance(size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) fail("truncated fixed-size field");
+  void advance(uint64_t n) {
+    if (end_ - p_ < n) fail("truncated fixed-size field");
     p_ += n;
   }
   [[noreturn]] void fail(const std::string& what) const {
-    throw_bad_input("{}: not a valid ONNX model: malformed protobuf at byte {} ({})", path_, p_ - file_begin_,
-                    what);
+    throw_bad_input("{}: not a valid ONNX model: malformed protobuf at byte {} ({})", path_, p_, what);
   }
 
-  const uint8_t* p_;
-  const uint8_t* end_;
-  const uint8_t* file_begin_;
+  Bytes& bytes_;
+  uint64_t p_;
+  uint64_t end_;
   const std::string& path_;
 };
 
@@ -107,28 +192,25 @@ void append_varint(std::string& out, uint64_t v) {
   out.push_back(static_cast<char>(v));
 }
 
-void append_raw(std::string& out, const uint8_t* begin, const uint8_t* end) {
-  out.append(reinterpret_cast<const char*>(begin), static_cast<size_t>(end - begin));
-}
-
 // Copies a TensorProto, dropping its data fields when together they exceed kKeepDataBytes.
-void strip_tensor(const Field& tensor, const uint8_t* file_begin, const std::string& path, std::string& out,
-                  LightModel& light) {
-  size_t data_bytes = 0;
+void strip_tensor(Bytes& bytes, const Field& tensor, const std::string& path, std::string& out, LightModel& light) {
+  uint64_t data_bytes = 0;
   std::string name;
   Field f;
-  Scanner first(tensor.payload, tensor.payload + tensor.payload_len, file_begin, path);
+  Scanner first(bytes, tensor.payload, tensor.payload + tensor.payload_len, path);
   while (first.next(f)) {
-    if (is_tensor_data_field(f.number)) data_bytes += static_cast<size_t>(f.end - f.start);
-    if (f.number == kTensorName && f.wire == kLengthDelimited)
-      name.assign(reinterpret_cast<const char*>(f.payload), f.payload_len);
+    if (is_tensor_data_field(f.number)) data_bytes += f.end - f.start;
+    if (f.number == kTensorName && f.wire == kLengthDelimited) {
+      name.clear();
+      bytes.append(name, f.payload, f.payload + f.payload_len);
+    }
   }
-  bool strip = data_bytes > kKeepDataBytes;
+  const bool strip = data_bytes > kKeepDataBytes;
   std::string body;
-  Scanner second(tensor.payload, tensor.payload + tensor.payload_len, file_begin, path);
+  Scanner second(bytes, tensor.payload, tensor.payload + tensor.payload_len, path);
   while (second.next(f)) {
     if (strip && is_tensor_data_field(f.number)) continue;
-    append_raw(body, f.start, f.end);
+    bytes.append(body, f.start, f.end);
   }
   if (strip) light.stripped.insert(name);
   append_varint(out, (uint64_t{kGraphInitializer} << 3) | kLengthDelimited);
@@ -136,62 +218,27 @@ void strip_tensor(const Field& tensor, const uint8_t* file_begin, const std::str
   out += body;
 }
 
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw_bad_input("{}: cannot open: {}", path, std::strerror(errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw_bad_input("{}: not a regular file", path);
-    }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ == 0) {
-      ::close(fd);
-      throw_bad_input("{}: not a valid ONNX model: the file is empty", path);
-    }
-    void* m = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    ::close(fd);
-    if (m == MAP_FAILED) throw_bad_input("{}: cannot map the file: {}", path, std::strerror(errno));
-    // The scan jumps over weight data; read-ahead would only pull those pages in.
-    ::madvise(m, size_, MADV_RANDOM);
-    data_ = static_cast<const uint8_t*>(m);
-  }
-  ~MappedFile() { ::munmap(const_cast<uint8_t*>(data_), size_); }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
-
- private:
-  const uint8_t* data_ = nullptr;
-  size_t size_ = 0;
-};
-
-}  // namespace
-
-LightModel read_light_model(std::string_view bytes, const std::string& path) {
+LightModel read_light(const Source& src, const std::string& path) {
   LightModel light;
-  const auto* begin = reinterpret_cast<const uint8_t*>(bytes.data());
-  const auto* end = begin + bytes.size();
+  Bytes bytes(src);
   std::string rest, graph;
   bool has_graph = false;
-  Scanner model(begin, end, begin, path);
+  Scanner model(bytes, 0, src.size(), path);
   Field f;
   while (model.next(f)) {
     if (f.number != kModelGraph || f.wire != kLengthDelimited) {
-      append_raw(rest, f.start, f.end);
+      bytes.append(rest, f.start, f.end);
       continue;
     }
     has_graph = true;
     // Repeated occurrences of a message field merge; concatenating their bodies does the same.
-    Scanner g(f.payload, f.payload + f.payload_len, begin, path);
+    Scanner g(bytes, f.payload, f.payload + f.payload_len, path);
     Field gf;
     while (g.next(gf)) {
       if (gf.number == kGraphInitializer && gf.wire == kLengthDelimited)
-        strip_tensor(gf, begin, path, graph, light);
+        strip_tensor(bytes, gf, path, graph, light);
       else
-        append_raw(graph, gf.start, gf.end);
+        bytes.append(graph, gf.start, gf.end);
     }
   }
   if (!light.model.ParseFromString(rest))
@@ -202,9 +249,13 @@ LightModel read_light_model(std::string_view bytes, const std::string& path) {
   return light;
 }
 
-LightModel read_light_model_file(const std::string& path) {
-  MappedFile file(path);
-  return read_light_model(file.view(), path);
+}  // namespace
+
+LightModel read_light_model(std::string_view bytes, const std::string& path) {
+  if (bytes.empty()) throw_bad_input("{}: not a valid ONNX model: no data", path);
+  return read_light(MemorySource(bytes), path);
 }
+
+LightModel read_light_model_file(const std::string& path) { return read_light(FileSource(path), path); }
 
 }  // namespace convergy::onnx_import

@@ -1,5 +1,5 @@
-// Reads an ONNX ModelProto without its weight data: the file is memory-mapped and the bulk data fields of
-// initializers are skipped at the wire level, so a 550 MB model costs about what its graph costs.
+// Reads an ONNX ModelProto without its weight data: the bulk data fields of large initializers are skipped at
+// the wire level (never read from disk), so a 550 MB model costs about what its graph costs.
 #pragma once
 #include <onnx/onnx_pb.h>
 
@@ -22,7 +22,7 @@ inline constexpr size_t kKeepDataBytes = 4096;
 // Parses `bytes` (a serialized ModelProto). Throws BadInput naming `path` if it is not valid protobuf.
 LightModel read_light_model(std::string_view bytes, const std::string& path);
 
-// Maps the file and calls read_light_model. Throws BadInput if the file cannot be opened.
+// Reads the file with pread, skipping weight data. Throws BadInput if the file cannot be opened.
 LightModel read_light_model_file(const std::string& path);
 
 }  // namespace convergy::onnx_import
