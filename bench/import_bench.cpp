@@ -1,5 +1,6 @@
 // Speed of the Caffe prototxt importer on the 12,534 Jetson Nano networks: text-format parsing alone, and
-// parsing plus graph construction with shape inference. Files are read into memory first, so disk is excluded.
+// parsing plus graph construction with shape inference. Files are read into memory first, so disk is
+// excluded.
 #include "import/load.h"
 #include "import/text_format.h"
 

@@ -71,15 +71,18 @@ Graph load_network(const std::string& spec, const LoadOptions& options) {
 #ifdef CONVERGY_HAVE_ONNX
     return import_onnx_file(spec, options);
 #else
-    throw_bad_input("{}: ONNX support was not built (configure with -DCONVERGY_WITH_ONNX=ON), expected a .prototxt "
-                    "file or a zoo name",
-                    spec);
+    throw_bad_input(
+        "{}: ONNX support was not built (configure with -DCONVERGY_WITH_ONNX=ON), expected a .prototxt "
+        "file or a zoo name",
+        spec);
 #endif
   }
   if (ext.empty() && spec.find_first_of("/\\") == std::string::npos)
-    throw_bad_input("unknown network \"{}\", expected a zoo name ({}) or a .prototxt/.onnx file", spec, zoo_names());
-  throw_bad_input("{}: unknown file type \"{}\", expected a .prototxt, .pt, .txt or .onnx file, or a zoo name ({})",
-                  spec, ext, zoo_names());
+    throw_bad_input("unknown network \"{}\", expected a zoo name ({}) or a .prototxt/.onnx file", spec,
+                    zoo_names());
+  throw_bad_input(
+      "{}: unknown file type \"{}\", expected a .prototxt, .pt, .txt or .onnx file, or a zoo name ({})", spec,
+      ext, zoo_names());
 }
 
 std::pair<std::string, Shape> parse_input_shape_option(const std::string& text) {
@@ -87,7 +90,8 @@ std::pair<std::string, Shape> parse_input_shape_option(const std::string& text) 
   if (eq == std::string::npos) return {std::string(), parse_shape(text, "--input-shape")};
   std::string name = text.substr(0, eq);
   if (name.empty())
-    throw_bad_input("--input-shape \"{}\" has an empty input name, expected name=1x3x224x224 or 1x3x224x224", text);
+    throw_bad_input("--input-shape \"{}\" has an empty input name, expected name=1x3x224x224 or 1x3x224x224",
+                    text);
   return {std::move(name), parse_shape(text.substr(eq + 1), "--input-shape " + text.substr(0, eq))};
 }
 

@@ -17,8 +17,8 @@ enum class Tok : uint8_t { End, Identifier, Integer, Float, String, Symbol };
 
 struct Token {
   Tok kind = Tok::End;
-  char symbol = 0;         // for Symbol
-  std::string_view text;   // raw text (String: including the quotes)
+  char symbol = 0;        // for Symbol
+  std::string_view text;  // raw text (String: including the quotes)
   Pos pos;
 };
 
@@ -86,9 +86,9 @@ class Parser {
  private:
   struct Frame {
     uint32_t message;
-    char close;               // '}' or '>' ('\0' for the root)
+    char close;  // '}' or '>' ('\0' for the root)
     Pos open_pos;
-    std::string_view name;    // the field that opened it
+    std::string_view name;  // the field that opened it
     // Set while this message is inside `name: [ {...}, {...} ]` and the element just closed.
     bool list_pending = false;
     std::string_view list_name;
@@ -96,9 +96,7 @@ class Parser {
   };
 
   // Lexer ------------------------------------------------------------------------------------------
-  Pos pos_at(size_t offset) const {
-    return Pos{line_, static_cast<uint32_t>(offset - line_start_ + 1)};
-  }
+  Pos pos_at(size_t offset) const { return Pos{line_, static_cast<uint32_t>(offset - line_start_ + 1)}; }
   void skip_space();
   Token lex();
   Token next() {
@@ -224,13 +222,15 @@ Token Parser::lex() {
 
 std::string Parser::show(const Token& t) const {
   switch (t.kind) {
-    case Tok::End: return "end of file";
-    case Tok::Symbol: return show_char(t.symbol);
+    case Tok::End:
+      return "end of file";
+    case Tok::Symbol:
+      return show_char(t.symbol);
     case Tok::String:
       return t.text.size() > 40 ? std::string(t.text.substr(0, 37)) + "...\"" : std::string(t.text);
     default:
-      return fmt::format("\"{}\"", t.text.size() > 40 ? std::string(t.text.substr(0, 37)) + "..."
-                                                      : std::string(t.text));
+      return fmt::format(
+          "\"{}\"", t.text.size() > 40 ? std::string(t.text.substr(0, 37)) + "..." : std::string(t.text));
   }
 }
 
@@ -251,17 +251,39 @@ void Parser::decode_string(const Token& t, std::string& out) const {
     const char e = body[i + 1];  // the lexer guarantees a character after a backslash
     ++i;
     switch (e) {
-      case 'n': out.push_back('\n'); break;
-      case 't': out.push_back('\t'); break;
-      case 'r': out.push_back('\r'); break;
-      case 'a': out.push_back('\a'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'v': out.push_back('\v'); break;
-      case '\\': out.push_back('\\'); break;
-      case '\'': out.push_back('\''); break;
-      case '"': out.push_back('"'); break;
-      case '?': out.push_back('?'); break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 'a':
+        out.push_back('\a');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'v':
+        out.push_back('\v');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '\'':
+        out.push_back('\'');
+        break;
+      case '"':
+        out.push_back('"');
+        break;
+      case '?':
+        out.push_back('?');
+        break;
       case 'x':
       case 'X': {
         int v = 0, n = 0;
@@ -339,8 +361,8 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
       return;
     }
     default:
-      fail(t.pos, fmt::format("field \"{}\": {}, expected a value (number, string, identifier or message)", name,
-                              show(t)));
+      fail(t.pos, fmt::format("field \"{}\": {}, expected a value (number, string, identifier or message)",
+                              name, show(t)));
   }
 }
 
@@ -349,8 +371,8 @@ void Parser::run() {
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = Pos{1, 1};
   stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});
-  if (s_.size() >= 3 && static_cast<unsigned char>(s_[0]) == 0xEF && static_cast<unsigned char>(s_[1]) == 0xBB &&
-      static_cast<unsigned char>(s_[2]) == 0xBF)
+  if (s_.size() >= 3 && static_cast<unsigned char>(s_[0]) == 0xEF &&
+      static_cast<unsigned char>(s_[1]) == 0xBB && static_cast<unsigned char>(s_[2]) == 0xBF)
     p_ = line_start_ = 3;  // a UTF-8 byte-order mark
   while (true) {
     Token t = next();
@@ -366,8 +388,8 @@ void Parser::run() {
         fail(t.pos, fmt::format("{} in the list \"{}\", expected \",\" or \"]\"", show(t), top.list_name));
       const Token open = next();
       if (!is_open(open))
-        fail(open.pos, fmt::format("{} in the list \"{}\", expected \"{{\" to start the next message", show(open),
-                                   top.list_name));
+        fail(open.pos, fmt::format("{} in the list \"{}\", expected \"{{\" to start the next message",
+                                   show(open), top.list_name));
       top.list_pending = false;
       const std::string_view list_name = top.list_name;
       const Pos list_name_pos = top.list_name_pos;
@@ -385,8 +407,8 @@ void Parser::run() {
       if (top.close != t.symbol) {
         if (stack_.size() == 1)
           fail(t.pos, fmt::format("unexpected {} with no open message, expected a field name", show(t)));
-        fail(t.pos, fmt::format("unexpected {} inside \"{}\" opened at {}:{}, expected \"{}\"", show(t), top.name,
-                                top.open_pos.line, top.open_pos.col, top.close));
+        fail(t.pos, fmt::format("unexpected {} inside \"{}\" opened at {}:{}, expected \"{}\"", show(t),
+                                top.name, top.open_pos.line, top.open_pos.col, top.close));
       }
       stack_.pop_back();
       if (!stack_.back().list_pending) skip_separator();
@@ -419,7 +441,8 @@ void Parser::run() {
         continue;
       } else {
         if (!colon)
-          fail(v.pos, fmt::format("\"[\" after field name \"{}\", expected \":\" before a list of values", name));
+          fail(v.pos,
+               fmt::format("\"[\" after field name \"{}\", expected \":\" before a list of values", name));
         while (true) {
           parse_scalar(name, name_pos, next());
           const Token sep = next();
@@ -431,7 +454,8 @@ void Parser::run() {
       skip_separator();
       continue;
     }
-    if (!colon) fail(v.pos, fmt::format("{} after field name \"{}\", expected \":\" or \"{{\"", show(v), name));
+    if (!colon)
+      fail(v.pos, fmt::format("{} after field name \"{}\", expected \":\" or \"{{\"", show(v), name));
     parse_scalar(name, name_pos, v);
     skip_separator();
   }
@@ -518,7 +542,8 @@ std::optional<double> to_double(const Field& f) {
     }
     case ValueKind::Identifier:
       if (iequals(f.token, "inf") || iequals(f.token, "infinity"))
-        return f.negative ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+        return f.negative ? -std::numeric_limits<double>::infinity()
+                          : std::numeric_limits<double>::infinity();
       if (iequals(f.token, "nan")) return std::numeric_limits<double>::quiet_NaN();
       return std::nullopt;
     default:
@@ -543,7 +568,8 @@ std::optional<bool> to_bool(const Field& f) {
 
 std::string describe(const Field& f) {
   switch (f.kind) {
-    case ValueKind::Message: return "a message";
+    case ValueKind::Message:
+      return "a message";
     case ValueKind::String: {
       std::string s = "\"";
       for (char c : f.text) {
@@ -552,9 +578,12 @@ std::string describe(const Field& f) {
           break;
         }
         const auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') s += '\\', s += c;
-        else if (u < 0x20 || u >= 0x7f) s += fmt::format("\\x{:02X}", u);
-        else s += c;
+        if (c == '"' || c == '\\')
+          s += '\\', s += c;
+        else if (u < 0x20 || u >= 0x7f)
+          s += fmt::format("\\x{:02X}", u);
+        else
+          s += c;
       }
       return s + "\"";
     }
@@ -569,11 +598,16 @@ std::string describe(const Field& f) {
 
 std::string_view kind_name(ValueKind k) {
   switch (k) {
-    case ValueKind::Identifier: return "an identifier";
-    case ValueKind::Integer: return "an integer";
-    case ValueKind::Float: return "a float";
-    case ValueKind::String: return "a string";
-    case ValueKind::Message: return "a message";
+    case ValueKind::Identifier:
+      return "an identifier";
+    case ValueKind::Integer:
+      return "an integer";
+    case ValueKind::Float:
+      return "a float";
+    case ValueKind::String:
+      return "a string";
+    case ValueKind::Message:
+      return "a message";
   }
   return "a value";
 }

@@ -18,9 +18,9 @@ struct Pos {
 enum class ValueKind : uint8_t { Identifier, Integer, Float, String, Message };
 
 struct Field {
-  std::string_view name;   // points into the Document's own copy of the text
-  Pos pos;                 // of the name
-  Pos value_pos;           // of the value: the first token after ':' (its '-' if negative), or '{'
+  std::string_view name;  // points into the Document's own copy of the text
+  Pos pos;                // of the name
+  Pos value_pos;          // of the value: the first token after ':' (its '-' if negative), or '{'
   ValueKind kind = ValueKind::Identifier;
   bool negative = false;   // a '-' preceded the number or identifier (e.g. -1, -inf)
   std::string_view token;  // Identifier, Integer, Float: the raw token without the sign
@@ -62,9 +62,9 @@ class Document {
 
 // Conversions of scalar values, as protobuf's text format defines them. They return nullopt when the
 // value has the wrong kind or does not fit; the caller then reports the field with describe().
-std::optional<int64_t> to_int(const Field& f);   // 12, -3, 0x1F, 017
-std::optional<double> to_double(const Field& f); // integers, 1.5, .5, 5., 1e-5, 2.5f, inf, -inf, nan
-std::optional<bool> to_bool(const Field& f);     // true/false, True/False, t/f, 1/0
+std::optional<int64_t> to_int(const Field& f);    // 12, -3, 0x1F, 017
+std::optional<double> to_double(const Field& f);  // integers, 1.5, .5, 5., 1e-5, 2.5f, inf, -inf, nan
+std::optional<bool> to_bool(const Field& f);      // true/false, True/False, t/f, 1/0
 // How the value reads in a message: 3.5, -2, MAX, "text" (quoted, shortened), or "a message".
 std::string describe(const Field& f);
 // "an integer", "a string", ...: the kind of value found, for "got ..." messages.

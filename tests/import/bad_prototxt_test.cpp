@@ -56,7 +56,9 @@ TEST_P(BadPrototxt, FailsWithTheExpectedMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, BadPrototxt, ::testing::ValuesIn(cases()),
-                         [](const ::testing::TestParamInfo<std::string>& param_info) { return param_info.param; });
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
 
 TEST(BadPrototxtCorpus, HasAtLeastTwentyFiveKinds) { EXPECT_GE(cases().size(), 25u); }
 

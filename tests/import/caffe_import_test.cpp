@@ -115,10 +115,10 @@ TEST(CaffeInputs, InputLayerShapeOverride) {
 }
 
 TEST(CaffeGraph, InPlaceLayersMakeNewBlobsAndLaterBottomsSeeTheNewest) {
-  const Graph g = import(net(layer("conv", "Convolution", "data", "convolution_param { num_output: 4 kernel_size: 3 }") +
-                             layer("relu", "ReLU", "conv", "", "conv") +
-                             layer("bn", "BatchNorm", "conv", "", "conv") +
-                             layer("pool", "Pooling", "conv", "pooling_param { kernel_size: 2 stride: 2 }")));
+  const Graph g =
+      import(net(layer("conv", "Convolution", "data", "convolution_param { num_output: 4 kernel_size: 3 }") +
+                 layer("relu", "ReLU", "conv", "", "conv") + layer("bn", "BatchNorm", "conv", "", "conv") +
+                 layer("pool", "Pooling", "conv", "pooling_param { kernel_size: 2 stride: 2 }")));
   const Layer& conv = find(g, "conv");
   const Layer& relu = find(g, "relu");
   const Layer& bn = find(g, "bn");
@@ -133,7 +133,8 @@ TEST(CaffeGraph, InPlaceLayersMakeNewBlobsAndLaterBottomsSeeTheNewest) {
 }
 
 TEST(CaffeLayers, ConvolutionDefaults) {
-  const Graph g = import(net(layer("c", "Convolution", "data", "convolution_param { num_output: 16 kernel_size: 3 }")));
+  const Graph g =
+      import(net(layer("c", "Convolution", "data", "convolution_param { num_output: 16 kernel_size: 3 }")));
   const auto& p = find(g, "c").p<ConvParams>();
   EXPECT_EQ(p.kernel_h, 3);
   EXPECT_EQ(p.kernel_w, 3);
@@ -149,9 +150,10 @@ TEST(CaffeLayers, ConvolutionDefaults) {
 }
 
 TEST(CaffeLayers, ConvolutionSeparateHeightAndWidth) {
-  const Graph g = import(net(layer("c", "Convolution", "data",
-                                   "convolution_param { num_output: 4 kernel_h: 3 kernel_w: 1 pad_h: 2 pad_w: 0 "
-                                   "stride_h: 2 stride_w: 3 bias_term: false group: 2 }")));
+  const Graph g =
+      import(net(layer("c", "Convolution", "data",
+                       "convolution_param { num_output: 4 kernel_h: 3 kernel_w: 1 pad_h: 2 pad_w: 0 "
+                       "stride_h: 2 stride_w: 3 bias_term: false group: 2 }")));
   const auto& p = find(g, "c").p<ConvParams>();
   EXPECT_EQ(p.kernel_h, 3);
   EXPECT_EQ(p.kernel_w, 1);
@@ -166,8 +168,8 @@ TEST(CaffeLayers, ConvolutionSeparateHeightAndWidth) {
 
 TEST(CaffeLayers, ConvolutionPadHeightAloneDefaultsWidthToZero) {
   // caffe.proto gives pad_h and pad_w a default of 0 each, unlike stride_h/_w and kernel_h/_w.
-  const Graph g = import(net(layer("c", "Convolution", "data",
-                                   "convolution_param { num_output: 4 kernel_size: 3 pad_h: 1 }")));
+  const Graph g = import(
+      net(layer("c", "Convolution", "data", "convolution_param { num_output: 4 kernel_size: 3 pad_h: 1 }")));
   EXPECT_EQ(find(g, "c").p<ConvParams>().pad_top, 1);
   EXPECT_EQ(find(g, "c").p<ConvParams>().pad_left, 0);
   EXPECT_EQ(import_error(net(layer("c", "Convolution", "data",
@@ -176,9 +178,10 @@ TEST(CaffeLayers, ConvolutionPadHeightAloneDefaultsWidthToZero) {
 }
 
 TEST(CaffeLayers, ConvolutionRepeatedValuesAndDilation) {
-  const Graph g = import(net(layer("c", "Convolution", "data",
-                                   "convolution_param { num_output: 8 kernel_size: 3 kernel_size: 5 pad: [1, 2] "
-                                   "stride: 1 stride: 2 dilation: 2 group: 8 }")));
+  const Graph g =
+      import(net(layer("c", "Convolution", "data",
+                       "convolution_param { num_output: 8 kernel_size: 3 kernel_size: 5 pad: [1, 2] "
+                       "stride: 1 stride: 2 dilation: 2 group: 8 }")));
   const auto& p = find(g, "c").p<ConvParams>();
   EXPECT_EQ(p.kernel_h, 3);
   EXPECT_EQ(p.kernel_w, 5);
@@ -198,11 +201,12 @@ TEST(CaffeLayers, InnerProductFlattensFromAxisOne) {
 }
 
 TEST(CaffeLayers, PoolingRoundsUpByDefault) {
-  const Graph g = import(net(layer("p", "Pooling", "data", "pooling_param { pool: MAX kernel_size: 3 stride: 2 }") +
-                             layer("q", "Pooling", "data",
-                                   "pooling_param { pool: AVE kernel_size: 2 stride: 2 round_mode: FLOOR }") +
-                             layer("r", "Pooling", "data", "pooling_param { pool: AVE global_pooling: true }") +
-                             layer("s", "Pooling", "data", "pooling_param { kernel_size: 2 stride: 2 }")));
+  const Graph g =
+      import(net(layer("p", "Pooling", "data", "pooling_param { pool: MAX kernel_size: 3 stride: 2 }") +
+                 layer("q", "Pooling", "data",
+                       "pooling_param { pool: AVE kernel_size: 2 stride: 2 round_mode: FLOOR }") +
+                 layer("r", "Pooling", "data", "pooling_param { pool: AVE global_pooling: true }") +
+                 layer("s", "Pooling", "data", "pooling_param { kernel_size: 2 stride: 2 }")));
   EXPECT_EQ(find(g, "p").p<PoolParams>().rounding, PoolRounding::Ceil);
   EXPECT_EQ(out_shape(g, "p"), (Shape{1, 8, 6, 6}));
   EXPECT_EQ(find(g, "q").p<PoolParams>().method, PoolMethod::Average);
@@ -216,7 +220,8 @@ TEST(CaffeLayers, Activations) {
   const Graph g = import(net(
       layer("relu", "ReLU", "data") + layer("leaky", "ReLU", "data", "relu_param { negative_slope: 0.1 }") +
       layer("relu6", "ReLU6", "data") + layer("clip", "Clip", "data", "clip_param { min: -1 max: 2.5 }") +
-      layer("prelu", "PReLU", "data") + layer("prelu1", "PReLU", "data", "prelu_param { channel_shared: true }") +
+      layer("prelu", "PReLU", "data") +
+      layer("prelu1", "PReLU", "data", "prelu_param { channel_shared: true }") +
       layer("sig", "Sigmoid", "data") + layer("tanh", "TanH", "data") + layer("swish", "Swish", "data") +
       layer("hswish", "HardSwish", "data") +
       layer("hsig", "HardSigmoid", "data", "hard_sigmoid_param { alpha: 0.1666667 beta: 0.5 }")));
@@ -238,14 +243,15 @@ TEST(CaffeLayers, Activations) {
 }
 
 TEST(CaffeLayers, BatchNormScaleAndLrn) {
-  const Graph g = import(net(
-      layer("bn", "BatchNorm", "data", "batch_norm_param { use_global_stats: true eps: 0.001 }") +
-      layer("sc", "Scale", "bn", "scale_param { bias_term: true }") +
-      layer("pool", "Pooling", "data", "pooling_param { pool: AVE global_pooling: true }") +
-      layer("fc", "InnerProduct", "pool", "inner_product_param { num_output: 8 }") +
-      layer("sc2", "Scale", "data\" bottom: \"fc", "scale_param { axis: 0 }") +
-      layer("lrn", "LRN", "data", "lrn_param { local_size: 3 alpha: 0.0001 beta: 0.75 norm_region: WITHIN_CHANNEL }") +
-      layer("lrn2", "LRN", "data")));
+  const Graph g =
+      import(net(layer("bn", "BatchNorm", "data", "batch_norm_param { use_global_stats: true eps: 0.001 }") +
+                 layer("sc", "Scale", "bn", "scale_param { bias_term: true }") +
+                 layer("pool", "Pooling", "data", "pooling_param { pool: AVE global_pooling: true }") +
+                 layer("fc", "InnerProduct", "pool", "inner_product_param { num_output: 8 }") +
+                 layer("sc2", "Scale", "data\" bottom: \"fc", "scale_param { axis: 0 }") +
+                 layer("lrn", "LRN", "data",
+                       "lrn_param { local_size: 3 alpha: 0.0001 beta: 0.75 norm_region: WITHIN_CHANNEL }") +
+                 layer("lrn2", "LRN", "data")));
   const Layer& bn = find(g, "bn");
   EXPECT_FLOAT_EQ(bn.p<BatchNormParams>().eps, 0.001f);
   EXPECT_FALSE(bn.p<BatchNormParams>().affine);
@@ -270,10 +276,11 @@ TEST(CaffeLayers, BatchNormScaleAndLrn) {
 TEST(CaffeLayers, ConcatAndEltwise) {
   const Graph g = import(net(
       layer("c1", "Convolution", "data", "convolution_param { num_output: 4 kernel_size: 1 }") +
-      layer("cat", "Concat", "data\" bottom: \"c1") + layer("cat2", "Concat", "data\" bottom: \"data",
-                                                          "concat_param { concat_dim: 2 }") +
+      layer("cat", "Concat", "data\" bottom: \"c1") +
+      layer("cat2", "Concat", "data\" bottom: \"data", "concat_param { concat_dim: 2 }") +
       layer("cat3", "Concat", "data\" bottom: \"data", "concat_param { axis: -1 }") +
-      layer("sum", "Eltwise", "data\" bottom: \"data", "eltwise_param { operation: SUM coeff: 1 coeff: -1 }") +
+      layer("sum", "Eltwise", "data\" bottom: \"data",
+            "eltwise_param { operation: SUM coeff: 1 coeff: -1 }") +
       layer("prod", "Eltwise", "data\" bottom: \"data", "eltwise_param { operation: PROD }") +
       layer("max", "Eltwise", "data\" bottom: \"data\" bottom: \"data", "eltwise_param { operation: MAX }")));
   EXPECT_EQ(out_shape(g, "cat"), (Shape{1, 12, 13, 13}));
@@ -288,12 +295,13 @@ TEST(CaffeLayers, ConcatAndEltwise) {
 }
 
 TEST(CaffeLayers, SoftmaxDropoutFlattenReshape) {
-  const Graph g = import(net(
-      layer("sm", "Softmax", "data", "softmax_param { axis: 1 }") +
-      layer("drop", "Dropout", "data", "dropout_param { dropout_ratio: 0.3 }") +
-      layer("flat", "Flatten", "data") + layer("flat2", "Flatten", "data", "flatten_param { axis: 2 end_axis: 3 }") +
-      layer("rs", "Reshape", "data", "reshape_param { shape { dim: 0 dim: -1 dim: 13 } }") +
-      layer("rs2", "Reshape", "data", "reshape_param { shape { dim: 2 dim: 4 } axis: 1 num_axes: 1 }")));
+  const Graph g = import(
+      net(layer("sm", "Softmax", "data", "softmax_param { axis: 1 }") +
+          layer("drop", "Dropout", "data", "dropout_param { dropout_ratio: 0.3 }") +
+          layer("flat", "Flatten", "data") +
+          layer("flat2", "Flatten", "data", "flatten_param { axis: 2 end_axis: 3 }") +
+          layer("rs", "Reshape", "data", "reshape_param { shape { dim: 0 dim: -1 dim: 13 } }") +
+          layer("rs2", "Reshape", "data", "reshape_param { shape { dim: 2 dim: 4 } axis: 1 num_axes: 1 }")));
   EXPECT_EQ(find(g, "sm").kind, LayerKind::Softmax);
   EXPECT_FLOAT_EQ(find(g, "drop").p<DropoutParams>().ratio, 0.3f);
   EXPECT_EQ(out_shape(g, "flat"), (Shape{1, 8 * 13 * 13}));
@@ -303,14 +311,14 @@ TEST(CaffeLayers, SoftmaxDropoutFlattenReshape) {
 }
 
 TEST(CaffeLayers, SplitSliceShufflePermute) {
-  const Graph g = import(net(
-      "layer { name: \"split\" type: \"Split\" bottom: \"data\" top: \"s1\" top: \"s2\" }\n"
-      "layer { name: \"slice\" type: \"Slice\" bottom: \"data\" top: \"a\" top: \"b\" top: \"c\"\n"
-      "  slice_param { axis: 1 slice_point: 2 slice_point: 5 } }\n"
-      "layer { name: \"even\" type: \"Slice\" bottom: \"data\" top: \"e1\" top: \"e2\" }\n" +
-      layer("shuf", "ShuffleChannel", "data", "shuffle_channel_param { group: 2 }") +
-      layer("perm", "Permute", "data", "permute_param { order: 0 order: 2 order: 3 order: 1 }") +
-      layer("perm2", "Permute", "data", "permute_param { order: 0 order: 3 }")));
+  const Graph g =
+      import(net("layer { name: \"split\" type: \"Split\" bottom: \"data\" top: \"s1\" top: \"s2\" }\n"
+                 "layer { name: \"slice\" type: \"Slice\" bottom: \"data\" top: \"a\" top: \"b\" top: \"c\"\n"
+                 "  slice_param { axis: 1 slice_point: 2 slice_point: 5 } }\n"
+                 "layer { name: \"even\" type: \"Slice\" bottom: \"data\" top: \"e1\" top: \"e2\" }\n" +
+                 layer("shuf", "ShuffleChannel", "data", "shuffle_channel_param { group: 2 }") +
+                 layer("perm", "Permute", "data", "permute_param { order: 0 order: 2 order: 3 order: 1 }") +
+                 layer("perm2", "Permute", "data", "permute_param { order: 0 order: 3 }")));
   EXPECT_EQ(find(g, "split").outputs.size(), 2u);
   EXPECT_EQ(out_shape(g, "split", 1), (Shape{1, 8, 13, 13}));
   EXPECT_EQ(out_shape(g, "slice", 0), (Shape{1, 2, 13, 13}));
@@ -346,19 +354,24 @@ TEST(CaffeNet, LayerLevelTrainingFieldsAreIgnored) {
 TEST(CaffeNet, UnknownLayerTypesAreAllListedInOneError) {
   const std::string err = import_error(net(layer("a", "Foo", "data") + layer("b", "ReLU", "data") +
                                            layer("c", "Bar", "data") + layer("d", "Foo", "data")));
-  EXPECT_THAT(err, StartsWith("net.prototxt:4:25: unknown layer types: \"Foo\" (layer \"a\", line 4, and 1 more), "
-                              "\"Bar\" (layer \"c\", line 6), expected one of Input, Convolution,"));
+  EXPECT_THAT(err,
+              StartsWith("net.prototxt:4:25: unknown layer types: \"Foo\" (layer \"a\", line 4, and 1 more), "
+                         "\"Bar\" (layer \"c\", line 6), expected one of Input, Convolution,"));
 }
 
 TEST(CaffeNet, UnknownParamFieldIsAnError) {
-  EXPECT_THAT(import_error(net(layer("c", "Convolution", "data", "convolution_param { num_output: 2 kernal_size: 3 }"))),
-              StartsWith("net.prototxt:4:97: layer \"c\": unknown field \"kernal_size\" in convolution_param, expected "
-                         "one of num_output, bias_term,"));
+  EXPECT_THAT(
+      import_error(
+          net(layer("c", "Convolution", "data", "convolution_param { num_output: 2 kernal_size: 3 }"))),
+      StartsWith(
+          "net.prototxt:4:97: layer \"c\": unknown field \"kernal_size\" in convolution_param, expected "
+          "one of num_output, bias_term,"));
 }
 
 TEST(CaffeNet, SingularFieldGivenTwice) {
-  EXPECT_EQ(import_error(net(layer("c", "Convolution", "data", "convolution_param { num_output: 2 num_output: 3 "
-                                                              "kernel_size: 1 }"))),
+  EXPECT_EQ(import_error(net(layer("c", "Convolution", "data",
+                                   "convolution_param { num_output: 2 num_output: 3 "
+                                   "kernel_size: 1 }"))),
             "net.prototxt:4:97: layer \"c\": num_output is given twice (first at line 4), expected it once");
 }
 
@@ -368,15 +381,17 @@ TEST(CaffeNet, LegacyLayersAreRejected) {
 }
 
 TEST(CaffeNet, GraphErrorsCarryTheLayerPosition) {
-  EXPECT_EQ(import_error(net(layer("c", "Convolution", "data", "convolution_param { num_output: 4 kernel_size: 1 "
-                                                              "group: 3 }"))),
+  EXPECT_EQ(import_error(net(layer("c", "Convolution", "data",
+                                   "convolution_param { num_output: 4 kernel_size: 1 "
+                                   "group: 3 }"))),
             "net.prototxt:4:1: layer \"c\" (Convolution): input has 8 channels, not divisible by group 3");
 }
 
 TEST(CaffeNet, ZooAndFileLoading) {
   EXPECT_THAT([] { load_network("certainly_not_a_zoo_network"); },
-              ::testing::ThrowsMessage<Error>(StartsWith("unknown network \"certainly_not_a_zoo_network\", expected a "
-                                                         "zoo name")));
+              ::testing::ThrowsMessage<Error>(
+                  StartsWith("unknown network \"certainly_not_a_zoo_network\", expected a "
+                             "zoo name")));
   EXPECT_THAT([] { load_network("/nonexistent/dir/x.prototxt"); },
               ::testing::ThrowsMessage<Error>(
                   ::testing::Eq("cannot open /nonexistent/dir/x.prototxt: No such file or directory")));

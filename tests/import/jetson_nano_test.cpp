@@ -66,7 +66,8 @@ TEST(SlowJetsonNano, EveryNetworkImportsWithTheReportedParameterCount) {
     for (const auto& l : g.layers()) convs += l.kind == LayerKind::Convolution;
     const int layers = std::stoi(cells.at(static_cast<size_t>(col_layers)));
     const bool dws = cells.at(static_cast<size_t>(col_name)).ends_with("_DWS");
-    if (got != reported || g.name() != cells.at(static_cast<size_t>(col_name)) || convs != (dws ? 2 : 1) * layers) {
+    if (got != reported || g.name() != cells.at(static_cast<size_t>(col_name)) ||
+        convs != (dws ? 2 : 1) * layers) {
       ADD_FAILURE() << path << ": " << got << " parameters, " << convs << " convolutions, name " << g.name()
                     << "; the CSV says " << reported << " parameters and " << layers << " layers";
       if (++mismatches > 10) break;

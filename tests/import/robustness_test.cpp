@@ -1,5 +1,6 @@
 // Robustness: thousands of deterministic mutations of valid prototxt files (bytes replaced, ranges deleted
-// or repeated, truncation) must either import or fail with convergy::Error; never another exception or a crash.
+// or repeated, truncation) must either import or fail with convergy::Error; never another exception or a
+// crash.
 #include "import/load.h"
 #include "util/error.h"
 #include "zoo/zoo.h"
@@ -51,7 +52,8 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "gp" top: "loss" include { 
 )",
     "input: \"data\"\ninput_dim: 1\ninput_dim: 3\ninput_dim: 5\ninput_dim: 5\n"
     "layer { name: 'c' type: \"Convolution\" bottom: \"data\" top: \"c\" "
-    "convolution_param { num_output: 2 kernel_h: 3 kernel_w: 1 pad_h: 1 stride_h: 1 stride_w: 2 bias_term: false } }\n",
+    "convolution_param { num_output: 2 kernel_h: 3 kernel_w: 1 pad_h: 1 stride_h: 1 stride_w: 2 bias_term: "
+    "false } }\n",
 };
 
 TEST(ImportRobustness, MutatedFilesFailCleanly) {
@@ -67,11 +69,21 @@ TEST(ImportRobustness, MutatedFilesFailCleanly) {
       for (int e = 0; e < edits && !text.empty(); ++e) {
         const size_t at = rng() % text.size();
         switch (rng() % 5) {
-          case 0: text[at] = interesting[rng() % interesting.size()]; break;
-          case 1: text[at] = static_cast<char>(rng() % 256); break;
-          case 2: text.erase(at, 1 + rng() % 12); break;
-          case 3: text.insert(at, text.substr(at, 1 + rng() % 40)); break;
-          case 4: text.resize(at); break;
+          case 0:
+            text[at] = interesting[rng() % interesting.size()];
+            break;
+          case 1:
+            text[at] = static_cast<char>(rng() % 256);
+            break;
+          case 2:
+            text.erase(at, 1 + rng() % 12);
+            break;
+          case 3:
+            text.insert(at, text.substr(at, 1 + rng() % 40));
+            break;
+          case 4:
+            text.resize(at);
+            break;
         }
       }
       try {

@@ -121,8 +121,9 @@ TEST(TextFormat, StringQuotesEscapesAndConcatenation) {
 }
 
 TEST(TextFormat, IntegerForms) {
-  const Document d = parse("a: 0 b: 42 c: -7 d: 0x1F e: 0X1f f: 017 g: 9223372036854775807 h: -9223372036854775808"
-                           " i: 9223372036854775808");
+  const Document d = parse(
+      "a: 0 b: 42 c: -7 d: 0x1F e: 0X1f f: 017 g: 9223372036854775807 h: -9223372036854775808"
+      " i: 9223372036854775808");
   const auto& f = d.root().fields;
   EXPECT_EQ(to_int(f[0]), 0);
   EXPECT_EQ(to_int(f[1]), 42);
@@ -137,8 +138,9 @@ TEST(TextFormat, IntegerForms) {
 }
 
 TEST(TextFormat, FloatForms) {
-  const Document d = parse("a: 1.5 b: .5 c: 5. d: 1e-5 e: 2.5f f: -3E+2 g: 1F h: inf i: -inf j: nan k: Infinity "
-                           "l: 7 m: 1e-400");
+  const Document d = parse(
+      "a: 1.5 b: .5 c: 5. d: 1e-5 e: 2.5f f: -3E+2 g: 1F h: inf i: -inf j: nan k: Infinity "
+      "l: 7 m: 1e-400");
   const auto& f = d.root().fields;
   EXPECT_DOUBLE_EQ(*to_double(f[0]), 1.5);
   EXPECT_DOUBLE_EQ(*to_double(f[1]), 0.5);
@@ -209,19 +211,26 @@ TEST(TextFormat, CarriageReturnLineEnds) {
 
 // Errors: exact one-line messages with file:line:col and what was expected.
 TEST(TextFormatErrors, UnterminatedString) {
-  EXPECT_EQ(parse_error("a: \"abc\nb: 1"), "t.prototxt:1:4: unterminated string, expected a closing \" on the same line");
-  EXPECT_EQ(parse_error("a: 'abc"), "t.prototxt:1:4: unterminated string, expected a closing ' on the same line");
-  EXPECT_EQ(parse_error("a: \"abc\\"), "t.prototxt:1:4: unterminated string, expected a closing \" on the same line");
+  EXPECT_EQ(parse_error("a: \"abc\nb: 1"),
+            "t.prototxt:1:4: unterminated string, expected a closing \" on the same line");
+  EXPECT_EQ(parse_error("a: 'abc"),
+            "t.prototxt:1:4: unterminated string, expected a closing ' on the same line");
+  EXPECT_EQ(parse_error("a: \"abc\\"),
+            "t.prototxt:1:4: unterminated string, expected a closing \" on the same line");
 }
 
 TEST(TextFormatErrors, BadEscapes) {
-  EXPECT_THAT(parse_error("a: \"ok \\q\""), ::testing::StartsWith("t.prototxt:1:8: invalid escape \"\\q\" in string, expected"));
-  EXPECT_THAT(parse_error("a: \"\\xZZ\""), ::testing::StartsWith("t.prototxt:1:5: invalid escape \"\\x\" without hex digits"));
-  EXPECT_THAT(parse_error("a: \"\\777\""), ::testing::StartsWith("t.prototxt:1:5: octal escape \"\\777\" is above \\377"));
+  EXPECT_THAT(parse_error("a: \"ok \\q\""),
+              ::testing::StartsWith("t.prototxt:1:8: invalid escape \"\\q\" in string, expected"));
+  EXPECT_THAT(parse_error("a: \"\\xZZ\""),
+              ::testing::StartsWith("t.prototxt:1:5: invalid escape \"\\x\" without hex digits"));
+  EXPECT_THAT(parse_error("a: \"\\777\""),
+              ::testing::StartsWith("t.prototxt:1:5: octal escape \"\\777\" is above \\377"));
 }
 
 TEST(TextFormatErrors, BadNumbers) {
-  EXPECT_THAT(parse_error("a: 1.2.3"), ::testing::StartsWith("t.prototxt:1:4: invalid number \"1.2.3\", expected"));
+  EXPECT_THAT(parse_error("a: 1.2.3"),
+              ::testing::StartsWith("t.prototxt:1:4: invalid number \"1.2.3\", expected"));
   EXPECT_THAT(parse_error("a: 3x"), ::testing::StartsWith("t.prototxt:1:4: invalid number \"3x\""));
   EXPECT_THAT(parse_error("a: 0x"), ::testing::StartsWith("t.prototxt:1:4: invalid number \"0x\""));
   EXPECT_THAT(parse_error("a: 09"), ::testing::StartsWith("t.prototxt:1:4: invalid number \"09\""));
@@ -232,23 +241,31 @@ TEST(TextFormatErrors, BadNumbers) {
 TEST(TextFormatErrors, BracesAndStructure) {
   EXPECT_EQ(parse_error("layer {\n  name: \"x\"\n"),
             "t.prototxt:3:1: end of file inside \"layer\" opened at 1:7, expected \"}\"");
-  EXPECT_EQ(parse_error("a: 1\n}\n"), "t.prototxt:2:1: unexpected \"}\" with no open message, expected a field name");
-  EXPECT_EQ(parse_error("a { b: 1 >"), "t.prototxt:1:10: unexpected \">\" inside \"a\" opened at 1:3, expected \"}\"");
+  EXPECT_EQ(parse_error("a: 1\n}\n"),
+            "t.prototxt:2:1: unexpected \"}\" with no open message, expected a field name");
+  EXPECT_EQ(parse_error("a { b: 1 >"),
+            "t.prototxt:1:10: unexpected \">\" inside \"a\" opened at 1:3, expected \"}\"");
   EXPECT_EQ(parse_error("a 1"), "t.prototxt:1:3: \"1\" after field name \"a\", expected \":\" or \"{\"");
-  EXPECT_EQ(parse_error("a [1]"), "t.prototxt:1:3: \"[\" after field name \"a\", expected \":\" before a list of values");
-  EXPECT_EQ(parse_error("a:"), "t.prototxt:1:3: field \"a\": end of file, expected a value (number, string, identifier or message)");
+  EXPECT_EQ(parse_error("a [1]"),
+            "t.prototxt:1:3: \"[\" after field name \"a\", expected \":\" before a list of values");
+  EXPECT_EQ(
+      parse_error("a:"),
+      "t.prototxt:1:3: field \"a\": end of file, expected a value (number, string, identifier or message)");
   EXPECT_EQ(parse_error("5: 1"), "t.prototxt:1:1: unexpected \"5\", expected a field name");
   EXPECT_EQ(parse_error("a: [1 2]"), "t.prototxt:1:7: \"2\" in the list \"a\", expected \",\" or \"]\"");
   EXPECT_EQ(parse_error("a: [{} 2]"), "t.prototxt:1:8: \"2\" in the list \"a\", expected \",\" or \"]\"");
-  EXPECT_EQ(parse_error("[ext]: 1"),
-            "t.prototxt:1:1: extension or Any field names in [brackets] are not supported, expected a field name");
+  EXPECT_EQ(
+      parse_error("[ext]: 1"),
+      "t.prototxt:1:1: extension or Any field names in [brackets] are not supported, expected a field name");
 }
 
 TEST(TextFormatErrors, BinaryGarbageNamesTheByte) {
-  EXPECT_EQ(parse_error(std::string("\x89PNG\r\n", 6)),
-            "t.prototxt:1:1: unexpected byte 0x89, expected a field name, a value or one of { } < > [ ] : , ;");
-  EXPECT_EQ(parse_error(std::string("a: 1\n\0", 6)),
-            "t.prototxt:2:1: unexpected byte 0x00, expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_EQ(
+      parse_error(std::string("\x89PNG\r\n", 6)),
+      "t.prototxt:1:1: unexpected byte 0x89, expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_EQ(
+      parse_error(std::string("a: 1\n\0", 6)),
+      "t.prototxt:2:1: unexpected byte 0x00, expected a field name, a value or one of { } < > [ ] : , ;");
 }
 
 TEST(TextFormatErrors, NestingLimit) {
@@ -258,8 +275,9 @@ TEST(TextFormatErrors, NestingLimit) {
   ok += std::string(static_cast<size_t>(limit), '}');
   EXPECT_EQ(parse_error(ok), "");
   for (int64_t i = 0; i <= limit; ++i) deep += "a {";
-  EXPECT_EQ(parse_error(deep), fmt::format("t.prototxt:1:{}: message \"a\" is nested {} levels deep, expected at most {}",
-                                           3 * limit + 3, limit + 1, limit));
+  EXPECT_EQ(parse_error(deep),
+            fmt::format("t.prototxt:1:{}: message \"a\" is nested {} levels deep, expected at most {}",
+                        3 * limit + 3, limit + 1, limit));
 }
 
 TEST(TextFormat, RaisedNestingLimitDoesNotUseTheCallStack) {

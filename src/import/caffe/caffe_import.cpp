@@ -55,16 +55,16 @@ void check_fields(const Message& msg, std::span<const FieldSpec> specs, std::str
       if (s.name == f.name) spec = &s;
     if (!spec && any_param && f.name.size() > 6 && f.name.ends_with("_param")) {
       if (f.kind != ValueKind::Message)
-        fail(f.value_pos, fmt::format("{} {}, expected a message {} {{ ... }}", f.name, textproto::describe(f),
-                                      f.name));
+        fail(f.value_pos,
+             fmt::format("{} {}, expected a message {} {{ ... }}", f.name, textproto::describe(f), f.name));
       continue;
     }
     if (!spec)
-      fail(f.pos, fmt::format("unknown field \"{}\" in {}, expected one of {}{}", f.name, where, join_names(specs),
-                              any_param ? " or a *_param message" : ""));
+      fail(f.pos, fmt::format("unknown field \"{}\" in {}, expected one of {}{}", f.name, where,
+                              join_names(specs), any_param ? " or a *_param message" : ""));
     if (spec->message && f.kind != ValueKind::Message)
-      fail(f.value_pos, fmt::format("{} {}, expected a message {} {{ ... }}", f.name, textproto::describe(f),
-                                    f.name));
+      fail(f.value_pos,
+           fmt::format("{} {}, expected a message {} {{ ... }}", f.name, textproto::describe(f), f.name));
     if (!spec->message && f.kind == ValueKind::Message)
       fail(f.value_pos, fmt::format("{} is a message, expected a value", f.name));
     if (!spec->repeated) {
@@ -86,9 +86,13 @@ const Field* find_field(const Message& msg, std::string_view name) {
 // come out as `file:line:col: layer "name": what, expected what`.
 class LayerCtx {
  public:
-  LayerCtx(const Document& doc, std::string_view layer_name, const Message* param, std::string_view param_name,
-           std::vector<Shape> inputs, size_t n_tops)
-      : doc_(doc), name_(layer_name), param_(param), param_name_(param_name), inputs_(std::move(inputs)),
+  LayerCtx(const Document& doc, std::string_view layer_name, const Message* param,
+           std::string_view param_name, std::vector<Shape> inputs, size_t n_tops)
+      : doc_(doc),
+        name_(layer_name),
+        param_(param),
+        param_name_(param_name),
+        inputs_(std::move(inputs)),
         n_tops_(n_tops) {}
 
   [[noreturn]] void fail(Pos p, std::string_view what) const {
@@ -157,7 +161,8 @@ class LayerCtx {
     const Field* f = find(field);
     if (!f) return def;
     auto v = textproto::to_bool(*f);
-    if (!v) fail(f->value_pos, fmt::format("{} {}, expected true or false", f->name, textproto::describe(*f)));
+    if (!v)
+      fail(f->value_pos, fmt::format("{} {}, expected true or false", f->name, textproto::describe(*f)));
     return *v;
   }
   int get_enum(std::string_view field, int def, std::span<const EnumValue> values) const {
@@ -183,8 +188,8 @@ class LayerCtx {
     const int64_t a = value < 0 ? value + rank : value;
     if (a < 0 || a >= rank)
       fail(f ? f->value_pos : param_pos(),
-           fmt::format("axis {} is out of range for input {}, expected {} to {}", value, input(0).str(), -rank,
-                       rank - 1));
+           fmt::format("axis {} is out of range for input {}, expected {} to {}", value, input(0).str(),
+                       -rank, rank - 1));
     return static_cast<int>(a);
   }
 
@@ -215,17 +220,18 @@ std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string
   const auto values = c.all(repeated);
   if (fh || fw) {
     if (!values.empty())
-      c.fail(values.front()->pos, fmt::format("{} and {}/{} are both given, expected one of them", repeated,
-                                              h_name, w_name));
+      c.fail(values.front()->pos,
+             fmt::format("{} and {}/{} are both given, expected one of them", repeated, h_name, w_name));
     if ((!fh || !fw) && !lone_default)
-      c.fail((fh ? fh : fw)->pos, fmt::format("{} without {}, expected both", fh ? h_name : w_name,
-                                              fh ? w_name : h_name));
+      c.fail((fh ? fh : fw)->pos,
+             fmt::format("{} without {}, expected both", fh ? h_name : w_name, fh ? w_name : h_name));
     return std::pair{fh ? c.to_int(*fh, min, LayerCtx::max_size()) : *lone_default,
                      fw ? c.to_int(*fw, min, LayerCtx::max_size()) : *lone_default};
   }
   if (values.empty()) return std::nullopt;
   if (values.size() > 2)
-    c.fail(values[2]->pos, fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", values.size(), repeated));
+    c.fail(values[2]->pos,
+           fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", values.size(), repeated));
   const int64_t h = c.to_int(*values[0], min, LayerCtx::max_size());
   const int64_t w = values.size() == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
   return std::pair{h, w};
@@ -233,11 +239,24 @@ std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string
 
 // ---- one converter per Caffe layer type -------------------------------------------------------------
 
-constexpr FieldSpec kConvolutionFields[] = {
-    {"num_output"}, {"bias_term"}, {"pad", true},     {"kernel_size", true}, {"stride", true},
-    {"dilation", true}, {"pad_h"},  {"pad_w"},        {"kernel_h"},          {"kernel_w"},
-    {"stride_h"},   {"stride_w"},  {"group"},         {"weight_filler", false, true},
-    {"bias_filler", false, true},  {"engine"},        {"axis"},              {"force_nd_im2col"}};
+constexpr FieldSpec kConvolutionFields[] = {{"num_output"},
+                                            {"bias_term"},
+                                            {"pad", true},
+                                            {"kernel_size", true},
+                                            {"stride", true},
+                                            {"dilation", true},
+                                            {"pad_h"},
+                                            {"pad_w"},
+                                            {"kernel_h"},
+                                            {"kernel_w"},
+                                            {"stride_h"},
+                                            {"stride_w"},
+                                            {"group"},
+                                            {"weight_filler", false, true},
+                                            {"bias_filler", false, true},
+                                            {"engine"},
+                                            {"axis"},
+                                            {"force_nd_im2col"}};
 
 Conversion convert_convolution(const LayerCtx& c) {
   ConvParams p;
@@ -264,8 +283,9 @@ Conversion convert_convolution(const LayerCtx& c) {
   return {LayerKind::Convolution, p};
 }
 
-constexpr FieldSpec kInnerProductFields[] = {{"num_output"}, {"bias_term"}, {"weight_filler", false, true},
-                                             {"bias_filler", false, true}, {"axis"}, {"transpose"}};
+constexpr FieldSpec kInnerProductFields[] = {
+    {"num_output"}, {"bias_term"}, {"weight_filler", false, true}, {"bias_filler", false, true},
+    {"axis"},       {"transpose"}};
 
 Conversion convert_inner_product(const LayerCtx& c) {
   InnerProductParams p;
@@ -275,27 +295,30 @@ Conversion convert_inner_product(const LayerCtx& c) {
   return {LayerKind::InnerProduct, p};
 }
 
-constexpr FieldSpec kPoolingFields[] = {{"pool"},     {"pad"},      {"pad_h"},  {"pad_w"},          {"kernel_size"},
-                                        {"kernel_h"}, {"kernel_w"}, {"stride"}, {"stride_h"},       {"stride_w"},
-                                        {"engine"},   {"global_pooling"},       {"round_mode"},     {"ceil_mode"}};
+constexpr FieldSpec kPoolingFields[] = {
+    {"pool"},   {"pad"},      {"pad_h"},    {"pad_w"},  {"kernel_size"},    {"kernel_h"},   {"kernel_w"},
+    {"stride"}, {"stride_h"}, {"stride_w"}, {"engine"}, {"global_pooling"}, {"round_mode"}, {"ceil_mode"}};
 constexpr EnumValue kPoolMethods[] = {{"MAX", 0}, {"AVE", 1}, {"STOCHASTIC", 2}};
 constexpr EnumValue kRoundModes[] = {{"CEIL", 0}, {"FLOOR", 1}};
 
 Conversion convert_pooling(const LayerCtx& c) {
   PoolParams p;
   const int method = c.get_enum("pool", 0, kPoolMethods);
-  if (method == 2) c.fail(c.find("pool")->value_pos, "pool STOCHASTIC is a training-time method, expected MAX or AVE");
+  if (method == 2)
+    c.fail(c.find("pool")->value_pos, "pool STOCHASTIC is a training-time method, expected MAX or AVE");
   p.method = method == 0 ? PoolMethod::Max : PoolMethod::Average;
   p.global = c.get_bool("global_pooling", false);
   auto kernel = window(c, "kernel_size", "kernel", 1);
   if (p.global) {
     if (kernel) {
       const Field* f = c.find("kernel_size");
-      c.fail((f ? f : c.find("kernel_h"))->pos, "a kernel size is given with global_pooling, expected one of them");
+      c.fail((f ? f : c.find("kernel_h"))->pos,
+             "a kernel size is given with global_pooling, expected one of them");
     }
   } else if (!kernel) {
-    c.fail(c.param_pos(), "pooling_param has no kernel size, expected kernel_size, kernel_h and kernel_w, or "
-                          "global_pooling: true");
+    c.fail(c.param_pos(),
+           "pooling_param has no kernel size, expected kernel_size, kernel_h and kernel_w, or "
+           "global_pooling: true");
   } else {
     std::tie(p.kernel_h, p.kernel_w) = *kernel;
   }
@@ -333,7 +356,9 @@ Conversion convert_clip(const LayerCtx& c) {
   // Both are `required` in caffe.proto.
   if (!lo || !hi)
     c.fail(c.param_pos(), fmt::format("clip_param has no {}, expected both min and max", lo ? "max" : "min"));
-  if (*lo > *hi) c.fail(c.find("min")->value_pos, fmt::format("min {} is greater than max {}, expected min <= max", *lo, *hi));
+  if (*lo > *hi)
+    c.fail(c.find("min")->value_pos,
+           fmt::format("min {} is greater than max {}, expected min <= max", *lo, *hi));
   return {LayerKind::Clip, ClipParams{*lo, *hi}};
 }
 
@@ -351,7 +376,8 @@ Conversion convert_split(const LayerCtx&) { return {LayerKind::Split, NoParams{}
 constexpr FieldSpec kSwishFields[] = {{"beta"}};
 Conversion convert_swish(const LayerCtx& c) {
   if (const Field* f = c.find("beta"); f && c.to_float(*f) != 1.0f)
-    c.fail(f->value_pos, fmt::format("beta {}, expected 1 (Swish is x * sigmoid(x))", textproto::describe(*f)));
+    c.fail(f->value_pos,
+           fmt::format("beta {}, expected 1 (Swish is x * sigmoid(x))", textproto::describe(*f)));
   return {LayerKind::Swish, NoParams{}};
 }
 
@@ -368,16 +394,16 @@ Conversion convert_batch_norm(const LayerCtx& c) {
   return {LayerKind::BatchNorm, p};
 }
 
-constexpr FieldSpec kScaleFields[] = {{"axis"}, {"num_axes"}, {"filler", false, true}, {"bias_term"},
-                                      {"bias_filler", false, true}};
+constexpr FieldSpec kScaleFields[] = {
+    {"axis"}, {"num_axes"}, {"filler", false, true}, {"bias_term"}, {"bias_filler", false, true}};
 Conversion convert_scale(const LayerCtx& c) {
   ScaleParams p;
   if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
   p.bias = c.get_bool("bias_term", false);
   if (c.num_inputs() == 1) {
     if (const Field* f = c.find("num_axes"); f && c.to_int(*f, -1, 64) != 1)
-      c.fail(f->value_pos, fmt::format("num_axes {}, expected 1 (one learned scale per channel)",
-                                       textproto::describe(*f)));
+      c.fail(f->value_pos,
+             fmt::format("num_axes {}, expected 1 (one learned scale per channel)", textproto::describe(*f)));
   }
   return {LayerKind::Scale, p};
 }
@@ -433,7 +459,8 @@ Conversion convert_dropout(const LayerCtx& c) {
   if (const Field* f = c.find("dropout_ratio")) {
     p.ratio = c.to_float(*f);
     if (!(p.ratio >= 0.0f && p.ratio < 1.0f))
-      c.fail(f->value_pos, fmt::format("dropout_ratio {}, expected a value in [0, 1)", textproto::describe(*f)));
+      c.fail(f->value_pos,
+             fmt::format("dropout_ratio {}, expected a value in [0, 1)", textproto::describe(*f)));
   }
   return {LayerKind::Dropout, p};
 }
@@ -450,7 +477,8 @@ Conversion convert_flatten(const LayerCtx& c) {
 constexpr FieldSpec kBlobShapeFields[] = {{"dim", true}};
 
 // Reads a BlobShape message { dim: ... }. Input shapes need positive dims; Reshape also allows 0 and -1.
-std::vector<std::pair<int64_t, Pos>> read_blob_shape(const LayerCtx& c, const Field& shape_field, int64_t min) {
+std::vector<std::pair<int64_t, Pos>> read_blob_shape(const LayerCtx& c, const Field& shape_field,
+                                                     int64_t min) {
   const Message& m = c.doc().message(shape_field);
   check_fields(m, kBlobShapeFields, "shape", [&](Pos p, std::string_view w) { c.fail(p, w); });
   std::vector<std::pair<int64_t, Pos>> dims;
@@ -474,8 +502,8 @@ Conversion convert_reshape(const LayerCtx& c) {
   const int64_t end = num_axes < 0 ? rank : axis + num_axes;
   if (end > rank)
     c.fail(c.find("num_axes")->value_pos,
-           fmt::format("axis {} + num_axes {} go past the {} axes of input {}, expected at most {}", axis, num_axes,
-                       rank, in.str(), rank));
+           fmt::format("axis {} + num_axes {} go past the {} axes of input {}, expected at most {}", axis,
+                       num_axes, rank, in.str(), rank));
   ReshapeParams p;
   for (int64_t i = 0; i < axis; ++i) p.dims.push_back(in[static_cast<int>(i)]);
   for (size_t i = 0; i < dims.size(); ++i) {
@@ -484,8 +512,9 @@ Conversion convert_reshape(const LayerCtx& c) {
       // 0 copies the input axis at the same position of the replaced range.
       const int64_t src = axis + static_cast<int64_t>(i);
       if (src >= rank)
-        c.fail(dims[i].second, fmt::format("dim 0 at position {} copies input axis {}, but input {} has {} axes",
-                                           i, src, in.str(), rank));
+        c.fail(dims[i].second,
+               fmt::format("dim 0 at position {} copies input axis {}, but input {} has {} axes", i, src,
+                           in.str(), rank));
       d = in[static_cast<int>(src)];
     }
     p.dims.push_back(d);
@@ -513,8 +542,9 @@ Conversion convert_slice(const LayerCtx& c) {
     for (const Field* f : points) {
       const int64_t v = c.to_int(*f, 0, LayerCtx::max_size());
       if (v <= begin || v >= size)
-        c.fail(f->value_pos, fmt::format("slice_point {} is outside axis {} of size {}, expected {} < point < {}",
-                                         v, p.axis, size, begin, size));
+        c.fail(f->value_pos,
+               fmt::format("slice_point {} is outside axis {} of size {}, expected {} < point < {}", v,
+                           p.axis, size, begin, size));
       p.ranges.emplace_back(begin, v);
       begin = v;
     }
@@ -536,7 +566,8 @@ Conversion convert_permute(const LayerCtx& c) {
   std::vector<char> used(static_cast<size_t>(rank), 0);
   for (const Field* f : c.all("order")) {
     const auto a = static_cast<int>(c.to_int(*f, 0, rank - 1));
-    if (used[static_cast<size_t>(a)]) c.fail(f->value_pos, fmt::format("order repeats axis {}, expected each axis once", a));
+    if (used[static_cast<size_t>(a)])
+      c.fail(f->value_pos, fmt::format("order repeats axis {}, expected each axis once", a));
     used[static_cast<size_t>(a)] = 1;
     p.order.push_back(a);
   }
@@ -598,20 +629,35 @@ std::string supported_types() {
 
 // ---- the network -------------------------------------------------------------------------------------
 
-constexpr FieldSpec kNetFields[] = {{"name"},          {"input", true},        {"input_shape", true, true},
-                                    {"input_dim", true}, {"force_backward"},   {"state", false, true},
-                                    {"debug_info"},    {"layer", true, true}};
+constexpr FieldSpec kNetFields[] = {{"name"},
+                                    {"input", true},
+                                    {"input_shape", true, true},
+                                    {"input_dim", true},
+                                    {"force_backward"},
+                                    {"state", false, true},
+                                    {"debug_info"},
+                                    {"layer", true, true}};
 
 // LayerParameter fields other than *_param messages. The last four are V1-era names some files still carry;
 // they never affect inference.
-constexpr FieldSpec kLayerFields[] = {
-    {"name"},          {"type"},           {"bottom", true},      {"top", true},
-    {"phase"},         {"loss_weight", true}, {"param", true, true}, {"blobs", true, true},
-    {"propagate_down", true}, {"include", true, true}, {"exclude", true, true},
-    {"blobs_lr", true}, {"weight_decay", true}, {"weight_filler", false, true}, {"bias_filler", false, true}};
+constexpr FieldSpec kLayerFields[] = {{"name"},
+                                      {"type"},
+                                      {"bottom", true},
+                                      {"top", true},
+                                      {"phase"},
+                                      {"loss_weight", true},
+                                      {"param", true, true},
+                                      {"blobs", true, true},
+                                      {"propagate_down", true},
+                                      {"include", true, true},
+                                      {"exclude", true, true},
+                                      {"blobs_lr", true},
+                                      {"weight_decay", true},
+                                      {"weight_filler", false, true},
+                                      {"bias_filler", false, true}};
 
-constexpr FieldSpec kStateRuleFields[] = {{"phase"}, {"min_level"}, {"max_level"}, {"stage", true},
-                                          {"not_stage", true}};
+constexpr FieldSpec kStateRuleFields[] = {
+    {"phase"}, {"min_level"}, {"max_level"}, {"stage", true}, {"not_stage", true}};
 constexpr FieldSpec kNetStateFields[] = {{"phase"}, {"level"}, {"stage", true}};
 constexpr EnumValue kPhases[] = {{"TRAIN", 0}, {"TEST", 1}};
 
@@ -713,9 +759,10 @@ LayerDef Importer::read_layer(const Field& f, size_t index) const {
   d.field = &f;
   d.msg = &doc_.message(f);
   const Field* name = find_field(*d.msg, "name");
-  const std::string where =
-      name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text) : std::string("layer");
-  check_fields(*d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
+  const std::string where = name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text)
+                                                                    : std::string("layer");
+  check_fields(
+      *d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
   for (const auto& g : d.msg->fields) {
     if (g.name == "type") d.type = &g;
     if (g.name == "bottom") d.bottoms.push_back(&g);
@@ -725,7 +772,8 @@ LayerDef Importer::read_layer(const Field& f, size_t index) const {
   d.name = name ? string_value(*name, "name") : fmt::format("layer{}_line{}", index + 1, f.pos.line);
   if (name && d.name.empty()) fail(name->value_pos, "empty layer name, expected a non-empty string");
   if (!d.type)
-    fail(f.pos, fmt::format("layer \"{}\" has no type, expected a type such as type: \"Convolution\"", d.name));
+    fail(f.pos,
+         fmt::format("layer \"{}\" has no type, expected a type such as type: \"Convolution\"", d.name));
   string_value(*d.type, "type");
   for (const Field* b : d.bottoms) string_value(*b, "bottom");
   for (const Field* t : d.tops) string_value(*t, "top");
@@ -735,19 +783,19 @@ LayerDef Importer::read_layer(const Field& f, size_t index) const {
 // `context` names what the shape belongs to in messages, e.g. `input "data"`.
 Shape Importer::read_input_shape(const Field& shape_field, std::string_view context) const {
   const Message& m = doc_.message(shape_field);
-  check_fields(m, kBlobShapeFields, "shape", [&](Pos p, std::string_view w) {
-    fail(p, fmt::format("{}: {}", context, w));
-  });
+  check_fields(m, kBlobShapeFields, "shape",
+               [&](Pos p, std::string_view w) { fail(p, fmt::format("{}: {}", context, w)); });
   Shape s;
   for (const auto& f : m.fields) {
     const auto v = textproto::to_int(f);
     if (!v || *v < 1 || *v > global_limits().max_dim)
-      fail(f.value_pos, fmt::format("{}: dim {}, expected an integer from 1 to {}", context, textproto::describe(f),
-                                    global_limits().max_dim));
+      fail(f.value_pos, fmt::format("{}: dim {}, expected an integer from 1 to {}", context,
+                                    textproto::describe(f), global_limits().max_dim));
     s.dims.push_back(*v);
   }
   if (s.dims.empty())
-    fail(shape_field.value_pos, fmt::format("{}: shape has no dim values, expected dim: ... for each axis", context));
+    fail(shape_field.value_pos,
+         fmt::format("{}: shape has no dim values, expected dim: ... for each axis", context));
   return s;
 }
 
@@ -760,9 +808,10 @@ const Shape* Importer::override_for(const std::string& input_name, bool first_in
 BlobId Importer::resolve(const LayerDef& def, const Field& bottom) const {
   auto it = blobs_.find(bottom.text);
   if (it == blobs_.end())
-    fail(bottom.value_pos, fmt::format("layer \"{}\": bottom \"{}\" is not produced by any earlier layer or input, "
-                                       "expected the top of a layer above it",
-                                       def.name, bottom.text));
+    fail(bottom.value_pos,
+         fmt::format("layer \"{}\": bottom \"{}\" is not produced by any earlier layer or input, "
+                     "expected the top of a layer above it",
+                     def.name, bottom.text));
   return it->second;
 }
 
@@ -773,8 +822,10 @@ void Importer::add_layer(const LayerDef& def) {
 
   if (def.rule->type == "Input") {
     if (!def.bottoms.empty())
-      fail(def.bottoms.front()->pos, fmt::format("layer \"{}\": an Input layer has a bottom, expected none", def.name));
-    if (tops.empty()) fail(def.field->pos, fmt::format("layer \"{}\": an Input layer has no top, expected one", def.name));
+      fail(def.bottoms.front()->pos,
+           fmt::format("layer \"{}\": an Input layer has a bottom, expected none", def.name));
+    if (tops.empty())
+      fail(def.field->pos, fmt::format("layer \"{}\": an Input layer has no top, expected one", def.name));
     std::vector<const Field*> shapes;
     if (def.param)
       for (const auto& f : def.param->fields) shapes.push_back(&f);
@@ -788,9 +839,10 @@ void Importer::add_layer(const LayerDef& def) {
       if (given) {
         shape = *given;
       } else if (shapes.empty()) {
-        fail(def.field->pos, fmt::format("layer \"{}\": input \"{}\" has no shape, expected input_param {{ shape "
-                                         "{{ dim: ... }} }} or --input-shape",
-                                         def.name, tops[i]));
+        fail(def.field->pos,
+             fmt::format("layer \"{}\": input \"{}\" has no shape, expected input_param {{ shape "
+                         "{{ dim: ... }} }} or --input-shape",
+                         def.name, tops[i]));
       } else {
         shape = read_input_shape(*shapes[shapes.size() == 1 ? 0 : i],
                                  fmt::format("layer \"{}\": input \"{}\"", def.name, tops[i]));
@@ -804,8 +856,8 @@ void Importer::add_layer(const LayerDef& def) {
   }
 
   if (tops.empty())
-    fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no top, expected at least one", def.name,
-                                     def.rule->type));
+    fail(def.field->pos,
+         fmt::format("layer \"{}\": a {} layer has no top, expected at least one", def.name, def.rule->type));
   std::vector<BlobId> inputs;
   std::vector<Shape> shapes;
   for (const Field* b : def.bottoms) {
@@ -813,12 +865,13 @@ void Importer::add_layer(const LayerDef& def) {
     shapes.push_back(graph_.blob(inputs.back()).shape);
   }
   if (inputs.empty())
-    fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no bottom, expected at least one", def.name,
-                                     def.rule->type));
+    fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no bottom, expected at least one",
+                                     def.name, def.rule->type));
   LayerCtx ctx(doc_, def.name, def.param, def.rule->param, std::move(shapes), tops.size());
   ctx.set_layer_pos(def.field->pos);
   Conversion conv = def.rule->convert(ctx);
-  const LayerId id = graph_.add_layer(def.name, conv.kind, std::move(conv.params), std::move(inputs), tops, origin);
+  const LayerId id =
+      graph_.add_layer(def.name, conv.kind, std::move(conv.params), std::move(inputs), tops, origin);
   const auto& outputs = graph_.layer(id).outputs;
   for (size_t i = 0; i < tops.size(); ++i) blobs_[tops[i]] = outputs.at(i);
 }
@@ -827,8 +880,9 @@ Graph Importer::run() {
   const Message& root = doc_.root();
   for (const auto& f : root.fields)
     if (f.name == "layers")
-      fail(f.pos, "\"layers\" is the legacy V1 Caffe format, expected \"layer\" (convert the file with Caffe's "
-                  "upgrade_net_proto_text)");
+      fail(f.pos,
+           "\"layers\" is the legacy V1 Caffe format, expected \"layer\" (convert the file with Caffe's "
+           "upgrade_net_proto_text)");
   check(root, kNetFields, "NetParameter");
 
   std::vector<const Field*> inputs, input_shapes, input_dims, layer_fields;
@@ -842,7 +896,8 @@ Graph Importer::run() {
     if (f.name == "state") state = read_state(doc_.message(f));
   }
   if (inputs.empty() && layer_fields.empty())
-    fail(Pos{1, 1}, "no input and no layer, expected a Caffe network (NetParameter) with layer { ... } blocks");
+    fail(Pos{1, 1},
+         "no input and no layer, expected a Caffe network (NetParameter) with layer { ... } blocks");
   if (static_cast<int64_t>(layer_fields.size()) > global_limits().max_layers)
     fail(layer_fields[static_cast<size_t>(global_limits().max_layers)]->pos,
          fmt::format("more than {} layers, expected at most {}", global_limits().max_layers,
@@ -873,8 +928,9 @@ Graph Importer::run() {
     if (!d.rule) unknown.push_back(&d);
     auto [it, fresh] = names.emplace(d.name, d.field);
     if (!fresh)
-      fail(d.field->pos, fmt::format("layer \"{}\": duplicate layer name (first at line {}), expected unique names",
-                                     d.name, it->second->pos.line));
+      fail(d.field->pos,
+           fmt::format("layer \"{}\": duplicate layer name (first at line {}), expected unique names", d.name,
+                       it->second->pos.line));
   }
   if (!unknown.empty()) {
     // One message for all of them: a user converting a model wants the whole list at once. Each type is
@@ -890,8 +946,9 @@ Graph Importer::run() {
     std::string list;
     for (size_t i = 0; i < types.size() && i < kMaxListed; ++i) {
       const auto& [d, count] = types[i];
-      list += fmt::format("{}\"{}\" (layer \"{}\", line {}{})", list.empty() ? "" : ", ", d->type->text, d->name,
-                          d->field->pos.line, count > 1 ? fmt::format(", and {} more", count - 1) : std::string());
+      list += fmt::format("{}\"{}\" (layer \"{}\", line {}{})", list.empty() ? "" : ", ", d->type->text,
+                          d->name, d->field->pos.line,
+                          count > 1 ? fmt::format(", and {} more", count - 1) : std::string());
     }
     if (types.size() > kMaxListed) list += fmt::format(", and {} more types", types.size() - kMaxListed);
     fail(unknown.front()->type->value_pos,
@@ -905,9 +962,8 @@ Graph Importer::run() {
       if (d.param)
         fail(g.pos, fmt::format("layer \"{}\": {} is given twice, expected it once", d.name, g.name));
       d.param = &doc_.message(g);
-      check_fields(*d.param, d.rule->fields, g.name, [&](Pos p, std::string_view w) {
-        fail(p, fmt::format("layer \"{}\": {}", d.name, w));
-      });
+      check_fields(*d.param, d.rule->fields, g.name,
+                   [&](Pos p, std::string_view w) { fail(p, fmt::format("layer \"{}\": {}", d.name, w)); });
     }
   }
 
@@ -921,14 +977,15 @@ Graph Importer::run() {
   for (const auto& [name, shape] : options_.input_shapes) {
     if (name.empty()) {
       if (input_names.empty())
-        throw_bad_input("{}: --input-shape {} is given, but the network has no inputs", doc_.filename(), shape.str());
+        throw_bad_input("{}: --input-shape {} is given, but the network has no inputs", doc_.filename(),
+                        shape.str());
       continue;
     }
     if (std::find(input_names.begin(), input_names.end(), name) == input_names.end()) {
       std::string list;
       for (const auto& n : input_names) list += (list.empty() ? "" : ", ") + n;
-      throw_bad_input("{}: --input-shape names \"{}\", which is not an input, expected one of: {}", doc_.filename(),
-                      name, list.empty() ? "(no inputs)" : list);
+      throw_bad_input("{}: --input-shape names \"{}\", which is not an input, expected one of: {}",
+                      doc_.filename(), name, list.empty() ? "(no inputs)" : list);
     }
   }
 
@@ -943,9 +1000,9 @@ Graph Importer::run() {
     fail(input_shapes.front()->pos, fmt::format("{} input_shape for {} inputs, expected one per input",
                                                 input_shapes.size(), inputs.size()));
   if (!input_dims.empty() && input_dims.size() != 4 * inputs.size())
-    fail(input_dims.front()->pos, fmt::format("{} input_dim values for {} input{}, expected 4 per input ({} in all)",
-                                              input_dims.size(), inputs.size(), inputs.size() == 1 ? "" : "s",
-                                              4 * inputs.size()));
+    fail(input_dims.front()->pos,
+         fmt::format("{} input_dim values for {} input{}, expected 4 per input ({} in all)",
+                     input_dims.size(), inputs.size(), inputs.size() == 1 ? "" : "s", 4 * inputs.size()));
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& name = input_names[i];
     Shape shape;
