@@ -499,6 +499,15 @@ class Page {
         chart.colors.push_back(layer_type_color(types[k], k));
       }
       chart.percent_x = true;
+      bool any_measured = false;
+      for (const auto* b : bds)
+        for (const auto& part : b->parts) any_measured = any_measured || part.measured.has_value();
+      // Without per-layer measurements the bars are scaled to the predicted total instead.
+      if (any_measured)
+        chart.reference_line = svg::StackedBarChart::Line{1.0, "measured total"};
+      else
+        chart.x_title =
+            fmt::format("share of the predicted {} of the network (%)", target_quantity(c.target));
       chart.width = 1120;
       const std::vector<std::string> networks = distinct(bds, [](const Breakdown* b) { return b->network; });
       for (const auto& net : networks) {

@@ -503,7 +503,7 @@ std::string render(const StackedBarChart& c) {
       entries.push_back({c.categories[k], k < c.colors.size() ? c.colors[k] : "#888888", Marker::Square,
                          LegendEntry::Swatch});
   auto [legend_svg, legend_h] = legend(entries, left, title_h + 12, plot_w);
-  const double top = title_h + legend_h + (legend_h > 0 ? 6 : 4) + (c.x_band ? 16 : 0);
+  const double top = title_h + legend_h + (legend_h > 0 ? 6 : 4) + (c.x_band || c.reference_line ? 16 : 0);
 
   double xmax = 0;
   for (const auto& b : c.bars) {
@@ -513,15 +513,20 @@ std::string render(const StackedBarChart& c) {
     xmax = std::max(xmax, sum);
   }
   if (c.x_band) xmax = std::max(xmax, c.x_band->hi);
+  if (c.reference_line) xmax = std::max(xmax, c.reference_line->value);
+  const double data_max = xmax > 0 ? xmax : 1;
   if (c.x_max)
     xmax = *c.x_max;
   else
-    xmax = xmax > 0 ? xmax * 1.04 : 1;
+    xmax = data_max * 1.04;
   std::vector<Tick> ticks = linear_ticks(0, xmax, 6);
-  if (!c.x_max && !ticks.empty() && ticks.back().value < xmax) {
+  // The axis ends on a tick at or past the longest bar (end labels live in the right margin).
+  if (!c.x_max && !ticks.empty() && ticks.back().value < data_max * (1 - 1e-9)) {
     const double step = ticks.size() > 1 ? ticks[1].value - ticks[0].value : xmax;
     xmax = ticks.back().value + step;
     ticks = linear_ticks(0, xmax, 6);
+  } else if (!c.x_max && !ticks.empty()) {
+    xmax = ticks.back().value;
   }
   if (c.percent_x)
     for (auto& t : ticks) t.label = percent_tick(t.value);
@@ -557,6 +562,15 @@ std::string render(const StackedBarChart& c) {
   }
   out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#666666\"/>\n", num(left),
                      num(top), num(plot_bottom));
+  // Under the bars and their end labels, which stay readable across it.
+  if (c.reference_line) {
+    const double x = ax(c.reference_line->value);
+    out += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#444444\" stroke-width=\"1.2\" "
+        "stroke-dasharray=\"5 4\"/>\n",
+        num(x), num(top - 4), num(plot_bottom));
+    out += text_element(x, top - 7, c.reference_line->label, 11, "text-anchor=\"middle\" fill=\"#444444\"");
+  }
   for (size_t k = 0; k < c.bars.size(); ++k) {
     const StackedBar& b = c.bars[k];
     const double yb = ys[k];
@@ -583,7 +597,8 @@ std::string render(const StackedBarChart& c) {
       out += text_element(left + 6, yb + bar_h - 3, b.missing_text, 11,
                           "fill=\"#888888\" font-style=\"italic\"");
     else if (!b.end_label.empty())
-      out += text_element(ax(std::min(x, xmax)) + 5, yb + bar_h - 3, b.end_label, 11, "fill=\"#333333\"");
+      out += text_element(ax(std::min(x, xmax)) + 5, yb + bar_h - 3, b.end_label, 11,
+                          "fill=\"#333333\" paint-order=\"stroke\" stroke=\"#ffffff\" stroke-width=\"3\"");
   }
   out += text_element(left + plot_w / 2, plot_bottom + 36, c.x_title, 13,
                       "text-anchor=\"middle\" fill=\"#222222\"");

@@ -89,6 +89,11 @@ struct StackedBarChart {
   bool percent_x = false;  // values are fractions; ticks read "50%"
   std::optional<double> x_max;
   std::optional<ReferenceBand> x_band;
+  struct Line {
+    double value = 0;
+    std::string label;
+  };
+  std::optional<Line> reference_line;  // a dashed vertical line, e.g. at 100% of the measured total
   bool legend = true;
   double width = 760;
   std::string note;

@@ -171,3 +171,26 @@ TEST(SvgBars, StackedBarsAreWellFormedWithOneRectPerPositiveValue) {
 
 }  // namespace
 }  // namespace convergy::report::svg
+
+namespace convergy::report::svg {
+namespace {
+
+TEST(SvgBars, ReferenceLineIsDrawnAndLabelled) {
+  StackedBarChart c;
+  c.categories = {"convolution"};
+  c.colors = {"#0072B2"};
+  c.percent_x = true;
+  c.reference_line = StackedBarChart::Line{1.0, "measured total"};
+  c.bars.push_back({"alexnet", "measured", {1.0}, "", ""});
+  c.bars.push_back({"alexnet", "predicted", {0.9}, "", ""});
+  const std::string out = render(c);
+  EXPECT_EQ(testing::xml_problem(out), "");
+  EXPECT_THAT(out, HasSubstr(">measured total</text>"));
+  EXPECT_THAT(out, HasSubstr("stroke-dasharray=\"5 4\""));
+  // The axis ends at the 100% tick: no empty 120% column.
+  EXPECT_THAT(out, HasSubstr(">100%</text>"));
+  EXPECT_THAT(out, Not(HasSubstr(">120%</text>")));
+}
+
+}  // namespace
+}  // namespace convergy::report::svg
