@@ -260,6 +260,41 @@ class EltwiseKernel final : public Kernel {
   std::vector<float> coeff_;
 };
 
+// Softmax along an axis, one (outer, inner) line per task: max, exponentials, then normalise.
+class SoftmaxKernel final : public Kernel {
+ public:
+  explicit SoftmaxKernel(const LayerBinding& b) : b_(b) {
+    const Shape& s = b.inputs[0].shape;
+    const int axis = norm_axis(b.layer->p<SoftmaxParams>().axis, s.rank());
+    outer_ = prod(s, 0, axis);
+    c_ = s[axis];
+    inner_ = prod(s, axis + 1, s.rank());
+  }
+  void run(float*) override {
+    const float* x = b_.inputs[0].data;
+    float* y = b_.outputs[0].data;
+    parallel_for(outer_ * inner_, [&](int64_t a, int64_t e) {
+      for (int64_t line = a; line < e; ++line) {
+        const int64_t base = (line / inner_) * c_ * inner_ + line % inner_;
+        float m = x[base];
+        for (int64_t k = 1; k < c_; ++k) m = std::max(m, x[base + k * inner_]);
+        float sum = 0.0f;
+        for (int64_t k = 0; k < c_; ++k) {
+          const float v = std::exp(x[base + k * inner_] - m);
+          y[base + k * inner_] = v;
+          sum += v;
+        }
+        const float inv = 1.0f / sum;
+        for (int64_t k = 0; k < c_; ++k) y[base + k * inner_] *= inv;
+      }
+    });
+  }
+
+ private:
+  LayerBinding b_;
+  int64_t outer_ = 0, c_ = 0, inner_ = 0;
+};
+
 // Concatenation is pure copying; the reference loop already copies whole runs with memcpy.
 class CopyKernel final : public Kernel {
  public:
@@ -283,6 +318,7 @@ class GemmBackend final : public Backend {
       case LayerKind::Pooling:
       case LayerKind::BatchNorm:
       case LayerKind::Concat:
+      case LayerKind::Softmax:
         return {};
       case LayerKind::Scale:
         return b.inputs.size() == 1 ? "" : "Scale by a second input is not implemented";
@@ -313,6 +349,7 @@ class GemmBackend final : public Backend {
       case LayerKind::Scale: return std::make_unique<ChannelAffineKernel>(b);
       case LayerKind::Eltwise: return std::make_unique<EltwiseKernel>(b);
       case LayerKind::Concat: return std::make_unique<CopyKernel>(b);
+      case LayerKind::Softmax: return std::make_unique<SoftmaxKernel>(b);
       default: return std::make_unique<ActivationKernel>(b);
     }
   }

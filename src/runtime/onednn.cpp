@@ -449,6 +449,43 @@ std::unique_ptr<Kernel> prepare_eltwise(const LayerBinding& b) {
   return k;
 }
 
+// Scale: a per-channel (or second-input) product as oneDNN's binary multiply, the bias as a binary-add
+// post-op, both broadcasting a tensor whose dims line up with the input's from `axis` on.
+std::unique_ptr<Kernel> prepare_scale(const LayerBinding& b) {
+  const auto& p = b.layer->p<ScaleParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int axis = p.axis < 0 ? p.axis + s.rank() : p.axis;
+  auto aligned = [&](const Shape& t) {
+    std::vector<int64_t> d(static_cast<size_t>(s.rank()), 1);
+    for (int i = 0; i < t.rank(); ++i) d[static_cast<size_t>(axis + i)] = t[i];
+    return Shape(d);
+  };
+  const Tensor factor = b.inputs.size() == 2 ? Tensor{b.inputs[1].data, aligned(b.inputs[1].shape), b.inputs[1].elems}
+                                              : Tensor{b.weight("scale")->data, aligned(b.weight("scale")->shape),
+                                                       b.weight("scale")->elems};
+  auto k = std::make_unique<OnednnKernel>();
+  dnnl::primitive_attr attr = make_attr(*b.layer);
+  const Tensor* bias = b.weight("bias");
+  memory::desc bias_desc;
+  if (bias) {
+    bias_desc = plain_desc(aligned(bias->shape));
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_add, bias_desc);
+    if (b.layer->fused_activation) eltwise_ops(*b.layer->fused_activation, &ops);
+    attr.set_post_ops(ops);
+  }
+  dnnl::binary::desc desc(dnnl::algorithm::binary_mul, plain_desc(s), plain_desc(factor.shape), plain_desc(s));
+  dnnl::binary::primitive_desc pd(desc, attr, cpu_engine());
+  StepBuilder sb{*k, {}, {}, {}};
+  sb.src(DNNL_ARG_SRC_0, b.inputs[0], pd.src0_desc());
+  sb.src(DNNL_ARG_SRC_1, factor, pd.src1_desc());
+  if (bias) sb.weights(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, bias->data, bias_desc, bias_desc);
+  sb.dst(DNNL_ARG_DST, b.outputs[0], pd.dst_desc());
+  sb.scratchpad(pd);
+  sb.finish(dnnl::binary(pd));
+  return k;
+}
+
 class OnednnBackend final : public Backend {
  public:
   std::string_view name() const override { return "onednn"; }
@@ -465,6 +502,7 @@ class OnednnBackend final : public Backend {
         return {};
       case LayerKind::InnerProduct:
       case LayerKind::BatchNorm:
+      case LayerKind::Scale:
       case LayerKind::LRN:
       case LayerKind::Softmax:
       case LayerKind::Concat:
@@ -496,6 +534,7 @@ class OnednnBackend final : public Backend {
         case LayerKind::Pooling: return prepare_pool(b);
         case LayerKind::BatchNorm: return prepare_batchnorm(b);
         case LayerKind::LRN: return prepare_lrn(b);
+        case LayerKind::Scale: return prepare_scale(b);
         case LayerKind::Softmax: return prepare_softmax(b);
         case LayerKind::Concat: return prepare_concat(b);
         case LayerKind::Eltwise: return prepare_eltwise(b);

@@ -162,9 +162,16 @@ std::vector<Case> cases() {
     return one_layer_graph(K::Concat, ConcatParams{1}, {{1, 3, 13, 13}, {1, 5, 13, 13}, {1, 1, 13, 13}});
   });
   // Layers the issue does not require of every backend: compared wherever a backend takes them.
-  add("scale bias 1x13x5x5", [] { return one_layer_graph(K::Scale, ScaleParams{1, true}, {{1, 13, 5, 5}}); }, false);
-  add("softmax axis1 2x127", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{2, 127}}); }, false);
-  add("softmax axis1 1x13x3x3", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}}); }, false);
+  add("scale bias 1x13x5x5", [] { return one_layer_graph(K::Scale, ScaleParams{1, true}, {{1, 13, 5, 5}}); });
+  add("scale bias relu 2x13x3x3", [] {
+    return one_layer_graph(K::Scale, ScaleParams{1, true}, {{2, 13, 3, 3}}, fused(K::ReLU));
+  });
+  add("scale nobias 2x13", [] { return one_layer_graph(K::Scale, ScaleParams{1, false}, {{2, 13}}); });
+  add("scale by second input 2x13x5x5 * 2x13", [] {
+    return one_layer_graph(K::Scale, ScaleParams{0, false}, {{2, 13, 5, 5}, {2, 13}});
+  }, false);
+  add("softmax axis1 2x127", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{2, 127}}); });
+  add("softmax axis1 1x13x3x3", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}}); });
   add("lrn across 5 1x13x7x7", [] { return one_layer_graph(K::LRN, LRNParams{5, 1e-2f, 0.75f, 1.0f, true}, {{1, 13, 7, 7}}); }, false);
   add("lrn within 3 1x4x13x13", [] { return one_layer_graph(K::LRN, LRNParams{3, 1e-2f, 0.75f, 2.0f, false}, {{1, 4, 13, 13}}); }, false);
   add("prelu 1x13x5x5", [] { return one_layer_graph(K::PReLU, PReLUParams{false}, {{1, 13, 5, 5}}); }, false);
