@@ -201,6 +201,12 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
     t1 = monotonic_s();
   }
   auto counts = counters_.stop();
+  if (opt_.on_marker) {
+    opt_.on_marker("window_start", t0, 0, kWholeNetwork, rep, -1);
+    for (int64_t i = 0; i < net_iters_; ++i)
+      for (LayerId l : layers_) opt_.on_marker("layer", log.start(l, i), log.end(l, i), l, rep, i);
+    opt_.on_marker("window_end", t1, 0, kWholeNetwork, rep, -1);
+  }
 
   std::vector<LayerMeasurement> out;
   const double n = static_cast<double>(net_iters_);

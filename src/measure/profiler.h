@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct ProfileOptions {
   uint64_t seed = 1;
   double min_sensor_periods = 10;  // energy windows last at least this many sensor update periods
   std::vector<std::string> perf_events;  // empty: no counters
+  // Receives every window and layer interval of markers mode (host monotonic seconds), for a marker log.
+  std::function<void(const std::string& event, double t_s, double end_s, LayerId layer, int rep, int64_t iteration)>
+      on_marker;
 };
 
 // What the profiler runs: the Executor in production, a fake with known timings in tests.

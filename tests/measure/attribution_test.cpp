@@ -2,6 +2,7 @@
 // and an external meter trace on its own clock that must be aligned with the layer markers first.
 #include "measure/attribution.h"
 #include "measure/external_trace.h"
+#include "measure/marker_log.h"
 #include "util/error.h"
 
 #include <gmock/gmock.h>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <numbers>
 #include <random>
+#include <sstream>
 
 namespace convergy {
 namespace {
@@ -162,6 +164,62 @@ TEST(ExternalTrace, NoEdgeIsAFailureNotAGuess) {
   Trace flat;
   for (int i = 0; i < 100; ++i) flat.add(i * 0.01, 3.0);
   EXPECT_THROW(estimate_clock_offset(flat, {0.5}), Error);
+}
+
+}  // namespace
+}  // namespace convergy
+
+namespace convergy {
+namespace {
+
+// End to end for an external meter: convergy's marker log (two sync pulses, then layer intervals) written and
+// read back, a Joulescope-style trace on the meter's own clock, alignment, and per-layer energy within 0.1%.
+TEST(MarkerLog, ExternalMeterAttributedPerLayerThroughTheLog) {
+  const double idle = 1.5, offset = -12.25, sample = 0.0001;
+  std::vector<Layer> busy = {{10.5, 10.75, 6.0}, {11.1, 11.35, 6.0}};  // the sync pulses
+  auto layers = synthetic_layers(12.0);
+  std::ostringstream log;
+  write_marker_header(log);
+  write_marker_event(log, {"sync_start", busy[0].start, 0, "", "", -1, -1, -1});
+  write_marker_event(log, {"sync_start", busy[1].start, 0, "", "", -1, -1, -1});
+  write_marker_event(log, {"window_start", layers[0].start, 0, "net,1", "", -1, 0, -1});
+  for (size_t i = 0; i < layers.size(); ++i)
+    write_marker_event(log, {"layer", layers[i].start, layers[i].end, "net,1", fmt::format("conv{}", i),
+                             static_cast<int>(i), 0, 0});
+  busy.insert(busy.end(), layers.begin(), layers.end());
+  std::string csv = "#time,current,voltage,power\n";
+  for (double tm = 10.0 + offset; tm < 16.0 + offset; tm += sample)
+    csv += fmt::format("{:.6f},0,0,{:.6f}\n", tm, true_power(busy, idle, tm - offset));
+  auto events = read_marker_log(log.str(), "markers.csv");
+  ASSERT_EQ(events.size(), 3 + layers.size());
+  EXPECT_EQ(events[3].network, "net_1");  // a comma in a name cannot break the columns
+  double est = 0;
+  auto result = attribute_with_markers(read_external_trace(csv, "js.csv").power, events, &est);
+  EXPECT_NEAR(est, offset, sample);
+  ASSERT_EQ(result.size(), layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    double truth_mj = layers[i].power_w * (layers[i].end - layers[i].start) * 1e3;
+    EXPECT_NEAR(result[i].energy_mj, truth_mj, kTolerance * truth_mj) << result[i].layer;
+    EXPECT_EQ(result[i].runs, 1);
+  }
+}
+
+TEST(MarkerLog, MalformedLogNamesLineAndColumn) {
+  const std::string head = "event,t_s,end_s,network,layer_index,layer,rep,iteration\n";
+  auto msg = [](const std::string& text) {
+    try {
+      read_marker_log(text, "m.csv");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(msg(head + "layer,1.0,0.5,n,0,c,0,0\n"), ::testing::HasSubstr("m.csv:2:3"));
+  EXPECT_THAT(msg(head + "boom,1.0,,n,0,c,0,0\n"), ::testing::HasSubstr("m.csv:2:1: unknown event"));
+  EXPECT_THAT(msg("a,b\n"), ::testing::HasSubstr("m.csv:1: expected the marker log header"));
+  EXPECT_THAT(msg(head + "layer,1.0,2.0,n,x,c,0,0\n"), ::testing::HasSubstr("m.csv:2:5"));
+  EXPECT_THAT(msg(""), ::testing::HasSubstr("empty marker log"));
+  EXPECT_THROW(attribute_with_markers(Trace{}, read_marker_log(head, "m.csv"), nullptr), Error);
 }
 
 }  // namespace
