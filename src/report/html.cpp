@@ -125,6 +125,7 @@ header.top p { margin: 4px 0 0; color: #c9d2e0; font-size: 14px; }
   vertical-align: middle; margin-left: 10px; }
 .badge.quick { background: #E69F00; color: #1f2430; }
 .badge.full { background: #2e7d4f; color: #ffffff; }
+.notice { background: #eef4fb; border-left: 6px solid #0072B2; padding: 8px 16px; margin: 0 0 14px; }
 .quick-banner { background: #fff4dc; border-left: 6px solid #E69F00; padding: 10px 16px; margin: 0 0 18px; }
 nav.toc { background: #ffffff; border-bottom: 1px solid var(--line); padding: 8px 40px; font-size: 14px; }
 nav.toc a { color: var(--accent); text-decoration: none; margin-right: 18px; }
@@ -255,6 +256,7 @@ class Page {
         "<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#predicted\">Predicted vs measured</a>"
         "<a href=\"#breakdown\">Per-layer breakdown</a><a href=\"#complexity\">Accuracy vs complexity</a>"
         "<a href=\"#tables\">Tables</a><a href=\"#about\">Method and files</a></nav>\n<main>\n";
+    for (const auto& note : i.notes) out_ += fmt::format("<div class=\"notice\">{}</div>\n", escape(note));
     if (i.quick)
       out_ +=
           "<div class=\"quick-banner\"><strong>QUICK run.</strong> A subset of the networks and fewer "

@@ -128,6 +128,7 @@ json to_json(const StudyResults& r) {
       {"wall_time_s", optional_number(i.wall_time_s)},
       {"headline_feature_set", i.headline_feature_set},
       {"headline_evaluation", i.headline_evaluation},
+      {"notes", i.notes},
   };
   json& combos = j["combinations"] = json::array();
   for (const auto& c : r.combinations)
@@ -204,6 +205,13 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
   i.wall_time_s = rd.optional_number(ji, "$.info", "wall_time_s");
   i.headline_feature_set = rd.string_or(ji, "$.info", "headline_feature_set", i.headline_feature_set);
   i.headline_evaluation = rd.string_or(ji, "$.info", "headline_evaluation", i.headline_evaluation);
+  if (ji.contains("notes")) {
+    const json& jn = rd.array(ji, "$.info", "notes");
+    for (size_t k = 0; k < jn.size(); ++k) {
+      if (!jn[k].is_string()) rd.fail(fmt::format("$.info.notes[{}]", k), "a string", jn[k]);
+      i.notes.push_back(jn[k].get<std::string>());
+    }
+  }
 
   const json& jc = rd.array(j, "$", "combinations");
   for (size_t k = 0; k < jc.size(); ++k) {

@@ -35,6 +35,8 @@ struct StudyInfo {
   // The model the summary quotes: a compact feature set under an evaluation of held-out networks.
   std::string headline_feature_set = "macs+mem";
   std::string headline_evaluation = "lono";
+  // Remarks shown in a banner at the top of the page, e.g. "measurements reused from convergy.db".
+  std::vector<std::string> notes;
 };
 
 // One hardware-software combination: a local backend, or a board from the shared data.

@@ -64,6 +64,7 @@ StudyResults synthetic_study(bool quick) {
   i.target = "time_ms";
   i.target_reason = "no power sensor on this machine: the target is time";
   i.wall_time_s = quick ? 58.4 : 512.0;
+  i.notes = {"SYNTHETIC test fixture: made-up numbers for rendering tests, not measurements."};
 
   struct Local {
     const char* id;

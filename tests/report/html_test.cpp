@@ -121,6 +121,7 @@ TEST_F(WrittenReport, SummaryNamesMachineSensorTargetReasonAndThePaperRange) {
   EXPECT_THAT(*html_, HasSubstr("no power sensor on this machine: the target is time"));
   EXPECT_THAT(*html_, HasSubstr("SyNERGY paper: 76–85%"));
   EXPECT_THAT(*html_, Not(HasSubstr("QUICK run.")));
+  EXPECT_THAT(*html_, HasSubstr("<div class=\"notice\">SYNTHETIC test fixture"));
 }
 
 TEST_F(WrittenReport, HasOnePlotPanelPerCombinationAndTheOtherFigures) {
