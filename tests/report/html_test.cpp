@@ -138,28 +138,56 @@ TEST_F(WrittenReport, EscapesNamesEverywhere) {
   EXPECT_THAT(*html_, Not(HasSubstr("toy<&")));
 }
 
-TEST_F(WrittenReport, EveryNumberInThePageTablesEqualsTheJson) {
-  const auto cells = numeric_cells(*html_);
-  ASSERT_GT(cells.size(), 200u);
-  for (const auto& c : cells) {
-    SCOPED_TRACE(fmt::format("{}[{}].{} = \"{}\" shown \"{}\"", c.table, c.row, c.col, c.value, c.shown));
-    ASSERT_TRUE(json_->at("tables").contains(c.table));
-    const nlohmann::json& rows = json_->at("tables").at(c.table).at("rows");
-    ASSERT_LT(c.row, rows.size());
-    const nlohmann::json& v = rows[c.row].at(c.col);
-    if (c.value.empty()) {
-      EXPECT_TRUE(v.is_null());
-      EXPECT_EQ(c.shown, "–");
+// Every way a numeric cell of the page can disagree with results.json, one line each.
+std::vector<std::string> page_json_mismatches(const std::string& html, const nlohmann::json& json) {
+  std::vector<std::string> out;
+  for (const auto& c : numeric_cells(html)) {
+    const std::string where =
+        fmt::format("{}[{}].{} = \"{}\" shown \"{}\"", c.table, c.row, c.col, c.value, c.shown);
+    if (!json.at("tables").contains(c.table)) {
+      out.push_back(where + ": no such table");
       continue;
     }
-    ASSERT_TRUE(v.is_number());
-    EXPECT_EQ(std::stod(c.value), v.get<double>());
+    const nlohmann::json& rows = json.at("tables").at(c.table).at("rows");
+    if (c.row >= rows.size() || !rows[c.row].contains(c.col)) {
+      out.push_back(where + ": no such cell");
+      continue;
+    }
+    const nlohmann::json& v = rows[c.row].at(c.col);
+    if (c.value.empty()) {
+      if (!v.is_null() || c.shown != "–") out.push_back(where + ": empty on the page, not null in the JSON");
+      continue;
+    }
+    if (!v.is_number() || std::stod(c.value) != v.get<double>()) {
+      out.push_back(where + ": JSON has " + v.dump());
+      continue;
+    }
     // What a reader sees is that same value at lower precision.
-    if (c.shown.back() == '%')
-      EXPECT_NEAR(std::stod(c.shown) / 100, v.get<double>(), 0.0005 + 1e-12);
-    else
-      EXPECT_NEAR(std::stod(c.shown), v.get<double>(), std::max(0.5, std::fabs(v.get<double>()) * 0.005));
+    const double x = v.get<double>();
+    const bool close = c.shown.back() == '%'
+                           ? std::fabs(std::stod(c.shown) / 100 - x) <= 0.0005 + 1e-12
+                           : std::fabs(std::stod(c.shown) - x) <= std::max(0.5, std::fabs(x) * 0.005);
+    if (!close) out.push_back(where + ": shown text does not match");
   }
+  return out;
+}
+
+TEST_F(WrittenReport, EveryNumberInThePageTablesEqualsTheJson) {
+  ASSERT_GT(numeric_cells(*html_).size(), 200u);
+  EXPECT_THAT(page_json_mismatches(*html_, *json_), ::testing::IsEmpty());
+}
+
+TEST_F(WrittenReport, TheNumberCheckCatchesATamperedPage) {
+  // Change one shown value, then one data-value: each is reported.
+  std::string shown = *html_;
+  const size_t p = shown.find("data-col=\"accuracy\" data-value=\"");
+  ASSERT_NE(p, std::string::npos);
+  const size_t text = shown.find('>', p) + 1;
+  shown.replace(text, shown.find('<', text) - text, "12.3%");
+  EXPECT_THAT(page_json_mismatches(shown, *json_), ::testing::SizeIs(1));
+  std::string value = *html_;
+  value.replace(p + std::string("data-col=\"accuracy\" data-value=\"").size(), 1, "0.0");
+  EXPECT_THAT(page_json_mismatches(value, *json_), ::testing::SizeIs(1));
 }
 
 TEST_F(WrittenReport, EveryModelAndLayerTypeNumberOfTheJsonIsInThePage) {
