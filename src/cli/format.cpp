@@ -11,11 +11,15 @@
 namespace convergy::cli {
 
 CLI::Option* add_format_option(CLI::App& app, OutputFormat& format) {
-  static const std::map<std::string, OutputFormat> kNames = {
-      {"table", OutputFormat::Table}, {"csv", OutputFormat::Csv}, {"json", OutputFormat::Json}};
-  return app.add_option("--format", format, "Output format: table, csv or json")
-      ->transform(CLI::CheckedTransformer(kNames))
-      ->default_str("table");
+  // A string checked against the set gives a plain message ("yaml not in {table,csv,json}") on bad input.
+  return app
+      .add_option_function<std::string>(
+          "--format",
+          [&format](const std::string& v) {
+            format = v == "csv" ? OutputFormat::Csv : v == "json" ? OutputFormat::Json : OutputFormat::Table;
+          },
+          "Output format: table (default), csv or json")
+      ->check(CLI::IsMember({"table", "csv", "json"}));
 }
 
 void Table::add_row(std::vector<std::string> cells) {
@@ -113,6 +117,50 @@ std::string grouped(uint64_t v) {
   return out;
 }
 
-std::string json_text(const Json& j) { return j.dump(2) + "\n"; }
+namespace {
+// Like dump(2), but an array of scalars (a shape) stays on one line: [1, 3, 224, 224].
+void write_json(const Json& j, int indent, std::string& out) {
+  const std::string pad(static_cast<size_t>(indent + 2), ' ');
+  if (j.is_object()) {
+    if (j.empty()) {
+      out += "{}";
+      return;
+    }
+    out += "{\n";
+    bool first = true;
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!first) out += ",\n";
+      first = false;
+      out += pad + Json(it.key()).dump() + ": ";
+      write_json(it.value(), indent + 2, out);
+    }
+    out += "\n" + std::string(static_cast<size_t>(indent), ' ') + "}";
+  } else if (j.is_array()) {
+    const bool flat = std::none_of(j.begin(), j.end(), [](const Json& e) { return e.is_structured(); });
+    if (j.empty() || flat) {
+      out += "[";
+      for (size_t i = 0; i < j.size(); ++i) out += (i ? ", " : "") + j[i].dump();
+      out += "]";
+      return;
+    }
+    out += "[\n";
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (i) out += ",\n";
+      out += pad;
+      write_json(j[i], indent + 2, out);
+    }
+    out += "\n" + std::string(static_cast<size_t>(indent), ' ') + "]";
+  } else {
+    out += j.dump();
+  }
+}
+}  // namespace
+
+std::string json_text(const Json& j) {
+  std::string out;
+  write_json(j, 0, out);
+  out += "\n";
+  return out;
+}
 
 }  // namespace convergy::cli

@@ -52,7 +52,7 @@ std::string grouped(uint64_t v);
 
 // JSON objects keep their keys in insertion order so output is stable and readable.
 using Json = nlohmann::ordered_json;
-// Two-space indented JSON followed by a newline.
+// Two-space indented JSON followed by a newline; arrays of scalars (shapes) stay on one line.
 std::string json_text(const Json& j);
 
 }  // namespace convergy::cli
