@@ -134,17 +134,19 @@ int compare(const CompareOptions& o) {
       std::vector<std::unique_ptr<Peer>> peers;
       const std::string t = std::to_string(threads);
       peers.push_back(std::make_unique<Peer>(
-          "opencv-dnn", std::vector<std::string>{o.peers_dir + "/opencv_peer", o.peers_dir + "/" + net + ".onnx", t}));
+          "opencv-dnn",
+          std::vector<std::string>{o.peers_dir + "/opencv_peer", o.peers_dir + "/" + net + ".onnx", t}));
       peers.push_back(std::make_unique<Peer>(
-          "pytorch", std::vector<std::string>{o.python, std::string(CONVERGY_SOURCE_DIR) + "/bench/peers/torch_peer.py",
-                                              net, t}));
+          "pytorch", std::vector<std::string>{
+                         o.python, std::string(CONVERGY_SOURCE_DIR) + "/bench/peers/torch_peer.py", net, t}));
       std::map<std::string, std::vector<double>> times;
       for (int r = 0; r < o.rounds; ++r) {
         for (size_t i = 0; i < execs.size(); ++i) {
           // Each runtime's thread settings are its own; re-applied by run() for ours.
           const auto t0 = Clock::now();
           execs[i]->run();
-          times[o.backends[i]].push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+          times[o.backends[i]].push_back(
+              std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         }
         for (auto& p : peers)
           if (auto ms = p->run()) times[p->name()].push_back(*ms);
@@ -203,22 +205,29 @@ int main(int argc, char** argv) {
       if (a.rfind(f, 0) == 0) return a.substr(f.size());
       return std::nullopt;
     };
-    if (a == "--compare") do_compare = true;
-    else if (auto v = value("--peers-dir")) o.peers_dir = *v;
-    else if (auto v2 = value("--rounds")) o.rounds = std::stoi(*v2);
-    else if (auto v3 = value("--nets")) o.nets = split(*v3);
-    else if (auto v4 = value("--backends")) o.backends = split(*v4);
+    if (a == "--compare")
+      do_compare = true;
+    else if (auto v = value("--peers-dir"))
+      o.peers_dir = *v;
+    else if (auto v2 = value("--rounds"))
+      o.rounds = std::stoi(*v2);
+    else if (auto v3 = value("--nets"))
+      o.nets = split(*v3);
+    else if (auto v4 = value("--backends"))
+      o.backends = split(*v4);
     else if (auto v5 = value("--threads")) {
       o.threads.clear();
       for (const auto& t : split(*v5)) o.threads.push_back(std::stoi(t));
-    } else rest.push_back(argv[i]);
+    } else
+      rest.push_back(argv[i]);
   }
   try {
     if (do_compare) return compare(o);
     for (const auto& net : kNets)
       for (const auto& b : o.backends)
         for (int t : {1, 2})
-          benchmark::RegisterBenchmark(fmt::format("run/{}/{}/threads:{}", net, b, t).c_str(), BM_network, net, b, t)
+          benchmark::RegisterBenchmark(fmt::format("run/{}/{}/threads:{}", net, b, t).c_str(), BM_network,
+                                       net, b, t)
               ->Unit(benchmark::kMillisecond)
               ->MeasureProcessCPUTime()
               ->UseRealTime();

@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     const auto t0 = std::chrono::steady_clock::now();
     net.setInput(input);
     net.forward();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%.4f\n", ms);
     std::fflush(stdout);
   }

@@ -68,7 +68,8 @@ int run_network(const RunOptions& o) {
 
   Executor exec(g, {o.backend, o.threads, o.seed});
   for (const auto& f : exec.fallbacks())
-    fmt::print(stderr, "convergy: warning: layer \"{}\" ran on the reference backend: {}\n", f.layer, f.reason);
+    fmt::print(stderr, "convergy: warning: layer \"{}\" ran on the reference backend: {}\n", f.layer,
+               f.reason);
 
   const auto nl = static_cast<size_t>(g.num_layers());
   Timer timer(g.num_layers());
@@ -96,8 +97,8 @@ int run_network(const RunOptions& o) {
     }
     Json fallbacks = Json::array();
     for (const auto& f : exec.fallbacks()) fallbacks.push_back({{"layer", f.layer}, {"reason", f.reason}});
-    Json out = {{"network", network}, {"backend", o.backend},    {"threads", o.threads},
-                {"repeat", o.repeat}, {"total_time_ms", total}, {"layers", layers},
+    Json out = {{"network", network},    {"backend", o.backend},   {"threads", o.threads},
+                {"repeat", o.repeat},    {"total_time_ms", total}, {"layers", layers},
                 {"fallbacks", fallbacks}};
     fmt::print("{}", json_text(out));
     return 0;
@@ -113,8 +114,8 @@ int run_network(const RunOptions& o) {
     fmt::print("{}", t.csv());
     return 0;
   }
-  fmt::print("network {} ({}), backend {}, threads {}, median of {} run{}\n\n", network, g.source(), o.backend,
-             o.threads, o.repeat, o.repeat == 1 ? "" : "s");
+  fmt::print("network {} ({}), backend {}, threads {}, median of {} run{}\n\n", network, g.source(),
+             o.backend, o.threads, o.repeat, o.repeat == 1 ? "" : "s");
   fmt::print("{}", t.text());
   fmt::print("\ntotal_ms {}\n", ms_text(total));
   if (!exec.fallbacks().empty())
@@ -123,27 +124,24 @@ int run_network(const RunOptions& o) {
   return 0;
 }
 
-const Command kRun{{"run", "Run a network on a backend and time it, in total and layer by layer", 30,
-                    [](CLI::App& sub) {
-                      auto o = std::make_shared<RunOptions>();
-                      sub.add_option("net", o->net, "Zoo name or model file")->required();
-                      std::string backends;
-                      for (const auto& b : Executor::available_backends())
-                        backends += (backends.empty() ? "" : ", ") + b;
-                      sub.add_option("--backend,-b", o->backend, "Math backend: " + backends)
-                          ->capture_default_str();
-                      sub.add_option("--threads,-t", o->threads, "Threads for every library (default 1)")
-                          ->capture_default_str();
-                      sub.add_option("--repeat,-r", o->repeat, "Timed runs after one warm-up; medians are printed")
-                          ->capture_default_str();
-                      sub.add_option("--seed", o->seed, "Seed of the generated weights and inputs")
-                          ->capture_default_str();
-                      sub.add_option("--input-shape", o->input_shapes,
-                                     "Input shape, name=1x3x224x224 or 1x3x224x224 for the first input");
-                      sub.add_flag("--no-passes", o->no_passes, "Run the graph as defined (no fusion or folding)");
-                      add_format_option(sub, o->format);
-                      return [o] { return run_network(*o); };
-                    }}};
+const Command kRun{
+    {"run", "Run a network on a backend and time it, in total and layer by layer", 30, [](CLI::App& sub) {
+       auto o = std::make_shared<RunOptions>();
+       sub.add_option("net", o->net, "Zoo name or model file")->required();
+       std::string backends;
+       for (const auto& b : Executor::available_backends()) backends += (backends.empty() ? "" : ", ") + b;
+       sub.add_option("--backend,-b", o->backend, "Math backend: " + backends)->capture_default_str();
+       sub.add_option("--threads,-t", o->threads, "Threads for every library (default 1)")
+           ->capture_default_str();
+       sub.add_option("--repeat,-r", o->repeat, "Timed runs after one warm-up; medians are printed")
+           ->capture_default_str();
+       sub.add_option("--seed", o->seed, "Seed of the generated weights and inputs")->capture_default_str();
+       sub.add_option("--input-shape", o->input_shapes,
+                      "Input shape, name=1x3x224x224 or 1x3x224x224 for the first input");
+       sub.add_flag("--no-passes", o->no_passes, "Run the graph as defined (no fusion or folding)");
+       add_format_option(sub, o->format);
+       return [o] { return run_network(*o); };
+     }}};
 
 }  // namespace
 

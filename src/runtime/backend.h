@@ -104,14 +104,15 @@ void im2col_channels(const float* image, const ConvGeometry& g, int64_t group, i
 
 // Direct convolution of output planes [first, last) (plane = n * out_c + oc), bias included, no
 // activation. The reference kernel, and the depthwise kernel of the GEMM backends.
-void conv_direct(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y, int64_t first,
-                 int64_t last);
+void conv_direct(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* y,
+                 int64_t first, int64_t last);
 
 // Reference kernels, also used by the optimised backends for the layer types they leave alone.
 void reference_run(const LayerBinding& b);
 
 // Pooling loop shared by the reference and the "simple optimised" backends.
 void pool_nchw(const float* in, float* out, const PoolGeometry& g);
-void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin, int64_t plane_end);
+void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin,
+                      int64_t plane_end);
 
 }  // namespace convergy::runtime

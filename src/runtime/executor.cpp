@@ -35,7 +35,8 @@ Buffer allocate_floats(int64_t n) {
 
 // Layers whose outputs share the input's storage: they change only how the data is described.
 bool is_alias_kind(LayerKind k) {
-  return k == LayerKind::Flatten || k == LayerKind::Reshape || k == LayerKind::Dropout || k == LayerKind::Split;
+  return k == LayerKind::Flatten || k == LayerKind::Reshape || k == LayerKind::Dropout ||
+         k == LayerKind::Split;
 }
 
 // Element-wise layers allowed to overwrite their input. Only those that stay well-conditioned when
@@ -89,10 +90,10 @@ struct Executor::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Backend> reference;
 
-  std::vector<Buffer> buffers;          // physical activation buffers
-  std::vector<float*> blob_ptr;         // per blob
-  std::vector<std::vector<Buffer>> weights;  // per layer, per weight spec
-  std::vector<LayerBinding> bindings;   // per layer
+  std::vector<Buffer> buffers;                   // physical activation buffers
+  std::vector<float*> blob_ptr;                  // per blob
+  std::vector<std::vector<Buffer>> weights;      // per layer, per weight spec
+  std::vector<LayerBinding> bindings;            // per layer
   std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null for Input and alias layers
   std::vector<std::string> backend_name;         // per layer
   std::vector<Fallback> fallbacks;
@@ -180,7 +181,8 @@ void Executor::Impl::plan_buffers() {
         }
         const Phys& cur = phys[static_cast<size_t>(best)];
         const bool cur_fits = cur.size >= need[s];
-        if ((fits && (!cur_fits || phys[p].size < cur.size)) || (!fits && !cur_fits && phys[p].size > cur.size))
+        if ((fits && (!cur_fits || phys[p].size < cur.size)) ||
+            (!fits && !cur_fits && phys[p].size > cur.size))
           best = static_cast<int>(p);
       }
       if (best < 0 || pinned[s] || !options.reuse_buffers) {
@@ -244,11 +246,12 @@ void Executor::Impl::prepare_kernels() {
       b.outputs.push_back({blob_ptr[static_cast<size_t>(out)], blob.shape, blob.shape.elems()});
     }
     for (size_t w = 0; w < l.weights.size(); ++w)
-      b.weights.push_back({weights[static_cast<size_t>(li)][w].get(), l.weights[w].shape, l.weights[w].shape.elems()});
+      b.weights.push_back(
+          {weights[static_cast<size_t>(li)][w].get(), l.weights[w].shape, l.weights[w].shape.elems()});
     for (BlobId in : l.inputs)
       if (graph.blob(in).dtype != DataType::F32)
-        throw_bad_input("{}: layer \"{}\": input \"{}\" is {}, the executor runs fp32 only", graph.source(), l.name,
-                        graph.blob(in).name, dtype_name(graph.blob(in).dtype));
+        throw_bad_input("{}: layer \"{}\": input \"{}\" is {}, the executor runs fp32 only", graph.source(),
+                        l.name, graph.blob(in).name, dtype_name(graph.blob(in).dtype));
     if (l.kind == LayerKind::Input || is_alias_kind(l.kind)) continue;
 
     std::string reason = backend->unsupported_reason(b);
@@ -298,7 +301,8 @@ void Executor::run(LayerHook* hook) {
 
 void Executor::run_layer(LayerId layer) {
   if (layer < 0 || layer >= impl_->graph.num_layers())
-    throw_bad_input("layer id {} is out of range (the network has {} layers)", layer, impl_->graph.num_layers());
+    throw_bad_input("layer id {} is out of range (the network has {} layers)", layer,
+                    impl_->graph.num_layers());
   impl_->apply_threads();
   if (Kernel* k = impl_->kernels[static_cast<size_t>(layer)].get()) k->run(impl_->workspace.get());
 }
@@ -318,7 +322,8 @@ std::span<float> Executor::blob_data(BlobId blob) {
 }
 
 std::span<const float> Executor::weight_data(LayerId layer, size_t index) const {
-  if (layer < 0 || layer >= impl_->graph.num_layers() || index >= impl_->weights[static_cast<size_t>(layer)].size())
+  if (layer < 0 || layer >= impl_->graph.num_layers() ||
+      index >= impl_->weights[static_cast<size_t>(layer)].size())
     throw_bad_input("layer {} has no weight {}", layer, index);
   return {impl_->weights[static_cast<size_t>(layer)][index].get(),
           static_cast<size_t>(impl_->graph.layer(layer).weights[index].shape.elems())};

@@ -59,7 +59,8 @@ class ConvKernel final : public Kernel {
     const float* x = b_.inputs[0].data;
     float* y = b_.outputs[0].data;
     if (depthwise_) {
-      parallel_for(g_.n * g_.out_c, [&](int64_t a, int64_t e) { conv_direct(g_, x, weight_, bias_, y, a, e); });
+      parallel_for(g_.n * g_.out_c,
+                   [&](int64_t a, int64_t e) { conv_direct(g_, x, weight_, bias_, y, a, e); });
       if (act_) {
         const int64_t total = b_.outputs[0].elems;
         parallel_for(total, [&](int64_t a, int64_t e) { apply_activation(*act_, y + a, e - a); });
@@ -342,15 +343,23 @@ class GemmBackend final : public Backend {
 
   std::unique_ptr<Kernel> prepare(const LayerBinding& b) override {
     switch (b.layer->kind) {
-      case LayerKind::Convolution: return std::make_unique<ConvKernel>(b, gemm_);
-      case LayerKind::InnerProduct: return std::make_unique<InnerProductKernel>(b, gemm_);
-      case LayerKind::Pooling: return std::make_unique<PoolKernel>(b);
+      case LayerKind::Convolution:
+        return std::make_unique<ConvKernel>(b, gemm_);
+      case LayerKind::InnerProduct:
+        return std::make_unique<InnerProductKernel>(b, gemm_);
+      case LayerKind::Pooling:
+        return std::make_unique<PoolKernel>(b);
       case LayerKind::BatchNorm:
-      case LayerKind::Scale: return std::make_unique<ChannelAffineKernel>(b);
-      case LayerKind::Eltwise: return std::make_unique<EltwiseKernel>(b);
-      case LayerKind::Concat: return std::make_unique<CopyKernel>(b);
-      case LayerKind::Softmax: return std::make_unique<SoftmaxKernel>(b);
-      default: return std::make_unique<ActivationKernel>(b);
+      case LayerKind::Scale:
+        return std::make_unique<ChannelAffineKernel>(b);
+      case LayerKind::Eltwise:
+        return std::make_unique<EltwiseKernel>(b);
+      case LayerKind::Concat:
+        return std::make_unique<CopyKernel>(b);
+      case LayerKind::Softmax:
+        return std::make_unique<SoftmaxKernel>(b);
+      default:
+        return std::make_unique<ActivationKernel>(b);
     }
   }
 

@@ -6,8 +6,8 @@ namespace convergy::runtime {
 
 // Row-major C (m x n) = A (m x k, lda) * op(B), op(B) = B (k x n, ldb) or, with trans_b, B^T where B is
 // n x k (ldb). C is overwritten.
-using GemmFn = void (*)(bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-                        int64_t ldb, float* c, int64_t ldc);
+using GemmFn = void (*)(bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda,
+                        const float* b, int64_t ldb, float* c, int64_t ldc);
 
 std::unique_ptr<Backend> make_gemm_backend(std::string_view name, GemmFn gemm);
 

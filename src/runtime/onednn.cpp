@@ -29,12 +29,18 @@ memory::dims dims_of(const Shape& s) { return memory::dims(s.dims.begin(), s.dim
 
 tag plain_tag(int rank) {
   switch (rank) {
-    case 1: return tag::a;
-    case 2: return tag::ab;
-    case 3: return tag::abc;
-    case 4: return tag::abcd;
-    case 5: return tag::abcde;
-    default: return tag::undef;
+    case 1:
+      return tag::a;
+    case 2:
+      return tag::ab;
+    case 3:
+      return tag::abc;
+    case 4:
+      return tag::abcd;
+    case 5:
+      return tag::abcde;
+    default:
+      return tag::undef;
   }
 }
 
@@ -47,19 +53,34 @@ bool eltwise_ops(const FusedActivation& a, dnnl::post_ops* ops) {
     if (ops) ops->append_eltwise(1.0f, al, alpha, beta);
   };
   switch (a.kind) {
-    case LayerKind::ReLU: add(alg::eltwise_relu, 0.0f, 0.0f); return true;
-    case LayerKind::LeakyReLU: add(alg::eltwise_relu, a.alpha, 0.0f); return true;
-    case LayerKind::Clip: add(alg::eltwise_clip, a.alpha, a.beta); return true;
-    case LayerKind::Sigmoid: add(alg::eltwise_logistic, 0.0f, 0.0f); return true;
-    case LayerKind::TanH: add(alg::eltwise_tanh, 0.0f, 0.0f); return true;
-    case LayerKind::Swish: add(alg::eltwise_swish, 1.0f, 0.0f); return true;
-    case LayerKind::HardSwish: add(alg::eltwise_hardswish, 0.0f, 0.0f); return true;
+    case LayerKind::ReLU:
+      add(alg::eltwise_relu, 0.0f, 0.0f);
+      return true;
+    case LayerKind::LeakyReLU:
+      add(alg::eltwise_relu, a.alpha, 0.0f);
+      return true;
+    case LayerKind::Clip:
+      add(alg::eltwise_clip, a.alpha, a.beta);
+      return true;
+    case LayerKind::Sigmoid:
+      add(alg::eltwise_logistic, 0.0f, 0.0f);
+      return true;
+    case LayerKind::TanH:
+      add(alg::eltwise_tanh, 0.0f, 0.0f);
+      return true;
+    case LayerKind::Swish:
+      add(alg::eltwise_swish, 1.0f, 0.0f);
+      return true;
+    case LayerKind::HardSwish:
+      add(alg::eltwise_hardswish, 0.0f, 0.0f);
+      return true;
     case LayerKind::HardSigmoid:
       // oneDNN 2.6 has no hardsigmoid: clamp(alpha * x + beta, 0, 1) as linear then clip.
       add(alg::eltwise_linear, a.alpha, a.beta);
       add(alg::eltwise_clip, 0.0f, 1.0f);
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -109,9 +130,10 @@ class OnednnKernel final : public Kernel {
 
   void run(float*) override {
     for (auto& step : steps_)
-      dnnl::error::wrap_c_api(dnnl_primitive_execute(step.prim.get(), stream_.get(),
-                                                     static_cast<int>(step.c_args.size()), step.c_args.data()),
-                              "could not execute a primitive");
+      dnnl::error::wrap_c_api(
+          dnnl_primitive_execute(step.prim.get(), stream_.get(), static_cast<int>(step.c_args.size()),
+                                 step.c_args.data()),
+          "could not execute a primitive");
     stream_.wait();
     if (post_activation_) apply_activation(*post_activation_, post_data_, post_elems_);
   }
@@ -151,7 +173,8 @@ struct StepBuilder {
     }
     const int temp = k.add_temp(want);
     OnednnKernel::Step reorder;
-    reorder.prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user.get_desc(), cpu_engine(), want));
+    reorder.prim =
+        dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), user.get_desc(), cpu_engine(), want));
     reorder.args[DNNL_ARG_FROM] = user;
     reorder.temp_args.emplace_back(DNNL_ARG_TO, temp);
     k.steps_.push_back(std::move(reorder));
@@ -167,7 +190,8 @@ struct StepBuilder {
     const int temp = k.add_temp(have);
     temp_args.emplace_back(arg, temp);
     OnednnKernel::Step reorder;
-    reorder.prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), have, cpu_engine(), user.get_desc()));
+    reorder.prim =
+        dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), have, cpu_engine(), user.get_desc()));
     reorder.temp_args.emplace_back(DNNL_ARG_FROM, temp);
     reorder.args[DNNL_ARG_TO] = user;
     after.push_back(std::move(reorder));
@@ -204,8 +228,9 @@ std::unique_ptr<Kernel> prepare_conv(const LayerBinding& b) {
   const ConvGeometry g = conv_geometry(b);
   auto k = std::make_unique<OnednnKernel>();
   const Tensor* bias = b.weight("bias");
-  memory::dims wdims = g.groups > 1 ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
-                                    : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
+  memory::dims wdims = g.groups > 1
+                           ? memory::dims{g.groups, g.out_c / g.groups, g.in_c / g.groups, g.kh, g.kw}
+                           : memory::dims{g.out_c, g.in_c, g.kh, g.kw};
   const memory::desc w_plain(wdims, dt::f32, g.groups > 1 ? tag::goihw : tag::oihw);
   const memory::desc src_any(dims_of(b.inputs[0].shape), dt::f32, tag::any);
   const memory::desc dst_any(dims_of(b.outputs[0].shape), dt::f32, tag::any);
@@ -213,11 +238,11 @@ std::unique_ptr<Kernel> prepare_conv(const LayerBinding& b) {
   const memory::desc b_plain({g.out_c}, dt::f32, tag::a);
   const memory::dims strides{g.sh, g.sw}, dil{g.dh - 1, g.dw - 1}, pad_l{g.pt, g.pl}, pad_r{g.pb, g.pr};
   auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                     dnnl::algorithm::convolution_direct, src_any, w_any, b_plain,
-                                                     dst_any, strides, dil, pad_l, pad_r)
+                                                     dnnl::algorithm::convolution_direct, src_any, w_any,
+                                                     b_plain, dst_any, strides, dil, pad_l, pad_r)
                    : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                     dnnl::algorithm::convolution_direct, src_any, w_any, dst_any,
-                                                     strides, dil, pad_l, pad_r);
+                                                     dnnl::algorithm::convolution_direct, src_any, w_any,
+                                                     dst_any, strides, dil, pad_l, pad_r);
   dnnl::convolution_forward::primitive_desc pd(desc, make_attr(*b.layer), cpu_engine());
   StepBuilder sb{*k, {}, {}, {}};
   sb.src(DNNL_ARG_SRC, b.inputs[0], pd.src_desc());
@@ -238,10 +263,12 @@ std::unique_ptr<Kernel> prepare_inner_product(const LayerBinding& b) {
   auto k = std::make_unique<OnednnKernel>();
   const Tensor* bias = b.weight("bias");
   const memory::desc src2({m, kk}, dt::f32, tag::ab), dst2({m, p.num_output}, dt::f32, tag::ab);
-  const memory::desc w_plain({p.num_output, kk}, dt::f32, tag::ab), w_any({p.num_output, kk}, dt::f32, tag::any);
+  const memory::desc w_plain({p.num_output, kk}, dt::f32, tag::ab),
+      w_any({p.num_output, kk}, dt::f32, tag::any);
   const memory::desc b_plain({p.num_output}, dt::f32, tag::a);
-  auto desc = bias ? dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src2, w_any, b_plain, dst2)
-                   : dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src2, w_any, dst2);
+  auto desc =
+      bias ? dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src2, w_any, b_plain, dst2)
+           : dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src2, w_any, dst2);
   dnnl::inner_product_forward::primitive_desc pd(desc, make_attr(*b.layer), cpu_engine());
   StepBuilder sb{*k, {}, {}, {}};
   // The executor's tensors are the same bytes as the 2-D views oneDNN is given.
@@ -282,8 +309,8 @@ std::unique_ptr<Kernel> prepare_pool(const LayerBinding& b) {
                                                 : dnnl::algorithm::pooling_avg_exclude_padding);
   // Plain layout in and out: the neighbours hand over NCHW, and a reorder would cost more than it saves.
   dnnl::pooling_v2_forward::desc desc(dnnl::prop_kind::forward_inference, alg, plain_desc(b.inputs[0].shape),
-                                      plain_desc(b.outputs[0].shape), {g.sh, g.sw}, {g.kh, g.kw}, {0, 0}, pad_l,
-                                      pad_r);
+                                      plain_desc(b.outputs[0].shape), {g.sh, g.sw}, {g.kh, g.kw}, {0, 0},
+                                      pad_l, pad_r);
   dnnl::pooling_v2_forward::primitive_desc pd(desc, make_attr(*b.layer), cpu_engine());
   StepBuilder sb{*k, {}, {}, {}};
   sb.src(DNNL_ARG_SRC, b.inputs[0], pd.src_desc());
@@ -356,10 +383,10 @@ std::unique_ptr<Kernel> prepare_lrn(const LayerBinding& b) {
   const auto& p = b.layer->p<LRNParams>();
   auto k = std::make_unique<OnednnKernel>();
   const memory::desc d = plain_desc(b.inputs[0].shape);
-  dnnl::lrn_forward::desc desc(dnnl::prop_kind::forward_inference,
-                               p.across_channels ? dnnl::algorithm::lrn_across_channels
-                                                 : dnnl::algorithm::lrn_within_channel,
-                               d, p.local_size, p.alpha, p.beta, p.k);
+  dnnl::lrn_forward::desc desc(
+      dnnl::prop_kind::forward_inference,
+      p.across_channels ? dnnl::algorithm::lrn_across_channels : dnnl::algorithm::lrn_within_channel, d,
+      p.local_size, p.alpha, p.beta, p.k);
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::lrn_forward::primitive_desc pd(desc, attr, cpu_engine());
@@ -460,9 +487,10 @@ std::unique_ptr<Kernel> prepare_scale(const LayerBinding& b) {
     for (int i = 0; i < t.rank(); ++i) d[static_cast<size_t>(axis + i)] = t[i];
     return Shape(d);
   };
-  const Tensor factor = b.inputs.size() == 2 ? Tensor{b.inputs[1].data, aligned(b.inputs[1].shape), b.inputs[1].elems}
-                                              : Tensor{b.weight("scale")->data, aligned(b.weight("scale")->shape),
-                                                       b.weight("scale")->elems};
+  const Tensor factor =
+      b.inputs.size() == 2
+          ? Tensor{b.inputs[1].data, aligned(b.inputs[1].shape), b.inputs[1].elems}
+          : Tensor{b.weight("scale")->data, aligned(b.weight("scale")->shape), b.weight("scale")->elems};
   auto k = std::make_unique<OnednnKernel>();
   dnnl::primitive_attr attr = make_attr(*b.layer);
   const Tensor* bias = b.weight("bias");
@@ -474,7 +502,8 @@ std::unique_ptr<Kernel> prepare_scale(const LayerBinding& b) {
     if (b.layer->fused_activation) eltwise_ops(*b.layer->fused_activation, &ops);
     attr.set_post_ops(ops);
   }
-  dnnl::binary::desc desc(dnnl::algorithm::binary_mul, plain_desc(s), plain_desc(factor.shape), plain_desc(s));
+  dnnl::binary::desc desc(dnnl::algorithm::binary_mul, plain_desc(s), plain_desc(factor.shape),
+                          plain_desc(s));
   dnnl::binary::primitive_desc pd(desc, attr, cpu_engine());
   StepBuilder sb{*k, {}, {}, {}};
   sb.src(DNNL_ARG_SRC_0, b.inputs[0], pd.src0_desc());
@@ -529,16 +558,26 @@ class OnednnBackend final : public Backend {
   std::unique_ptr<Kernel> prepare(const LayerBinding& b) override {
     try {
       switch (b.layer->kind) {
-        case LayerKind::Convolution: return prepare_conv(b);
-        case LayerKind::InnerProduct: return prepare_inner_product(b);
-        case LayerKind::Pooling: return prepare_pool(b);
-        case LayerKind::BatchNorm: return prepare_batchnorm(b);
-        case LayerKind::LRN: return prepare_lrn(b);
-        case LayerKind::Scale: return prepare_scale(b);
-        case LayerKind::Softmax: return prepare_softmax(b);
-        case LayerKind::Concat: return prepare_concat(b);
-        case LayerKind::Eltwise: return prepare_eltwise(b);
-        default: return prepare_eltwise_activation(b);
+        case LayerKind::Convolution:
+          return prepare_conv(b);
+        case LayerKind::InnerProduct:
+          return prepare_inner_product(b);
+        case LayerKind::Pooling:
+          return prepare_pool(b);
+        case LayerKind::BatchNorm:
+          return prepare_batchnorm(b);
+        case LayerKind::LRN:
+          return prepare_lrn(b);
+        case LayerKind::Scale:
+          return prepare_scale(b);
+        case LayerKind::Softmax:
+          return prepare_softmax(b);
+        case LayerKind::Concat:
+          return prepare_concat(b);
+        case LayerKind::Eltwise:
+          return prepare_eltwise(b);
+        default:
+          return prepare_eltwise_activation(b);
       }
     } catch (const dnnl::error& e) {
       throw Unsupported(std::string("oneDNN could not create the primitive: ") + e.what());

@@ -85,17 +85,31 @@ ConvGeometry conv_geometry(const LayerBinding& b) {
   const auto& p = b.layer->p<ConvParams>();
   const Shape& in = b.inputs[0].shape;
   const Shape& out = b.outputs[0].shape;
-  return {in.n(),     in.c(),     in.h(),     in.w(),     out.c(),      out.h(),      out.w(),
-          p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top,    p.pad_left,   p.pad_bottom,
-          p.pad_right, p.dilation_h, p.dilation_w, p.groups};
+  return {in.n(),     in.c(),       in.h(),      in.w(),       out.c(),      out.h(),
+          out.w(),    p.kernel_h,   p.kernel_w,  p.stride_h,   p.stride_w,   p.pad_top,
+          p.pad_left, p.pad_bottom, p.pad_right, p.dilation_h, p.dilation_w, p.groups};
 }
 
 PoolGeometry pool_geometry(const LayerBinding& b) {
   const auto& p = b.layer->p<PoolParams>();
   const Shape& in = b.inputs[0].shape;
   const Shape& out = b.outputs[0].shape;
-  PoolGeometry g{in.n(), in.c(), in.h(), in.w(), out.h(), out.w(), p.kernel_h, p.kernel_w, p.stride_h, p.stride_w,
-                 p.pad_top, p.pad_left, p.method == PoolMethod::Max, p.count_include_pad, p.pad_bottom, p.pad_right};
+  PoolGeometry g{in.n(),
+                 in.c(),
+                 in.h(),
+                 in.w(),
+                 out.h(),
+                 out.w(),
+                 p.kernel_h,
+                 p.kernel_w,
+                 p.stride_h,
+                 p.stride_w,
+                 p.pad_top,
+                 p.pad_left,
+                 p.method == PoolMethod::Max,
+                 p.count_include_pad,
+                 p.pad_bottom,
+                 p.pad_right};
   if (p.global) {
     g.kh = in.h();
     g.kw = in.w();
@@ -153,9 +167,12 @@ void im2col_channels(const float* image, const ConvGeometry& g, int64_t group, i
   }
 }
 
-void pool_nchw(const float* in, float* out, const PoolGeometry& g) { pool_nchw_planes(in, out, g, 0, g.n * g.c); }
+void pool_nchw(const float* in, float* out, const PoolGeometry& g) {
+  pool_nchw_planes(in, out, g, 0, g.n * g.c);
+}
 
-void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin, int64_t plane_end) {
+void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin,
+                      int64_t plane_end) {
   for (int64_t pl = plane_begin; pl < plane_end; ++pl) {
     const float* src = in + pl * g.in_h * g.in_w;
     float* dst = out + pl * g.out_h * g.out_w;
@@ -234,7 +251,8 @@ void conv_ref(const LayerBinding& b) {
   const ConvGeometry g = conv_geometry(b);
   float* y = b.outputs[0].data;
   const Tensor* bias = b.weight("bias");
-  conv_direct(g, b.inputs[0].data, b.weight("weight")->data, bias ? bias->data : nullptr, y, 0, g.n * g.out_c);
+  conv_direct(g, b.inputs[0].data, b.weight("weight")->data, bias ? bias->data : nullptr, y, 0,
+              g.n * g.out_c);
   if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, y, b.outputs[0].elems);
 }
 
@@ -303,7 +321,8 @@ struct Dims {
 };
 
 Dims dims_of(const Shape& s) {
-  if (s.rank() > kMaxRank) throw_failure("internal: rank {} exceeds the runtime's limit {}", s.rank(), kMaxRank);
+  if (s.rank() > kMaxRank)
+    throw_failure("internal: rank {} exceeds the runtime's limit {}", s.rank(), kMaxRank);
   Dims r;
   r.rank = s.rank();
   for (int i = 0; i < s.rank(); ++i) r.d[static_cast<size_t>(i)] = s[i];
@@ -433,7 +452,8 @@ void eltwise_ref(const LayerBinding& b) {
   auto coeff = [&](size_t i) { return p.coeffs.empty() ? 1.0f : p.coeffs[i]; };
   std::fill(y, y + b.outputs[0].elems, 0.0f);
   const float c0 = coeff(0);
-  broadcast_apply(y, os, b.inputs[0].data, dims_of(b.inputs[0].shape), [c0](float, float v) { return c0 * v; });
+  broadcast_apply(y, os, b.inputs[0].data, dims_of(b.inputs[0].shape),
+                  [c0](float, float v) { return c0 * v; });
   for (size_t i = 1; i < b.inputs.size(); ++i) {
     const Tensor& t = b.inputs[i];
     switch (p.op) {
@@ -467,7 +487,8 @@ void softmax_ref(const LayerBinding& b) {
       double sum = 0.0;
       for (int64_t k = 0; k < c; ++k) sum += std::exp(static_cast<double>(x[base + k * inner] - m));
       for (int64_t k = 0; k < c; ++k)
-        y[base + k * inner] = static_cast<float>(std::exp(static_cast<double>(x[base + k * inner] - m)) / sum);
+        y[base + k * inner] =
+            static_cast<float>(std::exp(static_cast<double>(x[base + k * inner] - m)) / sum);
     }
 }
 
@@ -506,9 +527,11 @@ void permute_ref(const LayerBinding& b) {
   std::array<int64_t, kMaxRank> in_stride{}, st{}, idx{};
   in_stride[static_cast<size_t>(rank - 1)] = 1;
   for (int i = rank - 2; i >= 0; --i)
-    in_stride[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(i + 1)] * s.d[static_cast<size_t>(i + 1)];
+    in_stride[static_cast<size_t>(i)] =
+        in_stride[static_cast<size_t>(i + 1)] * s.d[static_cast<size_t>(i + 1)];
   // Input stride of each output axis.
-  for (int i = 0; i < rank; ++i) st[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(order[static_cast<size_t>(i)])];
+  for (int i = 0; i < rank; ++i)
+    st[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(order[static_cast<size_t>(i)])];
   int64_t off = 0;
   const int64_t total = b.outputs[0].elems;
   for (int64_t i = 0; i < total; ++i) {
@@ -532,7 +555,8 @@ void pad_ref(const LayerBinding& b) {
   std::array<int64_t, kMaxRank> in_stride{}, idx{};
   in_stride[static_cast<size_t>(rank - 1)] = 1;
   for (int i = rank - 2; i >= 0; --i)
-    in_stride[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(i + 1)] * s.d[static_cast<size_t>(i + 1)];
+    in_stride[static_cast<size_t>(i)] =
+        in_stride[static_cast<size_t>(i + 1)] * s.d[static_cast<size_t>(i + 1)];
   const int64_t total = b.outputs[0].elems;
   for (int64_t i = 0; i < total; ++i) {
     int64_t off = 0;
@@ -546,8 +570,10 @@ void pad_ref(const LayerBinding& b) {
           inside = false;
           break;
         }
-        if (p.mode == PadMode::Edge) q = q < 0 ? 0 : n - 1;
-        else q = q < 0 ? -q : 2 * (n - 1) - q;  // Reflect, without repeating the border
+        if (p.mode == PadMode::Edge)
+          q = q < 0 ? 0 : n - 1;
+        else
+          q = q < 0 ? -q : 2 * (n - 1) - q;  // Reflect, without repeating the border
       }
       off += q * in_stride[du];
     }
@@ -570,9 +596,12 @@ void copy_through(const LayerBinding& b) {
 void reference_run(const LayerBinding& b) {
   const Layer& l = *b.layer;
   switch (l.kind) {
-    case LayerKind::Input: return;
-    case LayerKind::Convolution: return conv_ref(b);
-    case LayerKind::InnerProduct: return inner_product_ref(b);
+    case LayerKind::Input:
+      return;
+    case LayerKind::Convolution:
+      return conv_ref(b);
+    case LayerKind::InnerProduct:
+      return inner_product_ref(b);
     case LayerKind::Pooling:
       pool_nchw(b.inputs[0].data, b.outputs[0].data, pool_geometry(b));
       if (l.fused_activation) apply_activation(*l.fused_activation, b.outputs[0].data, b.outputs[0].elems);
@@ -589,22 +618,35 @@ void reference_run(const LayerBinding& b) {
         std::copy_n(b.inputs[0].data, b.inputs[0].elems, b.outputs[0].data);
       apply_activation(activation_of(l), b.outputs[0].data, b.outputs[0].elems);
       return;
-    case LayerKind::PReLU: return prelu_ref(b);
-    case LayerKind::BatchNorm: return batchnorm_ref(b);
-    case LayerKind::Scale: return scale_ref(b);
-    case LayerKind::LRN: return lrn_ref(b);
-    case LayerKind::Concat: return concat_ref(b);
-    case LayerKind::Eltwise: return eltwise_ref(b);
-    case LayerKind::Softmax: return softmax_ref(b);
+    case LayerKind::PReLU:
+      return prelu_ref(b);
+    case LayerKind::BatchNorm:
+      return batchnorm_ref(b);
+    case LayerKind::Scale:
+      return scale_ref(b);
+    case LayerKind::LRN:
+      return lrn_ref(b);
+    case LayerKind::Concat:
+      return concat_ref(b);
+    case LayerKind::Eltwise:
+      return eltwise_ref(b);
+    case LayerKind::Softmax:
+      return softmax_ref(b);
     case LayerKind::Dropout:
     case LayerKind::Flatten:
     case LayerKind::Reshape:
-    case LayerKind::Split: return copy_through(b);
-    case LayerKind::Slice: return slice_ref(b);
-    case LayerKind::ChannelShuffle: return channel_shuffle_ref(b);
-    case LayerKind::Permute: return permute_ref(b);
-    case LayerKind::Pad: return pad_ref(b);
-    case LayerKind::kCount: break;
+    case LayerKind::Split:
+      return copy_through(b);
+    case LayerKind::Slice:
+      return slice_ref(b);
+    case LayerKind::ChannelShuffle:
+      return channel_shuffle_ref(b);
+    case LayerKind::Permute:
+      return permute_ref(b);
+    case LayerKind::Pad:
+      return pad_ref(b);
+    case LayerKind::kCount:
+      break;
   }
   throw_failure("internal: no reference kernel for layer \"{}\"", l.name);
 }
@@ -624,7 +666,9 @@ class ReferenceBackend final : public Backend {
  public:
   std::string_view name() const override { return "reference"; }
   std::string unsupported_reason(const LayerBinding&) const override { return {}; }
-  std::unique_ptr<Kernel> prepare(const LayerBinding& b) override { return std::make_unique<ReferenceKernel>(b); }
+  std::unique_ptr<Kernel> prepare(const LayerBinding& b) override {
+    return std::make_unique<ReferenceKernel>(b);
+  }
 };
 
 }  // namespace

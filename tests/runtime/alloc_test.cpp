@@ -124,7 +124,8 @@ TEST_P(NoAllocation, RunAndRunLayerDoNotCallOperatorNew) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, NoAllocation, ::testing::ValuesIn(convergy::Executor::available_backends()),
+INSTANTIATE_TEST_SUITE_P(Backends, NoAllocation,
+                         ::testing::ValuesIn(convergy::Executor::available_backends()),
                          [](const auto& param_info) { return param_info.param; });
 
 TEST(NoAllocationHarness, CountsAllocations) {

@@ -48,7 +48,9 @@ std::vector<Case> cases() {
   };
   using K = LayerKind;
   // Convolution: plain, odd sizes, strides, asymmetric padding, dilation, groups, depthwise, 1x1 paths.
-  add("conv 1x3x13x13 oc8 k3 s1 p1", [] { return one_layer_graph(K::Convolution, conv(8, 3, 1, 1), {{1, 3, 13, 13}}); });
+  add("conv 1x3x13x13 oc8 k3 s1 p1", [] {
+    return one_layer_graph(K::Convolution, conv(8, 3, 1, 1), {{1, 3, 13, 13}});
+  });
   add("conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0", [] {
     ConvParams p = conv(6, 3, 2, 0);
     p.pad_left = 1;
@@ -62,35 +64,62 @@ std::vector<Case> cases() {
     p.pad_left = p.pad_right = 2;
     return one_layer_graph(K::Convolution, p, {{1, 3, 5, 127}});
   });
-  add("conv 1x8x12x12 oc16 k3 p1 groups4", [] { return one_layer_graph(K::Convolution, conv(16, 3, 1, 1, 1, 4), {{1, 8, 12, 12}}); });
-  add("conv 1x6x13x13 oc12 k3 s2 p2 dil2 groups3", [] { return one_layer_graph(K::Convolution, conv(12, 3, 2, 2, 2, 3), {{1, 6, 13, 13}}); });
-  add("conv 1x4x13x13 oc5 k3 s1 p3 dil3", [] { return one_layer_graph(K::Convolution, conv(5, 3, 1, 3, 3), {{1, 4, 13, 13}}); });
-  add("conv depthwise 1x16x13x13 k3 s1 p1", [] { return one_layer_graph(K::Convolution, conv(16, 3, 1, 1, 1, 16), {{1, 16, 13, 13}}); });
+  add("conv 1x8x12x12 oc16 k3 p1 groups4", [] {
+    return one_layer_graph(K::Convolution, conv(16, 3, 1, 1, 1, 4), {{1, 8, 12, 12}});
+  });
+  add("conv 1x6x13x13 oc12 k3 s2 p2 dil2 groups3", [] {
+    return one_layer_graph(K::Convolution, conv(12, 3, 2, 2, 2, 3), {{1, 6, 13, 13}});
+  });
+  add("conv 1x4x13x13 oc5 k3 s1 p3 dil3", [] {
+    return one_layer_graph(K::Convolution, conv(5, 3, 1, 3, 3), {{1, 4, 13, 13}});
+  });
+  add("conv depthwise 1x16x13x13 k3 s1 p1", [] {
+    return one_layer_graph(K::Convolution, conv(16, 3, 1, 1, 1, 16), {{1, 16, 13, 13}});
+  });
   add("conv depthwise 2x8x13x13 k3 s2 p1 relu6", [] {
     return one_layer_graph(K::Convolution, conv(8, 3, 2, 1, 1, 8), {{2, 8, 13, 13}}, fused(K::Clip, 0, 6));
   });
-  add("conv depthwise 1x8x9x9 k5 s1 p2", [] { return one_layer_graph(K::Convolution, conv(8, 5, 1, 2, 1, 8), {{1, 8, 9, 9}}); });
-  add("conv depthwise multiplier2 1x16x14x14 oc32 k3 s2 p1", [] { return one_layer_graph(K::Convolution, conv(32, 3, 2, 1, 1, 16), {{1, 16, 14, 14}}); });
-  add("conv 1x1 1x32x7x7 oc127 relu", [] { return one_layer_graph(K::Convolution, conv(127, 1, 1, 0), {{1, 32, 7, 7}}, fused(K::ReLU)); });
-  add("conv 1x1 s2 1x16x13x13 oc32", [] { return one_layer_graph(K::Convolution, conv(32, 1, 2, 0), {{1, 16, 13, 13}}); });
+  add("conv depthwise 1x8x9x9 k5 s1 p2", [] {
+    return one_layer_graph(K::Convolution, conv(8, 5, 1, 2, 1, 8), {{1, 8, 9, 9}});
+  });
+  add("conv depthwise multiplier2 1x16x14x14 oc32 k3 s2 p1", [] {
+    return one_layer_graph(K::Convolution, conv(32, 3, 2, 1, 1, 16), {{1, 16, 14, 14}});
+  });
+  add("conv 1x1 1x32x7x7 oc127 relu", [] {
+    return one_layer_graph(K::Convolution, conv(127, 1, 1, 0), {{1, 32, 7, 7}}, fused(K::ReLU));
+  });
+  add("conv 1x1 s2 1x16x13x13 oc32", [] {
+    return one_layer_graph(K::Convolution, conv(32, 1, 2, 0), {{1, 16, 13, 13}});
+  });
   add("conv 1x1 batch3 3x13x5x5 oc7 hardswish", [] {
     return one_layer_graph(K::Convolution, conv(7, 1, 1, 0), {{3, 13, 5, 5}}, fused(K::HardSwish));
   });
   add("conv 7x7 s2 p3 1x3x31x31 oc16 leaky", [] {
     return one_layer_graph(K::Convolution, conv(16, 7, 2, 3), {{1, 3, 31, 31}}, fused(K::LeakyReLU, 0.1f));
   });
-  add("conv 1x5x13x13 oc6 k3 sigmoid", [] { return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::Sigmoid)); });
-  add("conv 1x5x13x13 oc6 k3 tanh", [] { return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::TanH)); });
-  add("conv 1x5x13x13 oc6 k3 swish", [] { return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::Swish)); });
+  add("conv 1x5x13x13 oc6 k3 sigmoid", [] {
+    return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::Sigmoid));
+  });
+  add("conv 1x5x13x13 oc6 k3 tanh", [] {
+    return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::TanH));
+  });
+  add("conv 1x5x13x13 oc6 k3 swish", [] {
+    return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::Swish));
+  });
   add("conv 1x5x13x13 oc6 k3 hardsigmoid", [] {
-    return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}}, fused(K::HardSigmoid, 0.2f, 0.5f));
+    return one_layer_graph(K::Convolution, conv(6, 3, 1, 0), {{1, 5, 13, 13}},
+                           fused(K::HardSigmoid, 0.2f, 0.5f));
   });
   // Fully connected.
-  add("fc 1x127 -> 13", [] { return one_layer_graph(K::InnerProduct, InnerProductParams{13, true, 1}, {{1, 127}}); });
+  add("fc 1x127 -> 13", [] {
+    return one_layer_graph(K::InnerProduct, InnerProductParams{13, true, 1}, {{1, 127}});
+  });
   add("fc 2x8x3x3 -> 127 relu", [] {
     return one_layer_graph(K::InnerProduct, InnerProductParams{127, true, 1}, {{2, 8, 3, 3}}, fused(K::ReLU));
   });
-  add("fc 3x13 -> 1 nobias", [] { return one_layer_graph(K::InnerProduct, InnerProductParams{1, false, 1}, {{3, 13}}); });
+  add("fc 3x13 -> 1 nobias", [] {
+    return one_layer_graph(K::InnerProduct, InnerProductParams{1, false, 1}, {{3, 13}});
+  });
   // Pooling: Caffe's ceil rounding, ONNX's floor, padding counted or not, global.
   add("maxpool 3x3 s2 ceil 1x4x13x13", [] {
     return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 3, 2, 0, PoolRounding::Ceil), {{1, 4, 13, 13}});
@@ -102,18 +131,25 @@ std::vector<Case> cases() {
     return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 3, 2, 1, PoolRounding::Floor), {{2, 5, 13, 13}});
   });
   add("avgpool 3x3 s1 p1 floor include-pad 1x4x13x13", [] {
-    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 1, 1, PoolRounding::Floor), {{1, 4, 13, 13}});
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 1, 1, PoolRounding::Floor),
+                           {{1, 4, 13, 13}});
   });
   add("avgpool 3x3 s2 p1 floor exclude-pad 1x4x13x13", [] {
-    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 2, 1, PoolRounding::Floor, false), {{1, 4, 13, 13}});
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 2, 1, PoolRounding::Floor, false),
+                           {{1, 4, 13, 13}});
   });
   add("avgpool 2x2 s2 ceil exclude-pad 1x3x13x13", [] {
-    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil, false), {{1, 3, 13, 13}});
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil, false),
+                           {{1, 3, 13, 13}});
   });
   // Caffe's ceil-rounded average over a partial last window: oneDNN cannot express its divisor.
-  add("avgpool 2x2 s2 ceil include-pad 1x3x13x13", [] {
-    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil), {{1, 3, 13, 13}});
-  }, false);
+  add(
+      "avgpool 2x2 s2 ceil include-pad 1x3x13x13",
+      [] {
+        return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil),
+                               {{1, 3, 13, 13}});
+      },
+      false);
   add("global avgpool 1x127x7x7", [] {
     PoolParams p;
     p.method = PoolMethod::Average;
@@ -127,22 +163,34 @@ std::vector<Case> cases() {
   });
   // Element-wise activations as standalone layers.
   add("relu 1x5x13x13", [] { return one_layer_graph(K::ReLU, NoParams{}, {{1, 5, 13, 13}}); });
-  add("leakyrelu 1x5x13x13", [] { return one_layer_graph(K::LeakyReLU, LeakyReLUParams{0.2f}, {{1, 5, 13, 13}}); });
-  add("clip -0.5..0.5 1x5x13x13", [] { return one_layer_graph(K::Clip, ClipParams{-0.5f, 0.5f}, {{1, 5, 13, 13}}); });
+  add("leakyrelu 1x5x13x13", [] {
+    return one_layer_graph(K::LeakyReLU, LeakyReLUParams{0.2f}, {{1, 5, 13, 13}});
+  });
+  add("clip -0.5..0.5 1x5x13x13", [] {
+    return one_layer_graph(K::Clip, ClipParams{-0.5f, 0.5f}, {{1, 5, 13, 13}});
+  });
   add("sigmoid 2x127", [] { return one_layer_graph(K::Sigmoid, NoParams{}, {{2, 127}}); });
   add("tanh 1x5x13x13", [] { return one_layer_graph(K::TanH, NoParams{}, {{1, 5, 13, 13}}); });
   add("swish 1x5x13x13", [] { return one_layer_graph(K::Swish, NoParams{}, {{1, 5, 13, 13}}); });
   add("hardswish 1x5x13x13", [] { return one_layer_graph(K::HardSwish, NoParams{}, {{1, 5, 13, 13}}); });
-  add("hardsigmoid 1x5x13x13", [] { return one_layer_graph(K::HardSigmoid, HardSigmoidParams{0.3f, 0.4f}, {{1, 5, 13, 13}}); });
+  add("hardsigmoid 1x5x13x13", [] {
+    return one_layer_graph(K::HardSigmoid, HardSigmoidParams{0.3f, 0.4f}, {{1, 5, 13, 13}});
+  });
   // Normalisation and the other common layers.
-  add("batchnorm 2x13x5x5", [] { return one_layer_graph(K::BatchNorm, BatchNormParams{1e-5f, false}, {{2, 13, 5, 5}}); });
-  add("batchnorm affine 1x13x7x7", [] { return one_layer_graph(K::BatchNorm, BatchNormParams{1e-3f, true}, {{1, 13, 7, 7}}); });
+  add("batchnorm 2x13x5x5", [] {
+    return one_layer_graph(K::BatchNorm, BatchNormParams{1e-5f, false}, {{2, 13, 5, 5}});
+  });
+  add("batchnorm affine 1x13x7x7", [] {
+    return one_layer_graph(K::BatchNorm, BatchNormParams{1e-3f, true}, {{1, 13, 7, 7}});
+  });
   add("eltwise sum coeffs 3 inputs 1x13x5x5", [] {
     EltwiseParams p;
     p.coeffs = {1.0f, -0.5f, 2.0f};
     return one_layer_graph(K::Eltwise, p, {{1, 13, 5, 5}, {1, 13, 5, 5}, {1, 13, 5, 5}});
   });
-  add("eltwise sum relu 2x127", [] { return one_layer_graph(K::Eltwise, EltwiseParams{}, {{2, 127}, {2, 127}}, fused(K::ReLU)); });
+  add("eltwise sum relu 2x127", [] {
+    return one_layer_graph(K::Eltwise, EltwiseParams{}, {{2, 127}, {2, 127}}, fused(K::ReLU));
+  });
   add("eltwise prod 1x13x5x5", [] {
     EltwiseParams p;
     p.op = EltwiseOp::Prod;
@@ -167,14 +215,34 @@ std::vector<Case> cases() {
     return one_layer_graph(K::Scale, ScaleParams{1, true}, {{2, 13, 3, 3}}, fused(K::ReLU));
   });
   add("scale nobias 2x13", [] { return one_layer_graph(K::Scale, ScaleParams{1, false}, {{2, 13}}); });
-  add("scale by second input 2x13x5x5 * 2x13", [] {
-    return one_layer_graph(K::Scale, ScaleParams{0, false}, {{2, 13, 5, 5}, {2, 13}});
-  }, false);
+  add(
+      "scale by second input 2x13x5x5 * 2x13",
+      [] {
+        return one_layer_graph(K::Scale, ScaleParams{0, false}, {{2, 13, 5, 5}, {2, 13}});
+      },
+      false);
   add("softmax axis1 2x127", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{2, 127}}); });
-  add("softmax axis1 1x13x3x3", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}}); });
-  add("lrn across 5 1x13x7x7", [] { return one_layer_graph(K::LRN, LRNParams{5, 1e-2f, 0.75f, 1.0f, true}, {{1, 13, 7, 7}}); }, false);
-  add("lrn within 3 1x4x13x13", [] { return one_layer_graph(K::LRN, LRNParams{3, 1e-2f, 0.75f, 2.0f, false}, {{1, 4, 13, 13}}); }, false);
-  add("prelu 1x13x5x5", [] { return one_layer_graph(K::PReLU, PReLUParams{false}, {{1, 13, 5, 5}}); }, false);
+  add("softmax axis1 1x13x3x3", [] {
+    return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}});
+  });
+  add(
+      "lrn across 5 1x13x7x7",
+      [] {
+        return one_layer_graph(K::LRN, LRNParams{5, 1e-2f, 0.75f, 1.0f, true}, {{1, 13, 7, 7}});
+      },
+      false);
+  add(
+      "lrn within 3 1x4x13x13",
+      [] {
+        return one_layer_graph(K::LRN, LRNParams{3, 1e-2f, 0.75f, 2.0f, false}, {{1, 4, 13, 13}});
+      },
+      false);
+  add(
+      "prelu 1x13x5x5",
+      [] {
+        return one_layer_graph(K::PReLU, PReLUParams{false}, {{1, 13, 5, 5}});
+      },
+      false);
   return c;
 }
 
@@ -222,7 +290,8 @@ TEST(ReferenceKernels, ConvolutionOnHandComputedValues) {
 TEST(ReferenceKernels, CeilPoolingDividesByTheClippedWindow) {
   // 1x1x3x3 average, kernel 2, stride 2, ceil: windows [0,2) and [2,3) per axis; Caffe's divisor clips to
   // the (zero) padded border, so the last window divides by its valid size.
-  Graph g = one_layer_graph(LayerKind::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil), {{1, 1, 3, 3}});
+  Graph g = one_layer_graph(LayerKind::Pooling, pool(PoolMethod::Average, 2, 2, 0, PoolRounding::Ceil),
+                            {{1, 1, 3, 3}});
   Executor e(g, {"reference", 1, 1});
   auto in = e.blob_data(g.inputs()[0]);
   for (size_t i = 0; i < 9; ++i) in[i] = static_cast<float>(i + 1);

@@ -70,8 +70,8 @@ TEST_P(NetworksTest, OutputsAgreeAcrossBackends) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, NetworksTest,
-                         ::testing::Values("alexnet", "squeezenet1_1", "mobilenet_v2", "resnet18", "googlenet",
-                                           "shufflenet_v2_1_0", "mobilenet_v3_large"),
+                         ::testing::Values("alexnet", "squeezenet1_1", "mobilenet_v2", "resnet18",
+                                           "googlenet", "shufflenet_v2_1_0", "mobilenet_v3_large"),
                          [](const auto& param_info) { return param_info.param; });
 
 }  // namespace

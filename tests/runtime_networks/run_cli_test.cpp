@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
 #include <array>
 #include <cstdio>
 #include <regex>
 #include <string>
-#include <sys/wait.h>
 
 namespace {
 
@@ -37,7 +37,8 @@ TEST(RunCli, PrintsEveryLayerAndTheTotal) {
             std::string::npos)
       << o.out;
   EXPECT_TRUE(std::regex_search(o.out, std::regex(R"(\nlayer +type +backend +time_ms\n)"))) << o.out;
-  EXPECT_TRUE(std::regex_search(o.out, std::regex(R"(\nconv1 +Convolution +onednn +[0-9]+\.[0-9]{3}\n)"))) << o.out;
+  EXPECT_TRUE(std::regex_search(o.out, std::regex(R"(\nconv1 +Convolution +onednn +[0-9]+\.[0-9]{3}\n)")))
+      << o.out;
   EXPECT_TRUE(std::regex_search(o.out, std::regex(R"(\ntotal_ms [0-9]+\.[0-9]{3}\n)"))) << o.out;
 }
 
