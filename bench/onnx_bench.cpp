@@ -2,8 +2,8 @@
 // in an absent external file) and against a plain protobuf parse of the whole file. Time per import comes
 // from Google Benchmark; peak RSS from one run in a forked child (ru_maxrss), minus an idle child's.
 //
-// The models come from tools/onnx/export_torchvision.py; set CONVERGY_VGG16_INLINE and CONVERGY_VGG16_GRAPH to
-// reuse existing files, otherwise they are exported into ./onnx-bench/ on the first run.
+// The models come from tools/onnx/export_torchvision.py; set CONVERGY_VGG16_INLINE and CONVERGY_VGG16_GRAPH
+// to reuse existing files, otherwise they are exported into ./onnx-bench/ on the first run.
 #include "import/load.h"
 
 #include <benchmark/benchmark.h>
@@ -39,7 +39,8 @@ std::string model_path(const char* env, const char* folder, const char* flags) {
 }
 
 const std::string& inline_model() {
-  static const std::string p = model_path("CONVERGY_VGG16_INLINE", "onnx-bench", "--keep-weights --static-batch");
+  static const std::string p =
+      model_path("CONVERGY_VGG16_INLINE", "onnx-bench", "--keep-weights --static-batch");
   return p;
 }
 const std::string& graph_only_model() {

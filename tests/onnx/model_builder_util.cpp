@@ -20,7 +20,8 @@ ModelBuilder::ModelBuilder(int opset) {
   model_.mutable_graph()->set_name("test");
 }
 
-ModelBuilder& ModelBuilder::input(const std::string& name, const std::vector<int64_t>& dims, int32_t elem_type) {
+ModelBuilder& ModelBuilder::input(const std::string& name, const std::vector<int64_t>& dims,
+                                  int32_t elem_type) {
   auto* in = model_.mutable_graph()->add_input();
   in->set_name(name);
   auto* tt = in->mutable_type()->mutable_tensor_type();
@@ -80,15 +81,19 @@ ModelBuilder& ModelBuilder::external_weight(const std::string& name, const std::
 }
 
 ModelBuilder& ModelBuilder::ints(const std::string& name, const std::vector<int64_t>& values, bool scalar) {
-  auto& t = new_tensor(model_, name, scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(values.size())},
-                       onnx::TensorProto::INT64);
+  auto& t =
+      new_tensor(model_, name,
+                 scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(values.size())},
+                 onnx::TensorProto::INT64);
   for (int64_t v : values) t.add_int64_data(v);
   return *this;
 }
 
 ModelBuilder& ModelBuilder::floats(const std::string& name, const std::vector<float>& values, bool scalar) {
-  auto& t = new_tensor(model_, name, scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(values.size())},
-                       onnx::TensorProto::FLOAT);
+  auto& t =
+      new_tensor(model_, name,
+                 scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(values.size())},
+                 onnx::TensorProto::FLOAT);
   for (float v : values) t.add_float_data(v);
   return *this;
 }

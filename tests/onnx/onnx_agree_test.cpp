@@ -52,10 +52,10 @@ std::vector<std::string> describe(const Graph& g) {
     std::string outs;
     for (BlobId b : l.outputs) outs += g.blob(b).shape.str() + " ";
     std::string act = l.fused_activation ? std::string(layer_kind_name(l.fused_activation->kind)) : "-";
-    rows.push_back(fmt::format("{} +{} -> {}| macs {} ops {} params {} weights {} in {} out {} k {}x{} s {}x{} p {}x{} g {}",
-                               layer_kind_name(l.kind), act, outs, f.macs, f.ops, f.params, f.weight_elems,
-                               f.in_elems, f.out_elems, f.kernel_h, f.kernel_w, f.stride_h, f.stride_w, f.pad_h,
-                               f.pad_w, f.groups));
+    rows.push_back(fmt::format(
+        "{} +{} -> {}| macs {} ops {} params {} weights {} in {} out {} k {}x{} s {}x{} p {}x{} g {}",
+        layer_kind_name(l.kind), act, outs, f.macs, f.ops, f.params, f.weight_elems, f.in_elems, f.out_elems,
+        f.kernel_h, f.kernel_w, f.stride_h, f.stride_w, f.pad_h, f.pad_w, f.groups));
   }
   return rows;
 }
@@ -75,7 +75,8 @@ TEST_P(ImportersAgree, SameLayersShapesAndFeaturesAfterPasses) {
   const fs::path onnx = export_with_softmax(p.torchvision);
   ASSERT_TRUE(fs::exists(onnx));
   const PassResult from_caffe = run_passes(load_network(p.zoo));
-  // The zoo fixes the input size (SqueezeNet 1.1 is defined at 227x227); the ONNX export has a symbolic batch.
+  // The zoo fixes the input size (SqueezeNet 1.1 is defined at 227x227); the ONNX export has a symbolic
+  // batch.
   LoadOptions options;
   options.input_shapes.push_back({"input", from_caffe.graph.blob(from_caffe.graph.inputs().at(0)).shape});
   const PassResult from_onnx = run_passes(load_network(onnx.string(), options));
@@ -89,11 +90,14 @@ TEST_P(ImportersAgree, SameLayersShapesAndFeaturesAfterPasses) {
   std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
   std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
   std::string report;
-  for (size_t i = 0; i < std::min<size_t>(only_a.size(), 8); ++i) report += "\n  only in prototxt: " + only_a[i];
-  for (size_t i = 0; i < std::min<size_t>(only_b.size(), 8); ++i) report += "\n  only in onnx:     " + only_b[i];
+  for (size_t i = 0; i < std::min<size_t>(only_a.size(), 8); ++i)
+    report += "\n  only in prototxt: " + only_a[i];
+  for (size_t i = 0; i < std::min<size_t>(only_b.size(), 8); ++i)
+    report += "\n  only in onnx:     " + only_b[i];
   EXPECT_TRUE(only_a.size() == p.only_in_prototxt && only_b.size() == p.only_in_onnx)
-      << p.zoo << ": " << a.size() << " vs " << b.size() << " layers; " << only_a.size() << " and " << only_b.size()
-      << " unmatched, expected " << p.only_in_prototxt << " and " << p.only_in_onnx << " (" << p.why << ")" << report;
+      << p.zoo << ": " << a.size() << " vs " << b.size() << " layers; " << only_a.size() << " and "
+      << only_b.size() << " unmatched, expected " << p.only_in_prototxt << " and " << p.only_in_onnx << " ("
+      << p.why << ")" << report;
   const NetworkFeatures fa = network_features(from_caffe.graph), fb = network_features(from_onnx.graph);
   EXPECT_EQ(fa.macs, fb.macs) << p.zoo;
   EXPECT_EQ(fa.params, fb.params) << p.zoo;
@@ -104,16 +108,19 @@ TEST_P(ImportersAgree, SameLayersShapesAndFeaturesAfterPasses) {
 
 INSTANTIATE_TEST_SUITE_P(
     Zoo, ImportersAgree,
-    ::testing::Values(
-        Pair{"resnet18", "resnet18"}, Pair{"mobilenet_v2", "mobilenet_v2"}, Pair{"vgg16", "vgg16"},
-        Pair{"shufflenet_v2_1_0", "shufflenet_v2_x1_0"}, Pair{"mobilenet_v3_large", "mobilenet_v3_large"},
-        Pair{"efficientnet_b0", "efficientnet_b0"},
-        Pair{"squeezenet1_1", "squeezenet1_1", 1, 2,
-             "the DeepScale prototxt applies Softmax to Nx1000x1x1; torchvision flattens first"},
-        Pair{"inception_v3", "inception_v3", 4, 0,
-             "torch.onnx merges InceptionE's nested torch.cat into one Concat; the prototxt keeps the inner ones"},
-        Pair{"densenet121", "densenet121", 124, 62,
-             "Caffe writes each BatchNorm that follows a Concat as BatchNorm + Scale, ONNX as one affine BatchNorm"}),
+    ::testing::Values(Pair{"resnet18", "resnet18"}, Pair{"mobilenet_v2", "mobilenet_v2"},
+                      Pair{"vgg16", "vgg16"}, Pair{"shufflenet_v2_1_0", "shufflenet_v2_x1_0"},
+                      Pair{"mobilenet_v3_large", "mobilenet_v3_large"},
+                      Pair{"efficientnet_b0", "efficientnet_b0"},
+                      Pair{
+                          "squeezenet1_1", "squeezenet1_1", 1, 2,
+                          "the DeepScale prototxt applies Softmax to Nx1000x1x1; torchvision flattens first"},
+                      Pair{"inception_v3", "inception_v3", 4, 0,
+                           "torch.onnx merges InceptionE's nested torch.cat into one Concat; the prototxt "
+                           "keeps the inner ones"},
+                      Pair{"densenet121", "densenet121", 124, 62,
+                           "Caffe writes each BatchNorm that follows a Concat as BatchNorm + Scale, ONNX as "
+                           "one affine BatchNorm"}),
     [](const auto& param_info) { return std::string(param_info.param.zoo); });
 
 }  // namespace

@@ -13,8 +13,8 @@
 namespace convergy {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::bad_input_message;
+using ::testing::HasSubstr;
 using testing::ModelBuilder;
 using testing::set_attr;
 
@@ -93,7 +93,10 @@ TEST(OnnxWeights, GraphInputWithAnInitializerIsAWeight) {
 
 TEST(OnnxWeights, ExternalDataThatIsAbsentIsNotNeeded) {
   ModelBuilder b;
-  b.input("x", {1, 3, 16, 16}).external_weight("w", {8, 3, 3, 3}).external_weight("fc", {10, 8 * 14 * 14}).output("y");
+  b.input("x", {1, 3, 16, 16})
+      .external_weight("w", {8, 3, 3, 3})
+      .external_weight("fc", {10, 8 * 14 * 14})
+      .output("y");
   b.node("Conv", {"x", "w"}, {"c"});
   b.node("Flatten", {"c"}, {"f"});
   set_attr(b.node("Gemm", {"f", "fc"}, {"y"}), "transB", int64_t{1});
@@ -179,7 +182,8 @@ TEST(OnnxErrors, EmptyAndMissingFiles) {
   auto path = std::filesystem::temp_directory_path() / "convergy-empty.onnx";
   { std::ofstream out(path); }
   EXPECT_THAT(bad_input_message([&] { import_onnx_file(path.string()); }), HasSubstr("empty"));
-  EXPECT_THAT(bad_input_message([&] { import_onnx_file("/nonexistent/model.onnx"); }), HasSubstr("cannot open"));
+  EXPECT_THAT(bad_input_message([&] { import_onnx_file("/nonexistent/model.onnx"); }),
+              HasSubstr("cannot open"));
 }
 
 TEST(OnnxErrors, OpsetOutsideSevenToSeventeen) {

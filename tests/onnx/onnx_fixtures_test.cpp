@@ -34,20 +34,20 @@ TEST_P(TinyNetFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
   for (const auto& l : g.layers()) ++kinds[l.kind];
   EXPECT_EQ(kinds[LayerKind::Convolution], 6);
   EXPECT_EQ(kinds[LayerKind::BatchNorm], 2);
-  EXPECT_EQ(kinds[LayerKind::Clip], 1);            // ReLU6
-  EXPECT_EQ(kinds[LayerKind::HardSwish], 1);       // HardSwish op, or x * HardSigmoid(x) before opset 14
-  EXPECT_EQ(kinds[LayerKind::Swish], 1);           // SiLU in the squeeze-and-excitation block
-  EXPECT_EQ(kinds[LayerKind::Sigmoid], 1);         // its gate
-  EXPECT_EQ(kinds[LayerKind::Eltwise], 1);         // the gate's scaling
+  EXPECT_EQ(kinds[LayerKind::Clip], 1);       // ReLU6
+  EXPECT_EQ(kinds[LayerKind::HardSwish], 1);  // HardSwish op, or x * HardSigmoid(x) before opset 14
+  EXPECT_EQ(kinds[LayerKind::Swish], 1);      // SiLU in the squeeze-and-excitation block
+  EXPECT_EQ(kinds[LayerKind::Sigmoid], 1);    // its gate
+  EXPECT_EQ(kinds[LayerKind::Eltwise], 1);    // the gate's scaling
   EXPECT_EQ(kinds[LayerKind::ChannelShuffle], 1);
-  EXPECT_EQ(kinds[LayerKind::Pad], 0);             // folded into the branch convolution
-  EXPECT_EQ(kinds[LayerKind::Pooling], 3);         // global average, max (ceil), average (no padding counted)
+  EXPECT_EQ(kinds[LayerKind::Pad], 0);      // folded into the branch convolution
+  EXPECT_EQ(kinds[LayerKind::Pooling], 3);  // global average, max (ceil), average (no padding counted)
   EXPECT_EQ(kinds[LayerKind::PReLU], 1);
   EXPECT_EQ(kinds[LayerKind::LeakyReLU], 1);
   EXPECT_EQ(kinds[LayerKind::InnerProduct], 1);
   EXPECT_EQ(kinds[LayerKind::Softmax], 1);
   EXPECT_EQ(kinds[LayerKind::Concat], 1);
-  EXPECT_GE(kinds[LayerKind::Slice], 1);           // chunk(): one Split, or two Slices
+  EXPECT_GE(kinds[LayerKind::Slice], 1);  // chunk(): one Split, or two Slices
 
   for (const auto& l : g.layers()) {
     if (l.kind != LayerKind::Pooling) continue;
@@ -63,8 +63,9 @@ TEST_P(TinyNetFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Opsets, TinyNetFixture,
-                         ::testing::Values("tinynet_opset9.onnx", "tinynet_opset11.onnx", "tinynet_opset13.onnx",
-                                           "tinynet_opset14.onnx", "tinynet_opset17.onnx"));
+                         ::testing::Values("tinynet_opset9.onnx", "tinynet_opset11.onnx",
+                                           "tinynet_opset13.onnx", "tinynet_opset14.onnx",
+                                           "tinynet_opset17.onnx"));
 
 TEST(TinyNetFixture, EveryOpsetGivesTheSameShapes) {
   std::vector<std::vector<Shape>> per_file;
@@ -73,7 +74,8 @@ TEST(TinyNetFixture, EveryOpsetGivesTheSameShapes) {
     Graph g = load_network(kData + item.key());
     std::vector<Shape> shapes;
     for (const auto& l : g.layers())
-      if (l.kind == LayerKind::Convolution || l.kind == LayerKind::Pooling || l.kind == LayerKind::InnerProduct)
+      if (l.kind == LayerKind::Convolution || l.kind == LayerKind::Pooling ||
+          l.kind == LayerKind::InnerProduct)
         shapes.push_back(g.blob(l.outputs[0]).shape);
     per_file.push_back(shapes);
   }

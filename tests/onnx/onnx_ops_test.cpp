@@ -193,7 +193,12 @@ TEST(OnnxPool, ReduceMeanOverChannelsIsUnsupported) {
 
 TEST(OnnxBatchNorm, ScaleAndBiasAreLearnableStatisticsAreNot) {
   ModelBuilder b;
-  b.input("x", {1, 5, 4, 4}).weight("s", {5}).weight("bb", {5}).weight("mean", {5}).weight("var", {5}).output("y");
+  b.input("x", {1, 5, 4, 4})
+      .weight("s", {5})
+      .weight("bb", {5})
+      .weight("mean", {5})
+      .weight("var", {5})
+      .output("y");
   set_attr(b.node("BatchNormalization", {"x", "s", "bb", "mean", "var"}, {"y"}), "epsilon", 1e-3f);
   Graph g = b.import();
   const Layer& bn = only_layer(g, LayerKind::BatchNorm);
@@ -212,10 +217,11 @@ TEST(OnnxActivation, EachOpMapsToItsLayer) {
     int opset;
     LayerKind kind;
   };
-  for (const Case& c : {Case{"Relu", 13, LayerKind::ReLU}, Case{"Sigmoid", 13, LayerKind::Sigmoid},
-                        Case{"Tanh", 13, LayerKind::TanH}, Case{"HardSwish", 14, LayerKind::HardSwish},
-                        Case{"HardSigmoid", 13, LayerKind::HardSigmoid}, Case{"LeakyRelu", 13, LayerKind::LeakyReLU},
-                        Case{"Softmax", 13, LayerKind::Softmax}, Case{"Identity", 13, LayerKind::Input}}) {
+  for (const Case& c :
+       {Case{"Relu", 13, LayerKind::ReLU}, Case{"Sigmoid", 13, LayerKind::Sigmoid},
+        Case{"Tanh", 13, LayerKind::TanH}, Case{"HardSwish", 14, LayerKind::HardSwish},
+        Case{"HardSigmoid", 13, LayerKind::HardSigmoid}, Case{"LeakyRelu", 13, LayerKind::LeakyReLU},
+        Case{"Softmax", 13, LayerKind::Softmax}, Case{"Identity", 13, LayerKind::Input}}) {
     ModelBuilder b(c.opset);
     b.input("x", {1, 3, 4, 4}).output("y");
     b.node(c.op, {"x"}, {"y"});
@@ -378,8 +384,9 @@ TEST(OnnxTensor, SplitByAttributeBeforeOpset13AndByInputAfter) {
   for (int opset : {11, 13}) {
     ModelBuilder b(opset);
     b.input("x", {1, 10, 2, 2}).output("p").output("q");
-    auto& n = b.node("Split", opset < 13 ? std::vector<std::string>{"x"} : std::vector<std::string>{"x", "sizes"},
-                     {"p", "q"});
+    auto& n =
+        b.node("Split", opset < 13 ? std::vector<std::string>{"x"} : std::vector<std::string>{"x", "sizes"},
+               {"p", "q"});
     set_attr(n, "axis", int64_t{1});
     if (opset < 13)
       set_attr(n, "split", std::vector<int64_t>{3, 7});
@@ -584,7 +591,11 @@ TEST(OnnxSimplify, PadBeforeAveragePoolFoldsAsCountedPadding) {
 
 TEST(OnnxOpset, OldestSupportedOpsetImports) {
   ModelBuilder b(7);
-  b.input("x", {1, 3, 8, 8}).weight("w", {4, 3, 3, 3}).weight("fc", {10, 4 * 3 * 3}).weight("c", {10}).output("y");
+  b.input("x", {1, 3, 8, 8})
+      .weight("w", {4, 3, 3, 3})
+      .weight("fc", {10, 4 * 3 * 3})
+      .weight("c", {10})
+      .output("y");
   b.node("Conv", {"x", "w"}, {"c1"});
   b.node("Relu", {"c1"}, {"r"});
   auto& mp = b.node("MaxPool", {"r"}, {"m"});

@@ -69,7 +69,8 @@ TEST_P(TorchvisionExport, MacsAndParamsMatchPyTorch) {
   const auto macs = expected.at("macs").get<uint64_t>();
   const auto params = expected.at("params").get<uint64_t>();
   EXPECT_EQ(f.params, params) << name;
-  EXPECT_NEAR(static_cast<double>(f.macs), static_cast<double>(macs), 0.001 * static_cast<double>(macs)) << name;
+  EXPECT_NEAR(static_cast<double>(f.macs), static_cast<double>(macs), 0.001 * static_cast<double>(macs))
+      << name;
   const Shape out = g.blob(g.outputs().at(0)).shape;
   EXPECT_EQ(out, (Shape{1, 1000})) << name;
 
@@ -89,9 +90,9 @@ TEST_P(TorchvisionExport, MacsAndParamsMatchPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TorchvisionExport,
-                         ::testing::Values("resnet50", "mobilenet_v2", "mobilenet_v3_large", "shufflenet_v2_x1_0",
-                                           "efficientnet_b0", "squeezenet1_1", "densenet121", "googlenet",
-                                           "inception_v3", "vgg16"));
+                         ::testing::Values("resnet50", "mobilenet_v2", "mobilenet_v3_large",
+                                           "shufflenet_v2_x1_0", "efficientnet_b0", "squeezenet1_1",
+                                           "densenet121", "googlenet", "inception_v3", "vgg16"));
 
 TEST(TorchvisionExportBatch, InputShapeOptionScalesTheWork) {
   const fs::path path = ensure_exported("resnet50");

@@ -39,7 +39,8 @@ Context::Context(Graph& g, const onnx::GraphProto& og, std::string p, int op)
 
 const Value& Context::value(const std::string& name) const {
   auto it = values_.find(name);
-  if (it == values_.end()) throw_bad_input("{}: tensor \"{}\" is used before any node, input or initializer defines it", path, name);
+  if (it == values_.end())
+    throw_bad_input("{}: tensor \"{}\" is used before any node, input or initializer defines it", path, name);
   return it->second;
 }
 
@@ -52,36 +53,41 @@ bool Context::has_input(const onnx::NodeProto& node, int i) const {
 }
 
 const Value& Context::input(const onnx::NodeProto& node, int i) const {
-  if (!has_input(node, i))
-    throw_bad_input("{}: input {} is missing", origin(node), i);
+  if (!has_input(node, i)) throw_bad_input("{}: input {} is missing", origin(node), i);
   return value(node.input(i));
 }
 
 BlobId Context::blob_input(const onnx::NodeProto& node, int i) const {
   const Value& v = input(node, i);
-  if (!v.is_blob()) unsupported(fmt::format("input {} (\"{}\") is a constant, expected a runtime tensor", i, node.input(i)));
+  if (!v.is_blob())
+    unsupported(fmt::format("input {} (\"{}\") is a constant, expected a runtime tensor", i, node.input(i)));
   return v.blob;
 }
 
 const ConstTensor& Context::const_input(const onnx::NodeProto& node, int i) const {
   const Value& v = input(node, i);
-  if (v.is_blob()) unsupported(fmt::format("input {} (\"{}\") is computed at run time, expected a constant", i, node.input(i)));
+  if (v.is_blob())
+    unsupported(
+        fmt::format("input {} (\"{}\") is computed at run time, expected a constant", i, node.input(i)));
   return *v.constant;
 }
 
 std::vector<int64_t> Context::const_ints(const onnx::NodeProto& node, int i) const {
   const ConstTensor& t = const_input(node, i);
-  if (!t.has_data) unsupported(fmt::format("input {} (\"{}\") has no data in the file (external or too large)", i, node.input(i)));
+  if (!t.has_data)
+    unsupported(
+        fmt::format("input {} (\"{}\") has no data in the file (external or too large)", i, node.input(i)));
   if (t.is_integer()) return t.ints;
   std::vector<int64_t> out;
   for (double d : t.reals) out.push_back(static_cast<int64_t>(d));
   return out;
 }
 
-LayerId Context::add_layer(const onnx::NodeProto& node, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
-                           const std::vector<std::string>& output_names,
+LayerId Context::add_layer(const onnx::NodeProto& node, LayerKind kind, LayerParams params,
+                           std::vector<BlobId> inputs, const std::vector<std::string>& output_names,
                            const std::vector<const ConstTensor*>& weights) {
-  std::string base = node.name().empty() ? fmt::format("{}_{}", node.op_type(), node_index_.at(&node)) : node.name();
+  std::string base =
+      node.name().empty() ? fmt::format("{}_{}", node.op_type(), node_index_.at(&node)) : node.name();
   std::string name = base;
   for (int k = 2; graph.find_layer(name) >= 0; ++k) name = fmt::format("{}_{}", base, k);
   LayerId id = graph.add_layer(name, kind, std::move(params), std::move(inputs), output_names, origin(node));
@@ -167,7 +173,8 @@ std::optional<std::vector<int64_t>> attr_ints(const onnx::NodeProto& node, std::
 }
 
 int normalize_axis(int64_t axis, int rank) {
-  if (axis < -rank || axis >= rank) unsupported(fmt::format("axis {} is out of range for rank {}", axis, rank));
+  if (axis < -rank || axis >= rank)
+    unsupported(fmt::format("axis {} is out of range for rank {}", axis, rank));
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
@@ -216,34 +223,52 @@ ConstTensor tensor_from_proto(const onnx::TensorProto& t, bool stripped, const s
   };
   auto raw_values = [&](size_t width, auto decode) {
     if (raw.size() % width != 0)
-      throw_bad_input("{}: tensor \"{}\": raw_data of {} bytes is not a multiple of {}", path, t.name(), raw.size(), width);
+      throw_bad_input("{}: tensor \"{}\": raw_data of {} bytes is not a multiple of {}", path, t.name(),
+                      raw.size(), width);
     need(raw.size() / width);
     for (size_t i = 0; i < raw.size(); i += width) decode(raw.data() + i);
   };
   using TP = onnx::TensorProto;
   switch (t.data_type()) {
     case TP::FLOAT:
-      if (has_raw) raw_values(4, [&](const char* p) { out.reals.push_back(load_le<float>(p)); });
-      else { need(static_cast<size_t>(t.float_data_size())); out.reals.assign(t.float_data().begin(), t.float_data().end()); }
+      if (has_raw)
+        raw_values(4, [&](const char* p) { out.reals.push_back(load_le<float>(p)); });
+      else {
+        need(static_cast<size_t>(t.float_data_size()));
+        out.reals.assign(t.float_data().begin(), t.float_data().end());
+      }
       break;
     case TP::DOUBLE:
-      if (has_raw) raw_values(8, [&](const char* p) { out.reals.push_back(load_le<double>(p)); });
-      else { need(static_cast<size_t>(t.double_data_size())); out.reals.assign(t.double_data().begin(), t.double_data().end()); }
+      if (has_raw)
+        raw_values(8, [&](const char* p) { out.reals.push_back(load_le<double>(p)); });
+      else {
+        need(static_cast<size_t>(t.double_data_size()));
+        out.reals.assign(t.double_data().begin(), t.double_data().end());
+      }
       break;
     case TP::FLOAT16:
-      if (has_raw) raw_values(2, [&](const char* p) { out.reals.push_back(half_to_float(load_le<uint16_t>(p))); });
+      if (has_raw)
+        raw_values(2, [&](const char* p) { out.reals.push_back(half_to_float(load_le<uint16_t>(p))); });
       else {
         need(static_cast<size_t>(t.int32_data_size()));
         for (int32_t bits : t.int32_data()) out.reals.push_back(half_to_float(static_cast<uint16_t>(bits)));
       }
       break;
     case TP::INT64:
-      if (has_raw) raw_values(8, [&](const char* p) { out.ints.push_back(load_le<int64_t>(p)); });
-      else { need(static_cast<size_t>(t.int64_data_size())); out.ints.assign(t.int64_data().begin(), t.int64_data().end()); }
+      if (has_raw)
+        raw_values(8, [&](const char* p) { out.ints.push_back(load_le<int64_t>(p)); });
+      else {
+        need(static_cast<size_t>(t.int64_data_size()));
+        out.ints.assign(t.int64_data().begin(), t.int64_data().end());
+      }
       break;
     case TP::UINT64:
-      if (has_raw) raw_values(8, [&](const char* p) { out.ints.push_back(static_cast<int64_t>(load_le<uint64_t>(p))); });
-      else { need(static_cast<size_t>(t.uint64_data_size())); for (uint64_t v : t.uint64_data()) out.ints.push_back(static_cast<int64_t>(v)); }
+      if (has_raw)
+        raw_values(8, [&](const char* p) { out.ints.push_back(static_cast<int64_t>(load_le<uint64_t>(p))); });
+      else {
+        need(static_cast<size_t>(t.uint64_data_size()));
+        for (uint64_t v : t.uint64_data()) out.ints.push_back(static_cast<int64_t>(v));
+      }
       break;
     case TP::INT32:
     case TP::INT16:
@@ -253,11 +278,21 @@ ConstTensor tensor_from_proto(const onnx::TensorProto& t, bool stripped, const s
     case TP::BOOL:
       if (has_raw) {
         switch (t.data_type()) {
-          case TP::INT32: raw_values(4, [&](const char* p) { out.ints.push_back(load_le<int32_t>(p)); }); break;
-          case TP::INT16: raw_values(2, [&](const char* p) { out.ints.push_back(load_le<int16_t>(p)); }); break;
-          case TP::UINT16: raw_values(2, [&](const char* p) { out.ints.push_back(load_le<uint16_t>(p)); }); break;
-          case TP::INT8: raw_values(1, [&](const char* p) { out.ints.push_back(load_le<int8_t>(p)); }); break;
-          default: raw_values(1, [&](const char* p) { out.ints.push_back(load_le<uint8_t>(p)); }); break;
+          case TP::INT32:
+            raw_values(4, [&](const char* p) { out.ints.push_back(load_le<int32_t>(p)); });
+            break;
+          case TP::INT16:
+            raw_values(2, [&](const char* p) { out.ints.push_back(load_le<int16_t>(p)); });
+            break;
+          case TP::UINT16:
+            raw_values(2, [&](const char* p) { out.ints.push_back(load_le<uint16_t>(p)); });
+            break;
+          case TP::INT8:
+            raw_values(1, [&](const char* p) { out.ints.push_back(load_le<int8_t>(p)); });
+            break;
+          default:
+            raw_values(1, [&](const char* p) { out.ints.push_back(load_le<uint8_t>(p)); });
+            break;
         }
       } else {
         need(static_cast<size_t>(t.int32_data_size()));
@@ -265,8 +300,12 @@ ConstTensor tensor_from_proto(const onnx::TensorProto& t, bool stripped, const s
       }
       break;
     case TP::UINT32:
-      if (has_raw) raw_values(4, [&](const char* p) { out.ints.push_back(load_le<uint32_t>(p)); });
-      else { need(static_cast<size_t>(t.uint64_data_size())); for (uint64_t v : t.uint64_data()) out.ints.push_back(static_cast<int64_t>(v)); }
+      if (has_raw)
+        raw_values(4, [&](const char* p) { out.ints.push_back(load_le<uint32_t>(p)); });
+      else {
+        need(static_cast<size_t>(t.uint64_data_size()));
+        for (uint64_t v : t.uint64_data()) out.ints.push_back(static_cast<int64_t>(v));
+      }
       break;
     default:
       return out;  // strings, complex, bfloat16: never needed for shapes
@@ -301,15 +340,16 @@ std::array<int64_t, 4> spatial_pads(const Context& ctx, const onnx::NodeProto& n
     auto pads = attr_ints(node, "pads");
     if (!pads) return {0, 0, 0, 0};
     if (pads->size() != 4)
-      throw_bad_input("{}: attribute pads has {} values, expected 4 (top, left, bottom, right)", ctx.origin(node),
-                      pads->size());
+      throw_bad_input("{}: attribute pads has {} values, expected 4 (top, left, bottom, right)",
+                      ctx.origin(node), pads->size());
     for (int64_t p : *pads)
       if (p < 0) throw_bad_input("{}: pad {}, expected >= 0", ctx.origin(node), p);
     return {(*pads)[0], (*pads)[1], (*pads)[2], (*pads)[3]};
   }
   if (mode == "VALID") return {0, 0, 0, 0};
   if (mode != "SAME_UPPER" && mode != "SAME_LOWER")
-    throw_bad_input("{}: auto_pad \"{}\", expected NOTSET, VALID, SAME_UPPER or SAME_LOWER", ctx.origin(node), mode);
+    throw_bad_input("{}: auto_pad \"{}\", expected NOTSET, VALID, SAME_UPPER or SAME_LOWER", ctx.origin(node),
+                    mode);
   if (stride_h < 1 || stride_w < 1) throw_bad_input("{}: stride < 1", ctx.origin(node));
   // SAME keeps ceil(in / stride) outputs; the odd pixel of padding goes to the end (UPPER) or begin (LOWER).
   auto split = [&](int64_t size, int64_t extent, int64_t stride) -> std::pair<int64_t, int64_t> {

@@ -64,15 +64,15 @@ class Context {
   // Node inputs. Optional inputs are absent when the index is past the end or the name is empty.
   bool has_input(const onnx::NodeProto& node, int i) const;
   const Value& input(const onnx::NodeProto& node, int i) const;
-  BlobId blob_input(const onnx::NodeProto& node, int i) const;          // Unsupported if a constant
-  const ConstTensor& const_input(const onnx::NodeProto& node, int i) const;  // Unsupported if a blob
+  BlobId blob_input(const onnx::NodeProto& node, int i) const;                // Unsupported if a constant
+  const ConstTensor& const_input(const onnx::NodeProto& node, int i) const;   // Unsupported if a blob
   std::vector<int64_t> const_ints(const onnx::NodeProto& node, int i) const;  // needs data
   const Shape& shape(BlobId id) const { return graph.blob(id).shape; }
 
   // Adds a layer for `node` (named after it) and binds `output_names` to its outputs. `weights` are the
   // constants the layer stores: their element count must equal what the layer's shape rule declares.
-  LayerId add_layer(const onnx::NodeProto& node, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
-                    const std::vector<std::string>& output_names,
+  LayerId add_layer(const onnx::NodeProto& node, LayerKind kind, LayerParams params,
+                    std::vector<BlobId> inputs, const std::vector<std::string>& output_names,
                     const std::vector<const ConstTensor*>& weights = {});
   // Binds an output name to a constant.
   void set_constant(const std::string& name, ConstTensor t);
@@ -129,8 +129,8 @@ std::optional<std::vector<int64_t>> attr_ints(const onnx::NodeProto& node, std::
 // A TensorProto as a ConstTensor; data is read when present inline, unless `stripped`.
 ConstTensor tensor_from_proto(const onnx::TensorProto& t, bool stripped, const std::string& path);
 
-// Padding of a 2-D Conv or Pool node as top, left, bottom, right, from `pads` or `auto_pad`. `extent_*` is the
-// dilated kernel size.
+// Padding of a 2-D Conv or Pool node as top, left, bottom, right, from `pads` or `auto_pad`. `extent_*` is
+// the dilated kernel size.
 std::array<int64_t, 4> spatial_pads(const Context& ctx, const onnx::NodeProto& node, const Shape& input,
                                     int64_t extent_h, int64_t extent_w, int64_t stride_h, int64_t stride_w);
 // A 2-element attribute such as strides or dilations (default when absent); BadInput on another length.

@@ -60,7 +60,8 @@ void reject_unknown_ops(const onnx::GraphProto& g, const Context& ctx) {
   for (const auto& node : g.node())
     if (!rules().count(rule_key(node))) unknown.push_back(ctx.node_label(node));
   if (!unknown.empty())
-    throw_bad_input("{}: {} node(s) with unsupported op types: {}", ctx.path, unknown.size(), fmt::join(unknown, ", "));
+    throw_bad_input("{}: {} node(s) with unsupported op types: {}", ctx.path, unknown.size(),
+                    fmt::join(unknown, ", "));
 }
 
 // The ONNX checker validates every node against its schema (attributes, input counts) at the model's opset.
@@ -88,14 +89,19 @@ void check_nodes(const onnx::ModelProto& model, const std::string& path) {
 
 DataType input_dtype(int32_t elem_type, const std::string& path, const std::string& name) {
   switch (elem_type) {
-    case onnx::TensorProto::FLOAT: return DataType::F32;
-    case onnx::TensorProto::FLOAT16: return DataType::F16;
-    case onnx::TensorProto::INT8: return DataType::I8;
-    case onnx::TensorProto::INT32: return DataType::I32;
-    case onnx::TensorProto::INT64: return DataType::I64;
+    case onnx::TensorProto::FLOAT:
+      return DataType::F32;
+    case onnx::TensorProto::FLOAT16:
+      return DataType::F16;
+    case onnx::TensorProto::INT8:
+      return DataType::I8;
+    case onnx::TensorProto::INT32:
+      return DataType::I32;
+    case onnx::TensorProto::INT64:
+      return DataType::I64;
     default:
-      throw_bad_input("{}: input \"{}\" has element type {}, expected float, float16, int8, int32 or int64", path,
-                      name, elem_type);
+      throw_bad_input("{}: input \"{}\" has element type {}, expected float, float16, int8, int32 or int64",
+                      path, name, elem_type);
   }
 }
 
@@ -117,8 +123,7 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
   }
   for (const auto* in : inputs) {
     const auto& type = in->type();
-    if (!type.has_tensor_type())
-      throw_bad_input("{}: input \"{}\" is not a tensor", ctx.path, in->name());
+    if (!type.has_tensor_type()) throw_bad_input("{}: input \"{}\" is not a tensor", ctx.path, in->name());
     const auto& tt = type.tensor_type();
     const DataType dtype = input_dtype(tt.elem_type(), ctx.path, in->name());
     Shape shape;
@@ -126,12 +131,12 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
     if (it != given.end()) {
       shape = it->second;
       if (tt.has_shape() && tt.shape().dim_size() != shape.rank())
-        throw_bad_input("{}: --input-shape {}={} has rank {}, but the model declares rank {}", ctx.path, in->name(),
-                        shape.str(), shape.rank(), tt.shape().dim_size());
+        throw_bad_input("{}: --input-shape {}={} has rank {}, but the model declares rank {}", ctx.path,
+                        in->name(), shape.str(), shape.rank(), tt.shape().dim_size());
     } else {
       if (!tt.has_shape())
-        throw_bad_input("{}: input \"{}\" has no shape; give one with --input-shape {}=NxCxHxW", ctx.path, in->name(),
-                        in->name());
+        throw_bad_input("{}: input \"{}\" has no shape; give one with --input-shape {}=NxCxHxW", ctx.path,
+                        in->name(), in->name());
       for (int i = 0; i < tt.shape().dim_size(); ++i) {
         const auto& d = tt.shape().dim(i);
         if (d.has_dim_value() && d.dim_value() > 0) {
@@ -139,11 +144,13 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
         } else if (i == 0) {
           shape.dims.push_back(1);  // a symbolic or unknown batch defaults to 1
         } else {
-          throw_bad_input("{}: input \"{}\": dimension {} (\"{}\") is unknown; give it with --input-shape {}=...",
-                          ctx.path, in->name(), i, d.dim_param(), in->name());
+          throw_bad_input(
+              "{}: input \"{}\": dimension {} (\"{}\") is unknown; give it with --input-shape {}=...",
+              ctx.path, in->name(), i, d.dim_param(), in->name());
         }
       }
-      if (shape.rank() == 0) throw_bad_input("{}: input \"{}\" is a scalar, expected a tensor", ctx.path, in->name());
+      if (shape.rank() == 0)
+        throw_bad_input("{}: input \"{}\" is a scalar, expected a tensor", ctx.path, in->name());
     }
     BlobId id = ctx.graph.add_input(in->name(), shape, dtype, ctx.path);
     ctx.set_value(in->name(), Value{id, nullptr});
@@ -165,7 +172,8 @@ Graph merge_sibling_slices(const Graph& g) {
     if (members.size() < 2) continue;
     auto begin_of = [&](LayerId id) { return g.layer(id).p<SliceParams>().ranges.at(0).first; };
     std::vector<LayerId> by_range = members;
-    std::sort(by_range.begin(), by_range.end(), [&](LayerId a, LayerId b) { return begin_of(a) < begin_of(b); });
+    std::sort(by_range.begin(), by_range.end(),
+              [&](LayerId a, LayerId b) { return begin_of(a) < begin_of(b); });
     int64_t next = 0;
     for (LayerId id : by_range) {
       const auto& r = g.layer(id).p<SliceParams>().ranges.at(0);
@@ -265,7 +273,8 @@ Graph import_model(const LightModel& light, const std::string& path, const LoadO
       for (const auto& out : node.output()) poisoned.insert(out);
   }
   if (!problems.empty())
-    throw_bad_input("{}: {} node(s) convergy cannot map: {}", path, problems.size(), fmt::join(problems, "; "));
+    throw_bad_input("{}: {} node(s) convergy cannot map: {}", path, problems.size(),
+                    fmt::join(problems, "; "));
 
   bool any_output = false;
   for (const auto& out : g.output()) {

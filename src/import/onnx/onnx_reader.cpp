@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 namespace convergy::onnx_import {
@@ -23,7 +23,8 @@ constexpr uint32_t kGraphInitializer = 5;
 constexpr uint32_t kTensorName = 8;
 bool is_tensor_data_field(uint32_t number) {
   // float_data, int32_data, string_data, int64_data, raw_data, double_data, uint64_data
-  return number == 4 || number == 5 || number == 6 || number == 7 || number == 9 || number == 10 || number == 11;
+  return number == 4 || number == 5 || number == 6 || number == 7 || number == 9 || number == 10 ||
+         number == 11;
 }
 
 // Where the bytes come from: memory (tests) or a file read with pread. A file is not memory-mapped because
@@ -40,7 +41,9 @@ class MemorySource final : public Source {
  public:
   explicit MemorySource(std::string_view bytes) : bytes_(bytes) {}
   uint64_t size() const override { return bytes_.size(); }
-  void read(uint64_t offset, size_t n, char* out) const override { std::memcpy(out, bytes_.data() + offset, n); }
+  void read(uint64_t offset, size_t n, char* out) const override {
+    std::memcpy(out, bytes_.data() + offset, n);
+  }
 
  private:
   std::string_view bytes_;
@@ -72,7 +75,9 @@ class FileSource final : public Source {
     while (n > 0) {
       const ssize_t got = ::pread(fd_, out, n, static_cast<off_t>(offset));
       if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) throw_bad_input("{}: read failed at byte {}: {}", path_, offset, got < 0 ? std::strerror(errno) : "end of file");
+      if (got <= 0)
+        throw_bad_input("{}: read failed at byte {}: {}", path_, offset,
+                        got < 0 ? std::strerror(errno) : "end of file");
       out += got;
       offset += static_cast<uint64_t>(got);
       n -= static_cast<size_t>(got);
@@ -118,7 +123,7 @@ struct Field {
   uint64_t start = 0;    // first byte of the tag
   uint64_t payload = 0;  // for length-delimited fields, first byte after the length
   uint64_t payload_len = 0;
-  uint64_t end = 0;      // one past the field
+  uint64_t end = 0;  // one past the field
 };
 
 class Scanner {
@@ -193,7 +198,8 @@ void append_varint(std::string& out, uint64_t v) {
 }
 
 // Copies a TensorProto, dropping its data fields when together they exceed kKeepDataBytes.
-void strip_tensor(Bytes& bytes, const Field& tensor, const std::string& path, std::string& out, LightModel& light) {
+void strip_tensor(Bytes& bytes, const Field& tensor, const std::string& path, std::string& out,
+                  LightModel& light) {
   uint64_t data_bytes = 0;
   std::string name;
   Field f;

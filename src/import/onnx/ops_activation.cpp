@@ -22,7 +22,8 @@ bool fuse_gated_mul(Context& ctx, const onnx::NodeProto& node, LayerKind fused) 
   if (mul.op_type() != "Mul" || !mul.domain().empty() || mul.input_size() != 2) return false;
   const std::string& x = node.input(0);
   const std::string& gate = node.output(0);
-  if (!((mul.input(0) == x && mul.input(1) == gate) || (mul.input(0) == gate && mul.input(1) == x))) return false;
+  if (!((mul.input(0) == x && mul.input(1) == gate) || (mul.input(0) == gate && mul.input(1) == x)))
+    return false;
   ctx.add_layer(node, fused, NoParams{}, {ctx.blob_input(node, 0)}, {mul.output(0)});
   ctx.absorb(next);
   return true;
@@ -105,8 +106,8 @@ void batch_norm_rule(Context& ctx, const onnx::NodeProto& node) {
   for (int i = 1; i <= 4; ++i) {
     const ConstTensor& t = ctx.const_input(node, i);
     if (t.elems() != c)
-      throw_bad_input("{}: input {} (\"{}\") has shape {}, expected {} values (one per channel)", ctx.origin(node),
-                      i, node.input(i), Shape(t.dims).str(), c);
+      throw_bad_input("{}: input {} (\"{}\") has shape {}, expected {} values (one per channel)",
+                      ctx.origin(node), i, node.input(i), Shape(t.dims).str(), c);
     weights.push_back(&t);
   }
   ctx.add_layer(node, LayerKind::BatchNorm, p, {x}, {node.output(0)}, weights);

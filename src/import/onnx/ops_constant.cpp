@@ -97,7 +97,8 @@ void gather_rule(Context& ctx, const onnx::NodeProto& node) {
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i : idx) {
         if (i < -axis_size || i >= axis_size)
-          throw_bad_input("{}: index {} is out of range for an axis of size {}", ctx.origin(node), i, axis_size);
+          throw_bad_input("{}: index {} is out of range for an axis of size {}", ctx.origin(node), i,
+                          axis_size);
         const int64_t row = i < 0 ? i + axis_size : i;
         for (int64_t j = 0; j < inner; ++j) {
           const auto src = static_cast<size_t>((o * axis_size + row) * inner + j);
@@ -135,7 +136,9 @@ void cast_rule(Context& ctx, const onnx::NodeProto& node) {
   ctx.set_constant(node.output(0), std::move(out));
 }
 
-void identity_rule(Context& ctx, const onnx::NodeProto& node) { ctx.set_value(node.output(0), ctx.input(node, 0)); }
+void identity_rule(Context& ctx, const onnx::NodeProto& node) {
+  ctx.set_value(node.output(0), ctx.input(node, 0));
+}
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // ONNX rules for the layers that carry MACs: Conv -> Convolution; Gemm and MatMul with a constant 2-D weight
-// -> InnerProduct (a MatMul followed by a bias Add becomes one InnerProduct with bias, as torch exports Linear).
+// -> InnerProduct (a MatMul followed by a bias Add becomes one InnerProduct with bias, as torch exports
+// Linear).
 #include "import/onnx/onnx_context.h"
 
 #include "util/error.h"
@@ -15,14 +16,16 @@ void conv_rule(Context& ctx, const onnx::NodeProto& node) {
     unsupported(fmt::format("input shape {} has rank {}; only 2-D convolution (NCHW, rank 4) is supported",
                             in.str(), in.rank()));
   if (w.dims.size() != 4)
-    throw_bad_input("{}: weight \"{}\" has shape {}, expected rank 4 (M x C/group x kH x kW)", ctx.origin(node),
-                    node.input(1), Shape(w.dims).str());
+    throw_bad_input("{}: weight \"{}\" has shape {}, expected rank 4 (M x C/group x kH x kW)",
+                    ctx.origin(node), node.input(1), Shape(w.dims).str());
   ConvParams p;
   p.num_output = w.dims[0];
   p.kernel_h = w.dims[2];
   p.kernel_w = w.dims[3];
-  if (auto k = attr_ints(node, "kernel_shape"); k && (k->size() != 2 || (*k)[0] != p.kernel_h || (*k)[1] != p.kernel_w))
-    throw_bad_input("{}: kernel_shape does not match the weight shape {}", ctx.origin(node), Shape(w.dims).str());
+  if (auto k = attr_ints(node, "kernel_shape");
+      k && (k->size() != 2 || (*k)[0] != p.kernel_h || (*k)[1] != p.kernel_w))
+    throw_bad_input("{}: kernel_shape does not match the weight shape {}", ctx.origin(node),
+                    Shape(w.dims).str());
   auto [sh, sw] = attr_pair(ctx, node, "strides", 1);
   auto [dh, dw] = attr_pair(ctx, node, "dilations", 1);
   p.stride_h = sh;
@@ -61,8 +64,8 @@ void gemm_rule(Context& ctx, const onnx::NodeProto& node) {
   const int64_t k = trans_b ? b.dims[1] : b.dims[0];
   const int64_t n = trans_b ? b.dims[0] : b.dims[1];
   if (k != features)
-    throw_bad_input("{}: input A has {} features, weight \"{}\" ({}, transB={}) expects {}", ctx.origin(node), features,
-                    node.input(1), Shape(b.dims).str(), trans_b ? 1 : 0, k);
+    throw_bad_input("{}: input A has {} features, weight \"{}\" ({}, transB={}) expects {}", ctx.origin(node),
+                    features, node.input(1), Shape(b.dims).str(), trans_b ? 1 : 0, k);
   InnerProductParams p;
   p.num_output = n;
   p.axis = 1;
@@ -80,16 +83,19 @@ void gemm_rule(Context& ctx, const onnx::NodeProto& node) {
 }
 
 void matmul_rule(Context& ctx, const onnx::NodeProto& node) {
-  if (!ctx.input(node, 0).is_blob()) unsupported("the constant operand is A; only a constant B (weights) maps to InnerProduct");
-  if (ctx.input(node, 1).is_blob()) unsupported("both operands are computed at run time (not a fully connected layer)");
+  if (!ctx.input(node, 0).is_blob())
+    unsupported("the constant operand is A; only a constant B (weights) maps to InnerProduct");
+  if (ctx.input(node, 1).is_blob())
+    unsupported("both operands are computed at run time (not a fully connected layer)");
   BlobId a = ctx.blob_input(node, 0);
   const ConstTensor& b = ctx.const_input(node, 1);
   const Shape& in = ctx.shape(a);
-  if (in.rank() < 2) unsupported(fmt::format("input shape {} has rank {}, expected >= 2", in.str(), in.rank()));
+  if (in.rank() < 2)
+    unsupported(fmt::format("input shape {} has rank {}, expected >= 2", in.str(), in.rank()));
   if (b.dims.size() != 2) unsupported(fmt::format("weight of shape {} is not 2-D", Shape(b.dims).str()));
   if (b.dims[0] != in[in.rank() - 1])
-    throw_bad_input("{}: input has {} features on its last axis, weight \"{}\" ({}) expects {}", ctx.origin(node),
-                    in[in.rank() - 1], node.input(1), Shape(b.dims).str(), b.dims[0]);
+    throw_bad_input("{}: input has {} features on its last axis, weight \"{}\" ({}) expects {}",
+                    ctx.origin(node), in[in.rank() - 1], node.input(1), Shape(b.dims).str(), b.dims[0]);
   InnerProductParams p;
   p.num_output = b.dims[1];
   p.axis = in.rank() - 1;

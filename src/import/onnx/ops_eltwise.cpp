@@ -23,7 +23,8 @@ ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary
     const int64_t da = i + a.dims.size() >= rank ? a.dims[i + a.dims.size() - rank] : 1;
     const int64_t db = i + b.dims.size() >= rank ? b.dims[i + b.dims.size() - rank] : 1;
     if (da != db && da != 1 && db != 1)
-      unsupported(fmt::format("constants of shapes {} and {} do not broadcast", Shape(a.dims).str(), Shape(b.dims).str()));
+      unsupported(fmt::format("constants of shapes {} and {} do not broadcast", Shape(a.dims).str(),
+                              Shape(b.dims).str()));
     out.dims[i] = std::max(da, db);
   }
   if (!a.has_data || !b.has_data) return out;  // the shape is still known
@@ -41,7 +42,8 @@ ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary
         stride *= d;
       }
     }
-    return t.is_integer() ? static_cast<double>(t.ints[static_cast<size_t>(src)]) : t.reals[static_cast<size_t>(src)];
+    return t.is_integer() ? static_cast<double>(t.ints[static_cast<size_t>(src)])
+                          : t.reals[static_cast<size_t>(src)];
   };
   out.has_data = true;
   for (int64_t i = 0; i < n; ++i) {

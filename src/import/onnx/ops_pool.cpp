@@ -13,15 +13,15 @@ void windowed_pool(Context& ctx, const onnx::NodeProto& node, PoolMethod method)
   BlobId x = ctx.blob_input(node, 0);
   const Shape in = ctx.shape(x);
   if (in.rank() != 4)
-    unsupported(fmt::format("input shape {} has rank {}; only 2-D pooling (NCHW, rank 4) is supported", in.str(),
-                            in.rank()));
-  if (node.output_size() > 1 && ctx.used(node.output(1)))
-    unsupported("the Indices output is used");
+    unsupported(fmt::format("input shape {} has rank {}; only 2-D pooling (NCHW, rank 4) is supported",
+                            in.str(), in.rank()));
+  if (node.output_size() > 1 && ctx.used(node.output(1))) unsupported("the Indices output is used");
   auto kernel = attr_ints(node, "kernel_shape");
   if (!kernel || kernel->size() != 2)
     throw_bad_input("{}: kernel_shape must have 2 values for a rank-4 input", ctx.origin(node));
   auto [dh, dw] = attr_pair(ctx, node, "dilations", 1);
-  if (dh != 1 || dw != 1) unsupported(fmt::format("dilations {}x{} (pooling layers have no dilation)", dh, dw));
+  if (dh != 1 || dw != 1)
+    unsupported(fmt::format("dilations {}x{} (pooling layers have no dilation)", dh, dw));
   PoolParams p;
   p.method = method;
   p.kernel_h = (*kernel)[0];
@@ -53,13 +53,16 @@ void windowed_pool(Context& ctx, const onnx::NodeProto& node, PoolMethod method)
 }
 
 void max_pool_rule(Context& ctx, const onnx::NodeProto& node) { windowed_pool(ctx, node, PoolMethod::Max); }
-void average_pool_rule(Context& ctx, const onnx::NodeProto& node) { windowed_pool(ctx, node, PoolMethod::Average); }
+void average_pool_rule(Context& ctx, const onnx::NodeProto& node) {
+  windowed_pool(ctx, node, PoolMethod::Average);
+}
 
 void global_pool(Context& ctx, const onnx::NodeProto& node, PoolMethod method, const std::string& output) {
   BlobId x = ctx.blob_input(node, 0);
   const Shape& in = ctx.shape(x);
   if (in.rank() != 4)
-    unsupported(fmt::format("input shape {} has rank {}; only NCHW (rank 4) is supported", in.str(), in.rank()));
+    unsupported(
+        fmt::format("input shape {} has rank {}; only NCHW (rank 4) is supported", in.str(), in.rank()));
   PoolParams p;
   p.method = method;
   p.global = true;  // the window is the whole input; kernel and stride fields stay unset

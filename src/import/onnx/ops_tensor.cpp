@@ -11,7 +11,8 @@
 namespace convergy::onnx_import {
 namespace {
 
-// Folded constants bigger than this keep their shape but drop their values: shape arithmetic never needs them.
+// Folded constants bigger than this keep their shape but drop their values: shape arithmetic never needs
+// them.
 constexpr int64_t kMaxFoldedElems = 1 << 20;
 
 std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
@@ -49,14 +50,16 @@ ConstTensor with_dims(const ConstTensor& in, std::vector<int64_t> dims) {
 }
 
 // ONNX Reshape semantics: 0 copies the input dimension (unless allowzero), -1 is inferred.
-std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector<int64_t> target, bool allow_zero) {
+std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector<int64_t> target,
+                                     bool allow_zero) {
   int64_t total = 1;
   for (int64_t d : in) total *= d;
   int infer = -1;
   int64_t known = 1;
   for (size_t i = 0; i < target.size(); ++i) {
     if (target[i] == 0 && !allow_zero) {
-      if (i >= in.size()) unsupported(fmt::format("target dimension {} copies an input axis that does not exist", i));
+      if (i >= in.size())
+        unsupported(fmt::format("target dimension {} copies an input axis that does not exist", i));
       target[i] = in[i];
     }
     if (target[i] == -1) {
@@ -174,7 +177,8 @@ void flatten_rule(Context& ctx, const onnx::NodeProto& node) {
   }
 }
 
-std::vector<int64_t> reshape_target(Context& ctx, const onnx::NodeProto& node, const std::vector<int64_t>& in) {
+std::vector<int64_t> reshape_target(Context& ctx, const onnx::NodeProto& node,
+                                    const std::vector<int64_t>& in) {
   std::vector<int64_t> target;
   if (ctx.opset < 5) {
     auto s = attr_ints(node, "shape");
@@ -189,10 +193,12 @@ std::vector<int64_t> reshape_target(Context& ctx, const onnx::NodeProto& node, c
 // ShuffleNet's channel shuffle: Reshape NxCxHxW -> NxGx(C/G)xHxW, Transpose(0,2,1,3,4), Reshape -> NxCxHxW.
 // Exporters often compute the closing Reshape's target between the Transpose and it, so the first two nodes
 // are held back (pending_shuffles) and the closing Reshape decides.
-bool defer_channel_shuffle(Context& ctx, const onnx::NodeProto& node, BlobId x, const std::vector<int64_t>& target) {
+bool defer_channel_shuffle(Context& ctx, const onnx::NodeProto& node, BlobId x,
+                           const std::vector<int64_t>& target) {
   const Shape& in = ctx.shape(x);
   if (in.rank() != 4 || target.size() != 5) return false;
-  if (target[0] != in[0] || target[1] * target[2] != in[1] || target[3] != in[2] || target[4] != in[3]) return false;
+  if (target[0] != in[0] || target[1] * target[2] != in[1] || target[3] != in[2] || target[4] != in[3])
+    return false;
   const int t = ctx.sole_consumer(node.output(0));
   if (t < 0) return false;
   const auto& transpose = ctx.node_at(t);
@@ -200,7 +206,8 @@ bool defer_channel_shuffle(Context& ctx, const onnx::NodeProto& node, BlobId x, 
       attr_ints(transpose, "perm") != std::vector<int64_t>{0, 2, 1, 3, 4})
     return false;
   const int r = ctx.sole_consumer(transpose.output(0));
-  if (r < 0 || ctx.node_at(r).op_type() != "Reshape" || ctx.node_at(r).input(0) != transpose.output(0)) return false;
+  if (r < 0 || ctx.node_at(r).op_type() != "Reshape" || ctx.node_at(r).input(0) != transpose.output(0))
+    return false;
   ctx.pending_shuffles[transpose.output(0)] = {ctx.producer(node.output(0)), t, x, target};
   ctx.absorb(t);
   return true;
@@ -211,7 +218,8 @@ void emit_reshape_permute(Context& ctx, const Context::PendingShuffle& s, const 
   reshape_layer(ctx, first, s.input, s.grouped, first.output(0));
   PermuteParams p;
   p.order = {0, 2, 1, 3, 4};
-  ctx.add_layer(ctx.node_at(s.transpose_node), LayerKind::Permute, p, {ctx.value(first.output(0)).blob}, {transposed});
+  ctx.add_layer(ctx.node_at(s.transpose_node), LayerKind::Permute, p, {ctx.value(first.output(0)).blob},
+                {transposed});
 }
 
 // The closing Reshape of a held-back shuffle. Returns true when it handled the node.
@@ -266,7 +274,8 @@ void transpose_rule(Context& ctx, const onnx::NodeProto& node) {
   std::vector<int64_t> sorted = perm;
   std::sort(sorted.begin(), sorted.end());
   for (int i = 0; i < rank; ++i)
-    if (sorted[static_cast<size_t>(i)] != i) throw_bad_input("{}: perm is not a permutation", ctx.origin(node));
+    if (sorted[static_cast<size_t>(i)] != i)
+      throw_bad_input("{}: perm is not a permutation", ctx.origin(node));
   if (v.is_blob()) {
     PermuteParams p;
     for (int64_t a : perm) p.order.push_back(static_cast<int>(a));
@@ -307,7 +316,8 @@ void squeeze_rule(Context& ctx, const onnx::NodeProto& node) {
     for (int64_t a : axes) {
       const int k = normalize_axis(a, rank);
       if (dims[static_cast<size_t>(k)] != 1)
-        throw_bad_input("{}: cannot squeeze axis {} of size {}", ctx.origin(node), k, dims[static_cast<size_t>(k)]);
+        throw_bad_input("{}: cannot squeeze axis {} of size {}", ctx.origin(node), k,
+                        dims[static_cast<size_t>(k)]);
       drop[static_cast<size_t>(k)] = true;
     }
   }
@@ -356,7 +366,8 @@ void split_rule(Context& ctx, const onnx::NodeProto& node) {
   const auto n = static_cast<int64_t>(node.output_size());
   if (sizes.empty()) {
     if (in[axis] % n != 0)
-      throw_bad_input("{}: axis {} of size {} does not split evenly into {} outputs", ctx.origin(node), axis, in[axis], n);
+      throw_bad_input("{}: axis {} of size {} does not split evenly into {} outputs", ctx.origin(node), axis,
+                      in[axis], n);
     sizes.assign(static_cast<size_t>(n), in[axis] / n);
   }
   if (static_cast<int64_t>(sizes.size()) != n)
@@ -369,7 +380,8 @@ void split_rule(Context& ctx, const onnx::NodeProto& node) {
     begin += s;
   }
   if (begin != in[axis])
-    throw_bad_input("{}: split sizes add up to {}, axis {} has size {}", ctx.origin(node), begin, axis, in[axis]);
+    throw_bad_input("{}: split sizes add up to {}, axis {} has size {}", ctx.origin(node), begin, axis,
+                    in[axis]);
   std::vector<std::string> outputs(node.output().begin(), node.output().end());
   ctx.add_layer(node, LayerKind::Slice, p, {x}, outputs);
 }
@@ -464,7 +476,8 @@ void pad_rule(Context& ctx, const onnx::NodeProto& node) {
     if (ctx.has_input(node, 3)) unsupported("the axes input (opset 18)");
   }
   if (static_cast<int>(pads.size()) != 2 * rank)
-    throw_bad_input("{}: {} pads for a rank-{} input, expected {}", ctx.origin(node), pads.size(), rank, 2 * rank);
+    throw_bad_input("{}: {} pads for a rank-{} input, expected {}", ctx.origin(node), pads.size(), rank,
+                    2 * rank);
   PadParams p;
   p.begins.assign(pads.begin(), pads.begin() + rank);
   p.ends.assign(pads.begin() + rank, pads.end());
@@ -489,7 +502,8 @@ void pad_rule(Context& ctx, const onnx::NodeProto& node) {
     const bool conv = consumer.op_type() == "Conv" && consumer.input(0) == node.output(0) &&
                       attr_string(consumer, "auto_pad", "NOTSET") == "NOTSET";
     const auto pool_pads = attr_ints(consumer, "pads").value_or(std::vector<int64_t>{});
-    const bool pool_unpadded = std::all_of(pool_pads.begin(), pool_pads.end(), [](int64_t v) { return v == 0; });
+    const bool pool_unpadded =
+        std::all_of(pool_pads.begin(), pool_pads.end(), [](int64_t v) { return v == 0; });
     const bool avg = consumer.op_type() == "AveragePool" &&
                      (attr_int(consumer, "count_include_pad", 0) != 0 || pool_unpadded) &&
                      attr_string(consumer, "auto_pad", "NOTSET") == "NOTSET";
