@@ -101,6 +101,20 @@ int CsvTable::require_column(std::string_view name) const {
   return i;
 }
 
+CsvTable CsvTable::where(std::string_view column, std::string_view value) const {
+  const int c = require_column(column);
+  CsvTable t;
+  t.path_ = path_;
+  t.digest_ = fnv1a_hex(digest_ + "|" + std::string(column) + "=" + std::string(value));
+  t.header_ = header_;
+  for (size_t r = 0; r < rows_.size(); ++r)
+    if (rows_[r][static_cast<size_t>(c)] == value) {
+      t.rows_.push_back(rows_[r]);
+      t.lines_.push_back(lines_[r]);
+    }
+  return t;
+}
+
 double CsvTable::number(size_t row, int col) const {
   auto v = optional_number(row, col);
   if (!v)

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <set>
@@ -49,10 +50,10 @@ CompiledTerms::CompiledTerms(const std::vector<Term>& terms) {
       int idx = -1;
       for (size_t b = 0; b < bases_.size(); ++b)
         if (bases_[b].feature == f.feature && bases_[b].log2 == f.log2 && bases_[b].center == f.center &&
-            bases_[b].scale == f.scale)
+            bases_[b].scale == f.scale && bases_[b].equals == f.equals)
           idx = static_cast<int>(b);
       if (idx < 0) {
-        bases_.push_back({f.feature, f.log2, f.center, f.scale});
+        bases_.push_back({f.feature, f.log2, f.center, f.scale, f.equals});
         idx = static_cast<int>(bases_.size() - 1);
       }
       factors.emplace_back(idx, f.power);
@@ -74,7 +75,7 @@ void CompiledTerms::accumulate(const LayerFeatures& layer, const ExtraValues* ex
       throw_bad_input("layer \"{}\": feature \"{}\" is not available (neither a layer feature nor a measured column)",
                       layer.name, base.feature);
     double v = base.log2 ? std::log2(std::max(*x, 1.0)) : *x;
-    values_[b] = (v - base.center) / base.scale;
+    values_[b] = base.equals ? (*x == *base.equals ? 1.0 : 0.0) : (v - base.center) / base.scale;
   }
   for (size_t t = 0; t < terms_.size(); ++t) {
     double v = 1.0;
@@ -228,6 +229,7 @@ namespace {
 struct CoefFit {
   VectorXd beta;  // aligned with design columns
   double lambda = 0;
+  std::vector<double> out_of_fold;  // Lasso-CV's held-out predictions, aligned with the training rows
 };
 
 // Fits on `rows`; `lambda` >= 0 fixes Lasso's regularisation instead of choosing it by CV.
@@ -281,7 +283,15 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
         LassoFit f = fit_lasso_cv(x, y, &w, &constant, lo);
         beta = f.coef;
         out.lambda = f.lambda;
+        out.out_of_fold.assign(f.out_of_fold.data(), f.out_of_fold.data() + f.out_of_fold.size());
       }
+      break;
+    }
+    case Method::Lad: {
+      // Rows divided by y turn sum |y - Xb| / y into an ordinary least-absolute-deviation problem.
+      MatrixXd xr = x;
+      for (Eigen::Index i = 0; i < xr.rows(); ++i) xr.row(i) /= y(i);
+      beta = fit_lad(xr, VectorXd::Ones(y.size()));
       break;
     }
     case Method::LogLinear: {
@@ -368,11 +378,20 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
   if (options.calibrate && rows.size() >= 10) {
     // Cross-fitted split conformal: every training row is predicted by a model that did not see it, and
     // the ratios measured / predicted give the interval's quantiles.
+    std::vector<double> ratios;
+    if (!full.out_of_fold.empty()) {
+      // Lasso's cross-validation already predicted every row from folds that did not see it.
+      for (size_t i = 0; i < rows.size(); ++i) {
+        double p = full.out_of_fold[i];
+        ratios.push_back(p > 0 ? data.samples[rows[i]].measured / p : std::numeric_limits<double>::infinity());
+      }
+      m.interval = conformal(std::move(ratios), options.coverage);
+      return m;
+    }
     const int k = std::clamp(options.calibration_folds, 2, static_cast<int>(rows.size()));
     std::vector<size_t> order = rows;
     std::mt19937_64 rng(options.seed + 7);
     std::shuffle(order.begin(), order.end(), rng);
-    std::vector<double> ratios;
     for (int f = 0; f < k; ++f) {
       std::vector<size_t> train, held;
       for (size_t i = 0; i < order.size(); ++i) (static_cast<int>(i % static_cast<size_t>(k)) == f ? held : train).push_back(order[i]);
@@ -447,7 +466,7 @@ nlohmann::json model_to_json(const Model& m) {
       json factors = json::array();
       for (const auto& f : s.terms[t].factors)
         factors.push_back({{"feature", f.feature}, {"log2", f.log2}, {"power", f.power}, {"center", f.center},
-                           {"scale", f.scale}});
+                           {"scale", f.scale}, {"equals", f.equals ? json(*f.equals) : json(nullptr)}});
       terms.push_back({{"name", s.terms[t].name()}, {"factors", factors}, {"coefficient", s.coef[t]}});
     }
     subs.push_back({{"group", group_name(s.group)}, {"terms", terms}});
@@ -516,6 +535,7 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
           fac.power = f.value("power", 1);
           fac.center = f.value("center", 0.0);
           fac.scale = f.value("scale", 1.0);
+          if (f.contains("equals") && !f["equals"].is_null()) fac.equals = f["equals"].get<double>();
           if (fac.power < 1 || fac.power > 6 || !(fac.scale != 0.0)) fail("term \"" + t.value("name", "?") + "\": bad power or scale");
           term.factors.push_back(fac);
         }

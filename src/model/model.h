@@ -66,6 +66,7 @@ class CompiledTerms {
     std::string feature;
     bool log2;
     double center, scale;
+    std::optional<double> equals;
   };
   std::vector<Base> bases_;
   std::vector<std::vector<std::pair<int, int>>> terms_;  // (base index, power) per factor

@@ -18,12 +18,13 @@ std::string_view method_name(Method m) {
     case Method::Ridge: return "ridge";
     case Method::Lasso: return "lasso";
     case Method::LogLinear: return "loglinear";
+    case Method::Lad: return "lad";
   }
   return "?";
 }
 
 std::optional<Method> method_from_name(std::string_view name) {
-  for (Method m : {Method::Ols, Method::Wls, Method::Nnls, Method::Ridge, Method::Lasso, Method::LogLinear})
+  for (Method m : {Method::Ols, Method::Wls, Method::Nnls, Method::Ridge, Method::Lasso, Method::Lad, Method::LogLinear})
     if (method_name(m) == name) return m;
   return std::nullopt;
 }
@@ -65,21 +66,32 @@ void lasso_gram(const MatrixXd& gram, const VectorXd& xty, double n, double lamb
                 const LassoOptions& opt, VectorXd& b) {
   const Eigen::Index p = gram.rows();
   VectorXd gb = gram * b;
+  auto update = [&](Eigen::Index j) {
+    double gjj = gram(j, j);
+    if (gjj <= 1e-12 * n) return 0.0;  // a column with no weight in these rows: leave it out
+    double rho = xty(j) - gb(j) + gjj * b(j);
+    double nb = free_col[static_cast<size_t>(j)] ? rho / gjj : soft_threshold(rho, n * lambda) / gjj;
+    double d = nb - b(j);
+    if (d != 0) {
+      gb += gram.col(j) * d;
+      b(j) = nb;
+    }
+    return std::abs(d);
+  };
+  // glmnet's strategy: sweep every coordinate, then iterate on the non-zero ones until they settle, and
+  // stop when a full sweep changes nothing.
   for (int sweep = 0; sweep < opt.max_sweeps; ++sweep) {
     double max_change = 0;
-    for (Eigen::Index j = 0; j < p; ++j) {
-      double gjj = gram(j, j);
-      if (gjj <= 0) continue;
-      double rho = xty(j) - gb(j) + gjj * b(j);
-      double nb = free_col[static_cast<size_t>(j)] ? rho / gjj : soft_threshold(rho, n * lambda) / gjj;
-      double d = nb - b(j);
-      if (d != 0) {
-        gb += gram.col(j) * d;
-        b(j) = nb;
-        max_change = std::max(max_change, std::abs(d));
-      }
-    }
+    for (Eigen::Index j = 0; j < p; ++j) max_change = std::max(max_change, update(j));
     if (max_change < opt.tolerance) break;
+    std::vector<Eigen::Index> active;
+    for (Eigen::Index j = 0; j < p; ++j)
+      if (b(j) != 0) active.push_back(j);
+    for (int inner = 0; inner < opt.max_sweeps; ++inner) {
+      double change = 0;
+      for (Eigen::Index j : active) change = std::max(change, update(j));
+      if (change < opt.tolerance) break;
+    }
   }
 }
 
@@ -217,17 +229,23 @@ LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weig
   for (size_t i = 0; i < order.size(); ++i) fold[static_cast<size_t>(order[i])] = static_cast<int>(i % static_cast<size_t>(k));
 
   std::vector<double> err(path.size(), 0.0);
+  MatrixXd oof(n, static_cast<Eigen::Index>(path.size()));  // weighted-space predictions per lambda
   std::vector<int> max_nz(path.size(), 0);
   for (int f = 0; f < k; ++f) {
-    MatrixXd g = full_gram;
-    VectorXd c = full_xty;
-    double ntrain = static_cast<double>(n);
+    // The fold's Gram matrix from its own rows: downdating the full one cancels catastrophically when a
+    // column's weight sits in a few rows (relative weights make small targets heavy).
+    std::vector<Eigen::Index> train_rows;
     for (Eigen::Index i = 0; i < n; ++i)
-      if (fold[static_cast<size_t>(i)] == f) {
-        g.noalias() -= a.row(i).transpose() * a.row(i);
-        c -= a.row(i).transpose() * b(i);
-        ntrain -= 1;
-      }
+      if (fold[static_cast<size_t>(i)] != f) train_rows.push_back(i);
+    MatrixXd at(static_cast<Eigen::Index>(train_rows.size()), p);
+    VectorXd bt(static_cast<Eigen::Index>(train_rows.size()));
+    for (size_t r = 0; r < train_rows.size(); ++r) {
+      at.row(static_cast<Eigen::Index>(r)) = a.row(train_rows[r]);
+      bt(static_cast<Eigen::Index>(r)) = b(train_rows[r]);
+    }
+    MatrixXd g = at.transpose() * at;
+    VectorXd c = at.transpose() * bt;
+    const double ntrain = static_cast<double>(train_rows.size());
     VectorXd coef = VectorXd::Zero(p);
     for (size_t li = 0; li < path.size(); ++li) {
       lasso_gram(g, c, ntrain, path[li], free_col, options, coef);  // warm start down the path
@@ -236,8 +254,9 @@ LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weig
       max_nz[li] = std::max(max_nz[li], nz);
       for (Eigen::Index i = 0; i < n; ++i)
         if (fold[static_cast<size_t>(i)] == f) {
-          double r = b(i) - a.row(i).dot(coef);
-          err[li] += r * r;
+          double pred = a.row(i).dot(coef);
+          oof(i, static_cast<Eigen::Index>(li)) = pred;
+          err[li] += (b(i) - pred) * (b(i) - pred);
         }
     }
   }
@@ -253,6 +272,9 @@ LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weig
   VectorXd coef = VectorXd::Zero(p);
   for (size_t li = 0; li <= best; ++li) lasso_gram(full_gram, full_xty, static_cast<double>(n), path[li], free_col, options, coef);
   out.coef = coef.cwiseQuotient(s);
+  out.out_of_fold = oof.col(static_cast<Eigen::Index>(best));
+  if (weights)
+    for (Eigen::Index i = 0; i < n; ++i) out.out_of_fold(i) /= std::sqrt((*weights)(i));
   return out;
 }
 
@@ -262,7 +284,7 @@ VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations) {
   for (int it = 0; it < iterations; ++it) {
     VectorXd r = (y - x * coef).cwiseAbs();
     // The floor keeps exactly fitted rows from taking all the weight.
-    double floor = std::max(1e-6, 1e-3 * (r.size() ? r.mean() : 0.0));
+    double floor = std::max(1e-12, 1e-5 * (r.size() ? r.mean() : 0.0));
     for (Eigen::Index i = 0; i < r.size(); ++i) w(i) = 1.0 / std::max(r(i), floor);
     VectorXd next = fit_least_squares(x, y, &w);
     double change = (next - coef).norm() / std::max(1e-300, coef.norm());

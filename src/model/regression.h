@@ -22,6 +22,7 @@ enum class Method : uint8_t {
   Nnls,      // the relative-error fit with every coefficient >= 0
   Ridge,     // the relative-error fit plus lambda * ||b||^2 on scaled columns
   Lasso,     // the relative-error fit plus lambda * ||b||_1 on scaled columns, lambda by k-fold CV
+  Lad,       // minimise sum |y - Xb| / y: exactly 1 - accuracy, the metric models are judged by
   LogLinear  // log(y) = Xb by least absolute deviation, predicting exp(Xb); single-layer rows only
 };
 std::string_view method_name(Method m);
@@ -40,10 +41,10 @@ VectorXd fit_ridge(const MatrixXd& x, const VectorXd& y, double lambda, const Ve
 
 struct LassoOptions {
   int folds = 5;
-  int path_length = 60;          // lambdas, log-spaced from lambda_max down to lambda_max * min_ratio
-  double min_ratio = 1e-5;
-  int max_sweeps = 2000;
-  double tolerance = 1e-8;       // on the largest coefficient change, in scaled units
+  int path_length = 30;          // lambdas, log-spaced from lambda_max down to lambda_max * min_ratio
+  double min_ratio = 1e-4;
+  int max_sweeps = 500;
+  double tolerance = 1e-6;       // on the largest coefficient change, in scaled units
   uint64_t seed = 1;
   int max_nonzero = 0;           // > 0: pick the best lambda among those with at most this many terms
 };
@@ -51,6 +52,7 @@ struct LassoFit {
   VectorXd coef;
   double lambda = 0;
   double cv_error = 0;  // mean weighted squared error at the chosen lambda
+  VectorXd out_of_fold;  // each row's prediction at the chosen lambda by the fold model that did not see it
 };
 // Lasso for one lambda: minimise (1/2n) sum w_i (y_i - x_i b)^2 + lambda sum_j |b_j| s_j, where s_j is the
 // weighted RMS of column j (so lambda does not depend on units).
@@ -61,7 +63,7 @@ LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weig
                       const std::vector<bool>* unpenalised = nullptr, const LassoOptions& options = {});
 
 // Least absolute deviation by iteratively reweighted least squares.
-VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations = 30);
+VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations = 50);
 
 // Centring and scaling of columns, kept so predictions apply the same transform.
 struct Standardizer {

@@ -3,6 +3,8 @@
 
 #include "util/error.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -37,6 +39,7 @@ std::string Term::name() const {
   for (const auto& f : factors) {
     if (!s.empty()) s += '*';
     std::string base = f.log2 ? "log2(" + f.feature + ")" : f.feature;
+    if (f.equals) base = fmt::format("[{}={}]", f.feature, *f.equals);
     if (f.standardised()) base = "z(" + base + ")";
     s += base;
     if (f.power != 1) s += "^" + std::to_string(f.power);
@@ -94,7 +97,17 @@ Term parse_term(std::string_view text, const std::string& where, const std::vect
         throw_bad_input("{}: term \"{}\": power \"{}\", expected an integer 1 to 6", where, text, p);
       part = trim(part.substr(0, caret));
     }
-    if (part.starts_with("log2(") && part.ends_with(")")) {
+    if (part.starts_with("[") && part.ends_with("]")) {
+      std::string_view inner = part.substr(1, part.size() - 2);
+      size_t eq = inner.find('=');
+      double v = 0;
+      std::string_view num = eq == std::string_view::npos ? std::string_view() : trim(inner.substr(eq + 1));
+      auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+      if (eq == std::string_view::npos || num.empty() || ec != std::errc() || ptr != num.data() + num.size())
+        throw_bad_input("{}: term \"{}\": indicator \"{}\", expected [feature=number]", where, text, part);
+      f.equals = v;
+      part = trim(inner.substr(0, eq));
+    } else if (part.starts_with("log2(") && part.ends_with(")")) {
       f.log2 = true;
       part = trim(part.substr(5, part.size() - 6));
     }
@@ -120,7 +133,7 @@ double term_value(const Term& term, const LayerFeatures& layer, const ExtraValue
       throw_bad_input("layer \"{}\": feature \"{}\" is not available (it is neither a layer feature nor a measured column)",
                       layer.name, f.feature);
     double b = f.log2 ? std::log2(std::max(*x, 1.0)) : *x;
-    b = (b - f.center) / f.scale;
+    b = f.equals ? (*x == *f.equals ? 1.0 : 0.0) : (b - f.center) / f.scale;
     double p = b;
     for (int i = 1; i < f.power; ++i) p *= b;
     v *= p;
@@ -180,7 +193,7 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     std::string_view key = trim(entry.substr(0, eq)), value = trim(entry.substr(eq + 1));
     if (key == "method") {
       auto m = method_from_name(value);
-      if (!m) throw_bad_input("feature set \"{}\": method \"{}\", expected ols, wls, nnls, ridge, lasso or loglinear",
+      if (!m) throw_bad_input("feature set \"{}\": method \"{}\", expected ols, wls, nnls, ridge, lasso, lad or loglinear",
                               name_or_spec, value);
       fs.method = *m;
       continue;

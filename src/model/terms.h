@@ -28,6 +28,9 @@ struct Factor {
   bool log2 = false;    // log2(max(x, 1)): 0 for features that are 0, as NeuralPower's log terms
   int power = 1;
   double center = 0.0, scale = 1.0;  // standardised: ((log2 ? log2 x : x) - center) / scale
+  // An indicator "[kernel_h=3]": 1 when the feature equals this value, else 0 (e.g. MACs of the 3x3
+  // convolutions that runtimes run with Winograd kernels).
+  std::optional<double> equals;
   bool standardised() const { return center != 0.0 || scale != 1.0; }
 };
 
@@ -37,7 +40,8 @@ struct Term {
   bool is_constant() const { return factors.empty(); }
 };
 
-// Parses "1", "macs", "in_c*kernel_h*kernel_w", "log2(in_c)", "out_h^2", "macs*log2(kernel_h)".
+// Parses "1", "macs", "in_c*kernel_h*kernel_w", "log2(in_c)", "out_h^2", "macs*log2(kernel_h)",
+// "macs*[kernel_h=3]".
 // `where` prefixes messages. Feature names are checked against LayerFeatures::get unless `extra` lists them.
 Term parse_term(std::string_view text, const std::string& where, const std::vector<std::string>& extra = {});
 

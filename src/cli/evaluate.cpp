@@ -1,0 +1,139 @@
+// `convergy evaluate --measurements M.csv --target T [--features A,B,...] [--cv K|lono|split]
+// [--format table|json]`: cross-validates feature sets and prints accuracy, RMSPE, MAPE, within +-10%,
+// complexity and interval coverage per feature set and layer group, plus whole-network figures.
+#include "cli/command.h"
+#include "cli/format.h"
+#include "model/evaluate.h"
+#include "util/error.h"
+
+#include <fmt/core.h>
+
+#include <cmath>
+
+namespace convergy::cli {
+
+model::Dataset load_measurements(const std::string& path, const std::string& target,
+                                 const std::vector<std::string>& where);  // fit.cpp
+void apply_method(model::FeatureSet& fs, const std::string& method);      // fit.cpp
+
+namespace {
+
+struct EvaluateOptions {
+  std::string measurements, target, cv = "10", group, method;
+  std::vector<std::string> features;
+  std::vector<std::string> where;
+  OutputFormat format = OutputFormat::Table;
+  double coverage = 0.9;
+  int max_terms = 0;
+  uint64_t seed = 1;
+};
+
+// --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
+// a comma-separated list of named sets.
+std::vector<std::string> feature_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    if (v.find('=') != std::string::npos) {
+      out.push_back(v);
+      continue;
+    }
+    size_t start = 0;
+    while (start <= v.size()) {
+      size_t comma = v.find(',', start);
+      std::string one = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!one.empty()) out.push_back(one);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  if (out.empty()) out = {"macs", "macs+1", "macs+mem", "neuralpower"};
+  return out;
+}
+
+std::string pct(double v) { return std::isfinite(v) ? fmt::format("{:.1f}%", 100 * v) : ""; }
+
+void add_rows(Table& t, const std::string& set, const std::string& what, const model::Metrics& m,
+              const std::string& complexity) {
+  t.add_row({set, what, std::to_string(m.n), pct(m.accuracy), pct(m.rmspe), pct(m.mape), pct(m.median_ape),
+             pct(m.within_10), std::isfinite(m.r2) ? fmt::format("{:.3f}", m.r2) : "", complexity,
+             m.coverage ? pct(*m.coverage) : ""});
+}
+
+int run_evaluate(const EvaluateOptions& opt) {
+  model::Dataset data = load_measurements(opt.measurements, opt.target, opt.where);
+  model::EvalOptions eo;
+  eo.group_column = opt.group;
+  eo.fit.coverage = opt.coverage;
+  eo.fit.max_terms = opt.max_terms;
+  eo.fit.seed = opt.seed;
+  if (opt.cv == "lono") {
+    eo.mode = model::CvMode::LeaveOneGroupOut;
+  } else if (opt.cv == "split") {
+    eo.mode = model::CvMode::Split;
+  } else {
+    char* end = nullptr;
+    long k = std::strtol(opt.cv.c_str(), &end, 10);
+    if (end == opt.cv.c_str() || *end || k < 2 || k > 100000)
+      throw_bad_input("--cv \"{}\", expected a fold count >= 2, lono or split", opt.cv);
+    eo.folds = static_cast<int>(k);
+  }
+  std::vector<model::Evaluation> results;
+  for (const auto& name : feature_list(opt.features)) {
+    model::FeatureSet fs = model::parse_feature_set(name);
+    apply_method(fs, opt.method);
+    model::Design design = model::build_design(data, fs);
+    results.push_back(model::evaluate(data, design, eo));
+  }
+  const std::string unit = model::target_unit(opt.target);
+  if (opt.format == OutputFormat::Json) {
+    Json j = {{"measurements", opt.measurements}, {"target", opt.target}, {"unit", unit},
+              {"data_kind", model::data_kind_name(data.kind)}, {"samples", data.samples.size()},
+              {"skipped_unmeasured", data.skipped_unmeasured}};
+    j["where"] = opt.where;
+    Json rs = Json::array();
+    for (const auto& e : results) rs.push_back(Json::parse(model::evaluation_to_json(e).dump()));
+    j["results"] = rs;
+    fmt::print("{}", json_text(j));
+    return 0;
+  }
+  Table t({{"features"}, {"rows"}, {"n", Align::Right}, {"accuracy", Align::Right}, {"RMSPE", Align::Right},
+           {"MAPE", Align::Right}, {"median APE", Align::Right}, {"within 10%", Align::Right}, {"R2", Align::Right},
+           {"complexity", Align::Right}, {"coverage", Align::Right}});
+  const bool networks = data.kind == model::DataKind::Networks;
+  for (const auto& e : results) {
+    add_rows(t, e.feature_set, networks ? "networks" : "layers", e.rows, std::to_string(e.complexity));
+    if (e.by_group.size() > 1 || (!networks && !e.by_group.empty() && e.by_group.begin()->second.n != e.rows.n))
+      for (const auto& [g, m] : e.by_group) {
+        auto c = e.complexity_by_group.find(g);
+        add_rows(t, "", "  " + g, m, c == e.complexity_by_group.end() ? "0" : std::to_string(c->second));
+      }
+    if (e.networks) add_rows(t, "", "networks (sum of layers)", *e.networks, "");
+  }
+  std::string where;
+  for (const auto& w : opt.where) where += " " + w;
+  fmt::print("{}{}: {} {} rows, target {} ({}), {}, {:.0f}% intervals\n{}", opt.measurements, where,
+             data.samples.size(), model::data_kind_name(data.kind), opt.target, unit,
+             results.empty() ? "" : results.front().cv, 100 * opt.coverage, t.text());
+  return 0;
+}
+
+const Command kEvaluate({"evaluate", "Cross-validate predictive models on measurements", 55, [](CLI::App& app) {
+  auto opt = std::make_shared<EvaluateOptions>();
+  app.add_option("--measurements", opt->measurements, "CSV with a header row (see docs/models.md)")->required();
+  app.add_option("--target", opt->target, "energy_mj or time_ms")->required()->check(CLI::IsMember({"energy_mj", "time_ms"}));
+  app.add_option("--features", opt->features,
+                 "Named sets, comma-separated (default macs,macs+1,macs+mem,neuralpower); repeat the option for a "
+                 "custom spec such as \"conv=macs,1;fc=macs,1\"");
+  app.add_option("--cv", opt->cv, "K (k-fold; grouped by network when rows name networks), lono, or split")->capture_default_str();
+  app.add_option("--group", opt->group, "Column whose rows share a fold, e.g. family (with --cv lono: leave-one-family-out)");
+  app.add_option("--method", opt->method, "Override the regression: ols, wls, nnls, ridge, lasso, lad, loglinear");
+  app.add_option("--where", opt->where, "Keep only rows with COLUMN=VALUE (repeatable), e.g. rail=cpu");
+  app.add_option("--coverage", opt->coverage, "Prediction interval coverage")->capture_default_str()->check(CLI::Range(0.5, 0.999));
+  app.add_option("--max-terms", opt->max_terms, "Lasso: keep at most this many terms (0 = CV decides)");
+  app.add_option("--seed", opt->seed, "Seed of the fold assignment")->capture_default_str();
+  add_format_option(app, opt->format);
+  return [opt] { return run_evaluate(*opt); };
+}});
+
+}  // namespace
+}  // namespace convergy::cli

@@ -1,0 +1,126 @@
+// `convergy predict --model MODEL.json NET... [--format table|csv|json]`: predicts each network with a
+// fitted model, layer by layer, with the model's calibrated interval. Also home of the network loader that
+// fit and evaluate share (networks named by measurement CSVs go through the same importer and passes).
+#include "cli/command.h"
+#include "cli/format.h"
+#include "features/features.h"
+#include "graph/passes.h"
+#include "import/load.h"
+#include "model/model.h"
+#include "util/error.h"
+
+#include <fmt/core.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+namespace convergy::cli {
+
+// The features of a network as executed: imported, graph passes applied (removed layers cost nothing).
+std::shared_ptr<const NetworkFeatures> load_network_features(const std::string& reference) {
+  Graph g = load_network(reference);
+  PassResult passed = run_passes(g);
+  return std::make_shared<const NetworkFeatures>(network_features(passed.graph));
+}
+
+namespace {
+
+struct PredictOptions {
+  std::string model;
+  std::vector<std::string> nets;
+  OutputFormat format = OutputFormat::Table;
+};
+
+// NET arguments with every @list.txt expanded: one network per line, blank lines and # comments skipped;
+// relative paths in a list are taken relative to the list's folder. Returns (as given, path to load).
+std::vector<std::pair<std::string, std::string>> expand_networks(const std::vector<std::string>& args) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& a : args) {
+    if (!a.starts_with("@")) {
+      out.emplace_back(a, a);
+      continue;
+    }
+    const std::string list = a.substr(1);
+    std::ifstream in(list);
+    if (!in) throw_bad_input("{}: cannot open the network list", list);
+    std::string line;
+    int line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+      size_t start = line.find_first_not_of(" \t");
+      if (start == std::string::npos || line[start] == '#') continue;
+      line = line.substr(start);
+      fs::path p(line);
+      bool is_path = p.has_extension() || line.find('/') != std::string::npos;
+      std::string resolved = is_path && p.is_relative() ? (fs::path(list).parent_path() / p).lexically_normal().string() : line;
+      out.emplace_back(line, resolved);
+    }
+    if (line_no == 0) throw_bad_input("{}: empty network list, expected one network per line", list);
+  }
+  return out;
+}
+
+std::string number(std::optional<double> v) {
+  if (!v || !std::isfinite(*v)) return "";
+  return fmt::format("{:.6g}", *v);
+}
+
+int run_predict(const PredictOptions& opt) {
+  const model::Model m = model::load_model(opt.model);
+  const auto nets = expand_networks(opt.nets);
+  if (nets.empty()) throw_bad_input("no networks to predict (give NET arguments or @list.txt)");
+  const std::string id = m.id();
+  Json all = Json::array();
+  Table table({{"network"}, {fmt::format("predicted_{}", m.unit == "mJ" ? "mj" : "ms"), Align::Right},
+               {"lower", Align::Right}, {"upper", Align::Right}, {"note"}});
+  Table csv({{"network"}, {"target"}, {"unit"}, {"predicted"}, {"lower"}, {"upper"}, {"model"}});
+  for (const auto& [given, path] : nets) {
+    auto features = load_network_features(path);
+    model::NetworkPrediction p = model::predict_network(m, *features);
+    std::string note;
+    if (!p.unmodelled_groups.empty()) {
+      for (const auto& g : p.unmodelled_groups) note += (note.empty() ? "" : ", ") + g;
+      note = "no sub-model for " + note + " layers (not counted)";
+    }
+    table.add_row({given, number(p.predicted), number(p.lower), number(p.upper), note});
+    csv.add_row({given, m.target, m.unit, number(p.predicted), number(p.lower), number(p.upper), id});
+    Json layers = Json::array();
+    for (const auto& l : p.layers) {
+      if (l.group == "none") continue;  // no cost by definition (Flatten, Reshape, ...)
+      layers.push_back({{"name", l.name}, {"type", l.group}, {"predicted", l.predicted ? Json(*l.predicted) : Json(nullptr)}});
+    }
+    Json j = {{"network", given},
+              {"target", m.target},
+              {"unit", m.unit},
+              {"predicted", p.predicted},
+              {"lower", p.lower ? Json(*p.lower) : Json(nullptr)},
+              {"upper", p.upper ? Json(*p.upper) : Json(nullptr)},
+              {"model", id}};
+    if (p.network_terms != 0.0) j["network_terms"] = p.network_terms;
+    j["unmodelled_groups"] = p.unmodelled_groups;
+    j["layers"] = layers;
+    all.push_back(std::move(j));
+  }
+  switch (opt.format) {
+    case OutputFormat::Json: fmt::print("{}", json_text(all)); break;
+    case OutputFormat::Csv: fmt::print("{}", csv.csv()); break;
+    case OutputFormat::Table:
+      fmt::print("model {} ({}, {}; {} terms)\n{}", id, m.target, m.unit, m.complexity(), table.text());
+      break;
+  }
+  return 0;
+}
+
+const Command kPredict({"predict", "Predict energy or latency of networks with a fitted model", 60, [](CLI::App& app) {
+  auto opt = std::make_shared<PredictOptions>();
+  app.add_option("--model", opt->model, "Model JSON written by `convergy fit`")->required();
+  app.add_option("nets", opt->nets, "Networks: .prototxt/.onnx paths, zoo names, or @list.txt")->required();
+  add_format_option(app, opt->format);
+  return [opt] { return run_predict(*opt); };
+}});
+
+}  // namespace
+}  // namespace convergy::cli
