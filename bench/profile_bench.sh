@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 BUILD_DIR="${1:-build}"
 shift || true
 CLI="$BUILD_DIR/convergy"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+WORK="${KEEP_DIR:-$(mktemp -d)}"
+mkdir -p "$WORK"
+[ -n "${KEEP_DIR:-}" ] || trap 'rm -rf "$WORK"' EXIT
 NETS=$(ls zoo/*.prototxt | xargs -n1 basename | sed 's/\.prototxt$//' | tr '\n' ' ')
 echo "machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "networks: $NETS"
@@ -26,6 +27,9 @@ for mode in ("markers", "isolated"):
     ok = [r for r in long if float(r["ci95_ms"]) <= 0.02 * float(r["time_ms"])]
     worst = sorted(long, key=lambda r: float(r["ci95_ms"]) / float(r["time_ms"]), reverse=True)[:5]
     print(f"{mode}: {len(ok)}/{len(long)} layers > 1 ms have a 95% CI half-width <= 2% of the median")
+    wall = sum(float(r["time_ms"]) * int(r["iterations"]) * int(r["n"]) for r in rows if r["mode"] == mode)
+    cpu = sum(float(r["cpu_time_ms"] or 0) * int(r["iterations"]) * int(r["n"]) for r in rows if r["mode"] == mode)
+    print(f"  measured windows: {wall / 1e3:.1f} s wall, {cpu / 1e3:.1f} s CPU (CPU/wall {cpu / max(wall, 1e-9):.2f})")
     for r in worst:
         print(f"  worst: {r['network']}/{r['layer']} median {float(r['time_ms']):.3f} ms, "
               f"half-width {100 * float(r['ci95_ms']) / float(r['time_ms']):.1f}%, cpu {r['cpu_time_ms']} ms")

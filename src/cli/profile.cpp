@@ -5,6 +5,7 @@
 #include "features/features.h"
 #include "graph/passes.h"
 #include "import/load.h"
+#include "measure/marker_log.h"
 #include "measure/profiler.h"
 #include "store/store.h"
 #include "util/error.h"
@@ -15,6 +16,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -33,7 +35,7 @@ struct ProfileCliOptions {
   std::string mode = "both";
   int reps = 5;
   int warmup = 2;
-  double min_window_ms = 20;
+  double min_window_ms = 10;
   double idle_s = 2;
   bool interleave = false;
   uint64_t seed = 1;
@@ -41,6 +43,7 @@ struct ProfileCliOptions {
   bool counters = true;
   std::string db = "convergy.db";
   std::string sysfs_root = "/";
+  std::string marker_log;
 };
 
 // Progress: a bar with ETA on a terminal, plain lines otherwise (logs, CI).
@@ -242,6 +245,25 @@ int run_profile(const ProfileCliOptions& o) {
   popt.seed = o.seed;
   if (o.counters) popt.perf_events = default_perf_events();
 
+  // With an external meter: play two sync pulses the meter will see, then log every layer interval.
+  std::ofstream markers;
+  const Graph* marker_graph = nullptr;
+  std::string marker_net;
+  if (!o.marker_log.empty()) {
+    markers.open(o.marker_log, std::ios::trunc);
+    if (!markers) throw_bad_input("--marker-log {}: cannot write the file", o.marker_log);
+    write_marker_header(markers);
+    fmt::print("sync pulses for the external meter (2 s)...\n");
+    std::fflush(stdout);
+    for (double t : run_sync_pulses()) write_marker_event(markers, {"sync_start", t, 0, "", "", -1, -1, -1});
+    markers.flush();
+    popt.on_marker = [&](const std::string& event, double t, double end, LayerId l, int rep, int64_t it) {
+      MarkerEvent e{event, t, end, marker_net, "", l, rep, it};
+      if (marker_graph && l >= 0) e.layer = marker_graph->layer(l).name;
+      write_marker_event(markers, e);
+    };
+  }
+
   // Register networks and layers, and count the rows still to measure.
   struct NetIds {
     int64_t net = 0, whole = 0;
@@ -286,6 +308,8 @@ int run_profile(const ProfileCliOptions& o) {
 
   for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
     const Graph& g = nets[i].graph;
+    marker_graph = &g;
+    marker_net = nets[i].spec;
     std::unique_ptr<Executor> ex;
     std::unique_ptr<ExecutorWorkload> work;
     std::unique_ptr<Profiler> prof;
@@ -413,6 +437,8 @@ const Command kProfile{
        sub.add_flag("--no-passes", o->no_passes, "Profile the graph as defined (no folding or fusion)");
        sub.add_flag("!--no-counters", o->counters, "Do not try hardware performance counters");
        sub.add_option("--db", o->db, "SQLite database")->capture_default_str();
+       sub.add_option("--marker-log", o->marker_log,
+                      "Play sync pulses and log layer intervals for an external meter (see `convergy attribute`)");
        sub.add_option("--sysfs-root", o->sysfs_root, "Read sensors under this folder (tests)")->group("");
        return [o] { return run_profile(*o); };
      }}};

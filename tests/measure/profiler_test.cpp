@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <tuple>
 
 namespace convergy {
 namespace {
@@ -202,6 +203,36 @@ TEST(MachineState, RecordsWhatItCanRead) {
   EXPECT_THAT(j, ::testing::HasSubstr("\"governor\""));
   EXPECT_THAT(j, ::testing::HasSubstr("\"loadavg\""));
   EXPECT_THAT(j, ::testing::HasSubstr("\"threads\":1"));
+}
+
+}  // namespace
+}  // namespace convergy
+
+namespace convergy {
+namespace {
+
+TEST(Profiler, MarkersModeLogsEveryWindowAndLayerInterval) {
+  SpinWorkload w({0.2, 0.1, 0.3});
+  ProfileOptions o = quick();
+  std::vector<std::tuple<std::string, double, double, LayerId, int64_t>> events;
+  o.on_marker = [&](const std::string& e, double t, double end, LayerId l, int, int64_t it) {
+    events.emplace_back(e, t, end, l, it);
+  };
+  Profiler p(w, nullptr, o);
+  p.warm_up();
+  p.markers_rep(0);
+  const int64_t n = p.network_iterations();
+  ASSERT_EQ(static_cast<int64_t>(events.size()), 3 * n + 2);
+  EXPECT_EQ(std::get<0>(events.front()), "window_start");
+  EXPECT_EQ(std::get<0>(events.back()), "window_end");
+  double window_start = std::get<1>(events.front()), window_end = std::get<1>(events.back());
+  for (size_t i = 1; i + 1 < events.size(); ++i) {
+    const auto& [e, t, end, l, it] = events[i];
+    EXPECT_EQ(e, "layer");
+    EXPECT_LE(window_start, t);
+    EXPECT_LE(t, end);
+    EXPECT_LE(end, window_end);
+  }
 }
 
 }  // namespace
