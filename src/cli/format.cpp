@@ -101,8 +101,9 @@ std::string human_count(uint64_t v, std::string_view unit) {
     x /= 1000.0;
     ++p;
   }
-  std::string digits = x >= 99.95 ? fmt::format("{:.0f}", x) : x >= 9.995 ? fmt::format("{:.1f}", x)
-                                                                           : fmt::format("{:.2f}", x);
+  std::string digits = x >= 99.95   ? fmt::format("{:.0f}", x)
+                       : x >= 9.995 ? fmt::format("{:.1f}", x)
+                                    : fmt::format("{:.2f}", x);
   return digits + " " + kPrefix[p] + std::string(unit);
 }
 

@@ -114,14 +114,14 @@ int run_info(const InfoOptions& o) {
       row["input_shapes"] = ins;
       row["output_shapes"] = outs;
       for (const auto& name : features) row[name] = exact_feature(f, name);
-      row["fused_activation"] =
-          l.fused_activation
-              ? Json{{"type", layer_kind_name(l.fused_activation->kind)}, {"layer", l.fused_activation->layer_name}}
-              : Json(nullptr);
+      row["fused_activation"] = l.fused_activation ? Json{{"type", layer_kind_name(l.fused_activation->kind)},
+                                                          {"layer", l.fused_activation->layer_name}}
+                                                   : Json(nullptr);
       rows.push_back(std::move(row));
     }
     Json changes = Json::array();
-    for (const auto& c : passed.changes) changes.push_back({{"pass", c.pass}, {"layer", c.layer}, {"detail", c.detail}});
+    for (const auto& c : passed.changes)
+      changes.push_back({{"pass", c.pass}, {"layer", c.layer}, {"detail", c.detail}});
     Json out = {{"network", network},
                 {"source", g.source()},
                 {"input_shapes", inputs},
@@ -149,7 +149,8 @@ int run_info(const InfoOptions& o) {
       const Layer& l = *layers[i];
       const LayerFeatures& f = nf.layers[i];
       std::vector<std::string> cells = {l.name, std::string(layer_kind_name(l.kind)),
-                                        std::string(layer_class_name(f.cls)), output_shapes(g, l), fused_name(l)};
+                                        std::string(layer_class_name(f.cls)), output_shapes(g, l),
+                                        fused_name(l)};
       for (const auto& n : features) cells.push_back(exact_feature(f, n).dump());
       t.add_row(std::move(cells));
     }
@@ -174,14 +175,16 @@ int run_info(const InfoOptions& o) {
     std::string cls(layer_class_name(f.cls));
     if (f.depthwise) cls += " (dw)";
     t.add_row({l.name, std::string(layer_kind_name(l.kind)), cls, output_shapes(g, l), human_count(f.macs),
-               human_count(f.ops), human_count(f.params), human_count(f.in_bytes, "B"), human_count(f.out_bytes, "B"),
-               human_count(f.weight_bytes, "B"), fused_name(l)});
+               human_count(f.ops), human_count(f.params), human_count(f.in_bytes, "B"),
+               human_count(f.out_bytes, "B"), human_count(f.weight_bytes, "B"), fused_name(l)});
   }
   std::string inputs;
-  for (BlobId b : g.inputs()) inputs += (inputs.empty() ? "" : ", ") + g.blob(b).name + " " + g.blob(b).shape.str();
+  for (BlobId b : g.inputs())
+    inputs += (inputs.empty() ? "" : ", ") + g.blob(b).name + " " + g.blob(b).shape.str();
   std::string out = fmt::format("network {} ({}), input {}\n\n", network, g.source(), inputs);
   out += t.text();
-  out += fmt::format("\ntotals ({}; params as defined)\n", o.no_passes ? "graph as defined" : "graph as executed");
+  out += fmt::format("\ntotals ({}; params as defined)\n",
+                     o.no_passes ? "graph as defined" : "graph as executed");
   Table totals({{"what"}, {"value", Align::Right}, {"exact", Align::Right}});
   totals.add_row({"layers", std::to_string(layers.size()), ""});
   totals.add_row({"MACs", human_count(nf.macs), grouped(nf.macs)});
@@ -195,7 +198,8 @@ int run_info(const InfoOptions& o) {
   } else if (passed.changes.empty()) {
     out += "\npasses: no changes\n";
   } else {
-    out += fmt::format("\npasses: {} change{}\n", passed.changes.size(), passed.changes.size() == 1 ? "" : "s");
+    out +=
+        fmt::format("\npasses: {} change{}\n", passed.changes.size(), passed.changes.size() == 1 ? "" : "s");
     Table p({{"pass"}, {"layer"}, {"change"}});
     for (const auto& c : passed.changes) p.add_row({c.pass, c.layer, c.detail});
     out += indented(p.text());
@@ -204,13 +208,14 @@ int run_info(const InfoOptions& o) {
   return 0;
 }
 
-const Command kInfo{{"info", "Per-layer features of a network (zoo name, .prototxt or .onnx), then totals", 20,
-                     [](CLI::App& sub) {
+const Command kInfo{{"info", "Per-layer features of a network (zoo name, .prototxt or .onnx), then totals",
+                     20, [](CLI::App& sub) {
                        auto o = std::make_shared<InfoOptions>();
                        sub.add_option("net", o->net, "Zoo name or model file")->required();
                        add_format_option(sub, o->format);
-                       sub.add_flag("--no-passes", o->no_passes,
-                                    "Show the graph as defined (no dead-layer/Dropout removal, folding or fusion)");
+                       sub.add_flag(
+                           "--no-passes", o->no_passes,
+                           "Show the graph as defined (no dead-layer/Dropout removal, folding or fusion)");
                        sub.add_option("--input-shape", o->input_shapes,
                                       "Input shape, name=NxCxHxW or NxCxHxW for the first input (repeatable)")
                            ->allow_extra_args(false);

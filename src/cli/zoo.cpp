@@ -1,9 +1,9 @@
 // `convergy zoo`: lists the built-in networks with input size, layer count, MACs and parameters.
+#include "zoo/zoo.h"
 #include "cli/command.h"
 #include "cli/format.h"
 #include "features/features.h"
 #include "import/load.h"
-#include "zoo/zoo.h"
 
 #include <fmt/core.h>
 
@@ -62,11 +62,12 @@ int run_zoo(OutputFormat format) {
   return 0;
 }
 
-const Command kZoo{{"zoo", "List the built-in networks (input, layers, MACs, parameters)", 10, [](CLI::App& sub) {
-                      auto format = std::make_shared<OutputFormat>(OutputFormat::Table);
-                      add_format_option(sub, *format);
-                      return std::function<int()>([format] { return run_zoo(*format); });
-                    }}};
+const Command kZoo{
+    {"zoo", "List the built-in networks (input, layers, MACs, parameters)", 10, [](CLI::App& sub) {
+       auto format = std::make_shared<OutputFormat>(OutputFormat::Table);
+       add_format_option(sub, *format);
+       return std::function<int()>([format] { return run_zoo(*format); });
+     }}};
 
 }  // namespace
 

@@ -14,7 +14,8 @@ namespace convergy {
 namespace {
 
 // A static_assert in the spirit of ggml's: adding a LayerKind must make someone revisit layer_ops().
-static_assert(kLayerKindCount == 27, "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
+static_assert(kLayerKindCount == 27,
+              "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
 
 // Weights are stored as fp32 whatever the activations' type.
 constexpr uint64_t kWeightBytes = 4;
@@ -93,7 +94,8 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
       return c.mul(out, l.inputs.size(), "op count");
     case LayerKind::LRN: {
       const auto& p = l.p<LRNParams>();
-      uint64_t window = p.across_channels ? u(p.local_size) : c.mul(u(p.local_size), u(p.local_size), "op count");
+      uint64_t window =
+          p.across_channels ? u(p.local_size) : c.mul(u(p.local_size), u(p.local_size), "op count");
       // window multiply-adds for the sum of squares, then scale-and-offset, power and divide.
       return c.mul(out, c.add(window, 3, "op count"), "op count");
     }
@@ -137,7 +139,8 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
     const Blob& b = graph.blob(o);
     uint64_t n = c.elems(b.shape, "output");
     f.out_elems = c.add(f.out_elems, n, "output element count");
-    f.out_bytes = c.add(f.out_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "output byte count"), "output byte count");
+    f.out_bytes =
+        c.add(f.out_bytes, c.mul(n, u(dtype_bytes(b.dtype)), "output byte count"), "output byte count");
   }
   for (const WeightSpec& w : l.weights) {
     uint64_t n = c.elems(w.shape, "weight");
@@ -174,7 +177,8 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
     f.depthwise = p.groups > 1 && p.groups == f.in_c;
     uint64_t per_output = c.mul(u(f.in_c / std::max<int64_t>(p.groups, 1)),
                                 c.mul(u(p.kernel_h), u(p.kernel_w), "MAC count"), "MAC count");
-    uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MAC count"), c.mul(u(f.out_h), u(f.out_w), "MAC count"), "MAC count");
+    uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MAC count"),
+                             c.mul(u(f.out_h), u(f.out_w), "MAC count"), "MAC count");
     f.macs = c.mul(outputs, per_output, "MAC count");
   } else if (l.kind == LayerKind::InnerProduct && in) {
     const auto& p = l.p<InnerProductParams>();
@@ -212,9 +216,10 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
 
 const std::vector<std::string>& feature_names() {
   static const std::vector<std::string> names = {
-      "1",        "macs",     "flops",    "ops",      "params",   "weight_elems", "in_elems", "out_elems", "in_bytes",
-      "out_bytes", "weight_bytes", "batch", "in_c",   "in_h",     "in_w",         "out_c",    "out_h",     "out_w",
-      "kernel_h", "kernel_w", "stride_h", "stride_w", "pad_h",    "pad_w",        "groups",   "depthwise"};
+      "1",         "macs",     "flops",     "ops",          "params",   "weight_elems", "in_elems",
+      "out_elems", "in_bytes", "out_bytes", "weight_bytes", "batch",    "in_c",         "in_h",
+      "in_w",      "out_c",    "out_h",     "out_w",        "kernel_h", "kernel_w",     "stride_h",
+      "stride_w",  "pad_h",    "pad_w",     "groups",       "depthwise"};
   return names;
 }
 

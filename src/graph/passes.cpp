@@ -43,7 +43,8 @@ Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan) {
     std::vector<std::string> names;
     names.reserve(l.outputs.size());
     for (BlobId b : l.outputs) names.push_back(g.blob(b).name);
-    LayerId id = out.add_layer(l.name, l.kind, p.params ? *p.params : l.params, std::move(inputs), names, l.origin);
+    LayerId id =
+        out.add_layer(l.name, l.kind, p.params ? *p.params : l.params, std::move(inputs), names, l.origin);
     Layer& nl = out.mutable_layers().at(static_cast<size_t>(id));
     nl.fused_activation = p.fused ? p.fused : l.fused_activation;
     for (size_t k = 0; k < l.outputs.size(); ++k) map[static_cast<size_t>(l.outputs[k])] = nl.outputs.at(k);
@@ -57,7 +58,9 @@ Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan) {
   return out;
 }
 
-std::vector<LayerPlan> keep_all(const Graph& g) { return std::vector<LayerPlan>(static_cast<size_t>(g.num_layers())); }
+std::vector<LayerPlan> keep_all(const Graph& g) {
+  return std::vector<LayerPlan>(static_cast<size_t>(g.num_layers()));
+}
 
 bool is_output(const Graph& g, BlobId b) {
   auto outs = g.outputs();
@@ -76,7 +79,8 @@ std::vector<LayerPlan> plan_dead(const Graph& g, std::vector<PassChange>& change
   // Walk backwards so a layer's liveness is known before its inputs are visited.
   for (LayerId i = g.num_layers() - 1; i >= 0; --i) {
     const Layer& l = g.layer(i);
-    bool used = std::any_of(l.outputs.begin(), l.outputs.end(), [&](BlobId b) { return live[static_cast<size_t>(b)]; });
+    bool used = std::any_of(l.outputs.begin(), l.outputs.end(),
+                            [&](BlobId b) { return live[static_cast<size_t>(b)]; });
     // Inputs stay: they are the network's interface even when an input feeds nothing.
     if (!used && l.kind != LayerKind::Input) {
       plan[static_cast<size_t>(i)].action = LayerPlan::Action::Drop;
@@ -96,8 +100,9 @@ std::vector<LayerPlan> plan_dropout(const Graph& g, std::vector<PassChange>& cha
     const Layer& l = g.layer(i);
     if (l.kind != LayerKind::Dropout || l.inputs.size() != 1 || l.outputs.size() != 1) continue;
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
-    changes.push_back({"dropout", l.name, "removed (identity at inference); consumers read \"" +
-                                              g.blob(l.inputs[0]).name + "\""});
+    changes.push_back(
+        {"dropout", l.name,
+         "removed (identity at inference); consumers read \"" + g.blob(l.inputs[0]).name + "\""});
   }
   return plan;
 }
@@ -139,7 +144,9 @@ FusedActivation describe_activation(const Layer& l) {
   f.kind = l.kind;
   f.layer_name = l.name;
   switch (l.kind) {
-    case LayerKind::LeakyReLU: f.alpha = l.p<LeakyReLUParams>().slope; break;
+    case LayerKind::LeakyReLU:
+      f.alpha = l.p<LeakyReLUParams>().slope;
+      break;
     case LayerKind::Clip:
       f.alpha = l.p<ClipParams>().min;
       f.beta = l.p<ClipParams>().max;
@@ -148,7 +155,8 @@ FusedActivation describe_activation(const Layer& l) {
       f.alpha = l.p<HardSigmoidParams>().alpha;
       f.beta = l.p<HardSigmoidParams>().beta;
       break;
-    default: break;
+    default:
+      break;
   }
   return f;
 }
@@ -165,7 +173,8 @@ std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& change
     if (prod < 0) continue;
     const Layer& p = g.layer(prod);
     auto& pp = plan[static_cast<size_t>(prod)];
-    if (!is_conv_or_fc(p.kind) || p.fused_activation || pp.fused || p.outputs.size() != 1 || !single_consumer(g, in))
+    if (!is_conv_or_fc(p.kind) || p.fused_activation || pp.fused || p.outputs.size() != 1 ||
+        !single_consumer(g, in))
       continue;
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
     pp.fused = describe_activation(l);

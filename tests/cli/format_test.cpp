@@ -48,11 +48,15 @@ TEST(Format, TableTextAndCsv) {
 }
 
 TEST(Format, JsonKeepsShapesOnOneLine) {
-  Json j = {{"name", "x"}, {"shape", {1, 3, 5}}, {"rows", Json::array({Json{{"k", 1}}})}, {"empty", Json::object()},
+  Json j = {{"name", "x"},
+            {"shape", {1, 3, 5}},
+            {"rows", Json::array({Json{{"k", 1}}})},
+            {"empty", Json::object()},
             {"none", nullptr}};
-  EXPECT_EQ(json_text(j),
-            "{\n  \"name\": \"x\",\n  \"shape\": [1, 3, 5],\n  \"rows\": [\n    {\n      \"k\": 1\n    }\n  ],\n"
-            "  \"empty\": {},\n  \"none\": null\n}\n");
+  EXPECT_EQ(
+      json_text(j),
+      "{\n  \"name\": \"x\",\n  \"shape\": [1, 3, 5],\n  \"rows\": [\n    {\n      \"k\": 1\n    }\n  ],\n"
+      "  \"empty\": {},\n  \"none\": null\n}\n");
   // The text is valid JSON that parses back to the same value.
   EXPECT_EQ(Json::parse(json_text(j)), j);
 }

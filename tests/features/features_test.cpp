@@ -14,7 +14,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-ConvParams conv(int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0, int64_t groups = 1, bool bias = true) {
+ConvParams conv(int64_t out, int64_t k, int64_t stride = 1, int64_t pad = 0, int64_t groups = 1,
+                bool bias = true) {
   ConvParams p;
   p.num_output = out;
   p.kernel_h = p.kernel_w = k;
@@ -81,8 +82,8 @@ TEST(Features, AsymmetricPaddingSumsBothSides) {
   LayerFeatures f = features_of(LayerKind::Convolution, p, {{1, 1, 9, 9}});
   EXPECT_EQ(f.pad_h, 1);
   EXPECT_EQ(f.pad_w, 2);
-  EXPECT_EQ(f.out_h, 8);   // 9 + 1 - 3 + 1
-  EXPECT_EQ(f.out_w, 9);   // 9 + 2 - 3 + 1
+  EXPECT_EQ(f.out_h, 8);  // 9 + 1 - 3 + 1
+  EXPECT_EQ(f.out_w, 9);  // 9 + 2 - 3 + 1
   EXPECT_EQ(f.macs, 2u * 8 * 9 * 9);
 }
 
@@ -152,7 +153,8 @@ TEST(Features, Pooling) {
 TEST(Features, ElementwiseOps) {
   const Shape x{1, 5, 7, 9};
   const uint64_t n = 315;
-  for (LayerKind k : {LayerKind::ReLU, LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish, LayerKind::HardSwish}) {
+  for (LayerKind k :
+       {LayerKind::ReLU, LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish, LayerKind::HardSwish}) {
     LayerFeatures f = features_of(k, NoParams{}, {x});
     EXPECT_EQ(f.ops, n) << layer_kind_name(k);
     EXPECT_EQ(f.macs, 0u);
@@ -184,12 +186,14 @@ TEST(Features, BatchNormParamsExcludeStatistics) {
 }
 
 TEST(Features, EltwiseCountsEveryInput) {
-  LayerFeatures sum = features_of(LayerKind::Eltwise, EltwiseParams{}, {{1, 3, 5, 5}, {1, 3, 5, 5}, {1, 3, 5, 5}});
+  LayerFeatures sum =
+      features_of(LayerKind::Eltwise, EltwiseParams{}, {{1, 3, 5, 5}, {1, 3, 5, 5}, {1, 3, 5, 5}});
   EXPECT_EQ(sum.ops, 3u * 75);
   EXPECT_EQ(sum.in_elems, 3u * 75);
   EXPECT_EQ(sum.in_bytes, 4u * 3 * 75);
   // Squeeze-and-excitation scaling broadcasts 1x16x1x1 over 1x16x7x9.
-  LayerFeatures se = features_of(LayerKind::Eltwise, EltwiseParams{EltwiseOp::Prod, {}}, {{1, 16, 7, 9}, {1, 16, 1, 1}});
+  LayerFeatures se =
+      features_of(LayerKind::Eltwise, EltwiseParams{EltwiseOp::Prod, {}}, {{1, 16, 7, 9}, {1, 16, 1, 1}});
   EXPECT_EQ(se.ops, 2u * 1008);
   EXPECT_EQ(se.in_elems, 1008u + 16);
   EXPECT_EQ(se.out_elems, 1008u);
@@ -204,7 +208,8 @@ TEST(Features, DataMovementHasNoOps) {
   EXPECT_EQ(features_of(LayerKind::Dropout, DropoutParams{}, {x}).ops, 0u);
   EXPECT_EQ(features_of(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {x}).ops, 0u);
   EXPECT_EQ(features_of(LayerKind::Permute, PermuteParams{{0, 2, 3, 1}}, {x}).ops, 0u);
-  LayerFeatures pad = features_of(LayerKind::Pad, PadParams{{0, 0, 1, 1}, {0, 0, 1, 1}, PadMode::Constant, 0}, {x});
+  LayerFeatures pad =
+      features_of(LayerKind::Pad, PadParams{{0, 0, 1, 1}, {0, 0, 1, 1}, PadMode::Constant, 0}, {x});
   EXPECT_EQ(pad.ops, 0u);
   EXPECT_EQ(pad.out_elems, 6u * 49);
 }
@@ -250,7 +255,8 @@ TEST(Features, NetworkTotals) {
   BlobId x = g.add_input("data", {1, 3, 9, 9});
   LayerId c = g.add_layer("conv", LayerKind::Convolution, conv(4, 3), {x}, {"conv"});
   LayerId b = g.add_layer("bn", LayerKind::BatchNorm, BatchNormParams{}, {g.layer(c).outputs[0]}, {"conv"});
-  LayerId f = g.add_layer("fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1}, {g.layer(b).outputs[0]}, {"fc"});
+  LayerId f = g.add_layer("fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1},
+                          {g.layer(b).outputs[0]}, {"fc"});
   g.add_layer("prob", LayerKind::Softmax, SoftmaxParams{1}, {g.layer(f).outputs[0]}, {"prob"});
   NetworkFeatures n = network_features(g);
   ASSERT_EQ(n.layers.size(), 4u) << "Input is not a layer of the network features";
@@ -293,9 +299,10 @@ TEST(Features, LayerMacOverflowNamesTheLayer) {
     ADD_FAILURE() << "overflow not detected";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    EXPECT_STREQ(e.what(),
-                 "huge.prototxt:12:3: layer \"big\" (Convolution): MAC count overflows 64 bits, expected a network "
-                 "of realistic size");
+    EXPECT_STREQ(
+        e.what(),
+        "huge.prototxt:12:3: layer \"big\" (Convolution): MAC count overflows 64 bits, expected a network "
+        "of realistic size");
   }
 }
 
@@ -313,7 +320,8 @@ TEST(Features, NetworkTotalOverflow) {
     ADD_FAILURE() << "overflow not detected";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    EXPECT_THAT(e.what(), HasSubstr("big.prototxt: network \"sum_of_big\": total MAC count overflows 64 bits"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("big.prototxt: network \"sum_of_big\": total MAC count overflows 64 bits"));
   }
 }
 

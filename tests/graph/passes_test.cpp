@@ -229,10 +229,11 @@ TEST(Passes, DeadLayersRemovedAndOutputsRemapped) {
   BlobId d = add(g, "drop", LayerKind::Dropout, DropoutParams{}, {c});
   g.mark_output(d);
   PassResult r = run_passes(g);
-  EXPECT_EQ(change_strings(r.changes),
-            (std::vector<std::string>{"dead side_conv: its results reach no network output",
-                                      "dead side_relu: its results reach no network output",
-                                      "dropout drop: removed (identity at inference); consumers read \"conv1\""}));
+  EXPECT_EQ(
+      change_strings(r.changes),
+      (std::vector<std::string>{"dead side_conv: its results reach no network output",
+                                "dead side_relu: its results reach no network output",
+                                "dropout drop: removed (identity at inference); consumers read \"conv1\""}));
   EXPECT_EQ(layer_names(r.graph), (std::vector<std::string>{"data", "conv1"}));
   // The marked output was the dropout's; it now is conv1's.
   ASSERT_EQ(r.graph.outputs().size(), 1u);

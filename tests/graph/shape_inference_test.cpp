@@ -19,7 +19,8 @@ struct OneLayer {
   Graph g{"t"};
   LayerId id = -1;
 
-  std::vector<Shape> run(LayerKind kind, LayerParams params, const std::vector<Shape>& inputs, int n_outputs = 1) {
+  std::vector<Shape> run(LayerKind kind, LayerParams params, const std::vector<Shape>& inputs,
+                         int n_outputs = 1) {
     std::vector<BlobId> in;
     for (size_t i = 0; i < inputs.size(); ++i) in.push_back(g.add_input("in" + std::to_string(i), inputs[i]));
     std::vector<std::string> names;
@@ -40,15 +41,16 @@ Shape out1(LayerKind kind, LayerParams params, const std::vector<Shape>& inputs)
 }
 
 // Runs the layer and expects a BadInput whose message starts with the origin and the layer, and says `what`.
-void expect_rejected(LayerKind kind, LayerParams params, const std::vector<Shape>& inputs, const std::string& what,
-                     int n_outputs = 1) {
+void expect_rejected(LayerKind kind, LayerParams params, const std::vector<Shape>& inputs,
+                     const std::string& what, int n_outputs = 1) {
   OneLayer t;
   try {
     t.run(kind, std::move(params), inputs, n_outputs);
     ADD_FAILURE() << "layer " << layer_kind_name(kind) << " was accepted, expected: " << what;
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    const std::string prefix = "net.prototxt:7:3: layer \"probe\" (" + std::string(layer_kind_name(kind)) + "): ";
+    const std::string prefix =
+        "net.prototxt:7:3: layer \"probe\" (" + std::string(layer_kind_name(kind)) + "): ";
     EXPECT_THAT(e.what(), ::testing::StartsWith(prefix));
     EXPECT_THAT(e.what(), HasSubstr(what));
     EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << "messages are one line";
@@ -110,7 +112,10 @@ std::vector<KindCase> kind_cases() {
   c.push_back({LayerKind::Slice, SliceParams{1, {{1, 4}}}, {x}, {{1, 3, 13, 11}}});
   c.push_back({LayerKind::ChannelShuffle, ChannelShuffleParams{5}, {x}, {x}});
   c.push_back({LayerKind::Permute, PermuteParams{{0, 2, 3, 1}}, {x}, {{1, 13, 11, 5}}});
-  c.push_back({LayerKind::Pad, PadParams{{0, 0, 1, 2}, {0, 0, 3, 0}, PadMode::Constant, 0.0f}, {x}, {{1, 5, 17, 13}}});
+  c.push_back({LayerKind::Pad,
+               PadParams{{0, 0, 1, 2}, {0, 0, 3, 0}, PadMode::Constant, 0.0f},
+               {x},
+               {{1, 5, 17, 13}}});
   return c;
 }
 
@@ -126,7 +131,8 @@ TEST(ShapeInference, AllKindsCovered) {
   std::set<LayerKind> seen{LayerKind::Input};  // Input is covered by its own tests below
   for (const auto& c : kind_cases()) seen.insert(c.kind);
   for (int k = 0; k < kLayerKindCount; ++k)
-    EXPECT_TRUE(seen.count(static_cast<LayerKind>(k))) << "no shape case for " << layer_kind_name(static_cast<LayerKind>(k));
+    EXPECT_TRUE(seen.count(static_cast<LayerKind>(k)))
+        << "no shape case for " << layer_kind_name(static_cast<LayerKind>(k));
 }
 
 TEST(ShapeInference, DeclarationTableIsConsistent) {
@@ -228,7 +234,8 @@ TEST(ShapeInference, ConvolutionDepthwise) {
 TEST(ShapeInference, ConvolutionRejections) {
   ConvParams g3 = conv(6, 3);
   g3.groups = 3;
-  expect_rejected(LayerKind::Convolution, g3, {{1, 64, 9, 9}}, "input has 64 channels, not divisible by group 3");
+  expect_rejected(LayerKind::Convolution, g3, {{1, 64, 9, 9}},
+                  "input has 64 channels, not divisible by group 3");
   ConvParams out_g = conv(7, 3);
   out_g.groups = 3;
   expect_rejected(LayerKind::Convolution, out_g, {{1, 6, 9, 9}}, "num_output 7 is not divisible by group 3");
@@ -239,7 +246,8 @@ TEST(ShapeInference, ConvolutionRejections) {
                   "kernel extent 11 is larger than the padded input 9 along height");
   expect_rejected(LayerKind::Convolution, conv(4, 3, 1, -1), {{1, 3, 9, 9}}, "pad_top -1, expected >= 0");
   expect_rejected(LayerKind::Convolution, conv(4, 3), {{1, 3, 9}}, "rank 3, expected NCHW (rank 4)");
-  expect_rejected(LayerKind::Convolution, conv(4, 3), {{1, 3, 9, 9}, {1, 3, 9, 9}}, "got 2 inputs, expected 1");
+  expect_rejected(LayerKind::Convolution, conv(4, 3), {{1, 3, 9, 9}, {1, 3, 9, 9}},
+                  "got 2 inputs, expected 1");
 }
 
 TEST(ShapeInference, ExactMessageForGroupMismatch) {
@@ -251,8 +259,9 @@ TEST(ShapeInference, ExactMessageForGroupMismatch) {
     g.add_layer("conv2", LayerKind::Convolution, p, {x}, {"conv2"}, "resnet.prototxt:41:7");
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "resnet.prototxt:41:7: layer \"conv2\" (Convolution): input has 64 channels, not "
-                           "divisible by group 3");
+    EXPECT_STREQ(e.what(),
+                 "resnet.prototxt:41:7: layer \"conv2\" (Convolution): input has 64 channels, not "
+                 "divisible by group 3");
   }
 }
 
@@ -267,7 +276,8 @@ TEST(ShapeInference, InnerProductFlattensFromAxis) {
   EXPECT_EQ(t.weights()[1].shape, (Shape{4096}));
 
   OneLayer a2;
-  EXPECT_EQ(a2.run(LayerKind::InnerProduct, InnerProductParams{7, false, 2}, {{2, 3, 4, 5}}).at(0), (Shape{2, 3, 7}));
+  EXPECT_EQ(a2.run(LayerKind::InnerProduct, InnerProductParams{7, false, 2}, {{2, 3, 4, 5}}).at(0),
+            (Shape{2, 3, 7}));
   ASSERT_EQ(a2.weights().size(), 1u);
   EXPECT_EQ(a2.weights()[0].shape, (Shape{7, 20}));
   EXPECT_EQ(out1(LayerKind::InnerProduct, InnerProductParams{3, true, -1}, {{2, 9}}), (Shape{2, 3}));
@@ -276,38 +286,49 @@ TEST(ShapeInference, InnerProductFlattensFromAxis) {
 TEST(ShapeInference, InnerProductRejections) {
   expect_rejected(LayerKind::InnerProduct, InnerProductParams{10, true, 4}, {{1, 3, 5, 5}},
                   "axis 4 is out of range for a rank-4 input");
-  expect_rejected(LayerKind::InnerProduct, InnerProductParams{0, true, 1}, {{1, 3}}, "num_output 0, expected >= 1");
+  expect_rejected(LayerKind::InnerProduct, InnerProductParams{0, true, 1}, {{1, 3}},
+                  "num_output 0, expected >= 1");
 }
 
 // ---- Pooling ----
 
 TEST(ShapeInference, PoolingCeilAndFloorRounding) {
   // 14, kernel 3, stride 2: ceil((14 - 3) / 2) + 1 = 7 ; floor: 6
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 4, 14, 14}}), (Shape{1, 4, 7, 7}));
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Floor), {{1, 4, 14, 14}}), (Shape{1, 4, 6, 6}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 4, 14, 14}}),
+            (Shape{1, 4, 7, 7}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Floor), {{1, 4, 14, 14}}),
+            (Shape{1, 4, 6, 6}));
   // Exact division agrees: 13 -> 6 both ways ; AlexNet pool1 55 -> 27
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 4, 13, 13}}), (Shape{1, 4, 6, 6}));
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Floor), {{1, 4, 13, 13}}), (Shape{1, 4, 6, 6}));
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 96, 55, 55}}), (Shape{1, 96, 27, 27}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 4, 13, 13}}),
+            (Shape{1, 4, 6, 6}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Floor), {{1, 4, 13, 13}}),
+            (Shape{1, 4, 6, 6}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 96, 55, 55}}),
+            (Shape{1, 96, 27, 27}));
   // GoogLeNet pool after 112: ceil((112 - 3) / 2) + 1 = 56
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 64, 112, 112}}), (Shape{1, 64, 56, 56}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 64, 112, 112}}),
+            (Shape{1, 64, 56, 56}));
 }
 
 TEST(ShapeInference, PoolingCeilDropsWindowStartingInPadding) {
   // 5 + 2 pads, kernel 2, stride 2: ceil(5 / 2) + 1 = 4 windows, but the 4th starts at 6 >= 5 + 1 (in the
   // trailing padding), so Caffe and PyTorch keep 3.
   EXPECT_EQ(out1(LayerKind::Pooling, pool(2, 2, 1, PoolRounding::Ceil), {{1, 1, 5, 5}}), (Shape{1, 1, 3, 3}));
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(2, 2, 1, PoolRounding::Floor), {{1, 1, 5, 5}}), (Shape{1, 1, 3, 3}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(2, 2, 1, PoolRounding::Floor), {{1, 1, 5, 5}}),
+            (Shape{1, 1, 3, 3}));
   // 112 + 2 pads, kernel 3, stride 2: ceil gives 57 (the last window starts at 112 < 113, kept), while
   // PyTorch's floor gives 56; Caffe's ResNet-50 pool1 has no padding: ceil(109 / 2) + 1 = 56.
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 1, PoolRounding::Ceil), {{1, 64, 112, 112}}), (Shape{1, 64, 57, 57}));
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 1, PoolRounding::Floor), {{1, 64, 112, 112}}), (Shape{1, 64, 56, 56}));
-  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 64, 112, 112}}), (Shape{1, 64, 56, 56}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 1, PoolRounding::Ceil), {{1, 64, 112, 112}}),
+            (Shape{1, 64, 57, 57}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 1, PoolRounding::Floor), {{1, 64, 112, 112}}),
+            (Shape{1, 64, 56, 56}));
+  EXPECT_EQ(out1(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 64, 112, 112}}),
+            (Shape{1, 64, 56, 56}));
 }
 
 TEST(ShapeInference, PoolingAsymmetricPadding) {
   PoolParams p = pool(3, 2, 0, PoolRounding::Floor);
-  p.pad_top = 1;  // (13 + 1 - 3) / 2 + 1 = 6
+  p.pad_top = 1;    // (13 + 1 - 3) / 2 + 1 = 6
   p.pad_right = 2;  // (11 + 2 - 3) / 2 + 1 = 6
   EXPECT_EQ(out1(LayerKind::Pooling, p, {{1, 2, 13, 11}}), (Shape{1, 2, 6, 6}));
   p.rounding = PoolRounding::Ceil;  // ceil(11 / 2) + 1 = 7 ; ceil(10 / 2) + 1 = 6
@@ -328,7 +349,8 @@ TEST(ShapeInference, PoolingRejections) {
                   "padding must be smaller than the kernel 3x3");
   expect_rejected(LayerKind::Pooling, pool(7, 1, 0, PoolRounding::Floor), {{1, 1, 5, 5}},
                   "kernel 7 is larger than the padded input 5 along height");
-  expect_rejected(LayerKind::Pooling, pool(0, 1, 0, PoolRounding::Floor), {{1, 1, 5, 5}}, "kernel_h 0, expected >= 1");
+  expect_rejected(LayerKind::Pooling, pool(0, 1, 0, PoolRounding::Floor), {{1, 1, 5, 5}},
+                  "kernel_h 0, expected >= 1");
   expect_rejected(LayerKind::Pooling, pool(2, 2, 0, PoolRounding::Floor), {{1, 5}}, "expected NCHW (rank 4)");
 }
 
@@ -336,7 +358,8 @@ TEST(ShapeInference, PoolingRejections) {
 
 TEST(ShapeInference, ActivationsKeepShapeAndHaveNoWeights) {
   const Shape x{2, 3, 7, 9};
-  for (LayerKind k : {LayerKind::ReLU, LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish, LayerKind::HardSwish}) {
+  for (LayerKind k :
+       {LayerKind::ReLU, LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish, LayerKind::HardSwish}) {
     OneLayer t;
     EXPECT_EQ(t.run(k, NoParams{}, {x}).at(0), x) << layer_kind_name(k);
     EXPECT_TRUE(t.weights().empty());
@@ -389,7 +412,8 @@ TEST(ShapeInference, ScaleOneAndTwoInputs) {
   // Caffe: the second input's dims match the first's from `axis` on. SENet's Caffe files scale NxCxHxW by
   // an NxC blob with axis 0; a per-channel C blob uses axis 1. No learned weight either way.
   OneLayer se;
-  EXPECT_EQ(se.run(LayerKind::Scale, ScaleParams{0, false}, {{1, 13, 3, 3}, {1, 13}}).at(0), (Shape{1, 13, 3, 3}));
+  EXPECT_EQ(se.run(LayerKind::Scale, ScaleParams{0, false}, {{1, 13, 3, 3}, {1, 13}}).at(0),
+            (Shape{1, 13, 3, 3}));
   EXPECT_TRUE(se.weights().empty());
   EXPECT_EQ(out1(LayerKind::Scale, ScaleParams{1, false}, {{1, 13, 3, 3}, {13}}), (Shape{1, 13, 3, 3}));
   EXPECT_EQ(out1(LayerKind::Scale, ScaleParams{1, false}, {{1, 13, 3, 3}, {13, 1, 1}}), (Shape{1, 13, 3, 3}));
@@ -417,7 +441,8 @@ TEST(ShapeInference, Concat) {
   EXPECT_EQ(out1(LayerKind::Concat, ConcatParams{1}, {{1, 5, 3, 3}}), (Shape{1, 5, 3, 3}));
   expect_rejected(LayerKind::Concat, ConcatParams{1}, {{1, 4, 7, 7}, {1, 4, 7, 6}},
                   "input 1 has shape 1x4x7x6, which does not match 1x4x7x7 outside axis 1");
-  expect_rejected(LayerKind::Concat, ConcatParams{4}, {{1, 4, 7, 7}}, "axis 4 is out of range for a rank-4 input");
+  expect_rejected(LayerKind::Concat, ConcatParams{4}, {{1, 4, 7, 7}},
+                  "axis 4 is out of range for a rank-4 input");
 }
 
 TEST(ShapeInference, EltwiseBroadcasting) {
@@ -437,9 +462,11 @@ TEST(ShapeInference, EltwiseBroadcasting) {
 
 TEST(ShapeInference, SoftmaxAndDropout) {
   EXPECT_EQ(out1(LayerKind::Softmax, SoftmaxParams{1}, {{1, 1000}}), (Shape{1, 1000}));
-  expect_rejected(LayerKind::Softmax, SoftmaxParams{2}, {{1, 1000}}, "axis 2 is out of range for a rank-2 input");
+  expect_rejected(LayerKind::Softmax, SoftmaxParams{2}, {{1, 1000}},
+                  "axis 2 is out of range for a rank-2 input");
   EXPECT_EQ(out1(LayerKind::Dropout, DropoutParams{0.0f}, {{1, 4096}}), (Shape{1, 4096}));
-  expect_rejected(LayerKind::Dropout, DropoutParams{1.0f}, {{1, 4096}}, "dropout_ratio 1, expected in [0, 1)");
+  expect_rejected(LayerKind::Dropout, DropoutParams{1.0f}, {{1, 4096}},
+                  "dropout_ratio 1, expected in [0, 1)");
 }
 
 TEST(ShapeInference, Flatten) {
@@ -459,13 +486,15 @@ TEST(ShapeInference, ReshapeZeroAndMinusOne) {
   // ShuffleNet's channel split: 1x116x28x28 -> 1x2x58x28x28
   EXPECT_EQ(out1(LayerKind::Reshape, ReshapeParams{{0, 2, 58, 28, 28}}, {{1, 116, 28, 28}}),
             (Shape{1, 2, 58, 28, 28}));
-  expect_rejected(LayerKind::Reshape, ReshapeParams{{4, -1}}, {x}, "cannot reshape 2x3x5x7 (210 elements) to 4x-1");
+  expect_rejected(LayerKind::Reshape, ReshapeParams{{4, -1}}, {x},
+                  "cannot reshape 2x3x5x7 (210 elements) to 4x-1");
   expect_rejected(LayerKind::Reshape, ReshapeParams{{2, 3, 5, 8}}, {x},
                   "cannot reshape 2x3x5x7 (210 elements) to 2x3x5x8 (240 elements)");
   expect_rejected(LayerKind::Reshape, ReshapeParams{{-1, -1}}, {x}, "more than one -1 in the target shape");
   expect_rejected(LayerKind::Reshape, ReshapeParams{{0, 0, 0, 0, 0}}, {x},
                   "dimension 4 copies an input axis that does not exist");
-  expect_rejected(LayerKind::Reshape, ReshapeParams{{-2, 105}}, {x}, "target dimension -2, expected > 0, 0 or -1");
+  expect_rejected(LayerKind::Reshape, ReshapeParams{{-2, 105}}, {x},
+                  "target dimension -2, expected > 0, 0 or -1");
   expect_rejected(LayerKind::Reshape, ReshapeParams{}, {x}, "empty target shape");
 }
 
@@ -482,10 +511,12 @@ TEST(ShapeInference, Slice) {
   OneLayer even;
   EXPECT_EQ(even.run(LayerKind::Slice, SliceParams{-1, {}}, {{1, 2, 9}}, 3),
             (std::vector<Shape>(3, Shape{1, 2, 3})));
-  expect_rejected(LayerKind::Slice, SliceParams{1, {}}, {{1, 7, 3, 3}}, "axis 1 of size 7 cannot be split evenly into 2 outputs",
-                  2);
-  expect_rejected(LayerKind::Slice, SliceParams{1, {{3, 9}}}, {{1, 7, 3, 3}}, "range [3, 9) is outside axis 1 of size 7");
-  expect_rejected(LayerKind::Slice, SliceParams{1, {{3, 3}}}, {{1, 7, 3, 3}}, "range [3, 3) is outside axis 1 of size 7");
+  expect_rejected(LayerKind::Slice, SliceParams{1, {}}, {{1, 7, 3, 3}},
+                  "axis 1 of size 7 cannot be split evenly into 2 outputs", 2);
+  expect_rejected(LayerKind::Slice, SliceParams{1, {{3, 9}}}, {{1, 7, 3, 3}},
+                  "range [3, 9) is outside axis 1 of size 7");
+  expect_rejected(LayerKind::Slice, SliceParams{1, {{3, 3}}}, {{1, 7, 3, 3}},
+                  "range [3, 3) is outside axis 1 of size 7");
   expect_rejected(LayerKind::Slice, SliceParams{1, {{0, 1}}}, {{1, 7, 3, 3}}, "1 ranges for 2 outputs", 2);
 }
 
@@ -494,33 +525,39 @@ TEST(ShapeInference, OnlySplitAndSliceHaveSeveralOutputs) {
 }
 
 TEST(ShapeInference, ChannelShuffle) {
-  EXPECT_EQ(out1(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 116, 27, 27}}), (Shape{1, 116, 27, 27}));
+  EXPECT_EQ(out1(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 116, 27, 27}}),
+            (Shape{1, 116, 27, 27}));
   expect_rejected(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 7, 3, 3}},
                   "input has 7 channels, not divisible by group 2");
-  expect_rejected(LayerKind::ChannelShuffle, ChannelShuffleParams{0}, {{1, 8, 3, 3}}, "group 0, expected >= 1");
+  expect_rejected(LayerKind::ChannelShuffle, ChannelShuffleParams{0}, {{1, 8, 3, 3}},
+                  "group 0, expected >= 1");
 }
 
 TEST(ShapeInference, Permute) {
   EXPECT_EQ(out1(LayerKind::Permute, PermuteParams{{0, 2, 3, 1}}, {{1, 3, 5, 7}}), (Shape{1, 5, 7, 3}));
-  EXPECT_EQ(out1(LayerKind::Permute, PermuteParams{{0, 2, 1, 3, 4}}, {{1, 2, 58, 28, 28}}), (Shape{1, 58, 2, 28, 28}));
+  EXPECT_EQ(out1(LayerKind::Permute, PermuteParams{{0, 2, 1, 3, 4}}, {{1, 2, 58, 28, 28}}),
+            (Shape{1, 58, 2, 28, 28}));
   expect_rejected(LayerKind::Permute, PermuteParams{{0, 1, 1, 2}}, {{1, 3, 5, 7}},
                   "order is not a permutation of the input axes");
-  expect_rejected(LayerKind::Permute, PermuteParams{{0, 1, 2}}, {{1, 3, 5, 7}}, "order has 3 axes, input has rank 4");
+  expect_rejected(LayerKind::Permute, PermuteParams{{0, 1, 2}}, {{1, 3, 5, 7}},
+                  "order has 3 axes, input has rank 4");
 }
 
 TEST(ShapeInference, Pad) {
-  EXPECT_EQ(out1(LayerKind::Pad, PadParams{{0, 0, 1, 2}, {0, 0, 3, 0}, PadMode::Constant, 0.0f}, {{1, 3, 5, 7}}),
-            (Shape{1, 3, 9, 9}));
+  EXPECT_EQ(
+      out1(LayerKind::Pad, PadParams{{0, 0, 1, 2}, {0, 0, 3, 0}, PadMode::Constant, 0.0f}, {{1, 3, 5, 7}}),
+      (Shape{1, 3, 9, 9}));
   EXPECT_EQ(out1(LayerKind::Pad, PadParams{{0, 1, 0, 0}, {0, 2, 0, 0}, PadMode::Edge, 0.0f}, {{1, 3, 5, 7}}),
             (Shape{1, 6, 5, 7}));
-  EXPECT_EQ(out1(LayerKind::Pad, PadParams{{0, 0, 4, 4}, {0, 0, 4, 6}, PadMode::Reflect, 0.0f}, {{1, 3, 5, 7}}),
-            (Shape{1, 3, 13, 17}));
-  expect_rejected(LayerKind::Pad, PadParams{{0, 0, 5, 0}, {0, 0, 0, 0}, PadMode::Reflect, 0.0f}, {{1, 3, 5, 7}},
-                  "reflect padding must be smaller than the input");
+  EXPECT_EQ(
+      out1(LayerKind::Pad, PadParams{{0, 0, 4, 4}, {0, 0, 4, 6}, PadMode::Reflect, 0.0f}, {{1, 3, 5, 7}}),
+      (Shape{1, 3, 13, 17}));
+  expect_rejected(LayerKind::Pad, PadParams{{0, 0, 5, 0}, {0, 0, 0, 0}, PadMode::Reflect, 0.0f},
+                  {{1, 3, 5, 7}}, "reflect padding must be smaller than the input");
   expect_rejected(LayerKind::Pad, PadParams{{0, 0}, {0, 0}, PadMode::Constant, 0.0f}, {{1, 3, 5, 7}},
                   "2+2 pads for a rank-4 input, expected one begin and end per axis");
-  expect_rejected(LayerKind::Pad, PadParams{{0, 0, -1, 0}, {0, 0, 0, 0}, PadMode::Constant, 0.0f}, {{1, 3, 5, 7}},
-                  "pad -1, expected >= 0");
+  expect_rejected(LayerKind::Pad, PadParams{{0, 0, -1, 0}, {0, 0, 0, 0}, PadMode::Constant, 0.0f},
+                  {{1, 3, 5, 7}}, "pad -1, expected >= 0");
 }
 
 // ---- Whole-graph behaviour ----
