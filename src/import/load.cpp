@@ -80,6 +80,8 @@ Graph load_network(const std::string& spec, const LoadOptions& options) {
   if (ext.empty() && spec.find_first_of("/\\") == std::string::npos)
     throw_bad_input("unknown network \"{}\", expected a zoo name ({}) or a .prototxt/.onnx file", spec,
                     zoo_names());
+  if (ext.empty())
+    throw_bad_input("{}: the path has no file extension, expected a .prototxt, .pt, .txt or .onnx file", spec);
   throw_bad_input(
       "{}: unknown file type \"{}\", expected a .prototxt, .pt, .txt or .onnx file, or a zoo name ({})", spec,
       ext, zoo_names());

@@ -395,6 +395,9 @@ TEST(CaffeNet, ZooAndFileLoading) {
   EXPECT_THAT([] { load_network("/nonexistent/dir/x.prototxt"); },
               ::testing::ThrowsMessage<Error>(
                   ::testing::Eq("cannot open /nonexistent/dir/x.prototxt: No such file or directory")));
+  EXPECT_THAT([] { load_network("some/dir/"); },
+              ::testing::ThrowsMessage<Error>(::testing::Eq(
+                  "some/dir/: the path has no file extension, expected a .prototxt, .pt, .txt or .onnx file")));
   EXPECT_THAT([] { load_network("model.caffemodel"); },
               ::testing::ThrowsMessage<Error>(HasSubstr("unknown file type \".caffemodel\"")));
 }
