@@ -398,7 +398,7 @@ void Store::export_csv(std::ostream& out, std::optional<int64_t> campaign, bool 
       "m.n, m.mean_ms, m.stddev_ms, m.cv, m.ci95_ms, m.energy_stddev_mj, m.energy_ci95_mj, m.iterations, "
       "m.repeated_for_sensor FROM measurements m JOIN layers l ON m.layer_id = l.id JOIN networks n ON "
       "l.network_id = n.id JOIN campaigns c ON n.campaign_id = c.id WHERE (?1 IS NULL OR c.id = ?1) AND "
-      "(?2 OR m.rep < 0) ORDER BY c.id, n.id, m.mode, l.idx, m.rep";
+      "(?2 OR m.rep < 0) ORDER BY c.id, n.id, m.mode, l.idx < 0, l.idx, m.rep";
   // Feature columns: every name seen, in first-seen order (the same for every layer of one build).
   struct Row {
     std::vector<std::string> head, tail;
