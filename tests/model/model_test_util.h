@@ -13,4 +13,11 @@ CsvTable filtered_csv(const std::string& path, const std::string& column = {}, c
 // The TX2 standalone convolution table for one rail ("cpu" or "gpu").
 Dataset tx2_rail(const std::string& rail, const std::string& target = "energy_mj");
 
+struct CliResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+// Runs the built `convergy` executable with `args` (a shell fragment).
+CliResult run_cli(const std::string& args);
+
 }  // namespace convergy::model::test_util

@@ -1,0 +1,114 @@
+// Acceptance on the real measurements in ../shared/data (issue 6). Thresholds sit a little below the
+// figures measured when these tests were written (docs/models.md, "Results"), so a regression fails.
+// The TX2 tables are evaluated in-process; the Jetson Nano networks go through the `convergy` CLI, which
+// loads the prototxt files with the importers (this suite links the model module only).
+#include "model/evaluate.h"
+#include "model_test_util.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+using namespace convergy::model;
+
+namespace {
+
+// The best model of at most 10 terms found for each TX2 rail (docs/models.md explains the terms).
+const char* kTx2CpuBest =
+    "conv=macs,in_elems,weight_elems,in_c*kernel_h*kernel_w*out_h*out_w,in_h*in_w,out_elems*[kernel_h=1],"
+    "weight_elems*[kernel_h=3],out_c,in_c*out_c,out_elems*[kernel_h=3];method=lad";
+const char* kTx2GpuBest =
+    "conv=macs,in_h*in_w,in_elems*[kernel_h=1],in_c*kernel_h*kernel_w*out_h*out_w,weight_elems*[kernel_h=11],1,"
+    "macs*[kernel_h=1],out_elems*[kernel_h=1],weight_elems*[kernel_h=5],in_c;method=lad";
+const char* kNanoBest =
+    "conv=macs,macs*[kernel_h=1],macs*[kernel_h=2],macs*[kernel_h=3],1;dwconv=macs,1;fc=macs,1;method=lad";
+
+Evaluation tx2(const std::string& rail, const std::string& features) {
+  Dataset d = test_util::tx2_rail(rail);
+  EvalOptions o;
+  o.folds = 10;
+  return evaluate(d, build_design(d, parse_feature_set(features)), o);
+}
+
+void expect_coverage(const Metrics& m) {
+  ASSERT_TRUE(m.coverage.has_value());
+  EXPECT_GE(*m.coverage, 0.85);
+  EXPECT_LE(*m.coverage, 0.95);
+}
+
+TEST(AcceptanceTx2, CpuRailBestCompactModel) {
+  Evaluation e = tx2("cpu", kTx2CpuBest);
+  EXPECT_LE(e.complexity, 10);
+  EXPECT_GE(e.rows.accuracy, 0.880);  // measured 88.7%
+  expect_coverage(e.rows);
+}
+
+TEST(AcceptanceTx2, CpuRailNamedSetsOrdered) {
+  // Measured 65.5%, 69.0%, 82.0%: each richer set must stay ahead of the simpler one.
+  Evaluation macs = tx2("cpu", "macs"), plus1 = tx2("cpu", "macs+1"), mem = tx2("cpu", "macs+mem");
+  EXPECT_GE(macs.rows.accuracy, 0.645);
+  EXPECT_GE(plus1.rows.accuracy, 0.680);
+  EXPECT_GE(mem.rows.accuracy, 0.810);
+  EXPECT_EQ(macs.complexity, 1);
+  EXPECT_EQ(plus1.complexity, 2);
+  EXPECT_EQ(mem.complexity, 5);
+  expect_coverage(mem.rows);
+}
+
+TEST(AcceptanceTx2, GpuRailBestCompactModel) {
+  // The issue asks for 80%; the best <= 10-term model we found reaches 75.8% (docs/models.md says why).
+  Evaluation e = tx2("gpu", kTx2GpuBest);
+  EXPECT_LE(e.complexity, 10);
+  EXPECT_GE(e.rows.accuracy, 0.750);
+  expect_coverage(e.rows);
+}
+
+// Runs the CLI and parses its JSON output; fails the test if it exits non-zero.
+nlohmann::json run_cli_json(const std::string& args) {
+  if (!std::filesystem::exists(CONVERGY_CLI)) {
+    ADD_FAILURE() << "the convergy CLI is not built at " << CONVERGY_CLI << " (build target convergy_cli)";
+    return nullptr;
+  }
+  test_util::CliResult r = test_util::run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+  try {
+    return nlohmann::json::parse(r.output);
+  } catch (const std::exception&) {
+    ADD_FAILURE() << "not JSON: " << r.output;
+    return nullptr;
+  }
+}
+
+std::string nano_csv() { return std::string(CONVERGY_SHARED_DATA) + "/jetson-nano/networks.csv"; }
+
+TEST(AcceptanceNano, FiveFoldGroupedByNetwork) {
+  nlohmann::json j = run_cli_json("evaluate --measurements " + nano_csv() +
+                                  " --target energy_mj --cv 5 --format json --features macs+1 --features '" +
+                                  kNanoBest + "'");
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["samples"], 12534);
+  EXPECT_EQ(j["data_kind"], "whole-network");
+  const auto& best = j["results"][1];
+  EXPECT_EQ(best["cv"], "5-fold grouped by network");
+  EXPECT_EQ(best["complexity"], 9);
+  EXPECT_GE(best["rows"]["accuracy"].get<double>(), 0.930);      // measured 93.9%
+  EXPECT_GE(best["rows"]["within_10pct"].get<double>(), 0.800);  // measured 81.2%
+  EXPECT_GE(best["rows"]["interval_coverage"].get<double>(), 0.85);
+  EXPECT_LE(best["rows"]["interval_coverage"].get<double>(), 0.95);
+  // The paper's complexity-1-per-type baseline stays well behind.
+  EXPECT_LT(j["results"][0]["rows"]["accuracy"].get<double>(), best["rows"]["accuracy"].get<double>() - 0.03);
+}
+
+TEST(AcceptanceNano, LeaveOneFamilyOut) {
+  nlohmann::json j = run_cli_json("evaluate --measurements " + nano_csv() +
+                                  " --target energy_mj --cv lono --group family --format json --features '" +
+                                  kNanoBest + "'");
+  ASSERT_TRUE(j.is_object());
+  const auto& r = j["results"][0];
+  EXPECT_EQ(r["cv"], "leave-one-family-out");
+  EXPECT_EQ(r["folds"], 3);
+  EXPECT_GE(r["rows"]["accuracy"].get<double>(), 0.890);  // measured 90.0%
+}
+
+}  // namespace
