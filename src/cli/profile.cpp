@@ -25,7 +25,8 @@ namespace convergy::cli {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+// Internal linkage: another subcommand may define its own handler.
+void profile_stop_handler(int sig) { g_stop_signal = sig; }
 
 struct ProfileCliOptions {
   std::vector<std::string> nets;
@@ -229,7 +230,7 @@ int run_profile(const ProfileCliOptions& o) {
   fmt::print("campaign {} in {}{}\n", campaign.id, o.db, campaign.resumed ? " (resumed)" : "");
 
   struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
+  sa.sa_handler = profile_stop_handler;
   sigemptyset(&sa.sa_mask);
   struct sigaction old_int {}, old_term {};
   sigaction(SIGINT, &sa, &old_int);
