@@ -1,0 +1,46 @@
+// `convergy study`: the main job. Profiles the zoo on each backend, fits and evaluates layer-type models,
+// adds the Jetson measurements of the shared data, and writes the report (see src/study/study.h).
+#include "cli/command.h"
+#include "report/summary.h"
+#include "study/study.h"
+
+#include <fmt/core.h>
+
+#include <filesystem>
+
+namespace convergy::cli {
+namespace {
+
+const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write the report (the main job)", 5,
+                      [](CLI::App& sub) -> std::function<int()> {
+                        auto o = std::make_shared<study::StudyOptions>();
+                        sub.add_option("--backends", o->backends, "Local backends to measure, comma-separated")
+                            ->delimiter(',')
+                            ->capture_default_str();
+                        sub.add_option("--threads", o->threads, "Threads of each backend")->capture_default_str();
+                        sub.add_option("--db", o->db, "SQLite database; measurements there are reused")
+                            ->capture_default_str();
+                        sub.add_option("--out", o->out, "Folder for index.html, results.json and tables/")
+                            ->capture_default_str();
+                        sub.add_flag("--quick", o->quick,
+                                     "A subset of networks and fewer repetitions (about a minute), labelled QUICK");
+                        sub.add_option("--shared-data", o->shared_data,
+                                       "Folder of the shared Jetson measurements (default: ../shared/data)");
+                        sub.add_option("--sensor", o->sensor, "auto | none | a name from `convergy sensors`")
+                            ->capture_default_str();
+                        sub.add_option("--networks", o->networks, "Measure these networks instead of the zoo")
+                            ->delimiter(',');
+                        sub.add_option("--features", o->feature_sets, "Feature sets to compare, comma-separated")
+                            ->delimiter(',')
+                            ->capture_default_str();
+                        sub.add_option("--reps", o->reps, "Repetitions per network (default 5, quick 3)");
+                        return [o] {
+                          report::StudyResults r = study::run_study(*o);
+                          auto index = std::filesystem::path(o->out) / "index.html";
+                          fmt::print("\n{}", report::terminal_summary(r, index.string()));
+                          return 0;
+                        };
+                      }}};
+
+}  // namespace
+}  // namespace convergy::cli

@@ -1,0 +1,429 @@
+// Profiling campaigns into the store (see campaign.h): the measurement loop shared by `convergy profile`
+// and `convergy study`, so that both measure in exactly the same way.
+#include "study/campaign.h"
+
+#include "features/features.h"
+#include "graph/passes.h"
+#include "import/load.h"
+#include "measure/marker_log.h"
+#include "measure/profiler.h"
+#include "store/store.h"
+#include "util/error.h"
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <fmt/ranges.h>
+
+namespace convergy::study {
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+// Internal linkage: another subcommand may define its own handler.
+void profile_stop_handler(int sig) { g_stop_signal = sig; }
+
+
+
+// Progress: a bar with ETA on a terminal, plain lines otherwise (logs, CI).
+class Progress {
+ public:
+  Progress(int64_t total, int64_t done) : total_(total), done_(done), start_done_(done), tty_(::isatty(2) != 0) {
+    t0_ = monotonic_s();
+  }
+  void step(int64_t n, const std::string& what, bool line_break) {
+    std::fflush(stdout);  // keep notes on stdout in order with progress on stderr
+    done_ += n;
+    double elapsed = monotonic_s() - t0_;
+    int64_t measured = done_ - start_done_;
+    std::string eta = "?";
+    if (measured > 0 && done_ < total_) eta = duration(elapsed / static_cast<double>(measured) * (total_ - done_));
+    if (done_ >= total_) eta = "0s";
+    if (tty_) {
+      int width = 30;
+      int filled = total_ > 0 ? static_cast<int>(width * done_ / total_) : width;
+      fmt::print(stderr, "\r[{}{}] {:3}% {}/{} ETA {:<8} {:<40.40}", std::string(static_cast<size_t>(filled), '#'),
+                 std::string(static_cast<size_t>(width - filled), '.'), total_ ? 100 * done_ / total_ : 100, done_,
+                 total_, eta, what);
+      if (done_ >= total_) fmt::print(stderr, "\n");
+    } else if (line_break) {
+      fmt::print(stderr, "progress: {}/{} rows, ETA {}: {}\n", done_, total_, eta, what);
+    }
+  }
+  void finish_line() {
+    if (tty_) fmt::print(stderr, "\n");
+  }
+
+ private:
+  static std::string duration(double s) {
+    if (s < 60) return fmt::format("{:.0f}s", s);
+    return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+  }
+  int64_t total_, done_, start_done_;
+  bool tty_;
+  double t0_;
+};
+
+struct PreparedNet {
+  std::string spec;
+  Graph graph;
+};
+
+std::string counters_json(const LayerMeasurement& m) {
+  if (m.counters.empty()) return {};
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : m.counters) j[k] = v;
+  return j.dump();
+}
+
+MeasurementRow to_row(const LayerMeasurement& m, int64_t layer_id, const CampaignOptions& o, const Sensor* sensor) {
+  MeasurementRow r;
+  r.layer_id = layer_id;
+  r.mode = m.mode;
+  r.rep = m.rep;
+  r.backend = o.backend;
+  r.threads = o.threads;
+  r.time_ms = m.time_ms;
+  r.cpu_time_ms = m.cpu_time_ms;
+  r.energy_mj = m.energy_mj;
+  r.dynamic_energy_mj = m.dynamic_energy_mj;
+  r.power_w = m.power_w;
+  if (sensor && m.energy_mj) {
+    r.sensor = sensor->info().name;
+    r.rail = sensor->info().rail;
+  }
+  r.iterations = m.iterations;
+  r.repeated_for_sensor = m.repeated_for_sensor;
+  r.counters_json = counters_json(m);
+  return r;
+}
+
+MeasurementRow aggregate_row(const std::vector<MeasurementRow>& raw_rows, const CampaignOptions& o,
+                             const Sensor* sensor) {
+  std::vector<LayerMeasurement> raw;
+  for (const auto& r : raw_rows) {
+    if (r.aggregate()) continue;
+    LayerMeasurement m;
+    m.mode = r.mode;
+    m.rep = r.rep;
+    m.iterations = r.iterations;
+    m.time_ms = r.time_ms;
+    m.cpu_time_ms = r.cpu_time_ms;
+    m.energy_mj = r.energy_mj;
+    m.dynamic_energy_mj = r.dynamic_energy_mj;
+    m.power_w = r.power_w;
+    m.repeated_for_sensor = r.repeated_for_sensor;
+    raw.push_back(m);
+  }
+  Summary ts;
+  std::optional<Summary> es;
+  LayerMeasurement a = aggregate(raw, &ts, &es);
+  MeasurementRow row = to_row(a, raw_rows.front().layer_id, o, sensor);
+  row.rep = -1;
+  row.counters_json.clear();
+  row.n = static_cast<int64_t>(ts.n);
+  row.mean_ms = ts.mean;
+  row.stddev_ms = ts.stddev;
+  row.cv = ts.cv;
+  row.ci95_ms = ts.ci95_half;
+  if (es && a.energy_mj) {
+    row.energy_stddev_mj = es->stddev;
+    row.energy_ci95_mj = es->ci95_half;
+  }
+  return row;
+}
+
+std::vector<std::pair<std::string, double>> feature_columns(const LayerFeatures& f) {
+  std::vector<std::pair<std::string, double>> v;
+  for (const auto& n : feature_names()) {
+    if (n == "1") continue;
+    if (auto x = f.get(n)) v.push_back({n, *x});
+  }
+  return v;
+}
+
+}  // namespace
+
+CampaignResult run_campaign(const CampaignOptions& o) {
+  CampaignResult result;
+  if (o.mode != "markers" && o.mode != "isolated" && o.mode != "both")
+    throw_bad_input("--mode {}: expected markers, isolated or both", o.mode);
+  if (o.reps < 1) throw_bad_input("--reps {}: expected at least 1", o.reps);
+  if (o.threads < 1) throw_bad_input("--threads {}: expected at least 1", o.threads);
+  auto backends = Executor::available_backends();
+  if (std::find(backends.begin(), backends.end(), o.backend) == backends.end())
+    throw_bad_input("--backend {}: not in this build (available: {})", o.backend, fmt::join(backends, ", "));
+
+  // Load every network first, so a typo fails before any measuring.
+  std::vector<PreparedNet> nets;
+  for (const auto& spec : o.nets) {
+    Graph g = load_network(spec);
+    PassResult p = run_passes(g, o.no_passes ? PassOptions::none() : PassOptions{});
+    nets.push_back({spec, std::move(p.graph)});
+  }
+
+  SysFs fs;
+  fs.root = o.sysfs_root;
+  Discovery d = discover_sensors(fs, o.sysfs_root == "/");
+  Sensor* sensor = nullptr;
+  if (o.sensor == "auto") {
+    sensor = choose_auto_sensor(d);
+  } else if (o.sensor != "none") {
+    sensor = find_sensor(d, o.sensor);
+    if (!sensor) {
+      std::vector<std::string> names;
+      for (auto& s : d.sensors) names.push_back(s->info().name);
+      throw_bad_input("--sensor {}: no such sensor (found: {}; see `convergy sensors`)", o.sensor,
+                      names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", ")));
+    }
+    if (!sensor->available())
+      throw_bad_input("--sensor {}: {}: {}{}", o.sensor, to_string(sensor->status().availability),
+                      sensor->status().reason, sensor->status().fix.empty() ? "" : " (fix: " + sensor->status().fix + ")");
+  }
+  if (sensor) {
+    result.sensor = sensor->info().name;
+    result.rail = sensor->info().rail;
+    result.target_reason = fmt::format("energy from {} ({}, {}, updates every {:g} ms)", sensor->info().name,
+                                       sensor->info().rail, to_string(sensor->info().kind),
+                                       sensor->info().update_period_ms);
+    fmt::print("{}energy: {}\n", o.progress_prefix, result.target_reason);
+  } else {
+    result.target_reason = o.sensor == "none" ? "energy not measured (--sensor none): the target is time"
+                                              : "no readable power sensor on this machine (see `convergy sensors`): "
+                                                "the target is time";
+    fmt::print("{}energy: not measured ({}); the target is time, and energy is stored as missing (NULL)\n",
+               o.progress_prefix,
+               o.sensor == "none" ? "--sensor none" : "no readable power sensor, see `convergy sensors`");
+  }
+
+  nlohmann::ordered_json config = {{"networks", o.nets},
+                                   {"backend", o.backend},
+                                   {"threads", o.threads},
+                                   {"mode", o.mode},
+                                   {"reps", o.reps},
+                                   {"warmup", o.warmup},
+                                   {"min_window_ms", o.min_window_ms},
+                                   {"interleave", o.interleave},
+                                   {"seed", o.seed},
+                                   {"passes", !o.no_passes},
+                                   {"sensor", sensor ? sensor->info().name : "none"}};
+  Store store(o.db);
+  CampaignSpec spec;
+  spec.key = config.dump();  // the same command resumes the same campaign
+  spec.config_json = config.dump();
+  spec.machine_json = machine_state_json(fs, o.backend, o.threads);
+  if (sensor) {
+    spec.sensor = sensor->info().name;
+    spec.rail = sensor->info().rail;
+  }
+  Campaign campaign = store.open_campaign(spec);
+  result.campaign_id = campaign.id;
+  result.resumed = campaign.resumed;
+  fmt::print("{}campaign {} in {}{}\n", o.progress_prefix, campaign.id, o.db, campaign.resumed ? " (resumed)" : "");
+
+  struct sigaction sa {};
+  sa.sa_handler = profile_stop_handler;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  g_stop_signal = 0;
+
+  bool do_markers = o.mode != "isolated", do_isolated = o.mode != "markers";
+  ProfileOptions popt;
+  popt.warmup_runs = o.warmup;
+  popt.reps = o.reps;
+  popt.min_window_ms = o.min_window_ms;
+  popt.interleave = o.interleave;
+  popt.seed = o.seed;
+  if (o.counters) popt.perf_events = default_perf_events();
+
+  // With an external meter: play two sync pulses the meter will see, then log every layer interval.
+  std::ofstream markers;
+  const Graph* marker_graph = nullptr;
+  std::string marker_net;
+  if (!o.marker_log.empty()) {
+    markers.open(o.marker_log, std::ios::trunc);
+    if (!markers) throw_bad_input("--marker-log {}: cannot write the file", o.marker_log);
+    write_marker_header(markers);
+    fmt::print("sync pulses for the external meter (2 s)...\n");
+    std::fflush(stdout);
+    for (double t : run_sync_pulses()) write_marker_event(markers, {"sync_start", t, 0, "", "", -1, -1, -1});
+    markers.flush();
+    popt.on_marker = [&](const std::string& event, double t, double end, LayerId l, int rep, int64_t it) {
+      MarkerEvent e{event, t, end, marker_net, "", l, rep, it};
+      if (marker_graph && l >= 0) e.layer = marker_graph->layer(l).name;
+      write_marker_event(markers, e);
+    };
+  }
+
+  // Register networks and layers, and count the rows still to measure.
+  struct NetIds {
+    int64_t net = 0, whole = 0;
+    std::map<LayerId, int64_t> layer;
+  };
+  std::vector<NetIds> ids(nets.size());
+  int64_t total = 0, done = 0;
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const Graph& g = nets[i].graph;
+    ids[i].net = store.add_network(campaign.id, nets[i].spec, nets[i].spec);
+    NetworkFeatures nf = network_features(g);
+    StoredLayer whole{-1, "(network)", "Network",
+                      {{"macs", static_cast<double>(nf.macs)}, {"ops", static_cast<double>(nf.ops)},
+                       {"params", static_cast<double>(nf.params)},
+                       {"weight_bytes", static_cast<double>(nf.weight_bytes)}}};
+    ids[i].whole = store.add_layer(ids[i].net, whole);
+    int64_t n_layers = 0;
+    for (LayerId l = 0; l < g.num_layers(); ++l) {
+      if (g.layer(l).kind == LayerKind::Input) continue;
+      LayerFeatures f = layer_features(g, l);
+      ids[i].layer[l] = store.add_layer(ids[i].net, {l, g.layer(l).name, std::string(layer_kind_name(g.layer(l).kind)),
+                                                     feature_columns(f)});
+      ++n_layers;
+    }
+    for (int r = 0; r < o.reps; ++r) {
+      if (do_markers) {
+        total += n_layers + 1;
+        if (store.has_measurement(ids[i].whole, "markers", r)) done += n_layers + 1;
+      }
+      if (do_isolated)
+        for (auto& [l, id] : ids[i].layer) {
+          ++total;
+          if (store.has_measurement(id, "isolated", r)) ++done;
+        }
+    }
+  }
+
+  Progress progress(total, done);
+  int64_t written = 0;
+  std::optional<double> idle_before, idle_after;
+  auto stopped = [&] { return g_stop_signal != 0; };
+
+  for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
+    const Graph& g = nets[i].graph;
+    marker_graph = &g;
+    marker_net = nets[i].spec;
+    std::unique_ptr<Executor> ex;
+    std::unique_ptr<ExecutorWorkload> work;
+    std::unique_ptr<Profiler> prof;
+    auto ensure_profiler = [&] {
+      if (prof) return;
+      ex = std::make_unique<Executor>(g, ExecutorOptions{o.backend, o.threads, o.seed});
+      // One line per network: the reasons with their layer counts (ShuffleNet alone has 32 such layers).
+      std::map<std::string, int> reasons;
+      for (const auto& f : ex->fallbacks()) ++reasons[f.reason];
+      if (!reasons.empty()) {
+        std::vector<std::string> parts;
+        for (const auto& [why, n] : reasons) parts.push_back(fmt::format("{} x{}", why, n));
+        fmt::print("{}note: {}: {} layers run on the reference kernel ({})\n", o.progress_prefix, nets[i].spec,
+                   ex->fallbacks().size(), fmt::join(parts, "; "));
+      }
+      work = std::make_unique<ExecutorWorkload>(*ex);
+      prof = std::make_unique<Profiler>(*work, sensor, popt);
+      if (sensor && !idle_before) {
+        idle_before = prof->measure_idle_w(o.idle_s);
+        store.set_idle_power(campaign.id, idle_before, std::nullopt);
+      }
+      prof->set_idle_power(idle_before);
+      prof->warm_up();
+      if (i == 0 && !prof->counter_failures().empty()) {
+        const auto& f = prof->counter_failures().front();
+        fmt::print("counters: {} of the requested events cannot be opened (e.g. {}: {}); profiling goes on "
+                   "without them\n",
+                   prof->counter_failures().size(), f.event, f.reason);
+      }
+    };
+    auto layer_row_id = [&](LayerId l) { return l == kWholeNetwork ? ids[i].whole : ids[i].layer.at(l); };
+
+    if (do_markers) {
+      for (int r = 0; r < o.reps && !stopped(); ++r) {
+        if (store.has_measurement(ids[i].whole, "markers", r)) continue;
+        ensure_profiler();
+        auto ms = prof->markers_rep(r);
+        std::vector<MeasurementRow> rows;
+        for (const auto& m : ms) rows.push_back(to_row(m, layer_row_id(m.layer), o, sensor));
+        store.insert(rows);  // one transaction: the whole repetition or nothing
+        written += static_cast<int64_t>(rows.size());
+        progress.step(static_cast<int64_t>(rows.size()), fmt::format("{} markers rep {}", nets[i].spec, r + 1), true);
+      }
+      if (!stopped()) {
+        std::vector<MeasurementRow> aggs;
+        for (int64_t id : [&] {
+               std::vector<int64_t> v{ids[i].whole};
+               for (auto& [l, lid] : ids[i].layer) v.push_back(lid);
+               return v;
+             }()) {
+          auto raw = store.rows(id, "markers");
+          size_t n_raw = 0;
+          for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
+          if (n_raw == static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
+        }
+        store.insert(aggs);
+      }
+    }
+    if (do_isolated && !stopped()) {
+      for (int r = 0; r < o.reps && !stopped(); ++r) {
+        bool any = false;
+        std::vector<LayerId> order;
+        for (auto& [l, id] : ids[i].layer)
+          if (!store.has_measurement(id, "isolated", r)) any = true;
+        if (!any) continue;
+        ensure_profiler();
+        for (LayerId l : prof->isolated_order(r)) {
+          if (stopped()) break;
+          int64_t id = ids[i].layer.at(l);
+          if (store.has_measurement(id, "isolated", r)) continue;
+          auto m = prof->isolated(l, r);
+          store.insert({to_row(m, id, o, sensor)});  // committed as soon as measured
+          ++written;
+          progress.step(1, fmt::format("{} isolated rep {} {}", nets[i].spec, r + 1, g.layer(l).name), false);
+        }
+        if (!stopped()) progress.step(0, fmt::format("{} isolated rep {}", nets[i].spec, r + 1), true);
+      }
+      if (!stopped()) {
+        std::vector<MeasurementRow> aggs;
+        for (auto& [l, id] : ids[i].layer) {
+          auto raw = store.rows(id, "isolated");
+          size_t n_raw = 0;
+          for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
+          if (n_raw == static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
+        }
+        store.insert(aggs);
+      }
+    }
+  }
+  progress.finish_line();
+
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  if (stopped()) {
+    store.set_status(campaign.id, "interrupted");
+    fmt::print("interrupted by {} after {} new rows; every measured row is saved. Run the same command again to "
+               "resume campaign {}.\n",
+               g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", written, campaign.id);
+    result.written = written;
+    result.already = done;
+    result.stop_signal = g_stop_signal;
+    return result;
+  }
+  if (sensor) {
+    // Idle after the campaign.
+    SensorRecorder rec(*sensor);
+    double t0 = 0, t1 = 0;
+    Trace tr = rec.record([&] { ::usleep(static_cast<useconds_t>(o.idle_s * 1e6)); }, &t0, &t1);
+    idle_after = mean_power_w(tr, t0, t1);
+    store.set_idle_power(campaign.id, std::nullopt, idle_after);
+  }
+  store.set_status(campaign.id, "finished");
+  fmt::print("{}campaign {} finished: {} new rows in {} ({} already there){}\n", o.progress_prefix, campaign.id,
+             written, o.db, done, sensor ? "" : "; energy not measured (no sensor): stored as NULL");
+  result.written = written;
+  result.already = done;
+  return result;
+}
+
+}  // namespace convergy::study

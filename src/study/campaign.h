@@ -1,0 +1,47 @@
+// A profiling campaign: measure per-layer time (and energy where a sensor exists) of several networks on
+// one backend into the SQLite store. Every measured row is committed at once; running the same campaign
+// again resumes it; SIGINT/SIGTERM finish the current row and return cleanly. `convergy profile` and
+// `convergy study` both run campaigns through this function.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace convergy::study {
+
+struct CampaignOptions {
+  std::vector<std::string> nets;  // zoo names or model files
+  std::string backend = "openblas";
+  int threads = 1;
+  std::string sensor = "auto";  // auto | none | a sensor name
+  std::string mode = "both";    // markers | isolated | both
+  int reps = 5;
+  int warmup = 2;
+  double min_window_ms = 10;
+  double idle_s = 2;
+  bool interleave = false;
+  uint64_t seed = 1;
+  bool no_passes = false;
+  bool counters = true;
+  std::string db = "convergy.db";
+  std::string sysfs_root = "/";
+  std::string marker_log;       // write the layer marker log here (for external meters)
+  std::string progress_prefix;  // printed before progress lines, e.g. "[openblas] "
+};
+
+struct CampaignResult {
+  int64_t campaign_id = 0;
+  bool resumed = false;
+  int64_t written = 0;  // rows measured now
+  int64_t already = 0;  // rows found in the store
+  int stop_signal = 0;  // SIGINT/SIGTERM that interrupted it, 0 when it finished
+  std::string sensor;   // sensor name, empty when energy was not measured
+  std::string rail;
+  std::string target_reason;  // why the target is energy or time
+};
+
+// Throws BadInput for bad options or networks (before measuring anything).
+CampaignResult run_campaign(const CampaignOptions& options);
+
+}  // namespace convergy::study

@@ -1,0 +1,387 @@
+// The study pipeline (see study.h): campaigns -> per-layer data sets -> held-out evaluation of each feature
+// set -> StudyResults -> report. It composes the same library calls as `convergy profile`, `export` and
+// `evaluate`, so a user can reproduce every number with those commands.
+#include "study/study.h"
+
+#include "convergy/version.h"
+#include "features/features.h"
+#include "graph/passes.h"
+#include "import/load.h"
+#include "measure/profiler.h"
+#include "model/csv.h"
+#include "model/dataset.h"
+#include "model/evaluate.h"
+#include "report/outputs.h"
+#include "store/store.h"
+#include "study/campaign.h"
+#include "util/error.h"
+
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace convergy::study {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_first_line_with(const std::string& path, const std::string& key) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) {
+      auto pos = line.find(key.back() == '=' ? '=' : ':');
+      std::string v = line.substr(pos + 1);
+      while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '"')) v.erase(v.begin());
+      while (!v.empty() && (v.back() == '"' || v.back() == ' ')) v.pop_back();
+      return v;
+    }
+  return {};
+}
+
+report::MachineInfo machine_info() {
+  report::MachineInfo m;
+  char host[256] = {0};
+  if (::gethostname(host, sizeof host - 1) == 0) m.hostname = host;
+  m.cpu = read_first_line_with("/proc/cpuinfo", "model name");
+  m.cores = static_cast<int>(std::thread::hardware_concurrency());
+  m.os = read_first_line_with("/etc/os-release", "PRETTY_NAME=");
+#ifdef __VERSION__
+  m.compiler = __VERSION__;
+#endif
+#ifdef NDEBUG
+  m.build_type = "optimised (NDEBUG)";
+#else
+  m.build_type = "debug assertions on";
+#endif
+  return m;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Networks resolved once per study, shared by every data set that names them.
+class Resolver {
+ public:
+  std::shared_ptr<const NetworkFeatures> operator()(const std::string& ref) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(ref);
+    if (it != cache_.end()) return it->second;
+    PassResult p = run_passes(load_network(ref));
+    auto nf = std::make_shared<const NetworkFeatures>(network_features(p.graph));
+    cache_.emplace(ref, nf);
+    return nf;
+  }
+  model::NetworkResolver function() {
+    return [this](const std::string& ref) { return (*this)(ref); };
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const NetworkFeatures>> cache_;
+};
+
+std::string group_of_sample(const model::Dataset& data, size_t i, bool depthwise_group) {
+  const auto& s = data.samples[i];
+  if (s.layers.size() != 1) return "net";
+  auto g = model::layer_group(*s.layers.front(), depthwise_group);
+  return g ? std::string(model::group_name(*g)) : "none";
+}
+
+// Adds the layer-type rows and held-out predictions of one evaluation.
+void add_evaluation(report::StudyResults& r, const std::string& comb, const std::string& eval_id,
+                    const std::string& fs_name, const model::Dataset& data, const model::Evaluation& e,
+                    bool networks_from_layers, bool layer_predictions, size_t max_points) {
+  for (const auto& [g, m] : e.by_group) {
+    if (g == "net" || g == "none") continue;
+    report::LayerTypeResult t;
+    t.combination = comb;
+    t.evaluation = eval_id;
+    t.feature_set = fs_name;
+    t.layer_type = g;
+    if (m.n > 0) {
+      t.accuracy = m.accuracy;
+      t.rmspe = m.rmspe;
+    }
+    auto c = e.complexity_by_group.find(g);
+    if (c != e.complexity_by_group.end()) t.complexity = c->second;
+    t.test_count = static_cast<int>(m.n);
+    r.layer_types.push_back(t);
+  }
+  if (networks_from_layers) {
+    // Whole-network prediction = sum of the per-layer predictions of the network's layers.
+    std::map<std::string, std::pair<double, double>> sums;  // network -> (measured, predicted)
+    std::map<std::string, bool> complete;
+    for (size_t i = 0; i < data.samples.size(); ++i) {
+      const auto& s = data.samples[i];
+      auto& acc = sums[s.group];
+      if (!complete.count(s.group)) complete[s.group] = true;
+      if (i >= e.predicted.size() || !std::isfinite(e.predicted[i])) {
+        complete[s.group] = false;
+        continue;
+      }
+      acc.first += s.measured;
+      acc.second += e.predicted[i];
+    }
+    for (const auto& [net, mp] : sums) {
+      if (!complete[net] || mp.first <= 0) continue;
+      r.predictions.push_back({comb, eval_id, fs_name, net, "network", mp.first, mp.second});
+    }
+    return;
+  }
+  // Standalone layers or whole networks: one point per held-out row, thinned evenly for the plots.
+  std::vector<size_t> held;
+  for (size_t i = 0; i < data.samples.size() && i < e.predicted.size(); ++i)
+    if (std::isfinite(e.predicted[i]) && data.samples[i].measured > 0) held.push_back(i);
+  const size_t step = max_points > 0 && held.size() > max_points ? (held.size() + max_points - 1) / max_points : 1;
+  for (size_t k = 0; k < held.size(); k += step) {
+    const auto& s = data.samples[held[k]];
+    std::string item = s.label;
+    if (layer_predictions && !s.layers.empty()) {
+      const LayerFeatures& f = *s.layers.front();
+      item = fmt::format("conv {}x{} {}->{} @{}", f.kernel_h, f.kernel_w, f.in_c, f.out_c, f.in_h);
+    }
+    r.predictions.push_back({comb, eval_id, fs_name, item, layer_predictions ? "layer" : "network", s.measured,
+                             e.predicted[held[k]]});
+  }
+}
+
+void add_breakdowns(report::StudyResults& r, const std::string& comb, const std::string& fs_name,
+                    const model::Dataset& data, const model::Evaluation& e, bool depthwise_group) {
+  std::map<std::string, std::map<std::string, std::pair<double, double>>> per;  // net -> group -> (m, p)
+  for (size_t i = 0; i < data.samples.size() && i < e.predicted.size(); ++i) {
+    if (!std::isfinite(e.predicted[i])) continue;
+    auto& cell = per[data.samples[i].group][group_of_sample(data, i, depthwise_group)];
+    cell.first += data.samples[i].measured;
+    cell.second += e.predicted[i];
+  }
+  for (const auto& [net, groups] : per) {
+    report::Breakdown b;
+    b.combination = comb;
+    b.network = net;
+    b.feature_set = fs_name;
+    for (const auto& [g, mp] : groups) b.parts.push_back({g, mp.first, mp.second});
+    r.breakdowns.push_back(std::move(b));
+  }
+}
+
+struct Timer {
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  double s() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+};
+
+// Keeps the header and every `step`-th data row of a CSV file (the quick study's subset of a large file).
+model::CsvTable read_csv_subset(const std::string& path, size_t step) {
+  if (step <= 1) return model::CsvTable::read_file(path);
+  std::ifstream in(path);
+  if (!in) throw_bad_input("cannot open {}", path);
+  std::string line, text;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    if (n == 0 || (n - 1) % step == 0) text += line + "\n";
+    ++n;
+  }
+  return model::CsvTable::parse(text, path);
+}
+
+void local_combination(report::StudyResults& r, const StudyOptions& o, const std::string& backend,
+                       const std::vector<std::string>& nets, Resolver& resolver) {
+  CampaignOptions co;
+  co.nets = nets;
+  co.backend = backend;
+  co.threads = o.threads;
+  co.sensor = o.sensor;
+  co.mode = "markers";
+  co.reps = o.reps > 0 ? o.reps : (o.quick ? 3 : 5);
+  co.warmup = 1;
+  co.min_window_ms = o.quick ? 5 : 10;
+  co.idle_s = o.quick ? 0.5 : 2;
+  co.db = o.db;
+  co.progress_prefix = "[" + backend + "] ";
+  Timer t;
+  CampaignResult cr = run_campaign(co);
+  if (cr.stop_signal)
+    throw_failure("the study was interrupted during the {} campaign; every measured row is saved in {}: run the "
+                  "same command again to resume",
+                  backend, o.db);
+  const std::string target = cr.sensor.empty() ? "time_ms" : "energy_mj";
+  if (r.info.target.empty()) {
+    r.info.target = target;
+    r.info.target_reason = cr.target_reason;
+    r.info.sensor = cr.sensor.empty() ? "none" : cr.sensor + " (" + cr.rail + ")";
+  }
+
+  // The campaign's per-layer medians, as `convergy export` writes them.
+  std::ostringstream csv_text;
+  {
+    Store store(o.db, /*read_only=*/true);
+    store.export_csv(csv_text, cr.campaign_id, /*raw=*/false);
+  }
+  const std::string where = fmt::format("{} (campaign {})", o.db, cr.campaign_id);
+  model::CsvTable exported = model::CsvTable::parse(csv_text.str(), where);
+  const int c_net = exported.require_column("network"), c_layer = exported.require_column("layer");
+  const int c_idx = exported.require_column("layer_index"), c_mode = exported.require_column("mode");
+  const int c_target = exported.require_column(target);
+  // Every third network (in study order) is held out by the fixed split: about two thirds train.
+  std::map<std::string, std::string> split;
+  for (size_t i = 0; i < nets.size(); ++i) split[nets[i]] = i % 3 == 2 ? "test" : "train";
+  std::string text = "network,layer," + target + ",split\n";
+  for (size_t row = 0; row < exported.rows(); ++row) {
+    if (exported.text(row, c_mode) != "markers" || exported.text(row, c_idx) == "-1") continue;
+    auto v = exported.optional_number(row, c_target);
+    if (!v || *v <= 0) continue;
+    const std::string& net = exported.text(row, c_net);
+    text += fmt::format("{},{},{:.9g},{}\n", net, exported.text(row, c_layer), *v, split.count(net) ? split[net] : "train");
+  }
+  model::CsvTable table = model::CsvTable::parse(text, where);
+  model::Dataset data = model::load_dataset(table, target, resolver.function());
+
+  const std::string comb = "local-" + backend;
+  r.combinations.push_back({comb, "This machine · " + backend, r.info.machine.cpu,
+                            backend + ", " + std::to_string(o.threads) + " thread(s), FP32", "measured by this study",
+                            target, "per layer (markers in whole-network runs)"});
+  for (const auto& fs_name : o.feature_sets) {
+    model::FeatureSet fset = model::parse_feature_set(fs_name);
+    model::Design design = model::build_design(data, fset);
+    for (const char* ev : {"lono", "split"}) {
+      model::EvalOptions eo;
+      eo.mode = std::string(ev) == "lono" ? model::CvMode::LeaveOneGroupOut : model::CvMode::Split;
+      model::Evaluation e = model::evaluate(data, design, eo);
+      add_evaluation(r, comb, ev, fs_name, data, e, /*networks_from_layers=*/true, false, 0);
+      if (fs_name == r.info.headline_feature_set && std::string(ev) == "lono")
+        add_breakdowns(r, comb, fs_name, data, e, fset.depthwise_group());
+    }
+  }
+  fmt::print("[{}] measured and modelled {} networks in {:.1f} s\n", backend, nets.size(), t.s());
+}
+
+void shared_combinations(report::StudyResults& r, const StudyOptions& o, const std::string& dir, Resolver& resolver) {
+  const std::string tx2 = dir + "/tx2-conv-layers.csv";
+  if (fs::exists(tx2)) {
+    model::CsvTable all = model::CsvTable::read_file(tx2);
+    for (const char* rail : {"cpu", "gpu"}) {
+      Timer t;
+      model::CsvTable csv = all.where("rail", rail);
+      model::Dataset data = model::load_dataset(csv, "energy_mj", {});
+      const std::string comb = std::string("tx2-") + rail;
+      r.combinations.push_back({comb, std::string("Jetson TX2 · ") + (rail[0] == 'c' ? "CPU" : "GPU"),
+                                std::string("NVIDIA Jetson TX2 (") + (rail[0] == 'c' ? "VDD_SYS_CPU" : "VDD_SYS_GPU") +
+                                    " rail)",
+                                rail[0] == 'c' ? "PyTorch eager, CPU, FP32" : "PyTorch eager, CUDA/cuDNN, FP32",
+                                "shared data: tx2-conv-layers.csv", "energy_mj", "standalone layers"});
+      for (const auto& fs_name : o.feature_sets) {
+        model::Design design = model::build_design(data, model::parse_feature_set(fs_name));
+        model::EvalOptions eo;
+        eo.mode = model::CvMode::KFold;
+        eo.folds = 10;
+        model::Evaluation e = model::evaluate(data, design, eo);
+        add_evaluation(r, comb, "10-fold", fs_name, data, e, false, true, o.quick ? 300 : 600);
+      }
+      fmt::print("[{}] {} standalone layers modelled in {:.1f} s\n", comb, data.samples.size(), t.s());
+    }
+  } else {
+    fmt::print("shared data: {} not found; the TX2 combinations are left out\n", tx2);
+  }
+  const std::string nano = dir + "/jetson-nano/networks.csv";
+  if (fs::exists(nano)) {
+    Timer t;
+    model::CsvTable csv = read_csv_subset(nano, o.quick ? 10 : 1);
+    model::Dataset data = model::load_dataset(csv, "energy_mj", resolver.function());
+    const std::string comb = "nano";
+    r.combinations.push_back({comb, "Jetson Nano · TensorRT", "NVIDIA Jetson Nano (POM_5V_IN, module input)",
+                              "TensorRT FP32 (whole networks)", "shared data: jetson-nano/networks.csv", "energy_mj",
+                              "whole networks"});
+    for (const auto& fs_name : o.feature_sets) {
+      model::Design design = model::build_design(data, model::parse_feature_set(fs_name));
+      model::EvalOptions eo;
+      eo.mode = model::CvMode::KFold;
+      eo.folds = 5;
+      model::Evaluation e = model::evaluate(data, design, eo);
+      add_evaluation(r, comb, "5-fold", fs_name, data, e, false, false, o.quick ? 300 : 800);
+    }
+    fmt::print("[nano] {} networks modelled in {:.1f} s{}\n", data.samples.size(), t.s(),
+               o.quick ? " (quick: every 10th network)" : "");
+  } else {
+    fmt::print("shared data: {} not found; the Jetson Nano combination is left out\n", nano);
+  }
+}
+
+}  // namespace
+
+std::string find_shared_data(const std::string& explicit_dir) {
+  auto ok = [](const fs::path& p) { return fs::exists(p / "tx2-conv-layers.csv") || fs::exists(p / "jetson-nano"); };
+  if (!explicit_dir.empty()) {
+    if (!ok(explicit_dir))
+      throw_bad_input("--shared-data {}: no tx2-conv-layers.csv or jetson-nano/ there", explicit_dir);
+    return explicit_dir;
+  }
+  if (const char* env = std::getenv("CONVERGY_SHARED_DATA"); env && ok(env)) return env;
+  for (const char* rel : {"../shared/data", "shared/data", "../../shared/data"})
+    if (ok(rel)) return fs::absolute(rel).lexically_normal().string();
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (fs::path p = exe.parent_path(); !ec && !p.empty() && p != p.root_path(); p = p.parent_path())
+    if (ok(p / "../shared/data")) return (p / "../shared/data").lexically_normal().string();
+  return {};
+}
+
+std::vector<std::string> study_networks(bool quick) {
+  if (quick)
+    return {"squeezenet1_1", "mobilenet_v2", "resnet18",     "shufflenet_v2_1_0", "allcnn_c", "mobilenet_v1",
+            "efficientnet_b0", "googlenet", "squeezenet1_0", "mobilenet_v3_large"};
+  return {"alexnet",      "squeezenet1_0", "squeezenet1_1",     "squeezenet1_0_bypass", "resnet50",
+          "googlenet",    "vgg_cnn_s",     "inception_bn",      "inception_v3",         "vgg16_places365",
+          "allcnn_c",     "wrn50_2",       "mobilenet_v1",      "densenet121",          "mobilenet_v2",
+          "mobilenet_v3_large", "shufflenet_v2_1_0", "efficientnet_b0", "resnet18",   "vgg16"};
+}
+
+report::StudyResults run_study(const StudyOptions& o) {
+  Timer total;
+  if (o.threads < 1) throw_bad_input("--threads {}: expected at least 1", o.threads);
+  if (o.backends.empty()) throw_bad_input("--backends: expected at least one backend");
+  auto available = Executor::available_backends();
+  for (const auto& b : o.backends)
+    if (std::find(available.begin(), available.end(), b) == available.end())
+      throw_bad_input("--backends {}: not in this build (available: {})", b, fmt::join(available, ", "));
+  const std::vector<std::string> nets = o.networks.empty() ? study_networks(o.quick) : o.networks;
+  for (const auto& n : nets) (void)load_network(n);  // a typo fails before anything is measured
+
+  report::StudyResults r;
+  r.info.convergy_version = CONVERGY_VERSION;
+  r.info.created_utc = utc_now();
+  r.info.quick = o.quick;
+  r.info.machine = machine_info();
+  r.info.backends = o.backends;
+  r.info.threads = o.threads;
+  r.info.headline_feature_set = "macs+mem";
+  r.info.headline_evaluation = "lono";
+
+  Resolver resolver;
+  for (const auto& b : o.backends) local_combination(r, o, b, nets, resolver);
+  const std::string shared = find_shared_data(o.shared_data);
+  if (shared.empty())
+    fmt::print("shared data not found (set --shared-data or CONVERGY_SHARED_DATA): Jetson combinations left out\n");
+  else
+    shared_combinations(r, o, shared, resolver);
+  r.info.wall_time_s = total.s();
+  report::write_study_outputs(r, o.out);
+  return r;
+}
+
+}  // namespace convergy::study

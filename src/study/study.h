@@ -1,0 +1,36 @@
+// `convergy study`: the paper's analysis end to end. Profile the zoo layer by layer on each local backend,
+// fit layer-type models with several feature sets, predict held-out networks, do the same on the real
+// Jetson measurements in the shared data, and write tables, JSON and the HTML report.
+#pragma once
+#include "report/study_results.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace convergy::study {
+
+struct StudyOptions {
+  std::vector<std::string> backends = {"openblas", "eigen", "onednn"};
+  int threads = 1;
+  std::string db = "convergy.db";
+  std::string out = "report";
+  bool quick = false;
+  std::string shared_data;  // folder of the shared measurements; "" = look in the usual places
+  std::string sensor = "auto";
+  std::vector<std::string> networks;  // override the zoo selection (tests)
+  int reps = 0;                       // 0 = the default for the mode (quick 3, full 5)
+  std::vector<std::string> feature_sets = {"macs", "macs+1", "macs+mem", "neuralpower"};
+};
+
+// Where the shared data is: `explicit_dir`, $CONVERGY_SHARED_DATA, then ../shared/data relative to the
+// working folder and to the executable's source tree. "" when not found.
+std::string find_shared_data(const std::string& explicit_dir);
+
+// The zoo networks a study measures (a subset with --quick).
+std::vector<std::string> study_networks(bool quick);
+
+// Runs the study; returns the results it wrote. Throws BadInput for bad options.
+report::StudyResults run_study(const StudyOptions& options);
+
+}  // namespace convergy::study
