@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -175,6 +177,18 @@ std::vector<std::string> page_json_mismatches(const std::string& html, const nlo
 TEST_F(WrittenReport, EveryNumberInThePageTablesEqualsTheJson) {
   ASSERT_GT(numeric_cells(*html_).size(), 200u);
   EXPECT_THAT(page_json_mismatches(*html_, *json_), ::testing::IsEmpty());
+}
+
+// The same check on a report that `convergy study` wrote (CI runs `convergy study --quick` first and names
+// its index.html in CONVERGY_STUDY_REPORT).
+TEST(StudyReport, EveryNumberInThePageTablesEqualsItsJson) {
+  const char* path = std::getenv("CONVERGY_STUDY_REPORT");
+  if (!path || !*path) GTEST_SKIP() << "CONVERGY_STUDY_REPORT is not set";
+  const std::filesystem::path index(path);
+  const std::string html = testing::read_text(index);
+  const nlohmann::json json = nlohmann::json::parse(testing::read_text(index.parent_path() / "results.json"));
+  ASSERT_GT(numeric_cells(html).size(), 50u);
+  EXPECT_THAT(page_json_mismatches(html, json), ::testing::IsEmpty());
 }
 
 TEST_F(WrittenReport, TheNumberCheckCatchesATamperedPage) {
