@@ -87,7 +87,8 @@ void lasso_gram(const MatrixXd& gram, const VectorXd& xty, double n, double lamb
     std::vector<Eigen::Index> active;
     for (Eigen::Index j = 0; j < p; ++j)
       if (b(j) != 0) active.push_back(j);
-    for (int inner = 0; inner < opt.max_sweeps; ++inner) {
+    // Bounded: on strongly correlated polynomial terms the active set can crawl for a long time.
+    for (int inner = 0; inner < std::min(opt.max_sweeps, 50); ++inner) {
       double change = 0;
       for (Eigen::Index j : active) change = std::max(change, update(j));
       if (change < opt.tolerance) break;

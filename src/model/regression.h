@@ -43,8 +43,8 @@ struct LassoOptions {
   int folds = 5;
   int path_length = 30;          // lambdas, log-spaced from lambda_max down to lambda_max * min_ratio
   double min_ratio = 1e-4;
-  int max_sweeps = 500;
-  double tolerance = 1e-6;       // on the largest coefficient change, in scaled units
+  int max_sweeps = 200;
+  double tolerance = 1e-5;       // on the largest coefficient change, in scaled units
   uint64_t seed = 1;
   int max_nonzero = 0;           // > 0: pick the best lambda among those with at most this many terms
 };
