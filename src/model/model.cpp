@@ -362,10 +362,10 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
       if (design.cols[j].first != s.group) continue;
       for (size_t r : rows) any = any || design.x(static_cast<Eigen::Index>(r), static_cast<Eigen::Index>(j)) != 0.0;
       double c = full.beta(static_cast<Eigen::Index>(j));
-      if (c != 0.0 || !design.features.neuralpower) {
-        s.terms.push_back(terms[static_cast<size_t>(design.cols[j].second)]);
-        s.coef.push_back(c);
-      }
+      // Every term is kept (zero coefficients included): predict_design_row finds a column's coefficient
+      // by its term index.
+      s.terms.push_back(terms[static_cast<size_t>(design.cols[j].second)]);
+      s.coef.push_back(c);
     }
     if (any && !s.terms.empty()) m.subs.push_back(std::move(s));
   }
