@@ -33,6 +33,10 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                         sub.add_option("--features", o->feature_sets, "Feature sets to compare, comma-separated")
                             ->delimiter(',')
                             ->capture_default_str();
+                        sub.add_option("--neuralpower-degree", o->neuralpower_degree,
+                                       "Polynomial degree of the neuralpower set (3 as in NeuralPower is slow)")
+                            ->capture_default_str()
+                            ->check(CLI::Range(1, 3));
                         sub.add_option("--reps", o->reps, "Repetitions per network (default 5, quick 3)");
                         return [o] {
                           report::StudyResults r = study::run_study(*o);

@@ -20,7 +20,10 @@ struct StudyOptions {
   std::string sensor = "auto";
   std::vector<std::string> networks;  // override the zoo selection (tests)
   int reps = 0;                       // 0 = the default for the mode (quick 3, full 5)
-  std::vector<std::string> feature_sets = {"macs", "macs+1", "macs+mem", "neuralpower"};
+  int neuralpower_degree = 2;  // polynomial degree of the neuralpower set on per-layer data
+  // neuralpower is opt-in (--features macs,macs+1,macs+mem,neuralpower): its cross-validated Lasso over
+  // hundreds of polynomial terms takes many minutes per combination on 2 cores.
+  std::vector<std::string> feature_sets = {"macs", "macs+1", "macs+mem"};
 };
 
 // Where the shared data is: `explicit_dir`, $CONVERGY_SHARED_DATA, then ../shared/data relative to the
