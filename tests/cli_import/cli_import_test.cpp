@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -38,7 +39,8 @@ struct CliRun {
 
 // Runs the CLI in `dir` with `args` (already shell-quoted), capturing both streams in files.
 CliRun run_cli(const fs::path& dir, const std::string& args) {
-  const fs::path tmp = fs::path(::testing::TempDir()) / "cli_import";
+  // One folder per test process: ctest runs the cases in parallel, and a shared file mixed their output.
+  const fs::path tmp = fs::path(::testing::TempDir()) / ("cli_import_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   const fs::path out = tmp / "stdout.txt", err = tmp / "stderr.txt";
   const std::string cmd = "cd '" + dir.string() + "' && '" + std::string(CONVERGY_CLI) + "' " + args + " >'" +
