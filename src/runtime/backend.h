@@ -76,7 +76,6 @@ void set_library_threads(int threads);
 void apply_activation(const FusedActivation& act, float* data, int64_t n);
 // The element-wise activation of a standalone layer, as a FusedActivation (kind + alpha/beta).
 FusedActivation activation_of(const Layer& layer);
-bool is_activation_kind(LayerKind kind);
 
 // Convolution geometry, NCHW, read from the binding.
 struct ConvGeometry {

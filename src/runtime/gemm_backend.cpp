@@ -336,7 +336,7 @@ class GemmBackend final : public Backend {
         return "broadcasting other than N x C x 1 x 1 products is not implemented";
       }
       default:
-        if (is_activation_kind(l.kind)) return {};
+        if (is_fusable_activation(l.kind)) return {};
         return std::string(layer_kind_name(l.kind)) + " has no " + std::string(name_) + " kernel";
     }
   }

@@ -550,7 +550,7 @@ class OnednnBackend final : public Backend {
         return {};
       }
       default:
-        if (is_activation_kind(l.kind)) return {};
+        if (is_fusable_activation(l.kind)) return {};
         return std::string(layer_kind_name(l.kind)) + " has no onednn kernel";
     }
   }

@@ -17,22 +17,6 @@ const Tensor* LayerBinding::weight(std::string_view role) const {
   return nullptr;
 }
 
-bool is_activation_kind(LayerKind kind) {
-  switch (kind) {
-    case LayerKind::ReLU:
-    case LayerKind::LeakyReLU:
-    case LayerKind::Clip:
-    case LayerKind::Sigmoid:
-    case LayerKind::TanH:
-    case LayerKind::Swish:
-    case LayerKind::HardSwish:
-    case LayerKind::HardSigmoid:
-      return true;
-    default:
-      return false;
-  }
-}
-
 FusedActivation activation_of(const Layer& layer) {
   FusedActivation a;
   a.kind = layer.kind;
