@@ -187,6 +187,22 @@ class MarkerLog : public LayerHook {
 
 }  // namespace
 
+// Runs `body` once as one timing window: counters around it, and the sensor sampled during it when there is
+// one. Markers and isolated repetitions both measure through here.
+std::vector<uint64_t> Profiler::timed_window(const std::function<void()>& body, double* t0, double* t1,
+                                             std::optional<Trace>* trace) {
+  counters_.start();
+  if (sensor_) {
+    SensorRecorder rec(*sensor_);
+    *trace = rec.record(body, t0, t1);
+  } else {
+    *t0 = monotonic_s();
+    body();
+    *t1 = monotonic_s();
+  }
+  return counters_.stop();
+}
+
 std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
   if (layer_iters_.empty()) warm_up();
   LayerId max_layer = 0;
@@ -202,16 +218,7 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
     c1 = process_cpu_s();
   };
   std::optional<Trace> trace;
-  counters_.start();
-  if (sensor_) {
-    SensorRecorder rec(*sensor_);
-    trace = rec.record(body, &t0, &t1);
-  } else {
-    t0 = monotonic_s();
-    body();
-    t1 = monotonic_s();
-  }
-  auto counts = counters_.stop();
+  const std::vector<uint64_t> counts = timed_window(body, &t0, &t1, &trace);
   if (opt_.on_marker) {
     opt_.on_marker("window_start", t0, 0, kWholeNetwork, rep, -1);
     for (int64_t i = 0; i < net_iters_; ++i)
@@ -297,17 +304,8 @@ LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
     for (int64_t i = 0; i < iters; ++i) work_.run_layer(layer);
     c1 = process_cpu_s();
   };
-  counters_.start();
   std::optional<Trace> trace;
-  if (sensor_) {
-    SensorRecorder rec(*sensor_);
-    trace = rec.record(body, &t0, &t1);
-  } else {
-    t0 = monotonic_s();
-    body();
-    t1 = monotonic_s();
-  }
-  auto counts = counters_.stop();
+  const std::vector<uint64_t> counts = timed_window(body, &t0, &t1, &trace);
   const double n = static_cast<double>(iters);
   m.time_ms = (t1 - t0) * 1e3 / n;
   m.cpu_time_ms = (c1 - c0) * 1e3 / n;

@@ -106,6 +106,8 @@ class Profiler {
 
  private:
   int64_t iterations_for(double one_run_ms, bool energy) const;
+  std::vector<uint64_t> timed_window(const std::function<void()>& body, double* t0, double* t1,
+                                     std::optional<Trace>* trace);
   std::optional<double> sensor_period_ms() const;
   double min_energy_window_ms() const;
 

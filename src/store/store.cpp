@@ -1,6 +1,7 @@
 // SQLite measurement store (see store.h): schema, WAL, per-call transactions and CSV export.
 #include "store/store.h"
 
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <nlohmann/json.hpp>
@@ -77,15 +78,6 @@ CREATE TABLE IF NOT EXISTS samples(
   t_s REAL NOT NULL,
   value REAL NOT NULL);
 )sql";
-
-std::string now_utc() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // A prepared statement that finalizes itself; bind() takes 1-based positions in order.
 class Stmt {
@@ -266,7 +258,7 @@ Campaign Store::open_campaign(const CampaignSpec& spec) {
       c.resumed = true;
     }
   }
-  std::string now = now_utc();
+  std::string now = utc_now_iso8601();
   if (c.resumed) {
     Stmt u(db_, "UPDATE campaigns SET status = 'running', updated_at = ? WHERE id = ?");
     u.bind(now).bind(c.id).step();
@@ -291,7 +283,7 @@ void Store::set_idle_power(int64_t campaign, std::optional<double> before_w, std
 
 void Store::set_status(int64_t campaign, const std::string& status) {
   Stmt u(db_, "UPDATE campaigns SET status = ?, updated_at = ? WHERE id = ?");
-  u.bind(status).bind(now_utc()).bind(campaign).step();
+  u.bind(status).bind(utc_now_iso8601()).bind(campaign).step();
 }
 
 int64_t Store::add_network(int64_t campaign, const std::string& name, const std::string& source) {
@@ -322,7 +314,7 @@ bool Store::has_measurement(int64_t layer_id, const std::string& mode, int rep) 
 
 void Store::insert(const std::vector<MeasurementRow>& rows) {
   Transaction tx(db_);
-  std::string now = now_utc();
+  std::string now = utc_now_iso8601();
   for (const auto& r : rows) {
     Stmt s(db_, r.aggregate()
                     ? "INSERT OR REPLACE INTO measurements(layer_id, mode, rep, backend, threads, time_ms, cpu_time_ms, "

@@ -3,6 +3,7 @@
 // `evaluate`, so a user can reproduce every number with those commands.
 #include "study/study.h"
 
+#include "util/clock.h"
 #include "convergy/version.h"
 #include "features/features.h"
 #include "graph/passes.h"
@@ -65,15 +66,6 @@ report::MachineInfo machine_info() {
   m.build_type = "debug assertions on";
 #endif
   return m;
-}
-
-std::string utc_now() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Networks resolved once per study, shared by every data set that names them.
@@ -368,7 +360,7 @@ report::StudyResults run_study(const StudyOptions& o) {
 
   report::StudyResults r;
   r.info.convergy_version = CONVERGY_VERSION;
-  r.info.created_utc = utc_now();
+  r.info.created_utc = utc_now_iso8601();
   r.info.quick = o.quick;
   r.info.machine = machine_info();
   r.info.backends = o.backends;
