@@ -3,6 +3,7 @@
 // zero Pad before a Conv/AveragePool is folded into its padding); on constants they fold.
 #include "import/onnx/onnx_context.h"
 
+#include "util/checked.h"
 #include "util/error.h"
 
 #include <algorithm>
@@ -52,8 +53,9 @@ ConstTensor with_dims(const ConstTensor& in, std::vector<int64_t> dims) {
 // ONNX Reshape semantics: 0 copies the input dimension (unless allowzero), -1 is inferred.
 std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector<int64_t> target,
                                      bool allow_zero) {
-  int64_t total = 1;
-  for (int64_t d : in) total *= d;
+  const auto product = checked_product(in);
+  if (!product) unsupported(fmt::format("input shape {} has more elements than 64 bits count", Shape(in).str()));
+  const int64_t total = *product;
   int infer = -1;
   int64_t known = 1;
   for (size_t i = 0; i < target.size(); ++i) {
@@ -68,7 +70,9 @@ std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector
     } else if (target[i] < 0) {
       unsupported(fmt::format("target dimension {}", target[i]));
     } else {
-      known *= target[i];
+      const auto k = checked_mul(known, target[i]);
+      if (!k) unsupported(fmt::format("target shape {} has more elements than 64 bits count", Shape(target).str()));
+      known = *k;
     }
   }
   if (infer >= 0) {
