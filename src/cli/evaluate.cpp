@@ -1,14 +1,18 @@
 // `convergy evaluate --measurements M.csv --target T [--features A,B,...] [--cv K|lono|split]
 // [--format table|json]`: cross-validates feature sets and prints accuracy, RMSPE, MAPE, within +-10%,
 // complexity and interval coverage per feature set and layer group, plus whole-network figures.
+// With --select-terms N it first searches a compact set (forward stepwise selection, model/select.h) and then
+// evaluates the set it found.
 #include "cli/command.h"
 #include "cli/format.h"
 #include "model/evaluate.h"
+#include "model/select.h"
 #include "util/error.h"
 
 #include <fmt/core.h>
 
 #include <cmath>
+#include <optional>
 
 namespace convergy::cli {
 
@@ -26,6 +30,10 @@ struct EvaluateOptions {
   double coverage = 0.9;
   int max_terms = 0;
   uint64_t seed = 1;
+  int select_terms = 0;
+  std::string candidates = "auto";
+  int shortlist = 8;
+  uint64_t select_seed = 0;  // 0: seed + 1
 };
 
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
@@ -49,6 +57,8 @@ std::vector<std::string> feature_list(const std::vector<std::string>& values) {
   if (out.empty()) out = {"macs", "macs+1", "macs+mem", "neuralpower"};
   return out;
 }
+
+uint64_t so_seed(const EvaluateOptions& opt) { return opt.select_seed ? opt.select_seed : opt.seed + 1; }
 
 std::string pct(double v) { return std::isfinite(v) ? fmt::format("{:.1f}%", 100 * v) : ""; }
 
@@ -77,8 +87,34 @@ int run_evaluate(const EvaluateOptions& opt) {
       throw_bad_input("--cv \"{}\", expected a fold count >= 2, lono or split", opt.cv);
     eo.folds = static_cast<int>(k);
   }
+  std::optional<model::Selection> selection;
+  std::vector<std::string> sets = feature_list(opt.features);
+  if (opt.select_terms > 0) {
+    // The search judges candidates on folds of another seed than the final evaluation's, so the reported
+    // figure is not the one the search maximised (it stays optimistic: the data are the same).
+    model::SelectOptions so;
+    so.max_terms = opt.select_terms;
+    so.shortlist = opt.shortlist;
+    so.eval = eo;
+    so.eval.fit.seed = opt.select_seed ? opt.select_seed : opt.seed + 1;
+    model::Method method = model::Method::Lad;
+    if (!opt.method.empty()) {
+      model::FeatureSet probe = model::parse_feature_set("conv=1");
+      apply_method(probe, opt.method);
+      method = probe.method;
+    }
+    model::FeatureSet pool;
+    if (opt.candidates == "auto") {
+      pool = model::candidate_pool(data, method);
+    } else {
+      pool = model::parse_feature_set(opt.candidates);
+      if (!opt.method.empty()) pool.method = method;
+    }
+    selection = model::select_terms(data, pool, so);
+    sets = {selection->spec};
+  }
   std::vector<model::Evaluation> results;
-  for (const auto& name : feature_list(opt.features)) {
+  for (const auto& name : sets) {
     model::FeatureSet fs = model::parse_feature_set(name);
     apply_method(fs, opt.method);
     model::Design design = model::build_design(data, fs);
@@ -90,6 +126,14 @@ int run_evaluate(const EvaluateOptions& opt) {
               {"data_kind", model::data_kind_name(data.kind)}, {"samples", data.samples.size()},
               {"skipped_unmeasured", data.skipped_unmeasured}};
     j["where"] = opt.where;
+    j["skipped_network_rows"] = data.skipped_network_rows;
+    if (selection) {
+      Json steps = Json::array();
+      for (const auto& st : selection->steps)
+        steps.push_back({{"term", st.term}, {"accuracy", st.accuracy}, {"within_10pct", st.within_10}, {"judged", st.judged}});
+      j["selection"] = {{"candidates", selection->candidates}, {"cv", selection->cv}, {"seed", so_seed(opt)},
+                        {"steps", steps}, {"spec", selection->spec}};
+    }
     Json rs = Json::array();
     for (const auto& e : results) rs.push_back(Json::parse(model::evaluation_to_json(e).dump()));
     j["results"] = rs;
@@ -109,8 +153,20 @@ int run_evaluate(const EvaluateOptions& opt) {
       }
     if (e.networks) add_rows(t, "", "networks (sum of layers)", *e.networks, "");
   }
+  if (selection) {
+    Table st({{"step", Align::Right}, {"term added"}, {"accuracy", Align::Right}, {"within 10%", Align::Right},
+              {"judged", Align::Right}});
+    for (size_t i = 0; i < selection->steps.size(); ++i) {
+      const auto& step = selection->steps[i];
+      st.add_row({std::to_string(i + 1), step.term, pct(step.accuracy), pct(step.within_10), std::to_string(step.judged)});
+    }
+    fmt::print("forward selection from {} candidate terms, judged by {} cross-validation (seed {}):\n{}selected: {}\n\n",
+               selection->candidates, selection->cv, so_seed(opt), st.text(), selection->spec);
+  }
   std::string where;
   for (const auto& w : opt.where) where += " " + w;
+  if (data.skipped_network_rows)
+    where += fmt::format(" (skipped {} whole-network rows)", data.skipped_network_rows);
   fmt::print("{}{}: {} {} rows, target {} ({}), {}, {:.0f}% intervals\n{}", opt.measurements, where,
              data.samples.size(), model::data_kind_name(data.kind), opt.target, unit,
              results.empty() ? "" : results.front().cv, 100 * opt.coverage, t.text());
@@ -131,6 +187,16 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
   app.add_option("--coverage", opt->coverage, "Prediction interval coverage")->capture_default_str()->check(CLI::Range(0.5, 0.999));
   app.add_option("--max-terms", opt->max_terms, "Lasso: keep at most this many terms (0 = CV decides)");
   app.add_option("--seed", opt->seed, "Seed of the fold assignment")->capture_default_str();
+  app.add_option("--select-terms", opt->select_terms,
+                 "Search a set of at most N terms by forward selection on cross-validated accuracy, then evaluate it "
+                 "(method: --method, default lad)");
+  app.add_option("--candidates", opt->candidates,
+                 "Selection pool: auto (built from the data) or a spec such as \"conv=macs,in_elems,1\"")
+      ->capture_default_str();
+  app.add_option("--shortlist", opt->shortlist,
+                 "Selection: candidates per step judged with the method itself after a least-squares screen (0 = all)")
+      ->capture_default_str();
+  app.add_option("--select-seed", opt->select_seed, "Selection: seed of the search's folds (default: --seed + 1)");
   add_format_option(app, opt->format);
   return [opt] { return run_evaluate(*opt); };
 }});

@@ -84,6 +84,7 @@ int run_fit(const FitCliOptions& opt) {
   if (m.interval)
     fmt::print(", {:.0f}% interval x[{:.3f}, {:.3f}]", 100 * m.interval->coverage, m.interval->lower_ratio,
                m.interval->upper_ratio);
+  if (data.skipped_network_rows) fmt::print(", skipped {} whole-network rows", data.skipped_network_rows);
   fmt::print(" -> {}\n", opt.out);
   return 0;
 }

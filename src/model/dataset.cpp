@@ -108,6 +108,7 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
   const int network_col = csv.column_index("network");
   const int layer_col = csv.column_index("layer");
   const int split_col = csv.column_index("split");
+  const int layer_index_col = csv.column_index("layer_index");
   d.kind = network_col < 0 ? DataKind::Standalone : layer_col < 0 ? DataKind::Networks : DataKind::Layers;
   if (layer_col >= 0 && network_col < 0)
     throw_bad_input("{}: a \"layer\" column needs a \"network\" column naming each layer's network", csv.path());
@@ -115,7 +116,18 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
     throw_bad_input("{}: rows name networks, but no network loader is available", csv.path());
 
   std::unordered_map<std::string, std::shared_ptr<const NetworkFeatures>> cache;
+  std::unordered_map<std::string, int> layer_seen;  // "network\nlayer" -> line of its first row
   for (size_t r = 0; r < csv.rows(); ++r) {
+    if (d.kind == DataKind::Layers) {
+      // `convergy export` writes each whole-network run as a row of its own: not a layer, and summing it with
+      // the layers would count the network twice.
+      bool whole = csv.text(r, layer_col) == "(network)";
+      if (layer_index_col >= 0 && !csv.text(r, layer_index_col).empty()) whole = whole || csv.number(r, layer_index_col) < 0;
+      if (whole) {
+        ++d.skipped_network_rows;
+        continue;
+      }
+    }
     auto y = csv.optional_number(r, target_col);
     if (!y) {
       ++d.skipped_unmeasured;
@@ -136,6 +148,7 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
     for (const auto& name : counter_columns())
       if (int c = csv.column_index(name); c >= 0)
         if (auto v = csv.optional_number(r, c)) s.extra[name] = *v;
+    derive_counter_values(s.extra);
     if (d.kind == DataKind::Standalone) {
       d.own_layers.push_back(std::make_unique<LayerFeatures>(standalone_layer(csv, r)));
       s.layers.push_back(d.own_layers.back().get());
@@ -159,6 +172,12 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
         s.label = field;
       } else {
         const std::string& layer = csv.text(r, layer_col);
+        auto [seen, first] = layer_seen.emplace(field + "\n" + layer, s.line);
+        if (!first)
+          throw_bad_input("{}:{}: layer \"{}\" of network \"{}\" is measured again (first at line {}), expected one "
+                          "row per layer: its network would be counted twice; keep one measurement per layer, e.g. "
+                          "--where mode=markers or --where kind=aggregate for a `convergy export` file",
+                          csv.path(), s.line, layer, field, seen->second);
         const LayerFeatures* found = nullptr;
         for (const auto& l : net->layers)
           if (l.name == layer) found = &l;

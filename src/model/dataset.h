@@ -40,6 +40,9 @@ struct Dataset {
   std::vector<std::shared_ptr<const NetworkFeatures>> networks;
   // Rows skipped because their target was empty (not measured), with the reason.
   size_t skipped_unmeasured = 0;
+  // Per-layer rows skipped because they are a whole-network run, not a layer: `convergy export` writes one per
+  // network and repetition with layer_index -1 and layer "(network)".
+  size_t skipped_network_rows = 0;
 };
 
 // Turns a network reference (a path already resolved against the CSV's folder, or a zoo name) into the
@@ -48,6 +51,10 @@ using NetworkResolver = std::function<std::shared_ptr<const NetworkFeatures>(con
 
 // Reads the CSV's rows. `resolver` may be empty when the file has no `network` column. Targets must be
 // > 0 (relative errors need it); an empty target means "not measured" and the row is skipped and counted.
+// Per-layer rows of a whole-network run (layer_index -1 or layer "(network)", as exported) are skipped and
+// counted; a layer measured twice (e.g. an export of both profiling modes) is refused with the fix, since
+// its network would be counted twice. Measured counter columns (counter_columns()) go into Sample::extra,
+// with simd_instructions and memory_accesses derived from the profiler's event names.
 Dataset load_dataset(const CsvTable& csv, const std::string& target, const NetworkResolver& resolver);
 
 // The features of a standalone layer row (the tx2-conv-layers.csv columns; kind Convolution).

@@ -65,15 +65,14 @@ std::vector<std::string> group_keys(const Dataset& data, const std::string& colu
 
 }  // namespace
 
-Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions& options) {
+Folds make_folds(const Dataset& data, const EvalOptions& options) {
   const size_t n = data.samples.size();
-  Evaluation e;
-  e.feature_set = design.features.name;
-  e.method = std::string(method_name(design.features.method));
-  std::vector<std::vector<size_t>> train_sets, test_sets;
+  Folds out;
   std::vector<size_t> all(n);
   std::iota(all.begin(), all.end(), 0);
-  std::vector<size_t> final_train = all;
+  out.final_train = all;
+  auto& train_sets = out.train;
+  auto& test_sets = out.test;
 
   if (options.mode == CvMode::Split) {
     std::vector<size_t> train, test;
@@ -87,8 +86,8 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
                       data.path, train.size(), test.size());
     train_sets.push_back(train);
     test_sets.push_back(test);
-    final_train = train;
-    e.cv = "split";
+    out.final_train = train;
+    out.cv = "split";
   } else {
     const std::string column = options.group_column;
     std::vector<std::string> keys = group_keys(data, column);
@@ -102,7 +101,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
     if (options.mode == CvMode::LeaveOneGroupOut) {
       k = units.size();
       std::iota(fold_of_unit.begin(), fold_of_unit.end(), 0);
-      e.cv = "leave-one-" + what + "-out";
+      out.cv = "leave-one-" + what + "-out";
     } else {
       k = static_cast<size_t>(std::max(2, options.folds));
       if (units.size() < k)
@@ -112,7 +111,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
       std::mt19937_64 rng(options.fit.seed);
       std::shuffle(order.begin(), order.end(), rng);
       for (size_t i = 0; i < order.size(); ++i) fold_of_unit[order[i]] = i % k;
-      e.cv = fmt::format("{}-fold{}", k, what == "row" ? std::string() : " grouped by " + what);
+      out.cv = fmt::format("{}-fold{}", k, what == "row" ? std::string() : " grouped by " + what);
     }
     if (k < 2) throw_bad_input("{}: cross-validation needs at least 2 groups, got {}", data.path, k);
     train_sets.resize(k);
@@ -122,6 +121,19 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
       for (size_t g = 0; g < k; ++g) (g == f ? test_sets[g] : train_sets[g]).push_back(i);
     }
   }
+  return out;
+}
+
+Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions& options) {
+  const size_t n = data.samples.size();
+  Evaluation e;
+  e.feature_set = design.features.name;
+  e.method = std::string(method_name(design.features.method));
+  Folds folds = make_folds(data, options);
+  const auto& train_sets = folds.train;
+  const auto& test_sets = folds.test;
+  const auto& final_train = folds.final_train;
+  e.cv = folds.cv;
   e.folds = test_sets.size();
 
   const double nan = std::numeric_limits<double>::quiet_NaN();

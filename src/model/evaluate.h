@@ -53,6 +53,15 @@ struct Evaluation {
 
 Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions& options);
 
+// The cross-validation plan evaluate() follows: per fold the training and held-out samples, the rows the
+// final model (complexity) is fitted on, and a description such as "10-fold grouped by network".
+struct Folds {
+  std::vector<std::vector<size_t>> train, test;
+  std::vector<size_t> final_train;
+  std::string cv;
+};
+Folds make_folds(const Dataset& data, const EvalOptions& options);
+
 nlohmann::json evaluation_to_json(const Evaluation& e);
 
 }  // namespace convergy::model

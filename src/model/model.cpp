@@ -71,9 +71,7 @@ void CompiledTerms::accumulate(const LayerFeatures& layer, const ExtraValues* ex
       auto it = extra->find(base.feature);
       if (it != extra->end()) x = it->second;
     }
-    if (!x)
-      throw_bad_input("layer \"{}\": feature \"{}\" is not available (neither a layer feature nor a measured column)",
-                      layer.name, base.feature);
+    if (!x) throw_bad_input("{}", unavailable_feature_message(layer.name, base.feature));
     double v = base.log2 ? std::log2(std::max(*x, 1.0)) : *x;
     values_[b] = base.equals ? (*x == *base.equals ? 1.0 : 0.0) : (v - base.center) / base.scale;
   }
@@ -202,16 +200,31 @@ Design build_design(const Dataset& data, FeatureSet features) {
   std::vector<double> row(p);
   const auto& net_terms = compiled[static_cast<size_t>(Group::Network)];
   const auto& net_list = features.of(Group::Network);
+  if (data.kind == DataKind::Networks) {
+    // A measured column holds the row's value; summed over a network's layers it would count once per layer.
+    const auto& names = feature_names();
+    for (const auto& terms : features.terms)
+      for (const auto& t : terms)
+        for (const auto& f : t.factors)
+          if (std::find(names.begin(), names.end(), f.feature) == names.end())
+            throw_bad_input("{}: feature set \"{}\": term \"{}\" reads the measured column \"{}\", which needs "
+                            "per-layer or standalone-layer rows (this file has whole-network rows)",
+                            data.path, features.name, t.name(), f.feature);
+  }
   for (size_t i = 0; i < data.samples.size(); ++i) {
     std::fill(row.begin(), row.end(), 0.0);
     const Sample& s = data.samples[i];
     const ExtraValues* extra = s.extra.empty() ? nullptr : &s.extra;
-    for (const auto* l : s.layers) {
-      auto g = layer_group(*l, dw);
-      if (!g) continue;
-      compiled[static_cast<size_t>(*g)].accumulate(*l, extra, row.data() + offset[static_cast<size_t>(*g)]);
-      // "net" terms other than the constant add up over every costed layer.
-      if (net_terms.size()) net_terms.accumulate(*l, extra, row.data() + offset[static_cast<size_t>(Group::Network)]);
+    try {
+      for (const auto* l : s.layers) {
+        auto g = layer_group(*l, dw);
+        if (!g) continue;
+        compiled[static_cast<size_t>(*g)].accumulate(*l, extra, row.data() + offset[static_cast<size_t>(*g)]);
+        // "net" terms other than the constant add up over every costed layer.
+        if (net_terms.size()) net_terms.accumulate(*l, extra, row.data() + offset[static_cast<size_t>(Group::Network)]);
+      }
+    } catch (const Error& e) {
+      throw Error(e.kind(), fmt::format("{}:{}: {}", data.path, s.line, e.what()));
     }
     for (size_t t = 0; t < net_list.size(); ++t)
       if (net_list[t].is_constant()) row[offset[static_cast<size_t>(Group::Network)] + t] = 1.0;
@@ -288,10 +301,9 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
       break;
     }
     case Method::Lad: {
-      // Rows divided by y turn sum |y - Xb| / y into an ordinary least-absolute-deviation problem.
-      MatrixXd xr = x;
-      for (Eigen::Index i = 0; i < xr.rows(); ++i) xr.row(i) /= y(i);
-      beta = fit_lad(xr, VectorXd::Ones(y.size()));
+      // sum |y - Xb| / y: least absolute deviation with weights 1/y (exactly the training rows' 1 - accuracy).
+      VectorXd inv = y.cwiseInverse();
+      beta = fit_lad(x, y, 50, &inv);
       break;
     }
     case Method::LogLinear: {

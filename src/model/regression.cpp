@@ -43,15 +43,12 @@ void weigh_rows(const MatrixXd& x, const VectorXd& y, const VectorXd* w, MatrixX
   }
 }
 
-// Root-mean-square of each column; columns that are all zero keep scale 1 so they stay inert.
-VectorXd column_rms(const MatrixXd& x) {
-  VectorXd s(x.cols());
-  double n = std::max<double>(1.0, static_cast<double>(x.rows()));
-  for (Eigen::Index j = 0; j < x.cols(); ++j) {
-    double v = std::sqrt(x.col(j).squaredNorm() / n);
-    s(j) = v > 0 && std::isfinite(v) ? v : 1.0;
-  }
-  return s;
+// Standardises `x` (see ColumnScaling), then weighs the rows: the problem every solver works on.
+ColumnScaling standardised_problem(const MatrixXd& x, const VectorXd& y, const VectorXd* w, bool allow_centering,
+                                   MatrixXd& a, VectorXd& b) {
+  ColumnScaling sc = ColumnScaling::fit(x, w, allow_centering);
+  weigh_rows(sc.apply(x), y, w, a, b);
+  return sc;
 }
 
 double soft_threshold(double z, double g) {
@@ -60,17 +57,48 @@ double soft_threshold(double z, double g) {
   return 0.0;
 }
 
-// Coordinate descent on the Gram form: minimise (1/2n) b'Gb - (1/n) c'b + lambda sum_{penalised} |b_j|,
-// with G = A'A and c = A'y of already scaled columns. `b` is the warm start and the result.
-void lasso_gram(const MatrixXd& gram, const VectorXd& xty, double n, double lambda, const std::vector<bool>& free_col,
-                const LassoOptions& opt, VectorXd& b) {
+struct CdStats {
+  int sweeps = 0;
+  bool converged = false;
+  double relative_gap = 0;
+};
+
+// The Lasso objective (1/2n)||y - Ab||^2 + lambda ||b||_1 and its duality gap, from the Gram form
+// (G = A'A, c = A'y, yty = y'y) and gb = G b. The dual point is the residual scaled into the feasible set
+// |A_j' theta| <= n lambda (the certificate glmnet-style solvers use).
+std::pair<double, double> lasso_objective_and_gap(const VectorXd& xty, double yty, double n, double lambda,
+                                                   const VectorXd& b, const VectorXd& gb) {
+  const double btc = b.dot(xty);
+  const double rr = std::max(0.0, yty - 2 * btc + b.dot(gb));  // ||r||^2
+  const double ry = yty - btc;                                   // r'y
+  const double max_corr = b.size() ? (xty - gb).cwiseAbs().maxCoeff() : 0.0;
+  const double primal = rr / (2 * n) + lambda * b.lpNorm<1>();
+  const double s = max_corr > n * lambda ? n * lambda / max_corr : 1.0;
+  const double dual = (s * ry - 0.5 * s * s * rr) / n;
+  return {primal, std::max(0.0, primal - dual)};
+}
+
+// Coordinate descent on the Gram form, every coefficient penalised: minimise (1/2n) b'Gb - (1/n) c'b +
+// lambda ||b||_1. `b` is the warm start and the result.
+//
+// glmnet's strategy (a full sweep, then cycles over the non-zero coordinates until they settle), plus an
+// exact step: once the signs of the active set are known, the Lasso solution on it solves the linear system
+// G_AA b_A = c_A - n lambda sign(b_A). Polynomial terms are strongly correlated, and coordinate descent alone
+// crawls on them (thousands of sweeps at small lambda); the exact step is taken whenever it keeps the signs
+// and lowers the objective. Stops on the duality gap, a certificate of optimality.
+CdStats lasso_penalised(const MatrixXd& gram, const VectorXd& xty, double yty, double n, double lambda,
+                        const LassoOptions& opt, VectorXd& b) {
   const Eigen::Index p = gram.rows();
+  CdStats st;
   VectorXd gb = gram * b;
+  const double tiny = 1e-12 * std::max(1.0, gram.diagonal().size() ? gram.diagonal().maxCoeff() : 1.0);
   auto update = [&](Eigen::Index j) {
     double gjj = gram(j, j);
-    if (gjj <= 1e-12 * n) return 0.0;  // a column with no weight in these rows: leave it out
-    double rho = xty(j) - gb(j) + gjj * b(j);
-    double nb = free_col[static_cast<size_t>(j)] ? rho / gjj : soft_threshold(rho, n * lambda) / gjj;
+    if (gjj <= tiny) {  // a column with no weight in these rows (or nothing beside the free ones): left out
+      if (b(j) != 0) gb -= gram.col(j) * b(j), b(j) = 0;
+      return 0.0;
+    }
+    double nb = soft_threshold(xty(j) - gb(j) + gjj * b(j), n * lambda) / gjj;
     double d = nb - b(j);
     if (d != 0) {
       gb += gram.col(j) * d;
@@ -78,22 +106,92 @@ void lasso_gram(const MatrixXd& gram, const VectorXd& xty, double n, double lamb
     }
     return std::abs(d);
   };
-  // glmnet's strategy: sweep every coordinate, then iterate on the non-zero ones until they settle, and
-  // stop when a full sweep changes nothing.
-  for (int sweep = 0; sweep < opt.max_sweeps; ++sweep) {
-    double max_change = 0;
-    for (Eigen::Index j = 0; j < p; ++j) max_change = std::max(max_change, update(j));
-    if (max_change < opt.tolerance) break;
+  auto converged = [&]() {
+    gb = gram * b;  // refresh: incremental updates drift over many sweeps
+    auto [primal, gap] = lasso_objective_and_gap(xty, yty, n, lambda, b, gb);
+    st.relative_gap = primal > 0 ? gap / primal : 0.0;
+    return gap <= opt.gap_tolerance * primal || primal <= 1e-300;
+  };
+  for (; st.sweeps < opt.max_sweeps; ++st.sweeps) {
+    if (converged()) {
+      st.converged = true;
+      return st;
+    }
+    for (Eigen::Index j = 0; j < p; ++j) update(j);
     std::vector<Eigen::Index> active;
     for (Eigen::Index j = 0; j < p; ++j)
       if (b(j) != 0) active.push_back(j);
-    // Bounded: on strongly correlated polynomial terms the active set can crawl for a long time.
-    for (int inner = 0; inner < std::min(opt.max_sweeps, 50); ++inner) {
+    for (int inner = 0; inner < 100; ++inner) {
       double change = 0;
       for (Eigen::Index j : active) change = std::max(change, update(j));
       if (change < opt.tolerance) break;
     }
+    // The exact step on the active set with its current signs.
+    const auto na = static_cast<Eigen::Index>(active.size());
+    if (na == 0) continue;
+    MatrixXd gaa(na, na);
+    VectorXd rhs(na);
+    for (Eigen::Index u = 0; u < na; ++u) {
+      for (Eigen::Index v = 0; v < na; ++v) gaa(u, v) = gram(active[u], active[v]);
+      rhs(u) = xty(active[u]) - n * lambda * (b(active[u]) > 0 ? 1.0 : -1.0);
+    }
+    VectorXd exact = gaa.ldlt().solve(rhs);
+    bool ok = exact.allFinite();
+    for (Eigen::Index u = 0; u < na && ok; ++u) ok = exact(u) * b(active[u]) > 0;
+    if (!ok) continue;
+    VectorXd trial = b;
+    for (Eigen::Index u = 0; u < na; ++u) trial(active[u]) = exact(u);
+    VectorXd gtrial = gram * trial;
+    if (lasso_objective_and_gap(xty, yty, n, lambda, trial, gtrial).first <=
+        lasso_objective_and_gap(xty, yty, n, lambda, b, gb).first) {
+      b = trial;
+      gb = gtrial;
+    }
   }
+  st.converged = converged();
+  return st;
+}
+
+// The Lasso with unpenalised (free) columns, e.g. the intercept: they are partialled out first (the
+// penalised columns and y are replaced by their residuals on the free ones, all in Gram form), the penalised
+// problem is solved, and the free coefficients follow by least squares. This keeps the duality gap a valid
+// certificate and spares coordinate descent the zig-zag between an intercept and correlated columns.
+CdStats lasso_gram(const MatrixXd& gram, const VectorXd& xty, double yty, double n, double lambda,
+                   const std::vector<bool>& free_col, const LassoOptions& opt, VectorXd& b) {
+  std::vector<Eigen::Index> fr, pe;
+  for (Eigen::Index j = 0; j < gram.rows(); ++j) (free_col[static_cast<size_t>(j)] ? fr : pe).push_back(j);
+  const auto nf = static_cast<Eigen::Index>(fr.size()), np = static_cast<Eigen::Index>(pe.size());
+  MatrixXd gff(nf, nf), gfp(nf, np), gpp(np, np);
+  VectorXd cf(nf), cp(np), bp(np);
+  for (Eigen::Index u = 0; u < nf; ++u) {
+    cf(u) = xty(fr[u]);
+    for (Eigen::Index v = 0; v < nf; ++v) gff(u, v) = gram(fr[u], fr[v]);
+    for (Eigen::Index v = 0; v < np; ++v) gfp(u, v) = gram(fr[u], pe[v]);
+  }
+  for (Eigen::Index u = 0; u < np; ++u) {
+    cp(u) = xty(pe[u]);
+    bp(u) = b(pe[u]);
+    for (Eigen::Index v = 0; v < np; ++v) gpp(u, v) = gram(pe[u], pe[v]);
+  }
+  Eigen::CompleteOrthogonalDecomposition<MatrixXd> cod;
+  if (nf > 0) {
+    cod.setThreshold(1e-12);
+    cod.compute(gff);
+    MatrixXd m = cod.solve(gfp);  // G_ff^+ G_fp
+    VectorXd mf = cod.solve(cf);  // G_ff^+ c_f
+    gpp -= gfp.transpose() * m;
+    cp -= gfp.transpose() * mf;
+    yty -= cf.dot(mf);
+    for (Eigen::Index j = 0; j < np; ++j)  // the residual of a column the free ones span is rounding noise
+      if (gpp(j, j) <= 1e-10 * gram(pe[j], pe[j])) gpp.row(j).setZero(), gpp.col(j).setZero(), cp(j) = 0;
+  }
+  CdStats st = lasso_penalised(gpp, cp, std::max(0.0, yty), n, lambda, opt, bp);
+  for (Eigen::Index u = 0; u < np; ++u) b(pe[u]) = bp(u);
+  if (nf > 0) {
+    VectorXd bf = cod.solve(cf - gfp * bp);
+    for (Eigen::Index u = 0; u < nf; ++u) b(fr[u]) = std::isfinite(bf(u)) ? bf(u) : 0.0;
+  }
+  return st;
 }
 
 std::vector<double> lambda_path(double lambda_max, const LassoOptions& opt) {
@@ -104,18 +202,90 @@ std::vector<double> lambda_path(double lambda_max, const LassoOptions& opt) {
   return path;
 }
 
+// Centring is only a change of variables when the intercept is free: a penalised or sign-constrained
+// intercept would change the problem.
+bool intercept_is_free(const ColumnScaling& probe, const std::vector<bool>& free_col) {
+  return probe.intercept >= 0 && free_col[static_cast<size_t>(probe.intercept)];
+}
+
+MatrixXd gram_of(const MatrixXd& a) {
+  MatrixXd g = MatrixXd::Zero(a.cols(), a.cols());
+  g.selfadjointView<Eigen::Lower>().rankUpdate(a.transpose());
+  return g.selfadjointView<Eigen::Lower>();
+}
+
 }  // namespace
+
+ColumnScaling ColumnScaling::fit(const MatrixXd& x, const VectorXd* weights, bool allow_centering) {
+  ColumnScaling sc;
+  const Eigen::Index n = x.rows(), p = x.cols();
+  sc.center = VectorXd::Zero(p);
+  sc.scale = VectorXd::Ones(p);
+  sc.inert.assign(static_cast<size_t>(p), false);
+  VectorXd w = weights ? *weights : VectorXd::Ones(n);
+  const double wsum = w.sum();
+  if (n == 0 || !(wsum > 0)) return sc;
+  for (Eigen::Index j = 0; j < p && allow_centering && sc.intercept < 0; ++j) {
+    double v = x(0, j);
+    if (v == 0 || !std::isfinite(v)) continue;
+    bool constant = true;
+    for (Eigen::Index i = 1; i < n && constant; ++i) constant = std::abs(x(i, j) - v) <= 1e-12 * std::abs(v);
+    if (constant) sc.intercept = j, sc.intercept_value = v;
+  }
+  for (Eigen::Index j = 0; j < p; ++j) {
+    if (j == sc.intercept) {
+      sc.scale(j) = sc.intercept_value;
+      continue;
+    }
+    double mean = sc.intercept >= 0 ? w.dot(x.col(j)) / wsum : 0.0;
+    double ss = 0;
+    for (Eigen::Index i = 0; i < n; ++i) ss += w(i) * (x(i, j) - mean) * (x(i, j) - mean);
+    double spread = std::sqrt(ss / wsum);
+    // No spread, or a spread lost in rounding (a column equal to the intercept up to its last digits): the
+    // column carries nothing the intercept does not, and stays out of the fit.
+    if (!(spread > 1e-12 * std::abs(mean)) || !std::isfinite(spread)) {
+      sc.inert[static_cast<size_t>(j)] = true;
+      continue;
+    }
+    sc.center(j) = mean;
+    sc.scale(j) = spread;
+  }
+  return sc;
+}
+
+MatrixXd ColumnScaling::apply(const MatrixXd& x) const {
+  MatrixXd z = (x.rowwise() - center.transpose()).array().rowwise() / scale.transpose().array();
+  for (Eigen::Index j = 0; j < x.cols(); ++j)
+    if (inert[static_cast<size_t>(j)]) z.col(j).setZero();
+  return z;
+}
+
+VectorXd ColumnScaling::unscale(const VectorXd& coef) const {
+  VectorXd out = coef.cwiseQuotient(scale);
+  for (Eigen::Index j = 0; j < out.size(); ++j)
+    if (inert[static_cast<size_t>(j)]) out(j) = 0;
+  if (intercept >= 0) {
+    double shift = 0;
+    for (Eigen::Index j = 0; j < coef.size(); ++j)
+      if (j != intercept) shift += out(j) * center(j);
+    out(intercept) -= shift / intercept_value;
+  }
+  return out;
+}
 
 VectorXd fit_least_squares(const MatrixXd& x, const VectorXd& y, const VectorXd* weights) {
   MatrixXd a;
   VectorXd b;
-  weigh_rows(x, y, weights, a, b);
-  VectorXd s = column_rms(a);
-  a = a * s.cwiseInverse().asDiagonal();
+  ColumnScaling sc = standardised_problem(x, y, weights, true, a, b);
   Eigen::ColPivHouseholderQR<MatrixXd> qr(a);
   qr.setThreshold(1e-10);
-  VectorXd coef = qr.solve(b);
-  return coef.cwiseQuotient(s);
+  // A basic solution: Eigen's solve() only drops pivots at machine precision, so a column that repeats
+  // another up to rounding would share the coefficient; solve on the rank()'s leading pivots instead.
+  const Eigen::Index r = qr.rank();
+  VectorXd qtb = qr.householderQ().transpose() * b;
+  VectorXd z = VectorXd::Zero(a.cols());
+  z.head(r) = qr.matrixR().topLeftCorner(r, r).triangularView<Eigen::Upper>().solve(qtb.head(r));
+  return sc.unscale(qr.colsPermutation() * z);
 }
 
 VectorXd fit_relative(const MatrixXd& x, const VectorXd& y) {
@@ -124,11 +294,10 @@ VectorXd fit_relative(const MatrixXd& x, const VectorXd& y) {
 }
 
 VectorXd fit_nnls(const MatrixXd& x, const VectorXd& y, const VectorXd* weights) {
+  // Scaled, not centred: the sign constraint applies to the raw intercept, which centring would mix up.
   MatrixXd a;
   VectorXd b;
-  weigh_rows(x, y, weights, a, b);
-  VectorXd s = column_rms(a);
-  a = a * s.cwiseInverse().asDiagonal();
+  ColumnScaling sc = standardised_problem(x, y, weights, false, a, b);
   const Eigen::Index p = a.cols();
   // Lawson and Hanson (1974): grow the passive set by the most promising coordinate, and step back
   // towards feasibility whenever the unconstrained solution on the passive set turns negative.
@@ -167,54 +336,65 @@ VectorXd fit_nnls(const MatrixXd& x, const VectorXd& y, const VectorXd* weights)
         if (coef(j) <= 1e-15) coef(j) = 0, passive[static_cast<size_t>(j)] = false;
     }
   }
-  return coef.cwiseQuotient(s);
+  return sc.unscale(coef);
 }
 
 VectorXd fit_ridge(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights,
                    const std::vector<bool>* unpenalised) {
+  std::vector<bool> free_col = unpenalised ? *unpenalised : std::vector<bool>(static_cast<size_t>(x.cols()), false);
   MatrixXd a;
   VectorXd b;
-  weigh_rows(x, y, weights, a, b);
-  VectorXd s = column_rms(a);
-  a = a * s.cwiseInverse().asDiagonal();
-  MatrixXd g = a.transpose() * a;
+  ColumnScaling probe = ColumnScaling::fit(x, weights, true);
+  ColumnScaling sc = standardised_problem(x, y, weights, intercept_is_free(probe, free_col), a, b);
+  MatrixXd g = gram_of(a);
   const double n = static_cast<double>(a.rows());
   for (Eigen::Index j = 0; j < g.rows(); ++j)
-    if (!unpenalised || !(*unpenalised)[static_cast<size_t>(j)]) g(j, j) += n * lambda;
+    if (!free_col[static_cast<size_t>(j)]) g(j, j) += n * lambda;
+  // Pivoted LDL' of a positive semi-definite matrix; a free column that repeats another has no unique
+  // coefficient, and the pseudo-solution's entries there are not finite: they are set to 0.
   VectorXd coef = g.ldlt().solve(a.transpose() * b);
-  return coef.cwiseQuotient(s);
+  for (Eigen::Index j = 0; j < coef.size(); ++j)
+    if (!std::isfinite(coef(j))) coef(j) = 0;
+  return sc.unscale(coef);
 }
 
 VectorXd fit_lasso(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights,
                    const std::vector<bool>* unpenalised, const LassoOptions& options) {
+  std::vector<bool> free_col = unpenalised ? *unpenalised : std::vector<bool>(static_cast<size_t>(x.cols()), false);
   MatrixXd a;
   VectorXd b;
-  weigh_rows(x, y, weights, a, b);
-  VectorXd s = column_rms(a);
-  a = a * s.cwiseInverse().asDiagonal();
-  std::vector<bool> free_col = unpenalised ? *unpenalised : std::vector<bool>(static_cast<size_t>(a.cols()), false);
+  ColumnScaling probe = ColumnScaling::fit(x, weights, true);
+  ColumnScaling sc = standardised_problem(x, y, weights, intercept_is_free(probe, free_col), a, b);
   VectorXd coef = VectorXd::Zero(a.cols());
-  lasso_gram(a.transpose() * a, a.transpose() * b, static_cast<double>(a.rows()), lambda, free_col, options, coef);
-  return coef.cwiseQuotient(s);
+  lasso_gram(gram_of(a), a.transpose() * b, b.squaredNorm(), static_cast<double>(a.rows()), lambda, free_col, options,
+             coef);
+  return sc.unscale(coef);
 }
 
 LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weights,
                       const std::vector<bool>* unpenalised, const LassoOptions& options) {
+  const Eigen::Index n = x.rows(), p = x.cols();
+  if (n < 2) throw_bad_input("lasso: {} rows, expected at least 2", n);
+  std::vector<bool> free_col = unpenalised ? *unpenalised : std::vector<bool>(static_cast<size_t>(p), false);
   MatrixXd a;
   VectorXd b;
-  weigh_rows(x, y, weights, a, b);
-  const Eigen::Index n = a.rows(), p = a.cols();
-  if (n < 2) throw_bad_input("lasso: {} rows, expected at least 2", n);
-  VectorXd s = column_rms(a);
-  a = a * s.cwiseInverse().asDiagonal();
-  std::vector<bool> free_col = unpenalised ? *unpenalised : std::vector<bool>(static_cast<size_t>(p), false);
+  ColumnScaling probe = ColumnScaling::fit(x, weights, true);
+  ColumnScaling sc = standardised_problem(x, y, weights, intercept_is_free(probe, free_col), a, b);
+  LassoFit out;
+  auto solve = [&](const MatrixXd& g, const VectorXd& c, double yty, double rows, double lambda, VectorXd& coef) {
+    CdStats st = lasso_gram(g, c, yty, rows, lambda, free_col, options, coef);
+    out.sweeps += st.sweeps;
+    out.unconverged += st.converged ? 0 : 1;
+    out.max_relative_gap = std::max(out.max_relative_gap, st.relative_gap);
+  };
 
   // lambda_max: the smallest lambda at which every penalised coefficient is 0, given the free columns.
-  MatrixXd full_gram = a.transpose() * a;
-  VectorXd full_xty = a.transpose() * b;
+  const MatrixXd full_gram = gram_of(a);
+  const VectorXd full_xty = a.transpose() * b;
+  const double full_yty = b.squaredNorm();
   VectorXd start = VectorXd::Zero(p);
-  lasso_gram(full_gram, full_xty, static_cast<double>(n), 1e300, free_col, options, start);
-  VectorXd corr = a.transpose() * (b - a * start);
+  solve(full_gram, full_xty, full_yty, static_cast<double>(n), 1e300, start);
+  VectorXd corr = full_xty - full_gram * start;
   double lambda_max = 0;
   for (Eigen::Index j = 0; j < p; ++j)
     if (!free_col[static_cast<size_t>(j)]) lambda_max = std::max(lambda_max, std::abs(corr(j)) / static_cast<double>(n));
@@ -244,12 +424,12 @@ LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weig
       at.row(static_cast<Eigen::Index>(r)) = a.row(train_rows[r]);
       bt(static_cast<Eigen::Index>(r)) = b(train_rows[r]);
     }
-    MatrixXd g = at.transpose() * at;
-    VectorXd c = at.transpose() * bt;
+    const MatrixXd g = gram_of(at);
+    const VectorXd c = at.transpose() * bt;
     const double ntrain = static_cast<double>(train_rows.size());
     VectorXd coef = VectorXd::Zero(p);
     for (size_t li = 0; li < path.size(); ++li) {
-      lasso_gram(g, c, ntrain, path[li], free_col, options, coef);  // warm start down the path
+      solve(g, c, bt.squaredNorm(), ntrain, path[li], coef);  // warm start down the path
       int nz = 0;
       for (Eigen::Index j = 0; j < p; ++j) nz += coef(j) != 0;
       max_nz[li] = std::max(max_nz[li], nz);
@@ -267,32 +447,39 @@ LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weig
     if (options.max_nonzero > 0 && max_nz[li] > options.max_nonzero) continue;
     if (!found || err[li] < err[best]) best = li, found = true;
   }
-  LassoFit out;
   out.lambda = path[best];
   out.cv_error = err[best] / static_cast<double>(n);
   VectorXd coef = VectorXd::Zero(p);
-  for (size_t li = 0; li <= best; ++li) lasso_gram(full_gram, full_xty, static_cast<double>(n), path[li], free_col, options, coef);
-  out.coef = coef.cwiseQuotient(s);
+  for (size_t li = 0; li <= best; ++li) solve(full_gram, full_xty, full_yty, static_cast<double>(n), path[li], coef);
+  out.coef = sc.unscale(coef);
   out.out_of_fold = oof.col(static_cast<Eigen::Index>(best));
   if (weights)
     for (Eigen::Index i = 0; i < n; ++i) out.out_of_fold(i) /= std::sqrt((*weights)(i));
   return out;
 }
 
-VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations) {
-  VectorXd coef = fit_least_squares(x, y);
-  VectorXd w(x.rows());
+VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations, const VectorXd* weights) {
+  const Eigen::Index n = x.rows();
+  VectorXd w = weights ? *weights : VectorXd::Ones(n);
+  auto objective = [&](const VectorXd& c) { return w.dot((y - x * c).cwiseAbs()); };
+  // Start from the least-squares fit with the squared weights (for w = 1/y: the relative fit).
+  VectorXd v = w.array().square();
+  VectorXd coef = fit_least_squares(x, y, &v);
+  VectorXd best = coef;
+  double best_obj = objective(coef);
   for (int it = 0; it < iterations; ++it) {
-    VectorXd r = (y - x * coef).cwiseAbs();
+    // sum w_i |r_i| = sum (w_i^2 / e_i) r_i^2 with e_i = w_i |r_i|: reweighted least squares.
+    VectorXd e = w.cwiseProduct((y - x * coef).cwiseAbs());
     // The floor keeps exactly fitted rows from taking all the weight.
-    double floor = std::max(1e-12, 1e-5 * (r.size() ? r.mean() : 0.0));
-    for (Eigen::Index i = 0; i < r.size(); ++i) w(i) = 1.0 / std::max(r(i), floor);
-    VectorXd next = fit_least_squares(x, y, &w);
-    double change = (next - coef).norm() / std::max(1e-300, coef.norm());
-    coef = next;
-    if (change < 1e-9) break;
+    double floor = std::max(1e-12, 1e-5 * (e.size() ? e.mean() : 0.0));
+    for (Eigen::Index i = 0; i < n; ++i) v(i) = w(i) * w(i) / std::max(e(i), floor);
+    coef = fit_least_squares(x, y, &v);
+    double obj = objective(coef);
+    bool settled = !(obj < best_obj * (1 - 1e-10));
+    if (obj < best_obj) best = coef, best_obj = obj;
+    if (settled) break;
   }
-  return coef;
+  return best;
 }
 
 Standardizer Standardizer::fit(const MatrixXd& x) {

@@ -1,7 +1,8 @@
 // The regression core of the predictive models, on Eigen: least squares (ordinary, weighted, relative),
 // non-negative least squares, ridge, and Lasso by coordinate descent with k-fold cross-validated
-// regularisation. Every solver scales columns internally, so features may differ by many orders of
-// magnitude (MACs ~1e10 next to an intercept of 1).
+// regularisation. Every solver standardises columns internally (centred on their weighted mean and scaled to
+// unit spread when the design has an intercept, scaled to unit RMS otherwise) and returns coefficients of the
+// raw columns, so features may differ by many orders of magnitude (MACs ~1e10 next to an intercept of 1).
 #pragma once
 #include <Eigen/Dense>
 
@@ -43,8 +44,11 @@ struct LassoOptions {
   int folds = 5;
   int path_length = 30;          // lambdas, log-spaced from lambda_max down to lambda_max * min_ratio
   double min_ratio = 1e-4;
-  int max_sweeps = 200;
-  double tolerance = 1e-5;       // on the largest coefficient change, in scaled units
+  int max_sweeps = 1000;         // full coordinate-descent sweeps per lambda
+  double tolerance = 1e-7;       // inner active-set cycles stop at this largest coefficient change (scaled units)
+  // Converged when the duality gap is below gap_tolerance times the objective (a certificate: the objective
+  // is then within that fraction of its minimum).
+  double gap_tolerance = 1e-6;
   uint64_t seed = 1;
   int max_nonzero = 0;           // > 0: pick the best lambda among those with at most this many terms
 };
@@ -53,17 +57,38 @@ struct LassoFit {
   double lambda = 0;
   double cv_error = 0;  // mean weighted squared error at the chosen lambda
   VectorXd out_of_fold;  // each row's prediction at the chosen lambda by the fold model that did not see it
+  // Convergence over every solve of the path (folds and the final fit): solves that stopped at max_sweeps
+  // without reaching the gap tolerance, and the largest relative duality gap left.
+  int unconverged = 0;
+  double max_relative_gap = 0;
+  int sweeps = 0;  // coordinate-descent sweeps in all
 };
 // Lasso for one lambda: minimise (1/2n) sum w_i (y_i - x_i b)^2 + lambda sum_j |b_j| s_j, where s_j is the
-// weighted RMS of column j (so lambda does not depend on units).
+// weighted spread of column j (its standard deviation when an unpenalised constant column exists, its RMS
+// otherwise), so lambda does not depend on units.
 VectorXd fit_lasso(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights = nullptr,
                    const std::vector<bool>* unpenalised = nullptr, const LassoOptions& options = {});
 // The lambda path, the k-fold choice of lambda, and the refit on all rows at that lambda.
 LassoFit fit_lasso_cv(const MatrixXd& x, const VectorXd& y, const VectorXd* weights = nullptr,
                       const std::vector<bool>* unpenalised = nullptr, const LassoOptions& options = {});
 
-// Least absolute deviation by iteratively reweighted least squares.
-VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations = 50);
+// Least absolute deviation by iteratively reweighted least squares: minimise sum w_i |y_i - x_i b| (w_i = 1
+// without weights; w_i = 1/y_i is the relative-error fit, i.e. 1 - accuracy).
+VectorXd fit_lad(const MatrixXd& x, const VectorXd& y, int iterations = 50, const VectorXd* weights = nullptr);
+
+// How the solvers standardise a design before solving (exposed for tests and diagnostics). With an intercept
+// (a column constant over the rows) every other column is centred on its weighted mean and divided by its
+// weighted standard deviation; without one, columns are divided by their weighted RMS. Columns that are all
+// zero, or constant beside the intercept, keep scale 1 and end up with coefficient 0.
+struct ColumnScaling {
+  VectorXd center, scale;
+  std::vector<bool> inert;      // columns without spread beside the intercept: left out (coefficient 0)
+  Eigen::Index intercept = -1;  // the constant column, -1 if none
+  double intercept_value = 1.0;
+  static ColumnScaling fit(const MatrixXd& x, const VectorXd* weights, bool allow_centering);
+  MatrixXd apply(const MatrixXd& x) const;
+  VectorXd unscale(const VectorXd& coef) const;  // coefficients of the standardised columns -> of the raw ones
+};
 
 // Centring and scaling of columns, kept so predictions apply the same transform.
 struct Standardizer {

@@ -129,9 +129,7 @@ double term_value(const Term& term, const LayerFeatures& layer, const ExtraValue
       auto it = extra->find(f.feature);
       if (it != extra->end()) x = it->second;
     }
-    if (!x)
-      throw_bad_input("layer \"{}\": feature \"{}\" is not available (it is neither a layer feature nor a measured column)",
-                      layer.name, f.feature);
+    if (!x) throw_bad_input("{}", unavailable_feature_message(layer.name, f.feature));
     double b = f.log2 ? std::log2(std::max(*x, 1.0)) : *x;
     b = f.equals ? (*x == *f.equals ? 1.0 : 0.0) : (b - f.center) / f.scale;
     double p = b;
@@ -147,8 +145,37 @@ const std::vector<std::string>& named_feature_sets() {
 }
 
 const std::vector<std::string>& counter_columns() {
-  static const std::vector<std::string> names = {"simd_instructions", "memory_accesses"};
+  static const std::vector<std::string> names = {
+      "instructions", "cycles", "cache-references", "cache-misses", "ASE_SPEC", "BUS_ACCESS",
+      "FP_ARITH:SCALAR_SINGLE", "FP_ARITH:128B_PACKED_SINGLE", "FP_ARITH:256B_PACKED_SINGLE", "LLC_MISSES",
+      "LLC_REFERENCES", "simd_instructions", "memory_accesses"};
   return names;
+}
+
+std::string unavailable_feature_message(const std::string& layer, const std::string& feature) {
+  std::string columns = feature == "simd_instructions" ? "simd_instructions, ASE_SPEC (ARMv8) or FP_ARITH:128B_PACKED_SINGLE/"
+                                                         "FP_ARITH:256B_PACKED_SINGLE (x86)"
+                        : feature == "memory_accesses" ? "memory_accesses, BUS_ACCESS (ARMv8) or LLC_MISSES (x86)"
+                                                       : feature;
+  return fmt::format("layer \"{}\": feature \"{}\" is not available: it is not a layer feature, and the row has no "
+                     "measured column {}",
+                     layer, feature, columns);
+}
+
+void derive_counter_values(ExtraValues& values) {
+  auto get = [&](const char* name) -> std::optional<double> {
+    auto it = values.find(name);
+    return it == values.end() ? std::nullopt : std::optional<double>(it->second);
+  };
+  if (!values.count("simd_instructions")) {
+    auto p128 = get("FP_ARITH:128B_PACKED_SINGLE"), p256 = get("FP_ARITH:256B_PACKED_SINGLE");
+    if (auto arm = get("ASE_SPEC")) values["simd_instructions"] = *arm;
+    else if (p128 || p256) values["simd_instructions"] = p128.value_or(0.0) + p256.value_or(0.0);
+  }
+  if (!values.count("memory_accesses")) {
+    if (auto arm = get("BUS_ACCESS")) values["memory_accesses"] = *arm;
+    else if (auto llc = get("LLC_MISSES")) values["memory_accesses"] = *llc;
+  }
 }
 
 FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<std::string>& extra) {
@@ -179,9 +206,9 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
                     "\"conv=macs,1;fc=macs,1\"",
                     name_or_spec, names);
   }
+  // Measured counters may appear in any spec; a row without the column is refused when the design is built.
   std::vector<std::string> extras = extra;
-  if (name_or_spec == "counters")
-    for (const auto& c : counter_columns()) extras.push_back(c);
+  for (const auto& c : counter_columns()) extras.push_back(c);
   FeatureSet fs;
   fs.name = name_or_spec;
   for (std::string_view entry : split(spec, ';')) {

@@ -70,7 +70,15 @@ struct FeatureSet {
 FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<std::string>& extra = {});
 const std::vector<std::string>& named_feature_sets();
 
-// The counters a "counters" set reads from measured columns of a per-layer CSV.
+// Measured counter columns a CSV may hold, read into Sample::extra: the events the profiler records, named as
+// it names them (measure/perf_counters.cpp: instructions, cycles, cache-references, cache-misses; ARMv8
+// ASE_SPEC, BUS_ACCESS; x86 FP_ARITH:*, LLC_MISSES, LLC_REFERENCES), and the two derived values the `counters`
+// set uses, simd_instructions and memory_accesses, which a CSV may also give directly.
 const std::vector<std::string>& counter_columns();
+// Fills simd_instructions (ARMv8 ASE_SPEC, else x86 FP_ARITH:128B_PACKED_SINGLE + FP_ARITH:256B_PACKED_SINGLE)
+// and memory_accesses (ARMv8 BUS_ACCESS, else x86 LLC_MISSES) from the events present, unless given directly.
+void derive_counter_values(ExtraValues& values);
+// The message for a term feature a layer cannot supply, saying which CSV columns would.
+std::string unavailable_feature_message(const std::string& layer, const std::string& feature);
 
 }  // namespace convergy::model

@@ -141,6 +141,118 @@ TEST(Regression, LadIgnoresAnOutlier) {
   EXPECT_NEAR(b(1), 2.0, 1e-2);
 }
 
+// Issue 6 follow-up: OLS on macs+mem once predicted -2e13% accuracy. Two ways a design of raw feature
+// columns goes wrong, each checked below for every method.
+//
+// 1. A MACs-sized column whose spread is tiny next to its mean is nearly a multiple of the intercept: scaled
+//    by its RMS alone (the old behaviour) the slope came out with a relative error of ~1e-6; centred on the
+//    intercept first it is exact.
+TEST(Regression, HugeColumnBesideInterceptIsCentred) {
+  const int n = 40;
+  MatrixXd x(n, 2);
+  VectorXd y(n);
+  for (int i = 0; i < n; ++i) {
+    x(i, 0) = 1.0;
+    x(i, 1) = 1e14 + 1e3 * i;  // MACs of similar layers
+    y(i) = 7.0 + 0.5 * i;      // 7 + 0.5e-3 * (macs - 1e14)
+  }
+  VectorXd relative_w = y.array().square().inverse();
+  VectorXd lad_w = y.cwiseInverse();
+  std::vector<bool> free_col = {true, false};
+  LassoOptions tight;
+  tight.gap_tolerance = 1e-14;
+  const std::vector<std::pair<std::string, VectorXd>> fits = {
+      {"ols", fit_least_squares(x, y)},
+      {"wls", fit_least_squares(x, y, &relative_w)},
+      {"lad", fit_lad(x, y, 50, &lad_w)},
+      {"ridge", fit_ridge(x, y, 1e-14, &relative_w, &free_col)},
+      {"lasso", fit_lasso(x, y, 1e-14, &relative_w, &free_col, tight)}};
+  for (const auto& [name, b] : fits) {
+    EXPECT_NEAR(b(1) / 0.5e-3, 1.0, 1e-10) << name;
+    VectorXd p = x * b;  // the raw intercept is -5e10: predictions cancel to ~1e-6 of y
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(p(i) / y(i), 1.0, 1e-4) << name << " row " << i;
+  }
+  ColumnScaling sc = ColumnScaling::fit(x, nullptr, true);
+  EXPECT_EQ(sc.intercept, 0);
+  EXPECT_NEAR(sc.center(1), 1e14 + 1e3 * (n - 1) / 2.0, 1.0);
+  VectorXd z(2);
+  z << 2.0, 3.0;  // coefficients of the standardised columns map back onto the raw ones
+  VectorXd raw = sc.unscale(z);
+  EXPECT_NEAR(((x * raw) - (sc.apply(x) * z)).cwiseAbs().maxCoeff(), 0.0, 1e-3);
+}
+
+// 2. Nearly proportional columns (ops, in_bytes and out_bytes of element-wise layers; weight_bytes and MACs of
+//    large FC layers) made Eigen's solve() keep a pivot of relative size 1e-13, which it only drops at machine
+//    precision: coefficients of +-4e9 that cancel on the training rows and explode on any other row. The
+//    1e-10 rank threshold now applies, the redundant column gets exactly 0, and a new row stays sane.
+TEST(Regression, NearlyProportionalColumnsDoNotBlowUp) {
+  MatrixXd x(6, 3);
+  VectorXd y(6);
+  for (int i = 0; i < 6; ++i) {
+    double a = 1 + i * i;
+    x.row(i) << 1.0, a, a * (1 + 1e-13 * ((i * 7) % 5));
+    y(i) = 2 + 3 * a + 0.01 * ((i * 3) % 4);
+  }
+  VectorXd w = y.array().square().inverse();
+  Eigen::RowVectorXd fresh(3);
+  fresh << 1.0, 50.0, 50.0 * (1 + 1e-6);  // a layer whose two columns differ a little more
+  for (const VectorXd& b : {fit_least_squares(x, y), fit_least_squares(x, y, &w), fit_nnls(x, y, &w)}) {
+    EXPECT_EQ((b.array() == 0).count(), 1) << b.transpose();
+    EXPECT_NEAR(fresh.dot(b) / (2 + 3 * 50.0), 1.0, 0.01) << b.transpose();
+  }
+}
+
+// Exactly proportional columns after scaling (rounding leaves ~1e-16 of the second) likewise.
+TEST(Regression, ProportionalColumnsGetABasicSolution) {
+  MatrixXd x(5, 3);
+  VectorXd y(5);
+  for (int i = 0; i < 5; ++i) {
+    double e = 1000.0 * (i + 1) * (i + 3);
+    x.row(i) << 1.0, e, 4 * e;  // ops and in_bytes of a ReLU
+    y(i) = 0.5 + 1e-6 * e;
+  }
+  VectorXd b = fit_least_squares(x, y);
+  EXPECT_EQ((b.array() == 0).count(), 1) << b.transpose();
+  EXPECT_NEAR((x * b - y).cwiseAbs().maxCoeff(), 0.0, 1e-9);
+}
+
+TEST(Regression, LadMinimisesWeightedAbsoluteErrors) {
+  // One intercept, targets 1, 2 and 100 with the relative weights 1/y: the weighted median is 1 (weight 1 of 1.51).
+  MatrixXd x = MatrixXd::Ones(3, 1);
+  VectorXd y(3);
+  y << 1.0, 2.0, 100.0;
+  VectorXd w = y.cwiseInverse();
+  EXPECT_NEAR(fit_lad(x, y, 200, &w)(0), 1.0, 1e-3);
+  EXPECT_NEAR(fit_lad(x, y, 200)(0), 2.0, 1e-3);  // unweighted: the median
+}
+
+// Strongly correlated polynomial columns (x, x^2, x^3 of x in [1, 3]) with an intercept: plain coordinate
+// descent needs thousands of sweeps near the least-squares end of the path. Every solve of the path must
+// reach the duality-gap tolerance, and the smallest lambda must match least squares.
+TEST(Regression, LassoConvergesOnCorrelatedPolynomialTerms) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(1.0, 3.0);
+  std::normal_distribution<double> e(0.0, 1.0);
+  const int n = 400;
+  MatrixXd x(n, 4);
+  VectorXd y(n);
+  for (int i = 0; i < n; ++i) {
+    double v = u(rng);
+    x.row(i) << 1.0, v, v * v, v * v * v;
+    y(i) = (2.0 + 1.5 * v - 0.8 * v * v + 0.3 * v * v * v) * (1.0 + 0.01 * e(rng));
+  }
+  VectorXd w = y.array().square().inverse();
+  std::vector<bool> free_col = {true, false, false, false};
+  LassoFit f = fit_lasso_cv(x, y, &w, &free_col);
+  EXPECT_EQ(f.unconverged, 0) << "largest relative gap " << f.max_relative_gap << " after " << f.sweeps << " sweeps";
+  EXPECT_LE(f.max_relative_gap, 1e-6);
+  LassoOptions o;
+  o.gap_tolerance = 1e-12;
+  VectorXd small = fit_lasso(x, y, 1e-12, &w, &free_col, o);
+  VectorXd ls = fit_least_squares(x, y, &w);
+  EXPECT_NEAR((x * small - x * ls).cwiseAbs().maxCoeff() / y.minCoeff(), 0.0, 1e-6);
+}
+
 TEST(Regression, PolynomialExpansion) {
   MatrixXd x(2, 3);
   x << 1, 2, 3, 4, 5, 6;
