@@ -559,8 +559,13 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
     if (j.contains("interval") && !j["interval"].is_null()) {
       IntervalCalibration c;
       c.coverage = j["interval"].at("coverage").get<double>();
-      c.lower_ratio = j["interval"].at("lower_ratio").get<double>();
-      c.upper_ratio = j["interval"].at("upper_ratio").get<double>();
+      // An unbounded ratio (a calibration prediction <= 0) is written as null: JSON has no infinity.
+      auto ratio = [&](const char* key) {
+        const json& r = j["interval"].at(key);
+        return r.is_null() ? std::numeric_limits<double>::infinity() : r.get<double>();
+      };
+      c.lower_ratio = ratio("lower_ratio");
+      c.upper_ratio = ratio("upper_ratio");
       c.calibration_rows = j["interval"].value("calibration_rows", size_t{0});
       m.interval = c;
     }

@@ -1,14 +1,24 @@
 // Inputs that crashed a fuzz target (fuzz/), one test each, named after what broke. Each input is checked in
 // under data/ exactly as libFuzzer wrote it, and goes through the same entry point the fuzz target calls;
 // the test states the clean rejection (or result) that the fix gives.
+#include "features/features.h"
+#include "graph/passes.h"
+#include "import/load.h"
 #include "import/onnx/onnx_import.h"
 #include "import/onnx/onnx_reader.h"
+#include "model/csv.h"
+#include "model/dataset.h"
+#include "model/model.h"
 #include "util/error.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cmath>
+#include <cstdio>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -48,6 +58,67 @@ TEST(FuzzRegressions, OnnxReshapeTargetElementCountOverflow) {
   EXPECT_THAT(msg, HasSubstr("r.onnx: 1 node(s) convergy cannot map"));
   EXPECT_THAT(msg, HasSubstr("(Reshape): target shape 81x75x75"));
   EXPECT_THAT(msg, HasSubstr("has more elements than 64 bits count"));
+}
+
+// A zero-sized int64 initializer (dims 1x1x0x...) added to a one-element constant: the folded result was given
+// one element instead of none, and reading it indexed an empty vector (UBSan: reference binding to null; a
+// segmentation fault in the GCC build).
+TEST(FuzzRegressions, OnnxBroadcastOfOneToZeroSizedConstant) {
+  const std::string bytes = data_file("onnx_broadcast_to_zero_sized_constant.onnx");
+  const std::string msg = error_of([&] {
+    onnx_import::import_model(onnx_import::read_light_model(bytes, "b.onnx"), "b.onnx");
+  });
+  // The Add folds to an empty tensor without complaint; the one problem left is the file's absurd Unsqueeze axis.
+  EXPECT_EQ(msg, "b.onnx: 1 node(s) convergy cannot map: \"#3\" (Unsqueeze): axis 6559239226768359425 is out of "
+                 "range for rank 1");
+}
+
+std::string temp_path(const std::string& name) {
+  return ::testing::TempDir() + "/fuzz_regressions_" + std::to_string(::getpid()) + "_" + name;
+}
+
+// An interval whose upper ratio is unbounded (a calibration prediction <= 0) is written as null, JSON having
+// no infinity; the reader rejected that null, so `convergy predict` could not load what `convergy fit` wrote.
+TEST(FuzzRegressions, ModelWithUnboundedIntervalLoadsAgain) {
+  model::Model m;
+  m.feature_set = "macs+1";
+  m.target = "time_ms";
+  m.unit = "ms";
+  m.interval = model::IntervalCalibration{0.9, 0.5, std::numeric_limits<double>::infinity(), 12};
+  const std::string path = temp_path("unbounded.json");
+  model::save_model(m, path);
+  const model::Model loaded = model::load_model(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(loaded.interval.has_value());
+  EXPECT_EQ(loaded.interval->lower_ratio, 0.5);
+  EXPECT_EQ(loaded.interval->upper_ratio, std::numeric_limits<double>::infinity());
+}
+
+// The fuzz_csv input that found it: per-layer rows of two zoo networks fitted with macs+mem; what fit writes
+// must load again.
+TEST(FuzzRegressions, CsvFitModelWithUnboundedIntervalLoadsAgain) {
+  const auto csv = model::CsvTable::parse(data_file("csv_fit_model_with_unbounded_interval.csv"), "u.csv");
+  const model::Dataset data = model::load_dataset(csv, "energy_mj", [](const std::string& ref) {
+    return std::make_shared<const NetworkFeatures>(network_features(run_passes(load_network(ref)).graph));
+  });
+  const model::Design design = model::build_design(data, model::parse_feature_set("macs+mem"));
+  std::vector<size_t> rows(data.samples.size());
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+  const model::Model fitted = model::fit_model(data, design, rows, model::FitOptions{});
+  const std::string path = temp_path("fitted.json");
+  model::save_model(fitted, path);
+  std::string msg = "loaded";
+  try {
+    const model::Model loaded = model::load_model(path);
+    ASSERT_EQ(loaded.interval.has_value(), fitted.interval.has_value());
+    if (loaded.interval) {
+      EXPECT_EQ(loaded.interval->upper_ratio, fitted.interval->upper_ratio);
+    }
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  std::remove(path.c_str());
+  EXPECT_EQ(msg, "loaded");
 }
 
 }  // namespace

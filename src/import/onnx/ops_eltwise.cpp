@@ -25,7 +25,7 @@ ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary
     if (da != db && da != 1 && db != 1)
       unsupported(fmt::format("constants of shapes {} and {} do not broadcast", Shape(a.dims).str(),
                               Shape(b.dims).str()));
-    out.dims[i] = std::max(da, db);
+    out.dims[i] = da == 1 ? db : da;  // 1 broadcasts to 0 as numpy does; max() gave 1 element for none
   }
   if (!a.has_data || !b.has_data) return out;  // the shape is still known
   const int64_t n = out.elems();
