@@ -5,6 +5,7 @@
 // evaluates the set it found.
 #include "cli/command.h"
 #include "cli/format.h"
+#include "cli/limits.h"
 #include "model/evaluate.h"
 #include "model/select.h"
 #include "util/error.h"
@@ -174,6 +175,7 @@ int run_evaluate(const EvaluateOptions& opt) {
 }
 
 const Command kEvaluate({"evaluate", "Cross-validate predictive models on measurements", 55, [](CLI::App& app) {
+  add_limit_options(app);
   auto opt = std::make_shared<EvaluateOptions>();
   app.add_option("--measurements", opt->measurements, "CSV with a header row (see docs/models.md)")->required();
   app.add_option("--target", opt->target, "energy_mj or time_ms")->required()->check(CLI::IsMember({"energy_mj", "time_ms"}));

@@ -2,6 +2,7 @@
 // predictive model from per-layer rows, whole-network totals or standalone layers, and writes its JSON.
 // Also home of the measurement loader that evaluate shares.
 #include "cli/command.h"
+#include "cli/limits.h"
 #include "features/features.h"
 #include "model/dataset.h"
 #include "model/model.h"
@@ -90,6 +91,7 @@ int run_fit(const FitCliOptions& opt) {
 }
 
 const Command kFit({"fit", "Fit a predictive model (energy or latency) from measurements", 50, [](CLI::App& app) {
+  add_limit_options(app);
   auto opt = std::make_shared<FitCliOptions>();
   app.add_option("--measurements", opt->measurements, "CSV with a header row (see docs/models.md)")->required();
   app.add_option("--target", opt->target, "energy_mj or time_ms")->required()->check(CLI::IsMember({"energy_mj", "time_ms"}));

@@ -2,6 +2,7 @@
 // --no-passes), then the network totals and what each pass changed.
 #include "cli/command.h"
 #include "cli/format.h"
+#include "cli/limits.h"
 #include "features/features.h"
 #include "graph/passes.h"
 #include "import/load.h"
@@ -210,6 +211,7 @@ int run_info(const InfoOptions& o) {
 
 const Command kInfo{{"info", "Per-layer features of a network (zoo name, .prototxt or .onnx), then totals",
                      20, [](CLI::App& sub) {
+                       add_limit_options(sub);
                        auto o = std::make_shared<InfoOptions>();
                        sub.add_option("net", o->net, "Zoo name or model file")->required();
                        add_format_option(sub, o->format);

@@ -3,6 +3,7 @@
 // SIGINT/SIGTERM finish the current row and exit cleanly (exit code 128 + signal). The measurement loop lives
 // in src/study/campaign.cpp, shared with `convergy study`.
 #include "cli/command.h"
+#include "cli/limits.h"
 #include "study/campaign.h"
 
 namespace convergy::cli {
@@ -11,6 +12,7 @@ namespace {
 const Command kProfile{
     {"profile", "Measure per-layer time (and energy where a sensor exists) into the SQLite store", 50,
      [](CLI::App& sub) -> std::function<int()> {
+       add_limit_options(sub);
        auto o = std::make_shared<study::CampaignOptions>();
        sub.add_option("net", o->nets, "Zoo names, .prototxt or .onnx files")->required();
        sub.add_option("--backend", o->backend, "reference | openblas | eigen | onednn")->capture_default_str();

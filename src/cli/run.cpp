@@ -2,6 +2,7 @@
 // (median over --repeat runs after one warm-up run), warning on stderr about reference fallbacks.
 #include "cli/command.h"
 #include "cli/format.h"
+#include "cli/limits.h"
 #include "graph/passes.h"
 #include "import/load.h"
 #include "runtime/executor.h"
@@ -126,6 +127,7 @@ int run_network(const RunOptions& o) {
 
 const Command kRun{
     {"run", "Run a network on a backend and time it, in total and layer by layer", 30, [](CLI::App& sub) {
+       add_limit_options(sub);
        auto o = std::make_shared<RunOptions>();
        sub.add_option("net", o->net, "Zoo name or model file")->required();
        std::string backends;

@@ -1,6 +1,7 @@
 // `convergy study`: the main job. Profiles the zoo on each backend, fits and evaluates layer-type models,
 // adds the Jetson measurements of the shared data, and writes the report (see src/study/study.h).
 #include "cli/command.h"
+#include "cli/limits.h"
 #include "report/summary.h"
 #include "study/study.h"
 
@@ -13,6 +14,7 @@ namespace {
 
 const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write the report (the main job)", 5,
                       [](CLI::App& sub) -> std::function<int()> {
+                        add_limit_options(sub);
                         auto o = std::make_shared<study::StudyOptions>();
                         sub.add_option("--backends", o->backends, "Local backends to measure, comma-separated")
                             ->delimiter(',')

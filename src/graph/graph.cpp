@@ -23,8 +23,8 @@ LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, s
                          const std::vector<std::string>& output_names, std::string origin) {
   const std::string prefix = origin.empty() ? "" : origin + ": ";
   if (static_cast<int64_t>(layers_.size()) >= global_limits().max_layers)
-    throw_bad_input("{}layer \"{}\": the network has more than {} layers (raise the limit with --max-layers)",
-                    prefix, name, global_limits().max_layers);
+    throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix, name,
+                    global_limits().max_layers, limit_text(Limit::Layers));
   if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix, layer_kind_name(kind));
   if (layer_index_.count(name))
     throw_bad_input("{}layer \"{}\": duplicate layer name", prefix, name);

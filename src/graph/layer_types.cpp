@@ -78,12 +78,13 @@ const P& params_of(const Ctx& ctx) {
 
 void check_positive(const Ctx& ctx, int64_t v, const char* what) {
   ctx.require(v >= 1, fmt::format("{} {}, expected >= 1", what, v));
-  ctx.require(v <= global_limits().max_dim, fmt::format("{} {} is absurdly large (limit {})", what, v,
-                                                        global_limits().max_dim));
+  ctx.require(v <= global_limits().max_dim,
+              fmt::format("{} {} is absurdly large, expected at most {}", what, v, limit_text(Limit::Dim)));
 }
 void check_non_negative(const Ctx& ctx, int64_t v, const char* what) {
   ctx.require(v >= 0, fmt::format("{} {}, expected >= 0", what, v));
-  ctx.require(v <= global_limits().max_dim, fmt::format("{} {} is absurdly large", what, v));
+  ctx.require(v <= global_limits().max_dim,
+              fmt::format("{} {} is absurdly large, expected at most {}", what, v, limit_text(Limit::Dim)));
 }
 
 Shape require_rank4(const Ctx& ctx, const Shape& s) {
@@ -530,20 +531,21 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   for (const auto& s : r.outputs) {
     for (int64_t d : s.dims)
       ctx.require(d >= 1 && d <= global_limits().max_tensor_elems,
-                  fmt::format("output shape {} has a dimension out of range", s.str()));
+                  fmt::format("output shape {} has a dimension out of range, expected 1 to {}", s.str(),
+                              limit_text(Limit::TensorElems)));
     try {
       (void)s.elems();
     } catch (const Error&) {
-      ctx.fail(fmt::format("output shape {} has too many elements (limit {})", s.str(),
-                           global_limits().max_tensor_elems));
+      ctx.fail(fmt::format("output shape {} has too many elements, expected at most {}", s.str(),
+                           limit_text(Limit::TensorElems)));
     }
   }
   for (const auto& w : r.weights) {
     try {
       (void)w.shape.elems();
     } catch (const Error&) {
-      ctx.fail(fmt::format("{} shape {} has too many elements (limit {})", w.role, w.shape.str(),
-                           global_limits().max_tensor_elems));
+      ctx.fail(fmt::format("{} shape {} has too many elements, expected at most {}", w.role, w.shape.str(),
+                           limit_text(Limit::TensorElems)));
     }
   }
   return r;

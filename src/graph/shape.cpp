@@ -33,7 +33,7 @@ const char* dtype_name(DataType t) {
 int64_t Shape::elems() const {
   auto p = checked_product(dims);
   if (!p || *p > global_limits().max_tensor_elems)
-    throw_bad_input("shape {} has too many elements (limit {})", str(), global_limits().max_tensor_elems);
+    throw_bad_input("shape {} has too many elements, expected at most {}", str(), limit_text(Limit::TensorElems));
   return *p;
 }
 
@@ -53,7 +53,10 @@ Shape parse_shape(const std::string& text, const std::string& what) {
   while (p < end) {
     int64_t v = 0;
     auto [q, ec] = std::from_chars(p, end, v);
-    if (ec != std::errc() || v <= 0 || v > global_limits().max_dim)
+    if (ec == std::errc() && v > global_limits().max_dim)
+      throw_bad_input("{}: shape \"{}\" has dimension {}, expected at most {}", what, text, v,
+                      limit_text(Limit::Dim));
+    if (ec != std::errc() || v <= 0)
       throw_bad_input("{}: shape \"{}\" is malformed, expected positive dimensions like 1x3x224x224", what, text);
     s.dims.push_back(v);
     p = q;

@@ -79,7 +79,8 @@ Tok classify_number(std::string_view t) {
 
 class Parser {
  public:
-  explicit Parser(Document& doc) : doc_(doc), s_(*doc.text_), p_(0) {}
+  Parser(Document& doc, std::string_view counted_root_field)
+      : doc_(doc), s_(*doc.text_), p_(0), counted_root_field_(counted_root_field) {}
 
   void run();
 
@@ -120,6 +121,10 @@ class Parser {
 
   // Parser -----------------------------------------------------------------------------------------
   Field& add_field(uint32_t message, std::string_view name, Pos name_pos) {
+    if (message == 0 && !counted_root_field_.empty() && name == counted_root_field_ &&
+        ++counted_ > global_limits().max_layers)
+      fail(name_pos, fmt::format("more than {} {}s, expected at most {}", global_limits().max_layers, name,
+                                 limit_text(Limit::Layers)));
     auto& fields = doc_.messages_[message].fields;
     fields.emplace_back();
     Field& f = fields.back();
@@ -143,6 +148,8 @@ class Parser {
   bool has_peek_ = false;
   Token peek_;
   std::vector<Frame> stack_;
+  std::string_view counted_root_field_;
+  int64_t counted_ = 0;
 };
 
 void Parser::skip_space() {
@@ -315,7 +322,7 @@ void Parser::open_message(std::string_view name, Pos name_pos, const Token& open
   const int64_t depth = static_cast<int64_t>(stack_.size());  // the root is depth 0
   if (depth > global_limits().max_nesting)
     fail(open.pos, fmt::format("message \"{}\" is nested {} levels deep, expected at most {}", name, depth,
-                               global_limits().max_nesting));
+                               limit_text(Limit::Nesting)));
   const auto index = static_cast<uint32_t>(doc_.messages_.size());
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = open.pos;
@@ -461,11 +468,11 @@ void Parser::run() {
   }
 }
 
-Document Document::parse(std::string text, std::string filename) {
+Document Document::parse(std::string text, std::string filename, std::string_view counted_root_field) {
   Document doc;
   doc.text_ = std::make_unique<std::string>(std::move(text));
   doc.filename_ = std::move(filename);
-  Parser parser(doc);
+  Parser parser(doc, counted_root_field);
   parser.run();
   return doc;
 }

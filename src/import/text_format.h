@@ -37,8 +37,10 @@ struct Message {
 class Document {
  public:
   // Parses a whole text-format message. Throws BadInput "<filename>:<line>:<col>: <what>, expected <what>"
-  // on the first syntax error. Nesting deeper than global_limits().max_nesting is an error.
-  static Document parse(std::string text, std::string filename);
+  // on the first syntax error. Nesting deeper than global_limits().max_nesting is an error, and so is a
+  // `counted_root_field` (Caffe's "layer") repeated at the top level more than global_limits().max_layers
+  // times: a hostile file fails while it is read, not after it has been held in memory as a whole.
+  static Document parse(std::string text, std::string filename, std::string_view counted_root_field = {});
 
   const std::string& filename() const { return filename_; }
   const Message& root() const { return messages_.front(); }

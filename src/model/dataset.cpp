@@ -1,10 +1,12 @@
 // Loading measurement tables into samples (see dataset.h).
 #include "model/dataset.h"
 
+#include "util/checked.h"
 #include "util/error.h"
 
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 #include <unordered_map>
 
 namespace convergy::model {
@@ -31,8 +33,9 @@ std::string resolve_network_reference(const std::string& field, const std::strin
 LayerFeatures standalone_layer(const CsvTable& csv, size_t row) {
   auto req = [&](const char* name) {
     double v = csv.number(row, csv.require_column(name));
-    if (v < 0 || v != std::floor(v) || v > 1e15)
-      throw_bad_input("{}:{}: column \"{}\": {}, expected a non-negative integer", csv.path(), csv.line(row), name, v);
+    if (v < 0 || v != std::floor(v) || v > static_cast<double>(global_limits().max_dim))
+      throw_bad_input("{}:{}: column \"{}\": {}, expected an integer from 0 to {}", csv.path(), csv.line(row), name,
+                      v, limit_text(Limit::Dim));
     return static_cast<int64_t>(v);
   };
   auto opt = [&](const char* name, int64_t fallback) {
@@ -40,8 +43,9 @@ LayerFeatures standalone_layer(const CsvTable& csv, size_t row) {
     if (c < 0) return fallback;
     auto v = csv.optional_number(row, c);
     if (!v) return fallback;
-    if (*v < 0 || *v != std::floor(*v) || *v > 1e15)
-      throw_bad_input("{}:{}: column \"{}\": {}, expected a non-negative integer", csv.path(), csv.line(row), name, *v);
+    if (*v < 0 || *v != std::floor(*v) || *v > static_cast<double>(global_limits().max_dim))
+      throw_bad_input("{}:{}: column \"{}\": {}, expected an integer from 0 to {}", csv.path(), csv.line(row), name,
+                      *v, limit_text(Limit::Dim));
     return static_cast<int64_t>(*v);
   };
   LayerFeatures f;
@@ -76,19 +80,29 @@ LayerFeatures standalone_layer(const CsvTable& csv, size_t row) {
                     csv.line(row), f.out_h, f.out_w, oh, ow);
   f.depthwise = f.groups > 1 && f.groups == f.in_c;
   auto u = [](int64_t v) { return static_cast<uint64_t>(v); };
-  uint64_t per_output = u(f.in_c / f.groups) * u(f.kernel_h) * u(f.kernel_w);
-  f.macs = u(f.batch) * u(f.out_c) * u(f.out_h) * u(f.out_w) * per_output;
+  // Every size is within the dimension limit, but their products can still pass 64 bits.
+  auto mul = [&](std::initializer_list<uint64_t> factors) {
+    uint64_t r = 1;
+    for (uint64_t v : factors) {
+      auto m = checked_mul_u(r, v);
+      if (!m) fail("sizes whose MAC or element count does not fit in 64 bits");
+      r = *m;
+    }
+    return r;
+  };
+  uint64_t per_output = mul({u(f.in_c / f.groups), u(f.kernel_h), u(f.kernel_w)});
+  f.macs = mul({u(f.batch), u(f.out_c), u(f.out_h), u(f.out_w), per_output});
   if (int c = csv.column_index("macs"); c >= 0) {
     if (auto v = csv.optional_number(row, c); v && std::abs(*v - static_cast<double>(f.macs)) > 0.5)
       throw_bad_input("{}:{}: column \"macs\": {}, expected {} (out_h*out_w*out_c*kernel_h*kernel_w*in_c/groups)",
                       csv.path(), csv.line(row), *v, f.macs);
   }
   // Weights and bias (every table row is Conv2d with bias=True); FP32 as in the measured runs.
-  uint64_t weights = u(f.out_c) * per_output;
-  f.weight_elems = weights + u(f.out_c);
+  uint64_t weights = mul({u(f.out_c), per_output, 4});  // 4: the bytes below stay in range too
+  f.weight_elems = weights / 4 + u(f.out_c);
   f.params = f.weight_elems;
-  f.in_elems = u(f.batch) * u(f.in_c) * u(f.in_h) * u(f.in_w);
-  f.out_elems = u(f.batch) * u(f.out_c) * u(f.out_h) * u(f.out_w);
+  f.in_elems = mul({u(f.batch), u(f.in_c), u(f.in_h), u(f.in_w), 4}) / 4;
+  f.out_elems = mul({u(f.batch), u(f.out_c), u(f.out_h), u(f.out_w), 4}) / 4;
   f.ops = f.out_elems;  // the ReLU that follows every measured convolution
   f.in_bytes = 4 * f.in_elems;
   f.out_bytes = 4 * f.out_elems;

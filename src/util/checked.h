@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 
 namespace convergy {
 
@@ -44,5 +45,10 @@ struct Limits {
   int64_t max_nesting = 64;                     // nested messages in text formats
 };
 Limits& global_limits();
+
+enum class Limit { Dim, TensorElems, Layers, Nesting };
+// A limit's current value and the CLI option that raises it, for the end of a message:
+// "16777216 (raise with --max-dim)", as in "channels 2^40, expected at most 16777216 (raise with --max-dim)".
+std::string limit_text(Limit which);
 
 }  // namespace convergy

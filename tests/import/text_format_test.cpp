@@ -276,7 +276,8 @@ TEST(TextFormatErrors, NestingLimit) {
   EXPECT_EQ(parse_error(ok), "");
   for (int64_t i = 0; i <= limit; ++i) deep += "a {";
   EXPECT_EQ(parse_error(deep),
-            fmt::format("t.prototxt:1:{}: message \"a\" is nested {} levels deep, expected at most {}",
+            fmt::format("t.prototxt:1:{}: message \"a\" is nested {} levels deep, expected at most {} (raise with "
+                        "--max-nesting)",
                         3 * limit + 3, limit + 1, limit));
 }
 

@@ -113,15 +113,17 @@ class LayerCtx {
   }
 
   int64_t to_int(const Field& f, int64_t min, int64_t max) const {
+    // A bound that is the dimension limit says which option raises it.
+    const std::string max_text = max == max_size() ? limit_text(Limit::Dim) : std::to_string(max);
     auto v = textproto::to_int(f);
     if (!v) {
       if (f.kind == ValueKind::Integer)
         fail(f.value_pos, fmt::format("{} {} does not fit in 64 bits, expected at most {}", f.name,
-                                      textproto::describe(f), max));
+                                      textproto::describe(f), max_text));
       fail(f.value_pos, fmt::format("{} {}, expected an integer", f.name, textproto::describe(f)));
     }
     if (*v < min) fail(f.value_pos, fmt::format("{} {}, expected >= {}", f.name, *v, min));
-    if (*v > max) fail(f.value_pos, fmt::format("{} {}, expected <= {}", f.name, *v, max));
+    if (*v > max) fail(f.value_pos, fmt::format("{} {}, expected <= {}", f.name, *v, max_text));
     return *v;
   }
   // Sizes (kernels, strides, channels) are bounded by the dimension limit, so later products cannot
@@ -790,7 +792,7 @@ Shape Importer::read_input_shape(const Field& shape_field, std::string_view cont
     const auto v = textproto::to_int(f);
     if (!v || *v < 1 || *v > global_limits().max_dim)
       fail(f.value_pos, fmt::format("{}: dim {}, expected an integer from 1 to {}", context,
-                                    textproto::describe(f), global_limits().max_dim));
+                                    textproto::describe(f), limit_text(Limit::Dim)));
     s.dims.push_back(*v);
   }
   if (s.dims.empty())
@@ -901,7 +903,7 @@ Graph Importer::run() {
   if (static_cast<int64_t>(layer_fields.size()) > global_limits().max_layers)
     fail(layer_fields[static_cast<size_t>(global_limits().max_layers)]->pos,
          fmt::format("more than {} layers, expected at most {}", global_limits().max_layers,
-                     global_limits().max_layers));
+                     limit_text(Limit::Layers)));
 
   // Pass 1: read every layer, drop those excluded in the TEST phase, and find all unknown types at once.
   std::vector<LayerDef> defs;
@@ -1016,7 +1018,7 @@ Graph Importer::run() {
         const auto v = textproto::to_int(f);
         if (!v || *v < 1 || *v > global_limits().max_dim)
           fail(f.value_pos, fmt::format("input \"{}\": input_dim {}, expected an integer from 1 to {}", name,
-                                        textproto::describe(f), global_limits().max_dim));
+                                        textproto::describe(f), limit_text(Limit::Dim)));
         shape.dims.push_back(*v);
       }
     } else {
@@ -1036,7 +1038,7 @@ Graph Importer::run() {
 }  // namespace
 
 Graph import_caffe_text(std::string text, const std::string& filename, const LoadOptions& options) {
-  const Document doc = Document::parse(std::move(text), filename);
+  const Document doc = Document::parse(std::move(text), filename, "layer");
   Graph g = Importer(doc, options).run();
   g.set_source(filename);
   return g;

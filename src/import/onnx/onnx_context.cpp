@@ -208,7 +208,7 @@ ConstTensor tensor_from_proto(const onnx::TensorProto& t, bool stripped, const s
   out.elem_type = t.data_type();
   for (int64_t d : t.dims()) {
     if (d < 0 || d > global_limits().max_dim)
-      throw_bad_input("{}: tensor \"{}\": dimension {} is out of range", path, t.name(), d);
+      throw_bad_input("{}: tensor \"{}\": dimension {}, expected 0 to {}", path, t.name(), d, limit_text(Limit::Dim));
     out.dims.push_back(d);
   }
   int64_t n = Shape(out.dims).elems();
