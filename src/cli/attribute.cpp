@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -30,6 +31,9 @@ std::string read_all(const std::string& path, const char* what) {
 int run_attribute(const AttributeOptions& o) {
   ExternalTrace trace = read_external_trace(read_all(o.trace, "meter trace"), o.trace);
   auto log = read_marker_log(read_all(o.markers, "marker log"), o.markers);
+  if (std::none_of(log.begin(), log.end(), [](const MarkerEvent& e) { return e.event == "sync_start"; }))
+    throw_bad_input("{}: no sync_start event, expected the sync pulses that `convergy profile --marker-log` plays",
+                    o.markers);
   double offset = 0;
   auto rows = attribute_with_markers(trace.power, log, &offset);
   std::string csv = "network,layer_index,layer,rep,runs,time_ms,energy_mj,power_w\n";

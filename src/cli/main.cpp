@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <string>
+#include <string_view>
 
 namespace convergy::cli {
 std::vector<CommandSpec>& registry() {
@@ -15,6 +17,23 @@ std::vector<CommandSpec>& registry() {
   return r;
 }
 }  // namespace convergy::cli
+
+namespace {
+// Messages quote names from the user's files; a newline or an escape sequence there would break the one-line
+// message or reach the terminal. Control bytes are shown escaped.
+std::string printable(std::string_view message) {
+  std::string out;
+  for (char c : message) {
+    const auto b = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (b < 0x20 || b == 0x7f) out += fmt::format("\\x{:02x}", b);
+    else out += c;
+  }
+  return out;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace convergy;
@@ -40,11 +59,11 @@ int main(int argc, char** argv) {
     return action ? action() : 0;
   } catch (const Error& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "convergy: error: {}\n", e.what());
+    fmt::print(stderr, "convergy: error: {}\n", printable(e.what()));
     return e.exit_code();
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "convergy: error: {}\n", e.what());
+    fmt::print(stderr, "convergy: error: {}\n", printable(e.what()));
     return 1;
   }
 }

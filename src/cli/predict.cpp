@@ -3,6 +3,7 @@
 // fit and evaluate share (networks named by measurement CSVs go through the same importer and passes).
 #include "cli/command.h"
 #include "cli/format.h"
+#include "cli/limits.h"
 #include "features/features.h"
 #include "graph/passes.h"
 #include "import/load.h"
@@ -32,14 +33,20 @@ struct PredictOptions {
   OutputFormat format = OutputFormat::Table;
 };
 
+struct NetworkArg {
+  std::string given;   // as written
+  std::string path;    // what to load
+  std::string origin;  // "list.txt:3" for a network named in a list, else empty
+};
+
 // NET arguments with every @list.txt expanded: one network per line, blank lines and # comments skipped;
-// relative paths in a list are taken relative to the list's folder. Returns (as given, path to load).
-std::vector<std::pair<std::string, std::string>> expand_networks(const std::vector<std::string>& args) {
+// relative paths in a list are taken relative to the list's folder.
+std::vector<NetworkArg> expand_networks(const std::vector<std::string>& args) {
   namespace fs = std::filesystem;
-  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<NetworkArg> out;
   for (const auto& a : args) {
     if (!a.starts_with("@")) {
-      out.emplace_back(a, a);
+      out.push_back({a, a, ""});
       continue;
     }
     const std::string list = a.substr(1);
@@ -47,6 +54,7 @@ std::vector<std::pair<std::string, std::string>> expand_networks(const std::vect
     if (!in) throw_bad_input("{}: cannot open the network list", list);
     std::string line;
     int line_no = 0;
+    const size_t before = out.size();
     while (std::getline(in, line)) {
       ++line_no;
       while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
@@ -56,9 +64,9 @@ std::vector<std::pair<std::string, std::string>> expand_networks(const std::vect
       fs::path p(line);
       bool is_path = p.has_extension() || line.find('/') != std::string::npos;
       std::string resolved = is_path && p.is_relative() ? (fs::path(list).parent_path() / p).lexically_normal().string() : line;
-      out.emplace_back(line, resolved);
+      out.push_back({line, resolved, fmt::format("{}:{}", list, line_no)});
     }
-    if (line_no == 0) throw_bad_input("{}: empty network list, expected one network per line", list);
+    if (out.size() == before) throw_bad_input("{}: no network in the list, expected one network per line", list);
   }
   return out;
 }
@@ -77,8 +85,14 @@ int run_predict(const PredictOptions& opt) {
   Table table({{"network"}, {fmt::format("predicted_{}", m.unit == "mJ" ? "mj" : "ms"), Align::Right},
                {"lower", Align::Right}, {"upper", Align::Right}, {"note"}});
   Table csv({{"network"}, {"target"}, {"unit"}, {"predicted"}, {"lower"}, {"upper"}, {"model"}});
-  for (const auto& [given, path] : nets) {
-    auto features = load_network_features(path);
+  for (const auto& [given, path, origin] : nets) {
+    std::shared_ptr<const NetworkFeatures> features;
+    try {
+      features = load_network_features(path);
+    } catch (const Error& e) {
+      if (origin.empty() || e.kind() != ErrorKind::BadInput) throw;
+      throw_bad_input("{}: network \"{}\": {}", origin, given, e.what());
+    }
     model::NetworkPrediction p = model::predict_network(m, *features);
     std::string note;
     if (!p.unmodelled_groups.empty()) {
@@ -115,6 +129,7 @@ int run_predict(const PredictOptions& opt) {
 }
 
 const Command kPredict({"predict", "Predict energy or latency of networks with a fitted model", 60, [](CLI::App& app) {
+  add_limit_options(app);
   auto opt = std::make_shared<PredictOptions>();
   app.add_option("--model", opt->model, "Model JSON written by `convergy fit`")->required();
   app.add_option("nets", opt->nets, "Networks: .prototxt/.onnx paths, zoo names, or @list.txt")->required();

@@ -242,6 +242,10 @@ double estimate_clock_offset(const Trace& power, const std::vector<double>& host
       }
     }
   }
+  if (best_diffs.empty())  // e.g. host times so large (1e300) that adding an offset loses the edge
+    throw_failure("clock alignment: none of the {} host busy starts lines up with any of the {} rising edges in "
+                  "the trace within {} s; are the trace and the marker log from the same run?",
+                  host.size(), edges.size(), tolerance_s);
   std::sort(best_diffs.begin(), best_diffs.end());
   size_t n = best_diffs.size();
   return n % 2 ? best_diffs[n / 2] : 0.5 * (best_diffs[n / 2 - 1] + best_diffs[n / 2]);

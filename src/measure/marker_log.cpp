@@ -8,10 +8,12 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <map>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 
 namespace convergy {
 namespace {
@@ -32,6 +34,8 @@ template <typename T>
 bool parse(std::string_view s, T& v) {
   if (s.empty()) return false;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if constexpr (std::is_floating_point_v<T>)
+    if (!std::isfinite(v)) return false;  // from_chars reads "nan" and "inf"
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
 }
 

@@ -515,9 +515,11 @@ nlohmann::json model_to_json(const Model& m) {
 Model model_from_json(const nlohmann::json& j, const std::string& where) {
   using nlohmann::json;
   auto fail = [&](const std::string& what) -> void { throw_bad_input("{}: {}", where, what); };
+  std::string place;  // the JSON path being read, e.g. submodels[0].terms[1]: messages of json's own errors name it
   try {
     if (!j.is_object() || j.value("format", "") != "convergy-model")
       fail("not a convergy model file (expected \"format\": \"convergy-model\")");
+    place = "format_version";
     std::string version = j.at("format_version").get<std::string>();
     int major = -1;
     if (size_t dot = version.find('.'); dot != std::string::npos) major = std::atoi(version.substr(0, dot).c_str());
@@ -525,22 +527,41 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
       fail(fmt::format("format_version \"{}\", expected {}.x (this convergy {} reads model format {})", version,
                        kModelFormatMajor, CONVERGY_VERSION, kModelFormatMajor));
     Model m;
+    place = "target";
     m.target = j.at("target").get<std::string>();
     if (m.target != "energy_mj" && m.target != "time_ms") fail("target \"" + m.target + "\", expected energy_mj or time_ms");
+    place = "unit";
     m.unit = j.at("unit").get<std::string>();
+    place = "feature_set";
     m.feature_set = j.at("feature_set").get<std::string>();
+    place = "method";
     auto method = method_from_name(j.at("method").get<std::string>());
-    if (!method) fail("unknown method \"" + j.at("method").get<std::string>() + "\"");
+    if (!method)
+      fail("unknown method \"" + j.at("method").get<std::string>() +
+           "\", expected a method of `convergy fit --method`");
     m.method = *method;
+    place = "depthwise_group";
     m.depthwise_group = j.value("depthwise_group", false);
-    for (const auto& s : j.at("submodels")) {
+    place = "submodels";
+    const json& subs = j.at("submodels");
+    if (!subs.is_array()) fail("submodels is not an array, expected [{\"group\": ..., \"terms\": [...]}, ...]");
+    for (size_t si = 0; si < subs.size(); ++si) {
+      const json& s = subs[si];
+      place = fmt::format("submodels[{}]", si);
       SubModel sub;
       auto g = group_from_name(s.at("group").get<std::string>());
-      if (!g) fail("unknown group \"" + s.at("group").get<std::string>() + "\"");
+      if (!g) fail(place + ": unknown group \"" + s.at("group").get<std::string>() + "\", expected conv, dwconv, fc, pool, other or net");
       sub.group = *g;
-      for (const auto& t : s.at("terms")) {
+      const json& terms = s.at("terms");
+      for (size_t ti = 0; ti < terms.size(); ++ti) {
+        const json& t = terms[ti];
+        place = fmt::format("submodels[{}].terms[{}]", si, ti);
+        const std::string term_place = place;
         Term term;
-        for (const auto& f : t.at("factors")) {
+        const json& factors = t.at("factors");
+        for (size_t fi = 0; fi < factors.size(); ++fi) {
+          const json& f = factors[fi];
+          place = fmt::format("{}.factors[{}]", term_place, fi);
           Factor fac;
           fac.feature = f.at("feature").get<std::string>();
           fac.log2 = f.value("log2", false);
@@ -548,15 +569,18 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
           fac.center = f.value("center", 0.0);
           fac.scale = f.value("scale", 1.0);
           if (f.contains("equals") && !f["equals"].is_null()) fac.equals = f["equals"].get<double>();
-          if (fac.power < 1 || fac.power > 6 || !(fac.scale != 0.0)) fail("term \"" + t.value("name", "?") + "\": bad power or scale");
+          if (fac.power < 1 || fac.power > 6) fail(fmt::format("{}: power {}, expected 1 to 6", place, fac.power));
+          if (!(fac.scale != 0.0)) fail(fmt::format("{}: scale {}, expected a non-zero number", place, fac.scale));
           term.factors.push_back(fac);
         }
         sub.terms.push_back(std::move(term));
+        place = term_place;
         sub.coef.push_back(t.at("coefficient").get<double>());
       }
       m.subs.push_back(std::move(sub));
     }
     if (j.contains("interval") && !j["interval"].is_null()) {
+      place = "interval";
       IntervalCalibration c;
       c.coverage = j["interval"].at("coverage").get<double>();
       // An unbounded ratio (a calibration prediction <= 0) is written as null: JSON has no infinity.
@@ -567,8 +591,13 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
       c.lower_ratio = ratio("lower_ratio");
       c.upper_ratio = ratio("upper_ratio");
       c.calibration_rows = j["interval"].value("calibration_rows", size_t{0});
+      if (!(c.coverage > 0 && c.coverage < 1)) fail(fmt::format("interval: coverage {}, expected 0 < coverage < 1", c.coverage));
+      if (!(c.lower_ratio > 0 && c.lower_ratio <= c.upper_ratio))
+        fail(fmt::format("interval: lower_ratio {} and upper_ratio {}, expected 0 < lower_ratio <= upper_ratio",
+                         c.lower_ratio, c.upper_ratio));
       m.interval = c;
     }
+    place = "provenance";
     const json& p = j.at("provenance");
     auto str = [&](const char* k) { return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string(); };
     m.provenance.device = str("device");
@@ -581,7 +610,11 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
     m.provenance.convergy_version = str("convergy_version");
     return m;
   } catch (const json::exception& e) {
-    throw_bad_input("{}: malformed model file: {}", where, e.what());
+    // json's text starts with "[json.exception.type_error.302] "; the rest says what was found and expected.
+    std::string what = e.what();
+    if (size_t close = what.find("] "); what.starts_with("[json.exception.") && close != std::string::npos)
+      what.erase(0, close + 2);
+    throw_bad_input("{}: malformed model file at {}: {}", where, place.empty() ? "the top level" : place, what);
   }
 }
 
@@ -599,7 +632,10 @@ Model load_model(const std::string& path) {
   try {
     j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
-    throw_bad_input("{}: not valid JSON: {}", path, e.what());
+    std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 1: ..."
+    if (size_t close = what.find("] "); what.starts_with("[json.exception.") && close != std::string::npos)
+      what.erase(0, close + 2);
+    throw_bad_input("{}: not valid JSON: {}", path, what);
   }
   return model_from_json(j, path);
 }

@@ -229,7 +229,10 @@ Store::Store(const std::string& path, bool read_only) : path_(path) {
     db_ = nullptr;
     std::string m = e.what();
     if (m.find("file is not a database") != std::string::npos)
-      throw_bad_input("{}: not an SQLite database", path);
+      throw_bad_input("{}: not an SQLite database, expected one written by convergy profile or study", path);
+    if (m.find("database disk image is malformed") != std::string::npos)
+      throw_bad_input("{}: the SQLite database is damaged (database disk image is malformed), expected an intact "
+                      "one (PRAGMA integrity_check tells more)", path);
     throw;
   }
 }

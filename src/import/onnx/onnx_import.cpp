@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace convergy {
 namespace onnx_import {
@@ -75,15 +77,45 @@ void check_nodes(const onnx::ModelProto& model, const std::string& path) {
   ctx.set_opset_imports(opsets);
   onnx::checker::LexicalScopeContext scope;
   const auto& g = model.graph();
-  for (const auto& in : g.input()) scope.add(in.name());
-  for (const auto& t : g.initializer()) scope.add(t.name());
+  // Each tensor name defined once, before its first use (ONNX graphs are in SSA form, nodes in topological
+  // order); check_node checks neither, and a cycle or a second writer would otherwise import as something else.
+  std::unordered_map<std::string, std::string> defined_by;  // tensor -> what defines it
+  for (const auto& in : g.input()) {
+    scope.add(in.name());
+    defined_by.emplace(in.name(), "the graph input");
+  }
+  for (const auto& t : g.initializer()) {
+    scope.add(t.name());
+    defined_by.emplace(t.name(), "an initializer");
+  }
+  for (const auto& t : g.sparse_initializer()) defined_by.emplace(t.values().name(), "an initializer");
+  std::unordered_set<std::string> node_outputs;
+  for (const auto& node : g.node()) node_outputs.insert(node.output().begin(), node.output().end());
   for (const auto& node : g.node()) {
+    for (const auto& in : node.input()) {
+      if (in.empty() || defined_by.count(in)) continue;
+      if (node_outputs.count(in))
+        throw_bad_input("{}: node \"{}\" ({}): input \"{}\" is produced by this node or a later one, expected nodes in "
+                        "topological order (a graph with a cycle has none)",
+                        path, node.name(), node.op_type(), in);
+      throw_bad_input("{}: node \"{}\" ({}): input \"{}\" is defined nowhere, expected the output of an earlier node, "
+                      "a graph input or an initializer",
+                      path, node.name(), node.op_type(), in);
+    }
     try {
       onnx::checker::check_node(node, ctx, scope);
     } catch (const std::exception& e) {
       throw_bad_input("{}: node \"{}\" ({}): {}", path, node.name(), node.op_type(), one_line(e.what()));
     }
-    for (const auto& out : node.output()) scope.add(out);
+    for (const auto& out : node.output()) {
+      if (out.empty()) continue;  // an optional output left out
+      auto [it, fresh] = defined_by.emplace(out, fmt::format("node \"{}\"", node.name()));
+      if (!fresh)
+        throw_bad_input("{}: node \"{}\" ({}): output \"{}\" is already defined by {}, expected each tensor to "
+                        "be defined once",
+                        path, node.name(), node.op_type(), out, it->second);
+      scope.add(out);
+    }
   }
 }
 
@@ -143,6 +175,9 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
           shape.dims.push_back(d.dim_value());
         } else if (i == 0) {
           shape.dims.push_back(1);  // a symbolic or unknown batch defaults to 1
+        } else if (d.has_dim_value()) {
+          throw_bad_input("{}: input \"{}\": dimension {} is {}, expected >= 1", ctx.path, in->name(), i,
+                          d.dim_value());
         } else {
           throw_bad_input(
               "{}: input \"{}\": dimension {} (\"{}\") is unknown; give it with --input-shape {}=...",
@@ -267,6 +302,10 @@ Graph import_model(const LightModel& light, const std::string& path, const LoadO
       } catch (const Unsupported& u) {
         problems.push_back(fmt::format("{}: {}", ctx.node_label(node), u.reason));
         skip = true;
+      } catch (const Error& e) {
+        // Shared code (Shape::elems, for one) does not know the file and node; say them.
+        if (e.kind() != ErrorKind::BadInput || std::string_view(e.what()).starts_with(path + ":")) throw;
+        throw_bad_input("{}: {}", ctx.origin(node), e.what());
       }
     }
     if (skip)
