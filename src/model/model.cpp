@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
 #include <set>
@@ -246,6 +247,22 @@ struct CoefFit {
 };
 
 // Fits on `rows`; `lambda` >= 0 fixes Lasso's regularisation instead of choosing it by CV.
+// Weights 1/Y^2 of the wls-network method. For per-layer rows Y is the measured total of the row's network
+// over `rows`, so a layer's residual counts as a share of its network, which is what whole-network accuracy
+// measures; a row that is a whole network or a standalone layer is its own total (then this is wls).
+VectorXd network_share_weights(const Dataset& data, const std::vector<size_t>& rows) {
+  const bool layers = data.kind == DataKind::Layers;
+  std::map<std::string, double> total;
+  if (layers)
+    for (size_t r : rows) total[data.samples[r].group] += data.samples[r].measured;
+  VectorXd w(static_cast<Eigen::Index>(rows.size()));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const double t = layers ? total[data.samples[rows[i]].group] : data.samples[rows[i]].measured;
+    w(static_cast<Eigen::Index>(i)) = 1.0 / (t * t);
+  }
+  return w;
+}
+
 CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::vector<size_t>& rows,
                          const FitOptions& options, double lambda) {
   const Method method = design.features.method;
@@ -277,6 +294,11 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
   switch (method) {
     case Method::Ols: beta = fit_least_squares(x, y); break;
     case Method::Wls: beta = fit_least_squares(x, y, &w); break;
+    case Method::WlsNetwork: {
+      VectorXd wn = network_share_weights(data, rows);
+      beta = fit_least_squares(x, y, &wn);
+      break;
+    }
     case Method::Nnls: beta = fit_nnls(x, y, &w); break;
     case Method::Ridge: {
       // A small fixed penalty on scaled columns: ridge here only tames collinear terms.

@@ -19,12 +19,14 @@ std::string_view method_name(Method m) {
     case Method::Lasso: return "lasso";
     case Method::LogLinear: return "loglinear";
     case Method::Lad: return "lad";
+    case Method::WlsNetwork: return "wls-network";
   }
   return "?";
 }
 
 std::optional<Method> method_from_name(std::string_view name) {
-  for (Method m : {Method::Ols, Method::Wls, Method::Nnls, Method::Ridge, Method::Lasso, Method::Lad, Method::LogLinear})
+  for (Method m : {Method::Ols, Method::Wls, Method::Nnls, Method::Ridge, Method::Lasso, Method::Lad, Method::LogLinear,
+                   Method::WlsNetwork})
     if (method_name(m) == name) return m;
   return std::nullopt;
 }

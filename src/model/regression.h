@@ -24,7 +24,9 @@ enum class Method : uint8_t {
   Ridge,     // the relative-error fit plus lambda * ||b||^2 on scaled columns
   Lasso,     // the relative-error fit plus lambda * ||b||_1 on scaled columns, lambda by k-fold CV
   Lad,       // minimise sum |y - Xb| / y: exactly 1 - accuracy, the metric models are judged by
-  LogLinear  // log(y) = Xb by least absolute deviation, predicting exp(Xb); single-layer rows only
+  LogLinear,  // log(y) = Xb by least absolute deviation, predicting exp(Xb); single-layer rows only
+  WlsNetwork  // minimise sum ((y - Xb) / Y)^2, Y the measured total of the row's network: for per-layer rows,
+              // each network counts once and each layer by its share of it (whole-network relative error)
 };
 std::string_view method_name(Method m);
 std::optional<Method> method_from_name(std::string_view name);
