@@ -126,7 +126,7 @@ void Profiler::warm_up() {
   net_iters_ = iterations_for(net_ms, false);
   layer_iters_.assign(layers_.size(), 1);
   layer_ms_.assign(layers_.size(), 0);
-  for (size_t i = 0; i < layers_.size(); ++i) {
+  for (size_t i = 0; i < layers_.size() && opt_.calibrate_layers; ++i) {
     LayerId l = layers_[i];
     work_.run_layer(l);  // warm this layer's caches and lazily built state
     double ms = calibration_ms([this, l] { work_.run_layer(l); }, 1);

@@ -24,6 +24,7 @@ struct ProfileOptions {
   double min_window_ms = 20;      // each timing window lasts at least this (google/benchmark's min time)
   int64_t max_iterations = 1000000;
   bool interleave = false;        // random layer order in each isolated repetition
+  bool calibrate_layers = true;   // warm_up() times each layer on its own; only isolated mode needs it
   uint64_t seed = 1;
   double min_sensor_periods = 10;  // energy windows last at least this many sensor update periods
   std::vector<std::string> perf_events;  // empty: no counters

@@ -254,8 +254,8 @@ Campaign Store::open_campaign(const CampaignSpec& spec) {
   Transaction tx(db_);
   Campaign c;
   {
-    Stmt q(db_, "SELECT id FROM campaigns WHERE key = ? AND status != 'finished' ORDER BY id DESC LIMIT 1");
-    q.bind(spec.key);
+    Stmt q(db_, "SELECT id FROM campaigns WHERE key = ? AND (status != 'finished' OR ?) ORDER BY id DESC LIMIT 1");
+    q.bind(spec.key).bind(spec.reuse_finished ? 1 : 0);
     if (q.step()) {
       c.id = q.i64(0);
       c.resumed = true;

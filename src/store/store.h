@@ -20,6 +20,9 @@ struct CampaignSpec {
   std::string config_json;   // what was asked (networks, backend, threads, mode, reps, sensor)
   std::string machine_json;  // machine state when it started
   std::string sensor, rail;  // energy source; empty when none (energy is then NULL)
+  // Also reopen a finished campaign with this key, so that running it again measures nothing new (a study
+  // rerun); otherwise a finished campaign is left alone and the same key starts a new one.
+  bool reuse_finished = false;
 };
 
 struct Campaign {

@@ -214,8 +214,12 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   Store store(o.db);
   CampaignSpec spec;
   spec.key = config.dump();  // the same command resumes the same campaign
+  // The order of the repetitions is recorded, but is not part of the key: a campaign measured in either
+  // order holds the same rows, and one order may resume or reuse the other's.
+  config["rounds"] = o.rounds;
   spec.config_json = config.dump();
   spec.machine_json = machine_state_json(fs, o.backend, o.threads);
+  spec.reuse_finished = o.reuse_finished;
   if (sensor) {
     spec.sensor = sensor->info().name;
     spec.rail = sensor->info().rail;
@@ -239,6 +243,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   popt.reps = o.reps;
   popt.min_window_ms = o.min_window_ms;
   popt.interleave = o.interleave;
+  popt.calibrate_layers = do_isolated;  // markers mode times whole-network runs only
   popt.seed = o.seed;
   if (o.counters) popt.perf_events = default_perf_events();
 
@@ -303,81 +308,113 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   std::optional<double> idle_before, idle_after;
   auto stopped = [&] { return g_stop_signal != 0; };
 
-  for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
-    const Graph& g = nets[i].graph;
-    marker_graph = &g;
-    marker_net = nets[i].spec;
+  // What measures one network: created when it is first needed, released when the network is done.
+  struct Live {
     std::unique_ptr<Executor> ex;
     std::unique_ptr<ExecutorWorkload> work;
     std::unique_ptr<Profiler> prof;
-    auto ensure_profiler = [&] {
-      if (prof) return;
-      ex = std::make_unique<Executor>(g, ExecutorOptions{o.backend, o.threads, o.seed});
-      // One line per network: the reasons with their layer counts (ShuffleNet alone has 32 such layers).
-      std::map<std::string, int> reasons;
-      for (const auto& f : ex->fallbacks()) ++reasons[f.reason];
-      if (!reasons.empty()) {
-        std::vector<std::string> parts;
-        for (const auto& [why, n] : reasons) parts.push_back(fmt::format("{} x{}", why, n));
-        fmt::print("{}note: {}: {} layers run on the reference kernel ({})\n", o.progress_prefix, nets[i].spec,
-                   ex->fallbacks().size(), fmt::join(parts, "; "));
-      }
-      work = std::make_unique<ExecutorWorkload>(*ex);
-      prof = std::make_unique<Profiler>(*work, sensor, popt);
-      if (sensor && !idle_before) {
-        idle_before = prof->measure_idle_w(o.idle_s);
-        store.set_idle_power(campaign.id, idle_before, std::nullopt);
-      }
-      prof->set_idle_power(idle_before);
-      prof->warm_up();
-      if (i == 0 && !prof->counter_failures().empty()) {
-        const auto& f = prof->counter_failures().front();
-        fmt::print("counters: {} of the requested events cannot be opened (e.g. {}: {}); profiling goes on "
-                   "without them\n",
-                   prof->counter_failures().size(), f.event, f.reason);
-      }
-    };
-    auto layer_row_id = [&](LayerId l) { return l == kWholeNetwork ? ids[i].whole : ids[i].layer.at(l); };
+  };
+  std::vector<Live> live(nets.size());
+  bool counters_noted = false;
+  auto ensure_profiler = [&](size_t i) -> Profiler& {
+    Live& lv = live[i];
+    if (lv.prof) return *lv.prof;
+    lv.ex = std::make_unique<Executor>(nets[i].graph, ExecutorOptions{o.backend, o.threads, o.seed});
+    // One line per network: the reasons with their layer counts (ShuffleNet alone has 32 such layers).
+    std::map<std::string, int> reasons;
+    for (const auto& f : lv.ex->fallbacks()) ++reasons[f.reason];
+    if (!reasons.empty()) {
+      std::vector<std::string> parts;
+      for (const auto& [why, n] : reasons) parts.push_back(fmt::format("{} x{}", why, n));
+      fmt::print("{}note: {}: {} layers run on the reference kernel ({})\n", o.progress_prefix, nets[i].spec,
+                 lv.ex->fallbacks().size(), fmt::join(parts, "; "));
+    }
+    lv.work = std::make_unique<ExecutorWorkload>(*lv.ex);
+    lv.prof = std::make_unique<Profiler>(*lv.work, sensor, popt);
+    if (sensor && !idle_before) {
+      idle_before = lv.prof->measure_idle_w(o.idle_s);
+      store.set_idle_power(campaign.id, idle_before, std::nullopt);
+    }
+    lv.prof->set_idle_power(idle_before);
+    lv.prof->warm_up();
+    if (!counters_noted && !lv.prof->counter_failures().empty()) {
+      counters_noted = true;
+      const auto& f = lv.prof->counter_failures().front();
+      fmt::print("counters: {} of the requested events cannot be opened (e.g. {}: {}); profiling goes on "
+                 "without them\n",
+                 lv.prof->counter_failures().size(), f.event, f.reason);
+    }
+    return *lv.prof;
+  };
 
-    if (do_markers) {
-      for (int r = 0; r < o.reps && !stopped(); ++r) {
-        if (store.has_measurement(ids[i].whole, "markers", r)) continue;
-        ensure_profiler();
-        auto ms = prof->markers_rep(r);
-        std::vector<MeasurementRow> rows;
-        for (const auto& m : ms) rows.push_back(to_row(m, layer_row_id(m.layer), o, sensor));
-        store.insert(rows);  // one transaction: the whole repetition or nothing
-        written += static_cast<int64_t>(rows.size());
-        progress.step(static_cast<int64_t>(rows.size()), fmt::format("{} markers rep {}", nets[i].spec, r + 1), true);
-      }
-      if (!stopped()) {
-        std::vector<MeasurementRow> aggs;
-        for (int64_t id : [&] {
-               std::vector<int64_t> v{ids[i].whole};
-               for (auto& [l, lid] : ids[i].layer) v.push_back(lid);
-               return v;
-             }()) {
-          auto raw = store.rows(id, "markers");
-          size_t n_raw = 0;
-          for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
-          if (n_raw == static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
+  // Aggregates are recomputed only where this run added raw rows or one is missing, so a run that finds
+  // everything measured writes nothing.
+  std::vector<char> wrote_markers(nets.size(), 0), wrote_isolated(nets.size(), 0);
+  auto markers_rep = [&](size_t i, int r) {
+    if (store.has_measurement(ids[i].whole, "markers", r)) return;
+    marker_graph = &nets[i].graph;
+    marker_net = nets[i].spec;
+    const bool warm = live[i].prof != nullptr;
+    Profiler& prof = ensure_profiler(i);
+    // In rounds, the other networks ran since this one's last repetition: one untimed run refills the caches.
+    if (warm && o.rounds) live[i].work->run(nullptr);
+    wrote_markers[i] = 1;
+    auto ms = prof.markers_rep(r);
+    std::vector<MeasurementRow> rows;
+    for (const auto& m : ms)
+      rows.push_back(to_row(m, m.layer == kWholeNetwork ? ids[i].whole : ids[i].layer.at(m.layer), o, sensor));
+    store.insert(rows);  // one transaction: the whole repetition or nothing
+    written += static_cast<int64_t>(rows.size());
+    progress.step(static_cast<int64_t>(rows.size()), fmt::format("{} markers rep {}", nets[i].spec, r + 1), true);
+  };
+  auto markers_aggregate = [&](size_t i) {
+    std::vector<int64_t> layer_ids{ids[i].whole};
+    for (auto& [l, lid] : ids[i].layer) layer_ids.push_back(lid);
+    std::vector<MeasurementRow> aggs;
+    for (int64_t id : layer_ids) {
+      if (!wrote_markers[i] && store.has_measurement(id, "markers", -1)) continue;
+      auto raw = store.rows(id, "markers");
+      size_t n_raw = 0;
+      for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
+      if (n_raw == static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
+    }
+    store.insert(aggs);
+  };
+
+  if (do_markers && o.rounds) {
+    // Repetition r of every network before repetition r + 1 of any: a burst of load from another process
+    // then slows one repetition of a few networks, which their medians reject, instead of every repetition
+    // of one network.
+    for (int r = 0; r < o.reps && !stopped(); ++r)
+      for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
+        markers_rep(i, r);
+        if (r == o.reps - 1 && !stopped()) {
+          markers_aggregate(i);
+          if (!do_isolated) live[i] = Live{};
         }
-        store.insert(aggs);
       }
+  }
+  for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
+    const Graph& g = nets[i].graph;
+    if (do_markers && !o.rounds) {
+      for (int r = 0; r < o.reps && !stopped(); ++r) markers_rep(i, r);
+      if (!stopped()) markers_aggregate(i);
     }
     if (do_isolated && !stopped()) {
+      marker_graph = &g;
+      marker_net = nets[i].spec;
       for (int r = 0; r < o.reps && !stopped(); ++r) {
         bool any = false;
-        std::vector<LayerId> order;
         for (auto& [l, id] : ids[i].layer)
           if (!store.has_measurement(id, "isolated", r)) any = true;
         if (!any) continue;
-        ensure_profiler();
-        for (LayerId l : prof->isolated_order(r)) {
+        Profiler& prof = ensure_profiler(i);
+        for (LayerId l : prof.isolated_order(r)) {
           if (stopped()) break;
           int64_t id = ids[i].layer.at(l);
           if (store.has_measurement(id, "isolated", r)) continue;
-          auto m = prof->isolated(l, r);
+          auto m = prof.isolated(l, r);
+          wrote_isolated[i] = 1;
           store.insert({to_row(m, id, o, sensor)});  // committed as soon as measured
           ++written;
           progress.step(1, fmt::format("{} isolated rep {} {}", nets[i].spec, r + 1, g.layer(l).name), false);
@@ -387,6 +424,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
       if (!stopped()) {
         std::vector<MeasurementRow> aggs;
         for (auto& [l, id] : ids[i].layer) {
+          if (!wrote_isolated[i] && store.has_measurement(id, "isolated", -1)) continue;
           auto raw = store.rows(id, "isolated");
           size_t n_raw = 0;
           for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
@@ -395,6 +433,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
         store.insert(aggs);
       }
     }
+    live[i] = Live{};
   }
   progress.finish_line();
 
@@ -410,7 +449,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
     result.stop_signal = g_stop_signal;
     return result;
   }
-  if (sensor) {
+  if (sensor && written > 0) {
     // Idle after the campaign.
     SensorRecorder rec(*sensor);
     double t0 = 0, t1 = 0;

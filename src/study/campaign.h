@@ -21,6 +21,10 @@ struct CampaignOptions {
   double min_window_ms = 10;
   double idle_s = 2;
   bool interleave = false;
+  // Markers mode: repetition r of every network before repetition r + 1 of any (each network's profiler
+  // stays alive between rounds), so that transient load from other processes cannot slow every
+  // repetition of one network. Otherwise all repetitions of a network run back to back.
+  bool rounds = false;
   uint64_t seed = 1;
   bool no_passes = false;
   bool counters = true;
@@ -28,6 +32,9 @@ struct CampaignOptions {
   std::string sysfs_root = "/";
   std::string marker_log;       // write the layer marker log here (for external meters)
   std::string progress_prefix;  // printed before progress lines, e.g. "[openblas] "
+  // Reuse a finished campaign of the same options (the study: a rerun measures nothing); `convergy profile`
+  // starts a new campaign once the last one finished.
+  bool reuse_finished = false;
 };
 
 struct CampaignResult {
