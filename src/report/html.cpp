@@ -368,6 +368,11 @@ class Page {
     if (i.wall_time_s)
       out_ += fmt::format("<p class=\"note\">Study wall time: {} s.</p>\n",
                           escape(display_quantity(*i.wall_time_s)));
+    if (i.measured_rows && i.reused_rows)
+      out_ += fmt::format(
+          "<p class=\"note\">Measurement rows: {} taken by this run, {} reused from the "
+          "database.</p>\n",
+          *i.measured_rows, *i.reused_rows);
     out_ += "</section>\n";
   }
 
@@ -407,6 +412,33 @@ class Page {
       main.x_max = main.y_max = e.x_max = svg::nice_ceil_125(hi * 1.08);
     }
     return e;
+  }
+
+  // Says when a panel draws fewer points than there are held-out items: the study kept an even sample
+  // (the accuracy figures are still over every item), or the plot thinned a large series.
+  std::string thinning_note(const std::string& combination, const std::string& eval,
+                            const svg::ScatterPlot& plot) const {
+    std::string note;
+    int items = 0, plotted = 0;
+    std::string kind;
+    for (size_t k = 0; k < models_.rows.size(); ++k) {
+      if (text_at(models_, k, "combination") != combination || text_at(models_, k, "evaluation") != eval)
+        continue;
+      const int n = static_cast<int>(number_at(models_, k, "items").value_or(0));
+      const int shown = static_cast<int>(number_at(models_, k, "plotted").value_or(0));
+      if (shown < n && n > items) items = n, plotted = shown, kind = text_at(models_, k, "item_kind");
+    }
+    if (plotted < items)
+      note += fmt::format(
+          " Points: an even sample of {} of the {} held-out {}s of each feature set; the accuracy "
+          "figures are over all {}.",
+          plotted, items, kind, items);
+    size_t largest = 0;
+    for (const auto& series : plot.series) largest = std::max(largest, series.points.size());
+    if (largest > plot.max_points_per_series)
+      note += fmt::format(" Series of more than {} points are drawn evenly thinned (the plot says how many).",
+                          plot.max_points_per_series);
+    return note;
   }
 
   void predicted_vs_measured() {
@@ -458,10 +490,10 @@ class Page {
         out_ += svg::render(errors);
       }
       out_ += fmt::format(
-          "<figcaption>{} · {} · {}; held-out {}s, {}. Lower plot: the same points as relative "
+          "<figcaption>{} · {} · {}; held-out {}s, {}.{} Lower plot: the same points as relative "
           "error.</figcaption>\n</figure>\n",
           escape(c.hardware), escape(c.software), escape(c.origin), escape(kind.empty() ? "item" : kind),
-          escape(evaluation_label(eval)));
+          escape(evaluation_label(eval)), escape(thinning_note(c.id, eval, plot)));
     }
     out_ += "</div>\n</section>\n";
   }

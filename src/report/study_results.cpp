@@ -9,6 +9,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace convergy::report {
 
@@ -38,10 +39,30 @@ std::string evaluation_label(const std::string& evaluation) {
   return evaluation;
 }
 
+HeldOutSummary summarise_held_out(const std::vector<std::pair<double, double>>& measured_predicted) {
+  HeldOutSummary s;
+  s.items = static_cast<int>(measured_predicted.size());
+  if (measured_predicted.empty()) return s;
+  double abs_sum = 0, sq_sum = 0;
+  int within = 0;
+  for (const auto& [m, p] : measured_predicted) {
+    const double e = (p - m) / m;
+    abs_sum += std::fabs(e);
+    sq_sum += e * e;
+    within += std::fabs(e) <= 0.1 ? 1 : 0;
+  }
+  const double n = static_cast<double>(measured_predicted.size());
+  s.accuracy = 1.0 - abs_sum / n;
+  s.rmspe = std::sqrt(sq_sum / n);
+  s.within_10pct = within / n;
+  return s;
+}
+
 namespace {
 
 json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(nullptr); }
 json optional_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+json optional_int64(const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); }
 
 // Reading: every accessor names the JSON path it was at, so a hand-edited file fails clearly.
 class Reader {
@@ -88,6 +109,12 @@ class Reader {
     if (!object.contains(key) || object.at(key).is_null()) return std::nullopt;
     return integer(object, path, key);
   }
+  std::optional<int64_t> optional_int64(const json& object, const std::string& path, const char* key) const {
+    if (!object.contains(key) || object.at(key).is_null()) return std::nullopt;
+    const json& v = object.at(key);
+    if (!v.is_number_integer()) fail(path + "." + key, "an integer", v);
+    return v.get<int64_t>();
+  }
   bool boolean(const json& object, const std::string& path, const char* key) const {
     const json& v = member(object, path, key);
     if (!v.is_boolean()) fail(path + "." + key, "true or false", v);
@@ -126,6 +153,8 @@ json to_json(const StudyResults& r) {
       {"target", i.target},
       {"target_reason", i.target_reason},
       {"wall_time_s", optional_number(i.wall_time_s)},
+      {"measured_rows", optional_int64(i.measured_rows)},
+      {"reused_rows", optional_int64(i.reused_rows)},
       {"headline_feature_set", i.headline_feature_set},
       {"headline_evaluation", i.headline_evaluation},
       {"notes", i.notes},
@@ -158,6 +187,16 @@ json to_json(const StudyResults& r) {
                      {"item_kind", p.item_kind},
                      {"measured", p.measured},
                      {"predicted", p.predicted}});
+  json& held = j["held_out"] = json::array();
+  for (const auto& h : r.held_out)
+    held.push_back({{"combination", h.combination},
+                    {"evaluation", h.evaluation},
+                    {"feature_set", h.feature_set},
+                    {"item_kind", h.item_kind},
+                    {"items", h.items},
+                    {"accuracy", h.accuracy},
+                    {"rmspe", h.rmspe},
+                    {"within_10pct", h.within_10pct}});
   json& breakdowns = j["breakdowns"] = json::array();
   for (const auto& b : r.breakdowns) {
     json parts = json::array();
@@ -203,6 +242,8 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
   i.target = rd.string(ji, "$.info", "target");
   i.target_reason = rd.string(ji, "$.info", "target_reason");
   i.wall_time_s = rd.optional_number(ji, "$.info", "wall_time_s");
+  i.measured_rows = rd.optional_int64(ji, "$.info", "measured_rows");
+  i.reused_rows = rd.optional_int64(ji, "$.info", "reused_rows");
   i.headline_feature_set = rd.string_or(ji, "$.info", "headline_feature_set", i.headline_feature_set);
   i.headline_evaluation = rd.string_or(ji, "$.info", "headline_evaluation", i.headline_evaluation);
   if (ji.contains("notes")) {
@@ -242,6 +283,22 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
                              rd.string(jp[k], p, "feature_set"), rd.string(jp[k], p, "item"),
                              rd.string(jp[k], p, "item_kind"), rd.number(jp[k], p, "measured"),
                              rd.number(jp[k], p, "predicted")});
+  }
+  if (j.contains("held_out")) {  // absent in files of models that all kept every prediction
+    const json& jh = rd.array(j, "$", "held_out");
+    for (size_t k = 0; k < jh.size(); ++k) {
+      const std::string p = fmt::format("$.held_out[{}]", k);
+      HeldOutSummary h;
+      h.combination = rd.string(jh[k], p, "combination");
+      h.evaluation = rd.string(jh[k], p, "evaluation");
+      h.feature_set = rd.string(jh[k], p, "feature_set");
+      h.item_kind = rd.string(jh[k], p, "item_kind");
+      h.items = rd.integer(jh[k], p, "items");
+      h.accuracy = rd.number(jh[k], p, "accuracy");
+      h.rmspe = rd.number(jh[k], p, "rmspe");
+      h.within_10pct = rd.number(jh[k], p, "within_10pct");
+      r.held_out.push_back(std::move(h));
+    }
   }
   const json& jd = rd.array(j, "$", "breakdowns");
   for (size_t k = 0; k < jd.size(); ++k) {
@@ -313,6 +370,31 @@ void validate(const StudyResults& r, const std::string& where) {
     if (p.item_kind != "network" && p.item_kind != "layer")
       throw_bad_input("{}: predictions[{}]: item_kind \"{}\", expected network or layer", where, k,
                       p.item_kind);
+  }
+  std::set<std::tuple<std::string, std::string, std::string, std::string>> summarised;
+  for (size_t k = 0; k < r.held_out.size(); ++k) {
+    const auto& h = r.held_out[k];
+    known(h.combination, "held_out", k);
+    if (h.item_kind != "network" && h.item_kind != "layer")
+      throw_bad_input("{}: held_out[{}]: item_kind \"{}\", expected network or layer", where, k, h.item_kind);
+    if (!summarised.insert({h.combination, h.evaluation, h.feature_set, h.item_kind}).second)
+      throw_bad_input("{}: held_out[{}]: {} {} {} given twice, expected one summary per model", where, k,
+                      h.combination, h.evaluation, h.feature_set);
+    size_t sampled = 0;
+    for (const auto& p : r.predictions)
+      sampled += p.combination == h.combination && p.evaluation == h.evaluation &&
+                 p.feature_set == h.feature_set && p.item_kind == h.item_kind;
+    if (h.items < 1 || static_cast<size_t>(h.items) < sampled)
+      throw_bad_input(
+          "{}: held_out[{}]: items {}, expected at least 1 and at least the {} predictions of the model",
+          where, k, h.items, sampled);
+    if (!(std::isfinite(h.accuracy) && h.accuracy <= 1.0 + 1e-12))
+      throw_bad_input("{}: held_out[{}]: accuracy {}, expected a finite fraction <= 1", where, k, h.accuracy);
+    if (!(std::isfinite(h.rmspe) && h.rmspe >= 0.0))
+      throw_bad_input("{}: held_out[{}]: rmspe {}, expected a finite value >= 0", where, k, h.rmspe);
+    if (!(h.within_10pct >= 0.0 && h.within_10pct <= 1.0))
+      throw_bad_input("{}: held_out[{}]: within_10pct {}, expected a fraction in [0, 1]", where, k,
+                      h.within_10pct);
   }
   for (size_t k = 0; k < r.breakdowns.size(); ++k) {
     const auto& b = r.breakdowns[k];

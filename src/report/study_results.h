@@ -3,8 +3,10 @@
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace convergy::report {
@@ -32,6 +34,10 @@ struct StudyInfo {
   std::string target;                 // "time_ms" or "energy_mj" for the local combinations
   std::string target_reason;          // e.g. "no power sensor on this machine: the target is time"
   std::optional<double> wall_time_s;  // the study's own wall time; missing when not measured
+  // Measurement rows this run took, and rows it found in the database and reused (a rerun on the same
+  // database measures nothing). Missing where unknown (results not written by a study run).
+  std::optional<int64_t> measured_rows;
+  std::optional<int64_t> reused_rows;
   // The model the summary quotes: a compact feature set under an evaluation of held-out networks.
   std::string headline_feature_set = "macs+mem";
   std::string headline_evaluation = "lono";
@@ -80,6 +86,24 @@ struct LayerTypeShare {
   std::optional<double> predicted;
 };
 
+// Whole-item metrics of one model over EVERY one of its held-out items. The study gives them where
+// `predictions` keeps only an even sample of the items (thousands of standalone layers or networks): the
+// tables and the summary quote these, the plots draw the sample. Without one, a model's metrics are
+// computed from its rows in `predictions`.
+struct HeldOutSummary {
+  std::string combination;
+  std::string evaluation;
+  std::string feature_set;
+  std::string item_kind;    // "network" or "layer"
+  int items = 0;            // every held-out item (>= the model's rows in `predictions`)
+  double accuracy = 0;      // 1 - mean(|p - m| / m) over all of them
+  double rmspe = 0;         // sqrt(mean(((p - m) / m)^2))
+  double within_10pct = 0;  // share with |p - m| / m <= 0.1
+};
+
+// The summary of a list of (measured, predicted) pairs; measured values must be > 0.
+HeldOutSummary summarise_held_out(const std::vector<std::pair<double, double>>& measured_predicted);
+
 struct Breakdown {
   std::string combination;
   std::string network;
@@ -92,6 +116,7 @@ struct StudyResults {
   std::vector<Combination> combinations;
   std::vector<LayerTypeResult> layer_types;
   std::vector<Prediction> predictions;
+  std::vector<HeldOutSummary> held_out;  // only for models whose `predictions` are a sample
   std::vector<Breakdown> breakdowns;
 
   const Combination* find_combination(const std::string& id) const;

@@ -66,6 +66,9 @@ std::string terminal_summary(const StudyResults& r, const std::string& report_pa
   out += fmt::format("SyNERGY paper: {:.0f}-{:.0f}% whole-network accuracy with complexity-1 models.\n",
                      kPaperAccuracyLow * 100, kPaperAccuracyHigh * 100);
   if (r.info.wall_time_s) out += fmt::format("Wall time: {} s.\n", display_quantity(*r.info.wall_time_s));
+  if (r.info.measured_rows && r.info.reused_rows)
+    out += fmt::format("Measurement rows: {} taken now, {} reused from the database.\n",
+                       *r.info.measured_rows, *r.info.reused_rows);
   out += fmt::format("Report: {}\n", report_path);
   return out;
 }

@@ -39,28 +39,30 @@ std::vector<ModelSummary> summarise_models(const StudyResults& r) {
   // Keyed in first-appearance order so tables follow the order the study wrote its rows in.
   using Key = std::tuple<std::string, std::string, std::string, std::string>;
   std::vector<Key> order;
-  std::map<Key, std::vector<double>> errors;
+  std::map<Key, std::vector<std::pair<double, double>>> listed;
   for (const auto& p : r.predictions) {
     Key key{p.combination, p.evaluation, p.feature_set, p.item_kind};
-    auto [it, added] = errors.try_emplace(key);
+    auto [it, added] = listed.try_emplace(key);
     if (added) order.push_back(key);
-    it->second.push_back(relative_error(p.measured, p.predicted));
+    it->second.emplace_back(p.measured, p.predicted);
+  }
+  // A model whose predictions are a sample has its metrics over every held-out item in `held_out`.
+  std::map<Key, const HeldOutSummary*> given;
+  for (const auto& h : r.held_out) {
+    Key key{h.combination, h.evaluation, h.feature_set, h.item_kind};
+    if (given.emplace(key, &h).second && !listed.count(key)) order.push_back(key);
   }
   std::vector<ModelSummary> out;
   for (const auto& key : order) {
-    const auto& e = errors.at(key);
+    auto l = listed.find(key);
+    auto g = given.find(key);
+    const HeldOutSummary h = g != given.end() ? *g->second : summarise_held_out(l->second);
     ModelSummary s{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key)};
-    s.items = static_cast<int>(e.size());
-    double abs_sum = 0, sq_sum = 0;
-    int within = 0;
-    for (double x : e) {
-      abs_sum += std::fabs(x);
-      sq_sum += x * x;
-      within += std::fabs(x) <= 0.1 ? 1 : 0;
-    }
-    s.accuracy = 1.0 - abs_sum / e.size();
-    s.rmspe = std::sqrt(sq_sum / e.size());
-    s.within_10pct = static_cast<double>(within) / e.size();
+    s.items = h.items;
+    s.plotted = l != listed.end() ? static_cast<int>(l->second.size()) : 0;
+    s.accuracy = h.accuracy;
+    s.rmspe = h.rmspe;
+    s.within_10pct = h.within_10pct;
     // A network's model is its layer-type sub-models together; complexity is missing if any part's is.
     int total = 0;
     bool any = false, complete = true;
@@ -108,13 +110,15 @@ std::vector<Table> build_tables(const StudyResults& r) {
                     {"feature_set", "feature set"},
                     {"item_kind", "held-out items"},
                     {"items", "count", CellFormat::Integer},
+                    {"plotted", "plotted", CellFormat::Integer},
                     {"accuracy", "accuracy", CellFormat::Percent},
                     {"rmspe", "RMSPE", CellFormat::Percent},
                     {"within_10pct", "within ±10%", CellFormat::Percent},
                     {"complexity", "complexity", CellFormat::Integer}};
   for (const auto& s : summarise_models(r))
     models.rows.push_back({text(s.combination), text(s.evaluation), text(s.feature_set), text(s.item_kind),
-                           number(s.items), number(s.accuracy), number(s.rmspe), number(s.within_10pct),
+                           number(s.items), number(s.plotted), number(s.accuracy), number(s.rmspe),
+                           number(s.within_10pct),
                            number(s.complexity ? std::optional<double>(*s.complexity) : std::nullopt)});
 
   Table& types = tables.emplace_back();

@@ -40,8 +40,9 @@ struct Table {
 // Whole-network (or whole-item) metrics of one model over its held-out items.
 struct ModelSummary {
   std::string combination, evaluation, feature_set, item_kind;
-  int items = 0;
-  double accuracy = 0;            // 1 - mean(|p - m| / m)
+  int items = 0;                  // every held-out item
+  int plotted = 0;                // of them, listed in `predictions` (an even sample where fewer)
+  double accuracy = 0;            // 1 - mean(|p - m| / m), over all items
   double rmspe = 0;               // sqrt(mean(((p - m) / m)^2))
   double within_10pct = 0;        // share of items with |p - m| / m <= 0.1
   std::optional<int> complexity;  // sum over the layer types of the sub-models' complexity

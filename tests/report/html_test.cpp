@@ -135,6 +135,24 @@ TEST_F(WrittenReport, HasOnePlotPanelPerCombinationAndTheOtherFigures) {
     EXPECT_THAT(*html_, HasSubstr(">" + c["label"].get<std::string>() + "</text>"));
 }
 
+TEST_F(WrittenReport, SampledPanelsSayTheirPointsAreASampleAndTheFiguresAreOverAll) {
+  // The fixture lists every 4th of its 400 TX2 layers; the metrics are over all 400.
+  EXPECT_THAT(*html_,
+              HasSubstr("Points: an even sample of 100 of the 400 held-out layers of each feature set; "
+                        "the accuracy figures are over all 400."));
+  // The headline table counts every held-out layer.
+  const nlohmann::json& models = json_->at("tables").at("models").at("rows");
+  bool found = false;
+  for (const auto& row : models)
+    if (row["combination"] == "tx2-cpu" && row["feature_set"] == "macs+mem") {
+      EXPECT_EQ(row["items"], 400);
+      EXPECT_EQ(row["plotted"], 100);
+      found = true;
+    }
+  EXPECT_TRUE(found);
+  EXPECT_THAT(*html_, HasSubstr("Measurement rows: 24310 taken by this run, 0 reused from the database."));
+}
+
 TEST_F(WrittenReport, EscapesNamesEverywhere) {
   EXPECT_THAT(*html_, HasSubstr("toy&lt;&amp;&quot;&#39;&gt;net"));
   EXPECT_THAT(*html_, Not(HasSubstr("toy<&")));

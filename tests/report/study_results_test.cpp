@@ -4,6 +4,7 @@
 #include "report_test_util.h"
 #include "util/error.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -76,6 +77,48 @@ TEST(StudyResultsValidate, RejectsUnknownCombinationAndNonPositiveMeasurement) {
   r.combinations[0].target = "power_w";
   EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }),
               HasSubstr("target \"power_w\", expected time_ms or energy_mj"));
+}
+
+TEST(StudyResultsJson, HeldOutSummariesAndRowCountsRoundTripAndMayBeAbsent) {
+  const StudyResults a = testing::synthetic_study();
+  ASSERT_FALSE(a.held_out.empty());
+  nlohmann::json j = to_json(a);
+  const StudyResults b = study_results_from_json(j, "mem");
+  ASSERT_EQ(b.held_out.size(), a.held_out.size());
+  EXPECT_EQ(b.held_out[0].items, a.held_out[0].items);
+  EXPECT_EQ(b.held_out[0].accuracy, a.held_out[0].accuracy);
+  EXPECT_EQ(b.info.measured_rows, a.info.measured_rows);
+  EXPECT_EQ(b.info.reused_rows, a.info.reused_rows);
+  // Files from before held-out summaries and row counts existed still read.
+  j.erase("held_out");
+  j["info"].erase("measured_rows");
+  j["info"].erase("reused_rows");
+  // Without the summaries, the sampled models' predictions stand on their own.
+  const StudyResults c = study_results_from_json(j, "old.json");
+  EXPECT_TRUE(c.held_out.empty());
+  EXPECT_FALSE(c.info.measured_rows.has_value());
+}
+
+TEST(StudyResultsValidate, RejectsAHeldOutSummaryWithFewerItemsThanItsListedPredictions) {
+  StudyResults r = testing::synthetic_study();
+  size_t listed = 0;
+  const HeldOutSummary& h = r.held_out[0];
+  for (const auto& p : r.predictions)
+    listed +=
+        p.combination == h.combination && p.evaluation == h.evaluation && p.feature_set == h.feature_set;
+  ASSERT_GT(listed, 1u);
+  r.held_out[0].items = static_cast<int>(listed) - 1;
+  EXPECT_THAT(
+      bad_input_message([&] { validate(r, "study"); }),
+      HasSubstr(fmt::format("held_out[0]: items {}, expected at least 1 and at least the {} predictions",
+                            listed - 1, listed)));
+  r = testing::synthetic_study();
+  r.held_out.push_back(r.held_out[0]);
+  EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }), HasSubstr("given twice"));
+  r = testing::synthetic_study();
+  r.held_out[1].within_10pct = 1.5;
+  EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }),
+              HasSubstr("within_10pct 1.5, expected a fraction"));
 }
 
 TEST(StudyResultsFile, ReadingAMissingOrBrokenFileFailsClearly) {

@@ -38,6 +38,39 @@ TEST(ReportTables, ModelSummaryMatchesHandComputedMetrics) {
   EXPECT_EQ(*models[0].complexity, 2);  // conv 1 + fc 1
 }
 
+TEST(ReportTables, AHeldOutSummaryGivesTheMetricsOfASampledModel) {
+  StudyResults r = tiny();
+  // The three listed predictions are a sample of ten held-out networks whose metrics the study computed.
+  HeldOutSummary h{"local-openblas", "lono", "macs", "network", 10, 0.91, 0.13, 0.7};
+  r.held_out.push_back(h);
+  auto models = summarise_models(r);
+  ASSERT_EQ(models.size(), 1u);
+  EXPECT_EQ(models[0].items, 10);
+  EXPECT_EQ(models[0].plotted, 3);
+  EXPECT_EQ(models[0].accuracy, 0.91);
+  EXPECT_EQ(models[0].rmspe, 0.13);
+  EXPECT_EQ(models[0].within_10pct, 0.7);
+  // Without it, the listed predictions are every held-out item.
+  models = summarise_models(tiny());
+  EXPECT_EQ(models[0].items, 3);
+  EXPECT_EQ(models[0].plotted, 3);
+  // A summary with no listed predictions is still a model row.
+  r = tiny();
+  r.held_out.push_back({"local-openblas", "lono", "macs+1", "network", 4, 0.8, 0.25, 0.5});
+  models = summarise_models(r);
+  ASSERT_EQ(models.size(), 2u);
+  EXPECT_EQ(models[1].feature_set, "macs+1");
+  EXPECT_EQ(models[1].plotted, 0);
+}
+
+TEST(ReportTables, HeldOutSummaryOfPairsMatchesHandComputedMetrics) {
+  const HeldOutSummary h = summarise_held_out({{10, 11}, {100, 80}, {20, 21}});
+  EXPECT_EQ(h.items, 3);
+  EXPECT_NEAR(h.accuracy, 1 - (0.1 + 0.2 + 0.05) / 3, 1e-12);
+  EXPECT_NEAR(h.rmspe, std::sqrt((0.01 + 0.04 + 0.0025) / 3), 1e-12);
+  EXPECT_NEAR(h.within_10pct, 2.0 / 3, 1e-12);
+}
+
 TEST(ReportTables, ComplexityIsMissingWhenAPartsComplexityIs) {
   StudyResults r = tiny();
   r.layer_types[1].complexity.reset();
