@@ -21,6 +21,7 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -35,6 +36,10 @@ namespace convergy::study {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Points per feature set that the plots draw (and predictions.csv lists) where a board has thousands of
+// held-out items; the accuracy figures are over all of them.
+constexpr size_t kPlottedPoints = 500;
 
 std::string read_first_line_with(const std::string& path, const std::string& key) {
   std::ifstream in(path);
@@ -137,20 +142,36 @@ void add_evaluation(report::StudyResults& r, const std::string& comb, const std:
     }
     return;
   }
-  // Standalone layers or whole networks: one point per held-out row, thinned evenly for the plots.
+  // Standalone layers or whole networks: the metrics over every held-out row, and an even sample of the rows
+  // as points for the plots and predictions.csv (thousands of rows per feature set would make results.json
+  // tens of megabytes).
   std::vector<size_t> held;
+  std::vector<std::pair<double, double>> all;
   for (size_t i = 0; i < data.samples.size() && i < e.predicted.size(); ++i)
-    if (std::isfinite(e.predicted[i]) && data.samples[i].measured > 0) held.push_back(i);
-  const size_t step = max_points > 0 && held.size() > max_points ? (held.size() + max_points - 1) / max_points : 1;
-  for (size_t k = 0; k < held.size(); k += step) {
+    if (std::isfinite(e.predicted[i]) && data.samples[i].measured > 0) {
+      held.push_back(i);
+      all.emplace_back(data.samples[i].measured, e.predicted[i]);
+    }
+  const std::string kind = layer_predictions ? "layer" : "network";
+  const bool sampled = max_points > 0 && held.size() > max_points;
+  if (sampled) {
+    report::HeldOutSummary h = report::summarise_held_out(all);
+    h.combination = comb;
+    h.evaluation = eval_id;
+    h.feature_set = fs_name;
+    h.item_kind = kind;
+    r.held_out.push_back(h);
+  }
+  const size_t points = sampled ? max_points : held.size();
+  for (size_t j = 0; j < points; ++j) {
+    const size_t k = j * held.size() / points;  // evenly spread over the rows, the first included
     const auto& s = data.samples[held[k]];
     std::string item = s.label;
     if (layer_predictions && !s.layers.empty()) {
       const LayerFeatures& f = *s.layers.front();
       item = fmt::format("conv {}x{} {}->{} @{}", f.kernel_h, f.kernel_w, f.in_c, f.out_c, f.in_h);
     }
-    r.predictions.push_back({comb, eval_id, fs_name, item, layer_predictions ? "layer" : "network", s.measured,
-                             e.predicted[held[k]]});
+    r.predictions.push_back({comb, eval_id, fs_name, item, kind, s.measured, e.predicted[held[k]]});
   }
 }
 
@@ -206,12 +227,16 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   co.idle_s = o.quick ? 0.5 : 2;
   co.db = o.db;
   co.progress_prefix = "[" + backend + "] ";
+  co.rounds = true;           // transient load from other processes hits one repetition, not a whole network
+  co.reuse_finished = true;  // a rerun on the same database measures nothing and gives the same tables
   Timer t;
   CampaignResult cr = run_campaign(co);
   if (cr.stop_signal)
     throw_failure("the study was interrupted during the {} campaign; every measured row is saved in {}: run the "
                   "same command again to resume",
                   backend, o.db);
+  r.info.measured_rows = r.info.measured_rows.value_or(0) + cr.written;
+  r.info.reused_rows = r.info.reused_rows.value_or(0) + cr.already;
   const std::string target = cr.sensor.empty() ? "time_ms" : "energy_mj";
   if (r.info.target.empty()) {
     r.info.target = target;
@@ -256,8 +281,10 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
     if (fset.neuralpower) fset.neuralpower_degree = o.neuralpower_degree;
     model::Design design = model::build_design(data, fset);
     for (const char* ev : {"lono", "split"}) {
+      if (std::string(ev) == "split" && nets.size() < 3) continue;  // no third network to hold out
       model::EvalOptions eo;
       eo.mode = std::string(ev) == "lono" ? model::CvMode::LeaveOneGroupOut : model::CvMode::Split;
+      eo.fit.calibrate = false;  // the study reports point predictions; intervals would cost 5 fits per fold
       model::Evaluation e = model::evaluate(data, design, eo);
       add_evaluation(r, comb, ev, fs_name, data, e, /*networks_from_layers=*/true, false, 0);
       if (fs_name == r.info.headline_feature_set && std::string(ev) == "lono")
@@ -286,8 +313,9 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
         model::EvalOptions eo;
         eo.mode = model::CvMode::KFold;
         eo.folds = 10;
+        eo.fit.calibrate = false;
         model::Evaluation e = model::evaluate(data, design, eo);
-        add_evaluation(r, comb, "10-fold", fs_name, data, e, false, true, o.quick ? 300 : 600);
+        add_evaluation(r, comb, "10-fold", fs_name, data, e, false, true, kPlottedPoints);
       }
       fmt::print("[{}] {} standalone layers modelled in {:.1f} s\n", comb, data.samples.size(), t.s());
     }
@@ -308,8 +336,9 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
       model::EvalOptions eo;
       eo.mode = model::CvMode::KFold;
       eo.folds = 5;
+      eo.fit.calibrate = false;
       model::Evaluation e = model::evaluate(data, design, eo);
-      add_evaluation(r, comb, "5-fold", fs_name, data, e, false, false, o.quick ? 300 : 800);
+      add_evaluation(r, comb, "5-fold", fs_name, data, e, false, false, kPlottedPoints);
     }
     fmt::print("[nano] {} networks modelled in {:.1f} s{}\n", data.samples.size(), t.s(),
                o.quick ? " (quick: every 10th network)" : "");
@@ -365,7 +394,9 @@ report::StudyResults run_study(const StudyOptions& o) {
   r.info.machine = machine_info();
   r.info.backends = o.backends;
   r.info.threads = o.threads;
-  r.info.headline_feature_set = "macs+mem";
+  // The compact model fitted for whole networks, where the study compares it; else the paper-style macs+mem.
+  const auto& sets = o.feature_sets;
+  r.info.headline_feature_set = std::find(sets.begin(), sets.end(), "compact") != sets.end() ? "compact" : "macs+mem";
   r.info.headline_evaluation = "lono";
 
   Resolver resolver;

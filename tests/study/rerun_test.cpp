@@ -1,0 +1,96 @@
+// Issue 7: "re-running the study on an existing database re-measures nothing and gives identical tables".
+// A small quick study (three networks, one backend, the shared Jetson data when present) runs twice on one
+// database; the second run must add no row to it, say it measured nothing, and write the same bytes into
+// every table.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <tuple>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Row count, largest row id and latest creation time of the measurements: a rerun that re-measured, or
+// replaced an aggregate row, changes at least one of them.
+std::tuple<int64_t, int64_t, std::string> measurement_state(const fs::path& db) {
+  sqlite3* h = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK) << db;
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(
+      sqlite3_prepare_v2(h, "SELECT count(*), max(id), max(created_at) FROM measurements", -1, &st, nullptr),
+      SQLITE_OK);
+  std::tuple<int64_t, int64_t, std::string> out;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    const unsigned char* t = sqlite3_column_text(st, 2);
+    out = {sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+           t ? reinterpret_cast<const char*>(t) : ""};
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return out;
+}
+
+int run_study(const fs::path& dir, const std::string& out) {
+  const std::string cmd = fmt::format(
+      "'{}' study --quick --networks squeezenet1_1,allcnn_c,shufflenet_v2_1_0 --backends openblas --db '{}' "
+      "--out '{}' "
+      "--shared-data '{}' > '{}' 2>&1",
+      CONVERGY_CLI, (dir / "study.db").string(), (dir / out).string(), CONVERGY_SHARED_DATA,
+      (dir / (out + ".log")).string());
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
+  if (!fs::exists(fs::path(CONVERGY_SHARED_DATA) / "tx2-conv-layers.csv"))
+    GTEST_SKIP() << "shared data not found at " << CONVERGY_SHARED_DATA;
+  const fs::path dir = fs::temp_directory_path() / fmt::format("convergy-study-rerun-{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+
+  ASSERT_EQ(run_study(dir, "first"), 0) << read_file(dir / "first.log");
+  const auto before = measurement_state(dir / "study.db");
+  ASSERT_GT(std::get<0>(before), 0);
+  ASSERT_EQ(run_study(dir, "second"), 0) << read_file(dir / "second.log");
+  EXPECT_EQ(measurement_state(dir / "study.db"), before) << "the rerun wrote measurement rows";
+
+  const auto first = nlohmann::json::parse(read_file(dir / "first" / "results.json"));
+  const auto second = nlohmann::json::parse(read_file(dir / "second" / "results.json"));
+  EXPECT_GT(first["info"]["measured_rows"].get<int64_t>(), 0);
+  EXPECT_EQ(second["info"]["measured_rows"].get<int64_t>(), 0);
+  EXPECT_EQ(second["info"]["reused_rows"].get<int64_t>(),
+            first["info"]["measured_rows"].get<int64_t>() + first["info"]["reused_rows"].get<int64_t>());
+
+  size_t tables = 0;
+  for (const auto& entry : fs::directory_iterator(dir / "first" / "tables")) {
+    const fs::path other = dir / "second" / "tables" / entry.path().filename();
+    ASSERT_TRUE(fs::exists(other)) << other;
+    EXPECT_TRUE(read_file(entry.path()) == read_file(other)) << entry.path().filename() << " differs";
+    ++tables;
+  }
+  EXPECT_GE(tables, 5u);
+  size_t second_tables = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "second" / "tables"))
+    ++second_tables;
+  EXPECT_EQ(second_tables, tables);
+  if (!HasFailure()) fs::remove_all(dir);
+}
+
+}  // namespace
