@@ -19,7 +19,15 @@ const Command kProfile{
        sub.add_option("--threads", o->threads, "Threads of the backend")->capture_default_str();
        sub.add_option("--sensor", o->sensor, "auto | none | a name from `convergy sensors`")->capture_default_str();
        sub.add_option("--mode", o->mode, "markers | isolated | both")->capture_default_str();
-       sub.add_option("--reps", o->reps, "Repetitions per layer and mode")->capture_default_str();
+       sub.add_option("--reps", o->reps, "Repetitions per layer and mode, at least")->capture_default_str();
+       sub.add_option("--max-reps", o->max_reps,
+                      "Adaptive repetitions: up to this many while a layer's median is uncertain (<= --reps: off)")
+           ->capture_default_str();
+       sub.add_option("--target-ci", o->target_ci,
+                      "Adaptive repetitions stop when the 95% interval of the median is within this fraction of it")
+           ->capture_default_str();
+       sub.add_option("--ci-min-ms", o->ci_min_ms, "Adaptive repetitions only for layers at least this long")
+           ->capture_default_str();
        sub.add_option("--warmup", o->warmup, "Untimed whole-network runs first")->capture_default_str();
        sub.add_option("--min-window-ms", o->min_window_ms, "Shortest timing window; iterations grow to fill it")
            ->capture_default_str();

@@ -26,6 +26,30 @@ double student_t95(size_t dof) {
   return 1.960;
 }
 
+size_t median_ci_rank(size_t n, double* level) {
+  if (n == 0) {
+    if (level) *level = 0;
+    return 1;
+  }
+  // Binomial(n, 1/2) probabilities, in logs so that large n does not overflow.
+  auto pmf = [n](size_t i) {
+    double lg = std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(i) + 1) -
+                std::lgamma(static_cast<double>(n - i) + 1);
+    return std::exp(lg - static_cast<double>(n) * std::log(2.0));
+  };
+  // [x(k), x(n+1-k)] misses the median with probability 2 P(X < k), X ~ Binomial(n, 1/2).
+  size_t k = 1;
+  double below = pmf(0);  // P(X < k)
+  while (2 * (k + 1) <= n + 1) {
+    double next = below + pmf(k);  // P(X < k + 1)
+    if (next > 0.025) break;
+    below = next;
+    ++k;
+  }
+  if (level) *level = 1 - 2 * below;
+  return k;
+}
+
 std::optional<Summary> summarize(std::vector<double> v) {
   if (v.empty()) return std::nullopt;
   Summary s;
@@ -40,6 +64,9 @@ std::optional<Summary> summarize(std::vector<double> v) {
   s.median = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
   s.cv = s.mean != 0 ? s.stddev / s.mean : 0;
   s.ci95_half = s.n > 1 ? student_t95(s.n - 1) * s.stddev / std::sqrt(static_cast<double>(s.n)) : 0;
+  const size_t k = median_ci_rank(s.n, &s.median_ci_level);
+  s.median_ci_lo = v[k - 1];
+  s.median_ci_hi = v[s.n - k];
   return s;
 }
 

@@ -54,6 +54,8 @@ struct MeasurementRow {
   // Aggregate rows only.
   std::optional<int64_t> n;
   std::optional<double> mean_ms, stddev_ms, cv, ci95_ms, energy_stddev_mj, energy_ci95_mj;
+  // Half-width of the distribution-free 95% interval of the median (time_ms); see measure/stats.h.
+  std::optional<double> median_ci95_ms;
 
   bool aggregate() const { return rep < 0; }
 };
@@ -93,7 +95,11 @@ class Store {
 
  private:
   void exec(const char* sql);
+  // `median_ci95_ms` (the column) or `NULL` for a database written before that column existed and opened
+  // read-only, so old files stay readable.
+  std::string median_ci_column(const std::string& table_prefix = "") const;
   sqlite3* db_ = nullptr;
+  bool has_median_ci_ = true;
   std::string path_;
 };
 

@@ -7,11 +7,13 @@
 #include "import/load.h"
 #include "measure/marker_log.h"
 #include "measure/profiler.h"
+#include "measure/stats.h"
 #include "store/store.h"
 #include "util/error.h"
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -54,6 +56,7 @@ class Progress {
       fmt::print(stderr, "progress: {}/{} rows, ETA {}: {}\n", done_, total_, eta, what);
     }
   }
+  void grow(int64_t n) { total_ += n; }  // adaptive repetitions add rows nobody counted at the start
   void finish_line() {
     if (tty_) fmt::print(stderr, "\n");
   }
@@ -66,6 +69,25 @@ class Progress {
   int64_t total_, done_, start_done_;
   bool tty_;
   double t0_;
+};
+
+// CPU time over wall time of the measured windows: at least 1 on a quiet machine (more with threads), below
+// 1 when other processes took the CPU from the measured code.
+class CpuShare {
+ public:
+  void add(const LayerMeasurement& m) {
+    if (!m.cpu_time_ms) return;
+    wall_s_ += m.time_ms * static_cast<double>(m.iterations) / 1e3;
+    cpu_s_ += *m.cpu_time_ms * static_cast<double>(m.iterations) / 1e3;
+  }
+  // nullopt below one second of measured windows (too little to judge).
+  std::optional<double> share() const {
+    if (wall_s_ < 1.0) return std::nullopt;
+    return cpu_s_ / wall_s_;
+  }
+
+ private:
+  double wall_s_ = 0, cpu_s_ = 0;
 };
 
 struct PreparedNet {
@@ -130,6 +152,7 @@ MeasurementRow aggregate_row(const std::vector<MeasurementRow>& raw_rows, const 
   row.stddev_ms = ts.stddev;
   row.cv = ts.cv;
   row.ci95_ms = ts.ci95_half;
+  row.median_ci95_ms = ts.median_ci95_half();
   if (es && a.energy_mj) {
     row.energy_stddev_mj = es->stddev;
     row.energy_ci95_mj = es->ci95_half;
@@ -153,6 +176,10 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   if (o.mode != "markers" && o.mode != "isolated" && o.mode != "both")
     throw_bad_input("--mode {}: expected markers, isolated or both", o.mode);
   if (o.reps < 1) throw_bad_input("--reps {}: expected at least 1", o.reps);
+  if (!(o.target_ci > 0) || !(o.ci_min_ms >= 0))
+    throw_bad_input("--target-ci {} / --ci-min-ms {}: expected a positive fraction and a non-negative time",
+                    o.target_ci, o.ci_min_ms);
+  const int max_reps = std::max(o.reps, o.max_reps);
   if (o.threads < 1) throw_bad_input("--threads {}: expected at least 1", o.threads);
   auto backends = Executor::available_backends();
   if (std::find(backends.begin(), backends.end(), o.backend) == backends.end())
@@ -205,6 +232,9 @@ CampaignResult run_campaign(const CampaignOptions& o) {
                                    {"threads", o.threads},
                                    {"mode", o.mode},
                                    {"reps", o.reps},
+                                   {"max_reps", max_reps},
+                                   {"target_ci", o.target_ci},
+                                   {"ci_min_ms", o.ci_min_ms},
                                    {"warmup", o.warmup},
                                    {"min_window_ms", o.min_window_ms},
                                    {"interleave", o.interleave},
@@ -305,6 +335,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
 
   Progress progress(total, done);
   int64_t written = 0;
+  CpuShare busy;
   std::optional<double> idle_before, idle_after;
   auto stopped = [&] { return g_stop_signal != 0; };
 
@@ -352,6 +383,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   std::vector<char> wrote_markers(nets.size(), 0), wrote_isolated(nets.size(), 0);
   auto markers_rep = [&](size_t i, int r) {
     if (store.has_measurement(ids[i].whole, "markers", r)) return;
+    const bool extra = r >= o.reps;
     marker_graph = &nets[i].graph;
     marker_net = nets[i].spec;
     const bool warm = live[i].prof != nullptr;
@@ -361,11 +393,37 @@ CampaignResult run_campaign(const CampaignOptions& o) {
     wrote_markers[i] = 1;
     auto ms = prof.markers_rep(r);
     std::vector<MeasurementRow> rows;
-    for (const auto& m : ms)
+    for (const auto& m : ms) {
       rows.push_back(to_row(m, m.layer == kWholeNetwork ? ids[i].whole : ids[i].layer.at(m.layer), o, sensor));
+      if (m.layer == kWholeNetwork) busy.add(m);
+    }
     store.insert(rows);  // one transaction: the whole repetition or nothing
     written += static_cast<int64_t>(rows.size());
-    progress.step(static_cast<int64_t>(rows.size()), fmt::format("{} markers rep {}", nets[i].spec, r + 1), true);
+    if (extra) progress.grow(static_cast<int64_t>(rows.size()));
+    progress.step(static_cast<int64_t>(rows.size()),
+                  fmt::format("{} markers rep {}{}", nets[i].spec, r + 1, extra ? " (adaptive)" : ""), true);
+  };
+  // Adaptive repetitions: the raw times of one row so far, and whether its median is still too uncertain.
+  // The rule reads only stored rows, so a resumed campaign takes the same decisions.
+  auto raw_times = [&](int64_t id, const std::string& mode) {
+    std::vector<double> t;
+    for (const auto& x : store.rows(id, mode))
+      if (!x.aggregate()) t.push_back(x.time_ms);
+    return t;
+  };
+  auto too_wide = [&](const std::vector<double>& t) {
+    auto s = summarize(t);
+    return s && s->median >= o.ci_min_ms && s->median_ci95_rel() > o.target_ci;
+  };
+  // Whether network i gets markers repetition r >= reps: it has it already (a resume), or a long layer's
+  // median interval is still too wide.
+  auto markers_need_rep = [&](size_t i, int r) {
+    if (r >= max_reps) return false;
+    if (store.has_measurement(ids[i].whole, "markers", r)) return true;
+    if (too_wide(raw_times(ids[i].whole, "markers"))) return true;
+    for (auto& [l, lid] : ids[i].layer)
+      if (too_wide(raw_times(lid, "markers"))) return true;
+    return false;
   };
   auto markers_aggregate = [&](size_t i) {
     std::vector<int64_t> layer_ids{ids[i].whole};
@@ -376,7 +434,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
       auto raw = store.rows(id, "markers");
       size_t n_raw = 0;
       for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
-      if (n_raw == static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
+      if (n_raw >= static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
     }
     store.insert(aggs);
   };
@@ -385,41 +443,68 @@ CampaignResult run_campaign(const CampaignOptions& o) {
     // Repetition r of every network before repetition r + 1 of any: a burst of load from another process
     // then slows one repetition of a few networks, which their medians reject, instead of every repetition
     // of one network.
-    for (int r = 0; r < o.reps && !stopped(); ++r)
+    // Adaptive repetitions continue in rounds over the networks that still need them.
+    std::vector<char> open(nets.size(), 1);
+    auto close = [&](size_t i) {
+      open[i] = 0;
+      markers_aggregate(i);
+      if (!do_isolated) live[i] = Live{};
+    };
+    for (int r = 0; r < max_reps && !stopped(); ++r) {
       for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
-        markers_rep(i, r);
-        if (r == o.reps - 1 && !stopped()) {
-          markers_aggregate(i);
-          if (!do_isolated) live[i] = Live{};
+        if (!open[i]) continue;
+        if (r >= o.reps && !markers_need_rep(i, r)) {
+          close(i);
+          continue;
         }
+        markers_rep(i, r);
       }
+    }
+    for (size_t i = 0; i < nets.size() && !stopped(); ++i)
+      if (open[i]) close(i);
   }
   for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
     const Graph& g = nets[i].graph;
     if (do_markers && !o.rounds) {
       for (int r = 0; r < o.reps && !stopped(); ++r) markers_rep(i, r);
+      for (int r = o.reps; !stopped() && markers_need_rep(i, r); ++r) markers_rep(i, r);
       if (!stopped()) markers_aggregate(i);
     }
     if (do_isolated && !stopped()) {
       marker_graph = &g;
       marker_net = nets[i].spec;
-      for (int r = 0; r < o.reps && !stopped(); ++r) {
-        bool any = false;
-        for (auto& [l, id] : ids[i].layer)
-          if (!store.has_measurement(id, "isolated", r)) any = true;
-        if (!any) continue;
+      for (int r = 0; r < max_reps && !stopped(); ++r) {
+        // Base repetitions measure every layer; adaptive ones only the layers whose median is still uncertain.
+        std::map<LayerId, bool> todo;
+        for (auto& [l, id] : ids[i].layer) {
+          if (store.has_measurement(id, "isolated", r)) continue;
+          if (r < o.reps) {
+            todo[l] = true;
+          } else {
+            auto t = raw_times(id, "isolated");
+            if (static_cast<int>(t.size()) == r && too_wide(t)) todo[l] = true;
+          }
+        }
+        if (todo.empty()) {
+          if (r >= o.reps) break;
+          continue;
+        }
+        if (r >= o.reps) progress.grow(static_cast<int64_t>(todo.size()));
         Profiler& prof = ensure_profiler(i);
         for (LayerId l : prof.isolated_order(r)) {
           if (stopped()) break;
+          if (!todo.count(l)) continue;
           int64_t id = ids[i].layer.at(l);
-          if (store.has_measurement(id, "isolated", r)) continue;
           auto m = prof.isolated(l, r);
+          busy.add(m);
           wrote_isolated[i] = 1;
           store.insert({to_row(m, id, o, sensor)});  // committed as soon as measured
           ++written;
           progress.step(1, fmt::format("{} isolated rep {} {}", nets[i].spec, r + 1, g.layer(l).name), false);
         }
-        if (!stopped()) progress.step(0, fmt::format("{} isolated rep {}", nets[i].spec, r + 1), true);
+        if (!stopped())
+          progress.step(0, fmt::format("{} isolated rep {}{}", nets[i].spec, r + 1, r >= o.reps ? " (adaptive)" : ""),
+                        true);
       }
       if (!stopped()) {
         std::vector<MeasurementRow> aggs;
@@ -428,7 +513,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
           auto raw = store.rows(id, "isolated");
           size_t n_raw = 0;
           for (auto& x : raw) n_raw += x.aggregate() ? 0 : 1;
-          if (n_raw == static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
+          if (n_raw >= static_cast<size_t>(o.reps)) aggs.push_back(aggregate_row(raw, o, sensor));
         }
         store.insert(aggs);
       }
@@ -458,6 +543,12 @@ CampaignResult run_campaign(const CampaignOptions& o) {
     store.set_idle_power(campaign.id, std::nullopt, idle_after);
   }
   store.set_status(campaign.id, "finished");
+  result.cpu_share = busy.share();
+  if (result.cpu_share && *result.cpu_share < 0.85)
+    fmt::print("{}warning: the measured code got {:.0f}% of a CPU (CPU time / wall time of the timing windows): "
+               "other processes were running, so these timings are inflated and noisy. Profile on a quiet "
+               "machine.\n",
+               o.progress_prefix, 100 * *result.cpu_share);
   fmt::print("{}campaign {} finished: {} new rows in {} ({} already there){}\n", o.progress_prefix, campaign.id,
              written, o.db, done, sensor ? "" : "; energy not measured (no sensor): stored as NULL");
   result.written = written;

@@ -16,7 +16,14 @@ struct CampaignOptions {
   int threads = 1;
   std::string sensor = "auto";  // auto | none | a sensor name
   std::string mode = "both";    // markers | isolated | both
-  int reps = 5;
+  int reps = 5;  // repetitions of every layer and mode, at least
+  // Adaptive repetitions: after `reps`, layers whose median lasts at least `ci_min_ms` get more repetitions
+  // (whole-network runs in markers mode, the layer alone in isolated mode) until the distribution-free 95%
+  // interval of their median is within `target_ci` of it, or `max_reps` is reached. max_reps <= reps turns
+  // this off.
+  int max_reps = 20;
+  double target_ci = 0.02;
+  double ci_min_ms = 1.0;
   int warmup = 2;
   double min_window_ms = 10;
   double idle_s = 2;

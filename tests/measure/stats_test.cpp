@@ -45,3 +45,37 @@ TEST(Stats, StudentTApproachesNormal) {
 
 }  // namespace
 }  // namespace convergy
+
+namespace convergy {
+namespace {
+
+// Ranks of the distribution-free 95% interval of the median, as in the standard binomial tables: n = 6..8 use
+// [min, max], n = 10 uses [x(2), x(9)], n = 20 uses [x(6), x(15)], n = 30 uses [x(10), x(21)].
+TEST(Stats, MedianIntervalRanksMatchTheBinomialTable) {
+  double level = 0;
+  EXPECT_EQ(median_ci_rank(5, &level), 1u);
+  EXPECT_NEAR(level, 1 - 2.0 / 32, 1e-12);  // [min, max] of 5 covers only 93.75%
+  EXPECT_EQ(median_ci_rank(6, &level), 1u);
+  EXPECT_NEAR(level, 1 - 2.0 / 64, 1e-12);
+  EXPECT_EQ(median_ci_rank(10, &level), 2u);
+  EXPECT_NEAR(level, 1 - 2 * 11.0 / 1024, 1e-12);
+  EXPECT_EQ(median_ci_rank(20), 6u);
+  EXPECT_EQ(median_ci_rank(30), 10u);
+  for (size_t n = 6; n <= 200; ++n) {
+    median_ci_rank(n, &level);
+    EXPECT_GE(level, 0.95) << n;
+  }
+}
+
+// One slow outlier in ten widens the mean's interval but not the median's: the profiler stops on the latter.
+TEST(Stats, MedianIntervalIgnoresOneOutlier) {
+  std::vector<double> t = {10.0, 10.1, 9.9, 10.05, 9.95, 10.02, 9.98, 10.01, 9.99, 30.0};
+  auto s = *summarize(t);
+  EXPECT_DOUBLE_EQ(s.median_ci_lo, 9.95);
+  EXPECT_DOUBLE_EQ(s.median_ci_hi, 10.1);  // x(9) of 10
+  EXPECT_LT(s.median_ci95_rel(), 0.01);
+  EXPECT_GT(s.ci95_rel(), 0.3);
+}
+
+}  // namespace
+}  // namespace convergy

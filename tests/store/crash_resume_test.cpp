@@ -61,7 +61,8 @@ pid_t spawn_profile(const Fixture& f) {
       ::dup2(::fileno(null), 2);
     }
     ::execl(CONVERGY_CLI, CONVERGY_CLI, "profile", f.net.c_str(), "--backend", "reference", "--reps",
-            std::to_string(kReps).c_str(), "--min-window-ms", "15", "--warmup", "1", "--sensor", "none",
+            std::to_string(kReps).c_str(), "--max-reps", std::to_string(kReps).c_str(), "--min-window-ms", "15",
+            "--warmup", "1", "--sensor", "none",
             "--no-counters", "--db", f.db.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -164,6 +165,28 @@ TEST(CrashResume, SigintFinishesTheRowExits130AndResumes) {
   }
   ASSERT_EQ(wait_exit(spawn_profile(f)), 0);
   expect_complete(f.db);
+}
+
+// Adaptive repetitions: with an unreachable interval target every layer gets repetitions up to --max-reps, in
+// both modes, and the aggregate is over all of them; with a target every median meets, --reps is enough.
+TEST(CrashResume, AdaptiveRepetitionsStopAtTheCapOrTheTarget) {
+  ASSERT_TRUE(std::filesystem::exists(CONVERGY_CLI)) << "build the convergy CLI first: " << CONVERGY_CLI;
+  for (const auto& [target, expected_reps] : std::vector<std::pair<std::string, int>>{{"1e-12", 6}, {"100", 2}}) {
+    Fixture f("adaptive");
+    std::string cmd = fmt::format(
+        "'{}' profile '{}' --backend reference --reps 2 --max-reps 6 --target-ci {} --ci-min-ms 0 "
+        "--min-window-ms 1 --warmup 1 --sensor none --no-counters --db '{}' >/dev/null 2>&1",
+        CONVERGY_CLI, f.net, target, f.db);
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    Store s(f.db, /*read_only=*/true);
+    sqlite3* db = s.handle();
+    EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep >= 0"), (6 + 5) * expected_reps)
+        << "target " << target;
+    EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep < 0 AND n = " + std::to_string(expected_reps)),
+              6 + 5)
+        << "every aggregate summarises all repetitions";
+    EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep < 0 AND median_ci95_ms IS NULL"), 0);
+  }
 }
 
 }  // namespace

@@ -118,6 +118,7 @@ TEST(Store, ExportGoldenColumnsAndEmptyFieldsForMissingEnergy) {
   agg.stddev_ms = 0.1;
   agg.cv = 0.1 / 1.3;
   agg.ci95_ms = 0.124;
+  agg.median_ci95_ms = 0.15;
   agg.energy_mj = 12.5;
   agg.power_w = 10;
   agg.sensor = "rapl:package-0";
@@ -129,12 +130,43 @@ TEST(Store, ExportGoldenColumnsAndEmptyFieldsForMissingEnergy) {
   EXPECT_EQ(csv.str(),
             "campaign,network,layer_index,layer,type,mode,kind,rep,backend,threads,time_ms,energy_mj,power_w,sensor,"
             "rail,macs,in_c,dynamic_energy_mj,cpu_time_ms,n,mean_ms,stddev_ms,cv,ci95_ms,energy_stddev_mj,"
-            "energy_ci95_mj,iterations,repeated_for_sensor\n"
+            "energy_ci95_mj,iterations,repeated_for_sensor,median_ci95_ms\n"
             "1,tiny,0,conv1,Convolution,isolated,aggregate,,openblas,1,1.25,12.5,10,rapl:package-0,package-0,1000,3,,"
-            "1.25,5,1.3,0.1,0.0769230769,0.124,,,8,0\n");
+            "1.25,5,1.3,0.1,0.0769230769,0.124,,,8,0,0.15\n");
   std::ostringstream with_raw;
   s.export_csv(with_raw, c.id, /*raw=*/true);
   EXPECT_THAT(with_raw.str(), HasSubstr("isolated,raw,0,openblas,1,1.2,,,,,1000,3"));
+}
+
+// A database written before the median-interval column existed: read-only readers see NULL there, and a
+// writer adds the column without touching the old rows.
+TEST(Store, OldFileWithoutTheMedianIntervalColumn) {
+  auto path = temp_db("store_old_schema.db");
+  int64_t l0 = 0;
+  {
+    Store s(path);
+    Campaign c = s.open_campaign({"k", "{}", "{}", "", ""});
+    l0 = s.add_layer(s.add_network(c.id, "tiny", "zoo"), {0, "conv1", "Convolution", {{"macs", 1000}}});
+    s.insert({raw_row(l0, 0, 1.2)});
+    ASSERT_EQ(sqlite3_exec(s.handle(), "ALTER TABLE measurements DROP COLUMN median_ci95_ms", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+  }
+  {
+    Store ro(path, /*read_only=*/true);
+    ASSERT_EQ(ro.rows(l0, "isolated").size(), 1u);
+    EXPECT_FALSE(ro.rows(l0, "isolated")[0].median_ci95_ms.has_value());
+    std::ostringstream csv;
+    ro.export_csv(csv, std::nullopt, /*raw=*/true);
+    EXPECT_THAT(csv.str(), HasSubstr(",median_ci95_ms\n"));
+  }
+  Store rw(path);
+  MeasurementRow agg = raw_row(l0, -1, 1.2);
+  agg.median_ci95_ms = 0.05;
+  rw.insert({agg});
+  EXPECT_EQ(rw.rows(l0, "isolated").size(), 2u);
+  EXPECT_EQ(rw.rows(l0, "isolated")[0].median_ci95_ms, 0.05);  // ordered by rep: the aggregate (-1) first
+  EXPECT_EQ(rw.integrity_check(), "ok");
 }
 
 TEST(Store, NotADatabaseIsBadInput) {
