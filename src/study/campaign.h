@@ -53,6 +53,9 @@ struct CampaignResult {
   std::string sensor;   // sensor name, empty when energy was not measured
   std::string rail;
   std::string target_reason;  // why the target is energy or time
+  // CPU time / wall time of the windows measured now: 1 or more on a quiet machine, below 1 when other
+  // processes took the CPU; nullopt when less than a second was measured.
+  std::optional<double> cpu_share;
 };
 
 // Throws BadInput for bad options or networks (before measuring anything).
