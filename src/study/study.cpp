@@ -223,7 +223,7 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   co.mode = "markers";
   co.reps = o.reps > 0 ? o.reps : (o.quick ? 3 : 5);
   // Adaptive repetitions (see CampaignOptions) in the full study only: --quick keeps its fixed, short budget.
-  co.max_reps = o.quick ? co.reps : 12;
+  co.max_reps = o.quick ? co.reps : 9;
   co.warmup = 1;
   co.min_window_ms = o.quick ? 5 : 10;
   co.idle_s = o.quick ? 0.5 : 2;
