@@ -35,6 +35,8 @@ struct EvaluateOptions {
   std::string candidates = "auto";
   int shortlist = 8;
   uint64_t select_seed = 0;  // 0: seed + 1
+  int exchange_passes = 2;
+  bool select_nested = false;
 };
 
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
@@ -89,6 +91,7 @@ int run_evaluate(const EvaluateOptions& opt) {
     eo.folds = static_cast<int>(k);
   }
   std::optional<model::Selection> selection;
+  std::optional<model::NestedSelection> nested;
   std::vector<std::string> sets = feature_list(opt.features);
   if (opt.select_terms > 0) {
     // The search judges candidates on folds of another seed than the final evaluation's, so the reported
@@ -96,6 +99,7 @@ int run_evaluate(const EvaluateOptions& opt) {
     model::SelectOptions so;
     so.max_terms = opt.select_terms;
     so.shortlist = opt.shortlist;
+    so.exchange_passes = opt.exchange_passes;
     so.eval = eo;
     so.eval.fit.seed = opt.select_seed ? opt.select_seed : opt.seed + 1;
     model::Method method = model::Method::Lad;
@@ -113,6 +117,7 @@ int run_evaluate(const EvaluateOptions& opt) {
     }
     selection = model::select_terms(data, pool, so);
     sets = {selection->spec};
+    if (opt.select_nested) nested = model::select_terms_nested(data, pool, so, opt.seed);
   }
   std::vector<model::Evaluation> results;
   for (const auto& name : sets) {
@@ -131,9 +136,18 @@ int run_evaluate(const EvaluateOptions& opt) {
     if (selection) {
       Json steps = Json::array();
       for (const auto& st : selection->steps)
-        steps.push_back({{"term", st.term}, {"accuracy", st.accuracy}, {"within_10pct", st.within_10}, {"judged", st.judged}});
+        steps.push_back({{"term", st.term},
+                         {"replaced", st.replaced.empty() ? Json(nullptr) : Json(st.replaced)},
+                         {"accuracy", st.accuracy},
+                         {"within_10pct", st.within_10},
+                         {"judged", st.judged}});
       j["selection"] = {{"candidates", selection->candidates}, {"cv", selection->cv}, {"seed", so_seed(opt)},
                         {"steps", steps}, {"spec", selection->spec}};
+      if (nested)
+        j["selection"]["nested"] = {{"cv", nested->cv},
+                                    {"accuracy", nested->rows.accuracy},
+                                    {"within_10pct", nested->rows.within_10},
+                                    {"specs", nested->specs}};
     }
     Json rs = Json::array();
     for (const auto& e : results) rs.push_back(Json::parse(model::evaluation_to_json(e).dump()));
@@ -155,14 +169,22 @@ int run_evaluate(const EvaluateOptions& opt) {
     if (e.networks) add_rows(t, "", "networks (sum of layers)", *e.networks, "");
   }
   if (selection) {
-    Table st({{"step", Align::Right}, {"term added"}, {"accuracy", Align::Right}, {"within 10%", Align::Right},
-              {"judged", Align::Right}});
+    Table st({{"step", Align::Right}, {"term added"}, {"replacing"}, {"accuracy", Align::Right},
+              {"within 10%", Align::Right}, {"judged", Align::Right}});
     for (size_t i = 0; i < selection->steps.size(); ++i) {
       const auto& step = selection->steps[i];
-      st.add_row({std::to_string(i + 1), step.term, pct(step.accuracy), pct(step.within_10), std::to_string(step.judged)});
+      st.add_row({std::to_string(i + 1), step.term, step.replaced, pct(step.accuracy), pct(step.within_10),
+                  std::to_string(step.judged)});
     }
     fmt::print("forward selection from {} candidate terms, judged by {} cross-validation (seed {}):\n{}selected: {}\n\n",
                selection->candidates, selection->cv, so_seed(opt), st.text(), selection->spec);
+    if (nested) {
+      fmt::print("the selection itself, {} (terms selected again without each held-out fold): accuracy {}, within "
+                 "10% {}; sets selected per fold:\n",
+                 nested->cv, pct(nested->rows.accuracy), pct(nested->rows.within_10));
+      for (const auto& spec : nested->specs) fmt::print("  {}\n", spec);
+      fmt::print("\n");
+    }
   }
   std::string where;
   for (const auto& w : opt.where) where += " " + w;
@@ -199,6 +221,11 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
                  "Selection: candidates per step judged with the method itself after a least-squares screen (0 = all)")
       ->capture_default_str();
   app.add_option("--select-seed", opt->select_seed, "Selection: seed of the search's folds (default: --seed + 1)");
+  app.add_option("--exchange-passes", opt->exchange_passes,
+                 "Selection: passes that try to replace each selected term by a better candidate")
+      ->capture_default_str();
+  app.add_flag("--select-nested", opt->select_nested,
+               "Selection: also estimate the selection's accuracy by nested cross-validation (slow: one search per fold)");
   add_format_option(app, opt->format);
   return [opt] { return run_evaluate(*opt); };
 }});

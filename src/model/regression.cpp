@@ -81,15 +81,11 @@ std::pair<double, double> lasso_objective_and_gap(const VectorXd& xty, double yt
 }
 
 // Coordinate descent on the Gram form, every coefficient penalised: minimise (1/2n) b'Gb - (1/n) c'b +
-// lambda ||b||_1. `b` is the warm start and the result.
-//
-// glmnet's strategy (a full sweep, then cycles over the non-zero coordinates until they settle), plus an
-// exact step: once the signs of the active set are known, the Lasso solution on it solves the linear system
-// G_AA b_A = c_A - n lambda sign(b_A). Polynomial terms are strongly correlated, and coordinate descent alone
-// crawls on them (thousands of sweeps at small lambda); the exact step is taken whenever it keeps the signs
-// and lowers the objective. Stops on the duality gap, a certificate of optimality.
-CdStats lasso_penalised(const MatrixXd& gram, const VectorXd& xty, double yty, double n, double lambda,
-                        const LassoOptions& opt, VectorXd& b) {
+// lambda ||b||_1 (glmnet's strategy: a full sweep, then cycles over the non-zero coordinates until they
+// settle). `b` is the warm start and the result; stops on the duality gap. The fallback of the active-set
+// solver below.
+CdStats lasso_cd(const MatrixXd& gram, const VectorXd& xty, double yty, double n, double lambda,
+                 const LassoOptions& opt, VectorXd& b) {
   const Eigen::Index p = gram.rows();
   CdStats st;
   VectorXd gb = gram * b;
@@ -128,30 +124,142 @@ CdStats lasso_penalised(const MatrixXd& gram, const VectorXd& xty, double yty, d
       for (Eigen::Index j : active) change = std::max(change, update(j));
       if (change < opt.tolerance) break;
     }
-    // The exact step on the active set with its current signs.
-    const auto na = static_cast<Eigen::Index>(active.size());
-    if (na == 0) continue;
-    MatrixXd gaa(na, na);
-    VectorXd rhs(na);
-    for (Eigen::Index u = 0; u < na; ++u) {
-      for (Eigen::Index v = 0; v < na; ++v) gaa(u, v) = gram(active[u], active[v]);
-      rhs(u) = xty(active[u]) - n * lambda * (b(active[u]) > 0 ? 1.0 : -1.0);
-    }
-    VectorXd exact = gaa.ldlt().solve(rhs);
-    bool ok = exact.allFinite();
-    for (Eigen::Index u = 0; u < na && ok; ++u) ok = exact(u) * b(active[u]) > 0;
-    if (!ok) continue;
-    VectorXd trial = b;
-    for (Eigen::Index u = 0; u < na; ++u) trial(active[u]) = exact(u);
-    VectorXd gtrial = gram * trial;
-    if (lasso_objective_and_gap(xty, yty, n, lambda, trial, gtrial).first <=
-        lasso_objective_and_gap(xty, yty, n, lambda, b, gb).first) {
-      b = trial;
-      gb = gtrial;
-    }
   }
   st.converged = converged();
   return st;
+}
+
+// The feature-sign active-set method (Lee, Battle, Raina and Ng, 2007) for the same problem. With the signs
+// of the active set fixed, the minimiser on that face solves G_AA x = c_A - n lambda sign_A exactly; a line
+// search from the current point towards it, stopping at the best point where a coefficient crosses zero,
+// lowers the objective at every step, and a zero coordinate whose gradient exceeds n lambda joins the set;
+// it ends in finitely many steps. Polynomial NeuralPower terms are so strongly correlated that coordinate
+// descent alone ran into 1000 sweeps per lambda with duality gaps up to 28% on the TX2 table (217 s for one
+// cross-validated path); this method certifies gaps below 1e-9 on the same path in under 3 s.
+CdStats lasso_feature_sign(const MatrixXd& gram, const VectorXd& xty, double yty, double n, double lambda,
+                           const LassoOptions& opt, VectorXd& b) {
+  const Eigen::Index p = gram.rows();
+  const double mu = n * lambda;
+  CdStats st;
+  const double tiny = 1e-12 * std::max(1.0, p ? gram.diagonal().maxCoeff() : 1.0);
+  std::vector<Eigen::Index> active;
+  VectorXd sign = VectorXd::Zero(p);
+  for (Eigen::Index j = 0; j < p; ++j)
+    if (b(j) != 0) active.push_back(j), sign(j) = b(j) > 0 ? 1.0 : -1.0;
+  const int max_steps = 20 * static_cast<int>(p) + 100;
+  Eigen::Index last_entered = -1;
+  for (int step = 0; step < max_steps; ++step) {
+    ++st.sweeps;
+    bool moved = false;
+    // Optimise on the current face.
+    for (int inner = 0; inner < max_steps && !active.empty(); ++inner) {
+      const auto na = static_cast<Eigen::Index>(active.size());
+      MatrixXd gaa(na, na);
+      VectorXd ca(na), sa(na), xa(na);
+      for (Eigen::Index u = 0; u < na; ++u) {
+        for (Eigen::Index v = 0; v < na; ++v) gaa(u, v) = gram(active[u], active[v]);
+        ca(u) = xty(active[u]);
+        sa(u) = sign(active[u]);
+        xa(u) = b(active[u]);
+      }
+      const VectorXd rhs = ca - mu * sa;
+      const VectorXd target = gaa.ldlt().solve(rhs);
+      // The small ridge of lasso_gram keeps G_AA positive definite; a solve that still fails to satisfy the
+      // system hands over to coordinate descent.
+      if (!target.allFinite() || (gaa * target - rhs).norm() > 1e-6 * (rhs.norm() + gaa.norm() * target.norm())) break;
+      const VectorXd d = target - xa;
+      // Exact line search on [0, 1]: the objective is a convex quadratic plus a piecewise linear term whose
+      // breakpoints are where coefficients cross zero.
+      const VectorXd gd = gaa * d;
+      const double curv = d.dot(gd), lin = xa.dot(gd) - ca.dot(d);
+      std::vector<double> knots = {0.0, 1.0};
+      for (Eigen::Index u = 0; u < na; ++u)
+        if (xa(u) != 0 && d(u) != 0) {
+          double t = -xa(u) / d(u);
+          if (t > 0 && t < 1) knots.push_back(t);
+        }
+      std::sort(knots.begin(), knots.end());
+      auto along = [&](double t) {
+        const VectorXd x = xa + t * d;
+        return 0.5 * x.dot(gaa * x) - ca.dot(x) + mu * x.lpNorm<1>();
+      };
+      double best_t = 0, best_obj = along(0.0);
+      for (size_t k = 0; k + 1 < knots.size(); ++k) {
+        const double lo = knots[k], hi = knots[k + 1];
+        if (!(hi > lo)) continue;
+        const double mid = 0.5 * (lo + hi);
+        double l1_slope = 0;
+        for (Eigen::Index u = 0; u < na; ++u) {
+          double v = xa(u) + mid * d(u);
+          if (v != 0) l1_slope += (v > 0 ? 1.0 : -1.0) * d(u);
+          else l1_slope += sa(u) * d(u);  // a coordinate that is 0 along the whole piece: its chosen sign
+        }
+        const double slope0 = lin + mu * l1_slope;  // derivative at t = 0 of this piece's expression
+        double t = curv > 0 ? std::clamp(-slope0 / curv, lo, hi) : (slope0 < 0 ? hi : lo);
+        for (double cand : {t, hi}) {
+          double o = along(cand);
+          if (o < best_obj) best_obj = o, best_t = cand;
+        }
+      }
+      if (best_t == 0) break;  // no progress on this face
+      moved = true;
+      xa += best_t * d;
+      std::vector<Eigen::Index> kept;
+      bool zeroed = false;
+      for (Eigen::Index u = 0; u < na; ++u) {
+        const Eigen::Index j = active[static_cast<size_t>(u)];
+        if (std::abs(xa(u)) <= 1e-14 * std::max(1.0, xa.cwiseAbs().maxCoeff()) || gram(j, j) <= tiny) {
+          b(j) = 0, sign(j) = 0, zeroed = true;
+        } else {
+          b(j) = xa(u), sign(j) = xa(u) > 0 ? 1.0 : -1.0;
+          zeroed = zeroed || sign(j) != sa(u);  // crossed zero: another face
+          kept.push_back(j);
+        }
+      }
+      active = std::move(kept);
+      if (best_t == 1.0 && !zeroed) break;  // the face's minimiser, signs kept: optimal on the active set
+    }
+    // When rounding spoils the face's solve (nearly collinear active columns), the coordinate that entered
+    // last still lowers the objective on its own: a coordinate-descent step on it keeps the method moving.
+    if (!moved && last_entered >= 0 && b(last_entered) == 0) {
+      const Eigen::Index j = last_entered;
+      const double rho = xty(j) - gram.row(j).dot(b);
+      b(j) = soft_threshold(rho, mu) / gram(j, j);
+      sign(j) = b(j) > 0 ? 1.0 : b(j) < 0 ? -1.0 : 0.0;
+      if (b(j) == 0) {
+        active.erase(std::remove(active.begin(), active.end(), j), active.end());
+      } else {
+        last_entered = -1;
+        continue;  // optimise the face with it first
+      }
+    }
+    // A zero coordinate whose gradient exceeds n lambda joins, signed to lower the objective.
+    const VectorXd grad = xty - gram * b;
+    Eigen::Index enter = -1;
+    double worst = mu * (1 + 1e-9);
+    for (Eigen::Index j = 0; j < p; ++j)
+      if (b(j) == 0 && gram(j, j) > tiny && std::abs(grad(j)) > worst) worst = std::abs(grad(j)), enter = j;
+    if (enter < 0) break;
+    if (!moved && step > 0 && enter == last_entered) break;  // stalled: coordinate descent takes over
+    last_entered = enter;
+    active.push_back(enter);
+    sign(enter) = grad(enter) > 0 ? 1.0 : -1.0;
+  }
+  const VectorXd gb = gram * b;
+  auto [primal, gap] = lasso_objective_and_gap(xty, yty, n, lambda, b, gb);
+  st.relative_gap = primal > 0 ? gap / primal : 0.0;
+  st.converged = gap <= opt.gap_tolerance * primal || primal <= 1e-300;
+  return st;
+}
+
+// Feature-sign first; coordinate descent from its result in the rare case it stops short of the gap.
+CdStats lasso_penalised(const MatrixXd& gram, const VectorXd& xty, double yty, double n, double lambda,
+                        const LassoOptions& opt, VectorXd& b) {
+  CdStats st = lasso_feature_sign(gram, xty, yty, n, lambda, opt, b);
+  if (st.converged) return st;
+  CdStats cd = lasso_cd(gram, xty, yty, n, lambda, opt, b);
+  cd.sweeps += st.sweeps;
+  return cd;
 }
 
 // The Lasso with unpenalised (free) columns, e.g. the intercept: they are partialled out first (the
@@ -187,6 +295,10 @@ CdStats lasso_gram(const MatrixXd& gram, const VectorXd& xty, double yty, double
     for (Eigen::Index j = 0; j < np; ++j)  // the residual of a column the free ones span is rounding noise
       if (gpp(j, j) <= 1e-10 * gram(pe[j], pe[j])) gpp.row(j).setZero(), gpp.col(j).setZero(), cp(j) = 0;
   }
+  // A ridge of opt.ridge times the mean diagonal: monomials of a hyper-parameter with few values are exactly
+  // dependent, and without it the active set's system can be singular. It changes the fit negligibly
+  // (an elastic net with that tiny L2 weight) and bounds the condition number.
+  if (np > 0 && opt.ridge > 0) gpp.diagonal().array() += opt.ridge * std::max(1e-300, gpp.diagonal().mean());
   CdStats st = lasso_penalised(gpp, cp, std::max(0.0, yty), n, lambda, opt, bp);
   for (Eigen::Index u = 0; u < np; ++u) b(pe[u]) = bp(u);
   if (nf > 0) {

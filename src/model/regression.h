@@ -46,11 +46,14 @@ struct LassoOptions {
   int folds = 5;
   int path_length = 30;          // lambdas, log-spaced from lambda_max down to lambda_max * min_ratio
   double min_ratio = 1e-4;
-  int max_sweeps = 1000;         // full coordinate-descent sweeps per lambda
+  int max_sweeps = 1000;         // coordinate-descent sweeps per lambda, when the active-set method stalls
   double tolerance = 1e-7;       // inner active-set cycles stop at this largest coefficient change (scaled units)
   // Converged when the duality gap is below gap_tolerance times the objective (a certificate: the objective
   // is then within that fraction of its minimum).
   double gap_tolerance = 1e-6;
+  // An L2 term of ridge x the mean diagonal of the standardised Gram matrix (so a tiny elastic net): keeps the
+  // active set's linear system solvable when polynomial terms depend on each other exactly.
+  double ridge = 1e-9;
   uint64_t seed = 1;
   int max_nonzero = 0;           // > 0: pick the best lambda among those with at most this many terms
 };
@@ -63,7 +66,7 @@ struct LassoFit {
   // without reaching the gap tolerance, and the largest relative duality gap left.
   int unconverged = 0;
   double max_relative_gap = 0;
-  int sweeps = 0;  // coordinate-descent sweeps in all
+  int sweeps = 0;  // solver iterations in all (active-set steps, plus coordinate-descent sweeps if needed)
 };
 // Lasso for one lambda: minimise (1/2n) sum w_i (y_i - x_i b)^2 + lambda sum_j |b_j| s_j, where s_j is the
 // weighted spread of column j (its standard deviation when an unpenalised constant column exists, its RMS

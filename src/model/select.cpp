@@ -228,10 +228,78 @@ Selection select_terms(const Dataset& data, const FeatureSet& pool, const Select
     chosen.push_back(best);
     best_so_far = best_acc;
     auto [g, t] = full.cols[static_cast<size_t>(best)];
-    out.steps.push_back({fmt::format("{}={}", group_name(g), pool.of(g)[static_cast<size_t>(t)].name()), best_acc,
+    out.steps.push_back({fmt::format("{}={}", group_name(g), pool.of(g)[static_cast<size_t>(t)].name()), "", best_acc,
                          best_within, judged});
   }
+  // Exchange passes: replace a selected term by a better candidate while that raises the accuracy.
+  auto name_of = [&](Eigen::Index col) {
+    auto [g, t] = full.cols[static_cast<size_t>(col)];
+    return fmt::format("{}={}", group_name(g), pool.of(g)[static_cast<size_t>(t)].name());
+  };
+  for (int pass = 0; pass < options.exchange_passes && chosen.size() > 1; ++pass) {
+    bool improved = false;
+    for (size_t pos = 0; pos < chosen.size(); ++pos) {
+      std::vector<std::pair<double, Eigen::Index>> ranked;
+      for (Eigen::Index j : usable) {
+        if (std::find(chosen.begin(), chosen.end(), j) != chosen.end()) continue;
+        std::vector<Eigen::Index> cols = chosen;
+        cols[pos] = j;
+        ranked.emplace_back(screen.accuracy(cols), j);
+      }
+      std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      const size_t judged =
+          options.shortlist > 0 ? std::min(ranked.size(), static_cast<size_t>(options.shortlist)) : ranked.size();
+      double best_acc = best_so_far, best_within = 0;
+      Eigen::Index best = -1;
+      for (size_t r = 0; r < judged; ++r) {
+        std::vector<Eigen::Index> cols = chosen;
+        cols[pos] = ranked[r].second;
+        Evaluation e = evaluate(data, subset_design(full, cols), judge);
+        if (std::isfinite(e.rows.accuracy) && e.rows.accuracy > best_acc + options.min_gain)
+          best_acc = e.rows.accuracy, best_within = e.rows.within_10, best = ranked[r].second;
+      }
+      if (best < 0) continue;
+      out.steps.push_back({name_of(best), name_of(chosen[pos]), best_acc, best_within, judged});
+      chosen[pos] = best;
+      best_so_far = best_acc;
+      improved = true;
+    }
+    if (!improved) break;
+  }
   out.spec = feature_set_spec(subset_design(full, chosen).features);
+  return out;
+}
+
+NestedSelection select_terms_nested(const Dataset& data, const FeatureSet& pool, const SelectOptions& options,
+                                    uint64_t outer_seed) {
+  EvalOptions outer = options.eval;
+  outer.fit.seed = outer_seed;
+  Folds folds = make_folds(data, outer);
+  NestedSelection out;
+  out.cv = "nested " + folds.cv;
+  std::vector<double> measured, predicted;
+  for (size_t f = 0; f < folds.train.size(); ++f) {
+    // The fold's training rows as a data set of their own (samples point into `data`'s storage).
+    Dataset part;
+    part.kind = data.kind;
+    part.path = data.path;
+    part.digest = data.digest;
+    part.target = data.target;
+    part.header = data.header;
+    part.networks = data.networks;
+    for (size_t r : folds.train[f]) part.samples.push_back(data.samples[r]);
+    Selection sel = select_terms(part, pool, options);
+    out.specs.push_back(sel.spec);
+    FitOptions fo = options.eval.fit;
+    fo.calibrate = false;
+    Design design = build_design(data, parse_feature_set(sel.spec));
+    Model m = fit_model(data, design, folds.train[f], fo);
+    for (size_t r : folds.test[f]) {
+      measured.push_back(data.samples[r].measured);
+      predicted.push_back(predict_design_row(m, design, r));
+    }
+  }
+  out.rows = compute_metrics(measured, predicted);
   return out;
 }
 

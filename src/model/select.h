@@ -18,10 +18,15 @@ struct SelectOptions {
   // every candidate with the set's method (exact, slow for iterative methods such as lad).
   int shortlist = 8;
   double min_gain = 1e-4;  // stop when the best addition raises accuracy by less than this
+  // After the forward pass, up to this many exchange passes: each selected term in turn is replaced by the
+  // candidate that raises accuracy most, if one does (greedy addition alone can keep an early term that
+  // later ones make redundant).
+  int exchange_passes = 2;
 };
 
 struct SelectStep {
   std::string term;        // "group=term"
+  std::string replaced;    // for an exchange, the term it replaced ("" for an addition)
   double accuracy = 0;     // cross-validated, with every term so far
   double within_10 = 0;
   size_t judged = 0;       // candidates cross-validated with the set's method at this step
@@ -36,6 +41,18 @@ struct Selection {
 
 // `pool` holds the candidate terms per group and the method the selected set uses.
 Selection select_terms(const Dataset& data, const FeatureSet& pool, const SelectOptions& options);
+
+// Nested cross-validation of the selection itself: for each fold of `options.eval`, terms are selected on
+// the fold's training rows only (inner folds of the same kind, seed options.eval.fit.seed), the selected set
+// is fitted on those rows and predicts the held-out rows. Its accuracy is an honest estimate for a set found
+// by select_terms, whose own cross-validated accuracy is optimistic (the search saw every row).
+struct NestedSelection {
+  Metrics rows;                    // held-out rows, each predicted by a set selected and fitted without it
+  std::vector<std::string> specs;  // the set selected in each fold
+  std::string cv;
+};
+NestedSelection select_terms_nested(const Dataset& data, const FeatureSet& pool, const SelectOptions& options,
+                                    uint64_t outer_seed);
 
 // A candidate pool built from the data, for the groups its layers fall in: base terms (work, tensor sizes,
 // channel counts, spatial sizes, the im2col buffer, MACs times log2 of a dimension) alone and times an
