@@ -4,6 +4,7 @@
 #include "features/features.h"
 #include "graph/passes.h"
 #include "import/load.h"
+#include "import/onnx/onnx_context.h"
 #include "import/onnx/onnx_import.h"
 #include "import/onnx/onnx_reader.h"
 #include "model/csv.h"
@@ -71,6 +72,30 @@ TEST(FuzzRegressions, OnnxBroadcastOfOneToZeroSizedConstant) {
   // The Add folds to an empty tensor without complaint; the one problem left is the file's absurd Unsqueeze axis.
   EXPECT_EQ(msg, "b.onnx: 1 node(s) convergy cannot map: \"#3\" (Unsqueeze): axis 6559239226768359425 is out of "
                  "range for rank 1");
+}
+
+// Mul of the batch size by an int64 initializer of -2.6e18 folded to -2.1e19 through a double, and converting
+// that to int64 is undefined (UBSan: outside the range of representable values of type 'long').
+TEST(FuzzRegressions, OnnxFoldedIntegerOutsideInt64) {
+  const std::string bytes = data_file("onnx_folded_integer_outside_int64.onnx");
+  const std::string msg = error_of([&] {
+    onnx_import::import_model(onnx_import::read_light_model(bytes, "i.onnx"), "i.onnx");
+  });
+  EXPECT_THAT(msg, HasSubstr("i.onnx: 1 node(s) convergy cannot map"));
+  EXPECT_THAT(msg, HasSubstr("\"#7\" (Mul): folding constants gives -2.09088273940674e+19, outside the range of a 64-bit "
+                             "integer"));
+}
+
+// The conversion every integer fold (Mul/Add/Sub/Div, Cast to an integer type, Concat) goes through.
+TEST(FuzzRegressions, FoldedIntegerConversionRefusesWhatInt64CannotHold) {
+  using onnx_import::folded_int;
+  EXPECT_EQ(folded_int(-2.9), -2);
+  EXPECT_EQ(folded_int(-9223372036854775808.0), std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(folded_int(9223372036854774784.0), int64_t{9223372036854774784});  // the largest double below 2^63
+  EXPECT_THROW(folded_int(9223372036854775808.0), onnx_import::Unsupported);
+  EXPECT_THROW(folded_int(-1e300), onnx_import::Unsupported);
+  EXPECT_THROW(folded_int(std::numeric_limits<double>::quiet_NaN()), onnx_import::Unsupported);
+  EXPECT_THROW(folded_int(std::numeric_limits<double>::infinity()), onnx_import::Unsupported);
 }
 
 std::string temp_path(const std::string& name) {

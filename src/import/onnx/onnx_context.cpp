@@ -24,6 +24,14 @@ bool ConstTensor::is_integer() const {
 
 void unsupported(std::string reason) { throw Unsupported{std::move(reason)}; }
 
+int64_t folded_int(double v) {
+  // 2^63 is exact in a double; every double in [-2^63, 2^63) truncates to a valid int64.
+  constexpr double kLimit = 9223372036854775808.0;
+  if (!(v >= -kLimit && v < kLimit))
+    unsupported(fmt::format("folding constants gives {}, outside the range of a 64-bit integer", v));
+  return static_cast<int64_t>(v);
+}
+
 Context::Context(Graph& g, const onnx::GraphProto& og, std::string p, int op)
     : graph(g), onnx_graph(og), path(std::move(p)), opset(op) {
   for (int i = 0; i < og.node_size(); ++i) {

@@ -44,6 +44,10 @@ struct Unsupported {
 };
 [[noreturn]] void unsupported(std::string reason);
 
+// A folded floating-point value as an integer (truncated toward zero, as ONNX Cast and integer Div do). A
+// value outside int64's range, or NaN, cannot be folded: Unsupported, never an undefined conversion.
+int64_t folded_int(double v);
+
 class Context;
 using OpRule = void (*)(Context& ctx, const onnx::NodeProto& node);
 

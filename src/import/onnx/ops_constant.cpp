@@ -126,7 +126,7 @@ void cast_rule(Context& ctx, const onnx::NodeProto& node) {
   out.elem_type = to;
   if (out.has_data) {
     if (out.is_integer() && !v.constant->is_integer()) {
-      for (double d : v.constant->reals) out.ints.push_back(static_cast<int64_t>(std::trunc(d)));
+      for (double d : v.constant->reals) out.ints.push_back(folded_int(d));
       out.reals.clear();
     } else if (!out.is_integer() && v.constant->is_integer()) {
       for (int64_t i : v.constant->ints) out.reals.push_back(static_cast<double>(i));

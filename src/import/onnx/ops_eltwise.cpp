@@ -49,7 +49,7 @@ ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary
   for (int64_t i = 0; i < n; ++i) {
     const double v = op(at(a, i), at(b, i));
     if (out.is_integer())
-      out.ints.push_back(static_cast<int64_t>(v));
+      out.ints.push_back(folded_int(v));
     else
       out.reals.push_back(v);
   }

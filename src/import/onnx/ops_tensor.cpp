@@ -128,7 +128,7 @@ void concat_rule(Context& ctx, const onnx::NodeProto& node) {
           for (int64_t j = 0; j < run; ++j) {
             const auto src = static_cast<size_t>(o * run + j);
             if (out.is_integer())
-              out.ints.push_back(t.is_integer() ? t.ints[src] : static_cast<int64_t>(t.reals[src]));
+              out.ints.push_back(t.is_integer() ? t.ints[src] : folded_int(t.reals[src]));
             else
               out.reals.push_back(t.is_integer() ? static_cast<double>(t.ints[src]) : t.reals[src]);
           }
