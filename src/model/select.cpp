@@ -44,9 +44,14 @@ std::vector<std::string> base_terms(Group g, bool log_space) {
   switch (g) {
     case Group::Conv:
     case Group::DwConv:
-      lin = {"macs",  "in_elems", "out_elems", "weight_elems", "in_c*kernel_h*kernel_w*out_h*out_w",
-             "in_h*in_w", "out_h*out_w", "in_c", "out_c", "in_c*out_c", "macs*log2(in_c)", "macs*log2(out_c)",
-             "macs*log2(out_h)"};
+      // Work and tensor sizes, the im2col buffer, channel and spatial sizes, and sizes times log2 of a size
+      // (energy = time x power, and power grows with the layer's size).
+      lin = {"macs", "in_elems", "out_elems", "weight_elems", "in_c*kernel_h*kernel_w*out_h*out_w", "in_h*in_w",
+             "out_h*out_w", "in_c", "out_c", "in_c*out_c", "in_c*in_h", "out_c*out_h",
+             "out_c*out_h*out_w*kernel_h*kernel_w", "macs*log2(macs)", "in_elems*log2(in_elems)",
+             "out_elems*log2(out_elems)", "weight_elems*log2(weight_elems)", "macs*log2(in_c)", "macs*log2(out_c)",
+             "macs*log2(out_h)", "in_elems*log2(out_c)", "in_elems*log2(macs)", "out_elems*log2(in_c)",
+             "weight_elems*log2(out_h)", "log2(macs)", "log2(in_elems)", "log2(in_c)", "log2(out_c)", "log2(out_h)"};
       if (log_space) lin = {"macs", "in_elems", "out_elems", "weight_elems", "in_c", "out_c", "in_h", "out_h", "kernel_h"};
       break;
     case Group::FC: lin = {"macs", "in_elems", "out_elems", "weight_elems"}; break;

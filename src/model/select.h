@@ -55,7 +55,7 @@ NestedSelection select_terms_nested(const Dataset& data, const FeatureSet& pool,
                                     uint64_t outer_seed);
 
 // A candidate pool built from the data, for the groups its layers fall in: base terms (work, tensor sizes,
-// channel counts, spatial sizes, the im2col buffer, MACs times log2 of a dimension) alone and times an
+// channel counts, spatial sizes, the im2col buffer, sizes times log2 of a size, log2 of sizes) alone and times an
 // indicator of each value of the categorical hyper-parameters (kernel_h, stride_h, pad_h, groups) that take
 // 2 to `max_levels` values in the data. For loglinear, the bases are log2 of the positive features, and the
 // indicators enter alone. Whole-network data also gets the per-network constant `net=1`.

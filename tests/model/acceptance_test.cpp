@@ -14,13 +14,15 @@ using namespace convergy::model;
 
 namespace {
 
-// The best model of at most 10 terms found for each TX2 rail (docs/models.md explains the terms).
+// The best model of at most 10 terms found for each TX2 rail by `convergy evaluate --select-terms 10`
+// (forward selection with exchange passes over the automatic candidate pool; docs/models.md explains them).
 const char* kTx2CpuBest =
-    "conv=macs,in_elems,weight_elems,in_c*kernel_h*kernel_w*out_h*out_w,in_h*in_w,out_elems*[kernel_h=1],"
-    "weight_elems*[kernel_h=3],out_c,in_c*out_c,out_elems*[kernel_h=3];method=lad";
+    "conv=macs,in_elems,weight_elems,in_c*kernel_h*kernel_w*out_h*out_w,in_h*in_w,out_c*out_h,in_c*out_c,"
+    "weight_elems*[kernel_h=1],macs*log2(out_c),macs*log2(macs);method=lad";
 const char* kTx2GpuBest =
-    "conv=macs,in_h*in_w,in_elems*[kernel_h=1],in_c*kernel_h*kernel_w*out_h*out_w,weight_elems*[kernel_h=11],1,"
-    "macs*[kernel_h=1],out_elems*[kernel_h=1],weight_elems*[kernel_h=5],in_c;method=lad";
+    "conv=macs,in_h*in_w,in_elems*[kernel_h=1],macs*log2(out_h)*[kernel_h=1],in_c*kernel_h*kernel_w*out_h*out_w,"
+    "weight_elems*log2(weight_elems)*[kernel_h=11],log2(in_elems),macs*log2(macs),out_elems*log2(in_c),"
+    "macs*log2(out_h);method=lad";
 const char* kNanoBest =
     "conv=macs,macs*[kernel_h=1],macs*[kernel_h=2],macs*[kernel_h=3],1;dwconv=macs,1;fc=macs,1;method=lad";
 
@@ -40,7 +42,8 @@ void expect_coverage(const Metrics& m) {
 TEST(AcceptanceTx2, CpuRailBestCompactModel) {
   Evaluation e = tx2("cpu", kTx2CpuBest);
   EXPECT_LE(e.complexity, 10);
-  EXPECT_GE(e.rows.accuracy, 0.880);  // measured 88.7%
+  EXPECT_GE(e.rows.accuracy, 0.890);  // measured 89.9%
+  EXPECT_GE(e.rows.within_10, 0.700);  // measured 71.7%
   expect_coverage(e.rows);
 }
 
@@ -57,11 +60,24 @@ TEST(AcceptanceTx2, CpuRailNamedSetsOrdered) {
 }
 
 TEST(AcceptanceTx2, GpuRailBestCompactModel) {
-  // The issue asks for 80%; the best <= 10-term model we found reaches 75.8% (docs/models.md says why).
+  // The issue asks for 80%; the best <= 10-term model found reaches 78.6% (docs/models.md says why).
   Evaluation e = tx2("gpu", kTx2GpuBest);
   EXPECT_LE(e.complexity, 10);
-  EXPECT_GE(e.rows.accuracy, 0.750);
+  EXPECT_GE(e.rows.accuracy, 0.780);  // measured 78.6%
   expect_coverage(e.rows);
+}
+
+// NeuralPower (every monomial up to degree 3 of the hyper-parameters and their log2, chosen by Lasso): the
+// issue asks for its accuracy, its complexity and the ratio to the best compact model. Measured 10-fold:
+// CPU 51.2% with 71 terms, GPU 58.7% with 95 terms, ratios 7.1 and 9.5 (the paper reports 4 to 32).
+TEST(AcceptanceTx2, NeuralPowerAccuracyAndComplexityRatio) {
+  for (const char* rail : {"cpu", "gpu"}) {
+    Evaluation np = tx2(rail, "neuralpower");
+    Evaluation best = tx2(rail, std::string(rail) == "cpu" ? kTx2CpuBest : kTx2GpuBest);
+    EXPECT_GE(np.rows.accuracy, std::string(rail) == "cpu" ? 0.500 : 0.575) << rail;
+    EXPECT_GE(np.complexity, 4 * best.complexity) << rail;
+    expect_coverage(np.rows);
+  }
 }
 
 // Runs the CLI and parses its JSON output; fails the test if it exits non-zero.
@@ -93,7 +109,7 @@ TEST(AcceptanceNano, FiveFoldGroupedByNetwork) {
   EXPECT_EQ(best["cv"], "5-fold grouped by network");
   EXPECT_EQ(best["complexity"], 9);
   EXPECT_GE(best["rows"]["accuracy"].get<double>(), 0.930);      // measured 93.9%
-  EXPECT_GE(best["rows"]["within_10pct"].get<double>(), 0.800);  // measured 81.2%
+  EXPECT_GE(best["rows"]["within_10pct"].get<double>(), 0.800);  // measured 81.3%
   EXPECT_GE(best["rows"]["interval_coverage"].get<double>(), 0.85);
   EXPECT_LE(best["rows"]["interval_coverage"].get<double>(), 0.95);
   // The paper's complexity-1-per-type baseline stays well behind.

@@ -3,6 +3,7 @@
 #include "model/csv.h"
 #include "model_test_util.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -123,6 +124,46 @@ TEST_F(CliModel, EvaluateTableAndJson) {
   EXPECT_EQ(e["results"][0]["folds"], 40);
   for (const char* k : {"accuracy", "rmspe", "mape", "median_ape", "within_10pct", "r2", "interval_coverage"})
     EXPECT_TRUE(e["results"][0]["rows"].contains(k)) << k;
+}
+
+// A per-layer file as `convergy export` writes it: one row per layer of allcnn_c and alexnet (names from
+// `convergy info`), then the whole-network row with layer_index -1, in both profiling modes.
+TEST_F(CliModel, ExportedPerLayerFileWithNetworkRows) {
+  std::string csv = "campaign,network,layer_index,layer,type,mode,kind,rep,backend,threads,time_ms,energy_mj\n";
+  for (const char* net : {"allcnn_c", "alexnet"}) {
+    auto info = test_util::run_cli(std::string("info ") + net + " --format csv");
+    ASSERT_EQ(info.exit_code, 0) << info.output;
+    CsvTable layers = CsvTable::parse(info.output, "info.csv");
+    double total = 0;
+    for (const char* mode : {"markers", "isolated"}) {
+      total = 0;
+      for (size_t r = 0; r < layers.rows(); ++r) {
+        double macs = layers.number(r, layers.require_column("macs")), ops = layers.number(r, layers.require_column("ops"));
+        double ms = 0.05 + 2e-8 * macs + 1e-7 * ops;
+        total += ms;
+        csv += fmt::format("1,{},{},{},{},{},aggregate,,openblas,1,{},\n", net, r + 1, layers.text(r, 0), layers.text(r, 1),
+                           mode, ms);
+      }
+      csv += fmt::format("1,{},-1,(network),Network,{},aggregate,,openblas,1,{},\n", net, mode, total);
+    }
+  }
+  write("export.csv", csv);
+  auto both = test_util::run_cli("fit --measurements " + path("export.csv") + " --target time_ms --out " + path("e.json"));
+  EXPECT_EQ(both.exit_code, 2) << both.output;
+  EXPECT_THAT(both.output, HasSubstr("is measured again"));
+  EXPECT_THAT(both.output, HasSubstr("--where mode=markers"));
+  auto fit = test_util::run_cli("fit --measurements " + path("export.csv") + " --where mode=markers --target time_ms "
+                                "--features macs+1 --out " + path("e.json"));
+  ASSERT_EQ(fit.exit_code, 0) << fit.output;
+  EXPECT_THAT(fit.output, HasSubstr("skipped 2 whole-network rows"));
+  nlohmann::json model = nlohmann::json::parse(std::ifstream(path("e.json")));
+  EXPECT_EQ(model["provenance"]["training_data_kind"], "per-layer");
+  auto eval = test_util::run_cli("evaluate --measurements " + path("export.csv") +
+                                 " --where mode=isolated --target time_ms --features macs+1 --cv lono --format json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  nlohmann::json j = nlohmann::json::parse(eval.output);
+  EXPECT_EQ(j["skipped_network_rows"], 2);
+  EXPECT_EQ(j["results"][0]["networks"]["n"], 2);  // two networks, each summed from its layers only
 }
 
 TEST_F(CliModel, ErrorsAreOneLineWithExitCode2) {
