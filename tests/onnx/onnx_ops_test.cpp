@@ -256,7 +256,8 @@ TEST(OnnxActivation, ClipReadsAttributesBeforeOpset11AndInputsAfter) {
     auto& n = b.node("Clip", {"x"}, {"y"});
     set_attr(n, "min", 0.0f);
     set_attr(n, "max", 6.0f);
-    const auto& p = only_layer(b.import(), LayerKind::Clip).p<ClipParams>();
+    const Graph g = b.import();  // kept: p refers into it
+    const auto& p = only_layer(g, LayerKind::Clip).p<ClipParams>();
     EXPECT_FLOAT_EQ(p.min, 0.0f);
     EXPECT_FLOAT_EQ(p.max, 6.0f);
   }
@@ -264,7 +265,8 @@ TEST(OnnxActivation, ClipReadsAttributesBeforeOpset11AndInputsAfter) {
     ModelBuilder b(13);
     b.input("x", {1, 3}).floats("lo", {-1.0f}, true).floats("hi", {4.0f}, true).output("y");
     b.node("Clip", {"x", "lo", "hi"}, {"y"});
-    const auto& p = only_layer(b.import(), LayerKind::Clip).p<ClipParams>();
+    const Graph g = b.import();  // kept: p refers into it
+    const auto& p = only_layer(g, LayerKind::Clip).p<ClipParams>();
     EXPECT_FLOAT_EQ(p.min, -1.0f);
     EXPECT_FLOAT_EQ(p.max, 4.0f);
   }
