@@ -538,6 +538,24 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
   using nlohmann::json;
   auto fail = [&](const std::string& what) -> void { throw_bad_input("{}: {}", where, what); };
   std::string place;  // the JSON path being read, e.g. submodels[0].terms[1]: messages of json's own errors name it
+  // A whole-number field in [lo, hi], `fallback` when absent. Checked here because the JSON library converts a
+  // number such as 1e308 to an integer with a plain cast, which is undefined behaviour.
+  auto whole = [&](const json& obj, const char* key, int64_t fallback, int64_t lo, int64_t hi,
+                   const std::string& expected) -> int64_t {
+    if (!obj.contains(key)) return fallback;
+    const json& v = obj[key];
+    int64_t x = 0;
+    bool ok = false;
+    if (v.is_number_unsigned()) {
+      ok = v.get<uint64_t>() <= static_cast<uint64_t>(hi);
+      if (ok) x = static_cast<int64_t>(v.get<uint64_t>());
+    } else if (v.is_number_integer()) {
+      x = v.get<int64_t>();
+      ok = true;
+    }
+    if (!ok || x < lo || x > hi) fail(fmt::format("{}: {} {}, expected {}", place, key, v.dump(), expected));
+    return x;
+  };
   try {
     if (!j.is_object() || j.value("format", "") != "convergy-model")
       fail("not a convergy model file (expected \"format\": \"convergy-model\")");
@@ -587,7 +605,7 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
           Factor fac;
           fac.feature = f.at("feature").get<std::string>();
           fac.log2 = f.value("log2", false);
-          fac.power = f.value("power", 1);
+          fac.power = static_cast<int>(whole(f, "power", 1, 1, 6, "1 to 6"));
           fac.center = f.value("center", 0.0);
           fac.scale = f.value("scale", 1.0);
           if (f.contains("equals") && !f["equals"].is_null()) fac.equals = f["equals"].get<double>();
@@ -612,7 +630,8 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
       };
       c.lower_ratio = ratio("lower_ratio");
       c.upper_ratio = ratio("upper_ratio");
-      c.calibration_rows = j["interval"].value("calibration_rows", size_t{0});
+      c.calibration_rows =
+          static_cast<size_t>(whole(j["interval"], "calibration_rows", 0, 0, INT64_MAX, "a whole number >= 0"));
       if (!(c.coverage > 0 && c.coverage < 1)) fail(fmt::format("interval: coverage {}, expected 0 < coverage < 1", c.coverage));
       if (!(c.lower_ratio > 0 && c.lower_ratio <= c.upper_ratio))
         fail(fmt::format("interval: lower_ratio {} and upper_ratio {}, expected 0 < lower_ratio <= upper_ratio",
@@ -628,7 +647,7 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
     m.provenance.data_path = str("training_data");
     m.provenance.data_digest = str("training_data_fnv1a64");
     m.provenance.data_kind = str("training_data_kind");
-    m.provenance.training_rows = p.value("training_rows", size_t{0});
+    m.provenance.training_rows = static_cast<size_t>(whole(p, "training_rows", 0, 0, INT64_MAX, "a whole number >= 0"));
     m.provenance.convergy_version = str("convergy_version");
     return m;
   } catch (const json::exception& e) {

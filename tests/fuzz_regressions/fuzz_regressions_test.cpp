@@ -14,6 +14,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cmath>
@@ -86,6 +87,18 @@ TEST(FuzzRegressions, OnnxFoldedIntegerOutsideInt64) {
                              "integer"));
 }
 
+// Split sizes of 8.5e18 and 4.2e18 from an initializer: their running sum overflowed int64 before it was compared
+// with the axis (UBSan: signed integer overflow in split_rule).
+TEST(FuzzRegressions, OnnxSplitSizesSumOverflow) {
+  const std::string bytes = data_file("onnx_split_sizes_sum_overflow.onnx");
+  const std::string msg = error_of([&] {
+    onnx_import::import_model(onnx_import::read_light_model(bytes, "s.onnx"), "s.onnx");
+  });
+  EXPECT_THAT(msg, HasSubstr("s.onnx"));
+  EXPECT_THAT(msg, HasSubstr("split size 8459448950062055425 for output 0, expected 0 to 3 (axis 1 has size 3, 0 "
+                             "already taken)"));
+}
+
 // The conversion every integer fold (Mul/Add/Sub/Div, Cast to an integer type, Concat) goes through.
 TEST(FuzzRegressions, FoldedIntegerConversionRefusesWhatInt64CannotHold) {
   using onnx_import::folded_int;
@@ -96,6 +109,24 @@ TEST(FuzzRegressions, FoldedIntegerConversionRefusesWhatInt64CannotHold) {
   EXPECT_THROW(folded_int(-1e300), onnx_import::Unsupported);
   EXPECT_THROW(folded_int(std::numeric_limits<double>::quiet_NaN()), onnx_import::Unsupported);
   EXPECT_THROW(folded_int(std::numeric_limits<double>::infinity()), onnx_import::Unsupported);
+}
+
+// "training_rows": 1e308 in a model file: the JSON library's conversion of that number to size_t is undefined
+// (UBSan: 1e+308 is outside the range of representable values of type 'unsigned long').
+TEST(FuzzRegressions, ModelJsonRowCountOutsideIntegerRange) {
+  const std::string text = data_file("model_json_row_count_1e308.json");
+  const std::string msg = error_of([&] { model::model_from_json(nlohmann::json::parse(text), "m.json"); });
+  EXPECT_EQ(msg, "m.json: provenance: training_rows 1e+308, expected a whole number >= 0");
+  // The same guard covers the other whole numbers of the file.
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    t.replace(t.find(from), from.size(), to);
+    return error_of([&] { model::model_from_json(nlohmann::json::parse(t), "m.json"); });
+  };
+  EXPECT_EQ(with("\"calibration_rows\": 16", "\"calibration_rows\": -3"),
+            "m.json: interval: calibration_rows -3, expected a whole number >= 0");
+  EXPECT_EQ(with("\"feature\": \"scale\"", "\"feature\": \"scale\", \"power\": 3.5e200"),
+            "m.json: submodels[0].terms[0].factors[0]: power 3.5e+200, expected 1 to 6");
 }
 
 std::string temp_path(const std::string& name) {

@@ -379,7 +379,12 @@ void split_rule(Context& ctx, const onnx::NodeProto& node) {
   SliceParams p;
   p.axis = axis;
   int64_t begin = 0;
-  for (int64_t s : sizes) {
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    // Checked before adding: sizes come from the file, and their sum could overflow.
+    const int64_t s = sizes[i];
+    if (s < 0 || s > in[axis] - begin)
+      throw_bad_input("{}: split size {} for output {}, expected 0 to {} (axis {} has size {}, {} already taken)",
+                      ctx.origin(node), s, i, in[axis] - begin, axis, in[axis], begin);
     p.ranges.emplace_back(begin, begin + s);
     begin += s;
   }
