@@ -99,6 +99,18 @@ TEST(FuzzRegressions, OnnxSplitSizesSumOverflow) {
                              "already taken)"));
 }
 
+// Split sizes given as a double tensor holding NaN: reading them as integers converted NaN to int64 (UBSan:
+// -nan is outside the range of representable values of type 'long').
+TEST(FuzzRegressions, OnnxFloatNanReadAsIntegerInput) {
+  const std::string bytes = data_file("onnx_float_nan_as_integer_input.onnx");
+  const std::string msg = error_of([&] {
+    onnx_import::import_model(onnx_import::read_light_model(bytes, "n.onnx"), "n.onnx");
+  });
+  EXPECT_THAT(msg, HasSubstr("n.onnx: "));
+  EXPECT_THAT(msg, HasSubstr("(Split): input 1 (\"parts\") holds "));  // "nan" or "-nan": its sign bit
+  EXPECT_THAT(msg, HasSubstr("nan, expected whole numbers"));
+}
+
 // The conversion every integer fold (Mul/Add/Sub/Div, Cast to an integer type, Concat) goes through.
 TEST(FuzzRegressions, FoldedIntegerConversionRefusesWhatInt64CannotHold) {
   using onnx_import::folded_int;

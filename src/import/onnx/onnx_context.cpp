@@ -24,11 +24,16 @@ bool ConstTensor::is_integer() const {
 
 void unsupported(std::string reason) { throw Unsupported{std::move(reason)}; }
 
-int64_t folded_int(double v) {
-  // 2^63 is exact in a double; every double in [-2^63, 2^63) truncates to a valid int64.
+namespace {
+// 2^63 is exact in a double; every double in [-2^63, 2^63) truncates to a valid int64 (NaN is outside).
+bool fits_int64(double v) {
   constexpr double kLimit = 9223372036854775808.0;
-  if (!(v >= -kLimit && v < kLimit))
-    unsupported(fmt::format("folding constants gives {}, outside the range of a 64-bit integer", v));
+  return v >= -kLimit && v < kLimit;
+}
+}  // namespace
+
+int64_t folded_int(double v) {
+  if (!fits_int64(v)) unsupported(fmt::format("folding constants gives {}, outside the range of a 64-bit integer", v));
   return static_cast<int64_t>(v);
 }
 
@@ -87,7 +92,11 @@ std::vector<int64_t> Context::const_ints(const onnx::NodeProto& node, int i) con
         fmt::format("input {} (\"{}\") has no data in the file (external or too large)", i, node.input(i)));
   if (t.is_integer()) return t.ints;
   std::vector<int64_t> out;
-  for (double d : t.reals) out.push_back(static_cast<int64_t>(d));
+  for (double d : t.reals) {
+    if (!fits_int64(d))
+      unsupported(fmt::format("input {} (\"{}\") holds {}, expected whole numbers", i, node.input(i), d));
+    out.push_back(static_cast<int64_t>(d));
+  }
   return out;
 }
 
