@@ -54,7 +54,8 @@ CompiledTerms::CompiledTerms(const std::vector<Term>& terms) {
             bases_[b].scale == f.scale && bases_[b].equals == f.equals)
           idx = static_cast<int>(b);
       if (idx < 0) {
-        bases_.push_back({f.feature, f.log2, f.center, f.scale, f.equals});
+        bases_.push_back(f);
+        bases_.back().power = 1;
         idx = static_cast<int>(bases_.size() - 1);
       }
       factors.emplace_back(idx, f.power);
@@ -66,12 +67,8 @@ CompiledTerms::CompiledTerms(const std::vector<Term>& terms) {
 
 void CompiledTerms::accumulate(const LayerFeatures& layer, const ExtraValues* extra, double* out) const {
   for (size_t b = 0; b < bases_.size(); ++b) {
-    const Base& base = bases_[b];
-    std::optional<double> x = layer.get(base.feature);
-    if (!x && extra) {
-      auto it = extra->find(base.feature);
-      if (it != extra->end()) x = it->second;
-    }
+    const Factor& base = bases_[b];
+    std::optional<double> x = feature_expr_value(base, layer, extra);
     if (!x) throw_bad_input("{}", unavailable_feature_message(layer.name, base.feature));
     double v = base.log2 ? std::log2(std::max(*x, 1.0)) : *x;
     values_[b] = base.equals ? (*x == *base.equals ? 1.0 : 0.0) : (v - base.center) / base.scale;
@@ -207,10 +204,11 @@ Design build_design(const Dataset& data, FeatureSet features) {
     for (const auto& terms : features.terms)
       for (const auto& t : terms)
         for (const auto& f : t.factors)
-          if (std::find(names.begin(), names.end(), f.feature) == names.end())
-            throw_bad_input("{}: feature set \"{}\": term \"{}\" reads the measured column \"{}\", which needs "
-                            "per-layer or standalone-layer rows (this file has whole-network rows)",
-                            data.path, features.name, t.name(), f.feature);
+          for (const std::string& name : f.product.empty() ? std::vector<std::string>{f.feature} : f.product)
+            if (std::find(names.begin(), names.end(), name) == names.end())
+              throw_bad_input("{}: feature set \"{}\": term \"{}\" reads the measured column \"{}\", which needs "
+                              "per-layer or standalone-layer rows (this file has whole-network rows)",
+                              data.path, features.name, t.name(), name);
   }
   for (size_t i = 0; i < data.samples.size(); ++i) {
     std::fill(row.begin(), row.end(), 0.0);
@@ -649,6 +647,17 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
     m.provenance.data_kind = str("training_data_kind");
     m.provenance.training_rows = static_cast<size_t>(whole(p, "training_rows", 0, 0, INT64_MAX, "a whole number >= 0"));
     m.provenance.convergy_version = str("convergy_version");
+    // Feature expressions last, once every number of the file has been range-checked: an unknown name or a
+    // malformed roundup() is refused here, with its place, rather than when a layer is predicted.
+    for (size_t si = 0; si < m.subs.size(); ++si)
+      for (size_t ti = 0; ti < m.subs[si].terms.size(); ++ti)
+        for (size_t fi = 0; fi < m.subs[si].terms[ti].factors.size(); ++fi) {
+          Factor& fac = m.subs[si].terms[ti].factors[fi];
+          set_feature_expr(fac, std::string(fac.feature),
+                           fmt::format("{}: malformed model file at submodels[{}].terms[{}].factors[{}]", where, si, ti,
+                                       fi),
+                           fac.feature, counter_columns());
+        }
     return m;
   } catch (const json::exception& e) {
     // json's text starts with "[json.exception.type_error.302] "; the rest says what was found and expected.

@@ -62,13 +62,7 @@ class CompiledTerms {
   void accumulate(const LayerFeatures& layer, const ExtraValues* extra, double* out) const;
 
  private:
-  struct Base {
-    std::string feature;
-    bool log2;
-    double center, scale;
-    std::optional<double> equals;
-  };
-  std::vector<Base> bases_;
+  std::vector<Factor> bases_;  // distinct factors (power 1), each evaluated once per layer
   std::vector<std::vector<std::pair<int, int>>> terms_;  // (base index, power) per factor
   mutable std::vector<double> values_;
 };

@@ -66,6 +66,23 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   }
 }
 
+// Splits at `sep` outside parentheses and brackets: "macs*roundup(out_h*out_w,32)" is two factors.
+std::vector<std::string_view> split_top(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  int depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '(' || s[i] == '[') ++depth;
+    if ((s[i] == ')' || s[i] == ']') && depth > 0) --depth;
+    if (s[i] == sep && depth == 0) {
+      out.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  out.push_back(s.substr(start));
+  return out;
+}
+
 bool known_feature(std::string_view name, const std::vector<std::string>& extra) {
   const auto& names = feature_names();
   return std::find(names.begin(), names.end(), name) != names.end() ||
@@ -87,10 +104,10 @@ Term parse_term(std::string_view text, const std::string& where, const std::vect
   Term t;
   if (text == "1") return t;
   if (text.empty()) throw_bad_input("{}: empty term, expected a feature name such as macs or 1", where);
-  for (std::string_view part : split(text, '*')) {
+  for (std::string_view part : split_top(text, '*')) {
     part = trim(part);
     Factor f;
-    if (size_t caret = part.find('^'); caret != std::string_view::npos) {
+    if (size_t caret = part.rfind('^'); caret != std::string_view::npos && part.find(')', caret) == std::string_view::npos) {
       std::string_view p = trim(part.substr(caret + 1));
       auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), f.power);
       if (ec != std::errc() || ptr != p.data() + p.size() || f.power < 1 || f.power > 6)
@@ -107,28 +124,76 @@ Term parse_term(std::string_view text, const std::string& where, const std::vect
         throw_bad_input("{}: term \"{}\": indicator \"{}\", expected [feature=number]", where, text, part);
       f.equals = v;
       part = trim(inner.substr(0, eq));
+      if (part.find_first_of("*(") != std::string_view::npos)
+        throw_bad_input("{}: term \"{}\": indicator \"[{}]\", expected a single feature name before =", where, text,
+                        inner);
     } else if (part.starts_with("log2(") && part.ends_with(")")) {
       f.log2 = true;
       part = trim(part.substr(5, part.size() - 6));
     }
     if (part == "1") continue;  // "1*macs" is just macs
-    if (!known_feature(part, extra))
-      throw_bad_input("{}: term \"{}\": unknown feature \"{}\", expected one of: {}", where, text, part,
-                      all_features(extra));
-    f.feature = std::string(part);
+    set_feature_expr(f, part, where, text, extra);
     t.factors.push_back(std::move(f));
   }
   return t;
 }
 
+void set_feature_expr(Factor& f, std::string_view expr, const std::string& where, std::string_view term,
+                      const std::vector<std::string>& extra) {
+  expr = trim(expr);
+  f.round_to = 0;
+  f.product.clear();
+  std::string_view names = expr;
+  if (expr.starts_with("roundup(") && expr.ends_with(")")) {
+    std::string_view inner = expr.substr(8, expr.size() - 9);
+    size_t comma = inner.rfind(',');
+    std::string_view num = comma == std::string_view::npos ? std::string_view() : trim(inner.substr(comma + 1));
+    int64_t m = 0;
+    auto [ptr, ec] = std::from_chars(num.data(), num.data() + num.size(), m);
+    if (comma == std::string_view::npos || num.empty() || ec != std::errc() || ptr != num.data() + num.size() ||
+        m < 1 || m > (int64_t{1} << 20))
+      throw_bad_input("{}: term \"{}\": \"{}\", expected roundup(feature or product of features, multiple) with a "
+                      "whole multiple from 1 to 1048576",
+                      where, term, expr);
+    f.round_to = m;
+    names = trim(inner.substr(0, comma));
+  }
+  for (std::string_view name : split(names, '*')) {
+    name = trim(name);
+    if (name.find_first_of("()[],=^") != std::string_view::npos || !known_feature(name, extra))
+      throw_bad_input("{}: term \"{}\": unknown feature \"{}\", expected one of: {}", where, term, name,
+                      all_features(extra));
+    f.product.emplace_back(name);
+  }
+  f.feature.clear();
+  for (const auto& n : f.product) f.feature += (f.feature.empty() ? "" : "*") + n;
+  if (f.round_to > 0) f.feature = fmt::format("roundup({},{})", f.feature, f.round_to);
+}
+
+std::optional<double> feature_expr_value(const Factor& f, const LayerFeatures& layer, const ExtraValues* extra) {
+  auto one = [&](const std::string& name) -> std::optional<double> {
+    std::optional<double> x = layer.get(name);
+    if (!x && extra) {
+      auto it = extra->find(name);
+      if (it != extra->end()) x = it->second;
+    }
+    return x;
+  };
+  if (f.product.empty()) return one(f.feature);  // a Factor built by hand, not parsed
+  double v = 1.0;
+  for (const auto& name : f.product) {
+    std::optional<double> x = one(name);
+    if (!x) return std::nullopt;
+    v *= *x;
+  }
+  if (f.round_to > 0) v = std::ceil(v / static_cast<double>(f.round_to)) * static_cast<double>(f.round_to);
+  return v;
+}
+
 double term_value(const Term& term, const LayerFeatures& layer, const ExtraValues* extra) {
   double v = 1.0;
   for (const auto& f : term.factors) {
-    std::optional<double> x = layer.get(f.feature);
-    if (!x && extra) {
-      auto it = extra->find(f.feature);
-      if (it != extra->end()) x = it->second;
-    }
+    std::optional<double> x = feature_expr_value(f, layer, extra);
     if (!x) throw_bad_input("{}", unavailable_feature_message(layer.name, f.feature));
     double b = f.log2 ? std::log2(std::max(*x, 1.0)) : *x;
     b = f.equals ? (*x == *f.equals ? 1.0 : 0.0) : (b - f.center) / f.scale;
@@ -236,7 +301,7 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
       throw_bad_input("feature set \"{}\": group \"{}\", expected conv, dwconv, fc, pool, other, net or method",
                       name_or_spec, key);
     if (!fs.of(*g).empty()) throw_bad_input("feature set \"{}\": group \"{}\" given twice", name_or_spec, key);
-    for (std::string_view t : split(value, ','))
+    for (std::string_view t : split_top(value, ','))
       fs.of(*g).push_back(parse_term(t, "feature set \"" + name_or_spec + "\"", extras));
   }
   return fs;

@@ -6,6 +6,7 @@
 #include "model/regression.h"
 
 #include <array>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,7 +25,14 @@ std::optional<Group> group_from_name(std::string_view name);
 std::optional<Group> layer_group(const LayerFeatures& layer, bool depthwise_group);
 
 struct Factor {
-  std::string feature;  // a name accepted by LayerFeatures::get, or a measured column (counters)
+  // A name accepted by LayerFeatures::get or a measured column (counters); or, inside log2() and roundup(),
+  // a product of such names ("out_h*out_w"); or "roundup(EXPR,M)": EXPR rounded up to a multiple of M, the
+  // work a GEMM does when it pads a dimension to its tile size (cuDNN's implicit GEMM tiles out_c and
+  // out_h*out_w). The string is the canonical expression (model JSON stores it); `product` and `round_to`
+  // are its parsed form, filled by parse_term and set_feature_expr.
+  std::string feature;
+  std::vector<std::string> product;  // the names multiplied together
+  int64_t round_to = 0;              // > 0: roundup(product, round_to)
   bool log2 = false;    // log2(max(x, 1)): 0 for features that are 0, as NeuralPower's log terms
   int power = 1;
   double center = 0.0, scale = 1.0;  // standardised: ((log2 ? log2 x : x) - center) / scale
@@ -47,6 +55,15 @@ Term parse_term(std::string_view text, const std::string& where, const std::vect
 
 // Extra per-row measured values (e.g. hardware counters) a term may read when the layer has no such feature.
 using ExtraValues = std::map<std::string, double, std::less<>>;
+
+// Parses a factor's feature expression ("macs", "out_h*out_w", "roundup(out_c,32)") into `f` (feature,
+// product, round_to). `where` and `term` prefix messages; names are checked as parse_term checks them.
+void set_feature_expr(Factor& f, std::string_view expr, const std::string& where, std::string_view term,
+                      const std::vector<std::string>& extra = {});
+
+// The value of a factor's feature expression for one layer (before log2, indicator, standardisation and
+// power); nullopt if a name is neither a layer feature nor in `extra`.
+std::optional<double> feature_expr_value(const Factor& f, const LayerFeatures& layer, const ExtraValues* extra);
 
 // The value of a term for one layer. Throws BadInput naming the feature if it is neither a layer feature
 // nor present in `extra`.

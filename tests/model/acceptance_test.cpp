@@ -14,15 +14,18 @@ using namespace convergy::model;
 
 namespace {
 
-// The best model of at most 10 terms found for each TX2 rail by `convergy evaluate --select-terms 10`
-// (forward selection with exchange passes over the automatic candidate pool; docs/models.md explains them).
+// The best model of at most 10 terms found for each TX2 rail. CPU: `convergy evaluate --select-terms 10`
+// (forward selection with exchange passes over the automatic candidate pool). GPU: the same search over a
+// pool that adds GEMM tile padding, roundup(out_c,M) and roundup(out_h*out_w,N) (docs/models.md).
 const char* kTx2CpuBest =
     "conv=macs,in_elems,weight_elems,in_c*kernel_h*kernel_w*out_h*out_w,in_h*in_w,out_c*out_h,in_c*out_c,"
     "weight_elems*[kernel_h=1],macs*log2(out_c),macs*log2(macs);method=lad";
 const char* kTx2GpuBest =
-    "conv=macs,in_h*in_w,in_elems*[kernel_h=1],macs*log2(out_h)*[kernel_h=1],in_c*kernel_h*kernel_w*out_h*out_w,"
-    "weight_elems*log2(weight_elems)*[kernel_h=11],log2(in_elems),macs*log2(macs),out_elems*log2(in_c),"
-    "macs*log2(out_h);method=lad";
+    "conv=in_c*kernel_h*kernel_w*roundup(out_c,32)*roundup(out_h*out_w,32),in_c*out_c*log2(weight_elems),"
+    "in_c*kernel_h*kernel_w*roundup(out_c,32)*roundup(out_h*out_w,32)*log2(weight_elems),log2(in_h*in_w),"
+    "in_elems*[kernel_h=1],1,in_c*kernel_h*kernel_w*roundup(out_c,64)*roundup(out_h*out_w,64)*log2(in_h*in_w),"
+    "in_c*kernel_h*kernel_w*roundup(out_c,8)*out_h*out_w*[kernel_h=1],roundup(out_c,128)*out_h*out_w*log2(in_c),"
+    "in_c*log2(in_h*in_w);method=lad";
 const char* kNanoBest =
     "conv=macs,macs*[kernel_h=1],macs*[kernel_h=2],macs*[kernel_h=3],1;dwconv=macs,1;fc=macs,1;method=lad";
 
@@ -60,10 +63,11 @@ TEST(AcceptanceTx2, CpuRailNamedSetsOrdered) {
 }
 
 TEST(AcceptanceTx2, GpuRailBestCompactModel) {
-  // The issue asks for 80%; the best <= 10-term model found reaches 78.6% (docs/models.md says why).
+  // The issue asks for 80%. Without the tile-padding terms the best 10-term set reached 78.6%.
   Evaluation e = tx2("gpu", kTx2GpuBest);
   EXPECT_LE(e.complexity, 10);
-  EXPECT_GE(e.rows.accuracy, 0.780);  // measured 78.6%
+  EXPECT_GE(e.rows.accuracy, 0.800);  // measured 80.4%
+  EXPECT_GE(e.rows.within_10, 0.320);  // measured 33.3%
   expect_coverage(e.rows);
 }
 

@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -131,6 +132,36 @@ TEST(Terms, ParseAndName) {
   EXPECT_DOUBLE_EQ(term_value(parse_term("simd_instructions", "t", counter_columns()), c, &extra), 42.0);
 }
 
+// roundup(EXPR,M): the work of a GEMM that pads a dimension to its tile (cuDNN tiles out_c and out_h*out_w).
+// Products are allowed inside log2() and roundup(); the factor's string is the canonical expression that
+// model JSON stores, so it must parse back to the same values.
+TEST(Terms, RoundupAndProductFactors) {
+  LayerFeatures c = conv("c", 4, 8, 10, 3);  // output 8 x 10 x 10
+  ASSERT_EQ(c.out_h * c.out_w, 100);
+  EXPECT_EQ(parse_term(" roundup( out_c , 32 ) * in_c", "t").name(), "roundup(out_c,32)*in_c");
+  EXPECT_DOUBLE_EQ(term_value(parse_term("roundup(out_c,32)", "t"), c), 32.0);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("roundup(out_c,8)", "t"), c), 8.0);   // already a multiple
+  EXPECT_DOUBLE_EQ(term_value(parse_term("roundup(out_c,5)", "t"), c), 10.0);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("roundup(out_h*out_w,48)", "t"), c), 144.0);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("in_c*roundup(out_c,16)*roundup(out_h*out_w,32)", "t"), c), 4.0 * 16 * 128);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("log2(out_h*out_w)", "t"), c), std::log2(100.0));
+  EXPECT_DOUBLE_EQ(term_value(parse_term("log2(roundup(out_c,32))^2", "t"), c), 25.0);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("roundup(out_c,32)*[kernel_h=3]", "t"), c), 32.0);
+  // Commas inside roundup() do not end a term of a feature set.
+  FeatureSet fs = parse_feature_set("conv=roundup(out_c,32)*macs,log2(in_h*in_w),1;method=lad");
+  ASSERT_EQ(fs.of(Group::Conv).size(), 3u);
+  EXPECT_EQ(fs.of(Group::Conv)[0].name(), "roundup(out_c,32)*macs");
+  EXPECT_EQ(fs.of(Group::Conv)[1].name(), "log2(in_h*in_w)");
+  for (const char* bad : {"roundup(out_c)", "roundup(out_c,0)", "roundup(out_c,2.5)", "roundup(out_c,x)",
+                          "roundup(out_c,2000000)"})
+    EXPECT_THAT(message_of([&] { parse_term(bad, "t"); }), HasSubstr("expected roundup(feature or product of features, "
+                                                                    "multiple) with a whole multiple from 1 to 1048576"))
+        << bad;
+  EXPECT_THAT(message_of([] { parse_term("roundup(out_cc,32)", "t"); }), HasSubstr("unknown feature \"out_cc\""));
+  EXPECT_THAT(message_of([] { parse_term("log2(in_h*)", "t"); }), HasSubstr("unknown feature \"\""));
+  EXPECT_THAT(message_of([] { parse_term("[out_h*out_w=4]", "t"); }), HasSubstr("expected a single feature name"));
+}
+
 TEST(Terms, FeatureSets) {
   FeatureSet m = parse_feature_set("macs");
   ASSERT_EQ(m.of(Group::Conv).size(), 1u);
@@ -219,7 +250,7 @@ TEST(Model, IntervalsCoverHeldOutNetworks) {
 
 TEST(Model, JsonRoundTripAndVersionCheck) {
   Dataset d = synthetic_networks(40, 9, 0.02);
-  Design des = build_design(d, parse_feature_set("conv=macs,log2(in_c)*out_c,1;fc=macs,1"));
+  Design des = build_design(d, parse_feature_set("conv=macs,log2(in_c)*roundup(out_c,16),log2(out_h*out_w),1;fc=macs,1"));
   Model m = fit_model(d, des, all_rows(d), {});
   m.provenance.device = "test-board";
   nlohmann::json j = model_to_json(m);
@@ -234,6 +265,12 @@ TEST(Model, JsonRoundTripAndVersionCheck) {
   ASSERT_TRUE(back.interval.has_value());
   EXPECT_DOUBLE_EQ(back.interval->upper_ratio, m.interval->upper_ratio);
   EXPECT_DOUBLE_EQ(predict_network(back, *d.networks[1]).predicted, predict_network(m, *d.networks[1]).predicted);
+
+  // A factor's feature expression is checked on load, with the place it was found.
+  nlohmann::json bad = j;
+  bad["submodels"][0]["terms"][1]["factors"][1]["feature"] = "roundup(out_c,0)";
+  EXPECT_THAT(message_of([&] { model_from_json(bad, "m.json"); }),
+              HasSubstr("m.json: malformed model file at submodels[0].terms[1].factors[1]: term \"roundup(out_c,0)\""));
 
   j["format_version"] = "2.0";
   EXPECT_THAT(message_of([&] { model_from_json(j, "m.json"); }),
