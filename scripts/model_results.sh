@@ -2,7 +2,7 @@
 # Reproduces the model figures of docs/models.md ("Results on the shared data") on the real measurements in
 # ../shared/data: TX2 single convolution layers (each rail, 10-fold: macs, macs+1, macs+mem, neuralpower and
 # the best 10-term set), then Jetson Nano whole networks (5-fold grouped by network, and leave-one-family-out).
-# tests/model/acceptance_test.cpp checks the same figures. About 2 minutes on 2 cores.
+# tests/model/acceptance_test.cpp checks the same figures. About 25 s on the 2-core development VM.
 # Usage: scripts/model_results.sh [BUILD_DIR] [--format table|json]
 set -euo pipefail
 cd "$(dirname "$0")/.."
