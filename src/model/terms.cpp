@@ -55,19 +55,8 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t start = 0;
-  for (;;) {
-    size_t p = s.find(sep, start);
-    out.push_back(s.substr(start, p == std::string_view::npos ? std::string_view::npos : p - start));
-    if (p == std::string_view::npos) return out;
-    start = p + 1;
-  }
-}
-
 // Splits at `sep` outside parentheses and brackets: "macs*roundup(out_h*out_w,32)" is two factors.
-std::vector<std::string_view> split_top(std::string_view s, char sep) {
+std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
   int depth = 0;
   size_t start = 0;
@@ -104,7 +93,7 @@ Term parse_term(std::string_view text, const std::string& where, const std::vect
   Term t;
   if (text == "1") return t;
   if (text.empty()) throw_bad_input("{}: empty term, expected a feature name such as macs or 1", where);
-  for (std::string_view part : split_top(text, '*')) {
+  for (std::string_view part : split(text, '*')) {
     part = trim(part);
     Factor f;
     if (size_t caret = part.rfind('^'); caret != std::string_view::npos && part.find(')', caret) == std::string_view::npos) {
@@ -301,7 +290,7 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
       throw_bad_input("feature set \"{}\": group \"{}\", expected conv, dwconv, fc, pool, other, net or method",
                       name_or_spec, key);
     if (!fs.of(*g).empty()) throw_bad_input("feature set \"{}\": group \"{}\" given twice", name_or_spec, key);
-    for (std::string_view t : split_top(value, ','))
+    for (std::string_view t : split(value, ','))
       fs.of(*g).push_back(parse_term(t, "feature set \"" + name_or_spec + "\"", extras));
   }
   return fs;
