@@ -207,66 +207,62 @@ Selection select_terms(const Dataset& data, const FeatureSet& pool, const Select
   Selection out;
   out.candidates = usable.size();
   out.cv = folds.cv;
-  std::vector<Eigen::Index> chosen;
-  double best_so_far = -std::numeric_limits<double>::infinity();
-  while (static_cast<int>(chosen.size()) < options.max_terms) {
-    std::vector<std::pair<double, Eigen::Index>> ranked;
-    for (Eigen::Index j : usable) {
-      if (std::find(chosen.begin(), chosen.end(), j) != chosen.end()) continue;
-      std::vector<Eigen::Index> cols = chosen;
-      cols.push_back(j);
-      ranked.emplace_back(screen.accuracy(cols), j);
-    }
-    if (ranked.empty()) break;
-    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-    const size_t judged = options.shortlist > 0 ? std::min(ranked.size(), static_cast<size_t>(options.shortlist)) : ranked.size();
-    double best_acc = -std::numeric_limits<double>::infinity(), best_within = 0;
-    Eigen::Index best = -1;
-    for (size_t r = 0; r < judged; ++r) {
-      std::vector<Eigen::Index> cols = chosen;
-      cols.push_back(ranked[r].second);
-      Evaluation e = evaluate(data, subset_design(full, cols), judge);
-      if (std::isfinite(e.rows.accuracy) && e.rows.accuracy > best_acc)
-        best_acc = e.rows.accuracy, best_within = e.rows.within_10, best = ranked[r].second;
-    }
-    if (best < 0 || best_acc < best_so_far + options.min_gain) break;
-    chosen.push_back(best);
-    best_so_far = best_acc;
-    auto [g, t] = full.cols[static_cast<size_t>(best)];
-    out.steps.push_back({fmt::format("{}={}", group_name(g), pool.of(g)[static_cast<size_t>(t)].name()), "", best_acc,
-                         best_within, judged});
-  }
-  // Exchange passes: replace a selected term by a better candidate while that raises the accuracy.
   auto name_of = [&](Eigen::Index col) {
     auto [g, t] = full.cols[static_cast<size_t>(col)];
     return fmt::format("{}={}", group_name(g), pool.of(g)[static_cast<size_t>(t)].name());
   };
+  // One search step: every usable candidate not chosen yet goes into `chosen` (appended when pos is kAppend, in
+  // place of chosen[pos] otherwise), the screen ranks the sets, and the `shortlist` best are cross-validated
+  // with the set's own method. A candidate wins if its accuracy beats the best so far, starting from `floor`,
+  // by more than `margin`.
+  struct Pick {
+    Eigen::Index col = -1;
+    double accuracy = 0, within_10 = 0;
+    size_t judged = 0;
+  };
+  constexpr size_t kAppend = static_cast<size_t>(-1);
+  auto search = [&](const std::vector<Eigen::Index>& chosen, size_t pos, double floor, double margin) {
+    auto with = [&](Eigen::Index j) {
+      std::vector<Eigen::Index> cols = chosen;
+      if (pos == kAppend)
+        cols.push_back(j);
+      else
+        cols[pos] = j;
+      return cols;
+    };
+    std::vector<std::pair<double, Eigen::Index>> ranked;
+    for (Eigen::Index j : usable)
+      if (std::find(chosen.begin(), chosen.end(), j) == chosen.end()) ranked.emplace_back(screen.accuracy(with(j)), j);
+    std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    Pick pick;
+    pick.judged = options.shortlist > 0 ? std::min(ranked.size(), static_cast<size_t>(options.shortlist)) : ranked.size();
+    pick.accuracy = floor;
+    for (size_t r = 0; r < pick.judged; ++r) {
+      Evaluation e = evaluate(data, subset_design(full, with(ranked[r].second)), judge);
+      if (std::isfinite(e.rows.accuracy) && e.rows.accuracy > pick.accuracy + margin)
+        pick.accuracy = e.rows.accuracy, pick.within_10 = e.rows.within_10, pick.col = ranked[r].second;
+    }
+    return pick;
+  };
+
+  std::vector<Eigen::Index> chosen;
+  double best_so_far = -std::numeric_limits<double>::infinity();
+  while (static_cast<int>(chosen.size()) < options.max_terms) {
+    Pick add = search(chosen, kAppend, -std::numeric_limits<double>::infinity(), 0.0);
+    if (add.col < 0 || add.accuracy < best_so_far + options.min_gain) break;
+    chosen.push_back(add.col);
+    best_so_far = add.accuracy;
+    out.steps.push_back({name_of(add.col), "", add.accuracy, add.within_10, add.judged});
+  }
+  // Exchange passes: replace a selected term by a better candidate while that raises the accuracy.
   for (int pass = 0; pass < options.exchange_passes && chosen.size() > 1; ++pass) {
     bool improved = false;
     for (size_t pos = 0; pos < chosen.size(); ++pos) {
-      std::vector<std::pair<double, Eigen::Index>> ranked;
-      for (Eigen::Index j : usable) {
-        if (std::find(chosen.begin(), chosen.end(), j) != chosen.end()) continue;
-        std::vector<Eigen::Index> cols = chosen;
-        cols[pos] = j;
-        ranked.emplace_back(screen.accuracy(cols), j);
-      }
-      std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      const size_t judged =
-          options.shortlist > 0 ? std::min(ranked.size(), static_cast<size_t>(options.shortlist)) : ranked.size();
-      double best_acc = best_so_far, best_within = 0;
-      Eigen::Index best = -1;
-      for (size_t r = 0; r < judged; ++r) {
-        std::vector<Eigen::Index> cols = chosen;
-        cols[pos] = ranked[r].second;
-        Evaluation e = evaluate(data, subset_design(full, cols), judge);
-        if (std::isfinite(e.rows.accuracy) && e.rows.accuracy > best_acc + options.min_gain)
-          best_acc = e.rows.accuracy, best_within = e.rows.within_10, best = ranked[r].second;
-      }
-      if (best < 0) continue;
-      out.steps.push_back({name_of(best), name_of(chosen[pos]), best_acc, best_within, judged});
-      chosen[pos] = best;
-      best_so_far = best_acc;
+      Pick swap = search(chosen, pos, best_so_far, options.min_gain);
+      if (swap.col < 0) continue;
+      out.steps.push_back({name_of(swap.col), name_of(chosen[pos]), swap.accuracy, swap.within_10, swap.judged});
+      chosen[pos] = swap.col;
+      best_so_far = swap.accuracy;
       improved = true;
     }
     if (!improved) break;
@@ -284,7 +280,8 @@ NestedSelection select_terms_nested(const Dataset& data, const FeatureSet& pool,
   out.cv = "nested " + folds.cv;
   std::vector<double> measured, predicted;
   for (size_t f = 0; f < folds.train.size(); ++f) {
-    // The fold's training rows as a data set of their own (samples point into `data`'s storage).
+    // The fold's training rows as a data set of their own (samples point into `data`'s storage, which owns
+    // the standalone layers: a Dataset cannot be copied).
     Dataset part;
     part.kind = data.kind;
     part.path = data.path;
