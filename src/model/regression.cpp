@@ -80,6 +80,20 @@ std::pair<double, double> lasso_objective_and_gap(const VectorXd& xty, double yt
   return {primal, std::max(0.0, primal - dual)};
 }
 
+// A diagonal entry at or below this is a column with no weight in these rows: the solvers leave it at 0.
+double negligible_diagonal(const MatrixXd& gram) {
+  return 1e-12 * std::max(1.0, gram.diagonal().size() ? gram.diagonal().maxCoeff() : 1.0);
+}
+
+// The duality-gap certificate at b (gb = G b): records the relative gap in `st`, true when it is within
+// opt.gap_tolerance.
+bool gap_certified(const VectorXd& xty, double yty, double n, double lambda, const VectorXd& b, const VectorXd& gb,
+                   const LassoOptions& opt, CdStats& st) {
+  auto [primal, gap] = lasso_objective_and_gap(xty, yty, n, lambda, b, gb);
+  st.relative_gap = primal > 0 ? gap / primal : 0.0;
+  return gap <= opt.gap_tolerance * primal || primal <= 1e-300;
+}
+
 // Coordinate descent on the Gram form, every coefficient penalised: minimise (1/2n) b'Gb - (1/n) c'b +
 // lambda ||b||_1 (glmnet's strategy: a full sweep, then cycles over the non-zero coordinates until they
 // settle). `b` is the warm start and the result; stops on the duality gap. The fallback of the active-set
@@ -89,7 +103,7 @@ CdStats lasso_cd(const MatrixXd& gram, const VectorXd& xty, double yty, double n
   const Eigen::Index p = gram.rows();
   CdStats st;
   VectorXd gb = gram * b;
-  const double tiny = 1e-12 * std::max(1.0, gram.diagonal().size() ? gram.diagonal().maxCoeff() : 1.0);
+  const double tiny = negligible_diagonal(gram);
   auto update = [&](Eigen::Index j) {
     double gjj = gram(j, j);
     if (gjj <= tiny) {  // a column with no weight in these rows (or nothing beside the free ones): left out
@@ -106,9 +120,7 @@ CdStats lasso_cd(const MatrixXd& gram, const VectorXd& xty, double yty, double n
   };
   auto converged = [&]() {
     gb = gram * b;  // refresh: incremental updates drift over many sweeps
-    auto [primal, gap] = lasso_objective_and_gap(xty, yty, n, lambda, b, gb);
-    st.relative_gap = primal > 0 ? gap / primal : 0.0;
-    return gap <= opt.gap_tolerance * primal || primal <= 1e-300;
+    return gap_certified(xty, yty, n, lambda, b, gb, opt, st);
   };
   for (; st.sweeps < opt.max_sweeps; ++st.sweeps) {
     if (converged()) {
@@ -141,7 +153,7 @@ CdStats lasso_feature_sign(const MatrixXd& gram, const VectorXd& xty, double yty
   const Eigen::Index p = gram.rows();
   const double mu = n * lambda;
   CdStats st;
-  const double tiny = 1e-12 * std::max(1.0, p ? gram.diagonal().maxCoeff() : 1.0);
+  const double tiny = negligible_diagonal(gram);
   std::vector<Eigen::Index> active;
   VectorXd sign = VectorXd::Zero(p);
   for (Eigen::Index j = 0; j < p; ++j)
@@ -245,10 +257,7 @@ CdStats lasso_feature_sign(const MatrixXd& gram, const VectorXd& xty, double yty
     active.push_back(enter);
     sign(enter) = grad(enter) > 0 ? 1.0 : -1.0;
   }
-  const VectorXd gb = gram * b;
-  auto [primal, gap] = lasso_objective_and_gap(xty, yty, n, lambda, b, gb);
-  st.relative_gap = primal > 0 ? gap / primal : 0.0;
-  st.converged = gap <= opt.gap_tolerance * primal || primal <= 1e-300;
+  st.converged = gap_certified(xty, yty, n, lambda, b, gram * b, opt, st);
   return st;
 }
 
