@@ -607,7 +607,6 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
           fac.center = f.value("center", 0.0);
           fac.scale = f.value("scale", 1.0);
           if (f.contains("equals") && !f["equals"].is_null()) fac.equals = f["equals"].get<double>();
-          if (fac.power < 1 || fac.power > 6) fail(fmt::format("{}: power {}, expected 1 to 6", place, fac.power));
           if (!(fac.scale != 0.0)) fail(fmt::format("{}: scale {}, expected a non-zero number", place, fac.scale));
           term.factors.push_back(fac);
         }
