@@ -35,6 +35,10 @@ MODELS = {
     "googlenet": (lambda: tvm.googlenet(aux_logits=False, init_weights=False), 224),
     "inception_v3": (lambda: tvm.inception_v3(aux_logits=False, init_weights=False), 299),
     "vgg16": (lambda: tvm.vgg16(), 224),
+    # The real networks measured on the Jetson Nano (data/jetson-nano-real), all at 224x224 as measured.
+    "vgg19": (lambda: tvm.vgg19(), 224),
+    "efficientnet_b4": (lambda: tvm.efficientnet_b4(), 224),
+    "efficientnet_v2_m": (lambda: tvm.efficientnet_v2_m(), 224),
 }
 
 
