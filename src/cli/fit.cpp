@@ -40,7 +40,7 @@ void apply_method(model::FeatureSet& fs, const std::string& method) {
 namespace {
 
 struct FitCliOptions {
-  std::string measurements, target, features = "macs+mem", out, method;
+  std::string measurements, target, features = "transfer", out, method;
   std::vector<std::string> where;
   std::string device, backend, sensor;
   double coverage = 0.9;
@@ -87,6 +87,8 @@ int run_fit(const FitCliOptions& opt) {
                m.interval->upper_ratio);
   if (data.skipped_network_rows) fmt::print(", skipped {} whole-network rows", data.skipped_network_rows);
   fmt::print(" -> {}\n", opt.out);
+  // Every term the fit left out, and why: a term the data cannot identify must not look fitted.
+  for (const auto& d : m.dropped) fmt::print("  dropped {}: {}\n", d.term, d.reason);
   return 0;
 }
 
@@ -95,7 +97,7 @@ const Command kFit({"fit", "Fit a predictive model (energy or latency) from meas
   auto opt = std::make_shared<FitCliOptions>();
   app.add_option("--measurements", opt->measurements, "CSV with a header row (see docs/models.md)")->required();
   app.add_option("--target", opt->target, "energy_mj or time_ms")->required()->check(CLI::IsMember({"energy_mj", "time_ms"}));
-  app.add_option("--features", opt->features, "macs, macs+1, macs+mem, neuralpower, counters, or a spec such as "
+  app.add_option("--features", opt->features, "transfer, macs, macs+1, macs+mem, compact, neuralpower, counters, or a spec such as "
                                               "\"conv=macs,in_bytes,1;fc=macs,1\"")->capture_default_str();
   app.add_option("--out", opt->out, "Model JSON to write")->required();
   app.add_option("--method", opt->method, "Override the regression: ols, wls, nnls, ridge, lasso, lad, loglinear");

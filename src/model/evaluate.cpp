@@ -141,15 +141,31 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
   e.lower.assign(n, nan);
   e.upper.assign(n, nan);
   bool intervals = true;
+  // The interval answers the question the evaluation asks: random folds test interpolation, so the
+  // calibration folds are random too; leaving a group out tests transfer, so the calibration leaves one of
+  // the training groups out in turn (FitOptions::calibration_group).
+  FitOptions fit_options = options.fit;
+  if (options.mode == CvMode::LeaveOneGroupOut && !options.group_column.empty())
+    fit_options.calibration_group = options.group_column;
+  else if (options.mode == CvMode::KFold)
+    fit_options.calibration_group.clear();
   for (size_t f = 0; f < test_sets.size(); ++f) {
-    Model m = fit_model(data, design, train_sets[f], options.fit);
+    Model m = fit_model(data, design, train_sets[f], fit_options);
     intervals = intervals && m.interval.has_value();
     for (size_t r : test_sets[f]) {
       double p = predict_design_row(m, design, r);
       e.predicted[r] = p;
       if (m.interval) {
-        e.lower[r] = p * m.interval->lower_ratio;
-        e.upper[r] = p * m.interval->upper_ratio;
+        // Whole networks are checked against the fold's training domain, as `predict` does, and the
+        // interval widened where they leave it.
+        double widening = 1.0;
+        if (data.kind == DataKind::Networks && m.domain) {
+          NetworkFeatures net;
+          for (const auto* l : data.samples[r].layers) net.layers.push_back(*l);
+          widening = predict_network(m, net).interval_widening;
+        }
+        e.lower[r] = p * m.interval->lower_ratio / widening;
+        e.upper[r] = p * m.interval->upper_ratio * widening;
       }
     }
   }

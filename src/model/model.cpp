@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -205,7 +206,8 @@ Design build_design(const Dataset& data, FeatureSet features) {
       for (const auto& t : terms)
         for (const auto& f : t.factors)
           for (const std::string& name : f.product.empty() ? std::vector<std::string>{f.feature} : f.product)
-            if (std::find(names.begin(), names.end(), name) == names.end())
+            if (std::find(names.begin(), names.end(), name) == names.end() &&
+                !derived_feature(name, LayerFeatures{}))
               throw_bad_input("{}: feature set \"{}\": term \"{}\" reads the measured column \"{}\", which needs "
                               "per-layer or standalone-layer rows (this file has whole-network rows)",
                               data.path, features.name, t.name(), name);
@@ -240,6 +242,7 @@ namespace {
 
 struct CoefFit {
   VectorXd beta;  // aligned with design columns
+  std::vector<DroppedTerm> dropped;  // columns the fit left out, with the reason
   double lambda = 0;
   std::vector<double> out_of_fold;  // Lasso-CV's held-out predictions, aligned with the training rows
 };
@@ -261,6 +264,70 @@ VectorXd network_share_weights(const Dataset& data, const std::vector<size_t>& r
   return w;
 }
 
+// Returns the columns of `used` to fit; appends the others to `dropped`. The intercept is the first constant
+// column (a `net=1` term first, since it is once per network whatever the layers); further constant columns
+// are dropped in its favour. Then each column, scaled to unit RMS, is kept unless its residual on the columns
+// kept before it is below 1e-6 of its norm (it is then a linear combination of them over the training rows).
+std::vector<Eigen::Index> screen_columns(const Design& design, const std::vector<size_t>& rows,
+                                         const std::vector<Eigen::Index>& used,
+                                         const std::function<std::string(Eigen::Index)>& col_name,
+                                         std::vector<DroppedTerm>& dropped) {
+  const auto n = static_cast<Eigen::Index>(rows.size());
+  auto column = [&](Eigen::Index j) {
+    VectorXd c(n);
+    for (Eigen::Index i = 0; i < n; ++i) c(i) = design.x(static_cast<Eigen::Index>(rows[static_cast<size_t>(i)]), j);
+    return c;
+  };
+  std::vector<Eigen::Index> order;
+  Eigen::Index intercept = -1;
+  for (Eigen::Index j : used) {
+    VectorXd c = column(j);
+    const double scale = c.cwiseAbs().maxCoeff();
+    if (scale > 0 && c.maxCoeff() - c.minCoeff() <= 1e-12 * scale) {
+      const bool net_one = design.cols[static_cast<size_t>(j)].first == Group::Network;
+      if (intercept < 0 || (net_one && design.cols[static_cast<size_t>(intercept)].first != Group::Network))
+        intercept = j;
+    }
+  }
+  if (intercept >= 0) order.push_back(intercept);
+  for (Eigen::Index j : used)
+    if (j != intercept) order.push_back(j);
+  std::vector<Eigen::Index> keep;
+  std::vector<VectorXd> basis;  // orthonormal, spans the kept columns
+  MatrixXd kept_raw(n, 0);
+  for (Eigen::Index j : order) {
+    VectorXd c = column(j);
+    const double norm = c.norm();
+    if (intercept >= 0 && j != intercept && c.maxCoeff() - c.minCoeff() <= 1e-12 * c.cwiseAbs().maxCoeff()) {
+      dropped.push_back({col_name(j), fmt::format("constant ({:.6g}) over the {} training rows: the intercept {} "
+                                                  "carries it",
+                                                  c(0), rows.size(), col_name(intercept))});
+      continue;
+    }
+    VectorXd r = c / norm;
+    for (int pass = 0; pass < 2; ++pass)  // twice: classical Gram-Schmidt loses orthogonality once
+      for (const auto& b : basis) r -= b.dot(r) * b;
+    if (r.norm() < 1e-6) {
+      // Name the kept terms it is made of: the least-squares combination's non-negligible coefficients.
+      VectorXd coef = kept_raw.colPivHouseholderQr().solve(c);
+      std::string parts;
+      for (Eigen::Index k = 0; k < coef.size(); ++k)
+        if (std::abs(coef(k)) * kept_raw.col(k).norm() > 1e-6 * norm)
+          parts += (parts.empty() ? "" : ", ") + col_name(keep[static_cast<size_t>(k)]);
+      dropped.push_back({col_name(j), fmt::format("collinear with {} over the {} training rows (a combination of "
+                                                  "them): coefficient 0",
+                                                  parts.empty() ? "the terms before it" : parts, rows.size())});
+      continue;
+    }
+    basis.push_back(r / r.norm());
+    keep.push_back(j);
+    kept_raw.conservativeResize(n, kept_raw.cols() + 1);
+    kept_raw.col(kept_raw.cols() - 1) = c;
+  }
+  std::sort(keep.begin(), keep.end());
+  return keep;
+}
+
 CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::vector<size_t>& rows,
                          const FitOptions& options, double lambda) {
   const Method method = design.features.method;
@@ -274,7 +341,29 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
   }
   CoefFit out;
   out.beta = VectorXd::Zero(p);
+  auto col_name = [&](Eigen::Index j) {
+    auto [g, t] = design.cols[static_cast<size_t>(j)];
+    return fmt::format("{}.{}", group_name(g), design.features.of(g)[static_cast<size_t>(t)].name());
+  };
+  for (Eigen::Index j = 0, u = 0; j < p; ++j) {
+    if (u < static_cast<Eigen::Index>(used.size()) && used[static_cast<size_t>(u)] == j) {
+      ++u;
+      continue;
+    }
+    out.dropped.push_back({col_name(j), fmt::format("0 in every one of the {} training rows (no such layers): "
+                                                    "coefficient 0", rows.size())});
+  }
   if (used.empty() || rows.empty()) return out;
+  if (method != Method::Lasso) {
+    // Terms the training rows cannot tell apart get no weight of their own: a term constant over the rows
+    // beside an intercept (fc.out_bytes when every network has 10 classes) would stand in for the intercept
+    // and add its weight wherever the term differs; a term that is a linear combination of others (fc.1 and
+    // net.1 in whole-network data, one FC per network) lets the fit give them opposite weights that cancel
+    // only on the training shapes.
+    std::vector<Eigen::Index> keep = screen_columns(design, rows, used, col_name, out.dropped);
+    used = std::move(keep);
+    if (used.empty()) return out;
+  }
   MatrixXd x(static_cast<Eigen::Index>(rows.size()), static_cast<Eigen::Index>(used.size()));
   VectorXd y(static_cast<Eigen::Index>(rows.size()));
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -282,7 +371,7 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
       x(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = design.x(static_cast<Eigen::Index>(rows[i]), used[j]);
     y(static_cast<Eigen::Index>(i)) = data.samples[rows[i]].measured;
   }
-  std::vector<bool> constant(used.size());
+  std::vector<bool> constant(used.size());  // the unpenalised columns of ridge and lasso
   for (size_t j = 0; j < used.size(); ++j) {
     auto [g, t] = design.cols[static_cast<size_t>(used[j])];
     constant[j] = design.features.of(g)[static_cast<size_t>(t)].is_constant();
@@ -366,6 +455,64 @@ IntervalCalibration conformal(std::vector<double> ratios, double coverage) {
 
 }  // namespace
 
+const std::vector<std::string>& TrainingDomain::layer_features() {
+  static const std::vector<std::string> names = {"macs", "in_bytes", "out_bytes", "weight_bytes", "kernel_h", "stride_h"};
+  return names;
+}
+
+const std::vector<std::string>& TrainingDomain::network_features() {
+  static const std::vector<std::string> names = {"layers", "macs", "bytes"};
+  return names;
+}
+
+namespace {
+
+// Network-level totals over the costed layers: layer count, MACs, and bytes moved (in + out + weights).
+std::array<double, 3> network_totals(const std::vector<const LayerFeatures*>& layers, bool dw) {
+  std::array<double, 3> t{};
+  for (const auto* l : layers) {
+    if (!layer_group(*l, dw)) continue;
+    t[0] += 1;
+    t[1] += static_cast<double>(l->macs);
+    t[2] += static_cast<double>(l->in_bytes + l->out_bytes + l->weight_bytes);
+  }
+  return t;
+}
+
+void widen(FeatureRange& r, double v, bool first) {
+  if (first) r = {v, v};
+  r.min = std::min(r.min, v);
+  r.max = std::max(r.max, v);
+}
+
+}  // namespace
+
+TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& rows, bool dw) {
+  TrainingDomain d;
+  const auto& names = TrainingDomain::layer_features();
+  for (auto& r : d.layer_range) r.assign(names.size(), FeatureRange{});
+  for (size_t row : rows)
+    for (const auto* l : data.samples[row].layers) {
+      auto g = layer_group(*l, dw);
+      if (!g) continue;
+      const auto gi = static_cast<size_t>(*g);
+      const bool first = d.layers_seen[gi] == 0;
+      ++d.layers_seen[gi];
+      for (size_t f = 0; f < names.size(); ++f) widen(d.layer_range[gi][f], *l->get(names[f]), first);
+    }
+  // Network-level ranges only mean something when rows are whole networks.
+  if (data.kind == DataKind::Networks) {
+    d.network_range.assign(TrainingDomain::network_features().size(), FeatureRange{});
+    bool first = true;
+    for (size_t row : rows) {
+      auto t = network_totals(data.samples[row].layers, dw);
+      for (size_t f = 0; f < t.size(); ++f) widen(d.network_range[f], t[f], first);
+      first = false;
+    }
+  }
+  return d;
+}
+
 double predict_design_row(const Model& model, const Design& design, size_t row) {
   VectorXd beta = VectorXd::Zero(design.x.cols());
   for (size_t j = 0; j < design.cols.size(); ++j) {
@@ -406,6 +553,8 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
   m.provenance.data_kind = std::string(data_kind_name(data.kind));
   m.provenance.training_rows = rows.size();
   m.provenance.convergy_version = CONVERGY_VERSION;
+  m.dropped = full.dropped;
+  m.domain = training_domain(data, rows, m.depthwise_group);
 
   if (options.calibrate && rows.size() >= 10) {
     // Cross-fitted split conformal: every training row is predicted by a model that did not see it, and
@@ -420,13 +569,36 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
       m.interval = conformal(std::move(ratios), options.coverage);
       return m;
     }
-    const int k = std::clamp(options.calibration_folds, 2, static_cast<int>(rows.size()));
-    std::vector<size_t> order = rows;
-    std::mt19937_64 rng(options.seed + 7);
-    std::shuffle(order.begin(), order.end(), rng);
-    for (int f = 0; f < k; ++f) {
-      std::vector<size_t> train, held;
-      for (size_t i = 0; i < order.size(); ++i) (static_cast<int>(i % static_cast<size_t>(k)) == f ? held : train).push_back(order[i]);
+    // Folds: one per value of the calibration column when the rows hold two or more (each group predicted by
+    // a model fitted on the others, so the interval reflects transfer to a group not seen), else random.
+    std::vector<std::vector<size_t>> held_out;
+    std::string folds = fmt::format("{}-fold", std::clamp(options.calibration_folds, 2, static_cast<int>(rows.size())));
+    if (!options.calibration_group.empty()) {
+      auto col = std::find(data.header.begin(), data.header.end(), options.calibration_group);
+      if (col != data.header.end()) {
+        const auto c = static_cast<size_t>(col - data.header.begin());
+        std::map<std::string, std::vector<size_t>> by_value;
+        for (size_t r : rows)
+          if (c < data.samples[r].columns.size()) by_value[data.samples[r].columns[c]].push_back(r);
+        if (by_value.size() >= 2) {
+          for (auto& [value, members] : by_value) held_out.push_back(std::move(members));
+          folds = "leave-one-" + options.calibration_group + "-out";
+        }
+      }
+    }
+    if (held_out.empty()) {
+      const int k = std::clamp(options.calibration_folds, 2, static_cast<int>(rows.size()));
+      std::vector<size_t> order = rows;
+      std::mt19937_64 rng(options.seed + 7);
+      std::shuffle(order.begin(), order.end(), rng);
+      held_out.resize(static_cast<size_t>(k));
+      for (size_t i = 0; i < order.size(); ++i) held_out[i % static_cast<size_t>(k)].push_back(order[i]);
+    }
+    for (const auto& held : held_out) {
+      std::set<size_t> out_set(held.begin(), held.end());
+      std::vector<size_t> train;
+      for (size_t r : rows)
+        if (!out_set.count(r)) train.push_back(r);
       CoefFit part = fit_coefficients(data, design, train, options, m.method == Method::Lasso ? full.lambda : -1.0);
       for (size_t r : held) {
         double p = predict_with(design, part.beta, r);
@@ -434,12 +606,32 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
       }
     }
     m.interval = conformal(std::move(ratios), options.coverage);
+    m.interval->folds = folds;
   }
   return m;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Prediction.
+
+namespace {
+
+std::string ratio_text(double value, double bound, bool above) {
+  const double r = above ? value / bound : bound / value;
+  const std::string times = r >= 10 ? fmt::format("{:.0f}x", r) : fmt::format("{:.2g}x", r);
+  return above ? fmt::format("{:.6g} is {} the training maximum ({:.6g})", value, times, bound)
+               : fmt::format("{:.6g} is 1/{} of the training minimum ({:.6g})", value, times, bound);
+}
+
+// Decades by which v lies outside [r.min, r.max] (0 inside). A value of 0 below a positive minimum counts as
+// one decade: a logarithm cannot measure it, and it is not nothing.
+double decades_outside(double v, const FeatureRange& r) {
+  if (v > r.max) return r.max > 0 ? std::log10(v / r.max) : 1.0;
+  if (v < r.min) return v > 0 ? std::log10(r.min / v) : 1.0;
+  return 0.0;
+}
+
+}  // namespace
 
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra) {
   NetworkPrediction out;
@@ -448,6 +640,23 @@ NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net
   std::vector<double> buf;
   std::set<std::string> unmodelled;
   const SubModel* net_sub = model.sub(Group::Network);
+  bool per_layer_net = false;  // "net" terms other than 1: they cost every layer, whatever its group
+  if (net_sub)
+    for (size_t t = 0; t < net_sub->terms.size(); ++t)
+      per_layer_net = per_layer_net || (!net_sub->terms[t].is_constant() && net_sub->coef[t] != 0.0);
+  // Domain checks: the worst value per (group, feature), layers of groups never seen, and how much of the
+  // prediction those layers carry.
+  const TrainingDomain* dom = model.domain ? &*model.domain : nullptr;
+  const auto& names = TrainingDomain::layer_features();
+  struct Worst {
+    double value = 0, decades = 0;
+    bool above = false;
+    size_t layers = 0;
+  };
+  std::map<std::pair<size_t, size_t>, Worst> worst;  // (group, feature) -> worst layer
+  std::map<size_t, size_t> unseen;                   // group -> layers
+  double outside_share = 0;                          // predicted cost of layers outside the domain
+  double max_decades = 0;
   for (const auto& l : net.layers) {
     LayerPrediction lp;
     lp.name = l.name;
@@ -455,21 +664,43 @@ NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net
     lp.group = g ? std::string(group_name(*g)) : "none";
     if (g) {
       const SubModel* s = model.sub(*g);
+      double v = 0;
       if (s) {
         buf.assign(s->terms.size(), 0.0);
         compiled[static_cast<size_t>(*g)]->accumulate(l, extra, buf.data());
-        double v = std::inner_product(buf.begin(), buf.end(), s->coef.begin(), 0.0);
+        v = std::inner_product(buf.begin(), buf.end(), s->coef.begin(), 0.0);
         if (model.method == Method::LogLinear) v = std::exp(v);
-        lp.predicted = v;
-        out.predicted += v;
-      } else {
-        unmodelled.insert(lp.group);
       }
       if (net_sub) {
         buf.assign(net_sub->terms.size(), 0.0);
         compiled[static_cast<size_t>(Group::Network)]->accumulate(l, extra, buf.data());
         for (size_t t = 0; t < buf.size(); ++t)
-          if (!net_sub->terms[t].is_constant()) out.network_terms += buf[t] * net_sub->coef[t];
+          if (!net_sub->terms[t].is_constant()) v += buf[t] * net_sub->coef[t];
+      }
+      if (s || per_layer_net) {
+        lp.predicted = v;
+        out.predicted += v;
+      } else {
+        unmodelled.insert(lp.group);
+      }
+      if (dom) {
+        const auto gi = static_cast<size_t>(*g);
+        bool outside = false;
+        if (dom->layers_seen[gi] == 0) {
+          ++unseen[gi];
+          outside = true;
+        } else {
+          for (size_t f = 0; f < names.size() && f < dom->layer_range[gi].size(); ++f) {
+            const double x = *l.get(names[f]);
+            const double d = decades_outside(x, dom->layer_range[gi][f]);
+            if (d <= 0) continue;
+            outside = true;
+            Worst& w = worst[{gi, f}];
+            ++w.layers;
+            if (d > w.decades) w = {x, d, x > dom->layer_range[gi][f].max, w.layers};
+          }
+        }
+        if (outside && lp.predicted) outside_share += std::max(0.0, *lp.predicted);
       }
     }
     out.layers.push_back(std::move(lp));
@@ -479,9 +710,45 @@ NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net
       if (net_sub->terms[t].is_constant()) out.network_terms += net_sub->coef[t];
   out.predicted += out.network_terms;
   out.unmodelled_groups.assign(unmodelled.begin(), unmodelled.end());
+  if (dom) {
+    for (const auto& [g, count] : unseen) {
+      const bool costed = !unmodelled.count(std::string(group_name(static_cast<Group>(g))));
+      out.extrapolation.push_back(fmt::format("{} {} layer{}: a layer class the training data never had{}", count,
+                                              group_name(static_cast<Group>(g)), count == 1 ? "" : "s",
+                                              costed ? ", costed by the terms shared by every layer" : ", not counted"));
+    }
+    for (const auto& [key, w] : worst) {
+      max_decades = std::max(max_decades, w.decades);
+      const FeatureRange& r = dom->layer_range[key.first][key.second];
+      out.extrapolation.push_back(fmt::format("{} {} {}{}", group_name(static_cast<Group>(key.first)),
+                                              names[key.second], ratio_text(w.value, w.above ? r.max : r.min, w.above),
+                                              w.layers > 1 ? fmt::format(" ({} layers outside)", w.layers) : ""));
+    }
+    if (!dom->network_range.empty()) {
+      std::vector<const LayerFeatures*> ptrs;
+      for (const auto& l : net.layers) ptrs.push_back(&l);
+      auto totals = network_totals(ptrs, model.depthwise_group);
+      for (size_t f = 0; f < totals.size() && f < dom->network_range.size(); ++f) {
+        const double d = decades_outside(totals[f], dom->network_range[f]);
+        if (d <= 0) continue;
+        max_decades = std::max(max_decades, d);
+        const bool above = totals[f] > dom->network_range[f].max;
+        out.extrapolation.push_back(fmt::format("network {} {}", TrainingDomain::network_features()[f],
+                                                ratio_text(totals[f], above ? dom->network_range[f].max
+                                                                            : dom->network_range[f].min, above)));
+      }
+    }
+    // Widening: u, the share of the prediction carried by layers outside the domain (unseen classes or a
+    // feature outside its training range), and D, the most decades any feature lies outside; the calibrated
+    // ratios are stretched by (1 + u)(1 + D) on both sides. Inside the domain the factor is 1.
+    if (!out.extrapolation.empty()) {
+      const double u = out.predicted > 0 ? std::clamp(outside_share / out.predicted, 0.0, 1.0) : 1.0;
+      out.interval_widening = (1.0 + u) * (1.0 + max_decades);
+    }
+  }
   if (model.interval && out.predicted > 0) {
-    out.lower = out.predicted * model.interval->lower_ratio;
-    out.upper = out.predicted * model.interval->upper_ratio;
+    out.lower = out.predicted * model.interval->lower_ratio / out.interval_widening;
+    out.upper = out.predicted * model.interval->upper_ratio * out.interval_widening;
   }
   return out;
 }
@@ -517,9 +784,43 @@ nlohmann::json model_to_json(const Model& m) {
                      {"coverage", m.interval->coverage},
                      {"lower_ratio", m.interval->lower_ratio},
                      {"upper_ratio", m.interval->upper_ratio},
-                     {"calibration_rows", m.interval->calibration_rows}};
+                     {"calibration_rows", m.interval->calibration_rows},
+                     {"calibration_folds", m.interval->folds}};
   else
     j["interval"] = nullptr;
+  json dropped = json::array();
+  for (const auto& d : m.dropped) dropped.push_back({{"term", d.term}, {"reason", d.reason}});
+  j["dropped_terms"] = dropped;
+  if (m.domain) {
+    json groups = json::array();
+    for (int g = 0; g < kGroupCount; ++g) {
+      if (static_cast<Group>(g) == Group::Network) continue;
+      const auto gi = static_cast<size_t>(g);
+      json mins = json::array(), maxs = json::array();
+      if (m.domain->layers_seen[gi] > 0)
+        for (const auto& r : m.domain->layer_range[gi]) {
+          mins.push_back(r.min);
+          maxs.push_back(r.max);
+        }
+      groups.push_back({{"group", group_name(static_cast<Group>(g))},
+                        {"layers_seen", m.domain->layers_seen[gi]},
+                        {"min", mins},
+                        {"max", maxs}});
+    }
+    json nmin = json::array(), nmax = json::array();
+    for (const auto& r : m.domain->network_range) {
+      nmin.push_back(r.min);
+      nmax.push_back(r.max);
+    }
+    j["domain"] = {{"layer_features", TrainingDomain::layer_features()},
+                   {"groups", groups},
+                   {"network_features", m.domain->network_range.empty() ? json::array()
+                                                                       : json(TrainingDomain::network_features())},
+                   {"network_min", nmin},
+                   {"network_max", nmax}};
+  } else {
+    j["domain"] = nullptr;
+  }
   auto opt = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   j["provenance"] = {{"device", opt(m.provenance.device)},
                      {"backend", opt(m.provenance.backend)},
@@ -531,6 +832,54 @@ nlohmann::json model_to_json(const Model& m) {
                      {"convergy_version", m.provenance.convergy_version}};
   return j;
 }
+
+namespace {
+
+// The "domain" object of a model file. Ranges are looked up by feature name, so a file that lists other or
+// fewer features still loads: a feature it does not list is not checked.
+TrainingDomain read_domain(const nlohmann::json& d, const std::function<void(const std::string&)>& fail,
+                           std::string& place) {
+  TrainingDomain dom;
+  const double inf = std::numeric_limits<double>::infinity();
+  auto lookup = [&](const nlohmann::json& names, const nlohmann::json& mins, const nlohmann::json& maxs,
+                    const std::vector<std::string>& ours, const std::string& where_) {
+    std::vector<FeatureRange> out(ours.size(), FeatureRange{-inf, inf});
+    if (!names.is_array() || !mins.is_array() || !maxs.is_array() || mins.size() != names.size() ||
+        maxs.size() != names.size())
+      fail(where_ + ": expected min and max arrays as long as the feature names");
+    for (size_t i = 0; i < names.size(); ++i) {
+      const std::string name = names[i].get<std::string>();
+      const double lo = mins[i].get<double>(), hi = maxs[i].get<double>();
+      if (!(lo <= hi)) fail(fmt::format("{}: {} min {} above max {}, expected min <= max", where_, name, lo, hi));
+      for (size_t f = 0; f < ours.size(); ++f)
+        if (ours[f] == name) out[f] = {lo, hi};
+    }
+    return out;
+  };
+  place = "domain.layer_features";
+  const auto& names = d.at("layer_features");
+  for (size_t gi = 0; gi < d.at("groups").size(); ++gi) {
+    const auto& g = d.at("groups")[gi];
+    place = fmt::format("domain.groups[{}]", gi);
+    auto group = group_from_name(g.at("group").get<std::string>());
+    if (!group || *group == Group::Network)
+      fail(place + ": unknown group \"" + g.at("group").get<std::string>() + "\", expected conv, dwconv, fc, pool or other");
+    const auto idx = static_cast<size_t>(*group);
+    const auto& seen = g.at("layers_seen");
+    if (!seen.is_number_unsigned() && !(seen.is_number_integer() && seen.get<int64_t>() >= 0))
+      fail(place + ": layers_seen " + seen.dump() + ", expected a whole number >= 0");
+    dom.layers_seen[idx] = seen.get<size_t>();
+    if (dom.layers_seen[idx] > 0)
+      dom.layer_range[idx] = lookup(names, g.at("min"), g.at("max"), TrainingDomain::layer_features(), place);
+  }
+  place = "domain.network_features";
+  if (!d.at("network_features").empty())
+    dom.network_range = lookup(d.at("network_features"), d.at("network_min"), d.at("network_max"),
+                               TrainingDomain::network_features(), place);
+  return dom;
+}
+
+}  // namespace
 
 Model model_from_json(const nlohmann::json& j, const std::string& where) {
   using nlohmann::json;
@@ -633,7 +982,17 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
       if (!(c.lower_ratio > 0 && c.lower_ratio <= c.upper_ratio))
         fail(fmt::format("interval: lower_ratio {} and upper_ratio {}, expected 0 < lower_ratio <= upper_ratio",
                          c.lower_ratio, c.upper_ratio));
+      if (j["interval"].contains("calibration_folds") && !j["interval"]["calibration_folds"].is_null())
+        c.folds = j["interval"]["calibration_folds"].get<std::string>();
       m.interval = c;
+    }
+    if (j.contains("dropped_terms") && !j["dropped_terms"].is_null()) {
+      place = "dropped_terms";
+      for (const auto& d : j["dropped_terms"]) m.dropped.push_back({d.at("term").get<std::string>(), d.at("reason").get<std::string>()});
+    }
+    if (j.contains("domain") && !j["domain"].is_null()) {
+      place = "domain";
+      m.domain = read_domain(j["domain"], fail, place);
     }
     place = "provenance";
     const json& p = j.at("provenance");

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,7 +16,7 @@
 namespace convergy::model {
 
 constexpr int kModelFormatMajor = 1;
-constexpr int kModelFormatMinor = 0;
+constexpr int kModelFormatMinor = 1;  // 1.1: dropped_terms, domain, interval.calibration
 
 struct SubModel {
   Group group = Group::Conv;
@@ -29,6 +30,28 @@ struct IntervalCalibration {
   double coverage = 0.9;
   double lower_ratio = 1.0, upper_ratio = 1.0;
   size_t calibration_rows = 0;
+  // How the calibration rows were predicted: "5-fold" (random folds), or "leave-one-COLUMN-out" when the
+  // training data has a `family` column with two or more values (transfer between groups, not interpolation).
+  std::string folds = "5-fold";
+};
+
+// A term the fit gave no weight because the training data cannot tell it apart from others.
+struct DroppedTerm {
+  std::string term;    // "fc.out_bytes"
+  std::string reason;  // "constant (40) over the 12534 training rows: the intercept net.1 carries it"
+};
+
+// Where the model was fitted: the range of each checked feature per layer group, which groups were never seen,
+// and the range of network-level totals. predict flags every network that leaves it.
+struct FeatureRange {
+  double min = 0, max = 0;
+};
+struct TrainingDomain {
+  static const std::vector<std::string>& layer_features();    // macs, in_bytes, out_bytes, weight_bytes, kernel_h, stride_h
+  static const std::vector<std::string>& network_features();  // layers, macs, bytes
+  std::array<size_t, kGroupCount> layers_seen{};  // training layers per group (0: never seen)
+  std::array<std::vector<FeatureRange>, kGroupCount> layer_range;  // per group, aligned with layer_features()
+  std::vector<FeatureRange> network_range;                         // aligned with network_features()
 };
 
 struct Provenance {
@@ -46,6 +69,8 @@ struct Model {
   std::vector<SubModel> subs;  // only groups that had terms and data
   std::optional<IntervalCalibration> interval;
   Provenance provenance;
+  std::vector<DroppedTerm> dropped;      // what fit reports as dropped, constant or collinear
+  std::optional<TrainingDomain> domain;  // absent in model files of format 1.0
 
   int complexity() const;  // non-zero coefficients, intercepts included
   const SubModel* sub(Group g) const;
@@ -84,10 +109,16 @@ struct FitOptions {
   int max_terms = 0;  // > 0: Lasso keeps at most this many terms
   uint64_t seed = 1;
   bool calibrate = true;
+  // Calibrate the interval by leaving out one value of this column at a time, when the training rows hold
+  // two or more values of it (e.g. network families): the interval then covers transfer between groups.
+  std::string calibration_group = "family";
 };
 
 // Fits on the samples listed in `rows`.
 Model fit_model(const Dataset& data, const Design& design, const std::vector<size_t>& rows, const FitOptions& options);
+
+// The training domain of `rows` (model.h, TrainingDomain); `dw`: depthwise convolutions are their own group.
+TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& rows, bool dw);
 
 // The prediction for one design row / sample.
 double predict_design_row(const Model& model, const Design& design, size_t row);
@@ -95,14 +126,20 @@ double predict_design_row(const Model& model, const Design& design, size_t row);
 struct LayerPrediction {
   std::string name;
   std::string group;                 // "conv", "fc", ..., or "none" (no cost)
-  std::optional<double> predicted;   // null when the model has no sub-model for the layer's group
+  // The layer's group terms plus its share of the per-layer "net" terms (net=macs counts each layer's MACs);
+  // null when neither applies to the layer's group.
+  std::optional<double> predicted;
 };
 struct NetworkPrediction {
   double predicted = 0.0;
   std::optional<double> lower, upper;
-  double network_terms = 0.0;  // the share of "net" terms, not attributable to a layer
+  double network_terms = 0.0;  // the per-network constants of "net" (net=1), not attributable to a layer
   std::vector<LayerPrediction> layers;
   std::vector<std::string> unmodelled_groups;  // groups present in the network that the model cannot predict
+  // Where the network leaves the training domain, one line each ("fc out_bytes 4000 is 100x the training
+  // maximum (40)"), and the factor by which the interval was widened for it (1 when inside).
+  std::vector<std::string> extrapolation;
+  double interval_widening = 1.0;
 };
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra = nullptr);
 

@@ -74,7 +74,9 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 bool known_feature(std::string_view name, const std::vector<std::string>& extra) {
   const auto& names = feature_names();
+  const auto& derived = derived_feature_names();
   return std::find(names.begin(), names.end(), name) != names.end() ||
+         std::find(derived.begin(), derived.end(), name) != derived.end() ||
          std::find(extra.begin(), extra.end(), name) != extra.end();
 }
 
@@ -82,11 +84,29 @@ std::string all_features(const std::vector<std::string>& extra) {
   std::string s;
   for (const auto& n : feature_names())
     if (n != "1") s += (s.empty() ? "" : ", ") + n;
+  for (const auto& n : derived_feature_names()) s += ", " + n;
   for (const auto& n : extra) s += ", " + n;
   return s;
 }
 
 }  // namespace
+
+const std::vector<std::string>& derived_feature_names() {
+  static const std::vector<std::string> names = {"layers", "exec_macs"};
+  return names;
+}
+
+std::optional<double> derived_feature(std::string_view name, const LayerFeatures& layer) {
+  if (name == "layers") return 1.0;
+  if (name == "exec_macs") {
+    // cuDNN and TensorRT run dense 3x3 stride-1 convolutions with Winograd F(2x2,3x3): 16 multiplications
+    // per 2x2 output tile and input channel instead of 36, i.e. 2.25 times fewer than direct convolution.
+    const bool winograd = layer.cls == LayerClass::Conv && layer.kernel_h == 3 && layer.kernel_w == 3 &&
+                          layer.stride_h == 1 && layer.stride_w == 1 && layer.groups == 1;
+    return static_cast<double>(layer.macs) / (winograd ? 2.25 : 1.0);
+  }
+  return std::nullopt;
+}
 
 Term parse_term(std::string_view text, const std::string& where, const std::vector<std::string>& extra) {
   text = trim(text);
@@ -162,6 +182,7 @@ void set_feature_expr(Factor& f, std::string_view expr, const std::string& where
 std::optional<double> feature_expr_value(const Factor& f, const LayerFeatures& layer, const ExtraValues* extra) {
   auto one = [&](const std::string& name) -> std::optional<double> {
     std::optional<double> x = layer.get(name);
+    if (!x) x = derived_feature(name, layer);
     if (!x && extra) {
       auto it = extra->find(name);
       if (it != extra->end()) x = it->second;
@@ -194,7 +215,8 @@ double term_value(const Term& term, const LayerFeatures& layer, const ExtraValue
 }
 
 const std::vector<std::string>& named_feature_sets() {
-  static const std::vector<std::string> names = {"macs", "macs+1", "macs+mem", "compact", "neuralpower", "counters"};
+  static const std::vector<std::string> names = {"macs",    "macs+1",      "macs+mem", "compact",
+                                                 "transfer", "neuralpower", "counters"};
   return names;
 }
 
@@ -247,6 +269,12 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     // direct loop, not im2col + GEMM), fitted for whole-network accuracy (wls-network); see docs/report.md.
     spec = "conv=macs,in_bytes,out_bytes,weight_bytes,1;dwconv=macs,out_bytes,1;fc=weight_bytes,1;pool=in_bytes,1;"
            "other=in_bytes,out_bytes,1;method=wls-network";
+  } else if (name_or_spec == "transfer") {
+    // The default of `convergy fit`: terms shared by every layer class, with non-negative coefficients, so a
+    // layer class the training data never had (pooling, element-wise, concat, SE) still costs its work and its
+    // memory traffic at the rates learned from the classes that were seen, and no term can cancel another
+    // (docs/models.md, "What extrapolates and why").
+    spec = "net=1,layers,exec_macs,in_bytes,out_bytes,weight_bytes;method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

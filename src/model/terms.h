@@ -61,6 +61,13 @@ using ExtraValues = std::map<std::string, double, std::less<>>;
 void set_feature_expr(Factor& f, std::string_view expr, const std::string& where, std::string_view term,
                       const std::vector<std::string>& extra = {});
 
+// Features the model derives from a layer (accepted in terms beside feature_names()): `layers` is 1 for every
+// costed layer (as a `net` term: the network's layer count, a fixed cost per layer such as a kernel launch);
+// `exec_macs` is the MACs a GPU library executes: macs / 2.25 for dense 3x3 stride-1 convolutions (Winograd
+// F(2x2,3x3)), macs otherwise.
+const std::vector<std::string>& derived_feature_names();
+std::optional<double> derived_feature(std::string_view name, const LayerFeatures& layer);
+
 // The value of a factor's feature expression for one layer (before log2, indicator, standardisation and
 // power); nullopt if a name is neither a layer feature nor in `extra`.
 std::optional<double> feature_expr_value(const Factor& f, const LayerFeatures& layer, const ExtraValues* extra);

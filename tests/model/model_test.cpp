@@ -6,10 +6,12 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 using namespace convergy;
@@ -254,7 +256,7 @@ TEST(Model, JsonRoundTripAndVersionCheck) {
   Model m = fit_model(d, des, all_rows(d), {});
   m.provenance.device = "test-board";
   nlohmann::json j = model_to_json(m);
-  EXPECT_EQ(j["format_version"], "1.0");
+  EXPECT_EQ(j["format_version"], "1.1");
   EXPECT_EQ(j["unit"], "mJ");
   EXPECT_EQ(j["provenance"]["training_data_fnv1a64"], "0123456789abcdef");
   EXPECT_TRUE(j["provenance"]["backend"].is_null());  // not known is null, never ""
@@ -295,6 +297,140 @@ TEST(Model, DepthwiseGroupRoutesDepthwiseConvolutions) {
   EXPECT_EQ(layer_group(dw, false), Group::Conv);
   EXPECT_EQ(layer_group(pw, true), Group::Conv);
   EXPECT_FALSE(layer_group(flatten("f"), true).has_value());
+}
+
+LayerFeatures pool(const std::string& name, int64_t c, int64_t hw) {
+  LayerFeatures f;
+  f.name = name;
+  f.kind = LayerKind::Pooling;
+  f.cls = LayerClass::Pool;
+  f.batch = 1, f.in_c = f.out_c = c, f.in_h = f.in_w = hw, f.out_h = f.out_w = hw / 2;
+  f.kernel_h = f.kernel_w = 2, f.stride_h = f.stride_w = 2;
+  f.in_elems = static_cast<uint64_t>(c * hw * hw), f.out_elems = f.in_elems / 4;
+  f.ops = f.in_elems;
+  f.in_bytes = 4 * f.in_elems, f.out_bytes = 4 * f.out_elems;
+  return f;
+}
+
+TEST(Terms, DerivedFeatures) {
+  LayerFeatures c3 = conv("c3", 16, 16, 8, 3), c1 = conv("c1", 16, 16, 8, 1), dw = conv("dw", 16, 16, 8, 3, 16);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("layers", "t"), c3), 1.0);
+  // Winograd F(2x2,3x3) for dense 3x3 stride-1 convolutions only.
+  EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), c3), static_cast<double>(c3.macs) / 2.25);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), c1), static_cast<double>(c1.macs));
+  EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), dw), static_cast<double>(dw.macs));
+  c3.stride_h = c3.stride_w = 2;
+  EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), c3), static_cast<double>(c3.macs));
+  FeatureSet t = parse_feature_set("transfer");
+  EXPECT_EQ(t.method, Method::Nnls);
+  EXPECT_TRUE(t.of(Group::Conv).empty());
+  EXPECT_EQ(t.of(Group::Network).size(), 6u);
+}
+
+TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
+  Dataset d = synthetic_networks(80, 21, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  for (const auto& s : m.subs)
+    for (double c : s.coef) EXPECT_GE(c, 0.0);
+  // A network with pooling, never in the training data: the pooling layer costs its memory traffic at the
+  // shared rate instead of nothing, and no layer is negative.
+  NetworkFeatures net = *d.networks[0];
+  net.layers.insert(net.layers.begin() + 1, pool("pool1", net.layers[0].out_c, net.layers[0].out_h));
+  NetworkPrediction p = predict_network(m, net);
+  EXPECT_TRUE(p.unmodelled_groups.empty());
+  ASSERT_TRUE(p.layers[1].predicted.has_value());
+  EXPECT_EQ(p.layers[1].group, "pool");
+  EXPECT_GT(*p.layers[1].predicted, 0.0);
+  double sum = p.network_terms;
+  for (const auto& l : p.layers) {
+    if (!l.predicted) continue;
+    EXPECT_GE(*l.predicted, 0.0) << l.name;
+    sum += *l.predicted;
+  }
+  EXPECT_NEAR(sum, p.predicted, 1e-9 * p.predicted);
+  EXPECT_THAT(p.extrapolation, ::testing::Contains(HasSubstr("1 pool layer: a layer class the training data never had")));
+}
+
+TEST(Model, ConstantAndCollinearTermsAreDroppedAndNamed) {
+  Dataset d = synthetic_networks(60, 22, 0.01);
+  // fc.out_bytes is 40 in every network (10 classes) and fc.1 is 1 (one FC per network): both constant, so
+  // the intercept net.1 carries them; conv.flops is 2 x conv.macs.
+  Design des = build_design(d, parse_feature_set("conv=macs,flops,1;fc=macs,out_bytes,1;pool=ops;net=1;method=wls"));
+  FitOptions o;
+  o.calibrate = false;
+  Model m = fit_model(d, des, all_rows(d), o);
+  std::map<std::string, std::string> why;
+  for (const auto& t : m.dropped) why[t.term] = t.reason;
+  ASSERT_EQ(why.size(), 4u);
+  EXPECT_THAT(why["fc.out_bytes"], HasSubstr("constant (40) over the 60 training rows: the intercept net.1 carries it"));
+  EXPECT_THAT(why["fc.1"], HasSubstr("constant (1)"));
+  EXPECT_THAT(why["conv.flops"], HasSubstr("collinear with conv.macs over the 60 training rows"));
+  EXPECT_THAT(why["pool.ops"], HasSubstr("0 in every one of the 60 training rows"));
+  EXPECT_EQ(m.sub(Group::FC)->coef[1], 0.0);
+  EXPECT_EQ(m.sub(Group::Conv)->coef[1], 0.0);
+  EXPECT_NEAR(m.sub(Group::Network)->coef[0], 3.0, 0.3);  // the per-network constant of the data
+  // Without screening, the same data fitted the constant into fc.out_bytes: a 1000-class network then gained
+  // 100 times that weight. Now the prediction does not depend on the class count beyond fc.macs.
+  NetworkFeatures wide = *d.networks[0];
+  wide.layers.back() = fc("fc", static_cast<int64_t>(wide.layers.back().in_elems), 1000);
+  const double fc_share = m.sub(Group::FC)->coef[0] * static_cast<double>(wide.layers.back().macs);
+  EXPECT_LT(predict_network(m, wide).predicted, predict_network(m, *d.networks[0]).predicted + fc_share + 1.0);
+}
+
+TEST(Model, DomainIsStoredAndExtrapolationFlaggedWithAWiderInterval) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  ASSERT_TRUE(m.domain.has_value());
+  ASSERT_TRUE(m.interval.has_value());
+  EXPECT_GT(m.domain->layers_seen[static_cast<size_t>(Group::Conv)], 80u);
+  EXPECT_EQ(m.domain->layers_seen[static_cast<size_t>(Group::Pool)], 0u);
+  const size_t out_bytes = 2;  // TrainingDomain::layer_features(): macs, in_bytes, out_bytes, ...
+  ASSERT_EQ(TrainingDomain::layer_features()[out_bytes], "out_bytes");
+  EXPECT_EQ(m.domain->layer_range[static_cast<size_t>(Group::FC)][out_bytes].max, 40.0);
+
+  // Inside: no finding, the calibrated interval as it is.
+  NetworkPrediction in = predict_network(m, *d.networks[0]);
+  EXPECT_TRUE(in.extrapolation.empty());
+  EXPECT_EQ(in.interval_widening, 1.0);
+  EXPECT_NEAR(*in.upper / in.predicted, m.interval->upper_ratio, 1e-12);
+
+  // 1000 classes: flagged with the factor, and the interval widened by (1 + u)(1 + decades).
+  NetworkFeatures wide = *d.networks[0];
+  wide.layers.back() = fc("fc", static_cast<int64_t>(wide.layers.back().in_elems), 1000);
+  NetworkPrediction out = predict_network(m, wide);
+  EXPECT_THAT(out.extrapolation, ::testing::Contains(HasSubstr("fc out_bytes 4000 is 100x the training maximum (40)")));
+  EXPECT_GE(out.interval_widening, 3.0);  // 2 decades outside: at least 1 + 2
+  EXPECT_NEAR(*out.upper / out.predicted, m.interval->upper_ratio * out.interval_widening, 1e-9);
+  EXPECT_NEAR(*out.lower / out.predicted, m.interval->lower_ratio / out.interval_widening, 1e-9);
+
+  // The domain survives the file; a file without it (format 1.0) loads and checks nothing.
+  nlohmann::json j = model_to_json(m);
+  Model back = model_from_json(j, "m.json");
+  ASSERT_TRUE(back.domain.has_value());
+  EXPECT_EQ(predict_network(back, wide).extrapolation, out.extrapolation);
+  j.erase("domain");
+  j.erase("dropped_terms");
+  j["format_version"] = "1.0";
+  Model old = model_from_json(j, "m.json");
+  EXPECT_FALSE(old.domain.has_value());
+  EXPECT_TRUE(predict_network(old, wide).extrapolation.empty());
+  nlohmann::json bad = model_to_json(m);
+  bad["domain"]["groups"][0]["min"][0] = 1e30;
+  EXPECT_THAT(message_of([&] { model_from_json(bad, "m.json"); }),
+              HasSubstr("m.json: domain.groups[0]: macs min 1e+30 above max"));
+}
+
+TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
+  Dataset d = synthetic_networks(90, 24, 0.03);
+  d.header = {"network", "family"};
+  for (size_t i = 0; i < d.samples.size(); ++i) d.samples[i].columns.push_back(i % 3 == 0 ? "a" : "b");
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  ASSERT_TRUE(m.interval.has_value());
+  EXPECT_EQ(m.interval->folds, "leave-one-family-out");
+  EXPECT_EQ(m.interval->calibration_rows, 90u);
+  FitOptions random;
+  random.calibration_group.clear();
+  EXPECT_EQ(fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), random).interval->folds, "5-fold");
 }
 
 TEST(Metrics, Definitions) {
