@@ -227,8 +227,12 @@ Design build_design(const Dataset& data, FeatureSet features) {
     } catch (const Error& e) {
       throw Error(e.kind(), fmt::format("{}:{}: {}", data.path, s.line, e.what()));
     }
-    for (size_t t = 0; t < net_list.size(); ++t)
-      if (net_list[t].is_constant()) row[offset[static_cast<size_t>(Group::Network)] + t] = 1.0;
+    // `net=1` is once per network: a row that is a whole network has it once; a row that is one layer (per-layer
+    // or standalone) cannot tell the per-network constant apart from its own cost, so the column stays 0 there
+    // and the fit names it (per-layer fixed costs are `layers` or a group's `1`).
+    if (data.kind == DataKind::Networks)
+      for (size_t t = 0; t < net_list.size(); ++t)
+        if (net_list[t].is_constant()) row[offset[static_cast<size_t>(Group::Network)] + t] = 1.0;
     for (size_t j = 0; j < p; ++j) d.x(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = row[j];
   }
   d.features = std::move(features);
@@ -350,8 +354,15 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
       ++u;
       continue;
     }
-    out.dropped.push_back({col_name(j), fmt::format("0 in every one of the {} training rows (no such layers): "
-                                                    "coefficient 0", rows.size())});
+    auto [g, t] = design.cols[static_cast<size_t>(j)];
+    const bool net_constant = g == Group::Network && design.features.of(g)[static_cast<size_t>(t)].is_constant();
+    out.dropped.push_back(
+        {col_name(j), net_constant && data.kind != DataKind::Networks
+                          ? fmt::format("a per-network constant cannot be fitted from {} rows (each row is one "
+                                        "layer): coefficient 0",
+                                        data_kind_name(data.kind))
+                          : fmt::format("0 in every one of the {} training rows (no such layers): coefficient 0",
+                                        rows.size())});
   }
   if (used.empty() || rows.empty()) return out;
   if (method != Method::Lasso) {
@@ -618,8 +629,8 @@ namespace {
 
 std::string ratio_text(double value, double bound, bool above) {
   const double r = above ? value / bound : bound / value;
-  const std::string times = r >= 10 ? fmt::format("{:.0f}x", r) : fmt::format("{:.2g}x", r);
-  return above ? fmt::format("{:.6g} is {} the training maximum ({:.6g})", value, times, bound)
+  const std::string times = r >= 10 ? fmt::format("{:.0f}", r) : fmt::format("{:.2g}", r);
+  return above ? fmt::format("{:.6g} is {}x the training maximum ({:.6g})", value, times, bound)
                : fmt::format("{:.6g} is 1/{} of the training minimum ({:.6g})", value, times, bound);
 }
 

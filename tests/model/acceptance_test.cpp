@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 using namespace convergy::model;
@@ -129,6 +130,57 @@ TEST(AcceptanceNano, LeaveOneFamilyOut) {
   EXPECT_EQ(r["cv"], "leave-one-family-out");
   EXPECT_EQ(r["folds"], 3);
   EXPECT_GE(r["rows"]["accuracy"].get<double>(), 0.890);  // measured 90.0%
+}
+
+}  // namespace
+
+// Issue 13: the default model (`transfer`) on the Nano networks. Figures measured at the commit that added
+// these tests are in docs/models.md, "What extrapolates and why".
+namespace {
+
+TEST(AcceptanceNanoDefault, FiveFoldAndLeaveOneFamilyOut) {
+  nlohmann::json k5 = run_cli_json("evaluate --measurements " + nano_csv() +
+                                   " --target energy_mj --cv 5 --format json --features transfer");
+  ASSERT_TRUE(k5.is_object());
+  const auto& r = k5["results"][0];
+  EXPECT_EQ(r["feature_set"], "transfer");
+  EXPECT_GE(r["rows"]["accuracy"].get<double>(), 0.890);  // measured 89.9% (macs+mem, the old default: 89.1%)
+  EXPECT_GE(r["rows"]["interval_coverage"].get<double>(), 0.85);
+  EXPECT_LE(r["rows"]["interval_coverage"].get<double>(), 0.95);
+  nlohmann::json lofo = run_cli_json("evaluate --measurements " + nano_csv() +
+                                     " --target energy_mj --cv lono --group family --format json --features transfer");
+  ASSERT_TRUE(lofo.is_object());
+  const auto& l = lofo["results"][0];
+  EXPECT_GE(l["rows"]["accuracy"].get<double>(), 0.840);  // measured 84.6%
+  // Calibrated by leaving one training family out, widened where a network leaves the domain.
+  EXPECT_GE(l["rows"]["interval_coverage"].get<double>(), 0.80);  // measured 85.7%
+  EXPECT_LE(l["rows"]["interval_coverage"].get<double>(), 0.95);
+}
+
+TEST(AcceptanceNanoDefault, SyntheticToRealNetworks) {
+  const std::string out = (std::filesystem::temp_directory_path() / "convergy_acceptance_transfer.json").string();
+  test_util::CliResult fit = test_util::run_cli("fit --measurements " + nano_csv() + " --target energy_mj --out " + out);
+  ASSERT_EQ(fit.exit_code, 0) << fit.output;
+  const std::string real = std::string(CONVERGY_SOURCE_DIR) + "/data/jetson-nano-real/";
+  CsvTable csv = test_util::filtered_csv(real + "networks.csv");
+  std::string nets;
+  for (size_t i = 0; i < csv.rows(); ++i) nets += " " + real + csv.text(i, csv.require_column("network"));
+  nlohmann::json p = run_cli_json("predict --model " + out + nets + " --format json");
+  std::filesystem::remove(out);
+  ASSERT_TRUE(p.is_array());
+  ASSERT_EQ(p.size(), 7u);
+  double ape = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double m = csv.number(i, csv.require_column("energy_mj")), q = p[i]["predicted"].get<double>();
+    ape += std::abs(q - m) / m;
+    // Every real network leaves the synthetic domain (1000 classes, pooling, 50-390 layers): flagged, and
+    // its widened interval holds the measurement.
+    EXPECT_FALSE(p[i]["extrapolation"].empty()) << p[i]["network"];
+    EXPECT_LE(p[i]["lower"].get<double>(), m) << p[i]["network"];
+    EXPECT_GE(p[i]["upper"].get<double>(), m) << p[i]["network"];
+    for (const auto& l : p[i]["layers"]) EXPECT_GE(l["predicted"].get<double>(), 0.0) << l["name"];
+  }
+  EXPECT_LT(ape / 7, 0.15);  // measured 13.8% MAPE (the old default: about 1,300%)
 }
 
 }  // namespace

@@ -45,8 +45,13 @@ TEST_F(CliModel, FitThenPredictJson) {
                                 path("m.json") + " --device jetson-nano");
   ASSERT_EQ(fit.exit_code, 0) << fit.output;
   nlohmann::json model = nlohmann::json::parse(std::ifstream(path("m.json")));
-  EXPECT_EQ(model["format_version"], "1.0");
+  EXPECT_EQ(model["format_version"], "1.1");
   EXPECT_EQ(model["unit"], "mJ");
+  // macs+1 has pool and other terms, and these networks have no such layers: fit names each one it dropped.
+  EXPECT_THAT(fit.output, HasSubstr("  dropped pool.ops: 0 in every one of the 40 training rows (no such layers)"));
+  EXPECT_EQ(model["dropped_terms"].size(), 4u);
+  EXPECT_EQ(model["domain"]["groups"][0]["group"], "conv");
+  EXPECT_EQ(model["interval"]["calibration_folds"], "5-fold");  // nets.csv has no family column
   EXPECT_EQ(model["provenance"]["device"], "jetson-nano");
   EXPECT_EQ(model["provenance"]["training_rows"], 40);
   EXPECT_EQ(model["provenance"]["training_data_kind"], "whole-network");
@@ -58,6 +63,9 @@ TEST_F(CliModel, FitThenPredictJson) {
   ASSERT_TRUE(j.is_array());
   ASSERT_EQ(j.size(), 1u);
   EXPECT_EQ(j[0]["network"], net);
+  // Checked against the training domain: a list (empty or not), and the widening it caused.
+  EXPECT_TRUE(j[0]["extrapolation"].is_array());
+  EXPECT_GE(j[0]["interval_widening"].get<double>(), 1.0);
   EXPECT_EQ(j[0]["target"], "energy_mj");
   double p = j[0]["predicted"].get<double>();
   EXPECT_GT(p, 0.0);
