@@ -29,3 +29,15 @@ echo "== Jetson Nano networks, 5-fold grouped by network"
 echo "== Jetson Nano networks, leave one family out"
 "$CLI" evaluate --measurements "$D/jetson-nano/networks.csv" --target energy_mj --cv lono --group family \
   --features macs+1,macs+mem --features "$NANO" "$@"
+# The default of `convergy fit` (transfer), both targets (docs/models.md, "What extrapolates and why").
+for T in energy_mj time_ms; do
+  echo "== Jetson Nano networks, default set, $T: 5-fold, then leave one family out"
+  "$CLI" evaluate --measurements "$D/jetson-nano/networks.csv" --target "$T" --cv 5 --features transfer "$@"
+  "$CLI" evaluate --measurements "$D/jetson-nano/networks.csv" --target "$T" --cv lono --group family \
+    --features transfer "$@"
+  echo "== Fitted on the synthetic Nano networks, predicting the real ones ($T; compare data/jetson-nano-real/networks.csv)"
+  MODEL=$(mktemp --suffix=.json)
+  "$CLI" fit --measurements "$D/jetson-nano/networks.csv" --target "$T" --out "$MODEL"
+  "$CLI" predict --model "$MODEL" data/jetson-nano-real/onnx/*.onnx
+  rm -f "$MODEL"
+done
