@@ -324,7 +324,7 @@ TEST(Terms, DerivedFeatures) {
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 6u);
+  EXPECT_EQ(t.of(Group::Network).size(), 7u);
 }
 
 TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
