@@ -1,6 +1,8 @@
 // `convergy evaluate --measurements M.csv --target T [--features A,B,...] [--cv K|lono|split]
 // [--format table|json]`: cross-validates feature sets and prints accuracy, RMSPE, MAPE, within +-10%,
 // complexity and interval coverage per feature set and layer group, plus whole-network figures.
+// Transfer splits (--split, --train-where/--test-where, --test-measurements) fit on one group, subset or file
+// and predict another, with a row per held-out group and, for a test subset, a row per held-out network.
 // With --select-terms N it first searches a compact set (forward stepwise selection, model/select.h) and then
 // evaluates the set it found.
 #include "cli/command.h"
@@ -37,6 +39,10 @@ struct EvaluateOptions {
   uint64_t select_seed = 0;  // 0: seed + 1
   int exchange_passes = 2;
   bool select_nested = false;
+  // Transfer splits.
+  std::string split, test_measurements;
+  std::vector<std::string> train_where, test_where;
+  bool cv_given = false;
 };
 
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
@@ -72,14 +78,84 @@ void add_rows(Table& t, const std::string& set, const std::string& what, const m
              m.coverage ? pct(*m.coverage) : ""});
 }
 
+std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; }
+
+// Which rows are held out: --cv (with --group), --split, or a subset/file split. Contradictory combinations
+// are refused here, before any file is read.
+void check_split_options(const EvaluateOptions& opt) {
+  const bool subsets = !opt.train_where.empty() || !opt.test_where.empty() || !opt.test_measurements.empty();
+  if (!opt.split.empty() && opt.cv_given)
+    throw_bad_input("--split and --cv both choose the held-out rows, expected one of them");
+  if (!opt.split.empty() && !opt.group.empty())
+    throw_bad_input("--split {} with --group {}, expected the group in --split by:COLUMN alone", opt.split, opt.group);
+  if (!opt.split.empty() && subsets)
+    throw_bad_input("--split with --train-where/--test-where/--test-measurements, expected one way to hold rows out");
+  if (subsets && (opt.cv_given || !opt.group.empty()))
+    throw_bad_input("--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or --group");
+  if (opt.select_terms > 0 && (subsets || !opt.split.empty()))
+    throw_bad_input("--select-terms searches by k-fold cross-validation, expected no --split, --train-where, "
+                    "--test-where or --test-measurements with it");
+  if (!opt.split.empty() && opt.split != "leave-one-family-out" && (!opt.split.starts_with("by:") || opt.split.size() == 3))
+    throw_bad_input("--split \"{}\", expected leave-one-family-out or by:COLUMN", opt.split);
+}
+
+// The transfer tables: a row per held-out group (each direction of a leave-one-group-out split), and for a
+// single train/test split a row per held-out network with its interval.
+void print_splits(const model::Dataset& data, const model::EvalOptions& eo, const std::vector<model::Evaluation>& results) {
+  const bool layers = data.kind == model::DataKind::Layers;
+  Table t({{"features"}, {"held out"}, {"train rows", Align::Right}, {"test rows", Align::Right},
+           {layers ? "networks" : "n", Align::Right}, {"accuracy", Align::Right}, {"MAPE", Align::Right},
+           {"within 10%", Align::Right}, {"coverage", Align::Right}});
+  for (const auto& e : results)
+    for (const auto& sr : e.splits) {
+      const model::Metrics& m = sr.networks ? *sr.networks : sr.rows;
+      t.add_row({e.feature_set, sr.held_out, std::to_string(sr.train_rows), std::to_string(sr.test_rows),
+                 std::to_string(m.n), pct(m.accuracy), pct(m.mape), pct(m.within_10), m.coverage ? pct(*m.coverage) : ""});
+    }
+  fmt::print("\nper held-out {} ({}; pooled above{}):\n{}", eo.mode == model::CvMode::Subsets ? "subset" : "group",
+             layers ? "networks are sums of their layers, bounds the sums of theirs" : "every held-out row",
+             layers ? " as \"networks (sum of layers)\"" : "", t.text());
+  if (eo.mode != model::CvMode::Subsets) return;
+  constexpr size_t kListed = 100;  // longer lists are for --format json
+  for (const auto& e : results) {
+    std::vector<model::HeldOutItem> items = model::held_out_items(data, e);
+    if (items.size() > kListed) {
+      fmt::print("\n{}: {} held-out items (--format json lists each)\n", e.feature_set, items.size());
+      continue;
+    }
+    Table p({{"item"}, {"measured", Align::Right}, {"predicted", Align::Right}, {"error", Align::Right},
+             {"lower", Align::Right}, {"upper", Align::Right}, {"inside"}});
+    for (const auto& it : items) {
+      const bool bounds = std::isfinite(it.lower) && std::isfinite(it.upper);
+      p.add_row({it.label, num(it.measured), num(it.predicted), pct((it.predicted - it.measured) / it.measured),
+                 bounds ? num(it.lower) : "", bounds ? num(it.upper) : "",
+                 bounds ? (it.measured >= it.lower && it.measured <= it.upper ? "yes" : "no") : ""});
+    }
+    fmt::print("\n{} ({}):\n{}", e.feature_set, e.method, p.text());
+  }
+}
+
 int run_evaluate(const EvaluateOptions& opt) {
-  model::Dataset data = load_measurements(opt.measurements, opt.target, opt.where);
+  check_split_options(opt);
   model::EvalOptions eo;
+  for (const auto& w : opt.train_where) eo.train_where.push_back(model::parse_row_filter(w, "--train-where"));
+  for (const auto& w : opt.test_where) eo.test_where.push_back(model::parse_row_filter(w, "--test-where"));
+  model::Dataset data = load_measurements(opt.measurements, opt.target, opt.where);
+  if (!opt.test_measurements.empty())
+    model::merge_test_data(data, load_measurements(opt.test_measurements, opt.target, {}));
   eo.group_column = opt.group;
   eo.fit.coverage = opt.coverage;
   eo.fit.max_terms = opt.max_terms;
   eo.fit.seed = opt.seed;
-  if (opt.cv == "lono") {
+  const bool subsets = !eo.train_where.empty() || !eo.test_where.empty() || !opt.test_measurements.empty();
+  if (!opt.split.empty()) {
+    eo.mode = model::CvMode::LeaveOneGroupOut;
+    eo.group_column = opt.split == "leave-one-family-out" ? "family" : opt.split.substr(3);
+    eo.per_split = true;
+  } else if (subsets) {
+    eo.mode = model::CvMode::Subsets;
+    eo.per_split = true;
+  } else if (opt.cv == "lono") {
     eo.mode = model::CvMode::LeaveOneGroupOut;
   } else if (opt.cv == "split") {
     eo.mode = model::CvMode::Split;
@@ -149,8 +225,29 @@ int run_evaluate(const EvaluateOptions& opt) {
                                     {"within_10pct", nested->rows.within_10},
                                     {"specs", nested->specs}};
     }
+    j["split"] = opt.split.empty() ? Json(nullptr) : Json(opt.split);
+    j["train_where"] = opt.train_where;
+    j["test_where"] = opt.test_where;
+    j["test_measurements"] = opt.test_measurements.empty() ? Json(nullptr) : Json(opt.test_measurements);
     Json rs = Json::array();
-    for (const auto& e : results) rs.push_back(Json::parse(model::evaluation_to_json(e).dump()));
+    for (const auto& e : results) {
+      Json one = Json::parse(model::evaluation_to_json(e).dump());
+      if (eo.mode == model::CvMode::Subsets) {
+        // Each held-out network, as `convergy predict` would give it after fitting on the training rows.
+        Json items = Json::array();
+        for (const auto& it : model::held_out_items(data, e)) {
+          const bool bounds = std::isfinite(it.lower) && std::isfinite(it.upper);
+          items.push_back({{"item", it.label},
+                           {"measured", it.measured},
+                           {"predicted", it.predicted},
+                           {"lower", bounds ? Json(it.lower) : Json(nullptr)},
+                           {"upper", bounds ? Json(it.upper) : Json(nullptr)},
+                           {"inside", bounds ? Json(it.measured >= it.lower && it.measured <= it.upper) : Json(nullptr)}});
+        }
+        one["predictions"] = std::move(items);
+      }
+      rs.push_back(std::move(one));
+    }
     j["results"] = rs;
     fmt::print("{}", json_text(j));
     return 0;
@@ -188,11 +285,13 @@ int run_evaluate(const EvaluateOptions& opt) {
   }
   std::string where;
   for (const auto& w : opt.where) where += " " + w;
+  if (!opt.test_measurements.empty()) where += " -> " + opt.test_measurements;
   if (data.skipped_network_rows)
     where += fmt::format(" (skipped {} whole-network rows)", data.skipped_network_rows);
   fmt::print("{}{}: {} {} rows, target {} ({}), {}, {:.0f}% intervals\n{}", opt.measurements, where,
              data.samples.size(), model::data_kind_name(data.kind), opt.target, unit,
              results.empty() ? "" : results.front().cv, 100 * opt.coverage, t.text());
+  if (eo.per_split) print_splits(data, eo, results);
   return 0;
 }
 
@@ -204,8 +303,20 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
   app.add_option("--features", opt->features,
                  "Named sets, comma-separated (default macs,macs+1,macs+mem,neuralpower); repeat the option for a "
                  "custom spec such as \"conv=macs,1;fc=macs,1\"");
-  app.add_option("--cv", opt->cv, "K (k-fold; grouped by network when rows name networks), lono, or split")->capture_default_str();
+  auto* cv = app.add_option("--cv", opt->cv, "K (k-fold; grouped by network when rows name networks), lono, or split")
+                ->capture_default_str();
   app.add_option("--group", opt->group, "Column whose rows share a fold, e.g. family (with --cv lono: leave-one-family-out)");
+  app.add_option("--split", opt->split,
+                 "Transfer: leave-one-family-out, or by:COLUMN (hold out each value of COLUMN in turn; COLUMN may be "
+                 "net.grouped, net.depthwise, net.residual or net.structure); instead of --cv");
+  app.add_option("--train-where", opt->train_where,
+                 "Transfer: fit only on rows with COLUMN=VALUE or COLUMN!=VALUE (repeatable, all must hold; net.* "
+                 "columns as for --split)");
+  app.add_option("--test-where", opt->test_where,
+                 "Transfer: predict the rows with COLUMN=VALUE or COLUMN!=VALUE (repeatable; default: the rows "
+                 "--train-where leaves out)");
+  app.add_option("--test-measurements", opt->test_measurements,
+                 "Transfer: fit on --measurements, predict the rows of this CSV (same kind of rows and target)");
   app.add_option("--method", opt->method, "Override the regression: ols, wls, nnls, ridge, lasso, lad, loglinear");
   app.add_option("--where", opt->where, "Keep only rows with COLUMN=VALUE (repeatable), e.g. rail=cpu");
   app.add_option("--coverage", opt->coverage, "Prediction interval coverage")->capture_default_str()->check(CLI::Range(0.5, 0.999));
@@ -227,7 +338,10 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
   app.add_flag("--select-nested", opt->select_nested,
                "Selection: also estimate the selection's accuracy by nested cross-validation (slow: one search per fold)");
   add_format_option(app, opt->format);
-  return [opt] { return run_evaluate(*opt); };
+  return [opt, cv] {
+    opt->cv_given = cv->count() > 0;
+    return run_evaluate(*opt);
+  };
 }});
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "util/checked.h"
 #include "util/error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <initializer_list>
@@ -181,6 +182,7 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
         d.networks.push_back(net);
       }
       s.group = field;
+      s.network = net.get();
       if (d.kind == DataKind::Networks) {
         for (const auto& l : net->layers) s.layers.push_back(&l);
         s.label = field;
@@ -207,6 +209,37 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
   }
   if (d.samples.empty()) throw_bad_input("{}: no row has a measured \"{}\"", csv.path(), target);
   return d;
+}
+
+void merge_test_data(Dataset& train, Dataset test) {
+  if (train.kind != test.kind)
+    throw_bad_input("{}: {} rows, expected {} rows like {} (the model is fitted on one and tested on the other)",
+                    test.path, data_kind_name(test.kind), data_kind_name(train.kind), train.path);
+  if (train.target != test.target)
+    throw_bad_input("{}: target {}, expected {} like {}", test.path, test.target, train.target, train.path);
+  std::vector<int> from_test;
+  for (const auto& h : test.header) {
+    auto it = std::find(train.header.begin(), train.header.end(), h);
+    if (it == train.header.end()) {
+      train.header.push_back(h);
+      it = train.header.end() - 1;
+    }
+    from_test.push_back(static_cast<int>(it - train.header.begin()));
+  }
+  for (auto& s : train.samples) s.columns.resize(train.header.size());
+  for (auto& s : test.samples) {
+    std::vector<std::string> cols(train.header.size());
+    for (size_t c = 0; c < s.columns.size(); ++c) cols[static_cast<size_t>(from_test[c])] = std::move(s.columns[c]);
+    s.columns = std::move(cols);
+    s.file = 1;
+    train.samples.push_back(std::move(s));
+  }
+  // The samples point into these; moving the owners keeps the pointers valid.
+  for (auto& l : test.own_layers) train.own_layers.push_back(std::move(l));
+  for (auto& n : test.networks) train.networks.push_back(std::move(n));
+  train.skipped_unmeasured += test.skipped_unmeasured;
+  train.skipped_network_rows += test.skipped_network_rows;
+  train.test_path = test.path;
 }
 
 }  // namespace convergy::model

@@ -26,6 +26,8 @@ struct Sample {
   int line = 0;                              // line in the CSV
   std::string label;                         // what a report prints: network, network/layer, or the row's line
   std::vector<std::string> columns;          // every field of the row, for grouping by another column
+  const NetworkFeatures* network = nullptr;  // the row's whole network (per-layer and whole-network rows)
+  int file = 0;                              // 0: the data set's own file; 1: a test file merged in (merge_test_data)
 };
 
 struct Dataset {
@@ -43,6 +45,8 @@ struct Dataset {
   // Per-layer rows skipped because they are a whole-network run, not a layer: `convergy export` writes one per
   // network and repetition with layer_index -1 and layer "(network)".
   size_t skipped_network_rows = 0;
+  // The file merge_test_data() appended (its samples have file 1), "" when none.
+  std::string test_path;
 };
 
 // Turns a network reference (a path already resolved against the CSV's folder, or a zoo name) into the
@@ -56,6 +60,11 @@ using NetworkResolver = std::function<std::shared_ptr<const NetworkFeatures>(con
 // its network would be counted twice. Measured counter columns (counter_columns()) go into Sample::extra,
 // with simd_instructions and memory_accesses derived from the profiler's event names.
 Dataset load_dataset(const CsvTable& csv, const std::string& target, const NetworkResolver& resolver);
+
+// Appends the samples of `test` (a second file of the same kind and target) to `train`, with file = 1, so that
+// one design matrix serves both: fit on the first file's rows, predict the second's. The header becomes the
+// union of both headers (a column one file lacks is empty in its rows). Throws BadInput when the kinds differ.
+void merge_test_data(Dataset& train, Dataset test);
 
 // The features of a standalone layer row (the tx2-conv-layers.csv columns; kind Convolution).
 LayerFeatures standalone_layer(const CsvTable& csv, size_t row);

@@ -44,28 +44,138 @@ Metrics compute_metrics(const std::vector<double>& measured, const std::vector<d
   return m;
 }
 
+RowFilter parse_row_filter(const std::string& text, const std::string& option) {
+  RowFilter f;
+  f.text = text;
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || (eq == 1 && text[0] == '!'))
+    throw_bad_input("{} \"{}\", expected COLUMN=VALUE or COLUMN!=VALUE", option, text);
+  f.equal = text[eq - 1] != '!';
+  f.column = text.substr(0, f.equal ? eq : eq - 1);
+  f.value = text.substr(eq + 1);
+  return f;
+}
+
+const std::vector<std::string>& derived_columns() {
+  static const std::vector<std::string> names = {"net.grouped", "net.depthwise", "net.residual", "net.structure"};
+  return names;
+}
+
+namespace {
+
+struct NetworkStructure {
+  bool grouped = false, depthwise = false, residual = false;
+};
+
+NetworkStructure structure_of(const NetworkFeatures& net) {
+  NetworkStructure st;
+  for (const auto& l : net.layers) {
+    if (l.kind == LayerKind::Convolution && l.groups > 1) st.grouped = true;
+    if (l.kind == LayerKind::Convolution && l.depthwise) st.depthwise = true;
+    if (l.kind == LayerKind::Eltwise) st.residual = true;
+  }
+  return st;
+}
+
+std::string derived_value(const NetworkStructure& st, const std::string& column) {
+  if (column == "net.grouped") return st.grouped ? "1" : "0";
+  if (column == "net.depthwise") return st.depthwise ? "1" : "0";
+  if (column == "net.residual") return st.residual ? "1" : "0";
+  return st.grouped ? "grouped" : st.residual ? "residual" : "plain";
+}
+
+}  // namespace
+
+std::vector<std::string> column_values(const Dataset& data, const std::string& column) {
+  std::vector<std::string> out;
+  out.reserve(data.samples.size());
+  const auto& derived = derived_columns();
+  if (std::find(derived.begin(), derived.end(), column) != derived.end()) {
+    std::unordered_map<const NetworkFeatures*, std::string> cache;
+    for (const auto& s : data.samples) {
+      if (!s.network)
+        throw_bad_input("{}:{}: column \"{}\" is a property of the row's network, but the row names no network",
+                        data.path, s.line, column);
+      auto [it, fresh] = cache.emplace(s.network, std::string());
+      if (fresh) it->second = derived_value(structure_of(*s.network), column);
+      out.push_back(it->second);
+    }
+    return out;
+  }
+  int col = -1;
+  for (size_t i = 0; i < data.header.size(); ++i)
+    if (data.header[i] == column) col = static_cast<int>(i);
+  if (col < 0) {
+    std::string cols;
+    for (const auto& h : data.header) cols += (cols.empty() ? "" : ", ") + h;
+    if (data.kind != DataKind::Standalone)
+      for (const auto& d : derived) cols += ", " + d;
+    throw_bad_input("{}: no column \"{}\" (columns: {})", data.path, column, cols);
+  }
+  for (const auto& s : data.samples) out.push_back(s.columns[static_cast<size_t>(col)]);
+  return out;
+}
+
 namespace {
 
 // Group key of each sample: the named column, else the network, else the row itself.
 std::vector<std::string> group_keys(const Dataset& data, const std::string& column) {
+  if (!column.empty()) return column_values(data, column);
   std::vector<std::string> keys;
-  int col = -1;
-  if (!column.empty()) {
-    for (size_t i = 0; i < data.header.size(); ++i)
-      if (data.header[i] == column) col = static_cast<int>(i);
-    if (col < 0) {
-      std::string cols;
-      for (const auto& h : data.header) cols += (cols.empty() ? "" : ", ") + h;
-      throw_bad_input("{}: no column \"{}\" to group by (columns: {})", data.path, column, cols);
-    }
-  }
-  for (const auto& s : data.samples) keys.push_back(col >= 0 ? s.columns[static_cast<size_t>(col)] : s.group);
+  for (const auto& s : data.samples) keys.push_back(s.group);
   return keys;
+}
+
+// Samples matching every filter, as a mask.
+std::vector<char> matching(const Dataset& data, const std::vector<RowFilter>& filters) {
+  std::vector<char> keep(data.samples.size(), 1);
+  for (const auto& f : filters) {
+    std::vector<std::string> v = column_values(data, f.column);
+    for (size_t i = 0; i < v.size(); ++i) keep[i] = keep[i] && ((v[i] == f.value) == f.equal);
+  }
+  return keep;
+}
+
+std::string filter_text(const std::vector<RowFilter>& filters) {
+  std::string t;
+  for (const auto& f : filters) t += (t.empty() ? "" : " & ") + f.text;
+  return t;
+}
+
+Folds subset_folds(const Dataset& data, const EvalOptions& options) {
+  const size_t n = data.samples.size();
+  bool second_file = false;
+  for (const auto& s : data.samples) second_file = second_file || s.file == 1;
+  std::vector<char> train_ok = matching(data, options.train_where);
+  std::vector<char> test_ok = matching(data, options.test_where);
+  std::vector<size_t> train, test;
+  for (size_t i = 0; i < n; ++i) {
+    const bool in_test = second_file ? data.samples[i].file == 1 && test_ok[i]
+                                     : (options.test_where.empty() ? !train_ok[i] : test_ok[i]);
+    if (in_test) test.push_back(i);
+    else if (train_ok[i] && data.samples[i].file == 0) train.push_back(i);
+  }
+  std::string train_what = filter_text(options.train_where), test_what = filter_text(options.test_where);
+  const std::string test_file = data.test_path.empty() ? "the test file" : data.test_path;
+  if (second_file) test_what = test_file + (test_what.empty() ? "" : " where " + test_what);
+  if (train_what.empty()) train_what = second_file ? data.path : "the other rows";
+  if (test_what.empty()) test_what = "the other rows";
+  if (train.empty())
+    throw_bad_input("{}: no training row (train: {}; test: {})", data.path, train_what, test_what);
+  if (test.empty()) throw_bad_input("{}: no test row (train: {}; test: {})", data.path, train_what, test_what);
+  Folds out;
+  out.train.push_back(train);
+  out.test.push_back(test);
+  out.final_train = train;
+  out.names.push_back(test_what);
+  out.cv = "train on " + train_what + ", test on " + test_what;
+  return out;
 }
 
 }  // namespace
 
 Folds make_folds(const Dataset& data, const EvalOptions& options) {
+  if (options.mode == CvMode::Subsets) return subset_folds(data, options);
   const size_t n = data.samples.size();
   Folds out;
   std::vector<size_t> all(n);
@@ -87,6 +197,7 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
     train_sets.push_back(train);
     test_sets.push_back(test);
     out.final_train = train;
+    out.names.push_back("split=test");
     out.cv = "split";
   } else {
     const std::string column = options.group_column;
@@ -102,6 +213,7 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
       k = units.size();
       std::iota(fold_of_unit.begin(), fold_of_unit.end(), 0);
       out.cv = "leave-one-" + what + "-out";
+      for (const auto& u : units) out.names.push_back(column.empty() ? u : column + "=" + u);
     } else {
       k = static_cast<size_t>(std::max(2, options.folds));
       if (units.size() < k)
@@ -112,6 +224,7 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
       std::shuffle(order.begin(), order.end(), rng);
       for (size_t i = 0; i < order.size(); ++i) fold_of_unit[order[i]] = i % k;
       out.cv = fmt::format("{}-fold{}", k, what == "row" ? std::string() : " grouped by " + what);
+      for (size_t f = 0; f < k; ++f) out.names.push_back(fmt::format("fold {}", f + 1));
     }
     if (k < 2) throw_bad_input("{}: cross-validation needs at least 2 groups, got {}", data.path, k);
     train_sets.resize(k);
@@ -122,6 +235,31 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
     }
   }
   return out;
+}
+
+std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e) {
+  std::vector<HeldOutItem> items;
+  const bool sum = data.kind == DataKind::Layers;
+  std::unordered_map<std::string, size_t> at;  // network -> index in items
+  for (size_t i = 0; i < data.samples.size() && i < e.predicted.size(); ++i) {
+    if (std::isnan(e.predicted[i])) continue;
+    const auto& s = data.samples[i];
+    const size_t split = i < e.fold.size() && e.fold[i] >= 0 ? static_cast<size_t>(e.fold[i]) : 0;
+    if (sum) {
+      // A network's layers may fall in different folds only when a filter cuts through it; the item then
+      // belongs to the fold of its first held-out layer, and its bounds are still the sums of its layers'.
+      auto [it, fresh] = at.emplace(s.group + "\n" + std::to_string(s.file), items.size());
+      if (fresh) items.push_back({s.group, split, 0, 0, 0, 0});
+      HeldOutItem& h = items[it->second];
+      h.measured += s.measured;
+      h.predicted += e.predicted[i];
+      h.lower += e.lower[i];
+      h.upper += e.upper[i];
+    } else {
+      items.push_back({s.label, split, s.measured, e.predicted[i], e.lower[i], e.upper[i]});
+    }
+  }
+  return items;
 }
 
 Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions& options) {
@@ -140,6 +278,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
   e.predicted.assign(n, nan);
   e.lower.assign(n, nan);
   e.upper.assign(n, nan);
+  e.fold.assign(n, -1);
   bool intervals = true;
   // The interval answers the question the evaluation asks: random folds test interpolation, so the
   // calibration folds are random too; leaving a group out tests transfer, so the calibration leaves one of
@@ -155,6 +294,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
     for (size_t r : test_sets[f]) {
       double p = predict_design_row(m, design, r);
       e.predicted[r] = p;
+      e.fold[r] = static_cast<int>(f);
       if (m.interval) {
         // Whole networks are checked against the fold's training domain, as `predict` does, and the
         // interval widened where they leave it.
@@ -203,6 +343,27 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
     for (const auto& [name, s] : sums) m.push_back(s.first), p.push_back(s.second);
     e.networks = compute_metrics(m, p);
   }
+  if (options.per_split) {
+    std::vector<HeldOutItem> items = data.kind == DataKind::Layers ? held_out_items(data, e) : std::vector<HeldOutItem>{};
+    for (size_t f = 0; f < test_sets.size(); ++f) {
+      SplitResult sr;
+      sr.held_out = f < folds.names.size() ? folds.names[f] : fmt::format("fold {}", f + 1);
+      sr.train_rows = train_sets[f].size();
+      sr.test_rows = test_sets[f].size();
+      sr.rows = collect(test_sets[f]);
+      if (data.kind == DataKind::Layers) {
+        std::vector<double> m, p, lo, hi;
+        for (const auto& it : items) {
+          if (it.split != f) continue;
+          m.push_back(it.measured);
+          p.push_back(it.predicted);
+          if (intervals) lo.push_back(it.lower), hi.push_back(it.upper);
+        }
+        sr.networks = compute_metrics(m, p, lo, hi);
+      }
+      e.splits.push_back(std::move(sr));
+    }
+  }
   FitOptions final_opt = options.fit;
   final_opt.calibrate = false;
   Model final_model = fit_model(data, design, final_train, final_opt);
@@ -228,6 +389,16 @@ nlohmann::json evaluation_to_json(const Evaluation& e) {
   for (const auto& [g, m] : e.by_group) groups[g] = metrics(m);
   j["by_group"] = groups;
   j["networks"] = e.networks ? metrics(*e.networks) : json(nullptr);
+  if (!e.splits.empty()) {
+    json splits = json::array();
+    for (const auto& sr : e.splits) {
+      json one = {{"held_out", sr.held_out}, {"train_rows", sr.train_rows}, {"test_rows", sr.test_rows},
+                  {"rows", metrics(sr.rows)}};
+      one["networks"] = sr.networks ? metrics(*sr.networks) : json(nullptr);
+      splits.push_back(std::move(one));
+    }
+    j["splits"] = std::move(splits);
+  }
   return j;
 }
 

@@ -1,5 +1,5 @@
-// Honest evaluation of feature sets: k-fold (grouped) cross-validation, leave-one-group-out and the
-// `split` column, with accuracy, RMSPE, MAPE, median APE, share within +-10%, R^2, complexity and the
+// Honest evaluation of feature sets: k-fold (grouped) cross-validation, leave-one-group-out, the `split`
+// column and transfer splits (train on one subset or file, test on another), with accuracy, RMSPE, MAPE, median APE, share within +-10%, R^2, complexity and the
 // empirical coverage of the prediction intervals. Metric definitions are in docs/models.md.
 #pragma once
 #include "model/model.h"
@@ -27,15 +27,60 @@ struct Metrics {
 Metrics compute_metrics(const std::vector<double>& measured, const std::vector<double>& predicted,
                         const std::vector<double>& lower = {}, const std::vector<double>& upper = {});
 
-enum class CvMode : uint8_t { KFold, LeaveOneGroupOut, Split };
+// A row filter of a transfer split: COLUMN=VALUE or COLUMN!=VALUE. COLUMN is a CSV column or one of
+// derived_columns(), a property of the row's network.
+struct RowFilter {
+  std::string column, value;
+  bool equal = true;
+  std::string text;  // as given, for messages and reports
+};
+// Parses "COLUMN=VALUE" / "COLUMN!=VALUE"; `option` names the flag in the message (BadInput).
+RowFilter parse_row_filter(const std::string& text, const std::string& option);
+
+// Columns computed from the network a row names (after graph passes), usable wherever a column is named:
+// net.grouped (1 if a convolution has groups > 1, depthwise included, else 0), net.depthwise (1 if a
+// convolution is depthwise), net.residual (1 if an Eltwise layer combines tensors: residual adds, and the
+// products of squeeze-excitation), net.structure (grouped if net.grouped, else residual if net.residual, else
+// plain).
+const std::vector<std::string>& derived_columns();
+
+// The value of `column` in every sample: its CSV field or a derived column. Throws BadInput naming the file
+// and the columns there are when the column is unknown, or when a derived column meets rows without networks.
+std::vector<std::string> column_values(const Dataset& data, const std::string& column);
+
+enum class CvMode : uint8_t { KFold, LeaveOneGroupOut, Split, Subsets };
 
 struct EvalOptions {
   CvMode mode = CvMode::KFold;
   int folds = 10;
   // Rows sharing this column's value stay in one fold ("" = by network for rows that name networks,
   // otherwise every row on its own). "family" with LeaveOneGroupOut is leave-one-family-out.
+  // The column may be a derived one (derived_columns()).
   std::string group_column;
+  // Subsets: the test rows are those matching every test filter (and from the merged test file, when there
+  // is one: Sample::file 1); the training rows are the others that match every train filter. Either list
+  // may be empty: then the other side is "everything else".
+  std::vector<RowFilter> train_where, test_where;
+  // Fill Evaluation::splits with each fold's own figures (leave-one-group-out directions, transfer splits).
+  bool per_split = false;
   FitOptions fit;
+};
+
+// One fold's own figures: which group or subset was held out, and how well its rows were predicted.
+struct SplitResult {
+  std::string held_out;              // the held-out group's value, "fold 3", or the test subset
+  size_t train_rows = 0, test_rows = 0;
+  Metrics rows;                      // held-out rows (layers or networks)
+  std::optional<Metrics> networks;   // per-layer rows summed per network, coverage of the summed bounds
+};
+
+// A held-out network (or row, for standalone layers) with the bounds `convergy predict` would give it: for
+// per-layer rows the sums over the network's layers.
+struct HeldOutItem {
+  std::string label;
+  size_t split = 0;  // index into the folds
+  double measured = 0, predicted = 0;
+  double lower = 0, upper = 0;  // NaN without intervals
 };
 
 struct Evaluation {
@@ -49,7 +94,12 @@ struct Evaluation {
   int complexity = 0;                            // of the model fitted on all training rows
   std::map<std::string, int> complexity_by_group;
   std::vector<double> predicted, lower, upper;   // held-out predictions, aligned with the samples (NaN if never held out)
+  std::vector<int> fold;                         // the fold that held each sample out (-1: never)
+  std::vector<SplitResult> splits;               // with EvalOptions::per_split
 };
+
+// Held-out items in data order: whole networks for per-layer and whole-network rows, else rows.
+std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e);
 
 Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions& options);
 
@@ -57,6 +107,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
 // final model (complexity) is fitted on, and a description such as "10-fold grouped by network".
 struct Folds {
   std::vector<std::vector<size_t>> train, test;
+  std::vector<std::string> names;  // per fold: the held-out group, "fold K", or the test subset
   std::vector<size_t> final_train;
   std::string cv;
 };

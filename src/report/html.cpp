@@ -184,11 +184,13 @@ class Page {
       : r_(r),
         models_(find_table(tables, "models")),
         types_(find_table(tables, "layer_types")),
-        preds_(find_table(tables, "predictions")) {}
+        preds_(find_table(tables, "predictions")),
+        transfer_(find_table(tables, "transfer")) {}
 
   std::string render() {
     head();
     summary();
+    transfer();
     predicted_vs_measured();
     breakdowns();
     complexity();
@@ -206,6 +208,7 @@ class Page {
   const Table& models_;
   const Table& types_;
   const Table& preds_;
+  const Table& transfer_;
   std::string out_;
 
   std::string unit(const std::string& combination) const {
@@ -253,7 +256,10 @@ class Page {
         escape(i.machine.hostname), escape(i.created_utc));
     out_ += "</header>\n";
     out_ +=
-        "<nav class=\"toc\"><a href=\"#summary\">Summary</a><a href=\"#predicted\">Predicted vs measured</a>"
+        "<nav class=\"toc\"><a href=\"#summary\">Summary</a>";
+    if (!transfer_.rows.empty()) out_ += "<a href=\"#transfer\">Transfer</a>";
+    out_ +=
+        "<a href=\"#predicted\">Predicted vs measured</a>"
         "<a href=\"#breakdown\">Per-layer breakdown</a><a href=\"#complexity\">Accuracy vs complexity</a>"
         "<a href=\"#tables\">Tables</a><a href=\"#about\">Method and files</a></nav>\n<main>\n";
     for (const auto& note : i.notes) out_ += fmt::format("<div class=\"notice\">{}</div>\n", escape(note));
@@ -439,6 +445,40 @@ class Page {
       note += fmt::format(" Series of more than {} points are drawn evenly thinned (the plot says how many).",
                           plot.max_points_per_series);
     return note;
+  }
+
+  // Transfer next to the ordinary cross-validation: the random folds mix every kind of network into training,
+  // so they measure interpolation; these hold out a kind.
+  void transfer() {
+    if (transfer_.rows.empty()) return;
+    out_ += "<section id=\"transfer\">\n<h2>Transfer to networks unlike the training set</h2>\n";
+    out_ +=
+        "<p class=\"lead\">Each row fits the model on one kind of network and predicts another kind it never "
+        "saw: one family of the board's networks held out in turn, the synthetic board networks predicting real "
+        "published ones, and on this machine the plain networks (no grouped or depthwise convolution, no "
+        "element-wise add) predicting the others. The last column is the same feature set under the ordinary "
+        "cross-validation of the combination, where every kind of network is in the training folds. Interval "
+        "coverage is the share of held-out networks inside their prediction interval, which <code>convergy predict</code> "
+        "would print (per-layer data: the sums of the layers' bounds).</p>\n";
+    out_ += "<table class=\"transfer\">\n<thead><tr><th>combination</th><th>transfer</th><th>trained on</th>"
+            "<th>held out</th><th>feature set</th><th>networks fitted</th><th>networks held out</th><th>accuracy</th>"
+            "<th>MAPE</th><th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>ordinary "
+            "evaluation</th><th>its accuracy</th></tr></thead>\n<tbody>\n";
+    for (size_t k = 0; k < transfer_.rows.size(); ++k) {
+      const Combination* c = r_.find_combination(text_at(transfer_, k, "combination"));
+      out_ += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+                          escape(c ? c->label : text_at(transfer_, k, "combination")),
+                          escape(text_at(transfer_, k, "transfer")), escape(text_at(transfer_, k, "trained_on")),
+                          escape(text_at(transfer_, k, "held_out")), escape(text_at(transfer_, k, "feature_set")));
+      const auto a = number_at(transfer_, k, "accuracy");
+      out_ += number_td(transfer_, k, "train_items") + number_td(transfer_, k, "test_items") +
+              number_td(transfer_, k, "accuracy", a && *a >= 0.9 ? "good" : "") + number_td(transfer_, k, "mape") +
+              number_td(transfer_, k, "within_10pct") + number_td(transfer_, k, "interval_coverage") +
+              number_td(transfer_, k, "interval_level") +
+              fmt::format("<td>{}</td>", escape(evaluation_label(text_at(transfer_, k, "reference_evaluation")))) +
+              number_td(transfer_, k, "reference_accuracy") + "</tr>\n";
+    }
+    out_ += "</tbody>\n</table>\n</section>\n";
   }
 
   void predicted_vs_measured() {

@@ -209,6 +209,21 @@ json to_json(const StudyResults& r) {
                           {"feature_set", b.feature_set},
                           {"parts", parts}});
   }
+  json& transfer = j["transfer"] = json::array();
+  for (const auto& t : r.transfer)
+    transfer.push_back({{"combination", t.combination},
+                        {"transfer", t.transfer},
+                        {"trained_on", t.trained_on},
+                        {"held_out", t.held_out},
+                        {"feature_set", t.feature_set},
+                        {"train_items", t.train_items},
+                        {"test_items", t.test_items},
+                        {"accuracy", t.accuracy},
+                        {"within_10pct", t.within_10pct},
+                        {"interval_coverage", optional_number(t.interval_coverage)},
+                        {"interval_level", optional_number(t.interval_level)},
+                        {"reference_evaluation", t.reference_evaluation},
+                        {"reference_accuracy", optional_number(t.reference_accuracy)}});
   return j;
 }
 
@@ -315,6 +330,27 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
     }
     r.breakdowns.push_back(std::move(b));
   }
+  if (j.contains("transfer")) {  // absent in files written before transfer evaluations
+    const json& jx = rd.array(j, "$", "transfer");
+    for (size_t k = 0; k < jx.size(); ++k) {
+      const std::string p = fmt::format("$.transfer[{}]", k);
+      TransferResult t;
+      t.combination = rd.string(jx[k], p, "combination");
+      t.transfer = rd.string(jx[k], p, "transfer");
+      t.trained_on = rd.string(jx[k], p, "trained_on");
+      t.held_out = rd.string(jx[k], p, "held_out");
+      t.feature_set = rd.string(jx[k], p, "feature_set");
+      t.train_items = rd.integer(jx[k], p, "train_items");
+      t.test_items = rd.integer(jx[k], p, "test_items");
+      t.accuracy = rd.number(jx[k], p, "accuracy");
+      t.within_10pct = rd.number(jx[k], p, "within_10pct");
+      t.interval_coverage = rd.optional_number(jx[k], p, "interval_coverage");
+      t.interval_level = rd.optional_number(jx[k], p, "interval_level");
+      t.reference_evaluation = rd.string(jx[k], p, "reference_evaluation");
+      t.reference_accuracy = rd.optional_number(jx[k], p, "reference_accuracy");
+      r.transfer.push_back(std::move(t));
+    }
+  }
   validate(r, where);
   return r;
 }
@@ -404,6 +440,23 @@ void validate(const StudyResults& r, const std::string& where) {
         if (v && !std::isfinite(*v))
           throw_bad_input("{}: breakdowns[{}] \"{}\" {}: value {}, expected a finite value", where, k,
                           b.network, s.layer_type, *v);
+  }
+  auto fraction = [](std::optional<double> v) { return !v || (*v >= 0.0 && *v <= 1.0); };
+  for (size_t k = 0; k < r.transfer.size(); ++k) {
+    const auto& t = r.transfer[k];
+    known(t.combination, "transfer", k);
+    if (t.train_items < 1 || t.test_items < 1)
+      throw_bad_input("{}: transfer[{}]: {} training and {} test items, expected at least 1 of each", where, k,
+                      t.train_items, t.test_items);
+    if (!(std::isfinite(t.accuracy) && t.accuracy <= 1.0 + 1e-12))
+      throw_bad_input("{}: transfer[{}]: accuracy {}, expected a finite fraction <= 1", where, k, t.accuracy);
+    if (!fraction(t.within_10pct) || !fraction(t.interval_coverage) || !fraction(t.interval_level))
+      throw_bad_input("{}: transfer[{}]: within_10pct, interval_coverage and interval_level, expected fractions in "
+                      "[0, 1]",
+                      where, k);
+    if (t.reference_accuracy && !(std::isfinite(*t.reference_accuracy) && *t.reference_accuracy <= 1.0 + 1e-12))
+      throw_bad_input("{}: transfer[{}]: reference_accuracy {}, expected a finite fraction <= 1", where, k,
+                      *t.reference_accuracy);
   }
 }
 

@@ -111,6 +111,24 @@ struct Breakdown {
   std::vector<LayerTypeShare> parts;
 };
 
+// One transfer evaluation: models fitted on one kind of network predict another kind (a held-out family,
+// the synthetic board networks -> real ones, plain networks -> grouped or residual ones), reported next to
+// the same model under the combination's ordinary cross-validation.
+struct TransferResult {
+  std::string combination;
+  std::string transfer;     // e.g. "leave-one-family-out", "synthetic -> real", "plain -> grouped"
+  std::string trained_on;   // e.g. "family!=dws", "net.structure=plain"
+  std::string held_out;     // e.g. "family=dws", "data/jetson-nano-real/networks.csv"
+  std::string feature_set;
+  int train_items = 0, test_items = 0;  // networks (or rows) fitted on and predicted
+  double accuracy = 0;      // 1 - MAPE over the held-out items; below 0 when MAPE > 100%
+  double within_10pct = 0;
+  std::optional<double> interval_coverage;  // share of held-out items inside their interval; missing if none
+  std::optional<double> interval_level;     // the interval's nominal coverage, e.g. 0.9
+  std::string reference_evaluation;         // e.g. "5-fold", "lono": the ordinary cross-validation
+  std::optional<double> reference_accuracy; // the same feature set's accuracy under it
+};
+
 struct StudyResults {
   StudyInfo info;
   std::vector<Combination> combinations;
@@ -118,6 +136,7 @@ struct StudyResults {
   std::vector<Prediction> predictions;
   std::vector<HeldOutSummary> held_out;  // only for models whose `predictions` are a sample
   std::vector<Breakdown> breakdowns;
+  std::vector<TransferResult> transfer;
 
   const Combination* find_combination(const std::string& id) const;
 };

@@ -172,6 +172,29 @@ std::vector<Table> build_tables(const StudyResults& r) {
     for (const auto& s : b.parts)
       parts.rows.push_back({text(b.combination), text(b.network), text(b.feature_set), text(s.layer_type),
                             text(unit_of(b.combination)), number(s.measured), number(s.predicted)});
+
+  Table& transfer = tables.emplace_back();
+  transfer.id = "transfer";
+  transfer.title = "Transfer: models fitted on one kind of network predicting another";
+  transfer.columns = {{"combination", "combination"},
+                      {"transfer", "transfer"},
+                      {"trained_on", "trained on"},
+                      {"held_out", "held out"},
+                      {"feature_set", "feature set"},
+                      {"train_items", "trained on (count)", CellFormat::Integer},
+                      {"test_items", "held out (count)", CellFormat::Integer},
+                      {"accuracy", "accuracy", CellFormat::Percent},
+                      {"mape", "MAPE", CellFormat::Percent},
+                      {"within_10pct", "within ±10%", CellFormat::Percent},
+                      {"interval_coverage", "interval coverage", CellFormat::Percent},
+                      {"interval_level", "interval level", CellFormat::Percent},
+                      {"reference_evaluation", "ordinary evaluation"},
+                      {"reference_accuracy", "its accuracy", CellFormat::Percent}};
+  for (const auto& t : r.transfer)
+    transfer.rows.push_back({text(t.combination), text(t.transfer), text(t.trained_on), text(t.held_out),
+                             text(t.feature_set), number(t.train_items), number(t.test_items), number(t.accuracy),
+                             number(1.0 - t.accuracy), number(t.within_10pct), number(t.interval_coverage),
+                             number(t.interval_level), text(t.reference_evaluation), number(t.reference_accuracy)});
   return tables;
 }
 

@@ -49,7 +49,7 @@ struct ModelSummary {
 };
 std::vector<ModelSummary> summarise_models(const StudyResults& results);
 
-// Tables, in this order: combinations, models, layer_types, predictions, breakdown.
+// Tables, in this order: combinations, models, layer_types, predictions, breakdown, transfer.
 std::vector<Table> build_tables(const StudyResults& results);
 const Table& find_table(const std::vector<Table>& tables, std::string_view id);
 

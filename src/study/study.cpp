@@ -29,6 +29,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -194,6 +196,44 @@ void add_breakdowns(report::StudyResults& r, const std::string& comb, const std:
   }
 }
 
+// One row of the transfer table per split of `e` (built with EvalOptions::per_split): networks where the rows are
+// layers, else rows; with the coverage the model's own intervals reach on the held-out items. `train_items` 0:
+// the split's training rows.
+void add_transfer(report::StudyResults& r, const std::string& comb, const std::string& transfer,
+                  const std::string& fs_name, const model::Evaluation& e, double level, const std::string& reference,
+                  std::optional<double> reference_accuracy, int train_items, const std::string& trained_on) {
+  for (const auto& sr : e.splits) {
+    const model::Metrics& m = sr.networks ? *sr.networks : sr.rows;
+    if (m.n == 0) continue;
+    report::TransferResult t;
+    t.combination = comb;
+    t.transfer = transfer;
+    t.held_out = sr.held_out;
+    t.trained_on = trained_on;
+    t.feature_set = fs_name;
+    t.train_items = train_items > 0 ? train_items : static_cast<int>(sr.train_rows);
+    t.test_items = static_cast<int>(m.n);
+    t.accuracy = m.accuracy;
+    t.within_10pct = m.within_10;
+    t.interval_coverage = m.coverage;
+    if (m.coverage) t.interval_level = level;
+    t.reference_evaluation = reference;
+    t.reference_accuracy = reference_accuracy;
+    r.transfer.push_back(std::move(t));
+  }
+}
+
+// The real Jetson Nano networks (data/jetson-nano-real): in the working folder's data/, else above the executable.
+std::string find_real_nano() {
+  const fs::path rel = "data/jetson-nano-real/networks.csv";
+  if (fs::exists(rel)) return rel.string();
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (fs::path p = exe.parent_path(); !ec && !p.empty() && p != p.root_path(); p = p.parent_path())
+    if (fs::exists(p / rel)) return (p / rel).lexically_normal().string();
+  return {};
+}
+
 struct Timer {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   double s() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
@@ -275,6 +315,12 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   r.combinations.push_back({comb, "This machine · " + backend, r.info.machine.cpu,
                             backend + ", " + std::to_string(o.threads) + " thread(s), FP32", "measured by this study",
                             target, "per layer (markers in whole-network runs)"});
+  // Transfer on this machine: the plain networks (no grouped or depthwise convolution, no element-wise layer)
+  // predict the grouped ones and the residual ones, where the study measured both sides.
+  const std::vector<std::string> structure = model::column_values(data, "net.structure");
+  std::map<std::string, std::set<std::string>> nets_of;  // structure -> networks
+  double transfer_s = 0;
+  for (size_t i = 0; i < data.samples.size(); ++i) nets_of[structure[i]].insert(data.samples[i].group);
   for (const auto& fs_name : o.feature_sets) {
     model::FeatureSet fset = model::parse_feature_set(fs_name);
     // A degree-3 expansion of ~26 hyper-parameter bases has over a thousand columns, and Lasso with
@@ -282,6 +328,7 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
     // uses degree 2 (still hundreds of candidate terms) and says so in the report's feature-set name.
     if (fset.neuralpower) fset.neuralpower_degree = o.neuralpower_degree;
     model::Design design = model::build_design(data, fset);
+    std::optional<double> lono_accuracy;
     for (const char* ev : {"lono", "split"}) {
       if (std::string(ev) == "split" && nets.size() < 3) continue;  // no third network to hold out
       model::EvalOptions eo;
@@ -289,11 +336,27 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       eo.fit.calibrate = false;  // the study reports point predictions; intervals would cost 5 fits per fold
       model::Evaluation e = model::evaluate(data, design, eo);
       add_evaluation(r, comb, ev, fs_name, data, e, /*networks_from_layers=*/true, false, 0);
+      if (std::string(ev) == "lono" && e.networks) lono_accuracy = e.networks->accuracy;
       if (fs_name == r.info.headline_feature_set && std::string(ev) == "lono")
         add_breakdowns(r, comb, fs_name, data, e, fset.depthwise_group());
     }
+    for (const auto& [label, test] : {std::pair<std::string, std::string>{"plain -> grouped", "grouped"},
+                                      std::pair<std::string, std::string>{"plain -> residual", "residual"}}) {
+      if (nets_of["plain"].empty() || nets_of[test].empty()) continue;
+      Timer tt;
+      model::EvalOptions eo;
+      eo.mode = model::CvMode::Subsets;
+      eo.train_where = {model::parse_row_filter("net.structure=plain", "transfer")};
+      eo.test_where = {model::parse_row_filter("net.structure=" + test, "transfer")};
+      eo.per_split = true;
+      model::Evaluation e = model::evaluate(data, design, eo);
+      add_transfer(r, comb, label, fs_name, e, eo.fit.coverage, "lono", lono_accuracy,
+                   static_cast<int>(nets_of["plain"].size()), "net.structure=plain");
+      transfer_s += tt.s();
+    }
   }
-  fmt::print("[{}] measured and modelled {} networks in {:.1f} s\n", backend, nets.size(), t.s());
+  fmt::print("[{}] measured and modelled {} networks in {:.1f} s (transfer evaluations {:.1f} s)\n", backend,
+             nets.size(), t.s(), transfer_s);
 }
 
 void shared_combinations(report::StudyResults& r, const StudyOptions& o, const std::string& dir, Resolver& resolver) {
@@ -333,6 +396,8 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
     r.combinations.push_back({comb, "Jetson Nano · TensorRT", "NVIDIA Jetson Nano (POM_5V_IN, module input)",
                               "TensorRT FP32 (whole networks)", "shared data: jetson-nano/networks.csv", "energy_mj",
                               "whole networks"});
+    std::map<std::string, double> kfold_accuracy;
+    double transfer_s = 0;
     for (const auto& fs_name : o.feature_sets) {
       model::Design design = model::build_design(data, model::parse_feature_set(fs_name));
       model::EvalOptions eo;
@@ -341,9 +406,57 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
       eo.fit.calibrate = false;
       model::Evaluation e = model::evaluate(data, design, eo);
       add_evaluation(r, comb, "5-fold", fs_name, data, e, false, false, kPlottedPoints);
+      kfold_accuracy[fs_name] = e.rows.accuracy;
+      if (std::find(data.header.begin(), data.header.end(), "family") == data.header.end()) continue;
+      Timer tt;
+      // Transfer: each family held out in turn (each direction, then pooled), with the model's intervals.
+      model::EvalOptions lofo;
+      lofo.mode = model::CvMode::LeaveOneGroupOut;
+      lofo.group_column = "family";
+      lofo.per_split = true;
+      model::Evaluation le = model::evaluate(data, design, lofo);
+      add_transfer(r, comb, "leave-one-family-out", fs_name, le, lofo.fit.coverage, "5-fold", e.rows.accuracy, 0,
+                   "the other families");
+      report::TransferResult pooled;
+      pooled.combination = comb;
+      pooled.transfer = "leave-one-family-out";
+      pooled.trained_on = "the other families (the fewest networks of a split)";
+      pooled.held_out = "each family in turn (pooled)";
+      pooled.feature_set = fs_name;
+      pooled.train_items = static_cast<int>(data.samples.size());
+      for (const auto& sr : le.splits) pooled.train_items = std::min(pooled.train_items, static_cast<int>(sr.train_rows));
+      pooled.test_items = static_cast<int>(le.rows.n);
+      pooled.accuracy = le.rows.accuracy;
+      pooled.within_10pct = le.rows.within_10;
+      pooled.interval_coverage = le.rows.coverage;
+      if (le.rows.coverage) pooled.interval_level = lofo.fit.coverage;
+      pooled.reference_evaluation = "5-fold";
+      pooled.reference_accuracy = e.rows.accuracy;
+      r.transfer.push_back(std::move(pooled));
+      transfer_s += tt.s();
     }
-    fmt::print("[nano] {} networks modelled in {:.1f} s{}\n", data.samples.size(), t.s(),
-               o.quick ? " (quick: every 10th network)" : "");
+    // Transfer: the synthetic networks predicting real published ones measured on the same board.
+    const size_t synthetic = data.samples.size();
+    const std::string real = find_real_nano();
+    if (!real.empty()) {
+      Timer tt;
+      model::merge_test_data(data, model::load_dataset(model::CsvTable::read_file(real), "energy_mj", resolver.function()));
+      for (const auto& fs_name : o.feature_sets) {
+        model::Design design = model::build_design(data, model::parse_feature_set(fs_name));
+        model::EvalOptions eo;
+        eo.mode = model::CvMode::Subsets;
+        eo.per_split = true;
+        model::Evaluation e = model::evaluate(data, design, eo);
+        for (auto& sr : e.splits) sr.held_out = "data/jetson-nano-real/networks.csv";
+        add_transfer(r, comb, "synthetic -> real", fs_name, e, eo.fit.coverage, "5-fold", kfold_accuracy[fs_name],
+                     static_cast<int>(synthetic), "jetson-nano/networks.csv");
+      }
+      transfer_s += tt.s();
+    } else {
+      fmt::print("data/jetson-nano-real/networks.csv not found; the synthetic -> real transfer is left out\n");
+    }
+    fmt::print("[nano] {} networks modelled in {:.1f} s (transfer evaluations {:.1f} s){}\n", synthetic, t.s(),
+               transfer_s, o.quick ? " (quick: every 10th network)" : "");
   } else {
     fmt::print("shared data: {} not found; the Jetson Nano combination is left out\n", nano);
   }

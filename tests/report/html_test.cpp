@@ -92,7 +92,7 @@ nlohmann::json* WrittenReport::json_;
 TEST_F(WrittenReport, WritesTheReportJsonAndOneCsvPerTable) {
   EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "index.html"));
   EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "results.json"));
-  for (const char* t : {"combinations", "models", "layer_types", "predictions", "breakdown"}) {
+  for (const char* t : {"combinations", "models", "layer_types", "predictions", "breakdown", "transfer"}) {
     EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "tables" / (std::string(t) + ".csv"))) << t;
     EXPECT_TRUE(json_->at("tables").contains(t)) << t;
   }
@@ -240,6 +240,20 @@ TEST_F(WrittenReport, EveryModelAndLayerTypeNumberOfTheJsonIsInThePage) {
         EXPECT_TRUE(shown.count({table, r, col})) << table << "[" << r << "]." << col;
       }
   }
+}
+
+TEST_F(WrittenReport, TransferSectionShowsEveryTransferNumber) {
+  EXPECT_THAT(*html_, HasSubstr("<section id=\"transfer\">"));
+  EXPECT_THAT(*html_, HasSubstr("<a href=\"#transfer\">"));
+  std::set<std::tuple<std::string, size_t, std::string>> shown;
+  for (const auto& c : numeric_cells(*html_)) shown.insert({c.table, c.row, c.col});
+  const nlohmann::json& t = json_->at("tables").at("transfer");
+  ASSERT_EQ(t["rows"].size(), 3u);
+  for (size_t r = 0; r < t["rows"].size(); ++r)
+    for (const char* col : {"accuracy", "mape", "interval_coverage", "reference_accuracy", "test_items"})
+      EXPECT_TRUE(shown.count({"transfer", r, col})) << "transfer[" << r << "]." << col;
+  // MAPE is 1 - accuracy: the synthetic -> real row's 1305.5%.
+  EXPECT_NEAR(t["rows"][1]["mape"].get<double>(), 13.055, 1e-9);
 }
 
 TEST(QuickReport, IsClearlyLabelled) {

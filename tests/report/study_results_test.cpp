@@ -121,6 +121,34 @@ TEST(StudyResultsValidate, RejectsAHeldOutSummaryWithFewerItemsThanItsListedPred
               HasSubstr("within_10pct 1.5, expected a fraction"));
 }
 
+TEST(StudyResultsJson, TransferRowsRoundTripAndMayBeAbsent) {
+  const StudyResults a = testing::synthetic_study();
+  ASSERT_EQ(a.transfer.size(), 3u);
+  nlohmann::json j = to_json(a);
+  EXPECT_TRUE(j["transfer"][2]["interval_coverage"].is_null());
+  const StudyResults b = study_results_from_json(j, "mem");
+  ASSERT_EQ(b.transfer.size(), 3u);
+  EXPECT_EQ(b.transfer[1].accuracy, a.transfer[1].accuracy);
+  EXPECT_EQ(b.transfer[0].held_out, "family=dws");
+  EXPECT_EQ(b.transfer[2].interval_coverage, std::nullopt);
+  j.erase("transfer");  // files from before transfer evaluations
+  EXPECT_TRUE(study_results_from_json(j, "old.json").transfer.empty());
+}
+
+TEST(StudyResultsValidate, RejectsABadTransferRow) {
+  StudyResults r = testing::synthetic_study();
+  r.transfer[0].combination = "nowhere";
+  EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }), HasSubstr("transfer[0]"));
+  r = testing::synthetic_study();
+  r.transfer[1].interval_coverage = 1.2;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: transfer[1]: within_10pct, interval_coverage and interval_level, expected fractions in [0, 1]");
+  r = testing::synthetic_study();
+  r.transfer[0].test_items = 0;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: transfer[0]: 800 training and 0 test items, expected at least 1 of each");
+}
+
 TEST(StudyResultsFile, ReadingAMissingOrBrokenFileFailsClearly) {
   EXPECT_THAT(bad_input_message([] { read_study_results("/nonexistent/results.json"); }),
               HasSubstr("/nonexistent/results.json: cannot open"));

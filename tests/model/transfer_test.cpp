@@ -1,0 +1,381 @@
+// Transfer splits of `convergy evaluate`: which rows train and which are held out for --train-where/--test-where,
+// leave-one-group-out by any column, a second test file, the derived net.* columns, and the usage errors.
+#include "model/evaluate.h"
+#include "model_test_util.h"
+#include "util/error.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+
+using namespace convergy;
+using namespace convergy::model;
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    return e.what();
+  }
+  return "no error";
+}
+
+LayerFeatures conv(const std::string& name, uint64_t macs, int64_t groups, bool depthwise) {
+  LayerFeatures f;
+  f.name = name;
+  f.kind = LayerKind::Convolution;
+  f.cls = LayerClass::Conv;
+  f.batch = 1, f.in_c = 8, f.out_c = 8, f.in_h = f.in_w = f.out_h = f.out_w = 4;
+  f.kernel_h = f.kernel_w = 3, f.stride_h = f.stride_w = 1;
+  f.groups = groups;
+  f.depthwise = depthwise;
+  f.macs = macs;
+  f.in_bytes = f.out_bytes = 512;
+  return f;
+}
+
+// Networks by name: "plain*" two convolutions, "res*" with an Eltwise add, "dw*" with a depthwise
+// convolution (and an add), "grp*" with a grouped (not depthwise) convolution. The digit scales the MACs.
+NetworkResolver resolver() {
+  return [](const std::string& ref) {
+    auto net = std::make_shared<NetworkFeatures>();
+    const uint64_t k = static_cast<uint64_t>(ref.back() - '0' + 1);
+    net->layers = {conv("conv1", 1000 * k, 1, false), conv("conv2", 3000 * k, 1, false)};
+    if (ref.starts_with("dw")) net->layers.push_back(conv("dw", 100 * k, 8, true));
+    if (ref.starts_with("grp")) net->layers.push_back(conv("g", 400 * k, 2, false));
+    if (ref.starts_with("res") || ref.starts_with("dw")) {
+      LayerFeatures add;
+      add.name = "add";
+      add.kind = LayerKind::Eltwise;
+      add.cls = LayerClass::Other;
+      add.ops = 128 * k;
+      net->layers.push_back(add);
+    }
+    return std::shared_ptr<const NetworkFeatures>(net);
+  };
+}
+
+// Whole-network rows: name, family, energy.
+Dataset networks(const std::string& path, const std::vector<std::array<std::string, 3>>& rows) {
+  std::string text = "network,family,energy_mj\n";
+  for (const auto& r : rows) text += r[0] + "," + r[1] + "," + r[2] + "\n";
+  return load_dataset(CsvTable::parse(text, path), "energy_mj", resolver());
+}
+
+Dataset families() {
+  return networks("nets.csv", {{"plain1", "conv", "10"}, {"plain2", "conv", "20"}, {"plain3", "conv", "31"},
+                               {"res1", "res", "12"},    {"res2", "res", "23"},    {"dw1", "dws", "11"},
+                               {"dw2", "dws", "22"},     {"grp4", "mixed", "52"}});
+}
+
+std::set<std::string> names(const Dataset& d, const std::vector<size_t>& rows) {
+  std::set<std::string> out;
+  for (size_t r : rows) out.insert(d.samples[r].group);
+  return out;
+}
+
+TEST(RowFilter, ParsesEqualAndNotEqual) {
+  RowFilter eq = parse_row_filter("family=conv", "--train-where");
+  EXPECT_EQ(eq.column, "family");
+  EXPECT_EQ(eq.value, "conv");
+  EXPECT_TRUE(eq.equal);
+  RowFilter ne = parse_row_filter("net.structure!=plain", "--test-where");
+  EXPECT_EQ(ne.column, "net.structure");
+  EXPECT_EQ(ne.value, "plain");
+  EXPECT_FALSE(ne.equal);
+  RowFilter empty_value = parse_row_filter("split=", "--test-where");
+  EXPECT_EQ(empty_value.value, "");
+  for (const char* bad : {"family", "=conv", "!=conv"})
+    EXPECT_EQ(message_of([&] { parse_row_filter(bad, "--train-where"); }),
+              fmt::format("--train-where \"{}\", expected COLUMN=VALUE or COLUMN!=VALUE", bad));
+}
+
+TEST(DerivedColumns, NetworkStructure) {
+  Dataset d = families();
+  std::vector<std::string> structure = column_values(d, "net.structure");
+  std::vector<std::string> expected = {"plain", "plain", "plain", "residual", "residual", "grouped", "grouped", "grouped"};
+  EXPECT_EQ(structure, expected);
+  std::vector<std::string> depthwise = column_values(d, "net.depthwise");
+  EXPECT_EQ(depthwise, (std::vector<std::string>{"0", "0", "0", "0", "0", "1", "1", "0"}));
+  std::vector<std::string> grouped = column_values(d, "net.grouped");
+  EXPECT_EQ(grouped, (std::vector<std::string>{"0", "0", "0", "0", "0", "1", "1", "1"}));
+  std::vector<std::string> residual = column_values(d, "net.residual");
+  EXPECT_EQ(residual, (std::vector<std::string>{"0", "0", "0", "1", "1", "1", "1", "0"}));
+  EXPECT_EQ(column_values(d, "family")[3], "res");
+  EXPECT_EQ(message_of([&] { column_values(d, "famly"); }),
+            "nets.csv: no column \"famly\" (columns: network, family, energy_mj, net.grouped, net.depthwise, "
+            "net.residual, net.structure)");
+}
+
+TEST(DerivedColumns, RefusedForStandaloneLayers) {
+  CsvTable csv = CsvTable::parse("in_c,in_h,in_w,out_c,kernel_h,kernel_w,energy_mj\n3,8,8,4,3,3,1.5\n", "layers.csv");
+  Dataset d = load_dataset(csv, "energy_mj", {});
+  EXPECT_EQ(message_of([&] { column_values(d, "net.grouped"); }),
+            "layers.csv:2: column \"net.grouped\" is a property of the row's network, but the row names no network");
+}
+
+TEST(TransferSplit, TrainWhereAndTestWhere) {
+  Dataset d = families();
+  EvalOptions o;
+  o.mode = CvMode::Subsets;
+  o.train_where = {parse_row_filter("family=conv", "--train-where")};
+  o.test_where = {parse_row_filter("family=dws", "--test-where")};
+  Folds f = make_folds(d, o);
+  ASSERT_EQ(f.train.size(), 1u);
+  EXPECT_EQ(names(d, f.train[0]), (std::set<std::string>{"plain1", "plain2", "plain3"}));
+  EXPECT_EQ(names(d, f.test[0]), (std::set<std::string>{"dw1", "dw2"}));
+  EXPECT_EQ(f.final_train, f.train[0]);
+  EXPECT_EQ(f.cv, "train on family=conv, test on family=dws");
+}
+
+TEST(TransferSplit, OneSideGivenTheOtherIsTheRest) {
+  Dataset d = families();
+  EvalOptions o;
+  o.mode = CvMode::Subsets;
+  o.train_where = {parse_row_filter("net.structure=plain", "--train-where")};
+  Folds f = make_folds(d, o);
+  EXPECT_EQ(names(d, f.train[0]), (std::set<std::string>{"plain1", "plain2", "plain3"}));
+  EXPECT_EQ(names(d, f.test[0]), (std::set<std::string>{"res1", "res2", "dw1", "dw2", "grp4"}));
+
+  o.train_where.clear();
+  o.test_where = {parse_row_filter("net.grouped=1", "--test-where")};
+  f = make_folds(d, o);
+  EXPECT_EQ(names(d, f.train[0]), (std::set<std::string>{"plain1", "plain2", "plain3", "res1", "res2"}));
+  EXPECT_EQ(names(d, f.test[0]), (std::set<std::string>{"dw1", "dw2", "grp4"}));
+}
+
+TEST(TransferSplit, ATestRowIsNeverTrainedOn) {
+  Dataset d = families();
+  EvalOptions o;
+  o.mode = CvMode::Subsets;
+  // Both filters match the depthwise networks: they are held out, not trained on.
+  o.train_where = {parse_row_filter("family!=mixed", "--train-where")};
+  o.test_where = {parse_row_filter("net.depthwise=1", "--test-where")};
+  Folds f = make_folds(d, o);
+  EXPECT_EQ(names(d, f.train[0]), (std::set<std::string>{"plain1", "plain2", "plain3", "res1", "res2"}));
+  EXPECT_EQ(names(d, f.test[0]), (std::set<std::string>{"dw1", "dw2"}));
+}
+
+TEST(TransferSplit, EmptySideIsAnError) {
+  Dataset d = families();
+  EvalOptions o;
+  o.mode = CvMode::Subsets;
+  o.train_where = {parse_row_filter("family=none", "--train-where")};
+  EXPECT_EQ(message_of([&] { make_folds(d, o); }),
+            "nets.csv: no training row (train: family=none; test: the other rows)");
+  o.train_where = {parse_row_filter("family=conv", "--train-where")};
+  o.test_where = {parse_row_filter("family=conv", "--test-where")};
+  // Every conv row is a test row, so nothing is left to train on.
+  EXPECT_EQ(message_of([&] { make_folds(d, o); }),
+            "nets.csv: no training row (train: family=conv; test: family=conv)");
+}
+
+TEST(TransferSplit, LeaveOneValueOutOfADerivedColumn) {
+  Dataset d = families();
+  EvalOptions o;
+  o.mode = CvMode::LeaveOneGroupOut;
+  o.group_column = "net.structure";
+  o.per_split = true;
+  Folds f = make_folds(d, o);
+  ASSERT_EQ(f.names, (std::vector<std::string>{"net.structure=plain", "net.structure=residual", "net.structure=grouped"}));
+  const auto structure = column_values(d, "net.structure");
+  for (size_t k = 0; k < f.test.size(); ++k) {
+    const std::string held = f.names[k].substr(f.names[k].find('=') + 1);
+    for (size_t r : f.test[k]) EXPECT_EQ(structure[r], held);
+    for (size_t r : f.train[k]) EXPECT_NE(structure[r], held);
+    EXPECT_EQ(f.test[k].size() + f.train[k].size(), d.samples.size());
+  }
+  // Every held-out row is predicted once, by the fold that held its group out; each split reports its own rows.
+  Design design = build_design(d, parse_feature_set("conv=macs;other=ops;method=nnls"));
+  o.fit.calibrate = false;
+  Evaluation e = evaluate(d, design, o);
+  ASSERT_EQ(e.splits.size(), 3u);
+  size_t held = 0;
+  for (size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(e.splits[k].held_out, f.names[k]);
+    EXPECT_EQ(e.splits[k].test_rows, f.test[k].size());
+    EXPECT_EQ(e.splits[k].train_rows, f.train[k].size());
+    EXPECT_EQ(e.splits[k].rows.n, f.test[k].size());
+    held += e.splits[k].rows.n;
+    for (size_t r : f.test[k]) EXPECT_EQ(e.fold[r], static_cast<int>(k));
+  }
+  EXPECT_EQ(held, e.rows.n);
+  EXPECT_EQ(e.rows.n, d.samples.size());
+}
+
+TEST(TransferSplit, SecondFileIsTheTestSet) {
+  Dataset train = families();
+  std::string text = "network,kind,energy_mj\ngrp7,real,80\ndw9,real,100\n";
+  merge_test_data(train, load_dataset(CsvTable::parse(text, "real.csv"), "energy_mj", resolver()));
+  ASSERT_EQ(train.samples.size(), 10u);
+  EXPECT_EQ(train.header, (std::vector<std::string>{"network", "family", "energy_mj", "kind"}));
+  EXPECT_EQ(train.samples[0].columns[3], "");      // the first file has no "kind"
+  EXPECT_EQ(train.samples[8].columns[1], "");      // the second has no "family"
+  EXPECT_EQ(train.samples[8].columns[3], "real");
+  EXPECT_EQ(train.samples[9].network->layers.size(), 4u);  // dw9's own network, still valid after the move
+  EvalOptions o;
+  o.mode = CvMode::Subsets;
+  Folds f = make_folds(train, o);
+  EXPECT_EQ(f.train[0].size(), 8u);
+  EXPECT_EQ(f.cv, "train on nets.csv, test on real.csv");
+  EXPECT_EQ(names(train, f.test[0]), (std::set<std::string>{"grp7", "dw9"}));
+  // Filters narrow both sides: train on the conv family only, test on the second file's depthwise network.
+  o.train_where = {parse_row_filter("family=conv", "--train-where")};
+  o.test_where = {parse_row_filter("net.depthwise=1", "--test-where")};
+  f = make_folds(train, o);
+  EXPECT_EQ(names(train, f.train[0]), (std::set<std::string>{"plain1", "plain2", "plain3"}));
+  EXPECT_EQ(names(train, f.test[0]), (std::set<std::string>{"dw9"}));
+  EXPECT_EQ(f.cv, "train on family=conv, test on real.csv where net.depthwise=1");
+}
+
+TEST(TransferSplit, SecondFileOfAnotherKindIsRefused) {
+  Dataset train = families();
+  CsvTable layers = CsvTable::parse("in_c,in_h,in_w,out_c,kernel_h,kernel_w,energy_mj\n3,8,8,4,3,3,1.5\n", "layers.csv");
+  EXPECT_EQ(message_of([&] { merge_test_data(train, load_dataset(layers, "energy_mj", {})); }),
+            "layers.csv: standalone-layer rows, expected whole-network rows like nets.csv (the model is fitted on one "
+            "and tested on the other)");
+}
+
+// The CLI on a few Jetson Nano networks of two families, and a second file of others.
+class CliTransfer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fs::exists(CONVERGY_CLI)) << "build target convergy_cli first";
+    dir_ = fs::temp_directory_path() / ("convergy_cli_transfer_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    const std::string nets = std::string(CONVERGY_SHARED_DATA) + "/jetson-nano/nets/";
+    CsvTable t = CsvTable::read_file(std::string(CONVERGY_SHARED_DATA) + "/jetson-nano/networks.csv");
+    const int c_name = t.require_column("name"), c_family = t.require_column("family"),
+              c_energy = t.require_column("energy_mj");
+    std::ofstream train(path("train.csv")), test(path("test.csv"));
+    train << "network,family,energy_mj\n";
+    test << "network,energy_mj\n";
+    std::map<std::string, int> taken;
+    for (size_t r = 0; r < t.rows(); r += 37) {
+      const std::string family = t.text(r, c_family);
+      const std::string row = nets + t.text(r, c_name) + ".prototxt";
+      int& n = taken[family];
+      if (family == "mixed" && n < 3) {
+        test << row << "," << t.text(r, c_energy) << "\n";
+        expected_test_.insert(row);
+      } else if (family != "mixed" && n < 12) {
+        train << row << "," << family << "," << t.text(r, c_energy) << "\n";
+        (family == "conv" ? conv_ : dws_).insert(row);
+      } else {
+        continue;
+      }
+      ++n;
+    }
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  nlohmann::json json_of(const std::string& args) {
+    auto r = test_util::run_cli("evaluate --measurements " + path("train.csv") + " --target energy_mj --features macs+1 " +
+                                args + " --format json");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.output) : nlohmann::json();
+  }
+  static std::set<std::string> items(const nlohmann::json& result) {
+    std::set<std::string> out;
+    for (const auto& p : result["predictions"]) out.insert(p["item"].get<std::string>());
+    return out;
+  }
+
+  fs::path dir_;
+  std::set<std::string> conv_, dws_, expected_test_;
+};
+
+TEST_F(CliTransfer, LeaveOneFamilyOutReportsEachDirection) {
+  ASSERT_EQ(conv_.size(), 12u);
+  ASSERT_EQ(dws_.size(), 12u);
+  nlohmann::json j = json_of("--split leave-one-family-out");
+  ASSERT_TRUE(j.is_object());
+  EXPECT_EQ(j["split"], "leave-one-family-out");
+  const auto& r = j["results"][0];
+  EXPECT_EQ(r["cv"], "leave-one-family-out");
+  EXPECT_EQ(r["rows"]["n"], 24);  // pooled over both directions
+  ASSERT_EQ(r["splits"].size(), 2u);
+  std::set<std::string> held;
+  for (const auto& s : r["splits"]) {
+    held.insert(s["held_out"].get<std::string>());
+    EXPECT_EQ(s["test_rows"], 12);
+    EXPECT_EQ(s["train_rows"], 12);
+    EXPECT_EQ(s["rows"]["n"], 12);
+    EXPECT_TRUE(s["rows"]["interval_coverage"].is_number());
+  }
+  EXPECT_EQ(held, (std::set<std::string>{"family=conv", "family=dws"}));
+
+  auto table = test_util::run_cli("evaluate --measurements " + path("train.csv") +
+                                  " --target energy_mj --features macs+1 --split by:family");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_THAT(table.output, HasSubstr("per held-out group"));
+  EXPECT_THAT(table.output, HasSubstr("family=conv"));
+  EXPECT_THAT(table.output, HasSubstr("family=dws"));
+}
+
+TEST_F(CliTransfer, TrainOnOneFamilyPredictTheOther) {
+  nlohmann::json j = json_of("--train-where family=conv --test-where family=dws");
+  const auto& r = j["results"][0];
+  EXPECT_EQ(r["cv"], "train on family=conv, test on family=dws");
+  ASSERT_EQ(r["splits"].size(), 1u);
+  EXPECT_EQ(r["splits"][0]["train_rows"], 12);
+  EXPECT_EQ(items(r), dws_);
+  for (const auto& p : r["predictions"]) {
+    ASSERT_TRUE(p["lower"].is_number());
+    EXPECT_LE(p["lower"].get<double>(), p["predicted"].get<double>());
+    EXPECT_EQ(p["inside"].get<bool>(),
+              p["measured"].get<double>() >= p["lower"].get<double>() && p["measured"].get<double>() <= p["upper"].get<double>());
+  }
+}
+
+TEST_F(CliTransfer, SecondFileIsPredictedByAModelOfTheFirst) {
+  nlohmann::json j = json_of("--test-measurements " + path("test.csv"));
+  const auto& r = j["results"][0];
+  EXPECT_EQ(j["test_measurements"], path("test.csv"));
+  EXPECT_EQ(r["splits"][0]["train_rows"], 24);
+  EXPECT_EQ(items(r), expected_test_);
+
+  auto table = test_util::run_cli("evaluate --measurements " + path("train.csv") + " --target energy_mj --features macs+1 "
+                                  "--test-measurements " + path("test.csv"));
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  for (const auto& n : expected_test_) EXPECT_THAT(table.output, HasSubstr(n));
+  EXPECT_THAT(table.output, HasSubstr("inside"));
+}
+
+TEST_F(CliTransfer, ContradictoryOptionsAreUsageErrors) {
+  const std::string base = "evaluate --measurements " + path("train.csv") + " --target energy_mj --features macs+1 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--split by:family --cv 5", "--split and --cv both choose the held-out rows, expected one of them"},
+      {"--split by:family --group family",
+       "--split by:family with --group family, expected the group in --split by:COLUMN alone"},
+      {"--split leave-one-family-out --train-where family=conv",
+       "--split with --train-where/--test-where/--test-measurements, expected one way to hold rows out"},
+      {"--train-where family=conv --cv lono",
+       "--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or --group"},
+      {"--test-measurements " + path("test.csv") + " --group family",
+       "--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or --group"},
+      {"--split by:family --select-terms 2",
+       "--select-terms searches by k-fold cross-validation, expected no --split, --train-where, --test-where or "
+       "--test-measurements with it"},
+      {"--split family", "--split \"family\", expected leave-one-family-out or by:COLUMN"},
+  };
+  for (const auto& [args, message] : cases) {
+    auto r = test_util::run_cli(base + args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.output, "convergy: error: " + message + "\n") << args;
+  }
+}
+
+}  // namespace
