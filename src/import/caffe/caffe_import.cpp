@@ -1192,7 +1192,7 @@ void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string
   } else {
     fail(def.field->pos,
          fmt::format("layer \"{}\" ({}): its parameters give no input shape, expected --input-shape {}=NxCxHxW "
-                     "(or crop_size, new_height/new_width or batch_size in its parameters)",
+                     "(or crop_size or new_height/new_width in its parameters)",
                      def.name, def.type->text, tops[0]));
   }
   const BlobId id = graph_.add_input(tops[0], std::move(shape), DataType::F32, origin);
