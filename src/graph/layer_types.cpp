@@ -590,10 +590,11 @@ InferredShapes infer_roi_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
               fmt::format("ROI input {} is not R x 5 (batch index and box), expected R x 5", rois.str()));
   int64_t out_c = s.c();
   if (p.output_dim > 0) {
-    const int64_t cells = p.pooled_h * p.pooled_w;
-    ctx.require(s.c() == p.output_dim * cells,
-                fmt::format("input has {} channels, expected output_dim {} x group_size^2 {} = {}", s.c(),
-                            p.output_dim, cells, p.output_dim * cells));
+    // Each factor is bounded by the dimension limit, but their product need not fit.
+    const auto needed = checked_product(std::vector<int64_t>{p.output_dim, p.pooled_h, p.pooled_w});
+    ctx.require(needed && s.c() == *needed,
+                fmt::format("input has {} channels, expected output_dim {} x group_size {} x group_size {}", s.c(),
+                            p.output_dim, p.pooled_h, p.pooled_w));
     out_c = p.output_dim;
   }
   InferredShapes r;

@@ -360,6 +360,16 @@ TEST(CaffeForkLayers, RfcnPsRoiPoolingAndRoiPooling) {
   EXPECT_EQ(out(g, "roi"), (Shape{300, 18, 7, 7}));
 }
 
+TEST(CaffeForkLayers, PsRoiPoolingWithHugeFactorsIsAnErrorNotAnOverflow) {
+  // output_dim x group_size^2 = 2^72 does not fit in 64 bits; found by reading the shape rule.
+  EXPECT_THAT(import_error("input: \"data\" input_shape { dim: 1 dim: 18 dim: 8 dim: 8 }\n"
+                           "input: \"rois\" input_shape { dim: 3 dim: 5 }\n"
+                           "layer { name: \"ps\" type: \"PSROIPooling\" bottom: \"data\" bottom: \"rois\" top: \"ps\" "
+                           "psroi_pooling_param { output_dim: 16777216 group_size: 16777216 } }\n"),
+              HasSubstr("layer \"ps\" (ROIPooling): input has 18 channels, expected output_dim 16777216 x group_size "
+                        "16777216 x group_size 16777216"));
+}
+
 TEST(CaffeForkLayers, ConvolutionDepthwiseIsOneGroupPerChannel) {
   const Graph g = import(with_input("dim: 1 dim: 8 dim: 10 dim: 10",
                                     "layer { name: \"dw\" type: \"ConvolutionDepthwise\" bottom: \"data\" top: \"dw\" "
