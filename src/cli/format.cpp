@@ -1,6 +1,8 @@
 // Text table, CSV and JSON rendering and number formatting for the CLI (see format.h).
 #include "cli/format.h"
 
+#include "graph/graph.h"
+
 #include "util/error.h"
 
 #include <fmt/format.h>
@@ -162,6 +164,11 @@ std::string json_text(const Json& j) {
   write_json(j, 0, out);
   out += "\n";
   return out;
+}
+
+void print_graph_notes(const Graph& graph) {
+  for (const auto& n : graph.notes())
+    fmt::print(stderr, "convergy: {}: {}\n", n.warning ? "warning" : "note", n.text);
 }
 
 }  // namespace convergy::cli

@@ -9,7 +9,14 @@
 #include <string_view>
 #include <vector>
 
+namespace convergy {
+class Graph;
+}
+
 namespace convergy::cli {
+
+// An importer's notes and warnings about a graph, one line each on stderr ("convergy: note: ...").
+void print_graph_notes(const Graph& graph);
 
 enum class OutputFormat { Table, Csv, Json };
 

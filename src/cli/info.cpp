@@ -21,6 +21,7 @@ struct InfoOptions {
   OutputFormat format = OutputFormat::Table;
   bool no_passes = false;
   std::vector<std::string> input_shapes;
+  bool allow_python_layers = false;
 };
 
 // The exact value of a documented feature, keeping 64-bit integers exact (LayerFeatures::get is a double).
@@ -86,7 +87,9 @@ std::string indented(const std::string& text) {
 int run_info(const InfoOptions& o) {
   LoadOptions load;
   for (const auto& s : o.input_shapes) load.input_shapes.push_back(parse_input_shape_option(s));
+  load.allow_python_layers = o.allow_python_layers;
   const Graph defined = load_network(o.net, load);
+  print_graph_notes(defined);
   const NetworkFeatures defined_features = network_features(defined);
   const PassResult passed = run_passes(defined, o.no_passes ? PassOptions::none() : PassOptions{});
   const Graph& g = passed.graph;
@@ -221,6 +224,9 @@ const Command kInfo{{"info", "Per-layer features of a network (zoo name, .protot
                        sub.add_option("--input-shape", o->input_shapes,
                                       "Input shape, name=NxCxHxW or NxCxHxW for the first input (repeatable)")
                            ->allow_extra_args(false);
+                       sub.add_flag("--allow-python-layers", o->allow_python_layers,
+                                    "Count Caffe Python layers as zero-cost layers (with a warning) instead of "
+                                    "refusing the file");
                        return std::function<int()>([o] { return run_info(*o); });
                      }}};
 

@@ -27,6 +27,7 @@ struct RunOptions {
   bool no_passes = false;
   OutputFormat format = OutputFormat::Table;
   std::vector<std::string> input_shapes;
+  bool allow_python_layers = false;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -64,12 +65,17 @@ int run_network(const RunOptions& o) {
   if (o.threads < 1) throw_bad_input("--threads {}, expected >= 1", o.threads);
   LoadOptions load;
   for (const auto& s : o.input_shapes) load.input_shapes.push_back(parse_input_shape_option(s));
+  load.allow_python_layers = o.allow_python_layers;
   const Graph defined = load_network(o.net, load);
+  print_graph_notes(defined);
   const Graph g = run_passes(defined, o.no_passes ? PassOptions::none() : PassOptions{}).graph;
 
   Executor exec(g, {o.backend, o.threads, o.seed});
   for (const auto& f : exec.fallbacks())
     fmt::print(stderr, "convergy: warning: layer \"{}\" ran on the reference backend: {}\n", f.layer,
+               f.reason);
+  for (const auto& f : exec.skipped())
+    fmt::print(stderr, "convergy: warning: layer \"{}\" was not run ({}); its time is not measured\n", f.layer,
                f.reason);
 
   const auto nl = static_cast<size_t>(g.num_layers());
@@ -141,6 +147,8 @@ const Command kRun{
        sub.add_option("--input-shape", o->input_shapes,
                       "Input shape, name=1x3x224x224 or 1x3x224x224 for the first input");
        sub.add_flag("--no-passes", o->no_passes, "Run the graph as defined (no fusion or folding)");
+       sub.add_flag("--allow-python-layers", o->allow_python_layers,
+                    "Count Caffe Python layers as zero-cost layers (with a warning) instead of refusing the file");
        add_format_option(sub, o->format);
        return [o] { return run_network(*o); };
      }}};

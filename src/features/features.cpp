@@ -14,7 +14,7 @@ namespace convergy {
 namespace {
 
 // A static_assert in the spirit of ggml's: adding a LayerKind must make someone revisit layer_ops().
-static_assert(kLayerKindCount == 27,
+static_assert(kLayerKindCount == 37,
               "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
 
 // Weights are stored as fp32 whatever the activations' type.
@@ -101,6 +101,25 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
     }
     case LayerKind::Softmax:
       return c.mul(out, 3, "op count");  // exp, accumulate, divide
+    case LayerKind::Deconvolution:
+      return l.p<ConvParams>().bias ? out : 0;
+    case LayerKind::ArgMax:
+      return c.mul(first_in_elems, u(l.p<ArgMaxParams>().top_k), "op count");  // compare each value per rank
+    case LayerKind::Resize:
+      // Nearest only moves data; bilinear blends four neighbours (4 multiplies, 3 adds) per output.
+      return l.p<ResizeParams>().mode == ResizeMode::Bilinear ? c.mul(out, 7, "op count") : 0;
+    case LayerKind::Axpy:
+      return c.mul(out, 2, "op count");
+    case LayerKind::Normalize:
+      return c.mul(out, 4, "op count");  // square and accumulate, then divide and scale
+    case LayerKind::PriorBox:
+      return out;  // each coordinate and variance is computed once, independent of the data
+    case LayerKind::DetectionOutput:
+    case LayerKind::ROIPooling:
+      // Data-dependent work (NMS, bin sizes): a lower bound of one op per value read (see docs/features.md).
+      return f.in_elems;
+    case LayerKind::Opaque:  // nothing is known of it; counted as free, and said so when imported
+    case LayerKind::Crop:
     case LayerKind::Input:
     case LayerKind::Concat:
     case LayerKind::Dropout:
@@ -180,6 +199,20 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
     uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MAC count"),
                              c.mul(u(f.out_h), u(f.out_w), "MAC count"), "MAC count");
     f.macs = c.mul(outputs, per_output, "MAC count");
+  } else if (l.kind == LayerKind::Deconvolution && in && out) {
+    const auto& p = l.p<ConvParams>();
+    f.kernel_h = p.kernel_h;
+    f.kernel_w = p.kernel_w;
+    f.stride_h = p.stride_h;
+    f.stride_w = p.stride_w;
+    f.pad_h = p.pad_top + p.pad_bottom;
+    f.pad_w = p.pad_left + p.pad_right;
+    f.groups = p.groups;
+    f.depthwise = p.groups > 1 && p.groups == f.in_c;
+    // Each input value is scattered through a kernel into out_c / groups channels.
+    uint64_t per_input = c.mul(u(f.out_c / std::max<int64_t>(p.groups, 1)),
+                               c.mul(u(p.kernel_h), u(p.kernel_w), "MAC count"), "MAC count");
+    f.macs = c.mul(first_in_elems, per_input, "MAC count");
   } else if (l.kind == LayerKind::InnerProduct && in) {
     const auto& p = l.p<InnerProductParams>();
     int axis = std::clamp(normalise_axis(p.axis, in->rank()), 0, in->rank());

@@ -17,6 +17,13 @@ struct Blob {
   LayerId producer = -1;
 };
 
+// Something an importer wants the user to know about the graph it built (a dropped training layer, a
+// renamed duplicate); a warning is about a result the user should not trust blindly.
+struct GraphNote {
+  bool warning = false;
+  std::string text;
+};
+
 class Graph {
  public:
   explicit Graph(std::string name = {}) : name_(std::move(name)) {}
@@ -37,6 +44,9 @@ class Graph {
   // Blob names need not be unique (Caffe's in-place layers reuse a name); ids are.
   LayerId add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
                     const std::vector<std::string>& output_names, std::string origin = {});
+
+  void add_note(std::string text, bool warning = false) { notes_.push_back({warning, std::move(text)}); }
+  const std::vector<GraphNote>& notes() const { return notes_; }
 
   // Network outputs. If none are marked, outputs are the blobs that no layer consumes (Caffe's rule).
   void mark_output(BlobId id);
@@ -65,6 +75,7 @@ class Graph {
   std::vector<Layer> layers_;
   std::vector<BlobId> marked_outputs_;
   std::unordered_map<std::string, LayerId> layer_index_;
+  std::vector<GraphNote> notes_;
 };
 
 }  // namespace convergy

@@ -42,6 +42,16 @@ enum class LayerKind : uint8_t {
   ChannelShuffle,
   Permute,  // ONNX Transpose
   Pad,
+  Deconvolution,  // transposed convolution (Caffe Deconvolution); params are ConvParams
+  Crop,           // Caffe Crop: cut input 0 to the size of input 1 from `axis` on
+  ArgMax,
+  Resize,  // nearest or bilinear resampling to a fixed size (Caffe-fork Upsample, Interp)
+  Axpy,    // a * x + y with a per-channel `a` (SENet's fused scale-and-add)
+  Normalize,  // SSD's L2 normalisation with a learned scale
+  PriorBox,   // SSD anchor generation: data-independent, no kernel
+  DetectionOutput,  // SSD box decoding, NMS and top-k: no kernel
+  ROIPooling,       // Fast/Faster R-CNN ROI pooling and R-FCN's position-sensitive variant: no kernel
+  Opaque,           // a layer convergy cannot see into (a Python layer let through): zero cost, no kernel
   kCount
 };
 constexpr int kLayerKindCount = static_cast<int>(LayerKind::kCount);
@@ -150,11 +160,49 @@ struct PadParams {
   float value = 0.0f;
 };
 
+struct CropParams {
+  int axis = 2;                  // axes from here on take input 1's size
+  std::vector<int64_t> offsets;  // empty: 0 everywhere; one value: the same for every cropped axis
+};
+struct ArgMaxParams {
+  int64_t top_k = 1;
+  bool out_max_val = false;
+  std::optional<int> axis;  // without an axis Caffe takes the arg max over all but the first axis
+};
+enum class ResizeMode : uint8_t { Nearest, Bilinear };
+struct ResizeParams {
+  int64_t out_h = 0, out_w = 0;  // the importer resolves scale factors and reference inputs to a size
+  ResizeMode mode = ResizeMode::Nearest;
+};
+struct NormalizeParams {
+  bool across_spatial = true;  // one norm per sample (true) or one per pixel across channels (false)
+  bool channel_shared = true;  // one learned scale, or one per channel
+  float eps = 1e-10f;
+};
+struct PriorBoxParams {
+  int64_t priors_per_cell = 1;  // aspect ratios (flipped ones included) x min sizes + max sizes
+};
+struct DetectionOutputParams {
+  int64_t num_classes = 0;
+  int64_t keep_top_k = 1;  // detections kept per image: the output's upper bound
+  int64_t nms_top_k = 0;   // boxes per class entering NMS (0: all)
+};
+struct ROIPoolingParams {
+  int64_t pooled_h = 0, pooled_w = 0;
+  int64_t output_dim = 0;  // position-sensitive (R-FCN PSROIPooling): output channels; 0 for plain ROI pooling
+  float spatial_scale = 1.0f;
+};
+struct OpaqueParams {
+  std::string what;  // e.g. "Python layer rpn.proposal_layer.ProposalLayer", for messages
+  std::vector<Shape> output_shapes;  // given by the user per output; empty: each output takes input 0's shape
+};
+
 using LayerParams = std::variant<NoParams, InputParams, ConvParams, InnerProductParams, PoolParams, LeakyReLUParams,
                                  ClipParams, PReLUParams, HardSigmoidParams, BatchNormParams, ScaleParams,
                                  LRNParams, ConcatParams, EltwiseParams, SoftmaxParams, DropoutParams,
                                  FlattenParams, ReshapeParams, SliceParams, ChannelShuffleParams, PermuteParams,
-                                 PadParams>;
+                                 PadParams, CropParams, ArgMaxParams, ResizeParams, NormalizeParams,
+                                 PriorBoxParams, DetectionOutputParams, ROIPoolingParams, OpaqueParams>;
 
 // A learned tensor of a layer (weights, bias, BN statistics). `learnable` is false for BatchNorm running
 // statistics: PyTorch does not count them as parameters.

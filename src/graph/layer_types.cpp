@@ -39,6 +39,16 @@ constexpr std::array<LayerTypeInfo, kLayerKindCount> kTypes = {{
     {LayerKind::ChannelShuffle, "ChannelShuffle", LayerClass::Other, 1, 1},
     {LayerKind::Permute, "Permute", LayerClass::Other, 1, 1},
     {LayerKind::Pad, "Pad", LayerClass::Other, 1, 1},
+    {LayerKind::Deconvolution, "Deconvolution", LayerClass::Conv, 1, 1},
+    {LayerKind::Crop, "Crop", LayerClass::Other, 2, 2},
+    {LayerKind::ArgMax, "ArgMax", LayerClass::Other, 1, 1},
+    {LayerKind::Resize, "Resize", LayerClass::Other, 1, 2},  // a second input only gives the size (or a mask)
+    {LayerKind::Axpy, "Axpy", LayerClass::Other, 3, 3},
+    {LayerKind::Normalize, "Normalize", LayerClass::Other, 1, 1},
+    {LayerKind::PriorBox, "PriorBox", LayerClass::Other, 1, 2},
+    {LayerKind::DetectionOutput, "DetectionOutput", LayerClass::Other, 3, 5},
+    {LayerKind::ROIPooling, "ROIPooling", LayerClass::Other, 2, 2},
+    {LayerKind::Opaque, "Opaque", LayerClass::Other, 0, -1},
 }};
 
 consteval bool table_in_enum_order() {
@@ -149,7 +159,7 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
   const Shape s = require_rank4(ctx, in[0]);
   InferredShapes r;
   if (p.global) {
-    r.outputs.push_back(Shape{s.n(), s.c(), 1, 1});
+    r.outputs.assign(ctx.layer.outputs.size() == 2 ? 2 : 1, Shape{s.n(), s.c(), 1, 1});
     return r;
   }
   check_positive(ctx, p.kernel_h, "kernel_h");
@@ -175,6 +185,10 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.stride_h, "height");
   const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.stride_w, "width");
   r.outputs.push_back(Shape{s.n(), s.c(), oh, ow});
+  if (ctx.layer.outputs.size() == 2) {
+    ctx.require(p.method == PoolMethod::Max, "a mask output needs MAX pooling");
+    r.outputs.push_back(r.outputs[0]);
+  }
   return r;
 }
 
@@ -420,6 +434,186 @@ InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
   return r;
 }
 
+// Caffe's Deconvolution: the gradient of a convolution, so output and input swap roles in the size rule.
+InferredShapes infer_deconv(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ConvParams>(ctx);
+  const Shape s = require_rank4(ctx, in[0]);
+  check_positive(ctx, p.num_output, "num_output");
+  check_positive(ctx, p.kernel_h, "kernel_h");
+  check_positive(ctx, p.kernel_w, "kernel_w");
+  check_positive(ctx, p.stride_h, "stride_h");
+  check_positive(ctx, p.stride_w, "stride_w");
+  check_positive(ctx, p.dilation_h, "dilation_h");
+  check_positive(ctx, p.dilation_w, "dilation_w");
+  check_positive(ctx, p.groups, "group");
+  check_non_negative(ctx, p.pad_top, "pad_top");
+  check_non_negative(ctx, p.pad_bottom, "pad_bottom");
+  check_non_negative(ctx, p.pad_left, "pad_left");
+  check_non_negative(ctx, p.pad_right, "pad_right");
+  const int64_t c = s.c();
+  ctx.require(c % p.groups == 0, fmt::format("input has {} channels, not divisible by group {}", c, p.groups));
+  ctx.require(p.num_output % p.groups == 0,
+              fmt::format("num_output {} is not divisible by group {}", p.num_output, p.groups));
+  auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
+    const int64_t full = st * (size - 1) + d * (k - 1) + 1;
+    ctx.require(full > pb + pe, fmt::format("padding {}+{} removes the whole output {} along {}", pb, pe, full, axis));
+    return full - pb - pe;
+  };
+  const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
+  const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w, "width");
+  InferredShapes r;
+  r.outputs.push_back(Shape{s.n(), p.num_output, oh, ow});
+  r.weights.push_back({"weight", Shape{c, p.num_output / p.groups, p.kernel_h, p.kernel_w}, true});
+  if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
+  return r;
+}
+
+InferredShapes infer_crop(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<CropParams>(ctx);
+  const Shape& s = in[0];
+  const Shape& ref = in[1];
+  ctx.require(s.rank() == ref.rank(),
+              fmt::format("input {} and reference {} differ in rank, expected the same rank", s.str(), ref.str()));
+  const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
+  const size_t cropped = static_cast<size_t>(s.rank() - axis);
+  ctx.require(p.offsets.size() <= 1 || p.offsets.size() == cropped,
+              fmt::format("{} offsets for {} cropped axes, expected 0, 1 or {}", p.offsets.size(), cropped, cropped));
+  Shape out = s;
+  for (int i = axis; i < s.rank(); ++i) {
+    const size_t k = static_cast<size_t>(i - axis);
+    const int64_t off = p.offsets.empty() ? 0 : p.offsets.size() == 1 ? p.offsets[0] : p.offsets[k];
+    check_non_negative(ctx, off, "offset");
+    ctx.require(off + ref[i] <= s[i], fmt::format("offset {} + size {} is past the input's {} along axis {}", off,
+                                                  ref[i], s[i], i));
+    out[i] = ref[i];
+  }
+  InferredShapes r;
+  r.outputs.push_back(out);
+  return r;
+}
+
+InferredShapes infer_argmax(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ArgMaxParams>(ctx);
+  const Shape& s = in[0];
+  check_positive(ctx, p.top_k, "top_k");
+  InferredShapes r;
+  if (p.axis) {
+    const int axis = normalize_axis(ctx, *p.axis, s.rank(), "axis");
+    ctx.require(p.top_k <= s[axis], fmt::format("top_k {} is larger than axis {} of size {}", p.top_k, axis, s[axis]));
+    Shape out = s;
+    out[axis] = p.top_k;
+    r.outputs.push_back(out);
+  } else {
+    const int64_t per_sample = s.elems() / s[0];
+    ctx.require(p.top_k <= per_sample,
+                fmt::format("top_k {} is larger than the {} values per sample", p.top_k, per_sample));
+    // Caffe: N x (1 or 2) x top_k, padded with 1s to the input's rank.
+    std::vector<int64_t> d(static_cast<size_t>(std::max(s.rank(), 3)), 1);
+    d[0] = s[0];
+    d[1] = p.out_max_val ? 2 : 1;
+    d[2] = p.top_k;
+    r.outputs.push_back(Shape(std::move(d)));
+  }
+  return r;
+}
+
+InferredShapes infer_resize(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ResizeParams>(ctx);
+  const Shape s = require_rank4(ctx, in[0]);
+  check_positive(ctx, p.out_h, "output height");
+  check_positive(ctx, p.out_w, "output width");
+  InferredShapes r;
+  r.outputs.push_back(Shape{s.n(), s.c(), p.out_h, p.out_w});
+  return r;
+}
+
+InferredShapes infer_axpy(const Ctx& ctx, const std::vector<Shape>& in) {
+  const Shape& a = in[0];
+  const Shape& x = in[1];
+  const Shape& y = in[2];
+  ctx.require(x == y, fmt::format("x {} and y {} differ, expected the same shape", x.str(), y.str()));
+  ctx.require(x.rank() >= 2 && a.rank() >= 2 && a[0] == x[0] && a[1] == x[1] && a.elems() == x[0] * x[1],
+              fmt::format("scale {} is not one value per channel of x {}, expected {}x{}x1x1", a.str(), x.str(),
+                          x.rank() >= 2 ? x[0] : 0, x.rank() >= 2 ? x[1] : 0));
+  InferredShapes r;
+  r.outputs.push_back(x);
+  return r;
+}
+
+InferredShapes infer_normalize(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<NormalizeParams>(ctx);
+  ctx.require(in[0].rank() >= 2, fmt::format("input shape {} has no channel axis", in[0].str()));
+  InferredShapes r = same_shape(in);
+  r.weights.push_back({"scale", Shape{p.channel_shared ? 1 : in[0].c()}, true});
+  return r;
+}
+
+InferredShapes infer_prior_box(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<PriorBoxParams>(ctx);
+  const Shape s = require_rank4(ctx, in[0]);
+  check_positive(ctx, p.priors_per_cell, "priors per cell");
+  // Caffe: 1 x 2 x (H * W * priors * 4): the boxes, then their variances.
+  auto n = checked_product(std::vector<int64_t>{s.h(), s.w(), p.priors_per_cell, 4});
+  ctx.require(n.has_value(), "prior count overflows");
+  InferredShapes r;
+  r.outputs.push_back(Shape{1, 2, *n});
+  return r;
+}
+
+InferredShapes infer_detection_output(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<DetectionOutputParams>(ctx);
+  check_positive(ctx, p.num_classes, "num_classes");
+  check_positive(ctx, p.keep_top_k, "keep_top_k");
+  ctx.require(in[2].rank() == 3 && in[2][1] == 2,
+              fmt::format("prior input {} is not 1x2xK, expected a PriorBox output", in[2].str()));
+  const int64_t priors = in[2][2] / 4;
+  ctx.require(priors >= 1 && in[2][2] % 4 == 0, fmt::format("prior input {} holds no whole box", in[2].str()));
+  ctx.require((in[0].elems() / in[0][0]) % (priors * 4) == 0,
+              fmt::format("location input {} does not hold 4 values for each of {} priors", in[0].str(), priors));
+  ctx.require(in[1].elems() / in[1][0] == priors * p.num_classes,
+              fmt::format("confidence input {} does not hold {} class scores for each of {} priors", in[1].str(),
+                          p.num_classes, priors));
+  // The count of detections is data-dependent; keep_top_k per image is its upper bound.
+  InferredShapes r;
+  r.outputs.push_back(Shape{1, 1, in[0][0] * p.keep_top_k, 7});
+  return r;
+}
+
+InferredShapes infer_roi_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ROIPoolingParams>(ctx);
+  const Shape s = require_rank4(ctx, in[0]);
+  const Shape& rois = in[1];
+  check_positive(ctx, p.pooled_h, "pooled_h");
+  check_positive(ctx, p.pooled_w, "pooled_w");
+  check_non_negative(ctx, p.output_dim, "output_dim");
+  ctx.require(rois.rank() >= 2 && rois.elems() / rois[0] == 5,
+              fmt::format("ROI input {} is not R x 5 (batch index and box), expected R x 5", rois.str()));
+  int64_t out_c = s.c();
+  if (p.output_dim > 0) {
+    // Each factor is bounded by the dimension limit, but their product need not fit.
+    const auto needed = checked_product(std::vector<int64_t>{p.output_dim, p.pooled_h, p.pooled_w});
+    ctx.require(needed && s.c() == *needed,
+                fmt::format("input has {} channels, expected output_dim {} x group_size {} x group_size {}", s.c(),
+                            p.output_dim, p.pooled_h, p.pooled_w));
+    out_c = p.output_dim;
+  }
+  InferredShapes r;
+  r.outputs.push_back(Shape{rois[0], out_c, p.pooled_h, p.pooled_w});
+  return r;
+}
+
+// Nothing is known of an opaque layer: its outputs have the shapes the user gave, or input 0's shape.
+InferredShapes infer_opaque(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<OpaqueParams>(ctx);
+  const size_t n = ctx.layer.outputs.size();
+  ctx.require(p.output_shapes.empty() || p.output_shapes.size() == n,
+              fmt::format("{} output shapes for {} outputs", p.output_shapes.size(), n));
+  InferredShapes r;
+  for (size_t i = 0; i < n; ++i)
+    r.outputs.push_back(!p.output_shapes.empty() ? p.output_shapes[i] : in.empty() ? Shape{1} : in[0]);
+  return r;
+}
+
 }  // namespace
 
 const LayerTypeInfo& layer_type(LayerKind kind) { return kTypes.at(static_cast<size_t>(kind)); }
@@ -474,7 +668,9 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
                 t.max_inputs < 0 ? fmt::format("got {} inputs, expected at least {}", n, t.min_inputs)
                                  : fmt::format("got {} inputs, expected {} to {}", n, t.min_inputs, t.max_inputs));
   const size_t n_out = layer.outputs.size();
-  if (layer.kind != LayerKind::Split && layer.kind != LayerKind::Slice)
+  if (layer.kind == LayerKind::Pooling)  // SegNet's max pooling also outputs the argmax mask
+    ctx.require(n_out == 1 || n_out == 2, fmt::format("got {} outputs, expected 1 (or 2 with a mask)", n_out));
+  else if (layer.kind != LayerKind::Split && layer.kind != LayerKind::Slice && layer.kind != LayerKind::Opaque)
     ctx.require(n_out == 1, fmt::format("got {} outputs, expected 1", n_out));
   else
     ctx.require(n_out >= 1, "got no outputs, expected at least 1");
@@ -510,6 +706,16 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     case LayerKind::ChannelShuffle: r = infer_channel_shuffle(ctx, in); break;
     case LayerKind::Permute: r = infer_permute(ctx, in); break;
     case LayerKind::Pad: r = infer_pad(ctx, in); break;
+    case LayerKind::Deconvolution: r = infer_deconv(ctx, in); break;
+    case LayerKind::Crop: r = infer_crop(ctx, in); break;
+    case LayerKind::ArgMax: r = infer_argmax(ctx, in); break;
+    case LayerKind::Resize: r = infer_resize(ctx, in); break;
+    case LayerKind::Axpy: r = infer_axpy(ctx, in); break;
+    case LayerKind::Normalize: r = infer_normalize(ctx, in); break;
+    case LayerKind::PriorBox: r = infer_prior_box(ctx, in); break;
+    case LayerKind::DetectionOutput: r = infer_detection_output(ctx, in); break;
+    case LayerKind::ROIPooling: r = infer_roi_pooling(ctx, in); break;
+    case LayerKind::Opaque: r = infer_opaque(ctx, in); break;
     case LayerKind::Clip: {
       const auto& p = params_of<ClipParams>(ctx);
       ctx.require(p.min <= p.max, fmt::format("min {} is greater than max {}", p.min, p.max));

@@ -12,6 +12,9 @@ namespace convergy {
 struct LoadOptions {
   // --input-shape name=1x3x224x224: overrides or fills (symbolic) input dimensions.
   std::vector<std::pair<std::string, Shape>> input_shapes;
+  // --allow-python-layers: a Caffe Python layer becomes a zero-cost Opaque layer (with a warning) instead
+  // of an error.
+  bool allow_python_layers = false;
 };
 
 // `spec` is a zoo name (e.g. "resnet50"), or a path ending in .prototxt/.pt/.txt (Caffe text format) or

@@ -108,6 +108,9 @@ void conv_direct(const ConvGeometry& g, const float* x, const float* w, const fl
 
 // Reference kernels, also used by the optimised backends for the layer types they leave alone.
 void reference_run(const LayerBinding& b);
+// False for the layers convergy counts but does not run (detection post-processing, ROI pooling, opaque
+// layers): the executor skips them and says so.
+bool has_reference_kernel(LayerKind kind);
 
 // Pooling loop shared by the reference and the "simple optimised" backends.
 void pool_nchw(const float* in, float* out, const PoolGeometry& g);

@@ -97,6 +97,7 @@ struct Executor::Impl {
   std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null for Input and alias layers
   std::vector<std::string> backend_name;         // per layer
   std::vector<Fallback> fallbacks;
+  std::vector<Fallback> skipped;
   Buffer workspace;
 
   void plan_buffers();
@@ -253,6 +254,10 @@ void Executor::Impl::prepare_kernels() {
         throw_bad_input("{}: layer \"{}\": input \"{}\" is {}, the executor runs fp32 only", graph.source(),
                         l.name, graph.blob(in).name, dtype_name(graph.blob(in).dtype));
     if (l.kind == LayerKind::Input || is_alias_kind(l.kind)) continue;
+    if (!runtime::has_reference_kernel(l.kind)) {
+      skipped.push_back({l.name, fmt::format("no kernel for {} layers", layer_kind_name(l.kind))});
+      continue;
+    }
 
     std::string reason = backend->unsupported_reason(b);
     if (reason.empty()) {
@@ -308,6 +313,7 @@ void Executor::run_layer(LayerId layer) {
 }
 
 const std::vector<Fallback>& Executor::fallbacks() const { return impl_->fallbacks; }
+const std::vector<Fallback>& Executor::skipped() const { return impl_->skipped; }
 
 std::string Executor::backend_of(LayerId layer) const {
   if (layer < 0 || layer >= impl_->graph.num_layers()) return {};

@@ -46,6 +46,9 @@ class Executor {
 
   // Layers the chosen backend could not take and that ran on the reference kernels.
   const std::vector<Fallback>& fallbacks() const;
+  // Layers with no kernel at all (PriorBox, DetectionOutput, ROI pooling, opaque layers): not run; their
+  // outputs keep whatever the buffers hold.
+  const std::vector<Fallback>& skipped() const;
   // Backend name actually used for a layer ("reference" for fallbacks and trivial layers).
   std::string backend_of(LayerId layer) const;
 

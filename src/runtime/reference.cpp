@@ -575,7 +575,166 @@ void copy_through(const LayerBinding& b) {
     if (o.data != b.inputs[0].data) std::copy_n(b.inputs[0].data, o.elems, o.data);
 }
 
+// Transposed convolution: every input value scatters through the kernel into the output (Caffe's col2im).
+void deconv_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<ConvParams>();
+  const Shape& is = b.inputs[0].shape;
+  const Shape& os = b.outputs[0].shape;
+  const int64_t n = is.n(), ic = is.c(), ih = is.h(), iw = is.w(), oc = os.c(), oh = os.h(), ow = os.w();
+  const int64_t icg = ic / p.groups, ocg = oc / p.groups;
+  const float* x = b.inputs[0].data;
+  const float* w = b.weight("weight")->data;  // ic x ocg x kh x kw
+  const Tensor* bias = b.weight("bias");
+  std::vector<double> acc(static_cast<size_t>(oc * oh * ow));
+  for (int64_t img = 0; img < n; ++img) {
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int64_t c = 0; c < ic; ++c) {
+      const int64_t g = c / icg;
+      for (int64_t y = 0; y < ih; ++y)
+        for (int64_t xx = 0; xx < iw; ++xx) {
+          const double v = x[((img * ic + c) * ih + y) * iw + xx];
+          for (int64_t o = 0; o < ocg; ++o)
+            for (int64_t ky = 0; ky < p.kernel_h; ++ky) {
+              const int64_t oy = y * p.stride_h - p.pad_top + ky * p.dilation_h;
+              if (oy < 0 || oy >= oh) continue;
+              for (int64_t kx = 0; kx < p.kernel_w; ++kx) {
+                const int64_t ox = xx * p.stride_w - p.pad_left + kx * p.dilation_w;
+                if (ox < 0 || ox >= ow) continue;
+                acc[static_cast<size_t>(((g * ocg + o) * oh + oy) * ow + ox)] +=
+                    v * w[((c * ocg + o) * p.kernel_h + ky) * p.kernel_w + kx];
+              }
+            }
+        }
+    }
+    float* y = b.outputs[0].data + img * oc * oh * ow;
+    for (int64_t o = 0; o < oc; ++o)
+      for (int64_t i = 0; i < oh * ow; ++i)
+        y[o * oh * ow + i] = static_cast<float>(acc[static_cast<size_t>(o * oh * ow + i)] + (bias ? bias->data[o] : 0.0f));
+  }
+  if (b.layer->fused_activation) apply_activation(*b.layer->fused_activation, b.outputs[0].data, b.outputs[0].elems);
+}
+
+void crop_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<CropParams>();
+  const Shape& s = b.inputs[0].shape;
+  const Shape& o = b.outputs[0].shape;
+  const int rank = s.rank();
+  const int axis = norm_axis(p.axis, rank);
+  std::vector<int64_t> off(static_cast<size_t>(rank), 0);
+  for (int i = axis; i < rank; ++i)
+    off[static_cast<size_t>(i)] = p.offsets.empty()        ? 0
+                                  : p.offsets.size() == 1 ? p.offsets[0]
+                                                          : p.offsets[static_cast<size_t>(i - axis)];
+  std::vector<int64_t> idx(static_cast<size_t>(rank), 0);
+  for (int64_t e = 0; e < b.outputs[0].elems; ++e) {
+    int64_t rem = e, src = 0;
+    for (int i = rank - 1; i >= 0; --i) {
+      idx[static_cast<size_t>(i)] = rem % o[i];
+      rem /= o[i];
+    }
+    for (int i = 0; i < rank; ++i) src = src * s[i] + idx[static_cast<size_t>(i)] + off[static_cast<size_t>(i)];
+    b.outputs[0].data[e] = b.inputs[0].data[src];
+  }
+}
+
+void argmax_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<ArgMaxParams>();
+  const Shape& s = b.inputs[0].shape;
+  // Over `axis` (or everything after the batch axis): outer x dim x inner, top_k indices per position.
+  const int axis = p.axis ? norm_axis(*p.axis, s.rank()) : 1;
+  const int64_t outer = prod(s, 0, axis);
+  const int64_t dim = p.axis ? s[axis] : prod(s, 1, s.rank());
+  const int64_t inner = p.axis ? prod(s, axis + 1, s.rank()) : 1;
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  std::vector<std::pair<float, int64_t>> v(static_cast<size_t>(dim));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      for (int64_t d = 0; d < dim; ++d) v[static_cast<size_t>(d)] = {x[(o * dim + d) * inner + i], d};
+      std::partial_sort(v.begin(), v.begin() + p.top_k, v.end(),
+                        [](const auto& a, const auto& c) { return a.first > c.first || (a.first == c.first && a.second < c.second); });
+      for (int64_t k = 0; k < p.top_k; ++k) {
+        const auto& [val, at] = v[static_cast<size_t>(k)];
+        if (p.axis) {
+          y[(o * p.top_k + k) * inner + i] = p.out_max_val ? val : static_cast<float>(at);
+        } else {
+          y[o * (p.out_max_val ? 2 : 1) * p.top_k + k] = static_cast<float>(at);
+          if (p.out_max_val) y[o * 2 * p.top_k + p.top_k + k] = val;
+        }
+      }
+    }
+}
+
+// Nearest: the source pixel floor(o * in / out); bilinear: Caffe Interp's corner-aligned sampling.
+void resize_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<ResizeParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int64_t planes = s.n() * s.c(), ih = s.h(), iw = s.w(), oh = p.out_h, ow = p.out_w;
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float* x = b.inputs[0].data + pl * ih * iw;
+    float* y = b.outputs[0].data + pl * oh * ow;
+    for (int64_t oy = 0; oy < oh; ++oy)
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        if (p.mode == ResizeMode::Nearest) {
+          y[oy * ow + ox] = x[std::min(ih - 1, oy * ih / oh) * iw + std::min(iw - 1, ox * iw / ow)];
+          continue;
+        }
+        const double fy = oh > 1 ? static_cast<double>(oy) * static_cast<double>(ih - 1) / static_cast<double>(oh - 1) : 0.0;
+        const double fx = ow > 1 ? static_cast<double>(ox) * static_cast<double>(iw - 1) / static_cast<double>(ow - 1) : 0.0;
+        const auto y0 = static_cast<int64_t>(fy), x0 = static_cast<int64_t>(fx);
+        const int64_t y1 = std::min(y0 + 1, ih - 1), x1 = std::min(x0 + 1, iw - 1);
+        const double dy = fy - static_cast<double>(y0), dx = fx - static_cast<double>(x0);
+        y[oy * ow + ox] = static_cast<float>((1 - dy) * ((1 - dx) * x[y0 * iw + x0] + dx * x[y0 * iw + x1]) +
+                                             dy * ((1 - dx) * x[y1 * iw + x0] + dx * x[y1 * iw + x1]));
+      }
+  }
+}
+
+void axpy_ref(const LayerBinding& b) {
+  const Shape& s = b.inputs[1].shape;
+  const int64_t planes = s[0] * s[1], inner = b.inputs[1].elems / planes;
+  const float* a = b.inputs[0].data;
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t i = 0; i < inner; ++i)
+      b.outputs[0].data[pl * inner + i] = a[pl] * b.inputs[1].data[pl * inner + i] + b.inputs[2].data[pl * inner + i];
+}
+
+// SSD Normalize: x / sqrt(sum x^2 + eps), over the whole sample or across channels at each pixel, then scaled.
+void normalize_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<NormalizeParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int64_t n = s[0], c = s[1], inner = b.inputs[0].elems / (n * c);
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  const float* scale = b.weight("scale")->data;
+  for (int64_t img = 0; img < n; ++img) {
+    const float* xi = x + img * c * inner;
+    float* yi = y + img * c * inner;
+    if (p.across_spatial) {
+      double sum = p.eps;
+      for (int64_t i = 0; i < c * inner; ++i) sum += static_cast<double>(xi[i]) * xi[i];
+      const double inv = 1.0 / std::sqrt(sum);
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (int64_t i = 0; i < inner; ++i)
+          yi[ch * inner + i] = static_cast<float>(xi[ch * inner + i] * inv * scale[p.channel_shared ? 0 : ch]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) {
+        double sum = p.eps;
+        for (int64_t ch = 0; ch < c; ++ch) sum += static_cast<double>(xi[ch * inner + i]) * xi[ch * inner + i];
+        const double inv = 1.0 / std::sqrt(sum);
+        for (int64_t ch = 0; ch < c; ++ch)
+          yi[ch * inner + i] = static_cast<float>(xi[ch * inner + i] * inv * scale[p.channel_shared ? 0 : ch]);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+bool has_reference_kernel(LayerKind kind) {
+  return kind != LayerKind::PriorBox && kind != LayerKind::DetectionOutput && kind != LayerKind::ROIPooling &&
+         kind != LayerKind::Opaque;
+}
 
 void reference_run(const LayerBinding& b) {
   const Layer& l = *b.layer;
@@ -629,6 +788,22 @@ void reference_run(const LayerBinding& b) {
       return permute_ref(b);
     case LayerKind::Pad:
       return pad_ref(b);
+    case LayerKind::Deconvolution:
+      return deconv_ref(b);
+    case LayerKind::Crop:
+      return crop_ref(b);
+    case LayerKind::ArgMax:
+      return argmax_ref(b);
+    case LayerKind::Resize:
+      return resize_ref(b);
+    case LayerKind::Axpy:
+      return axpy_ref(b);
+    case LayerKind::Normalize:
+      return normalize_ref(b);
+    case LayerKind::PriorBox:
+    case LayerKind::DetectionOutput:
+    case LayerKind::ROIPooling:
+    case LayerKind::Opaque:
     case LayerKind::kCount:
       break;
   }

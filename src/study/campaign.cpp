@@ -360,6 +360,12 @@ CampaignResult run_campaign(const CampaignOptions& o) {
       fmt::print("{}note: {}: {} layers run on the reference kernel ({})\n", o.progress_prefix, nets[i].spec,
                  lv.ex->fallbacks().size(), fmt::join(parts, "; "));
     }
+    if (!lv.ex->skipped().empty()) {
+      std::vector<std::string> names;
+      for (const auto& f : lv.ex->skipped()) names.push_back(f.layer);
+      fmt::print("{}note: {}: {} layers have no kernel and are not run, so not measured: {}\n", o.progress_prefix,
+                 nets[i].spec, names.size(), fmt::join(names, ", "));
+    }
     lv.work = std::make_unique<ExecutorWorkload>(*lv.ex);
     lv.prof = std::make_unique<Profiler>(*lv.work, sensor, popt);
     if (sensor && !idle_before) {

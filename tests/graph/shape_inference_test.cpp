@@ -116,6 +116,17 @@ std::vector<KindCase> kind_cases() {
                PadParams{{0, 0, 1, 2}, {0, 0, 3, 0}, PadMode::Constant, 0.0f},
                {x},
                {{1, 5, 17, 13}}});
+  c.push_back({LayerKind::Deconvolution, conv(7, 3, 2, 1), {x}, {{1, 7, 25, 21}}});  // (13-1)*2+3-2
+  c.push_back({LayerKind::Crop, CropParams{2, {1}}, {x, {1, 5, 10, 9}}, {{1, 5, 10, 9}}});
+  c.push_back({LayerKind::ArgMax, ArgMaxParams{1, false, 1}, {x}, {{1, 1, 13, 11}}});
+  c.push_back({LayerKind::Resize, ResizeParams{26, 22, ResizeMode::Nearest}, {x}, {{1, 5, 26, 22}}});
+  c.push_back({LayerKind::Axpy, NoParams{}, {{1, 5, 1, 1}, x, x}, {x}});
+  c.push_back({LayerKind::Normalize, NormalizeParams{}, {x}, {x}});
+  c.push_back({LayerKind::PriorBox, PriorBoxParams{2}, {x}, {{1, 2, 13 * 11 * 2 * 4}}});
+  c.push_back({LayerKind::DetectionOutput, DetectionOutputParams{3, 10, 0}, {{1, 40}, {1, 30}, {1, 2, 40}},
+               {{1, 1, 10, 7}}});
+  c.push_back({LayerKind::ROIPooling, ROIPoolingParams{2, 2, 0, 1.0f}, {x, {4, 5}}, {{4, 5, 2, 2}}});
+  c.push_back({LayerKind::Opaque, OpaqueParams{"test"}, {x}, {x}});
   return c;
 }
 

@@ -375,9 +375,9 @@ TEST(CaffeNet, SingularFieldGivenTwice) {
             "net.prototxt:4:97: layer \"c\": num_output is given twice (first at line 4), expected it once");
 }
 
-TEST(CaffeNet, LegacyLayersAreRejected) {
-  EXPECT_THAT(import_error("layers { name: \"x\" type: CONVOLUTION }"),
-              StartsWith("net.prototxt:1:1: \"layers\" is the legacy V1 Caffe format, expected \"layer\""));
+TEST(CaffeNet, LegacyLayersAreUpgradedThenChecked) {
+  EXPECT_EQ(import_error("layers { name: \"x\" type: CONVOLUTION }"),
+            "net.prototxt:1:1: layer \"x\": a Convolution layer has no top, expected at least one");
 }
 
 TEST(CaffeNet, GraphErrorsCarryTheLayerPosition) {

@@ -2,6 +2,7 @@
 // schema of its *_param message, registered in one table; Caffe's defaults live here, shapes in the graph.
 #include "import/caffe/caffe_import.h"
 
+#include "import/caffe/upgrade.h"
 #include "import/text_format.h"
 #include "util/checked.h"
 #include "util/error.h"
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <span>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace convergy {
 
@@ -260,7 +262,7 @@ constexpr FieldSpec kConvolutionFields[] = {{"num_output"},
                                             {"axis"},
                                             {"force_nd_im2col"}};
 
-Conversion convert_convolution(const LayerCtx& c) {
+ConvParams read_conv_params(const LayerCtx& c) {
   ConvParams p;
   p.num_output = c.required_int("num_output", 1, LayerCtx::max_size());
   p.bias = c.get_bool("bias_term", true);
@@ -282,6 +284,17 @@ Conversion convert_convolution(const LayerCtx& c) {
   p.pad_left = p.pad_right = pad_w;
   // Caffe has no dilation_h/_w; the window helper finds none and reads the repeated field.
   std::tie(p.dilation_h, p.dilation_w) = window(c, "dilation", "dilation", 1).value_or(std::pair{1, 1});
+  return p;
+}
+
+Conversion convert_convolution(const LayerCtx& c) { return {LayerKind::Convolution, read_conv_params(c)}; }
+Conversion convert_deconvolution(const LayerCtx& c) { return {LayerKind::Deconvolution, read_conv_params(c)}; }
+
+// The depthwise forks (ConvolutionDepthwise, DepthwiseConvolution) take convolution_param and one group
+// per input channel, whatever `group` says.
+Conversion convert_depthwise(const LayerCtx& c) {
+  ConvParams p = read_conv_params(c);
+  p.groups = c.input(0).rank() >= 2 ? c.input(0).c() : 1;
   return {LayerKind::Convolution, p};
 }
 
@@ -579,17 +592,220 @@ Conversion convert_permute(const LayerCtx& c) {
   return {LayerKind::Permute, p};
 }
 
+// The fused batch norm of the BN forks (SegNet, PSPNet, TSN): normalisation plus a learned scale and shift.
+constexpr FieldSpec kBnFields[] = {{"slope_filler", false, true}, {"bias_filler", false, true},
+                                   {"scale_filler", false, true}, {"shift_filler", false, true},
+                                   {"momentum"},  {"eps"},  {"var_eps"}, {"frozen"}, {"engine"},
+                                   {"bn_mode"},   {"moving_average_fraction"}, {"use_global_stats"}};
+Conversion convert_bn(const LayerCtx& c) {
+  BatchNormParams p;
+  p.eps = c.get_float("eps", c.get_float("var_eps", 1e-5f));
+  if (p.eps < 0.0f) c.fail(c.find(c.find("eps") ? "eps" : "var_eps")->value_pos, "eps is negative, expected >= 0");
+  p.affine = true;
+  return {LayerKind::BatchNorm, p};
+}
+
+constexpr FieldSpec kCropFields[] = {{"axis"}, {"offset", true}};
+Conversion convert_crop(const LayerCtx& c) {
+  CropParams p;
+  if (c.num_inputs() != 2)
+    c.fail(c.param_pos(), fmt::format("Crop has {} bottoms, expected 2 (the blob and a reference for the size)",
+                                      c.num_inputs()));
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  for (const Field* f : c.all("offset")) p.offsets.push_back(c.to_int(*f, 0, LayerCtx::max_size()));
+  return {LayerKind::Crop, p};
+}
+
+constexpr FieldSpec kArgMaxFields[] = {{"out_max_val"}, {"top_k"}, {"axis"}};
+Conversion convert_argmax(const LayerCtx& c) {
+  ArgMaxParams p;
+  p.out_max_val = c.get_bool("out_max_val", false);
+  p.top_k = c.get_int("top_k", 1, 1, LayerCtx::max_size());
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  return {LayerKind::ArgMax, p};
+}
+
+const Shape& spatial_input(const LayerCtx& c, size_t i) {
+  if (c.input(i).rank() != 4)
+    c.fail(c.param_pos(), fmt::format("bottom {} has shape {}, expected NCHW (rank 4)", i, c.input(i).str()));
+  return c.input(i);
+}
+
+// The Upsample forks: SegNet's (max-unpooling with a mask bottom, upsample_h/_w or scale) and the YOLO
+// ports' (nearest, scale). Both enlarge by an integer factor; the mask does not change the size.
+constexpr FieldSpec kUpsampleFields[] = {{"scale"},      {"scale_h"},   {"scale_w"},  {"upsample_h"},
+                                         {"upsample_w"}, {"pad_out_h"}, {"pad_out_w"}, {"mode"},
+                                         {"sample_type"}};
+Conversion convert_upsample(const LayerCtx& c) {
+  const Shape& s = spatial_input(c, 0);
+  ResizeParams p;
+  const int64_t scale = c.get_int("scale", 2, 1, 4096);
+  const int64_t sh = c.get_int("scale_h", scale, 1, 4096), sw = c.get_int("scale_w", scale, 1, 4096);
+  p.out_h = s.h() * sh - (c.get_bool("pad_out_h", false) ? 1 : 0);
+  p.out_w = s.w() * sw - (c.get_bool("pad_out_w", false) ? 1 : 0);
+  if (auto h = c.opt_int("upsample_h", 1, LayerCtx::max_size())) p.out_h = *h;
+  if (auto w = c.opt_int("upsample_w", 1, LayerCtx::max_size())) p.out_w = *w;
+  if (const Field* f = c.find(c.find("mode") ? "mode" : "sample_type"))
+    if (f->kind == ValueKind::Identifier && (f->token == "BILINEAR" || f->token == "bilinear"))
+      p.mode = ResizeMode::Bilinear;
+  return {LayerKind::Resize, p};
+}
+
+// DeepLab/PSPNet's Interp: bilinear, to a size given directly, by a reference bottom, or by shrink and
+// zoom factors applied to the padded input (in that order), as the Interp layer computes it.
+constexpr FieldSpec kInterpFields[] = {{"height"},  {"width"},  {"zoom_factor"},
+                                       {"shrink_factor"}, {"pad_beg"}, {"pad_end"}};
+Conversion convert_interp(const LayerCtx& c) {
+  const Shape& s = spatial_input(c, 0);
+  ResizeParams p;
+  p.mode = ResizeMode::Bilinear;
+  const int64_t pad_beg = c.get_int("pad_beg", 0, -LayerCtx::max_size(), 0);
+  const int64_t pad_end = c.get_int("pad_end", 0, -LayerCtx::max_size(), 0);
+  int64_t h = s.h() + pad_beg + pad_end, w = s.w() + pad_beg + pad_end;
+  if (h < 1 || w < 1)
+    c.fail(c.param_pos(), fmt::format("pad_beg {} and pad_end {} leave nothing of input {}", pad_beg, pad_end,
+                                      s.str()));
+  const auto shrink = c.opt_int("shrink_factor", 1, 4096);
+  const auto zoom = c.opt_int("zoom_factor", 1, 4096);
+  const auto height = c.opt_int("height", 1, LayerCtx::max_size());
+  const auto width = c.opt_int("width", 1, LayerCtx::max_size());
+  if (c.num_inputs() == 2) {
+    const Shape& ref = spatial_input(c, 1);
+    h = ref.h();
+    w = ref.w();
+  } else if (height || width) {
+    if (!height || !width) c.fail(c.param_pos(), "interp_param has only one of height and width, expected both");
+    h = *height;
+    w = *width;
+  } else if (shrink || zoom) {
+    if (shrink) {
+      h = (h - 1) / *shrink + 1;
+      w = (w - 1) / *shrink + 1;
+    }
+    if (zoom) {
+      h = h + (h - 1) * (*zoom - 1);
+      w = w + (w - 1) * (*zoom - 1);
+    }
+  } else {
+    c.fail(c.param_pos(), "interp_param gives no output size, expected height and width, zoom_factor, "
+                          "shrink_factor or a second bottom");
+  }
+  p.out_h = h;
+  p.out_w = w;
+  return {LayerKind::Resize, p};
+}
+
+Conversion convert_axpy(const LayerCtx& c) {
+  if (c.num_inputs() != 3)
+    c.fail(c.param_pos(), fmt::format("Axpy has {} bottoms, expected 3 (scale a, x, y)", c.num_inputs()));
+  return {LayerKind::Axpy, NoParams{}};
+}
+
+constexpr FieldSpec kNormalizeFields[] = {
+    {"across_spatial"}, {"scale_filler", false, true}, {"channel_shared"}, {"eps"}};
+Conversion convert_normalize(const LayerCtx& c) {
+  NormalizeParams p;
+  p.across_spatial = c.get_bool("across_spatial", true);
+  p.channel_shared = c.get_bool("channel_shared", true);
+  p.eps = c.get_float("eps", 1e-10f);
+  return {LayerKind::Normalize, p};
+}
+
+constexpr FieldSpec kPriorBoxFields[] = {{"min_size", true}, {"max_size", true}, {"aspect_ratio", true},
+                                         {"flip"},           {"clip"},           {"variance", true},
+                                         {"img_size"},       {"img_h"},          {"img_w"},
+                                         {"step"},           {"step_h"},         {"step_w"},
+                                         {"offset"}};
+Conversion convert_prior_box(const LayerCtx& c) {
+  spatial_input(c, 0);
+  const auto mins = c.all("min_size");
+  if (mins.empty()) c.fail(c.param_pos(), "prior_box_param has no min_size, expected at least one");
+  for (const Field* f : mins) c.to_float(*f);
+  const size_t maxs = c.all("max_size").size();
+  if (maxs != 0 && maxs != mins.size())
+    c.fail(c.all("max_size").front()->pos,
+           fmt::format("{} max_size for {} min_size, expected one per min_size", maxs, mins.size()));
+  // SSD's prior_box_layer: aspect ratio 1 first, then each new ratio and, with flip, its inverse.
+  std::vector<float> ratios{1.0f};
+  const bool flip = c.get_bool("flip", true);
+  for (const Field* f : c.all("aspect_ratio")) {
+    const float ar = c.to_float(*f);
+    if (!(ar > 0.0f)) c.fail(f->value_pos, fmt::format("aspect_ratio {}, expected > 0", ar));
+    if (std::any_of(ratios.begin(), ratios.end(), [&](float r) { return std::abs(r - ar) < 1e-6f; })) continue;
+    ratios.push_back(ar);
+    if (flip) ratios.push_back(1.0f / ar);
+  }
+  PriorBoxParams p;
+  p.priors_per_cell = static_cast<int64_t>(ratios.size() * mins.size() + maxs);
+  return {LayerKind::PriorBox, p};
+}
+
+constexpr FieldSpec kDetectionOutputFields[] = {{"num_classes"},
+                                                {"share_location"},
+                                                {"background_label_id"},
+                                                {"nms_param", false, true},
+                                                {"save_output_param", false, true},
+                                                {"code_type"},
+                                                {"variance_encoded_in_target"},
+                                                {"keep_top_k"},
+                                                {"confidence_threshold"},
+                                                {"visualize"},
+                                                {"visualize_threshold"},
+                                                {"save_file"},
+                                                {"objectness_score"}};
+Conversion convert_detection_output(const LayerCtx& c) {
+  DetectionOutputParams p;
+  p.num_classes = c.required_int("num_classes", 1, LayerCtx::max_size());
+  const int64_t keep = c.get_int("keep_top_k", -1, -1, LayerCtx::max_size());
+  if (c.num_inputs() < 3)
+    c.fail(c.param_pos(), fmt::format("DetectionOutput has {} bottoms, expected 3 (locations, confidences, "
+                                      "priors)", c.num_inputs()));
+  const Shape& priors = c.input(2);
+  // Without keep_top_k every prior may survive: the prior count is the bound.
+  p.keep_top_k = keep > 0 ? keep : std::max<int64_t>(1, priors.rank() == 3 ? priors[2] / 4 : 1);
+  if (const Field* nms = c.find("nms_param"))
+    for (const auto& f : c.doc().message(*nms).fields)
+      if (f.name == "top_k") p.nms_top_k = c.to_int(f, -1, LayerCtx::max_size());
+  return {LayerKind::DetectionOutput, p};
+}
+
+constexpr FieldSpec kRoiPoolingFields[] = {{"pooled_h"}, {"pooled_w"}, {"spatial_scale"}, {"pooled_size"}};
+Conversion convert_roi_pooling(const LayerCtx& c) {
+  ROIPoolingParams p;
+  const int64_t size = c.get_int("pooled_size", 0, 0, LayerCtx::max_size());
+  p.pooled_h = c.get_int("pooled_h", size, 1, LayerCtx::max_size());
+  p.pooled_w = c.get_int("pooled_w", size, 1, LayerCtx::max_size());
+  if (p.pooled_h < 1 || p.pooled_w < 1)
+    c.fail(c.param_pos(), "roi_pooling_param has no pooled_h and pooled_w, expected both >= 1");
+  p.spatial_scale = c.get_float("spatial_scale", 1.0f);
+  return {LayerKind::ROIPooling, p};
+}
+
+constexpr FieldSpec kPsRoiPoolingFields[] = {{"spatial_scale"}, {"output_dim"}, {"group_size"}};
+Conversion convert_psroi_pooling(const LayerCtx& c) {
+  ROIPoolingParams p;
+  p.output_dim = c.required_int("output_dim", 1, LayerCtx::max_size());
+  p.pooled_h = p.pooled_w = c.required_int("group_size", 1, LayerCtx::max_size());
+  p.spatial_scale = c.get_float("spatial_scale", 1.0f);
+  return {LayerKind::ROIPooling, p};
+}
+
 constexpr FieldSpec kInputFields[] = {{"shape", true, true}};
+
+// What the importer does with a Caffe layer type. Data layers of train/test files become network inputs
+// (their shapes read by the importer itself); losses, accuracy and the like have no place in inference.
+enum class Role : uint8_t { Layer, Input, Data, Drop, Python };
 
 struct Rule {
   std::string_view type;
   std::string_view param;  // the layer's *_param message read by `convert` ("" if none)
   std::span<const FieldSpec> fields;
-  Conversion (*convert)(const LayerCtx&);  // nullptr for Input, which the importer handles itself
+  Conversion (*convert)(const LayerCtx&);  // nullptr unless role is Layer
+  Role role = Role::Layer;
 };
 
 const Rule kRules[] = {
-    {"Input", "input_param", kInputFields, nullptr},
+    {"Input", "input_param", kInputFields, nullptr, Role::Input},
     {"Convolution", "convolution_param", kConvolutionFields, convert_convolution},
     {"InnerProduct", "inner_product_param", kInnerProductFields, convert_inner_product},
     {"Pooling", "pooling_param", kPoolingFields, convert_pooling},
@@ -615,17 +831,63 @@ const Rule kRules[] = {
     {"Slice", "slice_param", kSliceFields, convert_slice},
     {"ShuffleChannel", "shuffle_channel_param", kShuffleChannelFields, convert_shuffle_channel},
     {"Permute", "permute_param", kPermuteFields, convert_permute},
+    {"Deconvolution", "convolution_param", kConvolutionFields, convert_deconvolution},
+    {"ConvolutionDepthwise", "convolution_param", kConvolutionFields, convert_depthwise},
+    {"DepthwiseConvolution", "convolution_param", kConvolutionFields, convert_depthwise},
+    {"BN", "bn_param", kBnFields, convert_bn},
+    {"Crop", "crop_param", kCropFields, convert_crop},
+    {"ArgMax", "argmax_param", kArgMaxFields, convert_argmax},
+    {"Upsample", "upsample_param", kUpsampleFields, convert_upsample},
+    {"Interp", "interp_param", kInterpFields, convert_interp},
+    {"Axpy", "", {}, convert_axpy},
+    {"Normalize", "norm_param", kNormalizeFields, convert_normalize},
+    {"PriorBox", "prior_box_param", kPriorBoxFields, convert_prior_box},
+    {"DetectionOutput", "detection_output_param", kDetectionOutputFields, convert_detection_output},
+    {"ROIPooling", "roi_pooling_param", kRoiPoolingFields, convert_roi_pooling},
+    {"PSROIPooling", "psroi_pooling_param", kPsRoiPoolingFields, convert_psroi_pooling},
+    {"Python", "", {}, nullptr, Role::Python},
+    // Data layers of train/test files: network inputs.
+    {"Data", "", {}, nullptr, Role::Data},
+    {"ImageData", "", {}, nullptr, Role::Data},
+    {"MemoryData", "", {}, nullptr, Role::Data},
+    {"AnnotatedData", "", {}, nullptr, Role::Data},
+    {"WindowData", "", {}, nullptr, Role::Data},
+    {"DenseImageData", "", {}, nullptr, Role::Data},
+    {"HDF5Data", "", {}, nullptr, Role::Data},
+    {"DummyData", "", {}, nullptr, Role::Data},
+    {"VideoData", "", {}, nullptr, Role::Data},
+    // Training-only layers: dropped with a note.
+    {"Accuracy", "", {}, nullptr, Role::Drop},
+    {"Silence", "", {}, nullptr, Role::Drop},
+    {"HDF5Output", "", {}, nullptr, Role::Drop},
+    {"DetectionEvaluate", "", {}, nullptr, Role::Drop},  // SSD's test-time mAP
+    {"SoftmaxWithLoss", "", {}, nullptr, Role::Drop},
+    {"EuclideanLoss", "", {}, nullptr, Role::Drop},
+    {"SigmoidCrossEntropyLoss", "", {}, nullptr, Role::Drop},
+    {"HingeLoss", "", {}, nullptr, Role::Drop},
+    {"InfogainLoss", "", {}, nullptr, Role::Drop},
+    {"MultinomialLogisticLoss", "", {}, nullptr, Role::Drop},
+    {"ContrastiveLoss", "", {}, nullptr, Role::Drop},
+    {"MultiBoxLoss", "", {}, nullptr, Role::Drop},
+    {"SmoothL1Loss", "", {}, nullptr, Role::Drop},
+    {"TripletLoss", "", {}, nullptr, Role::Drop},
+    {"CenterLoss", "", {}, nullptr, Role::Drop},
 };
+
+// Any other *Loss type (the forks add many) is a training layer too.
+const Rule kOtherLoss{"(loss)", "", {}, nullptr, Role::Drop};
 
 const Rule* find_rule(std::string_view type) {
   for (const auto& r : kRules)
     if (r.type == type) return &r;
+  if (type.ends_with("Loss")) return &kOtherLoss;
   return nullptr;
 }
 
 std::string supported_types() {
   std::string s;
-  for (const auto& r : kRules) s += (s.empty() ? "" : ", ") + std::string(r.type);
+  for (const auto& r : kRules)
+    if (r.role != Role::Drop) s += (s.empty() ? "" : ", ") + std::string(r.type);
   return s;
 }
 
@@ -679,6 +941,21 @@ struct LayerDef {
   const Message* param = nullptr;
 };
 
+// "module.layer" of a Python layer, from its python_param, for messages.
+std::string python_layer_name(const Document& doc, const LayerDef& def) {
+  const Field* p = find_field(*def.msg, "python_param");
+  std::string module = "?", layer = "?";
+  if (p && p->kind == ValueKind::Message) {
+    const Field* m = find_field(doc.message(*p), "module");
+    const Field* l = find_field(doc.message(*p), "layer");
+    if (m && m->kind == ValueKind::String) module = m->text;
+    if (l && l->kind == ValueKind::String) layer = l->text;
+  }
+  return module + "." + layer;
+}
+
+const Rule kPythonData{"Python", "", {}, nullptr, Role::Data};
+
 class Importer {
  public:
   Importer(const Document& doc, const LoadOptions& options) : doc_(doc), options_(options) {}
@@ -720,12 +997,17 @@ class Importer {
   Shape read_input_shape(const Field& shape_field, std::string_view context) const;
   const Shape* override_for(const std::string& input_name, bool first_input) const;
   void add_layer(const LayerDef& def);
+  void add_data_layer(const LayerDef& def, const std::vector<std::string>& tops);
+  std::optional<Shape> data_shape(const LayerDef& def) const;
   BlobId resolve(const LayerDef& def, const Field& bottom) const;
 
   const Document& doc_;
   const LoadOptions& options_;
   Graph graph_;
   std::unordered_map<std::string, BlobId> blobs_;  // newest producer of each blob name
+  // Blobs of layers left out (labels, losses): a layer reading one is told why it is missing.
+  std::unordered_map<std::string, std::string> dropped_blobs_;
+  std::vector<std::string> dropped_layers_;
   std::string first_input_;
 };
 
@@ -809,6 +1091,13 @@ const Shape* Importer::override_for(const std::string& input_name, bool first_in
 
 BlobId Importer::resolve(const LayerDef& def, const Field& bottom) const {
   auto it = blobs_.find(bottom.text);
+  if (it == blobs_.end()) {
+    if (auto d = dropped_blobs_.find(bottom.text); d != dropped_blobs_.end())
+      fail(bottom.value_pos,
+           fmt::format("layer \"{}\": bottom \"{}\" is {}, which inference leaves out, expected a blob of the "
+                       "deploy network (remove this layer, or give the blob as an input with --input-shape)",
+                       def.name, bottom.text, d->second));
+  }
   if (it == blobs_.end())
     fail(bottom.value_pos,
          fmt::format("layer \"{}\": bottom \"{}\" is not produced by any earlier layer or input, "
@@ -817,12 +1106,148 @@ BlobId Importer::resolve(const LayerDef& def, const Field& bottom) const {
   return it->second;
 }
 
+// The int value of `field` in the message `msg_name` of a layer, if both are there.
+std::optional<int64_t> param_int(const Document& doc, const Message& layer, std::string_view msg_name,
+                                 std::string_view field) {
+  const Field* m = find_field(layer, msg_name);
+  if (!m || m->kind != ValueKind::Message) return std::nullopt;
+  const Field* f = find_field(doc.message(*m), field);
+  if (!f) return std::nullopt;
+  const auto v = textproto::to_int(*f);
+  if (!v || *v < 1 || *v > global_limits().max_dim)
+    doc.fail(f->value_pos, fmt::format("{} {}, expected an integer from 1 to {}", field, textproto::describe(*f),
+                                       limit_text(Limit::Dim)));
+  return v;
+}
+
+// The shape of a data layer's first top from its parameters: batch from *_param.batch_size (1 if absent),
+// channels 3 for images (1 for ImageData with is_color: false), and height and width from crop_size,
+// new_height/new_width or AnnotatedData's resize_param. nullopt when the parameters do not say.
+std::optional<Shape> Importer::data_shape(const LayerDef& def) const {
+  const Message& m = *def.msg;
+  const std::string_view type = def.type->text;
+  auto get = [&](std::string_view msg, std::string_view field) { return param_int(doc_, m, msg, field); };
+  if (type == "DummyData") {
+    const Field* p = find_field(m, "dummy_data_param");
+    if (!p || p->kind != ValueKind::Message) return std::nullopt;
+    const Message& pm = doc_.message(*p);
+    if (const Field* sh = find_field(pm, "shape"); sh && sh->kind == ValueKind::Message)
+      return read_input_shape(*sh, fmt::format("layer \"{}\"", def.name));
+    auto n = get("dummy_data_param", "num"), c = get("dummy_data_param", "channels");
+    auto h = get("dummy_data_param", "height"), w = get("dummy_data_param", "width");
+    if (n && c && h && w) return Shape{*n, *c, *h, *w};
+    return std::nullopt;
+  }
+  if (type == "MemoryData") {
+    auto n = get("memory_data_param", "batch_size"), c = get("memory_data_param", "channels");
+    auto h = get("memory_data_param", "height"), w = get("memory_data_param", "width");
+    if (!(n && c && h && w)) return std::nullopt;
+    if (auto crop = get("transform_param", "crop_size")) h = w = crop;
+    return Shape{*n, *c, *h, *w};
+  }
+  std::string_view own = type == "ImageData"         ? "image_data_param"
+                         : type == "WindowData"      ? "window_data_param"
+                         : type == "DenseImageData"  ? "dense_image_data_param"
+                         : type == "VideoData"       ? "video_data_param"
+                                                     : "data_param";
+  const int64_t batch = get(own, "batch_size").value_or(1);
+  int64_t channels = 3;
+  if (const Field* p = find_field(m, own); p && p->kind == ValueKind::Message)
+    if (const Field* c = find_field(doc_.message(*p), "is_color"))
+      if (auto v = textproto::to_bool(*c); v && !*v) channels = 1;
+  std::optional<int64_t> h, w;
+  if (auto crop = get("transform_param", "crop_size")) h = w = crop;
+  if (!h) {
+    if (auto ch = get(own, "crop_height"), cw = get(own, "crop_width"); ch && cw) h = ch, w = cw;
+  }
+  if (!h) {
+    if (auto nh = get(own, "new_height"), nw = get(own, "new_width"); nh && nw) h = nh, w = nw;
+  }
+  if (!h && type == "AnnotatedData") {
+    const Field* t = find_field(m, "transform_param");
+    if (t && t->kind == ValueKind::Message)
+      if (const Field* r = find_field(doc_.message(*t), "resize_param"); r && r->kind == ValueKind::Message) {
+        const Message& rm = doc_.message(*r);
+        const Field* fh = find_field(rm, "height");
+        const Field* fw = find_field(rm, "width");
+        if (fh && fw) {
+          h = int_value(*fh, 1, global_limits().max_dim);
+          w = int_value(*fw, 1, global_limits().max_dim);
+        }
+      }
+  }
+  if (!h) return std::nullopt;
+  return Shape{batch, channels, *h, *w};
+}
+
+void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string>& tops) {
+  const std::string origin = doc_.where(def.field->pos);
+  if (tops.empty())
+    fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no top, expected one", def.name, def.type->text));
+  Shape shape;
+  if (const Shape* given = override_for(tops[0], tops[0] == first_input_)) {
+    shape = *given;
+  } else if (auto s = data_shape(def)) {
+    shape = *s;
+  } else {
+    fail(def.field->pos,
+         fmt::format("layer \"{}\" ({}): its parameters give no input shape, expected --input-shape {}=NxCxHxW "
+                     "(or crop_size or new_height/new_width in its parameters)",
+                     def.name, def.type->text, tops[0]));
+  }
+  const BlobId id = graph_.add_input(tops[0], std::move(shape), DataType::F32, origin);
+  blobs_[tops[0]] = id;
+  for (size_t i = 1; i < tops.size(); ++i)
+    dropped_blobs_[tops[i]] = fmt::format("a label of data layer \"{}\"", def.name);
+  graph_.add_note(fmt::format("{}: data layer \"{}\" ({}) is read as network input \"{}\" {}{}", origin, def.name,
+                              def.type->text, tops[0], graph_.blob(id).shape.str(),
+                              tops.size() > 1 ? fmt::format(" (its {} other top{} left out)", tops.size() - 1,
+                                                            tops.size() == 2 ? "" : "s")
+                                              : ""));
+}
+
 void Importer::add_layer(const LayerDef& def) {
   const std::string origin = doc_.where(def.field->pos);
   std::vector<std::string> tops;
   for (const Field* t : def.tops) tops.push_back(t->text);
 
-  if (def.rule->type == "Input") {
+  if (def.rule->role == Role::Data) return add_data_layer(def, tops);
+  if (def.rule->role == Role::Drop) {
+    for (const auto& t : tops)
+      dropped_blobs_[t] = fmt::format("the output of training layer \"{}\" ({})", def.name, def.type->text);
+    dropped_layers_.push_back(fmt::format("{} ({}, line {})", def.name, def.type->text, def.field->pos.line));
+    return;
+  }
+  if (def.rule->role == Role::Python) {
+    // Only reached with --allow-python-layers (refused earlier otherwise).
+    std::vector<BlobId> inputs;
+    for (const Field* b : def.bottoms) inputs.push_back(resolve(def, *b));
+    if (tops.empty())
+      fail(def.field->pos, fmt::format("layer \"{}\": a Python layer has no top, expected at least one", def.name));
+    const std::string what = python_layer_name(doc_, def);
+    // --input-shape TOP=... gives the shape of a top (e.g. the ROIs of a proposal layer); else input 0's.
+    OpaqueParams p{"Python layer " + what, {}};
+    size_t given = 0;
+    for (const auto& t : tops)
+      if (const Shape* s = override_for(t, false)) ++given, p.output_shapes.push_back(*s);
+    if (given != 0 && given != tops.size())
+      fail(def.field->pos, fmt::format("layer \"{}\": --input-shape gives {} of the {} tops of this Python layer, "
+                                       "expected all of them or none", def.name, given, tops.size()));
+    if (given == 0 && inputs.empty())
+      fail(def.field->pos, fmt::format("layer \"{}\": Python layer {} has no bottom to take a shape from, expected "
+                                       "--input-shape {}=...", def.name, what, tops.front()));
+    graph_.add_layer(def.name, LayerKind::Opaque, std::move(p), std::move(inputs), tops, origin);
+    graph_.add_note(fmt::format("{}: Python layer \"{}\" ({}) is counted as a zero-cost layer whose outputs take {}; "
+                                "its real cost is unknown",
+                                origin, def.name, what,
+                                given ? "the shapes given by --input-shape" : "the shape of its first bottom "
+                                "(give --input-shape TOP=NxCxHxW for each top to set them)"),
+                    true);
+    for (size_t i = 0; i < tops.size(); ++i) blobs_[tops[i]] = graph_.layer(graph_.num_layers() - 1).outputs.at(i);
+    return;
+  }
+
+  if (def.rule->role == Role::Input) {
     if (!def.bottoms.empty())
       fail(def.bottoms.front()->pos,
            fmt::format("layer \"{}\": an Input layer has a bottom, expected none", def.name));
@@ -880,11 +1305,6 @@ void Importer::add_layer(const LayerDef& def) {
 
 Graph Importer::run() {
   const Message& root = doc_.root();
-  for (const auto& f : root.fields)
-    if (f.name == "layers")
-      fail(f.pos,
-           "\"layers\" is the legacy V1 Caffe format, expected \"layer\" (convert the file with Caffe's "
-           "upgrade_net_proto_text)");
   check(root, kNetFields, "NetParameter");
 
   std::vector<const Field*> inputs, input_shapes, input_dims, layer_fields;
@@ -908,7 +1328,8 @@ Graph Importer::run() {
   // Pass 1: read every layer, drop those excluded in the TEST phase, and find all unknown types at once.
   std::vector<LayerDef> defs;
   std::vector<const LayerDef*> unknown;
-  std::unordered_map<std::string_view, const Field*> names;
+  std::unordered_map<std::string, const Field*> names;
+  std::vector<std::string> excluded;
   defs.reserve(layer_fields.size());
   for (size_t i = 0; i < layer_fields.size(); ++i) {
     LayerDef d = read_layer(*layer_fields[i], i);
@@ -922,18 +1343,39 @@ Graph Importer::run() {
       if (g.name == "exclude" && rule_matches(doc_.message(g), state)) included = false;
     }
     if (any_include && !include_match) included = false;
-    if (!included) continue;
+    if (!included) {
+      excluded.push_back(d.name);
+      continue;
+    }
     d.rule = find_rule(d.type->text);
+    // A Python layer without bottoms feeds the network: a data layer.
+    if (d.rule && d.rule->role == Role::Python && d.bottoms.empty()) d.rule = &kPythonData;
     defs.push_back(std::move(d));
   }
-  for (const auto& d : defs) {
+  std::unordered_set<std::string> given_names;  // a new name must not take one a later layer has
+  for (const auto& d : defs) given_names.insert(d.name);
+  for (auto& d : defs) {
     if (!d.rule) unknown.push_back(&d);
     auto [it, fresh] = names.emplace(d.name, d.field);
-    if (!fresh)
-      fail(d.field->pos,
-           fmt::format("layer \"{}\": duplicate layer name (first at line {}), expected unique names", d.name,
-                       it->second->pos.line));
+    if (!fresh) {
+      // Caffe accepts repeated names; the graph needs unique ones.
+      std::string renamed;
+      for (int k = 2; renamed.empty() || names.contains(renamed) || given_names.contains(renamed); ++k)
+        renamed = fmt::format("{}_{}", d.name, k);
+      graph_.add_note(fmt::format("{}: layer name \"{}\" repeats the layer at line {}; renamed \"{}\"",
+                                  doc_.where(d.field->pos), d.name, it->second->pos.line, renamed));
+      d.name = renamed;
+      names.emplace(d.name, d.field);
+    }
   }
+  for (const auto& d : defs)
+    if (d.rule && d.rule->role == Role::Python && !options_.allow_python_layers)
+      fail(d.type->value_pos,
+           fmt::format("layer \"{}\": Python layer {} runs user code that convergy cannot read, expected a Caffe "
+                       "layer type (pass --allow-python-layers to count it as a zero-cost layer whose outputs take "
+                       "its first bottom's shape or those given with --input-shape TOP=NxCxHxW, or replace it in a "
+                       "deploy file)",
+                       d.name, python_layer_name(doc_, d)));
   if (!unknown.empty()) {
     // One message for all of them: a user converting a model wants the whole list at once. Each type is
     // named once, at its first layer; a hostile file with thousands of types gets a bounded message.
@@ -954,7 +1396,9 @@ Graph Importer::run() {
     }
     if (types.size() > kMaxListed) list += fmt::format(", and {} more types", types.size() - kMaxListed);
     fail(unknown.front()->type->value_pos,
-         fmt::format("unknown layer types: {}, expected one of {}", list, supported_types()));
+         fmt::format("unknown layer types: {}, expected one of {} (replace or remove these layers in a copy of the "
+                     "file, or export the model to ONNX)",
+                     list, supported_types()));
   }
   // Each layer's own *_param message, checked against its schema before anything is built.
   for (auto& d : defs) {
@@ -972,9 +1416,16 @@ Graph Importer::run() {
   // --input-shape names must be inputs of this network.
   std::vector<std::string> input_names;
   for (const Field* f : inputs) input_names.push_back(string_value(*f, "input"));
-  for (const auto& d : defs)
-    if (d.rule->type == "Input")
+  for (const auto& d : defs) {
+    if (d.rule->role == Role::Input)
       for (const Field* t : d.tops) input_names.push_back(t->text);
+    if (d.rule->role == Role::Data && !d.tops.empty()) input_names.push_back(d.tops.front()->text);
+  }
+  // Tops of let-through Python layers may be given shapes too, by name only.
+  std::vector<std::string> shapeable = input_names;
+  for (const auto& d : defs)
+    if (d.rule->role == Role::Python && options_.allow_python_layers)
+      for (const Field* t : d.tops) shapeable.push_back(t->text);
   if (!input_names.empty()) first_input_ = input_names.front();
   for (const auto& [name, shape] : options_.input_shapes) {
     if (name.empty()) {
@@ -983,7 +1434,7 @@ Graph Importer::run() {
                         shape.str());
       continue;
     }
-    if (std::find(input_names.begin(), input_names.end(), name) == input_names.end()) {
+    if (std::find(shapeable.begin(), shapeable.end(), name) == shapeable.end()) {
       std::string list;
       for (const auto& n : input_names) list += (list.empty() ? "" : ", ") + n;
       throw_bad_input("{}: --input-shape names \"{}\", which is not an input, expected one of: {}",
@@ -1030,6 +1481,19 @@ Graph Importer::run() {
     blobs_[name] = id;
   }
   for (const auto& d : defs) add_layer(d);
+  auto listed = [](const std::vector<std::string>& items) {
+    std::string s;
+    for (size_t i = 0; i < items.size() && i < 10; ++i) s += (i ? ", " : "") + items[i];
+    if (items.size() > 10) s += fmt::format(", and {} more", items.size() - 10);
+    return s;
+  };
+  if (!excluded.empty())
+    graph_.add_note(fmt::format("{}: {} layer{} excluded in the TEST phase left out: {}", doc_.filename(),
+                                excluded.size(), excluded.size() == 1 ? "" : "s", listed(excluded)));
+  if (!dropped_layers_.empty())
+    graph_.add_note(fmt::format("{}: {} training layer{} (loss, accuracy, silence) left out: {}", doc_.filename(),
+                                dropped_layers_.size(), dropped_layers_.size() == 1 ? "" : "s",
+                                listed(dropped_layers_)));
   if (graph_.num_layers() == static_cast<int>(inputs.size()))
     fail(Pos{1, 1}, "the network has inputs but no layers, expected at least one layer { ... }");
   return std::move(graph_);
@@ -1038,8 +1502,13 @@ Graph Importer::run() {
 }  // namespace
 
 Graph import_caffe_text(std::string text, const std::string& filename, const LoadOptions& options) {
-  const Document doc = Document::parse(std::move(text), filename, "layer");
+  Document doc = Document::parse(std::move(text), filename, "layer");
+  const CaffeFormat format = caffe_format(doc);
+  if (auto upgraded = upgrade_caffe_net(doc)) doc = Document::parse(std::move(*upgraded), filename, "layer");
   Graph g = Importer(doc, options).run();
+  if (format != CaffeFormat::V2)
+    g.add_note(fmt::format("{}: the legacy {} format was upgraded to the current one, as Caffe does on load",
+                           filename, format == CaffeFormat::V0 ? "V0" : "V1"));
   g.set_source(filename);
   return g;
 }
