@@ -8,6 +8,38 @@
 #include <numeric>
 
 namespace convergy {
+namespace {
+// Message arguments that are formatted only when a message is built (see Ctx::require).
+struct LimitText {
+  Limit which;
+};
+struct InputRange {
+  int min, max;  // max < 0: no upper bound
+};
+}  // namespace
+}  // namespace convergy
+
+template <>
+struct fmt::formatter<convergy::Shape> : fmt::formatter<std::string> {
+  auto format(const convergy::Shape& s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(s.str(), ctx);
+  }
+};
+template <>
+struct fmt::formatter<convergy::LimitText> : fmt::formatter<std::string> {
+  auto format(const convergy::LimitText& l, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(convergy::limit_text(l.which), ctx);
+  }
+};
+template <>
+struct fmt::formatter<convergy::InputRange> : fmt::formatter<std::string> {
+  auto format(const convergy::InputRange& r, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(
+        r.max < 0 ? std::to_string(r.min) : fmt::format("{} to {}", r.min, r.max), ctx);
+  }
+};
+
+namespace convergy {
 
 namespace {
 
@@ -57,15 +89,21 @@ struct Ctx {
     throw Error(ErrorKind::BadInput,
                 prefix + "layer \"" + layer.name + "\" (" + std::string(layer_kind_name(layer.kind)) + "): " + what);
   }
-  void require(bool ok, const std::string& what) const {
+  // The message is formatted only when the check fails: shape inference runs for every layer of every
+  // network a search scores, and formatting on success was most of its time.
+  void require(bool ok, const char* what) const {
     if (!ok) fail(what);
+  }
+  template <typename... Args>
+  void require(bool ok, fmt::format_string<Args...> f, Args&&... args) const {
+    if (!ok) fail(fmt::format(f, std::forward<Args>(args)...));
   }
 };
 
 int normalize_axis(const Ctx& ctx, int axis, int rank, const char* what) {
   int a = axis < 0 ? axis + rank : axis;
   ctx.require(a >= 0 && a < rank,
-              fmt::format("{} {} is out of range for a rank-{} input", what, axis, rank));
+              "{} {} is out of range for a rank-{} input", what, axis, rank);
   return a;
 }
 
@@ -77,18 +115,18 @@ const P& params_of(const Ctx& ctx) {
 }
 
 void check_positive(const Ctx& ctx, int64_t v, const char* what) {
-  ctx.require(v >= 1, fmt::format("{} {}, expected >= 1", what, v));
+  ctx.require(v >= 1, "{} {}, expected >= 1", what, v);
   ctx.require(v <= global_limits().max_dim,
-              fmt::format("{} {} is absurdly large, expected at most {}", what, v, limit_text(Limit::Dim)));
+              "{} {} is absurdly large, expected at most {}", what, v, LimitText(Limit::Dim));
 }
 void check_non_negative(const Ctx& ctx, int64_t v, const char* what) {
-  ctx.require(v >= 0, fmt::format("{} {}, expected >= 0", what, v));
+  ctx.require(v >= 0, "{} {}, expected >= 0", what, v);
   ctx.require(v <= global_limits().max_dim,
-              fmt::format("{} {} is absurdly large, expected at most {}", what, v, limit_text(Limit::Dim)));
+              "{} {} is absurdly large, expected at most {}", what, v, LimitText(Limit::Dim));
 }
 
 Shape require_rank4(const Ctx& ctx, const Shape& s) {
-  ctx.require(s.rank() == 4, fmt::format("input shape {} has rank {}, expected NCHW (rank 4)", s.str(), s.rank()));
+  ctx.require(s.rank() == 4, "input shape {} has rank {}, expected NCHW (rank 4)", s, s.rank());
   return s;
 }
 
@@ -108,14 +146,14 @@ InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_left, "pad_left");
   check_non_negative(ctx, p.pad_right, "pad_right");
   const int64_t c = s.c();
-  ctx.require(c % p.groups == 0, fmt::format("input has {} channels, not divisible by group {}", c, p.groups));
+  ctx.require(c % p.groups == 0, "input has {} channels, not divisible by group {}", c, p.groups);
   ctx.require(p.num_output % p.groups == 0,
-              fmt::format("num_output {} is not divisible by group {}", p.num_output, p.groups));
+              "num_output {} is not divisible by group {}", p.num_output, p.groups);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
     const int64_t extent = d * (k - 1) + 1;
     const int64_t padded = size + pb + pe;
-    ctx.require(padded >= extent, fmt::format("kernel extent {} is larger than the padded input {} along {}",
-                                              extent, padded, axis));
+    ctx.require(padded >= extent, "kernel extent {} is larger than the padded input {} along {}",
+                                              extent, padded, axis);
     return (padded - extent) / st + 1;
   };
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
@@ -162,11 +200,11 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_right, "pad_right");
   ctx.require(p.pad_top < p.kernel_h && p.pad_bottom < p.kernel_h && p.pad_left < p.kernel_w &&
                   p.pad_right < p.kernel_w,
-              fmt::format("padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w));
+              "padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t st, const char* axis) {
     const int64_t padded = size + pb + pe;
     ctx.require(padded >= k,
-                fmt::format("kernel {} is larger than the padded input {} along {}", k, padded, axis));
+                "kernel {} is larger than the padded input {} along {}", k, padded, axis);
     int64_t o = p.rounding == PoolRounding::Ceil ? (padded - k + st - 1) / st + 1 : (padded - k) / st + 1;
     // Caffe, PyTorch and ONNX all drop a last window that would start inside the trailing padding.
     if (p.rounding == PoolRounding::Ceil && (o - 1) * st >= size + pb) --o;
@@ -193,8 +231,8 @@ InferredShapes infer_prelu(const Ctx& ctx, const std::vector<Shape>& in) {
 
 InferredShapes infer_batchnorm(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<BatchNormParams>(ctx);
-  ctx.require(in[0].rank() >= 2, fmt::format("input shape {} has no channel axis", in[0].str()));
-  ctx.require(p.eps >= 0.0f, fmt::format("eps {}, expected >= 0", p.eps));
+  ctx.require(in[0].rank() >= 2, "input shape {} has no channel axis", in[0]);
+  ctx.require(p.eps >= 0.0f, "eps {}, expected >= 0", p.eps);
   const int64_t c = in[0].c();
   InferredShapes r = same_shape(in);
   r.weights.push_back({"mean", Shape{c}, false});
@@ -230,7 +268,7 @@ InferredShapes infer_scale(const Ctx& ctx, const std::vector<Shape>& in) {
     const Shape& t = in[1];
     bool ok = axis + t.rank() <= s.rank();
     for (int i = 0; ok && i < t.rank(); ++i) ok = t[i] == s[axis + i] || t[i] == 1;
-    ctx.require(ok, fmt::format("scale input {} does not match input {} at axis {}", t.str(), s.str(), axis));
+    ctx.require(ok, "scale input {} does not match input {} at axis {}", t, s, axis);
   } else {
     r.weights.push_back({"scale", Shape{s[axis]}, true});
   }
@@ -242,7 +280,7 @@ InferredShapes infer_lrn(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<LRNParams>(ctx);
   require_rank4(ctx, in[0]);
   check_positive(ctx, p.local_size, "local_size");
-  ctx.require(p.local_size % 2 == 1, fmt::format("local_size {}, expected an odd number", p.local_size));
+  ctx.require(p.local_size % 2 == 1, "local_size {}, expected an odd number", p.local_size);
   return same_shape(in);
 }
 
@@ -255,8 +293,8 @@ InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
     const Shape& s = in[i];
     bool ok = s.rank() == s0.rank();
     for (int d = 0; ok && d < s.rank(); ++d) ok = d == axis || s[d] == s0[d];
-    ctx.require(ok, fmt::format("input {} has shape {}, which does not match {} outside axis {}", i, s.str(),
-                                s0.str(), axis));
+    ctx.require(ok, "input {} has shape {}, which does not match {} outside axis {}", i, s,
+                                s0, axis);
     auto sum = checked_add(out[axis], s[axis]);
     ctx.require(sum.has_value(), "concatenated size overflows");
     out[axis] = *sum;
@@ -269,13 +307,13 @@ InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
 InferredShapes infer_eltwise(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<EltwiseParams>(ctx);
   ctx.require(p.coeffs.empty() || p.coeffs.size() == in.size(),
-              fmt::format("{} coefficients for {} inputs, expected one per input", p.coeffs.size(), in.size()));
+              "{} coefficients for {} inputs, expected one per input", p.coeffs.size(), in.size());
   ctx.require(p.coeffs.empty() || p.op == EltwiseOp::Sum, "coefficients are only allowed with SUM");
   Shape out = in[0];
   for (size_t i = 1; i < in.size(); ++i) {
     Shape b;
     ctx.require(broadcast(out, in[i], b),
-                fmt::format("input {} has shape {}, which does not broadcast with {}", i, in[i].str(), out.str()));
+                "input {} has shape {}, which does not broadcast with {}", i, in[i], out);
     out = b;
   }
   InferredShapes r;
@@ -290,7 +328,7 @@ InferredShapes infer_softmax(const Ctx& ctx, const std::vector<Shape>& in) {
 
 InferredShapes infer_dropout(const Ctx& ctx, const std::vector<Shape>& in) {
   const float ratio = params_of<DropoutParams>(ctx).ratio;
-  ctx.require(ratio >= 0.0f && ratio < 1.0f, fmt::format("dropout_ratio {}, expected in [0, 1)", ratio));
+  ctx.require(ratio >= 0.0f && ratio < 1.0f, "dropout_ratio {}, expected in [0, 1)", ratio);
   return same_shape(in);
 }
 
@@ -299,7 +337,7 @@ InferredShapes infer_flatten(const Ctx& ctx, const std::vector<Shape>& in) {
   const Shape& s = in[0];
   const int a = normalize_axis(ctx, p.axis, s.rank(), "axis");
   const int e = normalize_axis(ctx, p.end_axis, s.rank(), "end_axis");
-  ctx.require(a <= e, fmt::format("axis {} is after end_axis {}", p.axis, p.end_axis));
+  ctx.require(a <= e, "axis {} is after end_axis {}", p.axis, p.end_axis);
   std::vector<int64_t> out(s.dims.begin(), s.dims.begin() + a);
   std::vector<int64_t> mid(s.dims.begin() + a, s.dims.begin() + e + 1);
   out.push_back(*checked_product(mid));
@@ -318,14 +356,14 @@ InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
   for (size_t i = 0; i < p.dims.size(); ++i) {
     int64_t d = p.dims[i];
     if (d == 0) {
-      ctx.require(static_cast<int>(i) < s.rank(), fmt::format("dimension {} copies an input axis that does not exist", i));
+      ctx.require(static_cast<int>(i) < s.rank(), "dimension {} copies an input axis that does not exist", i);
       d = s[static_cast<int>(i)];
     } else if (d == -1) {
       ctx.require(infer_at < 0, "more than one -1 in the target shape");
       infer_at = static_cast<int>(i);
       d = 1;
     } else {
-      ctx.require(d > 0, fmt::format("target dimension {}, expected > 0, 0 or -1", d));
+      ctx.require(d > 0, "target dimension {}, expected > 0, 0 or -1", d);
     }
     out.push_back(d);
   }
@@ -334,11 +372,11 @@ InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
   ctx.require(known.has_value() && *known > 0, "target shape overflows");
   if (infer_at >= 0) {
     ctx.require(total % *known == 0,
-                fmt::format("cannot reshape {} ({} elements) to {}", s.str(), total, Shape(p.dims).str()));
+                "cannot reshape {} ({} elements) to {}", s, total, Shape(p.dims));
     out[static_cast<size_t>(infer_at)] = total / *known;
   } else {
-    ctx.require(*known == total, fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", s.str(), total,
-                                             Shape(out).str(), *known));
+    ctx.require(*known == total, "cannot reshape {} ({} elements) to {} ({} elements)", s, total,
+                                             Shape(out), *known);
   }
   InferredShapes r;
   r.outputs.push_back(Shape(out));
@@ -359,16 +397,16 @@ InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
   std::vector<std::pair<int64_t, int64_t>> ranges = p.ranges;
   if (ranges.empty()) {
     ctx.require(n_out > 0 && s[axis] % static_cast<int64_t>(n_out) == 0,
-                fmt::format("axis {} of size {} cannot be split evenly into {} outputs", axis, s[axis], n_out));
+                "axis {} of size {} cannot be split evenly into {} outputs", axis, s[axis], n_out);
     const int64_t step = s[axis] / static_cast<int64_t>(n_out);
     for (size_t i = 0; i < n_out; ++i)
       ranges.emplace_back(static_cast<int64_t>(i) * step, static_cast<int64_t>(i + 1) * step);
   }
-  ctx.require(ranges.size() == n_out, fmt::format("{} ranges for {} outputs", ranges.size(), n_out));
+  ctx.require(ranges.size() == n_out, "{} ranges for {} outputs", ranges.size(), n_out);
   InferredShapes r;
   for (auto [b, e] : ranges) {
     ctx.require(0 <= b && b < e && e <= s[axis],
-                fmt::format("range [{}, {}) is outside axis {} of size {}", b, e, axis, s[axis]));
+                "range [{}, {}) is outside axis {} of size {}", b, e, axis, s[axis]);
     Shape o = s;
     o[axis] = e - b;
     r.outputs.push_back(o);
@@ -380,7 +418,7 @@ InferredShapes infer_channel_shuffle(const Ctx& ctx, const std::vector<Shape>& i
   const auto& p = params_of<ChannelShuffleParams>(ctx);
   check_positive(ctx, p.groups, "group");
   ctx.require(in[0].rank() >= 2 && in[0].c() % p.groups == 0,
-              fmt::format("input has {} channels, not divisible by group {}", in[0].c(), p.groups));
+              "input has {} channels, not divisible by group {}", in[0].c(), p.groups);
   return same_shape(in);
 }
 
@@ -388,7 +426,7 @@ InferredShapes infer_permute(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<PermuteParams>(ctx);
   const Shape& s = in[0];
   ctx.require(static_cast<int>(p.order.size()) == s.rank(),
-              fmt::format("order has {} axes, input has rank {}", p.order.size(), s.rank()));
+              "order has {} axes, input has rank {}", p.order.size(), s.rank());
   std::vector<int> sorted = p.order;
   std::sort(sorted.begin(), sorted.end());
   for (int i = 0; i < s.rank(); ++i)
@@ -404,8 +442,8 @@ InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<PadParams>(ctx);
   const Shape& s = in[0];
   ctx.require(static_cast<int>(p.begins.size()) == s.rank() && static_cast<int>(p.ends.size()) == s.rank(),
-              fmt::format("{}+{} pads for a rank-{} input, expected one begin and end per axis", p.begins.size(),
-                          p.ends.size(), s.rank()));
+              "{}+{} pads for a rank-{} input, expected one begin and end per axis", p.begins.size(),
+                          p.ends.size(), s.rank());
   Shape out = s;
   for (int i = 0; i < s.rank(); ++i) {
     check_non_negative(ctx, p.begins[static_cast<size_t>(i)], "pad");
@@ -468,20 +506,19 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   const auto& t = layer_type(layer.kind);
   const int n = static_cast<int>(in.size());
   if (t.max_inputs >= 0 && t.min_inputs == t.max_inputs)
-    ctx.require(n == t.min_inputs, fmt::format("got {} inputs, expected {}", n, t.min_inputs));
+    ctx.require(n == t.min_inputs, "got {} inputs, expected {}", n, t.min_inputs);
   else
-    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs),
-                t.max_inputs < 0 ? fmt::format("got {} inputs, expected at least {}", n, t.min_inputs)
-                                 : fmt::format("got {} inputs, expected {} to {}", n, t.min_inputs, t.max_inputs));
+    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs), "got {} inputs, expected {}{}", n,
+                t.max_inputs < 0 ? "at least " : "", InputRange{t.min_inputs, t.max_inputs});
   const size_t n_out = layer.outputs.size();
   if (layer.kind != LayerKind::Split && layer.kind != LayerKind::Slice)
-    ctx.require(n_out == 1, fmt::format("got {} outputs, expected 1", n_out));
+    ctx.require(n_out == 1, "got {} outputs, expected 1", n_out);
   else
     ctx.require(n_out >= 1, "got no outputs, expected at least 1");
   for (int i = 0; i < n; ++i)
     for (int64_t d : in[static_cast<size_t>(i)].dims)
-      ctx.require(d >= 1, fmt::format("input {} has shape {} with a non-positive dimension", i,
-                                      in[static_cast<size_t>(i)].str()));
+      ctx.require(d >= 1, "input {} has shape {} with a non-positive dimension", i,
+                                      in[static_cast<size_t>(i)]);
 
   InferredShapes r;
   switch (layer.kind) {
@@ -512,7 +549,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     case LayerKind::Pad: r = infer_pad(ctx, in); break;
     case LayerKind::Clip: {
       const auto& p = params_of<ClipParams>(ctx);
-      ctx.require(p.min <= p.max, fmt::format("min {} is greater than max {}", p.min, p.max));
+      ctx.require(p.min <= p.max, "min {} is greater than max {}", p.min, p.max);
       r = same_shape(in);
       break;
     }
@@ -531,21 +568,21 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   for (const auto& s : r.outputs) {
     for (int64_t d : s.dims)
       ctx.require(d >= 1 && d <= global_limits().max_tensor_elems,
-                  fmt::format("output shape {} has a dimension out of range, expected 1 to {}", s.str(),
-                              limit_text(Limit::TensorElems)));
+                  "output shape {} has a dimension out of range, expected 1 to {}", s,
+                              LimitText(Limit::TensorElems));
     try {
       (void)s.elems();
     } catch (const Error&) {
-      ctx.fail(fmt::format("output shape {} has too many elements, expected at most {}", s.str(),
-                           limit_text(Limit::TensorElems)));
+      ctx.fail(fmt::format("output shape {} has too many elements, expected at most {}", s,
+                           LimitText(Limit::TensorElems)));
     }
   }
   for (const auto& w : r.weights) {
     try {
       (void)w.shape.elems();
     } catch (const Error&) {
-      ctx.fail(fmt::format("{} shape {} has too many elements, expected at most {}", w.role, w.shape.str(),
-                           limit_text(Limit::TensorElems)));
+      ctx.fail(fmt::format("{} shape {} has too many elements, expected at most {}", w.role, w.shape,
+                           LimitText(Limit::TensorElems)));
     }
   }
   return r;

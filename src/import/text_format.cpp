@@ -477,7 +477,18 @@ Document Document::parse(std::string text, std::string filename, std::string_vie
   return doc;
 }
 
-std::string Document::where(Pos p) const { return fmt::format("{}:{}:{}", filename_, p.line, p.col); }
+// Importers call this for every layer (a layer's origin), so it appends rather than formats.
+std::string Document::where(Pos p) const {
+  char buf[24];
+  std::string s;
+  s.reserve(filename_.size() + 16);
+  s += filename_;
+  s += ':';
+  s.append(buf, std::to_chars(buf, buf + sizeof buf, p.line).ptr);
+  s += ':';
+  s.append(buf, std::to_chars(buf, buf + sizeof buf, p.col).ptr);
+  return s;
+}
 
 void Document::fail(Pos p, std::string_view what) const {
   throw Error(ErrorKind::BadInput, fmt::format("{}: {}", where(p), what));
