@@ -210,7 +210,9 @@ PYBIND11_MODULE(_convergy, m) {
                                d["macs"] = f.macs;
                                d["flops"] = 2 * f.macs;
                                d["ops"] = f.ops;
-                               d["params"] = f.params;
+                               // As `convergy info` names it: the parameters of the graph as executed
+                               // (after BatchNorm folding), not of the file.
+                               d["params_executed"] = f.params;
                                d["weight_bytes"] = f.weight_bytes;
                                return d;
                              })

@@ -55,9 +55,15 @@ def test_load_zoo_network_features_and_totals():
     conv1 = net.layers[0]
     assert (conv1["name"], conv1["type"], conv1["class"]) == ("conv1", "Convolution", "conv")
     assert conv1["macs"] == 118013952  # 64 x 112 x 112 outputs x 3 x 7 x 7
-    assert net.totals["macs"] == sum(l["macs"] for l in net.layers)
-    assert net.totals["flops"] == 2 * net.totals["macs"]
-    assert net.totals["params"] == 25557032  # torchvision's resnet50
+    # Every feature and total as `convergy info` reports them.
+    r = subprocess.run([CLI, "info", "resnet50", "--format", "json"], check=True, capture_output=True, text=True)
+    info = json.loads(r.stdout)
+    for key, value in net.totals.items():
+        assert info["totals"][key] == value, key
+    assert len(info["layers"]) == len(net.layers)
+    for mine, cli in zip(net.layers, info["layers"]):
+        for key, value in mine.items():
+            assert cli[key] == value, (mine["name"], key)
 
 
 def test_layers_as_numpy_structured_array():
@@ -84,7 +90,7 @@ def test_bad_input_raises_value_error_with_the_cli_message():
     with pytest.raises(ValueError) as e:
         convergy.load(BAD_GROUP)
     assert isinstance(e.value, convergy.BadInputError)
-    assert str(e.value) == cli_error("info", BAD_GROUP).removeprefix("error: ")
+    assert str(e.value) == cli_error("info", BAD_GROUP).removeprefix("convergy: error: ")
 
 
 def test_bad_prototxt_text_names_the_place():
@@ -130,7 +136,7 @@ def test_error_in_a_list_is_the_first_bad_network(model_path):
     items = ["resnet18", BAD_GROUP, "no_such_network"]
     with pytest.raises(convergy.BadInputError) as e:
         model.predict(items)
-    assert str(e.value) == cli_error("info", BAD_GROUP).removeprefix("error: ")
+    assert str(e.value) == cli_error("info", BAD_GROUP).removeprefix("convergy: error: ")
 
 
 def test_fit_from_rows_matches_the_cli_fit(model_path):
