@@ -43,7 +43,8 @@ const Set& nb201_set() {
 const model::Model& bench_model() {
   static const model::Model m = [] {
     model::Model r;
-    r.feature_set = "conv=macs,macs*[kernel_h=1],macs*[kernel_h=3],1;pool=out_elems,1;fc=macs,1;other=out_elems,1";
+    r.feature_set =
+        "conv=macs,macs*[kernel_h=1],macs*[kernel_h=3],1;pool=out_elems,1;fc=macs,1;other=out_elems,1";
     r.method = model::Method::Lad;
     r.target = "energy_mj";
     r.unit = "mJ";
@@ -72,7 +73,8 @@ double predict_text(const std::string& text, const std::string& name) {
 
 void report(benchmark::State& state, size_t networks, size_t layers) {
   const auto it = static_cast<double>(state.iterations());
-  state.counters["networks/s"] = benchmark::Counter(it * static_cast<double>(networks), benchmark::Counter::kIsRate);
+  state.counters["networks/s"] =
+      benchmark::Counter(it * static_cast<double>(networks), benchmark::Counter::kIsRate);
   // Seconds per imported layer, printed with an SI prefix: 1.2u = 1.2 us/layer.
   state.counters["s/layer"] = benchmark::Counter(it * static_cast<double>(layers),
                                                  benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
@@ -98,7 +100,9 @@ void BM_Nb201TextToPredictionThreads(benchmark::State& state) {
   for (auto _ : state) {
     auto preds = model::predict_networks(
         bench_model(), s.texts.size(),
-        [&](size_t i) { return network_features(run_passes(import_caffe_prototxt(s.texts[i], s.names[i])).graph); },
+        [&](size_t i) {
+          return network_features(run_passes(import_caffe_prototxt(s.texts[i], s.names[i])).graph);
+        },
         threads);
     total += preds.back().predicted;
   }

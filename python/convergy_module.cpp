@@ -40,7 +40,8 @@ struct Source {
 
 Graph load_source(const Source& s) {
   switch (s.kind) {
-    case Source::Kind::Reference: return load_network(s.data);
+    case Source::Kind::Reference:
+      return load_network(s.data);
     case Source::Kind::PrototxtText: {
       Graph g = import_caffe_prototxt(s.data, s.name);
       g.set_source(s.name);
@@ -71,8 +72,9 @@ Source to_source(const py::handle& obj, const std::string& name) {
     return s;
   }
   if (!py::isinstance<py::str>(obj))
-    throw_bad_input("cannot load a network from a {}, expected a path, a zoo name, prototxt text or ONNX bytes",
-                    std::string(py::str(py::type::of(obj).attr("__name__"))));
+    throw_bad_input(
+        "cannot load a network from a {}, expected a path, a zoo name, prototxt text or ONNX bytes",
+        std::string(py::str(py::type::of(obj).attr("__name__"))));
   s.data = obj.cast<std::string>();
   if (s.data.find_first_of("\n{") != std::string::npos) {
     s.kind = Source::Kind::PrototxtText;
@@ -107,7 +109,9 @@ py::dict layer_dict(const LayerFeatures& l) {
   return d;
 }
 
-py::object optional_double(const std::optional<double>& v) { return v ? py::object(py::float_(*v)) : py::none(); }
+py::object optional_double(const std::optional<double>& v) {
+  return v ? py::object(py::float_(*v)) : py::none();
+}
 
 // Everything NetworkPrediction holds, so that a field added there needs one line here.
 py::dict prediction_dict(const model::Model& m, const model::NetworkPrediction& p) {
@@ -150,7 +154,8 @@ model::Model fit(const std::string& csv_text, const std::string& csv_path, const
                  const std::string& features, const std::string& method, double coverage, uint64_t seed) {
   if (target != "energy_mj" && target != "time_ms")
     throw_bad_input("target \"{}\", expected energy_mj or time_ms", target);
-  model::CsvTable csv = csv_text.empty() ? model::CsvTable::read_file(csv_path) : model::CsvTable::parse(csv_text, csv_path);
+  model::CsvTable csv =
+      csv_text.empty() ? model::CsvTable::read_file(csv_path) : model::CsvTable::parse(csv_text, csv_path);
   model::Dataset data = model::load_dataset(csv, target, [](const std::string& ref) {
     return std::make_shared<const NetworkFeatures>(features_of(load_network(ref)));
   });
@@ -236,13 +241,16 @@ PYBIND11_MODULE(_convergy, m) {
 
   py::class_<model::Model>(m, "Model")
       .def_static("from_file", &model::load_model, py::arg("path"))
-      .def_static("from_json", [](const std::string& text) { return model_from_text(text, "<model json>"); },
-                  py::arg("text"))
-      .def_static("fit", &fit, py::arg("csv_text"), py::arg("csv_path"), py::arg("target"), py::arg("features"),
-                  py::arg("method"), py::arg("coverage"), py::arg("seed"), py::call_guard<py::gil_scoped_release>())
+      .def_static(
+          "from_json", [](const std::string& text) { return model_from_text(text, "<model json>"); },
+          py::arg("text"))
+      .def_static("fit", &fit, py::arg("csv_text"), py::arg("csv_path"), py::arg("target"),
+                  py::arg("features"), py::arg("method"), py::arg("coverage"), py::arg("seed"),
+                  py::call_guard<py::gil_scoped_release>())
       .def("to_json", [](const model::Model& self) { return model::model_to_json(self).dump(2); })
-      .def("save", [](const model::Model& self, const std::string& path) { model::save_model(self, path); },
-           py::arg("path"))
+      .def(
+          "save", [](const model::Model& self, const std::string& path) { model::save_model(self, path); },
+          py::arg("path"))
       .def_property_readonly("id", &model::Model::id)
       .def_readonly("target", &model::Model::target)
       .def_readonly("unit", &model::Model::unit)
@@ -271,7 +279,8 @@ PYBIND11_MODULE(_convergy, m) {
               preds = model::predict_networks(
                   self, inputs.size(),
                   [&](size_t i) {
-                    if (const auto* f = std::get_if<std::shared_ptr<const NetworkFeatures>>(&inputs[i])) return **f;
+                    if (const auto* f = std::get_if<std::shared_ptr<const NetworkFeatures>>(&inputs[i]))
+                      return **f;
                     return features_of(load_source(std::get<Source>(inputs[i])));
                   },
                   threads);

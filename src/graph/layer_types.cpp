@@ -102,8 +102,7 @@ struct Ctx {
 
 int normalize_axis(const Ctx& ctx, int axis, int rank, const char* what) {
   int a = axis < 0 ? axis + rank : axis;
-  ctx.require(a >= 0 && a < rank,
-              "{} {} is out of range for a rank-{} input", what, axis, rank);
+  ctx.require(a >= 0 && a < rank, "{} {} is out of range for a rank-{} input", what, axis, rank);
   return a;
 }
 
@@ -116,13 +115,13 @@ const P& params_of(const Ctx& ctx) {
 
 void check_positive(const Ctx& ctx, int64_t v, const char* what) {
   ctx.require(v >= 1, "{} {}, expected >= 1", what, v);
-  ctx.require(v <= global_limits().max_dim,
-              "{} {} is absurdly large, expected at most {}", what, v, LimitText(Limit::Dim));
+  ctx.require(v <= global_limits().max_dim, "{} {} is absurdly large, expected at most {}", what, v,
+              LimitText(Limit::Dim));
 }
 void check_non_negative(const Ctx& ctx, int64_t v, const char* what) {
   ctx.require(v >= 0, "{} {}, expected >= 0", what, v);
-  ctx.require(v <= global_limits().max_dim,
-              "{} {} is absurdly large, expected at most {}", what, v, LimitText(Limit::Dim));
+  ctx.require(v <= global_limits().max_dim, "{} {} is absurdly large, expected at most {}", what, v,
+              LimitText(Limit::Dim));
 }
 
 Shape require_rank4(const Ctx& ctx, const Shape& s) {
@@ -147,13 +146,13 @@ InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_right, "pad_right");
   const int64_t c = s.c();
   ctx.require(c % p.groups == 0, "input has {} channels, not divisible by group {}", c, p.groups);
-  ctx.require(p.num_output % p.groups == 0,
-              "num_output {} is not divisible by group {}", p.num_output, p.groups);
+  ctx.require(p.num_output % p.groups == 0, "num_output {} is not divisible by group {}", p.num_output,
+              p.groups);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
     const int64_t extent = d * (k - 1) + 1;
     const int64_t padded = size + pb + pe;
-    ctx.require(padded >= extent, "kernel extent {} is larger than the padded input {} along {}",
-                                              extent, padded, axis);
+    ctx.require(padded >= extent, "kernel extent {} is larger than the padded input {} along {}", extent,
+                padded, axis);
     return (padded - extent) / st + 1;
   };
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
@@ -203,8 +202,7 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
               "padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t st, const char* axis) {
     const int64_t padded = size + pb + pe;
-    ctx.require(padded >= k,
-                "kernel {} is larger than the padded input {} along {}", k, padded, axis);
+    ctx.require(padded >= k, "kernel {} is larger than the padded input {} along {}", k, padded, axis);
     int64_t o = p.rounding == PoolRounding::Ceil ? (padded - k + st - 1) / st + 1 : (padded - k) / st + 1;
     // Caffe, PyTorch and ONNX all drop a last window that would start inside the trailing padding.
     if (p.rounding == PoolRounding::Ceil && (o - 1) * st >= size + pb) --o;
@@ -293,8 +291,7 @@ InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
     const Shape& s = in[i];
     bool ok = s.rank() == s0.rank();
     for (int d = 0; ok && d < s.rank(); ++d) ok = d == axis || s[d] == s0[d];
-    ctx.require(ok, "input {} has shape {}, which does not match {} outside axis {}", i, s,
-                                s0, axis);
+    ctx.require(ok, "input {} has shape {}, which does not match {} outside axis {}", i, s, s0, axis);
     auto sum = checked_add(out[axis], s[axis]);
     ctx.require(sum.has_value(), "concatenated size overflows");
     out[axis] = *sum;
@@ -312,8 +309,8 @@ InferredShapes infer_eltwise(const Ctx& ctx, const std::vector<Shape>& in) {
   Shape out = in[0];
   for (size_t i = 1; i < in.size(); ++i) {
     Shape b;
-    ctx.require(broadcast(out, in[i], b),
-                "input {} has shape {}, which does not broadcast with {}", i, in[i], out);
+    ctx.require(broadcast(out, in[i], b), "input {} has shape {}, which does not broadcast with {}", i, in[i],
+                out);
     out = b;
   }
   InferredShapes r;
@@ -371,12 +368,11 @@ InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
   auto known = checked_product(out);
   ctx.require(known.has_value() && *known > 0, "target shape overflows");
   if (infer_at >= 0) {
-    ctx.require(total % *known == 0,
-                "cannot reshape {} ({} elements) to {}", s, total, Shape(p.dims));
+    ctx.require(total % *known == 0, "cannot reshape {} ({} elements) to {}", s, total, Shape(p.dims));
     out[static_cast<size_t>(infer_at)] = total / *known;
   } else {
-    ctx.require(*known == total, "cannot reshape {} ({} elements) to {} ({} elements)", s, total,
-                                             Shape(out), *known);
+    ctx.require(*known == total, "cannot reshape {} ({} elements) to {} ({} elements)", s, total, Shape(out),
+                *known);
   }
   InferredShapes r;
   r.outputs.push_back(Shape(out));
@@ -405,8 +401,8 @@ InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
   ctx.require(ranges.size() == n_out, "{} ranges for {} outputs", ranges.size(), n_out);
   InferredShapes r;
   for (auto [b, e] : ranges) {
-    ctx.require(0 <= b && b < e && e <= s[axis],
-                "range [{}, {}) is outside axis {} of size {}", b, e, axis, s[axis]);
+    ctx.require(0 <= b && b < e && e <= s[axis], "range [{}, {}) is outside axis {} of size {}", b, e, axis,
+                s[axis]);
     Shape o = s;
     o[axis] = e - b;
     r.outputs.push_back(o);
@@ -425,8 +421,8 @@ InferredShapes infer_channel_shuffle(const Ctx& ctx, const std::vector<Shape>& i
 InferredShapes infer_permute(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<PermuteParams>(ctx);
   const Shape& s = in[0];
-  ctx.require(static_cast<int>(p.order.size()) == s.rank(),
-              "order has {} axes, input has rank {}", p.order.size(), s.rank());
+  ctx.require(static_cast<int>(p.order.size()) == s.rank(), "order has {} axes, input has rank {}",
+              p.order.size(), s.rank());
   std::vector<int> sorted = p.order;
   std::sort(sorted.begin(), sorted.end());
   for (int i = 0; i < s.rank(); ++i)
@@ -443,7 +439,7 @@ InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
   const Shape& s = in[0];
   ctx.require(static_cast<int>(p.begins.size()) == s.rank() && static_cast<int>(p.ends.size()) == s.rank(),
               "{}+{} pads for a rank-{} input, expected one begin and end per axis", p.begins.size(),
-                          p.ends.size(), s.rank());
+              p.ends.size(), s.rank());
   Shape out = s;
   for (int i = 0; i < s.rank(); ++i) {
     check_non_negative(ctx, p.begins[static_cast<size_t>(i)], "pad");
@@ -508,8 +504,8 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   if (t.max_inputs >= 0 && t.min_inputs == t.max_inputs)
     ctx.require(n == t.min_inputs, "got {} inputs, expected {}", n, t.min_inputs);
   else
-    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs), "got {} inputs, expected {}{}", n,
-                t.max_inputs < 0 ? "at least " : "", InputRange{t.min_inputs, t.max_inputs});
+    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs), "got {} inputs, expected {}{}",
+                n, t.max_inputs < 0 ? "at least " : "", InputRange{t.min_inputs, t.max_inputs});
   const size_t n_out = layer.outputs.size();
   if (layer.kind != LayerKind::Split && layer.kind != LayerKind::Slice)
     ctx.require(n_out == 1, "got {} outputs, expected 1", n_out);
@@ -518,7 +514,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   for (int i = 0; i < n; ++i)
     for (int64_t d : in[static_cast<size_t>(i)].dims)
       ctx.require(d >= 1, "input {} has shape {} with a non-positive dimension", i,
-                                      in[static_cast<size_t>(i)]);
+                  in[static_cast<size_t>(i)]);
 
   InferredShapes r;
   switch (layer.kind) {
@@ -569,7 +565,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     for (int64_t d : s.dims)
       ctx.require(d >= 1 && d <= global_limits().max_tensor_elems,
                   "output shape {} has a dimension out of range, expected 1 to {}", s,
-                              LimitText(Limit::TensorElems));
+                  LimitText(Limit::TensorElems));
     try {
       (void)s.elems();
     } catch (const Error&) {

@@ -11,9 +11,9 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <random>
-#include <mutex>
 #include <set>
 #include <thread>
 

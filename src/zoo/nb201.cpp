@@ -19,20 +19,27 @@ uint64_t splitmix64(uint64_t& state) {
 
 class Writer {
  public:
-  explicit Writer(const std::string& name) { text_ = fmt::format("name: \"{}\"\ninput: \"data\"\n"
-                                                                 "input_shape {{ dim: 1 dim: 3 dim: 32 dim: 32 }}\n",
-                                                                 name); }
+  explicit Writer(const std::string& name) {
+    text_ = fmt::format(
+        "name: \"{}\"\ninput: \"data\"\n"
+        "input_shape {{ dim: 1 dim: 3 dim: 32 dim: 32 }}\n",
+        name);
+  }
 
   // Convolution -> BatchNorm -> Scale -> ReLU, in place after the convolution; returns the top.
   std::string conv_bn_relu(const std::string& name, const std::string& bottom, int channels, int kernel,
                            int stride, bool relu = true) {
     text_ += fmt::format(
         "layer {{ name: \"{0}\" type: \"Convolution\" bottom: \"{1}\" top: \"{0}\"\n"
-        "  convolution_param {{ num_output: {2} kernel_size: {3} stride: {4} pad: {5} bias_term: false }} }}\n"
+        "  convolution_param {{ num_output: {2} kernel_size: {3} stride: {4} pad: {5} bias_term: false }} "
+        "}}\n"
         "layer {{ name: \"{0}/bn\" type: \"BatchNorm\" bottom: \"{0}\" top: \"{0}\" }}\n"
-        "layer {{ name: \"{0}/scale\" type: \"Scale\" bottom: \"{0}\" top: \"{0}\" scale_param {{ bias_term: true }} }}\n",
+        "layer {{ name: \"{0}/scale\" type: \"Scale\" bottom: \"{0}\" top: \"{0}\" scale_param {{ bias_term: "
+        "true }} }}\n",
         name, bottom, channels, kernel, stride, kernel / 2);
-    if (relu) text_ += fmt::format("layer {{ name: \"{0}/relu\" type: \"ReLU\" bottom: \"{0}\" top: \"{0}\" }}\n", name);
+    if (relu)
+      text_ +=
+          fmt::format("layer {{ name: \"{0}/relu\" type: \"ReLU\" bottom: \"{0}\" top: \"{0}\" }}\n", name);
     return name;
   }
   std::string avg_pool(const std::string& name, const std::string& bottom, int kernel, int stride, int pad) {
@@ -77,15 +84,26 @@ std::string cell(Writer& w, const Nb201Cell& ops, const std::string& prefix, con
       const std::string& from = *node[static_cast<size_t>(kFrom[e])];
       const std::string edge = fmt::format("{}.e{}{}", prefix, kFrom[e], to);
       switch (ops[static_cast<size_t>(e)]) {
-        case Nb201Op::None: break;
-        case Nb201Op::Skip: terms.push_back(from); break;
-        case Nb201Op::Conv1x1: terms.push_back(w.conv_bn_relu(edge, from, channels, 1, 1)); break;
-        case Nb201Op::Conv3x3: terms.push_back(w.conv_bn_relu(edge, from, channels, 3, 1)); break;
-        case Nb201Op::AvgPool3x3: terms.push_back(w.avg_pool(edge, from, 3, 1, 1)); break;
+        case Nb201Op::None:
+          break;
+        case Nb201Op::Skip:
+          terms.push_back(from);
+          break;
+        case Nb201Op::Conv1x1:
+          terms.push_back(w.conv_bn_relu(edge, from, channels, 1, 1));
+          break;
+        case Nb201Op::Conv3x3:
+          terms.push_back(w.conv_bn_relu(edge, from, channels, 3, 1));
+          break;
+        case Nb201Op::AvgPool3x3:
+          terms.push_back(w.avg_pool(edge, from, 3, 1, 1));
+          break;
       }
     }
-    if (terms.size() == 1) node[static_cast<size_t>(to)] = terms[0];
-    else if (terms.size() > 1) node[static_cast<size_t>(to)] = w.sum(fmt::format("{}.n{}", prefix, to), terms);
+    if (terms.size() == 1)
+      node[static_cast<size_t>(to)] = terms[0];
+    else if (terms.size() > 1)
+      node[static_cast<size_t>(to)] = w.sum(fmt::format("{}.n{}", prefix, to), terms);
   }
   return node[3] ? *node[3] : input;
 }
