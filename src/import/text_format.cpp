@@ -5,6 +5,7 @@
 #include "util/checked.h"
 #include "util/error.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -472,6 +473,11 @@ Document Document::parse(std::string text, std::string filename, std::string_vie
   Document doc;
   doc.text_ = std::make_unique<std::string>(std::move(text));
   doc.filename_ = std::move(filename);
+  // One message per '{' or '<' at most: reserving saves moving the list as it grows. Capped, so that a
+  // hostile file of braces cannot reserve more than a few hundred KiB before it is rejected.
+  const std::string& t = *doc.text_;
+  const auto opens = std::count(t.begin(), t.end(), '{') + std::count(t.begin(), t.end(), '<');
+  doc.messages_.reserve(std::min<size_t>(1 + static_cast<size_t>(opens), 8192));
   Parser parser(doc, counted_root_field);
   parser.run();
   return doc;
