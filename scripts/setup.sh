@@ -12,6 +12,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libpfm4-dev clang libclang-rt-14-dev
   python3 python3-numpy python3-onnx
+  python3-dev pybind11-dev python3-pybind11 python3-pytest  # the Python package: build (pybind11) and tests
   chromium
 )
 if [ "${1:-}" = "--with-torch" ]; then

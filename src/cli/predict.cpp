@@ -85,15 +85,20 @@ int run_predict(const PredictOptions& opt) {
   Table table({{"network"}, {fmt::format("predicted_{}", m.unit == "mJ" ? "mj" : "ms"), Align::Right},
                {"lower", Align::Right}, {"upper", Align::Right}, {"note"}});
   Table csv({{"network"}, {"target"}, {"unit"}, {"predicted"}, {"lower"}, {"upper"}, {"model"}});
-  for (const auto& [given, path, origin] : nets) {
-    std::shared_ptr<const NetworkFeatures> features;
-    try {
-      features = load_network_features(path);
-    } catch (const Error& e) {
-      if (origin.empty() || e.kind() != ErrorKind::BadInput) throw;
-      throw_bad_input("{}: network \"{}\": {}", origin, given, e.what());
-    }
-    model::NetworkPrediction p = model::predict_network(m, *features);
+  // Import, passes, features and model on both cores; the tables are filled in list order afterwards.
+  const std::vector<model::NetworkPrediction> predictions =
+      model::predict_networks(m, nets.size(), [&](size_t i) {
+        const auto& [given, path, origin] = nets[i];
+        try {
+          return network_features(run_passes(load_network(path)).graph);
+        } catch (const Error& e) {
+          if (origin.empty() || e.kind() != ErrorKind::BadInput) throw;
+          throw_bad_input("{}: network \"{}\": {}", origin, given, e.what());
+        }
+      });
+  for (size_t i = 0; i < nets.size(); ++i) {
+    const std::string& given = nets[i].given;
+    const model::NetworkPrediction& p = predictions[i];
     std::string note;
     if (!p.unmodelled_groups.empty()) {
       for (const auto& g : p.unmodelled_groups) note += (note.empty() ? "" : ", ") + g;

@@ -21,13 +21,13 @@ BlobId Graph::add_input(const std::string& name, Shape shape, DataType dtype, st
 
 LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
                          const std::vector<std::string>& output_names, std::string origin) {
-  const std::string prefix = origin.empty() ? "" : origin + ": ";
+  // Built only for a message: this runs for every layer of every network imported.
+  auto prefix = [&] { return origin.empty() ? std::string() : origin + ": "; };
   if (static_cast<int64_t>(layers_.size()) >= global_limits().max_layers)
-    throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix, name,
-                    global_limits().max_layers, limit_text(Limit::Layers));
-  if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix, layer_kind_name(kind));
-  if (layer_index_.count(name))
-    throw_bad_input("{}layer \"{}\": duplicate layer name", prefix, name);
+    throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix(),
+                    name, global_limits().max_layers, limit_text(Limit::Layers));
+  if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix(), layer_kind_name(kind));
+  if (layer_index_.count(name)) throw_bad_input("{}layer \"{}\": duplicate layer name", prefix(), name);
   for (BlobId b : inputs)
     if (b < 0 || b >= num_blobs())
       throw_failure("internal: layer \"{}\" refers to blob id {} that does not exist", name, b);

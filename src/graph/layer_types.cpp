@@ -8,6 +8,38 @@
 #include <numeric>
 
 namespace convergy {
+namespace {
+// Message arguments that are formatted only when a message is built (see Ctx::require).
+struct LimitText {
+  Limit which;
+};
+struct InputRange {
+  int min, max;  // max < 0: no upper bound
+};
+}  // namespace
+}  // namespace convergy
+
+template <>
+struct fmt::formatter<convergy::Shape> : fmt::formatter<std::string> {
+  auto format(const convergy::Shape& s, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(s.str(), ctx);
+  }
+};
+template <>
+struct fmt::formatter<convergy::LimitText> : fmt::formatter<std::string> {
+  auto format(const convergy::LimitText& l, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(convergy::limit_text(l.which), ctx);
+  }
+};
+template <>
+struct fmt::formatter<convergy::InputRange> : fmt::formatter<std::string> {
+  auto format(const convergy::InputRange& r, fmt::format_context& ctx) const {
+    return fmt::formatter<std::string>::format(
+        r.max < 0 ? std::to_string(r.min) : fmt::format("{} to {}", r.min, r.max), ctx);
+  }
+};
+
+namespace convergy {
 
 namespace {
 
@@ -67,15 +99,20 @@ struct Ctx {
     throw Error(ErrorKind::BadInput,
                 prefix + "layer \"" + layer.name + "\" (" + std::string(layer_kind_name(layer.kind)) + "): " + what);
   }
-  void require(bool ok, const std::string& what) const {
+  // The message is formatted only when the check fails: shape inference runs for every layer of every
+  // network a search scores, and formatting on success was most of its time.
+  void require(bool ok, const char* what) const {
     if (!ok) fail(what);
+  }
+  template <typename... Args>
+  void require(bool ok, fmt::format_string<Args...> f, Args&&... args) const {
+    if (!ok) fail(fmt::format(f, std::forward<Args>(args)...));
   }
 };
 
 int normalize_axis(const Ctx& ctx, int axis, int rank, const char* what) {
   int a = axis < 0 ? axis + rank : axis;
-  ctx.require(a >= 0 && a < rank,
-              fmt::format("{} {} is out of range for a rank-{} input", what, axis, rank));
+  ctx.require(a >= 0 && a < rank, "{} {} is out of range for a rank-{} input", what, axis, rank);
   return a;
 }
 
@@ -87,18 +124,18 @@ const P& params_of(const Ctx& ctx) {
 }
 
 void check_positive(const Ctx& ctx, int64_t v, const char* what) {
-  ctx.require(v >= 1, fmt::format("{} {}, expected >= 1", what, v));
-  ctx.require(v <= global_limits().max_dim,
-              fmt::format("{} {} is absurdly large, expected at most {}", what, v, limit_text(Limit::Dim)));
+  ctx.require(v >= 1, "{} {}, expected >= 1", what, v);
+  ctx.require(v <= global_limits().max_dim, "{} {} is absurdly large, expected at most {}", what, v,
+              LimitText(Limit::Dim));
 }
 void check_non_negative(const Ctx& ctx, int64_t v, const char* what) {
-  ctx.require(v >= 0, fmt::format("{} {}, expected >= 0", what, v));
-  ctx.require(v <= global_limits().max_dim,
-              fmt::format("{} {} is absurdly large, expected at most {}", what, v, limit_text(Limit::Dim)));
+  ctx.require(v >= 0, "{} {}, expected >= 0", what, v);
+  ctx.require(v <= global_limits().max_dim, "{} {} is absurdly large, expected at most {}", what, v,
+              LimitText(Limit::Dim));
 }
 
 Shape require_rank4(const Ctx& ctx, const Shape& s) {
-  ctx.require(s.rank() == 4, fmt::format("input shape {} has rank {}, expected NCHW (rank 4)", s.str(), s.rank()));
+  ctx.require(s.rank() == 4, "input shape {} has rank {}, expected NCHW (rank 4)", s, s.rank());
   return s;
 }
 
@@ -118,14 +155,14 @@ InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_left, "pad_left");
   check_non_negative(ctx, p.pad_right, "pad_right");
   const int64_t c = s.c();
-  ctx.require(c % p.groups == 0, fmt::format("input has {} channels, not divisible by group {}", c, p.groups));
-  ctx.require(p.num_output % p.groups == 0,
-              fmt::format("num_output {} is not divisible by group {}", p.num_output, p.groups));
+  ctx.require(c % p.groups == 0, "input has {} channels, not divisible by group {}", c, p.groups);
+  ctx.require(p.num_output % p.groups == 0, "num_output {} is not divisible by group {}", p.num_output,
+              p.groups);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
     const int64_t extent = d * (k - 1) + 1;
     const int64_t padded = size + pb + pe;
-    ctx.require(padded >= extent, fmt::format("kernel extent {} is larger than the padded input {} along {}",
-                                              extent, padded, axis));
+    ctx.require(padded >= extent, "kernel extent {} is larger than the padded input {} along {}", extent,
+                padded, axis);
     return (padded - extent) / st + 1;
   };
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
@@ -172,11 +209,10 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_right, "pad_right");
   ctx.require(p.pad_top < p.kernel_h && p.pad_bottom < p.kernel_h && p.pad_left < p.kernel_w &&
                   p.pad_right < p.kernel_w,
-              fmt::format("padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w));
+              "padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t st, const char* axis) {
     const int64_t padded = size + pb + pe;
-    ctx.require(padded >= k,
-                fmt::format("kernel {} is larger than the padded input {} along {}", k, padded, axis));
+    ctx.require(padded >= k, "kernel {} is larger than the padded input {} along {}", k, padded, axis);
     int64_t o = p.rounding == PoolRounding::Ceil ? (padded - k + st - 1) / st + 1 : (padded - k) / st + 1;
     // Caffe, PyTorch and ONNX all drop a last window that would start inside the trailing padding.
     if (p.rounding == PoolRounding::Ceil && (o - 1) * st >= size + pb) --o;
@@ -207,8 +243,8 @@ InferredShapes infer_prelu(const Ctx& ctx, const std::vector<Shape>& in) {
 
 InferredShapes infer_batchnorm(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<BatchNormParams>(ctx);
-  ctx.require(in[0].rank() >= 2, fmt::format("input shape {} has no channel axis", in[0].str()));
-  ctx.require(p.eps >= 0.0f, fmt::format("eps {}, expected >= 0", p.eps));
+  ctx.require(in[0].rank() >= 2, "input shape {} has no channel axis", in[0]);
+  ctx.require(p.eps >= 0.0f, "eps {}, expected >= 0", p.eps);
   const int64_t c = in[0].c();
   InferredShapes r = same_shape(in);
   r.weights.push_back({"mean", Shape{c}, false});
@@ -244,7 +280,7 @@ InferredShapes infer_scale(const Ctx& ctx, const std::vector<Shape>& in) {
     const Shape& t = in[1];
     bool ok = axis + t.rank() <= s.rank();
     for (int i = 0; ok && i < t.rank(); ++i) ok = t[i] == s[axis + i] || t[i] == 1;
-    ctx.require(ok, fmt::format("scale input {} does not match input {} at axis {}", t.str(), s.str(), axis));
+    ctx.require(ok, "scale input {} does not match input {} at axis {}", t, s, axis);
   } else {
     r.weights.push_back({"scale", Shape{s[axis]}, true});
   }
@@ -256,7 +292,7 @@ InferredShapes infer_lrn(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<LRNParams>(ctx);
   require_rank4(ctx, in[0]);
   check_positive(ctx, p.local_size, "local_size");
-  ctx.require(p.local_size % 2 == 1, fmt::format("local_size {}, expected an odd number", p.local_size));
+  ctx.require(p.local_size % 2 == 1, "local_size {}, expected an odd number", p.local_size);
   return same_shape(in);
 }
 
@@ -269,8 +305,7 @@ InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
     const Shape& s = in[i];
     bool ok = s.rank() == s0.rank();
     for (int d = 0; ok && d < s.rank(); ++d) ok = d == axis || s[d] == s0[d];
-    ctx.require(ok, fmt::format("input {} has shape {}, which does not match {} outside axis {}", i, s.str(),
-                                s0.str(), axis));
+    ctx.require(ok, "input {} has shape {}, which does not match {} outside axis {}", i, s, s0, axis);
     auto sum = checked_add(out[axis], s[axis]);
     ctx.require(sum.has_value(), "concatenated size overflows");
     out[axis] = *sum;
@@ -283,13 +318,13 @@ InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
 InferredShapes infer_eltwise(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<EltwiseParams>(ctx);
   ctx.require(p.coeffs.empty() || p.coeffs.size() == in.size(),
-              fmt::format("{} coefficients for {} inputs, expected one per input", p.coeffs.size(), in.size()));
+              "{} coefficients for {} inputs, expected one per input", p.coeffs.size(), in.size());
   ctx.require(p.coeffs.empty() || p.op == EltwiseOp::Sum, "coefficients are only allowed with SUM");
   Shape out = in[0];
   for (size_t i = 1; i < in.size(); ++i) {
     Shape b;
-    ctx.require(broadcast(out, in[i], b),
-                fmt::format("input {} has shape {}, which does not broadcast with {}", i, in[i].str(), out.str()));
+    ctx.require(broadcast(out, in[i], b), "input {} has shape {}, which does not broadcast with {}", i, in[i],
+                out);
     out = b;
   }
   InferredShapes r;
@@ -304,7 +339,7 @@ InferredShapes infer_softmax(const Ctx& ctx, const std::vector<Shape>& in) {
 
 InferredShapes infer_dropout(const Ctx& ctx, const std::vector<Shape>& in) {
   const float ratio = params_of<DropoutParams>(ctx).ratio;
-  ctx.require(ratio >= 0.0f && ratio < 1.0f, fmt::format("dropout_ratio {}, expected in [0, 1)", ratio));
+  ctx.require(ratio >= 0.0f && ratio < 1.0f, "dropout_ratio {}, expected in [0, 1)", ratio);
   return same_shape(in);
 }
 
@@ -313,7 +348,7 @@ InferredShapes infer_flatten(const Ctx& ctx, const std::vector<Shape>& in) {
   const Shape& s = in[0];
   const int a = normalize_axis(ctx, p.axis, s.rank(), "axis");
   const int e = normalize_axis(ctx, p.end_axis, s.rank(), "end_axis");
-  ctx.require(a <= e, fmt::format("axis {} is after end_axis {}", p.axis, p.end_axis));
+  ctx.require(a <= e, "axis {} is after end_axis {}", p.axis, p.end_axis);
   std::vector<int64_t> out(s.dims.begin(), s.dims.begin() + a);
   std::vector<int64_t> mid(s.dims.begin() + a, s.dims.begin() + e + 1);
   out.push_back(*checked_product(mid));
@@ -332,14 +367,14 @@ InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
   for (size_t i = 0; i < p.dims.size(); ++i) {
     int64_t d = p.dims[i];
     if (d == 0) {
-      ctx.require(static_cast<int>(i) < s.rank(), fmt::format("dimension {} copies an input axis that does not exist", i));
+      ctx.require(static_cast<int>(i) < s.rank(), "dimension {} copies an input axis that does not exist", i);
       d = s[static_cast<int>(i)];
     } else if (d == -1) {
       ctx.require(infer_at < 0, "more than one -1 in the target shape");
       infer_at = static_cast<int>(i);
       d = 1;
     } else {
-      ctx.require(d > 0, fmt::format("target dimension {}, expected > 0, 0 or -1", d));
+      ctx.require(d > 0, "target dimension {}, expected > 0, 0 or -1", d);
     }
     out.push_back(d);
   }
@@ -347,12 +382,11 @@ InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
   auto known = checked_product(out);
   ctx.require(known.has_value() && *known > 0, "target shape overflows");
   if (infer_at >= 0) {
-    ctx.require(total % *known == 0,
-                fmt::format("cannot reshape {} ({} elements) to {}", s.str(), total, Shape(p.dims).str()));
+    ctx.require(total % *known == 0, "cannot reshape {} ({} elements) to {}", s, total, Shape(p.dims));
     out[static_cast<size_t>(infer_at)] = total / *known;
   } else {
-    ctx.require(*known == total, fmt::format("cannot reshape {} ({} elements) to {} ({} elements)", s.str(), total,
-                                             Shape(out).str(), *known));
+    ctx.require(*known == total, "cannot reshape {} ({} elements) to {} ({} elements)", s, total, Shape(out),
+                *known);
   }
   InferredShapes r;
   r.outputs.push_back(Shape(out));
@@ -373,16 +407,16 @@ InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
   std::vector<std::pair<int64_t, int64_t>> ranges = p.ranges;
   if (ranges.empty()) {
     ctx.require(n_out > 0 && s[axis] % static_cast<int64_t>(n_out) == 0,
-                fmt::format("axis {} of size {} cannot be split evenly into {} outputs", axis, s[axis], n_out));
+                "axis {} of size {} cannot be split evenly into {} outputs", axis, s[axis], n_out);
     const int64_t step = s[axis] / static_cast<int64_t>(n_out);
     for (size_t i = 0; i < n_out; ++i)
       ranges.emplace_back(static_cast<int64_t>(i) * step, static_cast<int64_t>(i + 1) * step);
   }
-  ctx.require(ranges.size() == n_out, fmt::format("{} ranges for {} outputs", ranges.size(), n_out));
+  ctx.require(ranges.size() == n_out, "{} ranges for {} outputs", ranges.size(), n_out);
   InferredShapes r;
   for (auto [b, e] : ranges) {
-    ctx.require(0 <= b && b < e && e <= s[axis],
-                fmt::format("range [{}, {}) is outside axis {} of size {}", b, e, axis, s[axis]));
+    ctx.require(0 <= b && b < e && e <= s[axis], "range [{}, {}) is outside axis {} of size {}", b, e, axis,
+                s[axis]);
     Shape o = s;
     o[axis] = e - b;
     r.outputs.push_back(o);
@@ -394,15 +428,15 @@ InferredShapes infer_channel_shuffle(const Ctx& ctx, const std::vector<Shape>& i
   const auto& p = params_of<ChannelShuffleParams>(ctx);
   check_positive(ctx, p.groups, "group");
   ctx.require(in[0].rank() >= 2 && in[0].c() % p.groups == 0,
-              fmt::format("input has {} channels, not divisible by group {}", in[0].c(), p.groups));
+              "input has {} channels, not divisible by group {}", in[0].c(), p.groups);
   return same_shape(in);
 }
 
 InferredShapes infer_permute(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<PermuteParams>(ctx);
   const Shape& s = in[0];
-  ctx.require(static_cast<int>(p.order.size()) == s.rank(),
-              fmt::format("order has {} axes, input has rank {}", p.order.size(), s.rank()));
+  ctx.require(static_cast<int>(p.order.size()) == s.rank(), "order has {} axes, input has rank {}",
+              p.order.size(), s.rank());
   std::vector<int> sorted = p.order;
   std::sort(sorted.begin(), sorted.end());
   for (int i = 0; i < s.rank(); ++i)
@@ -418,8 +452,8 @@ InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<PadParams>(ctx);
   const Shape& s = in[0];
   ctx.require(static_cast<int>(p.begins.size()) == s.rank() && static_cast<int>(p.ends.size()) == s.rank(),
-              fmt::format("{}+{} pads for a rank-{} input, expected one begin and end per axis", p.begins.size(),
-                          p.ends.size(), s.rank()));
+              "{}+{} pads for a rank-{} input, expected one begin and end per axis", p.begins.size(),
+              p.ends.size(), s.rank());
   Shape out = s;
   for (int i = 0; i < s.rank(); ++i) {
     check_non_negative(ctx, p.begins[static_cast<size_t>(i)], "pad");
@@ -451,12 +485,12 @@ InferredShapes infer_deconv(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_left, "pad_left");
   check_non_negative(ctx, p.pad_right, "pad_right");
   const int64_t c = s.c();
-  ctx.require(c % p.groups == 0, fmt::format("input has {} channels, not divisible by group {}", c, p.groups));
+  ctx.require(c % p.groups == 0, "input has {} channels, not divisible by group {}", c, p.groups);
   ctx.require(p.num_output % p.groups == 0,
-              fmt::format("num_output {} is not divisible by group {}", p.num_output, p.groups));
+              "num_output {} is not divisible by group {}", p.num_output, p.groups);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
     const int64_t full = st * (size - 1) + d * (k - 1) + 1;
-    ctx.require(full > pb + pe, fmt::format("padding {}+{} removes the whole output {} along {}", pb, pe, full, axis));
+    ctx.require(full > pb + pe, "padding {}+{} removes the whole output {} along {}", pb, pe, full, axis);
     return full - pb - pe;
   };
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
@@ -473,18 +507,18 @@ InferredShapes infer_crop(const Ctx& ctx, const std::vector<Shape>& in) {
   const Shape& s = in[0];
   const Shape& ref = in[1];
   ctx.require(s.rank() == ref.rank(),
-              fmt::format("input {} and reference {} differ in rank, expected the same rank", s.str(), ref.str()));
+              "input {} and reference {} differ in rank, expected the same rank", s.str(), ref.str());
   const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
   const size_t cropped = static_cast<size_t>(s.rank() - axis);
   ctx.require(p.offsets.size() <= 1 || p.offsets.size() == cropped,
-              fmt::format("{} offsets for {} cropped axes, expected 0, 1 or {}", p.offsets.size(), cropped, cropped));
+              "{} offsets for {} cropped axes, expected 0, 1 or {}", p.offsets.size(), cropped, cropped);
   Shape out = s;
   for (int i = axis; i < s.rank(); ++i) {
     const size_t k = static_cast<size_t>(i - axis);
     const int64_t off = p.offsets.empty() ? 0 : p.offsets.size() == 1 ? p.offsets[0] : p.offsets[k];
     check_non_negative(ctx, off, "offset");
-    ctx.require(off + ref[i] <= s[i], fmt::format("offset {} + size {} is past the input's {} along axis {}", off,
-                                                  ref[i], s[i], i));
+    ctx.require(off + ref[i] <= s[i], "offset {} + size {} is past the input's {} along axis {}", off,
+                                                  ref[i], s[i], i);
     out[i] = ref[i];
   }
   InferredShapes r;
@@ -499,14 +533,14 @@ InferredShapes infer_argmax(const Ctx& ctx, const std::vector<Shape>& in) {
   InferredShapes r;
   if (p.axis) {
     const int axis = normalize_axis(ctx, *p.axis, s.rank(), "axis");
-    ctx.require(p.top_k <= s[axis], fmt::format("top_k {} is larger than axis {} of size {}", p.top_k, axis, s[axis]));
+    ctx.require(p.top_k <= s[axis], "top_k {} is larger than axis {} of size {}", p.top_k, axis, s[axis]);
     Shape out = s;
     out[axis] = p.top_k;
     r.outputs.push_back(out);
   } else {
     const int64_t per_sample = s.elems() / s[0];
     ctx.require(p.top_k <= per_sample,
-                fmt::format("top_k {} is larger than the {} values per sample", p.top_k, per_sample));
+                "top_k {} is larger than the {} values per sample", p.top_k, per_sample);
     // Caffe: N x (1 or 2) x top_k, padded with 1s to the input's rank.
     std::vector<int64_t> d(static_cast<size_t>(std::max(s.rank(), 3)), 1);
     d[0] = s[0];
@@ -531,10 +565,10 @@ InferredShapes infer_axpy(const Ctx& ctx, const std::vector<Shape>& in) {
   const Shape& a = in[0];
   const Shape& x = in[1];
   const Shape& y = in[2];
-  ctx.require(x == y, fmt::format("x {} and y {} differ, expected the same shape", x.str(), y.str()));
+  ctx.require(x == y, "x {} and y {} differ, expected the same shape", x.str(), y.str());
   ctx.require(x.rank() >= 2 && a.rank() >= 2 && a[0] == x[0] && a[1] == x[1] && a.elems() == x[0] * x[1],
-              fmt::format("scale {} is not one value per channel of x {}, expected {}x{}x1x1", a.str(), x.str(),
-                          x.rank() >= 2 ? x[0] : 0, x.rank() >= 2 ? x[1] : 0));
+              "scale {} is not one value per channel of x {}, expected {}x{}x1x1", a.str(), x.str(),
+                          x.rank() >= 2 ? x[0] : 0, x.rank() >= 2 ? x[1] : 0);
   InferredShapes r;
   r.outputs.push_back(x);
   return r;
@@ -542,7 +576,7 @@ InferredShapes infer_axpy(const Ctx& ctx, const std::vector<Shape>& in) {
 
 InferredShapes infer_normalize(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<NormalizeParams>(ctx);
-  ctx.require(in[0].rank() >= 2, fmt::format("input shape {} has no channel axis", in[0].str()));
+  ctx.require(in[0].rank() >= 2, "input shape {} has no channel axis", in[0].str());
   InferredShapes r = same_shape(in);
   r.weights.push_back({"scale", Shape{p.channel_shared ? 1 : in[0].c()}, true});
   return r;
@@ -565,14 +599,14 @@ InferredShapes infer_detection_output(const Ctx& ctx, const std::vector<Shape>& 
   check_positive(ctx, p.num_classes, "num_classes");
   check_positive(ctx, p.keep_top_k, "keep_top_k");
   ctx.require(in[2].rank() == 3 && in[2][1] == 2,
-              fmt::format("prior input {} is not 1x2xK, expected a PriorBox output", in[2].str()));
+              "prior input {} is not 1x2xK, expected a PriorBox output", in[2].str());
   const int64_t priors = in[2][2] / 4;
-  ctx.require(priors >= 1 && in[2][2] % 4 == 0, fmt::format("prior input {} holds no whole box", in[2].str()));
+  ctx.require(priors >= 1 && in[2][2] % 4 == 0, "prior input {} holds no whole box", in[2].str());
   ctx.require((in[0].elems() / in[0][0]) % (priors * 4) == 0,
-              fmt::format("location input {} does not hold 4 values for each of {} priors", in[0].str(), priors));
+              "location input {} does not hold 4 values for each of {} priors", in[0].str(), priors);
   ctx.require(in[1].elems() / in[1][0] == priors * p.num_classes,
-              fmt::format("confidence input {} does not hold {} class scores for each of {} priors", in[1].str(),
-                          p.num_classes, priors));
+              "confidence input {} does not hold {} class scores for each of {} priors", in[1].str(),
+                          p.num_classes, priors);
   // The count of detections is data-dependent; keep_top_k per image is its upper bound.
   InferredShapes r;
   r.outputs.push_back(Shape{1, 1, in[0][0] * p.keep_top_k, 7});
@@ -587,14 +621,14 @@ InferredShapes infer_roi_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
   check_positive(ctx, p.pooled_w, "pooled_w");
   check_non_negative(ctx, p.output_dim, "output_dim");
   ctx.require(rois.rank() >= 2 && rois.elems() / rois[0] == 5,
-              fmt::format("ROI input {} is not R x 5 (batch index and box), expected R x 5", rois.str()));
+              "ROI input {} is not R x 5 (batch index and box), expected R x 5", rois.str());
   int64_t out_c = s.c();
   if (p.output_dim > 0) {
     // Each factor is bounded by the dimension limit, but their product need not fit.
     const auto needed = checked_product(std::vector<int64_t>{p.output_dim, p.pooled_h, p.pooled_w});
     ctx.require(needed && s.c() == *needed,
-                fmt::format("input has {} channels, expected output_dim {} x group_size {} x group_size {}", s.c(),
-                            p.output_dim, p.pooled_h, p.pooled_w));
+                "input has {} channels, expected output_dim {} x group_size {} x group_size {}", s.c(),
+                            p.output_dim, p.pooled_h, p.pooled_w);
     out_c = p.output_dim;
   }
   InferredShapes r;
@@ -607,7 +641,7 @@ InferredShapes infer_opaque(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<OpaqueParams>(ctx);
   const size_t n = ctx.layer.outputs.size();
   ctx.require(p.output_shapes.empty() || p.output_shapes.size() == n,
-              fmt::format("{} output shapes for {} outputs", p.output_shapes.size(), n));
+              "{} output shapes for {} outputs", p.output_shapes.size(), n);
   InferredShapes r;
   for (size_t i = 0; i < n; ++i)
     r.outputs.push_back(!p.output_shapes.empty() ? p.output_shapes[i] : in.empty() ? Shape{1} : in[0]);
@@ -662,22 +696,21 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   const auto& t = layer_type(layer.kind);
   const int n = static_cast<int>(in.size());
   if (t.max_inputs >= 0 && t.min_inputs == t.max_inputs)
-    ctx.require(n == t.min_inputs, fmt::format("got {} inputs, expected {}", n, t.min_inputs));
+    ctx.require(n == t.min_inputs, "got {} inputs, expected {}", n, t.min_inputs);
   else
-    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs),
-                t.max_inputs < 0 ? fmt::format("got {} inputs, expected at least {}", n, t.min_inputs)
-                                 : fmt::format("got {} inputs, expected {} to {}", n, t.min_inputs, t.max_inputs));
+    ctx.require(n >= t.min_inputs && (t.max_inputs < 0 || n <= t.max_inputs), "got {} inputs, expected {}{}",
+                n, t.max_inputs < 0 ? "at least " : "", InputRange{t.min_inputs, t.max_inputs});
   const size_t n_out = layer.outputs.size();
   if (layer.kind == LayerKind::Pooling)  // SegNet's max pooling also outputs the argmax mask
-    ctx.require(n_out == 1 || n_out == 2, fmt::format("got {} outputs, expected 1 (or 2 with a mask)", n_out));
+    ctx.require(n_out == 1 || n_out == 2, "got {} outputs, expected 1 (or 2 with a mask)", n_out);
   else if (layer.kind != LayerKind::Split && layer.kind != LayerKind::Slice && layer.kind != LayerKind::Opaque)
-    ctx.require(n_out == 1, fmt::format("got {} outputs, expected 1", n_out));
+    ctx.require(n_out == 1, "got {} outputs, expected 1", n_out);
   else
     ctx.require(n_out >= 1, "got no outputs, expected at least 1");
   for (int i = 0; i < n; ++i)
     for (int64_t d : in[static_cast<size_t>(i)].dims)
-      ctx.require(d >= 1, fmt::format("input {} has shape {} with a non-positive dimension", i,
-                                      in[static_cast<size_t>(i)].str()));
+      ctx.require(d >= 1, "input {} has shape {} with a non-positive dimension", i,
+                  in[static_cast<size_t>(i)]);
 
   InferredShapes r;
   switch (layer.kind) {
@@ -718,7 +751,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     case LayerKind::Opaque: r = infer_opaque(ctx, in); break;
     case LayerKind::Clip: {
       const auto& p = params_of<ClipParams>(ctx);
-      ctx.require(p.min <= p.max, fmt::format("min {} is greater than max {}", p.min, p.max));
+      ctx.require(p.min <= p.max, "min {} is greater than max {}", p.min, p.max);
       r = same_shape(in);
       break;
     }
@@ -737,21 +770,21 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
   for (const auto& s : r.outputs) {
     for (int64_t d : s.dims)
       ctx.require(d >= 1 && d <= global_limits().max_tensor_elems,
-                  fmt::format("output shape {} has a dimension out of range, expected 1 to {}", s.str(),
-                              limit_text(Limit::TensorElems)));
+                  "output shape {} has a dimension out of range, expected 1 to {}", s,
+                  LimitText(Limit::TensorElems));
     try {
       (void)s.elems();
     } catch (const Error&) {
-      ctx.fail(fmt::format("output shape {} has too many elements, expected at most {}", s.str(),
-                           limit_text(Limit::TensorElems)));
+      ctx.fail(fmt::format("output shape {} has too many elements, expected at most {}", s,
+                           LimitText(Limit::TensorElems)));
     }
   }
   for (const auto& w : r.weights) {
     try {
       (void)w.shape.elems();
     } catch (const Error&) {
-      ctx.fail(fmt::format("{} shape {} has too many elements, expected at most {}", w.role, w.shape.str(),
-                           limit_text(Limit::TensorElems)));
+      ctx.fail(fmt::format("{} shape {} has too many elements, expected at most {}", w.role, w.shape,
+                           LimitText(Limit::TensorElems)));
     }
   }
   return r;

@@ -62,13 +62,19 @@ std::vector<LayerPlan> keep_all(const Graph& g) {
   return std::vector<LayerPlan>(static_cast<size_t>(g.num_layers()));
 }
 
-bool is_output(const Graph& g, BlobId b) {
-  auto outs = g.outputs();
-  return std::find(outs.begin(), outs.end(), b) != outs.end();
+// Per blob: true when exactly one layer reads it and it is not a network output, so its producer may absorb
+// the reader. Computed once per pass (asking the graph per layer made the passes quadratic).
+std::vector<char> single_consumer_blobs(const Graph& g) {
+  std::vector<int> readers(static_cast<size_t>(g.num_blobs()), 0);
+  for (const auto& l : g.layers())
+    for (auto it = l.inputs.begin(); it != l.inputs.end(); ++it)
+      // A layer reading the same blob twice (x + x) is one reader, as in Graph::consumers.
+      if (std::find(l.inputs.begin(), it, *it) == it) ++readers[static_cast<size_t>(*it)];
+  std::vector<char> single(readers.size(), 0);
+  for (size_t b = 0; b < readers.size(); ++b) single[b] = readers[b] == 1;
+  for (BlobId o : g.outputs()) single[static_cast<size_t>(o)] = 0;
+  return single;
 }
-
-// The blob's only reader is one layer and the blob is not a network output, so the producer may absorb it.
-bool single_consumer(const Graph& g, BlobId b) { return g.consumers(b).size() == 1 && !is_output(g, b); }
 
 bool is_conv_or_fc(LayerKind k) { return k == LayerKind::Convolution || k == LayerKind::InnerProduct; }
 
@@ -113,6 +119,7 @@ std::vector<LayerPlan> plan_fold(const Graph& g, std::vector<PassChange>& change
   auto plan = keep_all(g);
   // Blob -> the Conv/FC whose value it still is, up to folded per-channel affine transforms.
   std::vector<LayerId> target(static_cast<size_t>(g.num_blobs()), -1);
+  const std::vector<char> single = single_consumer_blobs(g);
   for (LayerId i = 0; i < g.num_layers(); ++i) {
     const Layer& l = g.layer(i);
     if (is_conv_or_fc(l.kind) && !l.fused_activation && l.outputs.size() == 1)
@@ -122,7 +129,7 @@ std::vector<LayerPlan> plan_fold(const Graph& g, std::vector<PassChange>& change
     if (!foldable || l.inputs.size() != 1 || l.outputs.size() != 1) continue;
     BlobId in = l.inputs[0];
     LayerId conv = target[static_cast<size_t>(in)];
-    if (conv < 0 || !single_consumer(g, in)) continue;
+    if (conv < 0 || !single[static_cast<size_t>(in)]) continue;
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
     target[static_cast<size_t>(l.outputs[0])] = conv;
     const Layer& c = g.layer(conv);
@@ -163,6 +170,7 @@ FusedActivation describe_activation(const Layer& l) {
 
 std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& changes) {
   auto plan = keep_all(g);
+  const std::vector<char> single = single_consumer_blobs(g);
   for (LayerId i = 0; i < g.num_layers(); ++i) {
     const Layer& l = g.layer(i);
     // A layer with weights (PReLU) cannot be fused: FusedActivation has nowhere to keep them.
@@ -174,7 +182,7 @@ std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& change
     const Layer& p = g.layer(prod);
     auto& pp = plan[static_cast<size_t>(prod)];
     if (!is_conv_or_fc(p.kind) || p.fused_activation || pp.fused || p.outputs.size() != 1 ||
-        !single_consumer(g, in))
+        !single[static_cast<size_t>(in)])
       continue;
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
     pp.fused = describe_activation(l);
@@ -186,7 +194,9 @@ std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& change
 }  // namespace
 
 PassResult run_passes(const Graph& graph, const PassOptions& options) {
-  PassResult r{graph, {}};
+  PassResult r;
+  // The input is copied only if no pass changes it; otherwise the first rebuild reads it directly.
+  bool rebuilt = false;
   using Planner = std::vector<LayerPlan> (*)(const Graph&, std::vector<PassChange>&);
   // Dead layers go first: a dead branch reading a convolution output would otherwise block folding.
   const std::pair<bool, Planner> passes[] = {{options.remove_dead, plan_dead},
@@ -196,9 +206,14 @@ PassResult run_passes(const Graph& graph, const PassOptions& options) {
   for (const auto& [enabled, planner] : passes) {
     if (!enabled) continue;
     size_t before = r.changes.size();
-    auto plan = planner(r.graph, r.changes);
-    if (r.changes.size() != before) r.graph = rebuild(r.graph, plan);
+    const Graph& current = rebuilt ? r.graph : graph;
+    auto plan = planner(current, r.changes);
+    if (r.changes.size() != before) {
+      r.graph = rebuild(current, plan);
+      rebuilt = true;
+    }
   }
+  if (!rebuilt) r.graph = graph;
   return r;
 }
 

@@ -27,6 +27,9 @@ Graph import_caffe_prototxt_file(const std::string& path, const LoadOptions& opt
 
 // ONNX ModelProto (binary protobuf). Available when built with CONVERGY_WITH_ONNX.
 Graph import_onnx_file(const std::string& path, const LoadOptions& options = {});
+// The same from the bytes of a model held in memory (torch.onnx export into a buffer); `name` is used in
+// messages as the file name would be.
+Graph import_onnx_bytes(std::string_view bytes, const std::string& name, const LoadOptions& options = {});
 
 // Parses "--input-shape" values "name=1x3x224x224" (a bare shape applies to the first input).
 std::pair<std::string, Shape> parse_input_shape_option(const std::string& text);

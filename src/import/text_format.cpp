@@ -5,6 +5,7 @@
 #include "util/checked.h"
 #include "util/error.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -472,12 +473,28 @@ Document Document::parse(std::string text, std::string filename, std::string_vie
   Document doc;
   doc.text_ = std::make_unique<std::string>(std::move(text));
   doc.filename_ = std::move(filename);
+  // One message per '{' or '<' at most: reserving saves moving the list as it grows. Capped, so that a
+  // hostile file of braces cannot reserve more than a few hundred KiB before it is rejected.
+  const std::string& t = *doc.text_;
+  const auto opens = std::count(t.begin(), t.end(), '{') + std::count(t.begin(), t.end(), '<');
+  doc.messages_.reserve(std::min<size_t>(1 + static_cast<size_t>(opens), 8192));
   Parser parser(doc, counted_root_field);
   parser.run();
   return doc;
 }
 
-std::string Document::where(Pos p) const { return fmt::format("{}:{}:{}", filename_, p.line, p.col); }
+// Importers call this for every layer (a layer's origin), so it appends rather than formats.
+std::string Document::where(Pos p) const {
+  char buf[24];
+  std::string s;
+  s.reserve(filename_.size() + 16);
+  s += filename_;
+  s += ':';
+  s.append(buf, std::to_chars(buf, buf + sizeof buf, p.line).ptr);
+  s += ':';
+  s.append(buf, std::to_chars(buf, buf + sizeof buf, p.col).ptr);
+  return s;
+}
 
 void Document::fail(Pos p, std::string_view what) const {
   throw Error(ErrorKind::BadInput, fmt::format("{}: {}", where(p), what));

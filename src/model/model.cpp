@@ -5,14 +5,18 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <set>
+#include <thread>
 
 namespace convergy::model {
 
@@ -761,6 +765,52 @@ NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net
     out.lower = out.predicted * model.interval->lower_ratio / out.interval_widening;
     out.upper = out.predicted * model.interval->upper_ratio * out.interval_widening;
   }
+  return out;
+}
+
+std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count,
+                                                const std::function<NetworkFeatures(size_t)>& features_of,
+                                                int threads) {
+  std::vector<NetworkPrediction> out(count);
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Small batches keep both cores busy to the end of the list; a thread per network would cost more than
+  // a network (about 0.1 ms).
+  constexpr size_t kBatch = 8;
+  const size_t batches = (count + kBatch - 1) / kBatch;
+  threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), batches));
+  std::atomic<size_t> next{0};
+  std::mutex failure_mutex;
+  size_t failed_at = count;  // lowest failing index so far; networks after it need not be predicted
+  std::exception_ptr failure;
+  auto work = [&] {
+    for (size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < batches;) {
+      for (size_t i = b * kBatch, end = std::min(count, i + kBatch); i < end; ++i) {
+        {
+          std::lock_guard lock(failure_mutex);
+          if (i > failed_at) return;
+        }
+        try {
+          out[i] = predict_network(model, features_of(i));
+        } catch (...) {
+          std::lock_guard lock(failure_mutex);
+          if (i < failed_at) {
+            failed_at = i;
+            failure = std::current_exception();
+          }
+          return;
+        }
+      }
+    }
+  };
+  if (threads <= 1) {
+    work();
+  } else {
+    std::vector<std::jthread> pool;
+    pool.reserve(static_cast<size_t>(threads - 1));
+    for (int t = 1; t < threads; ++t) pool.emplace_back(work);
+    work();
+  }  // the jthreads join here
+  if (failure) std::rethrow_exception(failure);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -142,6 +143,14 @@ struct NetworkPrediction {
   double interval_widening = 1.0;
 };
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra = nullptr);
+
+// Predicts networks 0..count-1, whose features `features_of(i)` computes (import, passes, features), on
+// `threads` threads (0: one per core), each taking the next unclaimed batch of the list; the results are
+// in index order. When networks fail, the failure of the lowest index is rethrown, so the error is the one
+// a loop over the list would have stopped at. `features_of` is called from several threads at once.
+std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count,
+                                                const std::function<NetworkFeatures(size_t)>& features_of,
+                                                int threads = 0);
 
 nlohmann::json model_to_json(const Model& model);
 // `where` names the file in messages; refuses unknown major format versions.

@@ -115,17 +115,17 @@ class LayerCtx {
   }
 
   int64_t to_int(const Field& f, int64_t min, int64_t max) const {
-    // A bound that is the dimension limit says which option raises it.
-    const std::string max_text = max == max_size() ? limit_text(Limit::Dim) : std::to_string(max);
+    // A bound that is the dimension limit says which option raises it (built only for a message).
+    auto max_text = [&] { return max == max_size() ? limit_text(Limit::Dim) : std::to_string(max); };
     auto v = textproto::to_int(f);
     if (!v) {
       if (f.kind == ValueKind::Integer)
         fail(f.value_pos, fmt::format("{} {} does not fit in 64 bits, expected at most {}", f.name,
-                                      textproto::describe(f), max_text));
+                                      textproto::describe(f), max_text()));
       fail(f.value_pos, fmt::format("{} {}, expected an integer", f.name, textproto::describe(f)));
     }
     if (*v < min) fail(f.value_pos, fmt::format("{} {}, expected >= {}", f.name, *v, min));
-    if (*v > max) fail(f.value_pos, fmt::format("{} {}, expected <= {}", f.name, *v, max_text));
+    if (*v > max) fail(f.value_pos, fmt::format("{} {}, expected <= {}", f.name, *v, max_text()));
     return *v;
   }
   // Sizes (kernels, strides, channels) are bounded by the dimension limit, so later products cannot

@@ -332,4 +332,8 @@ Graph import_onnx_file(const std::string& path, const LoadOptions& options) {
   return onnx_import::import_model(onnx_import::read_light_model_file(path), path, options);
 }
 
+Graph import_onnx_bytes(std::string_view bytes, const std::string& name, const LoadOptions& options) {
+  return onnx_import::import_model(onnx_import::read_light_model(bytes, name), name, options);
+}
+
 }  // namespace convergy

@@ -1,0 +1,138 @@
+// Prediction at search speed: prototxt text in memory -> graph -> passes -> features -> prediction, over a
+// fixed set of generated NAS-Bench-201-style networks and over the zoo. Reports networks/s and us/layer
+// (layers of the imported graph, before passes). Goals (issue 15): >= 5,000 NB201 networks/s on one core,
+// >= 10,000 on two; ResNet-50 import to prediction under 2 ms.
+#include "features/features.h"
+#include "graph/passes.h"
+#include "import/load.h"
+#include "model/model.h"
+#include "zoo/nb201.h"
+#include "zoo/zoo.h"
+
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace convergy;
+
+constexpr size_t kNb201Networks = 1000;
+
+struct Set {
+  std::vector<std::string> names, texts;
+  size_t layers = 0;  // imported layers over the whole set
+};
+
+const Set& nb201_set() {
+  static const Set set = [] {
+    Set s;
+    for (uint64_t i = 0; i < kNb201Networks; ++i) {
+      s.names.push_back("nb201_" + std::to_string(i) + ".prototxt");
+      s.texts.push_back(nb201_prototxt(i));
+      s.layers += static_cast<size_t>(import_caffe_prototxt(s.texts.back(), s.names.back()).num_layers());
+    }
+    return s;
+  }();
+  return set;
+}
+
+// A model shaped like the fitted Nano models (per-group MACs and kernel-size terms, constants, an interval),
+// with made-up coefficients: the benchmark times the path, not the fit.
+const model::Model& bench_model() {
+  static const model::Model m = [] {
+    model::Model r;
+    r.feature_set =
+        "conv=macs,macs*[kernel_h=1],macs*[kernel_h=3],1;pool=out_elems,1;fc=macs,1;other=out_elems,1";
+    r.method = model::Method::Lad;
+    r.target = "energy_mj";
+    r.unit = "mJ";
+    model::FeatureSet fs = model::parse_feature_set(r.feature_set);
+    double c = 1e-6;
+    for (int g = 0; g < model::kGroupCount; ++g) {
+      const auto& terms = fs.terms[static_cast<size_t>(g)];
+      if (terms.empty()) continue;
+      model::SubModel sub;
+      sub.group = static_cast<model::Group>(g);
+      sub.terms = terms;
+      for (size_t t = 0; t < terms.size(); ++t) sub.coef.push_back(c *= 1.5);
+      r.subs.push_back(std::move(sub));
+    }
+    r.interval = model::IntervalCalibration{0.9, 0.8, 1.25, 100};
+    return r;
+  }();
+  return m;
+}
+
+double predict_text(const std::string& text, const std::string& name) {
+  Graph g = import_caffe_prototxt(text, name);
+  NetworkFeatures f = network_features(run_passes(g).graph);
+  return model::predict_network(bench_model(), f).predicted;
+}
+
+void report(benchmark::State& state, size_t networks, size_t layers) {
+  const auto it = static_cast<double>(state.iterations());
+  state.counters["networks/s"] =
+      benchmark::Counter(it * static_cast<double>(networks), benchmark::Counter::kIsRate);
+  // Seconds per imported layer, printed with an SI prefix: 1.2u = 1.2 us/layer.
+  state.counters["s/layer"] = benchmark::Counter(it * static_cast<double>(layers),
+                                                 benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["layers/net"] = static_cast<double>(layers) / static_cast<double>(networks);
+}
+
+// One iteration = the whole NB201 set, one network after another on one thread.
+void BM_Nb201TextToPrediction(benchmark::State& state) {
+  const Set& s = nb201_set();
+  double total = 0;
+  for (auto _ : state)
+    for (size_t i = 0; i < s.texts.size(); ++i) total += predict_text(s.texts[i], s.names[i]);
+  benchmark::DoNotOptimize(total);
+  report(state, s.texts.size(), s.layers);
+}
+BENCHMARK(BM_Nb201TextToPrediction)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same set through predict_networks, which spreads the list over the given number of threads.
+void BM_Nb201TextToPredictionThreads(benchmark::State& state) {
+  const Set& s = nb201_set();
+  const int threads = static_cast<int>(state.range(0));
+  double total = 0;
+  for (auto _ : state) {
+    auto preds = model::predict_networks(
+        bench_model(), s.texts.size(),
+        [&](size_t i) {
+          return network_features(run_passes(import_caffe_prototxt(s.texts[i], s.names[i])).graph);
+        },
+        threads);
+    total += preds.back().predicted;
+  }
+  benchmark::DoNotOptimize(total);
+  report(state, s.texts.size(), s.layers);
+}
+BENCHMARK(BM_Nb201TextToPredictionThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Each zoo network, from its embedded text to its prediction.
+void BM_ZooTextToPrediction(benchmark::State& state, const std::string& name) {
+  const ZooEntry* e = find_zoo_entry(name);
+  if (!e) {
+    state.SkipWithError("not in the zoo");
+    return;
+  }
+  const std::string text(e->text), file = name + ".prototxt";
+  const size_t layers = static_cast<size_t>(import_caffe_prototxt(text, file).num_layers());
+  double total = 0;
+  for (auto _ : state) total += predict_text(text, file);
+  benchmark::DoNotOptimize(total);
+  report(state, 1, layers);
+}
+
+const bool registered = [] {
+  for (const auto& e : zoo_entries())
+    benchmark::RegisterBenchmark(("BM_ZooTextToPrediction/" + e.name).c_str(), BM_ZooTextToPrediction, e.name)
+        ->Unit(benchmark::kMicrosecond);
+  return true;
+}();
+
+}  // namespace
+
+BENCHMARK_MAIN();

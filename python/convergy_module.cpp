@@ -1,0 +1,293 @@
+// The C++ half of the Python package `convergy` (pybind11): loading networks into features, and fitting,
+// loading and applying models. Lists are predicted with the GIL released, on every core (model/model.h).
+#include "features/features.h"
+#include "graph/passes.h"
+#include "import/load.h"
+#include "model/csv.h"
+#include "model/dataset.h"
+#include "model/model.h"
+#include "util/error.h"
+#include "zoo/nb201.h"
+
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace py = pybind11;
+using namespace convergy;
+
+namespace {
+
+// A network as the package hands it out: its features as executed (after the graph passes).
+struct Network {
+  std::string name;    // the graph's name
+  std::string source;  // what it was loaded from, for messages and repr
+  std::shared_ptr<const NetworkFeatures> features;
+};
+
+NetworkFeatures features_of(const Graph& g) { return network_features(run_passes(g).graph); }
+
+// What a Python argument names, copied out of Python objects so that it can be loaded without the GIL.
+struct Source {
+  enum class Kind { Reference, PrototxtText, OnnxBytes } kind = Kind::Reference;
+  std::string data;  // the path or zoo name, the prototxt text, or the ONNX bytes
+  std::string name;  // for messages
+};
+
+Graph load_source(const Source& s) {
+  switch (s.kind) {
+    case Source::Kind::Reference:
+      return load_network(s.data);
+    case Source::Kind::PrototxtText: {
+      Graph g = import_caffe_prototxt(s.data, s.name);
+      g.set_source(s.name);
+      return g;
+    }
+    case Source::Kind::OnnxBytes:
+#ifdef CONVERGY_HAVE_ONNX
+      return import_onnx_bytes(s.data, s.name);
+#else
+      throw_bad_input("{}: ONNX support was not built (configure with -DCONVERGY_WITH_ONNX=ON)", s.name);
+#endif
+  }
+  throw_failure("internal: unknown network source");
+}
+
+// A str with a newline or a brace is prototxt text; any other str is a path or a zoo name. bytes are an
+// ONNX model, unless they decode as prototxt text.
+Source to_source(const py::handle& obj, const std::string& name) {
+  Source s;
+  if (py::isinstance<py::bytes>(obj)) {
+    s.data = obj.cast<std::string>();
+    s.kind = Source::Kind::OnnxBytes;
+    s.name = name.empty() ? "<onnx bytes>" : name;
+    return s;
+  }
+  if (py::hasattr(obj, "__fspath__")) {
+    s.data = py::module_::import("os").attr("fspath")(obj).cast<std::string>();
+    return s;
+  }
+  if (!py::isinstance<py::str>(obj))
+    throw_bad_input(
+        "cannot load a network from a {}, expected a path, a zoo name, prototxt text or ONNX bytes",
+        std::string(py::str(py::type::of(obj).attr("__name__"))));
+  s.data = obj.cast<std::string>();
+  if (s.data.find_first_of("\n{") != std::string::npos) {
+    s.kind = Source::Kind::PrototxtText;
+    s.name = name.empty() ? "<prototxt text>" : name;
+  }
+  return s;
+}
+
+Network load(const py::handle& obj, const std::string& name) {
+  Source s = to_source(obj, name);
+  Graph g;
+  {
+    py::gil_scoped_release release;
+    g = load_source(s);
+  }
+  Network n;
+  n.name = g.name();
+  n.source = s.kind == Source::Kind::Reference ? s.data : s.name;
+  n.features = std::make_shared<const NetworkFeatures>(features_of(g));
+  return n;
+}
+
+py::dict layer_dict(const LayerFeatures& l) {
+  py::dict d;
+  d["name"] = l.name;
+  d["type"] = std::string(layer_kind_name(l.kind));
+  d["class"] = std::string(layer_class_name(l.cls));
+  for (const auto& f : feature_names()) {
+    if (f == "1") continue;
+    d[py::str(f)] = *l.get(f);
+  }
+  return d;
+}
+
+py::object optional_double(const std::optional<double>& v) {
+  return v ? py::object(py::float_(*v)) : py::none();
+}
+
+// Everything NetworkPrediction holds, so that a field added there needs one line here.
+py::dict prediction_dict(const model::Model& m, const model::NetworkPrediction& p) {
+  py::dict d;
+  d["predicted"] = p.predicted;
+  d["lower"] = optional_double(p.lower);
+  d["upper"] = optional_double(p.upper);
+  d["network_terms"] = p.network_terms;
+  d["unmodelled_groups"] = p.unmodelled_groups;
+  py::list layers;
+  for (const auto& l : p.layers) {
+    py::dict ld;
+    ld["name"] = l.name;
+    ld["group"] = l.group;
+    ld["predicted"] = optional_double(l.predicted);
+    layers.append(std::move(ld));
+  }
+  d["layers"] = std::move(layers);
+  d["target"] = m.target;
+  d["unit"] = m.unit;
+  d["model"] = m.id();
+  return d;
+}
+
+model::Model model_from_text(const std::string& text, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    if (size_t close = what.find("] "); what.starts_with("[json.exception.") && close != std::string::npos)
+      what.erase(0, close + 2);
+    throw_bad_input("{}: not valid JSON: {}", where, what);
+  }
+  return model::model_from_json(j, where);
+}
+
+// Fits as `convergy fit` does: every row trains unless a `split` column marks the training rows.
+model::Model fit(const std::string& csv_text, const std::string& csv_path, const std::string& target,
+                 const std::string& features, const std::string& method, double coverage, uint64_t seed) {
+  if (target != "energy_mj" && target != "time_ms")
+    throw_bad_input("target \"{}\", expected energy_mj or time_ms", target);
+  model::CsvTable csv =
+      csv_text.empty() ? model::CsvTable::read_file(csv_path) : model::CsvTable::parse(csv_text, csv_path);
+  model::Dataset data = model::load_dataset(csv, target, [](const std::string& ref) {
+    return std::make_shared<const NetworkFeatures>(features_of(load_network(ref)));
+  });
+  model::FeatureSet fs = model::parse_feature_set(features);
+  if (!method.empty()) {
+    auto m = model::method_from_name(method);
+    if (!m) throw_bad_input("method \"{}\", expected ols, wls, nnls, ridge, lasso, lad or loglinear", method);
+    fs.method = *m;
+  }
+  std::vector<size_t> rows;
+  bool has_split = false;
+  for (const auto& h : data.header) has_split = has_split || h == "split";
+  for (size_t i = 0; i < data.samples.size(); ++i)
+    if (!has_split || data.samples[i].split == "train") rows.push_back(i);
+  if (rows.empty()) throw_bad_input("{}: the \"split\" column marks no row as train", csv_path);
+  model::Design design = model::build_design(data, fs);
+  model::FitOptions fo;
+  fo.coverage = coverage;
+  fo.seed = seed;
+  return model::fit_model(data, design, rows, fo);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_convergy, m) {
+  m.doc() = "convergy: per-layer energy and latency prediction of ConvNets (C++ core)";
+
+  // Bad input (a malformed network, CSV or model) is a ValueError, as Python expects; anything else a
+  // RuntimeError. Both carry the CLI's one-line message.
+  static py::exception<Error> failure(m, "Error", PyExc_RuntimeError);
+  static py::exception<Error> bad_input(m, "BadInputError", PyExc_ValueError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::BadInput)
+        bad_input(e.what());
+      else
+        failure(e.what());
+    }
+  });
+
+  py::class_<Network>(m, "Network")
+      .def_readonly("name", &Network::name)
+      .def_readonly("source", &Network::source)
+      .def_property_readonly("layers",
+                             [](const Network& n) {
+                               py::list out;
+                               for (const auto& l : n.features->layers) out.append(layer_dict(l));
+                               return out;
+                             })
+      .def_property_readonly("totals",
+                             [](const Network& n) {
+                               const NetworkFeatures& f = *n.features;
+                               py::dict d;
+                               d["layers"] = f.layers.size();
+                               d["macs"] = f.macs;
+                               d["flops"] = 2 * f.macs;
+                               d["ops"] = f.ops;
+                               // As `convergy info` names it: the parameters of the graph as executed
+                               // (after BatchNorm folding), not of the file.
+                               d["params_executed"] = f.params;
+                               d["weight_bytes"] = f.weight_bytes;
+                               return d;
+                             })
+      .def("__len__", [](const Network& n) { return n.features->layers.size(); })
+      .def("__repr__", [](const Network& n) {
+        return fmt::format("<convergy.Network \"{}\" from {}: {} layers, {} MACs>", n.name, n.source,
+                           n.features->layers.size(), n.features->macs);
+      });
+
+  m.def("load", &load, py::arg("source"), py::arg("name") = "",
+        "A network from a path (.prototxt/.onnx), a zoo name, prototxt text (str) or ONNX bytes, with the "
+        "graph passes applied. `name` names in-memory text or bytes in messages.");
+  m.def("feature_names", [] {
+    std::vector<std::string> names;
+    for (const auto& f : feature_names())
+      if (f != "1") names.push_back(f);
+    return names;
+  });
+  m.def("nb201_prototxt", py::overload_cast<uint64_t>(&nb201_prototxt), py::arg("index"),
+        "Prototxt text of generated NAS-Bench-201-style candidate `index` (deterministic).");
+
+  py::class_<model::Model>(m, "Model")
+      .def_static("from_file", &model::load_model, py::arg("path"))
+      .def_static(
+          "from_json", [](const std::string& text) { return model_from_text(text, "<model json>"); },
+          py::arg("text"))
+      .def_static("fit", &fit, py::arg("csv_text"), py::arg("csv_path"), py::arg("target"),
+                  py::arg("features"), py::arg("method"), py::arg("coverage"), py::arg("seed"),
+                  py::call_guard<py::gil_scoped_release>())
+      .def("to_json", [](const model::Model& self) { return model::model_to_json(self).dump(2); })
+      .def(
+          "save", [](const model::Model& self, const std::string& path) { model::save_model(self, path); },
+          py::arg("path"))
+      .def_property_readonly("id", &model::Model::id)
+      .def_readonly("target", &model::Model::target)
+      .def_readonly("unit", &model::Model::unit)
+      .def_property_readonly("complexity", &model::Model::complexity)
+      .def("predict_one",
+           [](const model::Model& self, const Network& n) {
+             return prediction_dict(self, model::predict_network(self, *n.features));
+           })
+      .def(
+          "predict_many",
+          [](const model::Model& self, const py::list& items, int threads) {
+            // Copy what each item names out of Python first; then import, passes, features and model run on
+            // every core without the GIL.
+            std::vector<std::variant<Source, std::shared_ptr<const NetworkFeatures>>> inputs;
+            inputs.reserve(items.size());
+            for (size_t i = 0; i < items.size(); ++i) {
+              py::handle item = items[i];
+              if (py::isinstance<Network>(item))
+                inputs.emplace_back(item.cast<const Network&>().features);
+              else
+                inputs.emplace_back(to_source(item, fmt::format("<network {}>", i)));
+            }
+            std::vector<model::NetworkPrediction> preds;
+            {
+              py::gil_scoped_release release;
+              preds = model::predict_networks(
+                  self, inputs.size(),
+                  [&](size_t i) {
+                    if (const auto* f = std::get_if<std::shared_ptr<const NetworkFeatures>>(&inputs[i]))
+                      return **f;
+                    return features_of(load_source(std::get<Source>(inputs[i])));
+                  },
+                  threads);
+            }
+            py::list out;
+            for (const auto& p : preds) out.append(prediction_dict(self, p));
+            return out;
+          },
+          py::arg("items"), py::arg("threads") = 0);
+}
