@@ -92,7 +92,7 @@ std::unique_ptr<Backend> make_eigen_backend();
 std::unique_ptr<Backend> make_onednn_backend();
 #endif
 #ifdef CONVERGY_HAVE_CUDNN
-// Throws Failure (naming the CUDA error) when no CUDA device is usable.
+// Throws BadInput (naming the CUDA error) when no CUDA device is usable.
 std::unique_ptr<Backend> make_cudnn_backend(bool allow_tf32);
 // CUDA devices visible now (0 with the reason in *why when there are none or the driver is missing).
 int cudnn_device_count(std::string* why);

@@ -109,7 +109,8 @@ class CudnnBackend final : public Backend {
  public:
   explicit CudnnBackend(bool tf32) : tf32_(tf32) {
     std::string why;
-    if (cudnn_device_count(&why) < 1) throw_failure("backend cudnn: no CUDA device: {}", why);
+    // Asking for a GPU backend on a machine without one is a wrong argument for this machine (exit 2).
+    if (cudnn_device_count(&why) < 1) throw_bad_input("backend cudnn: no CUDA device: {}", why);
     check(cudaSetDevice(0), "cudaSetDevice");
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     check(cudnnCreate(&dnn_), "cudnnCreate");

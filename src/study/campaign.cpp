@@ -183,7 +183,8 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   if (o.threads < 1) throw_bad_input("--threads {}: expected at least 1", o.threads);
   auto backends = Executor::available_backends();
   if (std::find(backends.begin(), backends.end(), o.backend) == backends.end())
-    throw_bad_input("--backend {}: not in this build (available: {})", o.backend, fmt::join(backends, ", "));
+    throw_bad_input("--backend {}: not in this build or, for cudnn, no GPU here (available: {})", o.backend,
+                    fmt::join(backends, ", "));
 
   // Load every network first, so a typo fails before any measuring.
   std::vector<PreparedNet> nets;
