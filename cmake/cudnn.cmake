@@ -37,9 +37,10 @@ endif()
 
 if(CONVERGY_HAVE_CUDNN)
   # The runtime is linked statically, so a binary needs only the driver, libcudnn*.so.9 and libcublas*.so.13.
+  # cuBLAS is loaded with dlopen by the backend (its static initialisation would slow every process start).
   add_library(convergy_cuda_libs INTERFACE)
-  target_include_directories(convergy_cuda_libs SYSTEM INTERFACE ${CONVERGY_CUDNN_INCLUDE})
-  target_link_libraries(convergy_cuda_libs INTERFACE CUDA::cudart_static CUDA::cublas ${CONVERGY_CUDNN_LIB})
+  target_include_directories(convergy_cuda_libs SYSTEM INTERFACE ${CONVERGY_CUDNN_INCLUDE} ${CUDAToolkit_INCLUDE_DIRS})
+  target_link_libraries(convergy_cuda_libs INTERFACE CUDA::cudart_static ${CONVERGY_CUDNN_LIB} ${CMAKE_DL_LIBS})
   message(STATUS "cudnn backend: built (CUDA ${CUDAToolkit_VERSION}, cuDNN ${_cudnn_major}, ${CONVERGY_CUDNN_LIB})")
 elseif(_cudnn_mode MATCHES "^(ON|TRUE|YES|1)$")
   message(FATAL_ERROR "cudnn backend: CONVERGY_WITH_CUDNN=ON but it cannot be built: ${_cudnn_why}")
