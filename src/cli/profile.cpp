@@ -15,7 +15,7 @@ const Command kProfile{
        add_limit_options(sub);
        auto o = std::make_shared<study::CampaignOptions>();
        sub.add_option("net", o->nets, "Zoo names, .prototxt or .onnx files")->required();
-       sub.add_option("--backend", o->backend, "reference | openblas | eigen | onednn")->capture_default_str();
+       sub.add_option("--backend", o->backend, "reference | openblas | eigen | onednn | cudnn")->capture_default_str();
        sub.add_option("--threads", o->threads, "Threads of the backend")->capture_default_str();
        sub.add_option("--sensor", o->sensor, "auto | none | a name from `convergy sensors`")->capture_default_str();
        sub.add_option("--mode", o->mode, "markers | isolated | both")->capture_default_str();
@@ -34,6 +34,13 @@ const Command kProfile{
        sub.add_option("--idle-s", o->idle_s, "Idle power measurement before and after (with a sensor)")
            ->capture_default_str();
        sub.add_flag("--interleave", o->interleave, "Random layer order in each isolated repetition");
+       sub.add_flag("--tf32", o->tf32, "cudnn: allow TF32 tensor-core math (off: full fp32)");
+       sub.add_option("--energy-window-s", o->energy_window_s,
+                      "Energy windows at least this long (default: 10 sensor update periods)")
+           ->check(CLI::NonNegativeNumber);
+       sub.add_option("--cooldown-ms", o->cooldown_ms, "Pause before each energy window")->check(CLI::NonNegativeNumber);
+       sub.add_flag("--random-phase", o->random_phase,
+                    "Start each energy window at a random phase of the sensor's update period");
        sub.add_option("--seed", o->seed, "Weights and interleaving seed")->capture_default_str();
        sub.add_flag("--no-passes", o->no_passes, "Profile the graph as defined (no folding or fusion)");
        sub.add_flag("!--no-counters", o->counters, "Do not try hardware performance counters");

@@ -25,6 +25,7 @@ struct RunOptions {
   int repeat = 10;
   uint64_t seed = 1;
   bool no_passes = false;
+  bool tf32 = false;
   OutputFormat format = OutputFormat::Table;
   std::vector<std::string> input_shapes;
   bool allow_python_layers = false;
@@ -70,7 +71,7 @@ int run_network(const RunOptions& o) {
   print_graph_notes(defined);
   const Graph g = run_passes(defined, o.no_passes ? PassOptions::none() : PassOptions{}).graph;
 
-  Executor exec(g, {o.backend, o.threads, o.seed});
+  Executor exec(g, {o.backend, o.threads, o.seed, true, o.tf32});
   for (const auto& f : exec.fallbacks())
     fmt::print(stderr, "convergy: warning: layer \"{}\" ran on the reference backend: {}\n", f.layer,
                f.reason);
@@ -81,13 +82,16 @@ int run_network(const RunOptions& o) {
   const auto nl = static_cast<size_t>(g.num_layers());
   Timer timer(g.num_layers());
   exec.run(&timer);  // warm-up: first-touch of buffers, library initialisation
+  exec.take_device_layer_ms();
   std::vector<std::vector<double>> layer_ms(nl);
   std::vector<double> total_ms;
   for (int r = 0; r < o.repeat; ++r) {
     const auto t0 = Clock::now();
     exec.run(&timer);
     total_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    for (size_t i = 0; i < nl; ++i) layer_ms[i].push_back(timer.ms()[i]);
+    // A GPU runs layers asynchronously: its layer times come from device events, not host clocks.
+    const std::vector<double> device_ms = exec.take_device_layer_ms();
+    for (size_t i = 0; i < nl; ++i) layer_ms[i].push_back(device_ms.empty() ? timer.ms()[i] : device_ms[i]);
   }
 
   const std::string network = g.name().empty() ? o.net : g.name();
@@ -105,6 +109,7 @@ int run_network(const RunOptions& o) {
     Json fallbacks = Json::array();
     for (const auto& f : exec.fallbacks()) fallbacks.push_back({{"layer", f.layer}, {"reason", f.reason}});
     Json out = {{"network", network},    {"backend", o.backend},   {"threads", o.threads},
+                {"math_mode", exec.math_mode().empty() ? Json() : Json(exec.math_mode())},
                 {"repeat", o.repeat},    {"total_time_ms", total}, {"layers", layers},
                 {"fallbacks", fallbacks}};
     fmt::print("{}", json_text(out));
@@ -121,8 +126,9 @@ int run_network(const RunOptions& o) {
     fmt::print("{}", t.csv());
     return 0;
   }
-  fmt::print("network {} ({}), backend {}, threads {}, median of {} run{}\n\n", network, g.source(),
-             o.backend, o.threads, o.repeat, o.repeat == 1 ? "" : "s");
+  fmt::print("network {} ({}), backend {}{}, threads {}, median of {} run{}\n\n", network, g.source(), o.backend,
+             exec.math_mode().empty() ? "" : " (" + exec.math_mode() + ")", o.threads, o.repeat,
+             o.repeat == 1 ? "" : "s");
   fmt::print("{}", t.text());
   fmt::print("\ntotal_ms {}\n", ms_text(total));
   if (!exec.fallbacks().empty())
@@ -149,6 +155,7 @@ const Command kRun{
        sub.add_flag("--no-passes", o->no_passes, "Run the graph as defined (no fusion or folding)");
        sub.add_flag("--allow-python-layers", o->allow_python_layers,
                     "Count Caffe Python layers as zero-cost layers (with a warning) instead of refusing the file");
+       sub.add_flag("--tf32", o->tf32, "cudnn: allow TF32 tensor-core math (off: full fp32)");
        add_format_option(sub, o->format);
        return [o] { return run_network(*o); };
      }}};

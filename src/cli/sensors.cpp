@@ -75,6 +75,23 @@ int run_sensors(const SensorsOptions& o) {
     out += fmt::format("  {}: {}\n", n.family, n.status.reason);
     if (!n.status.fix.empty()) out += fmt::format("      note: {}\n", n.status.fix);
   }
+  out += "\nGPUs (NVML)\n";
+  if (o.root == "/") {
+    std::string why;
+    std::vector<GpuInfo> gpus;
+    if (auto api = load_nvml(&why)) gpus = nvml_gpus(*api, &why);
+    if (gpus.empty()) out += fmt::format("  none: {}\n", why);
+    for (const GpuInfo& g : gpus) {
+      out += fmt::format("  GPU {} {}, driver {}, SM clock {} MHz (max {}), memory clock {} MHz\n", g.index, g.name,
+                         g.driver.empty() ? "unknown" : g.driver, g.sm_mhz ? fmt::format("{}", *g.sm_mhz) : "?",
+                         g.max_sm_mhz ? fmt::format("{}", *g.max_sm_mhz) : "?",
+                         g.mem_mhz ? fmt::format("{}", *g.mem_mhz) : "?");
+      out += fmt::format("      energy counter: {}{}\n", to_string(g.energy.availability),
+                         g.energy.reason.empty() ? "" : " (" + g.energy.reason + ")");
+    }
+  } else {
+    out += "  not probed under --root\n";
+  }
   out += "\nHardware counters (perf_event_open)\n";
   for (auto& e : pc.events()) out += fmt::format("  {:<28} available\n", e);
   for (auto& f : pc.failures()) out += fmt::format("  {:<28} {}\n", f.event, f.reason);

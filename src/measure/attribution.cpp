@@ -44,7 +44,15 @@ std::optional<double> mean_power_w(const Trace& tr, double t0, double t1) {
   return *e / (t1 - t0);
 }
 
+bool counter_moved(const Trace& tr, double t0, double t1) {
+  if (!tr.counter || tr.size() < 2 || t0 < tr.t_s.front() || t1 > tr.t_s.back()) return true;
+  auto before = std::upper_bound(tr.t_s.begin(), tr.t_s.end(), t0) - 1;
+  auto after = std::lower_bound(tr.t_s.begin(), tr.t_s.end(), t1);
+  return tr.value[static_cast<size_t>(after - tr.t_s.begin())] != tr.value[static_cast<size_t>(before - tr.t_s.begin())];
+}
+
 std::optional<EnergyResult> attribute(const Trace& tr, double t0, double t1, std::optional<double> idle_w) {
+  if (!counter_moved(tr, t0, t1)) return std::nullopt;
   auto e = energy_j(tr, t0, t1);
   if (!e) return std::nullopt;
   EnergyResult r;

@@ -31,7 +31,13 @@ struct EnergyResult {
   std::optional<double> dynamic_j;  // gross minus idle power x duration, when idle power is known
   double mean_power_w = 0;
 };
+// nullopt when the trace does not cover [t0, t1], and for a counter that did not move across it (the last
+// sample at or before t0 equals the first at or after t1): a stuck or unsupported counter, never 0 J.
 std::optional<EnergyResult> attribute(const Trace& trace, double t0, double t1, std::optional<double> idle_power_w);
+
+// For a counter trace: whether its value changed between the last sample at or before t0 and the first at
+// or after t1. True for power traces and for traces that do not cover the interval.
+bool counter_moved(const Trace& trace, double t0, double t1);
 
 // Idle power from the idle windows measured before and after a campaign (mean of those available).
 std::optional<double> idle_power_w(std::optional<double> before_w, std::optional<double> after_w);

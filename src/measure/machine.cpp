@@ -2,6 +2,7 @@
 #include "measure/profiler.h"
 
 #include "convergy/version.h"
+#include "runtime/backend.h"
 
 #include <nlohmann/json.hpp>
 #include <sys/utsname.h>
@@ -21,11 +22,32 @@ nlohmann::json number_or_null(std::optional<double> v) { return v ? nlohmann::js
 
 }  // namespace
 
-std::string machine_state_json(const SysFs& fs, const std::string& backend, int threads) {
+std::string machine_state_json(const SysFs& fs, const std::string& backend, int threads,
+                               const std::string& math_mode) {
   nlohmann::ordered_json j;
   j["convergy_version"] = CONVERGY_VERSION;
   j["backend"] = backend;
   j["threads"] = threads;
+  if (!math_mode.empty()) j["math_mode"] = math_mode;
+#ifdef CONVERGY_HAVE_CUDNN
+  if (backend == "cudnn") j["cuda_libraries"] = runtime::cudnn_library_versions();
+#endif
+  // GPUs whenever the driver is there (not only for the cudnn backend: a GPU's idle draw is part of the
+  // machine's state).
+  if (fs.root == "/") {
+    std::string why;
+    nlohmann::ordered_json gpus = nlohmann::ordered_json::array();
+    if (auto api = load_nvml(&why))
+      for (const GpuInfo& g : nvml_gpus(*api, &why))
+        gpus.push_back({{"index", g.index},
+                        {"name", g.name},
+                        {"driver", g.driver},
+                        {"sm_clock_mhz", g.sm_mhz ? nlohmann::json(*g.sm_mhz) : nlohmann::json()},
+                        {"mem_clock_mhz", g.mem_mhz ? nlohmann::json(*g.mem_mhz) : nlohmann::json()},
+                        {"max_sm_clock_mhz", g.max_sm_mhz ? nlohmann::json(*g.max_sm_mhz) : nlohmann::json()},
+                        {"energy_counter", std::string(to_string(g.energy.availability))}});
+    j["gpus"] = gpus;
+  }
   j["available_backends"] = Executor::available_backends();
 #ifdef NDEBUG
   j["build"] = "optimised (NDEBUG)";

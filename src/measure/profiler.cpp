@@ -3,6 +3,8 @@
 
 #include "util/error.h"
 
+#include <fmt/format.h>
+
 #include <time.h>
 
 #include <algorithm>
@@ -90,6 +92,7 @@ std::optional<double> Profiler::sensor_period_ms() const {
 }
 
 double Profiler::min_energy_window_ms() const {
+  if (opt_.energy_window_ms > 0) return opt_.energy_window_ms;
   auto p = sensor_period_ms();
   return p ? opt_.min_sensor_periods * *p : opt_.min_window_ms;
 }
@@ -107,11 +110,12 @@ namespace {
 // Time of one run of `fn` for calibration: the shortest of 3 tries, each the smaller of wall and process CPU
 // time, so a preemption on a loaded machine does not shrink the iteration count (and the window) it sets.
 // With several backend threads CPU time exceeds wall time and wall time is used.
-double calibration_ms(const std::function<void()>& fn, int batch) {
+double calibration_ms(const std::function<void()>& fn, int batch, Workload& work) {
   double best = 1e300;
   for (int k = 0; k < 3; ++k) {
     double w0 = monotonic_s(), c0 = process_cpu_s();
     for (int b = 0; b < batch; ++b) fn();
+    work.sync();
     double wall = (monotonic_s() - w0) * 1e3 / batch, cpu = (process_cpu_s() - c0) * 1e3 / batch;
     best = std::min(best, cpu > 0 ? std::min(wall, cpu) : wall);
   }
@@ -122,16 +126,18 @@ double calibration_ms(const std::function<void()>& fn, int batch) {
 
 void Profiler::warm_up() {
   for (int i = 0; i < opt_.warmup_runs; ++i) work_.run(nullptr);
-  double net_ms = calibration_ms([this] { work_.run(nullptr); }, 1);
-  net_iters_ = iterations_for(net_ms, false);
+  double net_ms = calibration_ms([this] { work_.run(nullptr); }, 1, work_);
+  // With a sensor the whole-network window must be long enough for it too: its energy is compared with
+  // the sum of the layers'.
+  net_iters_ = iterations_for(net_ms, sensor_ != nullptr);
   layer_iters_.assign(layers_.size(), 1);
   layer_ms_.assign(layers_.size(), 0);
   for (size_t i = 0; i < layers_.size() && opt_.calibrate_layers; ++i) {
     LayerId l = layers_[i];
     work_.run_layer(l);  // warm this layer's caches and lazily built state
-    double ms = calibration_ms([this, l] { work_.run_layer(l); }, 1);
+    double ms = calibration_ms([this, l] { work_.run_layer(l); }, 1, work_);
     // A very short layer: time batches of runs, because one run is below the clock's useful resolution.
-    if (ms < 0.05) ms = calibration_ms([this, l] { work_.run_layer(l); }, 100);
+    if (ms < 0.05) ms = calibration_ms([this, l] { work_.run_layer(l); }, 100, work_);
     layer_ms_[i] = ms;
     layer_iters_[i] = iterations_for(ms, true);
   }
@@ -191,6 +197,14 @@ class MarkerLog : public LayerHook {
 // one. Markers and isolated repetitions both measure through here.
 std::vector<uint64_t> Profiler::timed_window(const std::function<void()>& body, double* t0, double* t1,
                                              std::optional<Trace>* trace) {
+  if (sensor_) {
+    double pause_ms = opt_.cooldown_ms;
+    if (opt_.random_phase) {
+      std::mt19937_64 rng(opt_.seed * 7919u + ++phase_draws_);
+      pause_ms += std::uniform_real_distribution<double>(0.0, sensor_period_ms().value_or(0.0))(rng);
+    }
+    if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(pause_ms));
+  }
   counters_.start();
   if (sensor_) {
     SensorRecorder rec(*sensor_);
@@ -203,22 +217,38 @@ std::vector<uint64_t> Profiler::timed_window(const std::function<void()>& body, 
   return counters_.stop();
 }
 
+std::optional<EnergyResult> Profiler::energy_of(const Trace& trace, double t0, double t1) {
+  auto r = attribute(trace, t0, t1, idle_w_);
+  if (!r && !counter_moved(trace, t0, t1) && !stuck_noted_) {
+    stuck_noted_ = true;
+    if (opt_.on_note)
+      opt_.on_note(fmt::format("energy counter {} did not move during a {:.0f} ms window: energy left empty "
+                               "(the counter is stuck or not supported here)",
+                               sensor_ ? sensor_->info().name : "?", (t1 - t0) * 1e3));
+  }
+  return r;
+}
+
 std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
   if (layer_iters_.empty()) warm_up();
   LayerId max_layer = 0;
   for (LayerId l : layers_) max_layer = std::max(max_layer, l);
   MarkerLog log(max_layer + 1, net_iters_);
   double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
+  work_.take_device_layer_ms();  // start the device timer's sums from zero
   auto body = [&] {
     c0 = process_cpu_s();
     for (int64_t i = 0; i < net_iters_; ++i) {
       log.set_iteration(i);
       work_.run(&log);
     }
+    work_.sync();
     c1 = process_cpu_s();
   };
   std::optional<Trace> trace;
   const std::vector<uint64_t> counts = timed_window(body, &t0, &t1, &trace);
+  // A GPU's layers run asynchronously: their times come from device events, not the host clock.
+  const std::vector<double> device_ms = work_.take_device_layer_ms();
   if (opt_.on_marker) {
     opt_.on_marker("window_start", t0, 0, kWholeNetwork, rep, -1);
     for (int64_t i = 0; i < net_iters_; ++i)
@@ -238,7 +268,7 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
   for (size_t i = 0; i < counts.size(); ++i)
     whole.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
   if (trace) {
-    if (auto r = attribute(*trace, t0, t1, idle_w_)) {
+    if (auto r = energy_of(*trace, t0, t1)) {
       whole.energy_mj = r->gross_j * 1e3 / n;
       if (r->dynamic_j) whole.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
       whole.power_w = r->mean_power_w;
@@ -254,10 +284,13 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
     m.iterations = net_iters_;
     double total = 0;
     for (int64_t i = 0; i < net_iters_; ++i) total += log.end(l, i) - log.start(l, i);
+    if (static_cast<size_t>(l) < device_ms.size()) total = device_ms[static_cast<size_t>(l)] * 1e-3;
     m.time_ms = total * 1e3 / n;
     m.cpu_time_ms = log.cpu_s(l) * 1e3 / n;
     if (trace) {
-      if (m.time_ms >= min_energy_ms) {
+      // Host timestamps of asynchronous (GPU) layers do not say when the device ran them: with a device
+      // timer every layer's energy comes from a window of it alone.
+      if (m.time_ms >= min_energy_ms && device_ms.empty()) {
         double e = 0, dyn = 0;
         bool ok = true;
         for (int64_t i = 0; i < net_iters_ && ok; ++i) {
@@ -302,6 +335,7 @@ LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
   auto body = [&] {
     c0 = process_cpu_s();
     for (int64_t i = 0; i < iters; ++i) work_.run_layer(layer);
+    work_.sync();
     c1 = process_cpu_s();
   };
   std::optional<Trace> trace;
@@ -312,7 +346,7 @@ LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
   for (size_t i = 0; i < counts.size(); ++i)
     m.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
   if (trace) {
-    if (auto r = attribute(*trace, t0, t1, idle_w_)) {
+    if (auto r = energy_of(*trace, t0, t1)) {
       m.energy_mj = r->gross_j * 1e3 / n;
       if (r->dynamic_j) m.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
       m.power_w = r->mean_power_w;

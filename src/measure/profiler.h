@@ -28,6 +28,15 @@ struct ProfileOptions {
   uint64_t seed = 1;
   double min_sensor_periods = 10;  // energy windows last at least this many sensor update periods
   std::vector<std::string> perf_events;  // empty: no counters
+  // Energy windows on a counter that updates every P ms (NVML: about 100 ms): last at least this long
+  // (0: min_sensor_periods x P), start after a random part of P (so the counter's update phase is not
+  // locked to the window) and after a cool-down pause, so one trial's heat does not carry into the next.
+  double energy_window_ms = 0;
+  bool random_phase = false;
+  double cooldown_ms = 0;
+  // Receives one line when an energy value is left empty for a reason the user should know (a counter
+  // that did not move during a window).
+  std::function<void(const std::string& note)> on_note;
   // Receives every window and layer interval of markers mode (host monotonic seconds), for a marker log.
   std::function<void(const std::string& event, double t_s, double end_s, LayerId layer, int rep, int64_t iteration)>
       on_marker;
@@ -40,6 +49,11 @@ class Workload {
   virtual std::vector<LayerId> layers() const = 0;  // profiled layers, execution order
   virtual void run(LayerHook* hook) = 0;
   virtual void run_layer(LayerId layer) = 0;
+  // Waits for queued work (a GPU runs layers asynchronously); clocks are read only after it.
+  virtual void sync() {}
+  // Device-side per-layer times of the whole-network runs since the last call (ms by layer id), or empty
+  // when the workload has no device timer (then host clocks around each layer are used).
+  virtual std::vector<double> take_device_layer_ms() { return {}; }
 };
 
 class ExecutorWorkload : public Workload {
@@ -48,6 +62,10 @@ class ExecutorWorkload : public Workload {
   std::vector<LayerId> layers() const override;  // every layer except Input
   void run(LayerHook* hook) override { ex_.run(hook); }
   void run_layer(LayerId layer) override { ex_.run_layer(layer); }
+  void sync() override { ex_.synchronize(); }
+  std::vector<double> take_device_layer_ms() override {
+    return ex_.has_device_timer() ? ex_.take_device_layer_ms() : std::vector<double>{};
+  }
 
  private:
   Executor& ex_;
@@ -110,6 +128,8 @@ class Profiler {
   std::vector<uint64_t> timed_window(const std::function<void()>& body, double* t0, double* t1,
                                      std::optional<Trace>* trace);
   std::optional<double> sensor_period_ms() const;
+  // attribute() with the idle power, noting (once) a counter that did not move.
+  std::optional<EnergyResult> energy_of(const Trace& trace, double t0, double t1);
   double min_energy_window_ms() const;
 
   Workload& work_;
@@ -121,6 +141,8 @@ class Profiler {
   int64_t net_iters_ = 1;
   std::optional<double> idle_w_;
   PerfCounters counters_;
+  uint64_t phase_draws_ = 0;  // random start phases drawn so far
+  bool stuck_noted_ = false;
 };
 
 // Aggregate of the raw rows of one layer and mode (median time, Welford stddev, CV, 95% CI; energy likewise).
@@ -128,7 +150,9 @@ LayerMeasurement aggregate(const std::vector<LayerMeasurement>& raw, Summary* ti
                            std::optional<Summary>* energy_summary);
 
 // Machine state recorded with every campaign: CPU model, governor and frequencies, load, temperatures,
-// ASLR, nvpmodel, kernel, compiler and build flags, BLAS configuration. JSON text.
-std::string machine_state_json(const SysFs& fs, const std::string& backend, int threads);
+// ASLR, nvpmodel, kernel, compiler and build flags, BLAS configuration; for the cudnn backend also the
+// math mode (TF32 on or off), the GPU, its driver and clocks, and the CUDA library versions. JSON text.
+std::string machine_state_json(const SysFs& fs, const std::string& backend, int threads,
+                               const std::string& math_mode = {});
 
 }  // namespace convergy

@@ -118,10 +118,22 @@ struct NvmlApi {
   std::function<int(Device, unsigned long long*)> total_energy_mj;
   std::function<int(Device, unsigned*)> power_mw;
   std::function<std::string(int)> error_string;
+  std::function<int(std::string*)> driver_version;                 // may be empty (tests)
+  std::function<int(Device, int type, bool max, unsigned*)> clock_mhz;  // type: 0 graphics, 1 SM, 2 memory
   std::shared_ptr<void> keep_alive;  // the dlopen handle
 };
 // Loads libnvidia-ml.so.1; nullopt (with the reason in *why) if it is not there.
 std::optional<NvmlApi> load_nvml(std::string* why);
 std::vector<std::unique_ptr<Sensor>> probe_nvml(const NvmlApi& api, std::vector<ProbeNote>& notes);
+
+// One GPU as NVML describes it, for `convergy sensors` and the machine state of a campaign.
+struct GpuInfo {
+  unsigned index = 0;
+  std::string name, driver;
+  std::optional<unsigned> sm_mhz, mem_mhz, max_sm_mhz;
+  SensorStatus energy;  // whether nvmlDeviceGetTotalEnergyConsumption answers, and why not
+};
+// Empty (with the reason in *why) when NVML cannot be initialised or sees no GPU.
+std::vector<GpuInfo> nvml_gpus(const NvmlApi& api, std::string* why);
 
 }  // namespace convergy

@@ -65,6 +65,8 @@ std::optional<NvmlApi> load_nvml(std::string* why) {
   using EnergyFn = int (*)(void*, unsigned long long*);
   using PowerFn = int (*)(void*, unsigned*);
   using ErrFn = const char* (*)(int);
+  using DriverFn = int (*)(char*, unsigned);
+  using ClockFn = int (*)(void*, int, unsigned*);
   auto init = reinterpret_cast<InitFn>(sym("nvmlInit_v2"));
   auto count = reinterpret_cast<CountFn>(sym("nvmlDeviceGetCount_v2"));
   auto handle_fn = reinterpret_cast<HandleFn>(sym("nvmlDeviceGetHandleByIndex_v2"));
@@ -72,6 +74,9 @@ std::optional<NvmlApi> load_nvml(std::string* why) {
   auto energy = reinterpret_cast<EnergyFn>(sym("nvmlDeviceGetTotalEnergyConsumption"));
   auto power = reinterpret_cast<PowerFn>(sym("nvmlDeviceGetPowerUsage"));
   auto err = reinterpret_cast<ErrFn>(sym("nvmlErrorString"));
+  auto driver = reinterpret_cast<DriverFn>(sym("nvmlSystemGetDriverVersion"));
+  auto clock = reinterpret_cast<ClockFn>(sym("nvmlDeviceGetClockInfo"));
+  auto max_clock = reinterpret_cast<ClockFn>(sym("nvmlDeviceGetMaxClockInfo"));
   if (!init || !count || !handle_fn || !power) {
     if (why) *why = "libnvidia-ml.so.1 lacks nvmlInit_v2/nvmlDeviceGetPowerUsage (driver too old)";
     return std::nullopt;
@@ -93,6 +98,17 @@ std::optional<NvmlApi> load_nvml(std::string* why) {
   };
   api.power_mw = [power](NvmlApi::Device d, unsigned* mw) { return power(d, mw); };
   api.error_string = [err](int rc) { return std::string(err ? err(rc) : "unknown NVML error"); };
+  api.driver_version = [driver](std::string* out) {
+    if (!driver) return kNvmlNotSupported;
+    char buf[96] = {};
+    int rc = driver(buf, sizeof buf);
+    if (rc == kNvmlSuccess) *out = buf;
+    return rc;
+  };
+  api.clock_mhz = [clock, max_clock](NvmlApi::Device d, int type, bool max, unsigned* mhz) {
+    auto fn = max ? max_clock : clock;
+    return fn ? fn(d, type, mhz) : kNvmlNotSupported;
+  };
   return api;
 }
 
@@ -145,6 +161,39 @@ std::vector<std::unique_ptr<Sensor>> probe_nvml(const NvmlApi& api, std::vector<
       out.push_back(std::make_unique<NvmlSensor>(info, status_of(api, erc, "nvmlDeviceGetTotalEnergyConsumption"),
                                                  api, dev));
     }
+  }
+  return out;
+}
+
+std::vector<GpuInfo> nvml_gpus(const NvmlApi& api, std::string* why) {
+  std::vector<GpuInfo> out;
+  int rc = api.init();
+  unsigned n = 0;
+  if (rc == kNvmlSuccess) rc = api.device_count(&n);
+  if (rc != kNvmlSuccess || n == 0) {
+    if (why) *why = rc != kNvmlSuccess ? status_of(api, rc, "NVML").reason : "NVML sees no GPU";
+    return out;
+  }
+  std::string driver;
+  if (api.driver_version) api.driver_version(&driver);
+  for (unsigned i = 0; i < n; ++i) {
+    NvmlApi::Device dev = nullptr;
+    if (api.handle_by_index(i, &dev) != kNvmlSuccess) continue;
+    GpuInfo g;
+    g.index = i;
+    g.driver = driver;
+    if (api.name) api.name(dev, &g.name);
+    auto clock = [&](int type, bool max) -> std::optional<unsigned> {
+      unsigned mhz = 0;
+      if (api.clock_mhz && api.clock_mhz(dev, type, max, &mhz) == kNvmlSuccess) return mhz;
+      return std::nullopt;
+    };
+    g.sm_mhz = clock(1, false);
+    g.mem_mhz = clock(2, false);
+    g.max_sm_mhz = clock(1, true);
+    unsigned long long mj = 0;
+    g.energy = status_of(api, api.total_energy_mj(dev, &mj), "nvmlDeviceGetTotalEnergyConsumption");
+    out.push_back(std::move(g));
   }
   return out;
 }

@@ -58,6 +58,31 @@ class Backend {
   // Empty when this backend takes the layer; otherwise why it does not (reported as a fallback).
   virtual std::string unsupported_reason(const LayerBinding& binding) const = 0;
   virtual std::unique_ptr<Kernel> prepare(const LayerBinding& binding) = 0;
+
+  // ---- Device backends (cudnn): the executor's host buffers are mirrored in device memory ----------
+  // True when kernels compute on device copies of the bound buffers.
+  virtual bool on_device() const { return false; }
+  // Called once after every kernel is prepared: a device backend allocates its mirrors here and fills
+  // them from the host buffers (which hold random data, so isolated runs compute on ordinary numbers).
+  virtual void finalize() {}
+  // Host -> device copy of a network input, device -> host copy of an output (waits for the device).
+  virtual void upload(const Tensor& t) { (void)t; }
+  virtual void download(const Tensor& t) { (void)t; }
+  // Waits until all queued device work is done.
+  virtual void synchronize() {}
+  // A reference kernel run in place of this backend's: a device backend wraps it in copies of its
+  // inputs to the host and of its outputs back.
+  virtual std::unique_ptr<Kernel> wrap_fallback(const LayerBinding& binding, std::unique_ptr<Kernel> k) {
+    (void)binding;
+    return k;
+  }
+  // Device-side layer timing (CUDA events) in whole-network runs: mark() at layer start and end,
+  // collect_marks() after the run's last synchronisation adds each marked layer's time to `ms_by_layer`.
+  virtual bool has_device_timer() const { return false; }
+  virtual void mark(LayerId layer, bool start) { (void)layer, (void)start; }
+  virtual void collect_marks(std::vector<double>& ms_by_layer) { (void)ms_by_layer; }
+  // A one-line description of the math settings that affect results (e.g. "tf32=off"); empty for none.
+  virtual std::string math_mode() const { return {}; }
 };
 
 std::unique_ptr<Backend> make_reference_backend();
@@ -65,6 +90,14 @@ std::unique_ptr<Backend> make_openblas_backend();
 std::unique_ptr<Backend> make_eigen_backend();
 #ifdef CONVERGY_HAVE_ONEDNN
 std::unique_ptr<Backend> make_onednn_backend();
+#endif
+#ifdef CONVERGY_HAVE_CUDNN
+// Throws BadInput (naming the CUDA error) when no CUDA device is usable.
+std::unique_ptr<Backend> make_cudnn_backend(bool allow_tf32);
+// CUDA devices visible now (0 with the reason in *why when there are none or the driver is missing).
+int cudnn_device_count(std::string* why);
+// "CUDA runtime 13.0, driver API 13.0, cuDNN 91400, cuBLAS 130100", for machine state.
+std::string cudnn_library_versions();
 #endif
 
 // Sets the thread count of every library we drive (OpenBLAS, Eigen, OpenMP/oneDNN) and OMP_NUM_THREADS.

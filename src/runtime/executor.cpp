@@ -47,12 +47,16 @@ bool is_in_place_kind(LayerKind k) {
          k == LayerKind::HardSigmoid;
 }
 
-std::unique_ptr<Backend> make_backend(const std::string& name) {
+std::unique_ptr<Backend> make_backend(const std::string& name, const ExecutorOptions& options) {
+  (void)options;
   if (name == "reference") return runtime::make_reference_backend();
   if (name == "openblas") return runtime::make_openblas_backend();
   if (name == "eigen") return runtime::make_eigen_backend();
 #ifdef CONVERGY_HAVE_ONEDNN
   if (name == "onednn") return runtime::make_onednn_backend();
+#endif
+#ifdef CONVERGY_HAVE_CUDNN
+  if (name == "cudnn") return runtime::make_cudnn_backend(options.tf32);
 #endif
   std::string known;
   for (const auto& b : Executor::available_backends()) known += (known.empty() ? "" : ", ") + b;
@@ -99,11 +103,16 @@ struct Executor::Impl {
   std::vector<Fallback> fallbacks;
   std::vector<Fallback> skipped;
   Buffer workspace;
+  std::vector<double> device_ms;  // per layer, summed event times since take_device_layer_ms()
 
   void plan_buffers();
   void fill_weights();
   void prepare_kernels();
   void apply_threads() const { runtime::set_library_threads(options.threads); }
+  Tensor bindings_tensor(BlobId b) const {
+    const Blob& blob = graph.blob(b);
+    return {blob_ptr[static_cast<size_t>(b)], blob.shape, blob.shape.elems()};
+  }
 };
 
 void Executor::Impl::plan_buffers() {
@@ -270,10 +279,12 @@ void Executor::Impl::prepare_kernels() {
     }
     if (!reason.empty()) {
       fallbacks.push_back({l.name, std::move(reason)});
-      kernels[static_cast<size_t>(li)] = reference->prepare(b);
+      kernels[static_cast<size_t>(li)] = backend->wrap_fallback(b, reference->prepare(b));
     }
     workspace_floats = std::max(workspace_floats, kernels[static_cast<size_t>(li)]->workspace_floats());
   }
+  backend->finalize();
+  device_ms.assign(static_cast<size_t>(nl), 0.0);
   workspace = allocate_floats(static_cast<int64_t>(workspace_floats));
   for (auto& k : kernels)
     if (k) k->bind_workspace(workspace.get());
@@ -283,7 +294,7 @@ Executor::Executor(const Graph& graph, const ExecutorOptions& options) : impl_(s
   if (options.threads < 1) throw_bad_input("threads {}, expected >= 1", options.threads);
   impl_->graph = graph;
   impl_->options = options;
-  impl_->backend = make_backend(options.backend);
+  impl_->backend = make_backend(options.backend, options);
   impl_->reference = runtime::make_reference_backend();
   impl_->apply_threads();
   impl_->plan_buffers();
@@ -297,12 +308,36 @@ void Executor::run(LayerHook* hook) {
   impl_->apply_threads();
   float* ws = impl_->workspace.get();
   const int nl = impl_->graph.num_layers();
+  Backend& be = *impl_->backend;
+  const bool device = be.on_device();
+  const bool timer = hook && be.has_device_timer();
+  if (device)
+    for (BlobId b : impl_->graph.inputs()) be.upload(impl_->bindings_tensor(b));
   for (int li = 0; li < nl; ++li) {
     if (hook) hook->on_layer(li, true);
+    if (timer) be.mark(li, true);
     if (Kernel* k = impl_->kernels[static_cast<size_t>(li)].get()) k->run(ws);
+    if (timer) be.mark(li, false);
     if (hook) hook->on_layer(li, false);
   }
+  if (device) {
+    for (BlobId b : impl_->graph.outputs()) be.download(impl_->bindings_tensor(b));
+    be.synchronize();
+    if (timer) be.collect_marks(impl_->device_ms);
+  }
 }
+
+void Executor::synchronize() { impl_->backend->synchronize(); }
+
+bool Executor::has_device_timer() const { return impl_->backend->has_device_timer(); }
+
+std::vector<double> Executor::take_device_layer_ms() {
+  std::vector<double> out = impl_->device_ms;
+  std::fill(impl_->device_ms.begin(), impl_->device_ms.end(), 0.0);
+  return out;
+}
+
+std::string Executor::math_mode() const { return impl_->backend->math_mode(); }
 
 void Executor::run_layer(LayerId layer) {
   if (layer < 0 || layer >= impl_->graph.num_layers())
@@ -323,6 +358,8 @@ std::string Executor::backend_of(LayerId layer) const {
 std::span<float> Executor::blob_data(BlobId blob) {
   if (blob < 0 || blob >= impl_->graph.num_blobs())
     throw_bad_input("blob id {} is out of range (the network has {} blobs)", blob, impl_->graph.num_blobs());
+  // A device backend keeps intermediate results on the device: fetch this one (not a timed path).
+  if (impl_->backend->on_device()) impl_->backend->download(impl_->bindings_tensor(blob));
   return {impl_->blob_ptr[static_cast<size_t>(blob)],
           static_cast<size_t>(impl_->graph.blob(blob).shape.elems())};
 }
@@ -342,6 +379,11 @@ std::vector<std::string> Executor::available_backends() {
   std::vector<std::string> names{"reference", "openblas", "eigen"};
 #ifdef CONVERGY_HAVE_ONEDNN
   names.push_back("onednn");
+#endif
+#ifdef CONVERGY_HAVE_CUDNN
+  // Compiled in is not enough: without a GPU the backend cannot run, so it is not offered.
+  static const bool has_gpu = runtime::cudnn_device_count(nullptr) > 0;
+  if (has_gpu) names.push_back("cudnn");
 #endif
   return names;
 }

@@ -12,12 +12,14 @@
 namespace convergy {
 
 struct ExecutorOptions {
-  std::string backend = "reference";  // reference | openblas | eigen | onednn
+  std::string backend = "reference";  // reference | openblas | eigen | onednn | cudnn
   int threads = 1;
   uint64_t seed = 1;
   // Liveness-based buffer sharing and in-place activations; off gives every blob its own buffer (tests
   // compare the two plans).
   bool reuse_buffers = true;
+  // cudnn: allow TF32 tensor-core math for fp32 convolutions and GEMMs (off: full fp32, CUDNN_FMA_MATH).
+  bool tf32 = false;
 };
 
 // Called at every layer start (start = true) and end (start = false) of a whole-network run.
@@ -42,7 +44,17 @@ class Executor {
   // Whole network, in topological order; `hook` may be null.
   void run(LayerHook* hook = nullptr);
   // One layer in isolation on its prepared inputs (run() once first, or inputs hold random data).
+  // On a device backend this only queues the work: call synchronize() before reading a clock.
   void run_layer(LayerId layer);
+  // Waits for queued device work (a no-op on CPU backends). run() itself returns with its outputs on
+  // the host.
+  void synchronize();
+  // True on a device backend with event timing: run(hook) then times each layer on the device, and
+  // take_device_layer_ms() returns the summed per-layer milliseconds since the last call (by layer id).
+  bool has_device_timer() const;
+  std::vector<double> take_device_layer_ms();
+  // The backend's math settings ("tf32=off"), empty for CPU backends.
+  std::string math_mode() const;
 
   // Layers the chosen backend could not take and that ran on the reference kernels.
   const std::vector<Fallback>& fallbacks() const;
@@ -52,6 +64,8 @@ class Executor {
   // Backend name actually used for a layer ("reference" for fallbacks and trivial layers).
   std::string backend_of(LayerId layer) const;
 
+  // On a device backend only network inputs (uploaded by run()) and outputs (downloaded by run()) are
+  // current on the host; intermediate blobs stay on the device.
   std::span<float> blob_data(BlobId blob);
   // The generated values of weight `index` of `layer` (in Layer::weights order). Read-only: backends may
   // have copied or reordered them at construction.

@@ -183,7 +183,8 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   if (o.threads < 1) throw_bad_input("--threads {}: expected at least 1", o.threads);
   auto backends = Executor::available_backends();
   if (std::find(backends.begin(), backends.end(), o.backend) == backends.end())
-    throw_bad_input("--backend {}: not in this build (available: {})", o.backend, fmt::join(backends, ", "));
+    throw_bad_input("--backend {}: not in this build or, for cudnn, no GPU here (available: {})", o.backend,
+                    fmt::join(backends, ", "));
 
   // Load every network first, so a typo fails before any measuring.
   std::vector<PreparedNet> nets;
@@ -241,6 +242,11 @@ CampaignResult run_campaign(const CampaignOptions& o) {
                                    {"seed", o.seed},
                                    {"passes", !o.no_passes},
                                    {"sensor", sensor ? sensor->info().name : "none"}};
+  // Only recorded when they differ from the defaults, so earlier campaigns keep their keys (and resume).
+  if (o.tf32) config["tf32"] = true;
+  if (o.energy_window_s > 0) config["energy_window_s"] = o.energy_window_s;
+  if (o.cooldown_ms > 0) config["cooldown_ms"] = o.cooldown_ms;
+  if (o.random_phase) config["random_phase"] = true;
   Store store(o.db);
   CampaignSpec spec;
   spec.key = config.dump();  // the same command resumes the same campaign
@@ -248,7 +254,8 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   // order holds the same rows, and one order may resume or reuse the other's.
   config["rounds"] = o.rounds;
   spec.config_json = config.dump();
-  spec.machine_json = machine_state_json(fs, o.backend, o.threads);
+  spec.machine_json =
+      machine_state_json(fs, o.backend, o.threads, o.backend == "cudnn" ? (o.tf32 ? "tf32=on" : "tf32=off") : "");
   spec.reuse_finished = o.reuse_finished;
   if (sensor) {
     spec.sensor = sensor->info().name;
@@ -273,8 +280,14 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   popt.reps = o.reps;
   popt.min_window_ms = o.min_window_ms;
   popt.interleave = o.interleave;
-  popt.calibrate_layers = do_isolated;  // markers mode times whole-network runs only
+  // Markers mode times whole-network runs only, but with a sensor its short layers get their energy from
+  // windows of the layer alone, which need calibrated iteration counts.
+  popt.calibrate_layers = do_isolated || sensor != nullptr;
   popt.seed = o.seed;
+  popt.energy_window_ms = o.energy_window_s * 1e3;
+  popt.cooldown_ms = o.cooldown_ms;
+  popt.random_phase = o.random_phase;
+  popt.on_note = [&o](const std::string& note) { fmt::print("{}note: {}\n", o.progress_prefix, note); };
   if (o.counters) popt.perf_events = default_perf_events();
 
   // With an external meter: play two sync pulses the meter will see, then log every layer interval.
@@ -350,7 +363,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   auto ensure_profiler = [&](size_t i) -> Profiler& {
     Live& lv = live[i];
     if (lv.prof) return *lv.prof;
-    lv.ex = std::make_unique<Executor>(nets[i].graph, ExecutorOptions{o.backend, o.threads, o.seed});
+    lv.ex = std::make_unique<Executor>(nets[i].graph, ExecutorOptions{o.backend, o.threads, o.seed, true, o.tf32});
     // One line per network: the reasons with their layer counts (ShuffleNet alone has 32 such layers).
     std::map<std::string, int> reasons;
     for (const auto& f : lv.ex->fallbacks()) ++reasons[f.reason];

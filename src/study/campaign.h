@@ -28,6 +28,10 @@ struct CampaignOptions {
   double min_window_ms = 10;
   double idle_s = 2;
   bool interleave = false;
+  bool tf32 = false;               // cudnn: allow TF32 math (recorded in the campaign's config and machine state)
+  double energy_window_s = 0;      // energy windows at least this long (0: 10 sensor update periods)
+  double cooldown_ms = 0;          // pause before each energy window
+  bool random_phase = false;       // random start phase of each energy window within the sensor's period
   // Markers mode: repetition r of every network before repetition r + 1 of any (each network's profiler
   // stays alive between rounds), so that transient load from other processes cannot slow every
   // repetition of one network. Otherwise all repetitions of a network run back to back.

