@@ -4,7 +4,7 @@
 # networks predicting the real ones in data/jetson-nano-real. This machine: the zoo measured per layer (openblas),
 # plain networks predicting the grouped ones and the residual ones.
 # Usage: scripts/transfer_results.sh [BUILD_DIR] [EVALUATE OPTIONS...], e.g. --format json or --method nnls.
-# FEATURES (default macs+mem, the default of `convergy fit`) is the feature set. ZOO_CSV names per-layer zoo
+# FEATURES (default transfer, the default of `convergy fit`) is the feature set. ZOO_CSV names per-layer zoo
 # measurements to use; without it the zoo is profiled once into BUILD_DIR/transfer-zoo.db (a few minutes) and
 # exported to BUILD_DIR/transfer-zoo.csv, which later runs reuse.
 set -euo pipefail
@@ -17,7 +17,7 @@ D="${CONVERGY_SHARED_DATA:-../shared/data}"
 NANO="$D/jetson-nano/networks.csv"
 REAL="data/jetson-nano-real/networks.csv"
 [ -f "$NANO" ] || { echo "transfer_results.sh: $NANO not found" >&2; exit 2; }
-FEATURES="${FEATURES:-macs+mem}"
+FEATURES="${FEATURES:-transfer}"
 EVAL=("$CLI" evaluate --features "$FEATURES")
 
 echo "== Jetson Nano networks, 5-fold grouped by network (the ordinary figure)"
