@@ -126,12 +126,12 @@ const P& params_of(const Ctx& ctx) {
 void check_positive(const Ctx& ctx, int64_t v, const char* what) {
   ctx.require(v >= 1, "{} {}, expected >= 1", what, v);
   ctx.require(v <= global_limits().max_dim, "{} {} is absurdly large, expected at most {}", what, v,
-              LimitText(Limit::Dim));
+              LimitText{Limit::Dim});
 }
 void check_non_negative(const Ctx& ctx, int64_t v, const char* what) {
   ctx.require(v >= 0, "{} {}, expected >= 0", what, v);
   ctx.require(v <= global_limits().max_dim, "{} {} is absurdly large, expected at most {}", what, v,
-              LimitText(Limit::Dim));
+              LimitText{Limit::Dim});
 }
 
 Shape require_rank4(const Ctx& ctx, const Shape& s) {
@@ -771,12 +771,12 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     for (int64_t d : s.dims)
       ctx.require(d >= 1 && d <= global_limits().max_tensor_elems,
                   "output shape {} has a dimension out of range, expected 1 to {}", s,
-                  LimitText(Limit::TensorElems));
+                  LimitText{Limit::TensorElems});
     try {
       (void)s.elems();
     } catch (const Error&) {
       ctx.fail(fmt::format("output shape {} has too many elements, expected at most {}", s,
-                           LimitText(Limit::TensorElems)));
+                           LimitText{Limit::TensorElems}));
     }
   }
   for (const auto& w : r.weights) {
@@ -784,7 +784,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
       (void)w.shape.elems();
     } catch (const Error&) {
       ctx.fail(fmt::format("{} shape {} has too many elements, expected at most {}", w.role, w.shape,
-                           LimitText(Limit::TensorElems)));
+                           LimitText{Limit::TensorElems}));
     }
   }
   return r;

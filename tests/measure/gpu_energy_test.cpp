@@ -114,8 +114,8 @@ TEST(GpuEnergy, MarkersUseDeviceTimesAndAStuckCounterLeavesEnergyEmptyWithANote)
   const auto rows = p.markers_rep(0);
   ASSERT_EQ(rows.size(), 3u);
   // Host clocks around an asynchronous layer see only the enqueue: the rows carry the device times.
-  EXPECT_DOUBLE_EQ(rows[0].time_ms, DeviceWorkload::kMs[0]);
-  EXPECT_DOUBLE_EQ(rows[1].time_ms, DeviceWorkload::kMs[1]);
+  EXPECT_NEAR(rows[0].time_ms, DeviceWorkload::kMs[0], 1e-9);  // a mean over repetitions: not exact
+  EXPECT_NEAR(rows[1].time_ms, DeviceWorkload::kMs[1], 1e-9);
   for (const auto& r : rows) {
     EXPECT_FALSE(r.energy_mj) << "layer " << r.layer;
     EXPECT_FALSE(r.dynamic_energy_mj);
