@@ -139,9 +139,9 @@ Shape require_rank4(const Ctx& ctx, const Shape& s) {
   return s;
 }
 
-InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
-  const auto& p = params_of<ConvParams>(ctx);
-  const Shape s = require_rank4(ctx, in[0]);
+// The parameter checks that Convolution and Deconvolution share; returns the input shape.
+Shape check_conv_params(const Ctx& ctx, const ConvParams& p, const Shape& input) {
+  const Shape s = require_rank4(ctx, input);
   check_positive(ctx, p.num_output, "num_output");
   check_positive(ctx, p.kernel_h, "kernel_h");
   check_positive(ctx, p.kernel_w, "kernel_w");
@@ -154,10 +154,16 @@ InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
   check_non_negative(ctx, p.pad_bottom, "pad_bottom");
   check_non_negative(ctx, p.pad_left, "pad_left");
   check_non_negative(ctx, p.pad_right, "pad_right");
-  const int64_t c = s.c();
-  ctx.require(c % p.groups == 0, "input has {} channels, not divisible by group {}", c, p.groups);
+  ctx.require(s.c() % p.groups == 0, "input has {} channels, not divisible by group {}", s.c(), p.groups);
   ctx.require(p.num_output % p.groups == 0, "num_output {} is not divisible by group {}", p.num_output,
               p.groups);
+  return s;
+}
+
+InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
+  const auto& p = params_of<ConvParams>(ctx);
+  const Shape s = check_conv_params(ctx, p, in[0]);
+  const int64_t c = s.c();
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
     const int64_t extent = d * (k - 1) + 1;
     const int64_t padded = size + pb + pe;
@@ -471,23 +477,8 @@ InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
 // Caffe's Deconvolution: the gradient of a convolution, so output and input swap roles in the size rule.
 InferredShapes infer_deconv(const Ctx& ctx, const std::vector<Shape>& in) {
   const auto& p = params_of<ConvParams>(ctx);
-  const Shape s = require_rank4(ctx, in[0]);
-  check_positive(ctx, p.num_output, "num_output");
-  check_positive(ctx, p.kernel_h, "kernel_h");
-  check_positive(ctx, p.kernel_w, "kernel_w");
-  check_positive(ctx, p.stride_h, "stride_h");
-  check_positive(ctx, p.stride_w, "stride_w");
-  check_positive(ctx, p.dilation_h, "dilation_h");
-  check_positive(ctx, p.dilation_w, "dilation_w");
-  check_positive(ctx, p.groups, "group");
-  check_non_negative(ctx, p.pad_top, "pad_top");
-  check_non_negative(ctx, p.pad_bottom, "pad_bottom");
-  check_non_negative(ctx, p.pad_left, "pad_left");
-  check_non_negative(ctx, p.pad_right, "pad_right");
+  const Shape s = check_conv_params(ctx, p, in[0]);
   const int64_t c = s.c();
-  ctx.require(c % p.groups == 0, "input has {} channels, not divisible by group {}", c, p.groups);
-  ctx.require(p.num_output % p.groups == 0,
-              "num_output {} is not divisible by group {}", p.num_output, p.groups);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t d, int64_t st, const char* axis) {
     const int64_t full = st * (size - 1) + d * (k - 1) + 1;
     ctx.require(full > pb + pe, "padding {}+{} removes the whole output {} along {}", pb, pe, full, axis);
