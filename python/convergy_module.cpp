@@ -121,6 +121,10 @@ py::dict prediction_dict(const model::Model& m, const model::NetworkPrediction& 
   d["upper"] = optional_double(p.upper);
   d["network_terms"] = p.network_terms;
   d["unmodelled_groups"] = p.unmodelled_groups;
+  // Where the network leaves the model's training domain; None for a model file without a domain (format 1.0),
+  // as `convergy predict --format json` writes null.
+  d["extrapolation"] = m.domain ? py::object(py::cast(p.extrapolation)) : py::none();
+  d["interval_widening"] = p.interval_widening;
   py::list layers;
   for (const auto& l : p.layers) {
     py::dict ld;

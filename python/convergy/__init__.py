@@ -45,7 +45,9 @@ Network.layers_array = property(layers_array, doc=layers_array.__doc__)
 class Prediction:
     """The prediction of one network: `predicted`, the calibrated interval `lower`/`upper` (None when the
     model has none), the per-layer breakdown `layers` (dicts with name, group, predicted), and the model's
-    flags on what it could not predict (`unmodelled_groups`: layer groups without a sub-model, not counted).
+    flags on what it could not predict (`unmodelled_groups`: layer groups without a sub-model, not counted;
+    `extrapolation`: one line for each way the network leaves the model's training domain, None for a model
+    file without a domain; `interval_widening`: the factor the interval was widened by for it).
     Every field of the C++ NetworkPrediction is an attribute; `as_dict()` gives them all."""
 
     __slots__ = ("_d",)
@@ -84,7 +86,7 @@ class Model:
         return Model(_convergy.Model.from_file(json_path_or_text))
 
     @staticmethod
-    def fit(rows_or_csv_path, target="energy_mj", features="macs+mem", method="", coverage=0.9, seed=1):
+    def fit(rows_or_csv_path, target="energy_mj", features="transfer", method="", coverage=0.9, seed=1):
         """Fits as `convergy fit` does, from a measurement CSV path or from rows: dicts (or a list of
         dicts) with the CSV's columns, e.g. {"network": "nets/a.prototxt", "energy_mj": 12.5}."""
         if isinstance(rows_or_csv_path, (str, os.PathLike)):

@@ -114,6 +114,8 @@ def test_predictions_identical_to_the_cli(model_path):
         assert p.lower == e["lower"] and p.upper == e["upper"]
         assert p.model == e["model"]
         assert p.unmodelled_groups == e["unmodelled_groups"]
+        assert p.extrapolation == e["extrapolation"]
+        assert p.interval_widening == e["interval_widening"]
         layers = [{"name": l["name"], "type": l["group"], "predicted": l["predicted"]} for l in p.layers
                   if l["group"] != "none"]
         assert layers == e["layers"]
