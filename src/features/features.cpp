@@ -136,6 +136,19 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
   return 0;
 }
 
+// Kernel, stride, padding and groups of a Convolution or Deconvolution (the same hyper-parameters).
+void set_conv_geometry(LayerFeatures& f, const ConvParams& p) {
+  f.kernel_h = p.kernel_h;
+  f.kernel_w = p.kernel_w;
+  f.stride_h = p.stride_h;
+  f.stride_w = p.stride_w;
+  f.pad_h = p.pad_top + p.pad_bottom;
+  f.pad_w = p.pad_left + p.pad_right;
+  f.groups = p.groups;
+  f.depthwise = p.groups > 1 && p.groups == f.in_c;
+}
+
+
 }  // namespace
 
 LayerFeatures layer_features(const Graph& graph, LayerId id) {
@@ -186,14 +199,7 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
 
   if (l.kind == LayerKind::Convolution && in && out) {
     const auto& p = l.p<ConvParams>();
-    f.kernel_h = p.kernel_h;
-    f.kernel_w = p.kernel_w;
-    f.stride_h = p.stride_h;
-    f.stride_w = p.stride_w;
-    f.pad_h = p.pad_top + p.pad_bottom;
-    f.pad_w = p.pad_left + p.pad_right;
-    f.groups = p.groups;
-    f.depthwise = p.groups > 1 && p.groups == f.in_c;
+    set_conv_geometry(f, p);
     uint64_t per_output = c.mul(u(f.in_c / std::max<int64_t>(p.groups, 1)),
                                 c.mul(u(p.kernel_h), u(p.kernel_w), "MAC count"), "MAC count");
     uint64_t outputs = c.mul(c.mul(u(out->n()), u(f.out_c), "MAC count"),
@@ -201,14 +207,7 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
     f.macs = c.mul(outputs, per_output, "MAC count");
   } else if (l.kind == LayerKind::Deconvolution && in && out) {
     const auto& p = l.p<ConvParams>();
-    f.kernel_h = p.kernel_h;
-    f.kernel_w = p.kernel_w;
-    f.stride_h = p.stride_h;
-    f.stride_w = p.stride_w;
-    f.pad_h = p.pad_top + p.pad_bottom;
-    f.pad_w = p.pad_left + p.pad_right;
-    f.groups = p.groups;
-    f.depthwise = p.groups > 1 && p.groups == f.in_c;
+    set_conv_geometry(f, p);
     // Each input value is scattered through a kernel into out_c / groups channels.
     uint64_t per_input = c.mul(u(f.out_c / std::max<int64_t>(p.groups, 1)),
                                c.mul(u(p.kernel_h), u(p.kernel_w), "MAC count"), "MAC count");

@@ -636,4 +636,10 @@ std::string_view kind_name(ValueKind k) {
   return "a value";
 }
 
+const Field* find_field(const Message& m, std::string_view name) {
+  for (const auto& f : m.fields)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
 }  // namespace convergy::textproto

@@ -34,6 +34,9 @@ struct Message {
   Pos open_pos;  // of the '{' or '<' (1:1 for the root)
 };
 
+// The first field of `m` named `name`, or null.
+const Field* find_field(const Message& m, std::string_view name);
+
 class Document {
  public:
   // Parses a whole text-format message. Throws BadInput "<filename>:<line>:<col>: <what>, expected <what>"

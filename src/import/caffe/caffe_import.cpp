@@ -19,6 +19,7 @@ namespace {
 
 using textproto::Document;
 using textproto::Field;
+using textproto::find_field;
 using textproto::Message;
 using textproto::Pos;
 using textproto::ValueKind;
@@ -76,12 +77,6 @@ void check_fields(const Message& msg, std::span<const FieldSpec> specs, std::str
                                   msg.fields[j].pos.line));
     }
   }
-}
-
-const Field* find_field(const Message& msg, std::string_view name) {
-  for (const auto& f : msg.fields)
-    if (f.name == name) return &f;
-  return nullptr;
 }
 
 // Context of one layer: where it is, its inputs, and typed reads of its *_param message. All messages

@@ -18,15 +18,10 @@ namespace {
 
 using textproto::Document;
 using textproto::Field;
+using textproto::find_field;
 using textproto::Message;
 using textproto::Pos;
 using textproto::ValueKind;
-
-const Field* find(const Message& m, std::string_view name) {
-  for (const auto& f : m.fields)
-    if (f.name == name) return &f;
-  return nullptr;
-}
 
 // Writes text format keeping every field on its source line: a field is preceded by newlines up to its
 // line; one that must come later than its line (a grouped parameter) stays on the current line.
@@ -311,10 +306,10 @@ struct Padding {
 void upgrade_v0_layer(const Document& doc, Writer& w, const Field& layers,
                       const std::unordered_map<std::string_view, Padding>& paddings) {
   const Message& conn = doc.message(layers);
-  const Field* inner = find(conn, "layer");
+  const Field* inner = find_field(conn, "layer");
   const Message empty;
   const Message& m = inner && inner->kind == ValueKind::Message ? doc.message(*inner) : empty;
-  const Field* type_field = find(m, "type");
+  const Field* type_field = find_field(m, "type");
   if (!type_field || type_field->kind != ValueKind::String)
     doc.fail(inner ? inner->pos : layers.pos, "V0 layer has no type, expected layer { type: \"conv\" ... }");
   const std::string_view v0 = type_field->text;
@@ -405,7 +400,7 @@ CaffeFormat caffe_format(const Document& doc) {
   CaffeFormat format = CaffeFormat::V2;
   for (const auto& f : doc.root().fields) {
     if (f.name != "layers") continue;
-    if (f.kind == ValueKind::Message && find(doc.message(f), "layer")) return CaffeFormat::V0;
+    if (f.kind == ValueKind::Message && find_field(doc.message(f), "layer")) return CaffeFormat::V0;
     format = CaffeFormat::V1;
   }
   return format;
@@ -423,14 +418,14 @@ std::optional<std::string> upgrade_caffe_net(const Document& doc) {
     for (const auto& f : doc.root().fields) {
       if (f.name != "layers" || f.kind != ValueKind::Message) continue;
       const Message& conn = doc.message(f);
-      const Field* inner = find(conn, "layer");
+      const Field* inner = find_field(conn, "layer");
       if (!inner || inner->kind != ValueKind::Message) continue;
-      const Field* type = find(doc.message(*inner), "type");
+      const Field* type = find_field(doc.message(*inner), "type");
       if (!type || type->kind != ValueKind::String || type->text != "padding") continue;
-      const Field* top = find(conn, "top");
+      const Field* top = find_field(conn, "top");
       if (!top || top->kind != ValueKind::String)
         doc.fail(f.pos, "a V0 padding layer has no top, expected top: \"name\"");
-      paddings[top->text] = Padding{find(doc.message(*inner), "pad"), find(conn, "bottom")};
+      paddings[top->text] = Padding{find_field(doc.message(*inner), "pad"), find_field(conn, "bottom")};
     }
   }
 
