@@ -1,6 +1,7 @@
 // The measurement CSV reader: values, empty fields as "not measured", and one-line errors with file:line.
 #include "model/csv.h"
 #include "util/error.h"
+#include "model_test_util.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,15 +12,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.exit_code(), 2);
-    return e.what();
-  }
-  return "no error";
-}
+using convergy::model::test_util::message_of;
 
 TEST(Csv, ReadsNumbersAndEmptyFields) {
   CsvTable t = CsvTable::parse("a,b,name\n1.5,,x\n-2e3,4,y\n", "m.csv");

@@ -3,6 +3,7 @@
 #include "model/dataset.h"
 #include "model/model.h"
 #include "util/error.h"
+#include "model_test_util.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,15 +14,7 @@ using ::testing::HasSubstr;
 
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.exit_code(), 2);
-    return e.what();
-  }
-  return "no error";
-}
+using convergy::model::test_util::message_of;
 
 LayerFeatures layer(const std::string& name, LayerClass cls, uint64_t macs) {
   LayerFeatures f;

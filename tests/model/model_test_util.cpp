@@ -1,6 +1,9 @@
 // Helpers shared by the model tests (see model_test_util.h).
 #include "model_test_util.h"
 
+#include "util/error.h"
+
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -28,6 +31,16 @@ CliResult run_cli(const std::string& args) {
   int status = pclose(pipe);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace convergy::model::test_util

@@ -3,6 +3,7 @@
 #include "model/csv.h"
 #include "model/dataset.h"
 
+#include <functional>
 #include <string>
 
 namespace convergy::model::test_util {
@@ -19,5 +20,9 @@ struct CliResult {
 };
 // Runs the built `convergy` executable with `args` (a shell fragment).
 CliResult run_cli(const std::string& args);
+
+// The message of the convergy::Error that `f` throws, checked to be bad input (exit code 2); "no error" when
+// it throws none.
+std::string message_of(const std::function<void()>& f);
 
 }  // namespace convergy::model::test_util

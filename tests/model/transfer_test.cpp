@@ -22,15 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.exit_code(), 2);
-    return e.what();
-  }
-  return "no error";
-}
+using convergy::model::test_util::message_of;
 
 LayerFeatures conv(const std::string& name, uint64_t macs, int64_t groups, bool depthwise) {
   LayerFeatures f;
