@@ -42,7 +42,8 @@ constexpr int kReps = 4;
 struct Fixture {
   std::string dir, net, db;
   Fixture(const std::string& name) {
-    dir = ::testing::TempDir() + "convergy_crash_" + name;
+    // The process id keeps two test runs at once (two build folders) out of each other's database.
+    dir = ::testing::TempDir() + "convergy_crash_" + std::to_string(::getpid()) + "_" + name;
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     net = dir + "/tiny.prototxt";
