@@ -321,10 +321,16 @@ TEST(Terms, DerivedFeatures) {
   EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), dw), static_cast<double>(dw.macs));
   c3.stride_h = c3.stride_w = 2;
   EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), c3), static_cast<double>(c3.macs));
+  // loop_ops: every layer's ops, plus the MACs of a depthwise convolution (a loop, not a GEMM).
+  c3.ops = 2048, dw.ops = 2048;
+  EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), c3), static_cast<double>(c3.ops));
+  EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), dw), static_cast<double>(dw.ops + dw.macs));
+  const LayerFeatures p = pool("p", 8, 16);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), p), static_cast<double>(p.ops));
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 7u);
+  EXPECT_EQ(t.of(Group::Network).size(), 8u);
 }
 
 TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
