@@ -357,6 +357,46 @@ TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
   EXPECT_THAT(p.extrapolation, ::testing::Contains(HasSubstr("1 pool layer: a layer class the training data never had")));
 }
 
+// nnls on per-layer rows weights a layer 1 / (y * T), T its network's total: with one term the fit has the closed
+// form b = sum(x / T) / sum(x^2 / (y T)), which differs from the relative-error weights 1 / y^2.
+TEST(Model, NnlsWeightsPerLayerRowsByLayerAndNetworkTime) {
+  Dataset d;
+  d.kind = DataKind::Layers;
+  d.path = "layers.csv";
+  d.digest = "0123456789abcdef";
+  d.target = "time_ms";
+  d.header = {"network"};
+  std::map<std::string, double> total;
+  for (int n = 0; n < 2; ++n) {
+    auto net = std::make_shared<NetworkFeatures>();
+    // One large pooling layer at 1 ns per op and three small ones at 0.3 ns per op.
+    net->layers.push_back(pool("big", 64 + 32 * n, 64));
+    for (int l = 0; l < 3; ++l) net->layers.push_back(pool("small" + std::to_string(l), 8, 8 + 4 * l));
+    for (size_t l = 0; l < net->layers.size(); ++l) {
+      Sample smp;
+      smp.measured = (l == 0 ? 1e-6 : 0.3e-6) * static_cast<double>(net->layers[l].ops);
+      smp.group = smp.label = "net" + std::to_string(n);
+      smp.line = static_cast<int>(d.samples.size()) + 2;
+      smp.columns = {smp.group};
+      smp.layers.push_back(&net->layers[l]);
+      total[smp.group] += smp.measured;
+      d.samples.push_back(std::move(smp));
+    }
+    d.networks.push_back(net);
+  }
+  double num = 0, den = 0, num_rel = 0, den_rel = 0;
+  for (const auto& smp : d.samples) {
+    const double x = static_cast<double>(smp.layers[0]->ops), y = smp.measured, t = total[smp.group];
+    num += x / t, den += x * x / (y * t);
+    num_rel += x / y, den_rel += x * x / (y * y);
+  }
+  Model m = fit_model(d, build_design(d, parse_feature_set("net=loop_ops;method=nnls")), all_rows(d), {});
+  ASSERT_EQ(m.subs.size(), 1u);
+  ASSERT_EQ(m.subs[0].coef.size(), 1u);
+  EXPECT_NEAR(m.subs[0].coef[0], num / den, 1e-9 * num / den);
+  EXPECT_GT(std::abs(num / den - num_rel / den_rel), 0.1 * num / den);  // not the relative-error fit
+}
+
 TEST(Model, ConstantAndCollinearTermsAreDroppedAndNamed) {
   Dataset d = synthetic_networks(60, 22, 0.01);
   // fc.out_bytes is 40 in every network (10 classes) and fc.1 is 1 (one FC per network): both constant, so
