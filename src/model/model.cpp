@@ -272,6 +272,21 @@ VectorXd network_share_weights(const Dataset& data, const std::vector<size_t>& r
   return w;
 }
 
+// Per-layer rows for nnls: 1 / (y * T), T the layer's network total over the training rows. A layer's squared
+// error counts relative to both its own time and its network's: the geometric mean of the relative weights
+// 1/y^2, which give a 10 us softmax the say of a 100 ms convolution, and the network-share weights 1/T^2,
+// which let a network's few large layers decide every rate. See docs/models.md, "Weights of per-layer rows".
+VectorXd layer_share_weights(const Dataset& data, const std::vector<size_t>& rows) {
+  std::map<std::string, double> total;
+  for (size_t r : rows) total[data.samples[r].group] += data.samples[r].measured;
+  VectorXd w(static_cast<Eigen::Index>(rows.size()));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& s = data.samples[rows[i]];
+    w(static_cast<Eigen::Index>(i)) = 1.0 / (s.measured * total[s.group]);
+  }
+  return w;
+}
+
 // Returns the columns of `used` to fit; appends the others to `dropped`. The intercept is the first constant
 // column (a `net=1` term first, since it is once per network whatever the layers); further constant columns
 // are dropped in its favour. Then each column, scaled to unit RMS, is kept unless its residual on the columns
@@ -401,7 +416,12 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
       beta = fit_least_squares(x, y, &wn);
       break;
     }
-    case Method::Nnls: beta = fit_nnls(x, y, &w); break;
+    case Method::Nnls: {
+      VectorXd wn = w;
+      if (data.kind == DataKind::Layers) wn = layer_share_weights(data, rows);
+      beta = fit_nnls(x, y, &wn);
+      break;
+    }
     case Method::Ridge: {
       // A small fixed penalty on scaled columns: ridge here only tames collinear terms.
       beta = fit_ridge(x, y, lambda >= 0 ? lambda : 1e-6, &w, &constant);

@@ -92,7 +92,7 @@ std::string all_features(const std::vector<std::string>& extra) {
 }  // namespace
 
 const std::vector<std::string>& derived_feature_names() {
-  static const std::vector<std::string> names = {"layers", "exec_macs"};
+  static const std::vector<std::string> names = {"layers", "exec_macs", "loop_ops"};
   return names;
 }
 
@@ -104,6 +104,13 @@ std::optional<double> derived_feature(std::string_view name, const LayerFeatures
     const bool winograd = layer.cls == LayerClass::Conv && layer.kernel_h == 3 && layer.kernel_w == 3 &&
                           layer.stride_h == 1 && layer.stride_w == 1 && layer.groups == 1;
     return static_cast<double>(layer.macs) / (winograd ? 2.25 : 1.0);
+  }
+  if (name == "loop_ops") {
+    // Element operations run by plain loops rather than a GEMM: every layer's `ops` (pooling windows,
+    // activations, element-wise, bias adds) plus the MACs of a depthwise convolution, which no backend runs as
+    // a GEMM (a direct loop on the CPU backends, a dedicated memory-bound kernel in cuDNN).
+    const bool depthwise = layer.cls == LayerClass::Conv && layer.depthwise;
+    return static_cast<double>(layer.ops) + (depthwise ? static_cast<double>(layer.macs) : 0.0);
   }
   return std::nullopt;
 }
@@ -276,7 +283,9 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     // (docs/models.md, "What extrapolates and why"). Both `exec_macs` and `macs` are offered: their
     // non-negative mix lets the data say how much of the Winograd saving its backend has (none on an
     // im2col + GEMM CPU backend, up to 2.25x for cuDNN/TensorRT) instead of assuming a GPU library.
-    spec = "net=1,layers,exec_macs,macs,in_bytes,out_bytes,weight_bytes;method=nnls";
+    // `loop_ops` costs the work no backend runs as a GEMM (depthwise MACs, pooling windows, activations) at
+    // one rate, which the pooling and activation layers of plain networks teach and depthwise layers use.
+    spec = "net=1,layers,exec_macs,macs,in_bytes,out_bytes,weight_bytes,loop_ops;method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

@@ -64,7 +64,8 @@ void set_feature_expr(Factor& f, std::string_view expr, const std::string& where
 // Features the model derives from a layer (accepted in terms beside feature_names()): `layers` is 1 for every
 // costed layer (as a `net` term: the network's layer count, a fixed cost per layer such as a kernel launch);
 // `exec_macs` is the MACs a GPU library executes: macs / 2.25 for dense 3x3 stride-1 convolutions (Winograd
-// F(2x2,3x3)), macs otherwise.
+// F(2x2,3x3)), macs otherwise; `loop_ops` is the element operations run by plain loops, not a GEMM: `ops`
+// plus, for a depthwise convolution, its MACs.
 const std::vector<std::string>& derived_feature_names();
 std::optional<double> derived_feature(std::string_view name, const LayerFeatures& layer);
 

@@ -321,10 +321,16 @@ TEST(Terms, DerivedFeatures) {
   EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), dw), static_cast<double>(dw.macs));
   c3.stride_h = c3.stride_w = 2;
   EXPECT_DOUBLE_EQ(term_value(parse_term("exec_macs", "t"), c3), static_cast<double>(c3.macs));
+  // loop_ops: every layer's ops, plus the MACs of a depthwise convolution (a loop, not a GEMM).
+  c3.ops = 2048, dw.ops = 2048;
+  EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), c3), static_cast<double>(c3.ops));
+  EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), dw), static_cast<double>(dw.ops + dw.macs));
+  const LayerFeatures p = pool("p", 8, 16);
+  EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), p), static_cast<double>(p.ops));
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 7u);
+  EXPECT_EQ(t.of(Group::Network).size(), 8u);
 }
 
 TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
@@ -349,6 +355,46 @@ TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
   }
   EXPECT_NEAR(sum, p.predicted, 1e-9 * p.predicted);
   EXPECT_THAT(p.extrapolation, ::testing::Contains(HasSubstr("1 pool layer: a layer class the training data never had")));
+}
+
+// nnls on per-layer rows weights a layer 1 / (y * T), T its network's total: with one term the fit has the closed
+// form b = sum(x / T) / sum(x^2 / (y T)), which differs from the relative-error weights 1 / y^2.
+TEST(Model, NnlsWeightsPerLayerRowsByLayerAndNetworkTime) {
+  Dataset d;
+  d.kind = DataKind::Layers;
+  d.path = "layers.csv";
+  d.digest = "0123456789abcdef";
+  d.target = "time_ms";
+  d.header = {"network"};
+  std::map<std::string, double> total;
+  for (int n = 0; n < 2; ++n) {
+    auto net = std::make_shared<NetworkFeatures>();
+    // One large pooling layer at 1 ns per op and three small ones at 0.3 ns per op.
+    net->layers.push_back(pool("big", 64 + 32 * n, 64));
+    for (int l = 0; l < 3; ++l) net->layers.push_back(pool("small" + std::to_string(l), 8, 8 + 4 * l));
+    for (size_t l = 0; l < net->layers.size(); ++l) {
+      Sample smp;
+      smp.measured = (l == 0 ? 1e-6 : 0.3e-6) * static_cast<double>(net->layers[l].ops);
+      smp.group = smp.label = "net" + std::to_string(n);
+      smp.line = static_cast<int>(d.samples.size()) + 2;
+      smp.columns = {smp.group};
+      smp.layers.push_back(&net->layers[l]);
+      total[smp.group] += smp.measured;
+      d.samples.push_back(std::move(smp));
+    }
+    d.networks.push_back(net);
+  }
+  double num = 0, den = 0, num_rel = 0, den_rel = 0;
+  for (const auto& smp : d.samples) {
+    const double x = static_cast<double>(smp.layers[0]->ops), y = smp.measured, t = total[smp.group];
+    num += x / t, den += x * x / (y * t);
+    num_rel += x / y, den_rel += x * x / (y * y);
+  }
+  Model m = fit_model(d, build_design(d, parse_feature_set("net=loop_ops;method=nnls")), all_rows(d), {});
+  ASSERT_EQ(m.subs.size(), 1u);
+  ASSERT_EQ(m.subs[0].coef.size(), 1u);
+  EXPECT_NEAR(m.subs[0].coef[0], num / den, 1e-9 * num / den);
+  EXPECT_GT(std::abs(num / den - num_rel / den_rel), 0.1 * num / den);  // not the relative-error fit
 }
 
 TEST(Model, ConstantAndCollinearTermsAreDroppedAndNamed) {
