@@ -15,6 +15,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 
@@ -156,6 +158,7 @@ class CudnnBackend final : public Backend {
   }
   ~CudnnBackend() override {
     if (stream_) cudaStreamSynchronize(stream_);
+    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
     for (auto& [l, ev] : events_) {
       cudaEventDestroy(ev.start);
       cudaEventDestroy(ev.end);
@@ -221,6 +224,39 @@ class CudnnBackend final : public Backend {
   }
   std::string math_mode() const override { return tf32_ ? "tf32=on" : "tf32=off"; }
 
+  int capture(const std::function<void()>& body, std::string* why) override {
+    synchronize();
+    // Thread-local mode: the sensor thread's NVML calls do not touch CUDA, and no other thread may be
+    // disturbed by this capture.
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    std::string failed;
+    try {
+      body();
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (failed.empty() && end != cudaSuccess) failed = fmt::format("cudaStreamEndCapture: {}", cudaGetErrorString(end));
+    cudaGraphExec_t exec = nullptr;
+    if (failed.empty()) {
+      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      if (inst != cudaSuccess) failed = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(inst));
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (!failed.empty()) {
+      (void)cudaGetLastError();  // clear the error the failed capture left: the stream is usable again
+      if (why) *why = failed;
+      return -1;
+    }
+    graphs_.push_back(exec);
+    return static_cast<int>(graphs_.size()) - 1;
+  }
+  void replay(int graph) override {
+    if (graph < 0 || static_cast<size_t>(graph) >= graphs_.size()) throw_failure("internal: no CUDA graph {}", graph);
+    check(cudaGraphLaunch(graphs_[static_cast<size_t>(graph)], stream_), "cudaGraphLaunch");
+  }
+
   // Registers a host buffer for mirroring (size is the largest view of it).
   void want(const float* host, int64_t elems) {
     if (finalized_) throw_failure("internal: cudnn mirror requested after finalize");
@@ -258,6 +294,7 @@ class CudnnBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   std::unordered_map<const float*, Mirror> mirrors_;
   std::unordered_map<LayerId, Events> events_;
+  std::vector<cudaGraphExec_t> graphs_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };

@@ -40,8 +40,9 @@ ConvParams conv(int64_t oc, int64_t k, int64_t pad, int64_t groups = 1) {
 }
 
 // conv+ReLU, LRN, max pool, depthwise conv, BatchNorm, SE-style broadcast product, residual sum, concat,
-// LeakyReLU (a reference fallback in the middle of the device network), global pool, FC, softmax.
-Graph mixed_net() {
+// LeakyReLU (a reference fallback in the middle of the device network; left out when !with_fallback),
+// global pool, FC, softmax.
+Graph mixed_net(bool with_fallback = true) {
   Graph g("mixed");
   BlobId x = g.add_input("data", {2, 3, 20, 20});
   auto one = [&](const std::string& name, LayerKind kind, LayerParams p, std::vector<BlobId> in) {
@@ -70,7 +71,7 @@ Graph mixed_net() {
   const BlobId scaled = one("se_scale", LayerKind::Eltwise, prod, {sig, bn});
   const BlobId sum = one("residual", LayerKind::Eltwise, EltwiseParams{}, {scaled, p1});
   const BlobId cat = one("concat", LayerKind::Concat, ConcatParams{1}, {sum, p1});
-  const BlobId leaky = one("leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.1f}, {cat});
+  const BlobId leaky = with_fallback ? one("leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.1f}, {cat}) : cat;
   const BlobId pooled = one("gap", LayerKind::Pooling, gap, {leaky});
   InnerProductParams fc;
   fc.num_output = 10;
@@ -143,6 +144,48 @@ TEST(Cudnn, IsolatedRunsRepeatAndDeviceTimerTimesEveryLayer) {
   e.synchronize();
   auto again = e.blob_data(g.outputs()[0]);
   EXPECT_EQ(std::vector<float>(again.begin(), again.end()), whole);
+}
+
+TEST(Cudnn, GraphReplayIsRefusedOnHostBackends) {
+  const Graph g = mixed_net();
+  Executor e(g, {"reference", 1, 1});
+  const std::string why = e.prepare_replay(g.find_layer("conv1"), 4);
+  EXPECT_NE(why.find("runs on the host"), std::string::npos) << why;
+  EXPECT_THROW(e.prepare_replay(g.num_layers(), 4), Error);
+  EXPECT_THROW(e.prepare_replay(-1, 0), Error);
+  EXPECT_THROW(e.replay(-1), Error);  // nothing captured
+}
+
+TEST(Cudnn, GraphReplayGivesTheStreamResultsAndRefusesHostFallbacks) {
+  REQUIRE_CUDA_DEVICE();
+  {
+    // The LeakyReLU fallback copies to the host and waits: neither it nor the network can be captured.
+    const Graph g = mixed_net();
+    Executor e(g, {"cudnn", 1, 1});
+    const std::string layer_why = e.prepare_replay(g.find_layer("leaky"), 3);
+    EXPECT_NE(layer_why.find("\"leaky\" runs on the host"), std::string::npos) << layer_why;
+    const std::string net_why = e.prepare_replay(-1, 3);
+    EXPECT_NE(net_why.find("\"leaky\""), std::string::npos) << net_why;
+    EXPECT_EQ(e.prepare_replay(g.find_layer("conv1"), 3), "");  // its device layers still can
+  }
+  const Graph g = mixed_net(false);
+  Executor e(g, {"cudnn", 1, 1});
+  ASSERT_TRUE(e.fallbacks().empty());
+  e.run();
+  auto out = e.blob_data(g.outputs()[0]);
+  const std::vector<float> stream(out.begin(), out.end());
+  ASSERT_EQ(e.prepare_replay(-1, 3), "");
+  for (LayerId l = 0; l < g.num_layers(); ++l) {
+    if (g.layer(l).kind == LayerKind::Input) continue;
+    ASSERT_EQ(e.prepare_replay(l, 50), "") << g.layer(l).name;
+  }
+  for (LayerId l = 0; l < g.num_layers(); ++l)
+    if (g.layer(l).kind != LayerKind::Input) e.replay(l);
+  e.replay(-1);  // the network's layers again, in order: the output is the stream run's
+  e.synchronize();
+  auto replayed = e.blob_data(g.outputs()[0]);
+  ASSERT_EQ(replayed.size(), stream.size());
+  for (size_t i = 0; i < stream.size(); ++i) EXPECT_NEAR(replayed[i], stream[i], 1e-5f * (1 + std::fabs(stream[i])));
 }
 
 TEST(Cudnn, Tf32IsRecordedAndStaysClose) {
