@@ -180,7 +180,9 @@ ReplayPlan Profiler::plan_replay(LayerId layer, double run_ms) {
   const int64_t runs = graph_runs_for(run_ms, opt_.graph_chunk_ms, opt_.max_graph_runs);
   const std::string why = work_.prepare_replay(layer, runs);
   if (!why.empty()) {
-    note(fmt::format("{}: no graph replay ({}); its windows use stream launches", work_.layer_name(layer), why));
+    // Said once per reason among the layers (a CPU backend gives every layer the same one).
+    if (layer == kWholeNetwork || replay_refusals_.insert(why).second)
+      note(fmt::format("{}: no graph replay ({}); its windows use stream launches", work_.layer_name(layer), why));
     return p;
   }
   work_.replay(layer);  // the first launch uploads the graph

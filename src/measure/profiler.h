@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -182,6 +183,7 @@ class Profiler {
   int64_t net_iters_ = 1;
   std::vector<ReplayPlan> layer_replay_;  // by position in layers_
   ReplayPlan net_replay_;
+  std::set<std::string> replay_refusals_;  // reasons already noted
   std::optional<double> idle_w_;
   PerfCounters counters_;
   uint64_t phase_draws_ = 0;  // random start phases drawn so far
