@@ -41,6 +41,9 @@ const Command kProfile{
        sub.add_option("--cooldown-ms", o->cooldown_ms, "Pause before each energy window")->check(CLI::NonNegativeNumber);
        sub.add_flag("--random-phase", o->random_phase,
                     "Start each energy window at a random phase of the sensor's update period");
+       sub.add_flag("--graph-replay", o->graph_replay,
+                    "cudnn: replay CUDA graphs in energy and isolated windows (no launch gaps); the whole network's "
+                    "energy then comes from a replay window like the layers'");
        sub.add_option("--seed", o->seed, "Weights and interleaving seed")->capture_default_str();
        sub.add_flag("--no-passes", o->no_passes, "Profile the graph as defined (no folding or fusion)");
        sub.add_flag("!--no-counters", o->counters, "Do not try hardware performance counters");

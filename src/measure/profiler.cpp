@@ -36,6 +36,29 @@ std::vector<LayerId> ExecutorWorkload::layers() const {
   return v;
 }
 
+std::string Workload::layer_name(LayerId layer) const {
+  return layer == kWholeNetwork ? std::string("whole network") : fmt::format("layer {}", layer);
+}
+
+std::string ExecutorWorkload::layer_name(LayerId layer) const {
+  if (layer == kWholeNetwork || layer < 0 || layer >= ex_.graph().num_layers()) return Workload::layer_name(layer);
+  return ex_.graph().layer(layer).name;
+}
+
+int64_t graph_runs_for(double run_ms, double chunk_ms, int64_t max_runs) {
+  max_runs = std::max<int64_t>(max_runs, 1);
+  if (!(run_ms > 0)) return max_runs;
+  const double n = std::ceil(chunk_ms / run_ms);
+  return n >= static_cast<double>(max_runs) ? max_runs : std::max<int64_t>(1, static_cast<int64_t>(n));
+}
+
+int64_t graph_launches_for(double graph_ms, double window_ms, int64_t max_launches) {
+  max_launches = std::max<int64_t>(max_launches, 1);
+  if (!(graph_ms > 0)) return max_launches;
+  const double n = std::ceil(window_ms / graph_ms);
+  return n >= static_cast<double>(max_launches) ? max_launches : std::max<int64_t>(1, static_cast<int64_t>(n));
+}
+
 // --- sensor recording ---
 
 SensorRecorder::SensorRecorder(Sensor& sensor) : sensor_(sensor) {
@@ -129,7 +152,6 @@ void Profiler::warm_up() {
   double net_ms = calibration_ms([this] { work_.run(nullptr); }, 1, work_);
   // With a sensor the whole-network window must be long enough for it too: its energy is compared with
   // the sum of the layers'.
-  net_iters_ = iterations_for(net_ms, sensor_ != nullptr);
   layer_iters_.assign(layers_.size(), 1);
   layer_ms_.assign(layers_.size(), 0);
   for (size_t i = 0; i < layers_.size() && opt_.calibrate_layers; ++i) {
@@ -141,6 +163,50 @@ void Profiler::warm_up() {
     layer_ms_[i] = ms;
     layer_iters_[i] = iterations_for(ms, true);
   }
+  layer_replay_.assign(layers_.size(), ReplayPlan{});
+  net_replay_ = ReplayPlan{};
+  if (opt_.graph_replay) {
+    net_replay_ = plan_replay(kWholeNetwork, net_ms);
+    for (size_t i = 0; i < layers_.size() && opt_.calibrate_layers; ++i)
+      layer_replay_[i] = plan_replay(layers_[i], layer_ms_[i]);
+  }
+  // With a sensor the whole-network window must be long enough for it too (its energy is compared with the
+  // sum of the layers'), unless that energy comes from the network's own replay window.
+  net_iters_ = iterations_for(net_ms, sensor_ != nullptr && net_replay_.runs == 0);
+}
+
+ReplayPlan Profiler::plan_replay(LayerId layer, double run_ms) {
+  ReplayPlan p;
+  const int64_t runs = graph_runs_for(run_ms, opt_.graph_chunk_ms, opt_.max_graph_runs);
+  const std::string why = work_.prepare_replay(layer, runs);
+  if (!why.empty()) {
+    // Said once per reason among the layers (a CPU backend gives every layer the same one).
+    if (layer == kWholeNetwork || replay_refusals_.insert(why).second)
+      note(fmt::format("{}: no graph replay ({}); its windows use stream launches", work_.layer_name(layer), why));
+    return p;
+  }
+  work_.replay(layer);  // the first launch uploads the graph
+  work_.sync();
+  // Wall time: the host only waits for the device here, and its CPU time says nothing about the graph.
+  double graph_ms = 1e300;
+  for (int k = 0; k < 3; ++k) {
+    const double t0 = monotonic_s();
+    work_.replay(layer);
+    work_.sync();
+    graph_ms = std::min(graph_ms, (monotonic_s() - t0) * 1e3);
+  }
+  double window = opt_.min_window_ms;
+  if (sensor_) window = std::max(window, min_energy_window_ms());
+  p.runs = runs;
+  p.launches = graph_launches_for(graph_ms, window, opt_.max_iterations);
+  return p;
+}
+
+ReplayPlan Profiler::replay_plan(LayerId layer) const {
+  if (layer == kWholeNetwork) return net_replay_;
+  auto pos = std::find(layers_.begin(), layers_.end(), layer);
+  if (pos == layers_.end() || layer_replay_.empty()) return {};
+  return layer_replay_[static_cast<size_t>(pos - layers_.begin())];
 }
 
 std::optional<double> Profiler::measure_idle_w(double seconds) {
@@ -267,7 +333,15 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
   whole.cpu_time_ms = (c1 - c0) * 1e3 / n;
   for (size_t i = 0; i < counts.size(); ++i)
     whole.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
-  if (trace) {
+  if (trace && net_replay_.runs > 0) {
+    // Like the layers: the network's device layers replayed back to back, no host copies or waits between.
+    LayerMeasurement w = replay_window(kWholeNetwork, net_replay_);
+    whole.energy_mj = w.energy_mj;
+    whole.dynamic_energy_mj = w.dynamic_energy_mj;
+    whole.power_w = w.power_w;
+    whole.repeated_for_sensor = true;
+    whole.graph_replay = true;
+  } else if (trace) {
     if (auto r = energy_of(*trace, t0, t1)) {
       whole.energy_mj = r->gross_j * 1e3 / n;
       if (r->dynamic_j) whole.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
@@ -313,6 +387,7 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
         m.dynamic_energy_mj = iso.dynamic_energy_mj;
         m.power_w = iso.power_w;
         m.repeated_for_sensor = true;
+        m.graph_replay = iso.graph_replay;
       }
     }
     out.push_back(std::move(m));
@@ -325,7 +400,15 @@ LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
   if (layer_iters_.empty()) warm_up();
   auto pos = std::find(layers_.begin(), layers_.end(), layer);
   if (pos == layers_.end()) throw_bad_input("layer id {} is not a profiled layer", layer);
-  int64_t iters = layer_iters_[static_cast<size_t>(pos - layers_.begin())];
+  const size_t at = static_cast<size_t>(pos - layers_.begin());
+  if (at < layer_replay_.size() && layer_replay_[at].runs > 0) {
+    LayerMeasurement m = replay_window(layer, layer_replay_[at]);
+    m.layer = layer;
+    m.mode = "isolated";
+    m.rep = rep;
+    return m;
+  }
+  int64_t iters = layer_iters_[at];
   LayerMeasurement m;
   m.layer = layer;
   m.mode = "isolated";
@@ -355,6 +438,35 @@ LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
   return m;
 }
 
+LayerMeasurement Profiler::replay_window(LayerId layer, const ReplayPlan& plan) {
+  LayerMeasurement m;
+  m.layer = layer;
+  m.iterations = plan.iterations();
+  m.graph_replay = true;
+  double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
+  auto body = [&] {
+    c0 = process_cpu_s();
+    for (int64_t i = 0; i < plan.launches; ++i) work_.replay(layer);
+    work_.sync();
+    c1 = process_cpu_s();
+  };
+  std::optional<Trace> trace;
+  const std::vector<uint64_t> counts = timed_window(body, &t0, &t1, &trace);
+  const double n = static_cast<double>(plan.iterations());
+  m.time_ms = (t1 - t0) * 1e3 / n;
+  m.cpu_time_ms = (c1 - c0) * 1e3 / n;
+  for (size_t i = 0; i < counts.size(); ++i)
+    m.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
+  if (trace) {
+    if (auto r = energy_of(*trace, t0, t1)) {
+      m.energy_mj = r->gross_j * 1e3 / n;
+      if (r->dynamic_j) m.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
+      m.power_w = r->mean_power_w;
+    }
+  }
+  return m;
+}
+
 std::vector<LayerId> Profiler::isolated_order(int rep) const {
   std::vector<LayerId> order = layers_;
   if (opt_.interleave) {
@@ -370,8 +482,9 @@ LayerMeasurement aggregate(const std::vector<LayerMeasurement>& raw, Summary* ti
   LayerMeasurement a = raw.front();
   a.rep = -1;
   std::vector<double> t, cpu, e, dyn, p;
-  bool repeated = false;
+  bool repeated = false, graph = true;
   for (const auto& r : raw) {
+    graph = graph && r.graph_replay;
     t.push_back(r.time_ms);
     if (r.cpu_time_ms) cpu.push_back(*r.cpu_time_ms);
     if (r.energy_mj) e.push_back(*r.energy_mj);
@@ -390,6 +503,7 @@ LayerMeasurement aggregate(const std::vector<LayerMeasurement>& raw, Summary* ti
   a.dynamic_energy_mj = dyn.size() == raw.size() ? std::optional<double>(summarize(dyn)->median) : std::nullopt;
   a.power_w = p.size() == raw.size() ? std::optional<double>(summarize(p)->median) : std::nullopt;
   a.repeated_for_sensor = repeated;
+  a.graph_replay = graph;  // only when every repetition replayed a graph
   return a;
 }
 

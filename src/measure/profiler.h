@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,15 @@ struct ProfileOptions {
   double energy_window_ms = 0;
   bool random_phase = false;
   double cooldown_ms = 0;
+  // Replay CUDA graphs (device workloads) in the energy windows and in isolated mode's timing windows: each
+  // layer's repetition, and the whole network's device layers, are captured once as a graph of
+  // back-to-back runs (about graph_chunk_ms long, at most max_graph_runs runs) and the graph is launched
+  // until the window is long enough, so no host launch gap or synchronisation lies between runs. A layer
+  // that cannot be captured (a host fallback, a CPU backend) keeps stream launches, with a note. With it the
+  // whole network's energy comes from a replay window of its own, like the layers' (comparable sums).
+  bool graph_replay = false;
+  double graph_chunk_ms = 2;
+  int64_t max_graph_runs = 1000;
   // Receives one line when an energy value is left empty for a reason the user should know (a counter
   // that did not move during a window).
   std::function<void(const std::string& note)> on_note;
@@ -54,6 +64,14 @@ class Workload {
   // Device-side per-layer times of the whole-network runs since the last call (ms by layer id), or empty
   // when the workload has no device timer (then host clocks around each layer are used).
   virtual std::vector<double> take_device_layer_ms() { return {}; }
+  // CUDA-graph replay (see ProfileOptions::graph_replay): capture `runs` runs of a layer (kWholeNetwork: the
+  // network) as one graph; empty when done, else why not. replay() queues one launch of it.
+  virtual std::string prepare_replay(LayerId layer, int64_t runs) {
+    (void)layer, (void)runs;
+    return "the workload has no graph replay";
+  }
+  virtual void replay(LayerId layer) { (void)layer; }
+  virtual std::string layer_name(LayerId layer) const;
 };
 
 class ExecutorWorkload : public Workload {
@@ -66,6 +84,9 @@ class ExecutorWorkload : public Workload {
   std::vector<double> take_device_layer_ms() override {
     return ex_.has_device_timer() ? ex_.take_device_layer_ms() : std::vector<double>{};
   }
+  std::string prepare_replay(LayerId layer, int64_t runs) override { return ex_.prepare_replay(layer, runs); }
+  void replay(LayerId layer) override { ex_.replay(layer); }
+  std::string layer_name(LayerId layer) const override;
 
  private:
   Executor& ex_;
@@ -82,8 +103,20 @@ struct LayerMeasurement {
   std::optional<double> cpu_time_ms;
   std::optional<double> energy_mj, dynamic_energy_mj, power_w;
   bool repeated_for_sensor = false;
+  bool graph_replay = false;  // the row's window (energy, or isolated timing) replayed a CUDA graph
   std::vector<std::pair<std::string, double>> counters;  // per run
 };
+
+// How a window replays a captured graph: `runs` runs per graph, `launches` launches of it.
+struct ReplayPlan {
+  int64_t runs = 0;      // 0: no graph (stream launches)
+  int64_t launches = 0;
+  int64_t iterations() const { return runs * launches; }
+};
+// Runs per graph so that one launch lasts about chunk_ms (one run lasting run_ms), within [1, max_runs].
+int64_t graph_runs_for(double run_ms, double chunk_ms, int64_t max_runs);
+// Launches of a graph lasting graph_ms so that the window reaches window_ms, within [1, max_launches].
+int64_t graph_launches_for(double graph_ms, double window_ms, int64_t max_launches);
 
 // Samples one sensor on a background thread while work runs.
 class SensorRecorder {
@@ -122,6 +155,8 @@ class Profiler {
 
   const std::vector<CounterFailure>& counter_failures() const { return counters_.failures(); }
   int64_t network_iterations() const { return net_iters_; }
+  // The replay plan of a layer (kWholeNetwork: the network); runs == 0 without a graph.
+  ReplayPlan replay_plan(LayerId layer) const;
 
  private:
   int64_t iterations_for(double one_run_ms, bool energy) const;
@@ -131,6 +166,13 @@ class Profiler {
   // attribute() with the idle power, noting (once) a counter that did not move.
   std::optional<EnergyResult> energy_of(const Trace& trace, double t0, double t1);
   double min_energy_window_ms() const;
+  // Captures and calibrates the graph of a layer (kWholeNetwork: the network) that runs once in run_ms.
+  ReplayPlan plan_replay(LayerId layer, double run_ms);
+  // One window of graph launches: time and CPU time per run, counters, and energy when there is a sensor.
+  LayerMeasurement replay_window(LayerId layer, const ReplayPlan& plan);
+  void note(const std::string& line) const {
+    if (opt_.on_note) opt_.on_note(line);
+  }
 
   Workload& work_;
   Sensor* sensor_;
@@ -139,6 +181,9 @@ class Profiler {
   std::vector<int64_t> layer_iters_;  // by position in layers_
   std::vector<double> layer_ms_;      // calibration time per layer
   int64_t net_iters_ = 1;
+  std::vector<ReplayPlan> layer_replay_;  // by position in layers_
+  ReplayPlan net_replay_;
+  std::set<std::string> replay_refusals_;  // reasons already noted
   std::optional<double> idle_w_;
   PerfCounters counters_;
   uint64_t phase_draws_ = 0;  // random start phases drawn so far

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -81,6 +82,15 @@ class Backend {
   virtual bool has_device_timer() const { return false; }
   virtual void mark(LayerId layer, bool start) { (void)layer, (void)start; }
   virtual void collect_marks(std::vector<double>& ms_by_layer) { (void)ms_by_layer; }
+  // CUDA-graph replay: capture() records the device work `body` queues on the backend's stream into a graph
+  // and returns its id (>= 0), or -1 with *why when the backend has no graphs or the capture failed (the
+  // stream is usable again either way); replay() queues one launch of a captured graph.
+  virtual int capture(const std::function<void()>& body, std::string* why) {
+    (void)body;
+    if (why) *why = "the backend has no graph replay";
+    return -1;
+  }
+  virtual void replay(int graph) { (void)graph; }
   // A one-line description of the math settings that affect results (e.g. "tf32=off"); empty for none.
   virtual std::string math_mode() const { return {}; }
 };

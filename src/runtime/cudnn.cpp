@@ -6,6 +6,9 @@
 #ifdef CONVERGY_HAVE_CUDNN
 #include "runtime/backend.h"
 #include "runtime/device_plan.h"
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+#include "runtime/cuda/kernels.h"
+#endif
 #include "util/error.h"
 
 #include <cublas_v2.h>
@@ -15,12 +18,21 @@
 
 #include <algorithm>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 
 namespace convergy::runtime {
 
 namespace {
+
+// Whether the backend's own CUDA kernels (runtime/cuda) were compiled.
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+constexpr bool kOwnKernels = true;
+#else
+constexpr bool kOwnKernels = false;
+#endif
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw_failure("cudnn backend: {}: {}", what, cudaGetErrorString(e));
@@ -156,6 +168,7 @@ class CudnnBackend final : public Backend {
   }
   ~CudnnBackend() override {
     if (stream_) cudaStreamSynchronize(stream_);
+    for (cudaGraphExec_t g : graphs_) cudaGraphExecDestroy(g);
     for (auto& [l, ev] : events_) {
       cudaEventDestroy(ev.start);
       cudaEventDestroy(ev.end);
@@ -169,7 +182,9 @@ class CudnnBackend final : public Backend {
   }
 
   std::string_view name() const override { return "cudnn"; }
-  std::string unsupported_reason(const LayerBinding& b) const override { return device::unsupported_reason(b); }
+  std::string unsupported_reason(const LayerBinding& b) const override {
+    return device::unsupported_reason(b, kOwnKernels);
+  }
   std::unique_ptr<Kernel> prepare(const LayerBinding& b) override;
 
   bool on_device() const override { return true; }
@@ -221,6 +236,39 @@ class CudnnBackend final : public Backend {
   }
   std::string math_mode() const override { return tf32_ ? "tf32=on" : "tf32=off"; }
 
+  int capture(const std::function<void()>& body, std::string* why) override {
+    synchronize();
+    // Thread-local mode: the sensor thread's NVML calls do not touch CUDA, and no other thread may be
+    // disturbed by this capture.
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    std::string failed;
+    try {
+      body();
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+    cudaGraph_t graph = nullptr;
+    const cudaError_t end = cudaStreamEndCapture(stream_, &graph);
+    if (failed.empty() && end != cudaSuccess) failed = fmt::format("cudaStreamEndCapture: {}", cudaGetErrorString(end));
+    cudaGraphExec_t exec = nullptr;
+    if (failed.empty()) {
+      const cudaError_t inst = cudaGraphInstantiate(&exec, graph, 0);
+      if (inst != cudaSuccess) failed = fmt::format("cudaGraphInstantiate: {}", cudaGetErrorString(inst));
+    }
+    if (graph) cudaGraphDestroy(graph);
+    if (!failed.empty()) {
+      (void)cudaGetLastError();  // clear the error the failed capture left: the stream is usable again
+      if (why) *why = failed;
+      return -1;
+    }
+    graphs_.push_back(exec);
+    return static_cast<int>(graphs_.size()) - 1;
+  }
+  void replay(int graph) override {
+    if (graph < 0 || static_cast<size_t>(graph) >= graphs_.size()) throw_failure("internal: no CUDA graph {}", graph);
+    check(cudaGraphLaunch(graphs_[static_cast<size_t>(graph)], stream_), "cudaGraphLaunch");
+  }
+
   // Registers a host buffer for mirroring (size is the largest view of it).
   void want(const float* host, int64_t elems) {
     if (finalized_) throw_failure("internal: cudnn mirror requested after finalize");
@@ -258,6 +306,7 @@ class CudnnBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   std::unordered_map<const float*, Mirror> mirrors_;
   std::unordered_map<LayerId, Events> events_;
+  std::vector<cudaGraphExec_t> graphs_;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
 };
@@ -274,17 +323,70 @@ void CudnnKernel::bind_workspace(float*) {
 
 const float kOne = 1.0f, kZero = 0.0f;
 
-// The optional epilogue shared by Conv, FC, BatchNorm, Scale and Eltwise: a cuDNN activation in place.
+// An activation on cuDNN when it has one, else on the backend's own kernel (when built).
+struct AnyActivation {
+  bool own = false;
+  ActivationDesc desc;
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+  cuda::Activation f = cuda::Activation::Clip;
+  float alpha = 0, beta = 0;
+#endif
+  void set(const FusedActivation& a) {
+    if (device::cudnn_activation(a) || !kOwnKernels) {
+      desc.set(a);  // throws Unsupported with the reason when cuDNN has none
+      return;
+    }
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+    own = true;
+    alpha = a.alpha;
+    beta = a.beta;
+    switch (a.kind) {
+      case LayerKind::LeakyReLU:
+        f = cuda::Activation::LeakyReLU;
+        break;
+      case LayerKind::Clip:
+        f = cuda::Activation::Clip;
+        break;
+      case LayerKind::HardSwish:
+        f = cuda::Activation::HardSwish;
+        break;
+      case LayerKind::HardSigmoid:
+        f = cuda::Activation::HardSigmoid;
+        break;
+      default:
+        throw Unsupported(device::activation_reason(a, true));
+    }
+#endif
+  }
+  void run(cudnnHandle_t h, const TensorDesc& d, const float* x, float* y, int64_t n) const {
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+    if (own) {
+      cudaStream_t s = nullptr;
+      check(cudnnGetStream(h, &s), "cudnnGetStream");
+      const char* err = cuda::activation(f, alpha, beta, x, y, n, s);
+      if (*err) throw_failure("cudnn backend: activation kernel: {}", err);
+      return;
+    }
+#else
+    (void)n;
+#endif
+    check(cudnnActivationForward(h, desc.d, &kOne, d.d, x, &kZero, d.d, y), "cudnnActivationForward");
+  }
+};
+
+// The optional epilogue shared by Conv, FC, BatchNorm, Scale and Eltwise: an activation in place.
 struct Epilogue {
   bool on = false;
-  ActivationDesc act;
-  void set(const Layer& l) {
+  int64_t elems = 0;
+  AnyActivation act;
+  void set(const Layer& l, int64_t n) {
     if (!l.fused_activation) return;
     act.set(*l.fused_activation);
+    elems = n;
     on = true;
   }
   void run(cudnnHandle_t h, const TensorDesc& yd, float* y) const {
-    if (on) check(cudnnActivationForward(h, act.d, &kOne, yd.d, y, &kZero, yd.d, y), "cudnnActivationForward");
+    if (on) act.run(h, yd, y, y, elems);
   }
 };
 
@@ -321,7 +423,7 @@ class ConvKernel final : public CudnnKernel {
       bias_ = &use(bias->data, bias->elems);
       bd_.set(std::array<int, 4>{1, static_cast<int>(g.out_c), 1, 1});
     }
-    epi_.set(*b.layer);
+    epi_.set(*b.layer, b.outputs[0].elems);
   }
   ~ConvKernel() override {
     cudnnDestroyFilterDescriptor(fd_);
@@ -399,7 +501,7 @@ class FcKernel final : public CudnnKernel {
       bias_ = &use(bias->data, bias->elems);
       bd_.set(std::array<int, 4>{1, n_, 1, 1});
     }
-    epi_.set(*b.layer);
+    epi_.set(*b.layer, b.outputs[0].elems);
   }
   void run(float*) override {
     // Row-major Y[m,n] = X[m,k] W[n,k]^T is column-major Y^T = W^T(op T on W's k x n storage) X^T.
@@ -424,7 +526,19 @@ class PoolKernel final : public CudnnKernel {
     const PoolGeometry g = pool_geometry(b);
     std::string why;
     auto plan = device::plan_pool(g, &why);
-    if (!plan) throw Unsupported(why);
+    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
+    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    if (!plan) {
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+      // Ceil rounding or asymmetric padding: the backend's own pooling kernel.
+      own_ = true;
+      own_g_ = {g.n * g.c, g.in_h, g.in_w, g.out_h, g.out_w, g.kh, g.kw, g.sh,
+                g.sw,      g.pt,   g.pl,   g.pb,    g.pr,    g.max, g.count_include_pad};
+      return;
+#else
+      throw Unsupported(why);
+#endif
+    }
     check(cudnnCreatePoolingDescriptor(&pd_), "cudnnCreatePoolingDescriptor");
     const cudnnPoolingMode_t mode = g.max ? CUDNN_POOLING_MAX
                                     : g.count_include_pad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
@@ -434,15 +548,26 @@ class PoolKernel final : public CudnnKernel {
                   "pooling descriptor");
     xd_.set(b.inputs[0].shape);
     yd_.set(b.outputs[0].shape);
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
   }
-  ~PoolKernel() override { cudnnDestroyPoolingDescriptor(pd_); }
+  ~PoolKernel() override {
+    if (pd_) cudnnDestroyPoolingDescriptor(pd_);
+  }
   void run(float*) override {
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+    if (own_) {
+      const char* err = cuda::pool2d(own_g_, x_->dev, y_->dev, be_.stream());
+      if (*err) throw_failure("cudnn backend: pooling kernel: {}", err);
+      return;
+    }
+#endif
     check(cudnnPoolingForward(be_.dnn(), pd_, &kOne, xd_.d, x_->dev, &kZero, yd_.d, y_->dev), "cudnnPoolingForward");
   }
 
  private:
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+  bool own_ = false;
+  cuda::Pool2d own_g_{};
+#endif
   cudnnPoolingDescriptor_t pd_ = nullptr;
   TensorDesc xd_, yd_;
   DevPtr *x_ = nullptr, *y_ = nullptr;
@@ -455,14 +580,13 @@ class ActivationKernel final : public CudnnKernel {
     xd_.set(b.inputs[0].shape);
     x_ = &use(b.inputs[0].data, b.inputs[0].elems);
     y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    elems_ = b.inputs[0].elems;
   }
-  void run(float*) override {
-    check(cudnnActivationForward(be_.dnn(), act_.d, &kOne, xd_.d, x_->dev, &kZero, xd_.d, y_->dev),
-          "cudnnActivationForward");
-  }
+  void run(float*) override { act_.run(be_.dnn(), xd_, x_->dev, y_->dev, elems_); }
 
  private:
-  ActivationDesc act_;
+  AnyActivation act_;
+  int64_t elems_ = 0;
   TensorDesc xd_;
   DevPtr *x_ = nullptr, *y_ = nullptr;
 };
@@ -486,7 +610,7 @@ class BatchNormKernel final : public CudnnKernel {
     if (!shift) zeros_.assign(static_cast<size_t>(c), 0.0f);
     scale_ = &use(scale ? scale->data : ones_.data(), c);
     shift_ = &use(shift ? shift->data : zeros_.data(), c);
-    epi_.set(*b.layer);
+    epi_.set(*b.layer, b.outputs[0].elems);
   }
   void run(float*) override {
     check(cudnnBatchNormalizationForwardInference(be_.dnn(), CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, xd_.d, x_->dev,
@@ -538,7 +662,7 @@ class OpTensorKernel final : public CudnnKernel {
       if (b.inputs[0].shape != out) std::swap(operands_[0], operands_[1]);
     }
     check_prepare(cudnnSetOpTensorDescriptor(od_, op, CUDNN_DATA_FLOAT, CUDNN_NOT_PROPAGATE_NAN), "op descriptor");
-    epi_.set(*b.layer);
+    epi_.set(*b.layer, b.outputs[0].elems);
   }
   ~OpTensorKernel() override { cudnnDestroyOpTensorDescriptor(od_); }
   void run(float*) override {

@@ -44,7 +44,12 @@ std::optional<std::array<int, 4>> broadcast4(const Shape& in, const Shape& out) 
   return d;
 }
 
-std::string activation_reason(const FusedActivation& a) {
+bool cudnn_activation(const FusedActivation& a) { return activation_reason(a, false).empty(); }
+
+std::string activation_reason(const FusedActivation& a, bool kernels) {
+  if (kernels && (a.kind == LayerKind::LeakyReLU || a.kind == LayerKind::Clip || a.kind == LayerKind::HardSwish ||
+                  a.kind == LayerKind::HardSigmoid))
+    return {};
   switch (a.kind) {
     case LayerKind::ReLU:
     case LayerKind::Sigmoid:
@@ -112,10 +117,10 @@ std::optional<AlgoResult> choose_algorithm(const std::vector<AlgoResult>& found,
   return best;
 }
 
-std::string unsupported_reason(const LayerBinding& b) {
+std::string unsupported_reason(const LayerBinding& b, bool kernels) {
   const Layer& l = *b.layer;
   if (l.fused_activation) {
-    std::string r = activation_reason(*l.fused_activation);
+    std::string r = activation_reason(*l.fused_activation, kernels);
     if (!r.empty()) return "fused " + r;
   }
   for (const Tensor& t : b.inputs)
@@ -134,16 +139,19 @@ std::string unsupported_reason(const LayerBinding& b) {
     case LayerKind::Pooling: {
       if (b.inputs[0].shape.rank() != 4) return "only 2-D pooling (rank-4 NCHW)";
       std::string why;
-      if (!plan_pool(pool_geometry(b), &why)) return why;
+      if (!plan_pool(pool_geometry(b), &why) && !kernels) return why;
       return {};
     }
     case LayerKind::ReLU:
     case LayerKind::Clip:
     case LayerKind::Sigmoid:
     case LayerKind::TanH:
-    case LayerKind::Swish: {
+    case LayerKind::Swish:
+    case LayerKind::LeakyReLU:
+    case LayerKind::HardSwish:
+    case LayerKind::HardSigmoid: {
       if (!nchw4(b.inputs[0].shape)) return "rank above 4";
-      return activation_reason(activation_of(l));
+      return activation_reason(activation_of(l), kernels);
     }
     case LayerKind::BatchNorm:
       if (b.inputs[0].shape.rank() != 4 && b.inputs[0].shape.rank() != 2) return "BatchNorm of rank other than 2 or 4";

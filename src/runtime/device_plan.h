@@ -23,11 +23,16 @@ std::optional<std::array<int, 4>> nchw4(const Shape& s);
 std::optional<std::array<int, 4>> broadcast4(const Shape& in, const Shape& out);
 
 // The cuDNN activation a (fused or standalone) activation maps to: ReLU, Clip with min 0 (clipped ReLU),
-// Sigmoid, TanH and Swish. Empty string when it maps; otherwise why not.
-std::string activation_reason(const FusedActivation& a);
+// Sigmoid, TanH and Swish. Empty string when it maps; otherwise why not. With `kernels` (the backend's own
+// CUDA kernels are built) LeakyReLU, any Clip, HardSwish and HardSigmoid are taken too.
+std::string activation_reason(const FusedActivation& a, bool kernels = false);
+// Whether an activation runs on cuDNN (false: on the backend's own kernel, when activation_reason allows it).
+bool cudnn_activation(const FusedActivation& a);
 
 // Empty when the cudnn backend takes this layer on the GPU; otherwise why not (reported as a fallback).
-std::string unsupported_reason(const LayerBinding& b);
+// `kernels`: the backend's own CUDA kernels are built (activations above, pooling that cuDNN's floor
+// rounding and symmetric padding cannot express).
+std::string unsupported_reason(const LayerBinding& b, bool kernels = false);
 
 // Pooling as cuDNN computes it: symmetric padding and floor((in + 2 pad - k) / s) + 1 outputs.
 struct PoolPlan {

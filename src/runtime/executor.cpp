@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 
 namespace convergy {
@@ -104,6 +105,7 @@ struct Executor::Impl {
   std::vector<Fallback> skipped;
   Buffer workspace;
   std::vector<double> device_ms;  // per layer, summed event times since take_device_layer_ms()
+  std::map<LayerId, int> graphs;  // captured replay graph by layer (-1: the whole network)
 
   void plan_buffers();
   void fill_weights();
@@ -338,6 +340,40 @@ std::vector<double> Executor::take_device_layer_ms() {
 }
 
 std::string Executor::math_mode() const { return impl_->backend->math_mode(); }
+
+std::string Executor::prepare_replay(LayerId layer, int64_t runs) {
+  if (layer < -1 || layer >= impl_->graph.num_layers())
+    throw_bad_input("layer id {} is out of range (the network has {} layers)", layer, impl_->graph.num_layers());
+  if (runs < 1) throw_bad_input("graph replay of {} runs: expected at least 1", runs);
+  Backend& be = *impl_->backend;
+  if (!be.on_device()) return fmt::format("backend {} runs on the host (graph replay is for device backends)",
+                                          be.name());
+  const int nl = impl_->graph.num_layers();
+  const LayerId first = layer < 0 ? 0 : layer, last = layer < 0 ? nl - 1 : layer;
+  // A layer that falls back to the reference kernel copies to the host and waits: not capturable.
+  for (LayerId li = first; li <= last; ++li)
+    if (impl_->kernels[static_cast<size_t>(li)] && impl_->backend_name[static_cast<size_t>(li)] != be.name())
+      return fmt::format("layer \"{}\" runs on the host (fallback)", impl_->graph.layer(li).name);
+  impl_->apply_threads();
+  float* ws = impl_->workspace.get();
+  std::string why;
+  const int id = be.capture(
+      [&] {
+        for (int64_t r = 0; r < runs; ++r)
+          for (LayerId li = first; li <= last; ++li)
+            if (Kernel* k = impl_->kernels[static_cast<size_t>(li)].get()) k->run(ws);
+      },
+      &why);
+  if (id < 0) return why.empty() ? std::string("capture failed") : why;
+  impl_->graphs[layer] = id;
+  return {};
+}
+
+void Executor::replay(LayerId layer) {
+  auto it = impl_->graphs.find(layer);
+  if (it == impl_->graphs.end()) throw_failure("internal: no replay graph for layer {} (prepare_replay first)", layer);
+  impl_->backend->replay(it->second);
+}
 
 void Executor::run_layer(LayerId layer) {
   if (layer < 0 || layer >= impl_->graph.num_layers())

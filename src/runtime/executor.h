@@ -53,6 +53,13 @@ class Executor {
   // take_device_layer_ms() returns the summed per-layer milliseconds since the last call (by layer id).
   bool has_device_timer() const;
   std::vector<double> take_device_layer_ms();
+  // CUDA-graph replay (device backends): prepare_replay() captures `runs` back-to-back runs of one layer, or
+  // of the whole network when layer is -1 (its device layers only: no input upload, output download or
+  // synchronisation), into one graph; it returns an empty string, or why not (a CPU backend, a layer that
+  // falls back to the host, a failed capture). replay() queues one launch of that graph (`runs` runs);
+  // synchronize() waits for it.
+  std::string prepare_replay(LayerId layer, int64_t runs);
+  void replay(LayerId layer);
   // The backend's math settings ("tf32=off"), empty for CPU backends.
   std::string math_mode() const;
 

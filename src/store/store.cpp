@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS measurements(
   cv REAL,
   ci95_ms REAL,
   median_ci95_ms REAL,
+  graph_replay INTEGER,
   energy_stddev_mj REAL,
   energy_ci95_mj REAL,
   created_at TEXT NOT NULL,
@@ -232,6 +233,9 @@ Store::Store(const std::string& path, bool read_only) : path_(path) {
       // Files from before the median interval column: add it (NULL in old rows).
       if (!column_exists(db_, "measurements", "median_ci95_ms"))
         exec("ALTER TABLE measurements ADD COLUMN median_ci95_ms REAL");
+      // And before the graph replay column (NULL in old rows: not recorded).
+      if (!column_exists(db_, "measurements", "graph_replay"))
+        exec("ALTER TABLE measurements ADD COLUMN graph_replay INTEGER");
       Stmt meta(db_, "INSERT OR IGNORE INTO convergy_meta(key, value) VALUES('schema_version', '1')");
       meta.step();
     } else {
@@ -239,6 +243,7 @@ Store::Store(const std::string& path, bool read_only) : path_(path) {
       t.step();
       if (t.i64(0) == 0) throw_bad_input("{}: not a convergy database (no measurements table)", path);
       has_median_ci_ = column_exists(db_, "measurements", "median_ci95_ms");
+      has_graph_replay_ = column_exists(db_, "measurements", "graph_replay");
     }
   } catch (const Error& e) {
     sqlite3_close(db_);
@@ -339,16 +344,16 @@ void Store::insert(const std::vector<MeasurementRow>& rows) {
                     ? "INSERT OR REPLACE INTO measurements(layer_id, mode, rep, backend, threads, time_ms, cpu_time_ms, "
                       "energy_mj, dynamic_energy_mj, power_w, sensor, rail, iterations, repeated_for_sensor, "
                       "counters_json, n, mean_ms, stddev_ms, cv, ci95_ms, energy_stddev_mj, energy_ci95_mj, created_at, "
-                      "median_ci95_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                      "median_ci95_ms, graph_replay) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     : "INSERT OR IGNORE INTO measurements(layer_id, mode, rep, backend, threads, time_ms, cpu_time_ms, "
                       "energy_mj, dynamic_energy_mj, power_w, sensor, rail, iterations, repeated_for_sensor, "
                       "counters_json, n, mean_ms, stddev_ms, cv, ci95_ms, energy_stddev_mj, energy_ci95_mj, created_at, "
-                      "median_ci95_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                      "median_ci95_ms, graph_replay) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(r.layer_id).bind(r.mode).bind(r.rep).bind(r.backend).bind(r.threads).bind(r.time_ms);
     s.bind(r.cpu_time_ms).bind(r.energy_mj).bind(r.dynamic_energy_mj).bind(r.power_w);
     s.bind_text_or_null(r.sensor).bind_text_or_null(r.rail).bind(r.iterations).bind(r.repeated_for_sensor ? 1 : 0);
     s.bind_text_or_null(r.counters_json).bind(r.n).bind(r.mean_ms).bind(r.stddev_ms).bind(r.cv).bind(r.ci95_ms);
-    s.bind(r.energy_stddev_mj).bind(r.energy_ci95_mj).bind(now).bind(r.median_ci95_ms);
+    s.bind(r.energy_stddev_mj).bind(r.energy_ci95_mj).bind(now).bind(r.median_ci95_ms).bind(r.graph_replay ? 1 : 0);
     s.step();
   }
   tx.commit();
@@ -359,7 +364,8 @@ std::vector<MeasurementRow> Store::rows(int64_t layer_id, const std::string& mod
          "SELECT layer_id, mode, rep, backend, threads, time_ms, cpu_time_ms, energy_mj, dynamic_energy_mj, power_w, "
          "coalesce(sensor, ''), coalesce(rail, ''), iterations, repeated_for_sensor, coalesce(counters_json, ''), n, "
          "mean_ms, stddev_ms, cv, ci95_ms, energy_stddev_mj, energy_ci95_mj, " +
-             median_ci_column() + " FROM measurements WHERE layer_id = ? AND mode = ? ORDER BY rep");
+             median_ci_column() + ", " + graph_replay_column() +
+             " FROM measurements WHERE layer_id = ? AND mode = ? ORDER BY rep");
   q.bind(layer_id).bind(mode);
   std::vector<MeasurementRow> out;
   while (q.step()) {
@@ -387,6 +393,7 @@ std::vector<MeasurementRow> Store::rows(int64_t layer_id, const std::string& mod
     r.energy_stddev_mj = q.opt(20);
     r.energy_ci95_mj = q.opt(21);
     r.median_ci95_ms = q.opt(22);
+    r.graph_replay = q.opt_i64(23).value_or(0) != 0;
     out.push_back(std::move(r));
   }
   return out;
@@ -407,12 +414,17 @@ std::string Store::median_ci_column(const std::string& table_prefix) const {
   return has_median_ci_ ? table_prefix + "median_ci95_ms" : "NULL";
 }
 
+std::string Store::graph_replay_column(const std::string& table_prefix) const {
+  return has_graph_replay_ ? table_prefix + "graph_replay" : "NULL";
+}
+
 void Store::export_csv(std::ostream& out, std::optional<int64_t> campaign, bool raw) {
   std::string sql =
       "SELECT c.id, n.name, l.idx, l.name, l.type, m.mode, m.rep, m.backend, m.threads, m.time_ms, m.energy_mj, "
       "m.power_w, coalesce(m.sensor, ''), coalesce(m.rail, ''), l.features_json, m.dynamic_energy_mj, m.cpu_time_ms, "
       "m.n, m.mean_ms, m.stddev_ms, m.cv, m.ci95_ms, m.energy_stddev_mj, m.energy_ci95_mj, m.iterations, "
-      "m.repeated_for_sensor, " + median_ci_column("m.") + " FROM measurements m JOIN layers l ON m.layer_id = l.id JOIN networks n ON "
+      "m.repeated_for_sensor, " + median_ci_column("m.") + ", " + graph_replay_column("m.") +
+      " FROM measurements m JOIN layers l ON m.layer_id = l.id JOIN networks n ON "
       "l.network_id = n.id JOIN campaigns c ON n.campaign_id = c.id WHERE (?1 IS NULL OR c.id = ?1) AND "
       "(?2 OR m.rep < 0) ORDER BY c.id, n.id, m.mode, l.idx < 0, l.idx, m.rep";
   // Feature columns: every name seen, in first-seen order (the same for every layer of one build).
@@ -443,14 +455,15 @@ void Store::export_csv(std::ostream& out, std::optional<int64_t> campaign, bool 
       auto n = q.opt_i64(17);
       r.tail = {num(q.opt(15)), num(q.opt(16)), n ? std::to_string(*n) : "", num(q.opt(18)), num(q.opt(19)),
                 num(q.opt(20)), num(q.opt(21)), num(q.opt(22)),              num(q.opt(23)), std::to_string(q.i64(24)),
-                q.i64(25) ? "1" : "0",       num(q.opt(26))};
+                q.i64(25) ? "1" : "0",       num(q.opt(26)),
+                q.opt_i64(27) ? (*q.opt_i64(27) ? "1" : "0") : ""};
       rows.push_back(std::move(r));
     }
   }
   out << "campaign,network,layer_index,layer,type,mode,kind,rep,backend,threads,time_ms,energy_mj,power_w,sensor,rail";
   for (const auto& f : feature_cols) out << "," << csv_field(f);
   out << ",dynamic_energy_mj,cpu_time_ms,n,mean_ms,stddev_ms,cv,ci95_ms,energy_stddev_mj,energy_ci95_mj,iterations,"
-         "repeated_for_sensor,median_ci95_ms\n";
+         "repeated_for_sensor,median_ci95_ms,graph_replay\n";
   for (const auto& r : rows) {
     for (size_t i = 0; i < r.head.size(); ++i) out << (i ? "," : "") << r.head[i];
     for (const auto& f : feature_cols) {

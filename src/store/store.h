@@ -50,6 +50,7 @@ struct MeasurementRow {
   std::string sensor, rail;
   int64_t iterations = 1;          // runs averaged in this row's window
   bool repeated_for_sensor = false;  // energy taken from an isolated repetition long enough for the sensor
+  bool graph_replay = false;  // the row's energy (or isolated timing) window replayed a CUDA graph
   std::string counters_json;       // perf counters per run, {"instructions": ...}; empty if none
   // Aggregate rows only.
   std::optional<int64_t> n;
@@ -98,8 +99,10 @@ class Store {
   // `median_ci95_ms` (the column) or `NULL` for a database written before that column existed and opened
   // read-only, so old files stay readable.
   std::string median_ci_column(const std::string& table_prefix = "") const;
+  std::string graph_replay_column(const std::string& table_prefix = "") const;
   sqlite3* db_ = nullptr;
   bool has_median_ci_ = true;
+  bool has_graph_replay_ = true;
   std::string path_;
 };
 

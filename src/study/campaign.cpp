@@ -120,6 +120,7 @@ MeasurementRow to_row(const LayerMeasurement& m, int64_t layer_id, const Campaig
   }
   r.iterations = m.iterations;
   r.repeated_for_sensor = m.repeated_for_sensor;
+  r.graph_replay = m.graph_replay;
   r.counters_json = counters_json(m);
   return r;
 }
@@ -139,6 +140,7 @@ MeasurementRow aggregate_row(const std::vector<MeasurementRow>& raw_rows, const 
     m.dynamic_energy_mj = r.dynamic_energy_mj;
     m.power_w = r.power_w;
     m.repeated_for_sensor = r.repeated_for_sensor;
+    m.graph_replay = r.graph_replay;
     raw.push_back(m);
   }
   Summary ts;
@@ -247,6 +249,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   if (o.energy_window_s > 0) config["energy_window_s"] = o.energy_window_s;
   if (o.cooldown_ms > 0) config["cooldown_ms"] = o.cooldown_ms;
   if (o.random_phase) config["random_phase"] = true;
+  if (o.graph_replay) config["graph_replay"] = true;
   Store store(o.db);
   CampaignSpec spec;
   spec.key = config.dump();  // the same command resumes the same campaign
@@ -287,6 +290,7 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   popt.energy_window_ms = o.energy_window_s * 1e3;
   popt.cooldown_ms = o.cooldown_ms;
   popt.random_phase = o.random_phase;
+  popt.graph_replay = o.graph_replay;
   popt.on_note = [&o](const std::string& note) { fmt::print("{}note: {}\n", o.progress_prefix, note); };
   if (o.counters) popt.perf_events = default_perf_events();
 

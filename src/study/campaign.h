@@ -32,6 +32,7 @@ struct CampaignOptions {
   double energy_window_s = 0;      // energy windows at least this long (0: 10 sensor update periods)
   double cooldown_ms = 0;          // pause before each energy window
   bool random_phase = false;       // random start phase of each energy window within the sensor's period
+  bool graph_replay = false;       // cudnn: energy and isolated windows replay CUDA graphs (ProfileOptions)
   // Markers mode: repetition r of every network before repetition r + 1 of any (each network's profiler
   // stays alive between rounds), so that transient load from other processes cannot slow every
   // repetition of one network. Otherwise all repetitions of a network run back to back.

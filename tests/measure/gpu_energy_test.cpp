@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <thread>
 
 namespace convergy {
@@ -185,6 +188,198 @@ TEST(GpuEnergy, GpuListShowsDriverClocksAndWhetherTheCounterWorks) {
   };
   EXPECT_TRUE(nvml_gpus(none, &why).empty());
   EXPECT_NE(why.find("no GPU"), std::string::npos) << why;
+}
+
+TEST(GpuEnergy, ReplayPlansFillTheWindowWithWholeGraphs) {
+  EXPECT_EQ(graph_runs_for(0.004, 2.0, 1000), 500);  // a 4 us layer: 500 runs per 2 ms graph
+  EXPECT_EQ(graph_runs_for(0.001, 2.0, 1000), 1000);  // capped
+  EXPECT_EQ(graph_runs_for(5.0, 2.0, 1000), 1);       // a run longer than the chunk: one per graph
+  EXPECT_EQ(graph_runs_for(0.0, 2.0, 64), 64);        // unmeasurably short: the cap
+  EXPECT_EQ(graph_launches_for(2.0, 5000.0, 1000000), 2500);
+  EXPECT_EQ(graph_launches_for(2.0, 5001.0, 1000000), 2501);  // the window reaches at least its length
+  EXPECT_EQ(graph_launches_for(9000.0, 5000.0, 1000000), 1);
+  EXPECT_EQ(graph_launches_for(1e-9, 5000.0, 77), 77);
+  const ReplayPlan p{500, 2500};
+  EXPECT_EQ(p.iterations(), 1250000);
+}
+
+// A simulated GPU with CUDA graphs and an energy counter that counts the device's work exactly: every run
+// of layer l costs kBusyW x kMs[l] (W x ms = mJ); a whole-network run from the host (run()) also leaves
+// the GPU idle for kGapMs while the host copies and waits, at kIdleW. So a window's energy is known
+// exactly whatever the host clock does, and the test asserts arithmetic, not timing.
+class GraphDevice : public Workload {
+ public:
+  static constexpr double kMs[2] = {0.4, 0.1};
+  static constexpr double kBusyW = 300, kIdleW = 100, kGapMs = 0.25;
+  explicit GraphDevice(bool layer1_capturable) : capturable_(layer1_capturable) {}
+
+  std::vector<LayerId> layers() const override { return {0, 1}; }
+  void run(LayerHook* hook) override {
+    for (LayerId l : layers()) {
+      if (hook) hook->on_layer(l, true);
+      run_layer(l);
+      if (hook) hook->on_layer(l, false);
+      device_ms_[static_cast<size_t>(l)] += kMs[l];
+    }
+    add_uj(kIdleW * kGapMs * 1e3);
+    sync();
+  }
+  void run_layer(LayerId l) override { queue(l, 1); }
+  // Waits for the queued work and, while a recorder samples the counter, until it has read the counter
+  // since the last deposit, so that the window's last sample before its end holds all of its energy
+  // (exact sums, not interpolated ones).
+  void sync() override {
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(std::min(queued_ms_, 20.0)));
+    queued_ms_ = 0;
+    for (int i = 0; i < 10000 && read_after_.load() < deposits_.load() && now_ns() - last_read_ns_.load() < 200000000;
+         ++i)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  std::vector<double> take_device_layer_ms() override {
+    auto out = device_ms_;
+    device_ms_ = {0, 0};
+    return out;
+  }
+  std::string prepare_replay(LayerId layer, int64_t runs) override {
+    if (!capturable_ && layer != 0) return "layer \"b\" runs on the host (fallback)";
+    graph_runs_[layer] = runs;
+    return {};
+  }
+  void replay(LayerId layer) override {
+    const int64_t runs = graph_runs_.at(layer);
+    if (layer == kWholeNetwork) {
+      queue(0, runs);
+      queue(1, runs);
+    } else {
+      queue(layer, runs);
+    }
+  }
+  std::string layer_name(LayerId layer) const override { return layer == 1 ? "b" : Workload::layer_name(layer); }
+  // The counter as the sensor reads it.
+  double read_energy_mj() {
+    const uint64_t d = deposits_.load();
+    const double mj = static_cast<double>(energy_uj_.load()) * 1e-3;
+    read_after_.store(d);
+    last_read_ns_.store(now_ns());
+    return mj;
+  }
+
+ private:
+  void queue(LayerId l, int64_t runs) {
+    queued_ms_ += kMs[l] * static_cast<double>(runs);
+    add_uj(kBusyW * kMs[l] * static_cast<double>(runs) * 1e3);
+  }
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void add_uj(double uj) {
+    energy_uj_ += static_cast<int64_t>(std::llround(uj));
+    ++deposits_;
+  }
+  bool capturable_;
+  double queued_ms_ = 0;
+  std::vector<double> device_ms_ = {0, 0};
+  std::map<LayerId, int64_t> graph_runs_;
+  std::atomic<int64_t> energy_uj_{0};
+  std::atomic<uint64_t> deposits_{0}, read_after_{0};
+  std::atomic<int64_t> last_read_ns_{0};
+};
+
+// The simulated GPU's counter, in joules as SensorRecorder keeps it.
+class GraphDeviceCounter : public Sensor {
+ public:
+  explicit GraphDeviceCounter(GraphDevice& d)
+      : Sensor({"fake:gpu", "GPU 0", "test", "mJ", SensorKind::EnergyCounter, 1.0, false, "", ""}, {}), d_(d) {}
+  std::optional<double> read() override { return d_.read_energy_mj() * 1e-3; }
+
+ private:
+  GraphDevice& d_;
+};
+
+ProfileOptions graph_options(bool replay, std::vector<std::string>* notes) {
+  ProfileOptions o;
+  o.warmup_runs = 1;
+  o.min_window_ms = 2;
+  o.min_sensor_periods = 4;  // 4 ms energy windows on the 1 ms fake counter
+  o.graph_chunk_ms = 1;
+  o.random_phase = true;
+  o.graph_replay = replay;
+  o.on_note = [notes](const std::string& n) { notes->push_back(n); };
+  return o;
+}
+
+TEST(GpuEnergy, GraphReplayMakesTheSumOfLayersTheWholeNetwork) {
+  const double layer0_mj = GraphDevice::kBusyW * GraphDevice::kMs[0];
+  const double layer1_mj = GraphDevice::kBusyW * GraphDevice::kMs[1];
+  const double gap_mj = GraphDevice::kIdleW * GraphDevice::kGapMs;
+  {
+    // Stream launches: the whole-network window includes the host gaps the isolated layers never see.
+    GraphDevice gpu(true);
+    GraphDeviceCounter counter(gpu);
+    std::vector<std::string> notes;
+    Profiler p(gpu, &counter, graph_options(false, &notes));
+    p.warm_up();
+    EXPECT_EQ(p.replay_plan(0).runs, 0);
+    const auto rows = p.markers_rep(0);
+    ASSERT_EQ(rows.size(), 3u);
+    ASSERT_TRUE(rows[0].energy_mj && rows[1].energy_mj && rows[2].energy_mj);
+    EXPECT_NEAR(*rows[0].energy_mj, layer0_mj, 1e-6);
+    EXPECT_NEAR(*rows[1].energy_mj, layer1_mj, 1e-6);
+    EXPECT_NEAR(*rows[2].energy_mj, layer0_mj + layer1_mj + gap_mj, 1e-6);
+    EXPECT_FALSE(rows[2].graph_replay);
+    EXPECT_TRUE(notes.empty());
+  }
+  {
+    // Graph replay: the whole network is replayed like the layers, and the sum is the whole.
+    GraphDevice gpu(true);
+    GraphDeviceCounter counter(gpu);
+    std::vector<std::string> notes;
+    Profiler p(gpu, &counter, graph_options(true, &notes));
+    p.warm_up();
+    for (LayerId l : {LayerId{0}, LayerId{1}, kWholeNetwork}) {
+      const ReplayPlan plan = p.replay_plan(l);
+      EXPECT_GE(plan.runs, 1) << l;
+      EXPECT_GE(plan.launches, 1) << l;
+    }
+    const auto rows = p.markers_rep(0);
+    ASSERT_EQ(rows.size(), 3u);
+    ASSERT_TRUE(rows[0].energy_mj && rows[1].energy_mj && rows[2].energy_mj);
+    EXPECT_NEAR(*rows[0].energy_mj, layer0_mj, 1e-6);
+    EXPECT_NEAR(*rows[1].energy_mj, layer1_mj, 1e-6);
+    EXPECT_NEAR(*rows[2].energy_mj, *rows[0].energy_mj + *rows[1].energy_mj, 1e-6);
+    for (const auto& r : rows) EXPECT_TRUE(r.graph_replay && r.repeated_for_sensor) << r.layer;
+    // Isolated mode replays too: the window's runs are whole graphs.
+    const LayerMeasurement iso = p.isolated(0, 0);
+    EXPECT_TRUE(iso.graph_replay);
+    EXPECT_EQ(iso.iterations, p.replay_plan(0).iterations());
+    ASSERT_TRUE(iso.energy_mj);
+    EXPECT_NEAR(*iso.energy_mj, layer0_mj, 1e-6);
+    EXPECT_TRUE(notes.empty()) << notes[0];
+  }
+}
+
+TEST(GpuEnergy, ALayerThatCannotBeCapturedKeepsStreamLaunchesWithANote) {
+  GraphDevice gpu(false);  // layer 1 (and so the network) falls back to the host
+  GraphDeviceCounter counter(gpu);
+  std::vector<std::string> notes;
+  Profiler p(gpu, &counter, graph_options(true, &notes));
+  p.warm_up();
+  EXPECT_GE(p.replay_plan(0).runs, 1);
+  EXPECT_EQ(p.replay_plan(1).runs, 0);
+  EXPECT_EQ(p.replay_plan(kWholeNetwork).runs, 0);
+  ASSERT_EQ(notes.size(), 2u);  // the network and layer b, once each
+  EXPECT_NE(notes[0].find("whole network: no graph replay"), std::string::npos) << notes[0];
+  EXPECT_NE(notes[1].find("b: no graph replay (layer \"b\" runs on the host"), std::string::npos) << notes[1];
+  EXPECT_NE(notes[1].find("stream launches"), std::string::npos) << notes[1];
+  const auto rows = p.markers_rep(0);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_TRUE(rows[0].graph_replay);
+  EXPECT_FALSE(rows[1].graph_replay);
+  EXPECT_FALSE(rows[2].graph_replay);  // from the markers window, as without replay
+  ASSERT_TRUE(rows[1].energy_mj && rows[2].energy_mj);
+  EXPECT_NEAR(*rows[1].energy_mj, GraphDevice::kBusyW * GraphDevice::kMs[1], 1e-6);
+  EXPECT_EQ(notes.size(), 2u);  // nothing new while measuring
 }
 
 }  // namespace

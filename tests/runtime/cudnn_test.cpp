@@ -40,8 +40,9 @@ ConvParams conv(int64_t oc, int64_t k, int64_t pad, int64_t groups = 1) {
 }
 
 // conv+ReLU, LRN, max pool, depthwise conv, BatchNorm, SE-style broadcast product, residual sum, concat,
-// LeakyReLU (a reference fallback in the middle of the device network), global pool, FC, softmax.
-Graph mixed_net() {
+// LeakyReLU (on the backend's own kernel; only where those are built), PReLU (a reference fallback in the
+// middle of the device network; left out when !with_fallback), global pool, FC, softmax.
+Graph mixed_net(bool with_fallback = true) {
   Graph g("mixed");
   BlobId x = g.add_input("data", {2, 3, 20, 20});
   auto one = [&](const std::string& name, LayerKind kind, LayerParams p, std::vector<BlobId> in) {
@@ -70,8 +71,13 @@ Graph mixed_net() {
   const BlobId scaled = one("se_scale", LayerKind::Eltwise, prod, {sig, bn});
   const BlobId sum = one("residual", LayerKind::Eltwise, EltwiseParams{}, {scaled, p1});
   const BlobId cat = one("concat", LayerKind::Concat, ConcatParams{1}, {sum, p1});
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
   const BlobId leaky = one("leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.1f}, {cat});
-  const BlobId pooled = one("gap", LayerKind::Pooling, gap, {leaky});
+#else
+  const BlobId leaky = cat;
+#endif
+  const BlobId prelu = with_fallback ? one("prelu", LayerKind::PReLU, PReLUParams{}, {leaky}) : leaky;
+  const BlobId pooled = one("gap", LayerKind::Pooling, gap, {prelu});
   InnerProductParams fc;
   fc.num_output = 10;
   const BlobId logits = one("fc", LayerKind::InnerProduct, fc, {pooled});
@@ -103,7 +109,7 @@ TEST(Cudnn, MixedNetworkMatchesReference) {
   EXPECT_LE(c.max_abs_diff, 1e-3 * c.max_abs_ref) << c.worst;
   Executor e(g, {"cudnn", 1, 1});
   ASSERT_EQ(e.fallbacks().size(), 1u);
-  EXPECT_EQ(e.fallbacks()[0].layer, "leaky");
+  EXPECT_EQ(e.fallbacks()[0].layer, "prelu");
   EXPECT_EQ(e.backend_of(g.find_layer("conv1")), "cudnn");
   EXPECT_EQ(e.math_mode(), "tf32=off");
   // Intermediate blobs are fetched from the device on request: the logits agree with the reference too.
@@ -143,6 +149,88 @@ TEST(Cudnn, IsolatedRunsRepeatAndDeviceTimerTimesEveryLayer) {
   e.synchronize();
   auto again = e.blob_data(g.outputs()[0]);
   EXPECT_EQ(std::vector<float>(again.begin(), again.end()), whole);
+}
+
+TEST(Cudnn, GraphReplayIsRefusedOnHostBackends) {
+  const Graph g = mixed_net();
+  Executor e(g, {"reference", 1, 1});
+  const std::string why = e.prepare_replay(g.find_layer("conv1"), 4);
+  EXPECT_NE(why.find("runs on the host"), std::string::npos) << why;
+  EXPECT_THROW(e.prepare_replay(g.num_layers(), 4), Error);
+  EXPECT_THROW(e.prepare_replay(-1, 0), Error);
+  EXPECT_THROW(e.replay(-1), Error);  // nothing captured
+}
+
+TEST(Cudnn, GraphReplayGivesTheStreamResultsAndRefusesHostFallbacks) {
+  REQUIRE_CUDA_DEVICE();
+  {
+    // The PReLU fallback copies to the host and waits: neither it nor the network can be captured.
+    const Graph g = mixed_net();
+    Executor e(g, {"cudnn", 1, 1});
+    const std::string layer_why = e.prepare_replay(g.find_layer("prelu"), 3);
+    EXPECT_NE(layer_why.find("\"prelu\" runs on the host"), std::string::npos) << layer_why;
+    const std::string net_why = e.prepare_replay(-1, 3);
+    EXPECT_NE(net_why.find("\"prelu\""), std::string::npos) << net_why;
+    EXPECT_EQ(e.prepare_replay(g.find_layer("conv1"), 3), "");  // its device layers still can
+  }
+  const Graph g = mixed_net(false);
+  Executor e(g, {"cudnn", 1, 1});
+  ASSERT_TRUE(e.fallbacks().empty());
+  e.run();
+  auto out = e.blob_data(g.outputs()[0]);
+  const std::vector<float> stream(out.begin(), out.end());
+  ASSERT_EQ(e.prepare_replay(-1, 3), "");
+  for (LayerId l = 0; l < g.num_layers(); ++l) {
+    if (g.layer(l).kind == LayerKind::Input) continue;
+    ASSERT_EQ(e.prepare_replay(l, 50), "") << g.layer(l).name;
+  }
+  for (LayerId l = 0; l < g.num_layers(); ++l)
+    if (g.layer(l).kind != LayerKind::Input) e.replay(l);
+  e.replay(-1);  // the network's layers again, in order: the output is the stream run's
+  e.synchronize();
+  auto replayed = e.blob_data(g.outputs()[0]);
+  ASSERT_EQ(replayed.size(), stream.size());
+  for (size_t i = 0; i < stream.size(); ++i) EXPECT_NEAR(replayed[i], stream[i], 1e-5f * (1 + std::fabs(stream[i])));
+}
+
+// What cuDNN lacks, on the backend's own kernels: conv + fused HardSwish, Clip from -1, HardSigmoid,
+// LeakyReLU, and ceil-rounded max and average pools (padding counted and not), against the reference.
+TEST(Cudnn, OwnKernelsMatchReference) {
+  REQUIRE_CUDA_DEVICE();
+#ifndef CONVERGY_HAVE_CUDA_KERNELS
+  GTEST_SKIP() << "the backend's CUDA kernels are not built (no nvcc at configure time)";
+#else
+  Graph g("own");
+  BlobId x = g.add_input("data", {2, 3, 18, 18});
+  auto one = [&](const std::string& name, LayerKind kind, LayerParams p, std::vector<BlobId> in) {
+    const LayerId id = g.add_layer(name, kind, std::move(p), std::move(in), {name});
+    return g.layer(id).outputs[0];
+  };
+  const BlobId c1 = one("conv", LayerKind::Convolution, conv(8, 3, 1), {x});
+  g.mutable_layers()[static_cast<size_t>(g.find_layer("conv"))].fused_activation = test::fused(LayerKind::HardSwish);
+  const BlobId clip = one("clip", LayerKind::Clip, ClipParams{-1.0f, 2.0f}, {c1});
+  const BlobId hsig = one("hsig", LayerKind::HardSigmoid, HardSigmoidParams{}, {clip});
+  const BlobId leaky = one("leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.2f}, {c1});
+  PoolParams max_ceil;
+  max_ceil.kernel_h = max_ceil.kernel_w = 3;
+  max_ceil.stride_h = max_ceil.stride_w = 2;
+  max_ceil.rounding = PoolRounding::Ceil;  // 18 -> 9 (cuDNN's floor: 8)
+  one("max_ceil", LayerKind::Pooling, max_ceil, {leaky});
+  PoolParams avg_in = max_ceil;
+  avg_in.method = PoolMethod::Average;
+  avg_in.pad_top = avg_in.pad_left = avg_in.pad_bottom = avg_in.pad_right = 1;  // 18 -> 10 (floor: 9)
+  one("avg_ceil_in", LayerKind::Pooling, avg_in, {hsig});
+  PoolParams avg_ex = avg_in;
+  avg_ex.count_include_pad = false;
+  one("avg_ceil_ex", LayerKind::Pooling, avg_ex, {hsig});  // three network outputs, all compared
+  Executor e(g, {"cudnn", 1, 1});
+  EXPECT_TRUE(e.fallbacks().empty()) << e.fallbacks()[0].layer << ": " << e.fallbacks()[0].reason;
+  const test::Comparison c = test::compare_with_reference(g, "cudnn");
+  EXPECT_GT(c.max_abs_ref, 0.0);
+  EXPECT_LE(c.max_abs_diff, 1e-4 * c.max_abs_ref) << c.worst;
+  // And they can be captured for graph replay.
+  EXPECT_EQ(e.prepare_replay(-1, 2), "");
+#endif
 }
 
 TEST(Cudnn, Tf32IsRecordedAndStaysClose) {

@@ -30,6 +30,8 @@ struct Bound {
     for (const WeightSpec& w : b.layer->weights) b.weights.push_back({nullptr, w.shape, w.shape.elems()});
   }
   std::string reason() const { return runtime::device::unsupported_reason(b); }
+  // With the backend's own CUDA kernels built.
+  std::string reason_with_kernels() const { return runtime::device::unsupported_reason(b, true); }
 };
 
 ConvParams conv3(int64_t pad_top, int64_t pad_bottom) {
@@ -80,6 +82,31 @@ TEST(DevicePlan, TakesCommonLayersAndSaysWhyNotForTheRest) {
   EXPECT_EQ(Bound(one_layer_graph(LayerKind::Eltwise, prod, {{1, 8, 1, 1}, {1, 8, 4, 4}})).reason(), "");
   EXPECT_NE(Bound(one_layer_graph(LayerKind::Eltwise, EltwiseParams{}, {{1, 8, 4, 4}})).reason(), "");
   EXPECT_NE(Bound(one_layer_graph(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 8, 4, 4}})).reason(), "");
+}
+
+TEST(DevicePlan, OwnKernelsTakeTheActivationsAndPoolsCudnnLacks) {
+  const Bound hs(one_layer_graph(LayerKind::Convolution, conv3(1, 1), {{1, 3, 8, 8}},
+                                 test::fused(LayerKind::HardSwish)));
+  EXPECT_NE(hs.reason(), "");
+  EXPECT_EQ(hs.reason_with_kernels(), "");
+  const Bound clip(one_layer_graph(LayerKind::Clip, ClipParams{-1.0f, 1.0f}, {{1, 4}}));
+  EXPECT_EQ(clip.reason_with_kernels(), "");
+  EXPECT_EQ(Bound(one_layer_graph(LayerKind::LeakyReLU, LeakyReLUParams{}, {{1, 4, 2, 2}})).reason_with_kernels(), "");
+  EXPECT_EQ(Bound(one_layer_graph(LayerKind::HardSigmoid, HardSigmoidParams{}, {{1, 4}})).reason_with_kernels(), "");
+  PoolParams ceil_pool;
+  ceil_pool.kernel_h = ceil_pool.kernel_w = 3;
+  ceil_pool.stride_h = ceil_pool.stride_w = 2;
+  ceil_pool.rounding = PoolRounding::Ceil;
+  const Bound pool(one_layer_graph(LayerKind::Pooling, ceil_pool, {{1, 4, 112, 112}}));
+  EXPECT_NE(pool.reason().find("ceil"), std::string::npos) << pool.reason();
+  EXPECT_EQ(pool.reason_with_kernels(), "");
+  // What neither covers stays a fallback; cuDNN's own activations stay on cuDNN.
+  const std::string prelu = Bound(one_layer_graph(LayerKind::PReLU, PReLUParams{}, {{1, 4, 2, 2}})).reason_with_kernels();
+  EXPECT_NE(prelu.find("PReLU"), std::string::npos) << prelu;
+  EXPECT_TRUE(runtime::device::cudnn_activation(test::fused(LayerKind::ReLU)));
+  EXPECT_TRUE(runtime::device::cudnn_activation(test::fused(LayerKind::Clip, 0.0f, 6.0f)));
+  EXPECT_FALSE(runtime::device::cudnn_activation(test::fused(LayerKind::Clip, -1.0f, 6.0f)));
+  EXPECT_FALSE(runtime::device::cudnn_activation(test::fused(LayerKind::HardSwish)));
 }
 
 TEST(DevicePlan, PoolingMatchesCudnnArithmeticOrFallsBack) {

@@ -130,16 +130,16 @@ TEST(Store, ExportGoldenColumnsAndEmptyFieldsForMissingEnergy) {
   EXPECT_EQ(csv.str(),
             "campaign,network,layer_index,layer,type,mode,kind,rep,backend,threads,time_ms,energy_mj,power_w,sensor,"
             "rail,macs,in_c,dynamic_energy_mj,cpu_time_ms,n,mean_ms,stddev_ms,cv,ci95_ms,energy_stddev_mj,"
-            "energy_ci95_mj,iterations,repeated_for_sensor,median_ci95_ms\n"
+            "energy_ci95_mj,iterations,repeated_for_sensor,median_ci95_ms,graph_replay\n"
             "1,tiny,0,conv1,Convolution,isolated,aggregate,,openblas,1,1.25,12.5,10,rapl:package-0,package-0,1000,3,,"
-            "1.25,5,1.3,0.1,0.0769230769,0.124,,,8,0,0.15\n");
+            "1.25,5,1.3,0.1,0.0769230769,0.124,,,8,0,0.15,0\n");
   std::ostringstream with_raw;
   s.export_csv(with_raw, c.id, /*raw=*/true);
   EXPECT_THAT(with_raw.str(), HasSubstr("isolated,raw,0,openblas,1,1.2,,,,,1000,3"));
 }
 
-// A database written before the median-interval column existed: read-only readers see NULL there, and a
-// writer adds the column without touching the old rows.
+// A database written before the median-interval and graph-replay columns existed: read-only readers see NULL
+// there, and a writer adds the columns without touching the old rows.
 TEST(Store, OldFileWithoutTheMedianIntervalColumn) {
   auto path = temp_db("store_old_schema.db");
   int64_t l0 = 0;
@@ -151,6 +151,8 @@ TEST(Store, OldFileWithoutTheMedianIntervalColumn) {
     ASSERT_EQ(sqlite3_exec(s.handle(), "ALTER TABLE measurements DROP COLUMN median_ci95_ms", nullptr, nullptr,
                            nullptr),
               SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(s.handle(), "ALTER TABLE measurements DROP COLUMN graph_replay", nullptr, nullptr, nullptr),
+              SQLITE_OK);
   }
   {
     Store ro(path, /*read_only=*/true);
@@ -158,7 +160,8 @@ TEST(Store, OldFileWithoutTheMedianIntervalColumn) {
     EXPECT_FALSE(ro.rows(l0, "isolated")[0].median_ci95_ms.has_value());
     std::ostringstream csv;
     ro.export_csv(csv, std::nullopt, /*raw=*/true);
-    EXPECT_THAT(csv.str(), HasSubstr(",median_ci95_ms\n"));
+    EXPECT_THAT(csv.str(), HasSubstr(",median_ci95_ms,graph_replay\n"));
+    EXPECT_THAT(csv.str(), HasSubstr(",0,,\n"));  // neither recorded: empty, not 0
   }
   Store rw(path);
   MeasurementRow agg = raw_row(l0, -1, 1.2);
