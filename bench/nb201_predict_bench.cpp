@@ -67,8 +67,7 @@ const model::Model& bench_model() {
 }
 
 double predict_text(const std::string& text, const std::string& name) {
-  Graph g = import_caffe_prototxt(text, name);
-  NetworkFeatures f = network_features(run_passes(g).graph);
+  NetworkFeatures f = network_features(run_passes(import_caffe_prototxt(text, name)).graph);
   return model::predict_network(bench_model(), f).predicted;
 }
 

@@ -203,31 +203,40 @@ std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& change
   return plan;
 }
 
-}  // namespace
 
-PassResult run_passes(const Graph& graph, const PassOptions& options) {
+// With `owned` (the caller gave the graph away), even the first rebuild moves layers out of `graph`.
+PassResult passes(const Graph& graph, bool owned, const PassOptions& options) {
   PassResult r;
   // The input is copied only if no pass changes it; otherwise the first rebuild reads it directly.
   bool rebuilt = false;
   using Planner = std::vector<LayerPlan> (*)(const Graph&, std::vector<PassChange>&);
   // Dead layers go first: a dead branch reading a convolution output would otherwise block folding.
-  const std::pair<bool, Planner> passes[] = {{options.remove_dead, plan_dead},
-                                             {options.remove_dropout, plan_dropout},
-                                             {options.fold_batchnorm, plan_fold},
-                                             {options.fuse_activations, plan_fuse}};
-  for (const auto& [enabled, planner] : passes) {
+  const std::pair<bool, Planner> planners[] = {{options.remove_dead, plan_dead},
+                                               {options.remove_dropout, plan_dropout},
+                                               {options.fold_batchnorm, plan_fold},
+                                               {options.fuse_activations, plan_fuse}};
+  for (const auto& [enabled, planner] : planners) {
     if (!enabled) continue;
     size_t before = r.changes.size();
     const Graph& current = rebuilt ? r.graph : graph;
     auto plan = planner(current, r.changes);
     if (r.changes.size() != before) {
-      // A graph this function rebuilt is its own to take apart; the caller's graph is copied from.
-      r.graph = rebuild(current, plan, rebuilt ? &r.graph.mutable_layers() : nullptr);
+      // A graph this function rebuilt, or was given, is its own to take apart; the caller's is copied from.
+      std::vector<Layer>* movable = rebuilt ? &r.graph.mutable_layers()
+                                    : owned ? &const_cast<Graph&>(graph).mutable_layers()
+                                            : nullptr;
+      r.graph = rebuild(current, plan, movable);
       rebuilt = true;
     }
   }
-  if (!rebuilt) r.graph = graph;
+  if (!rebuilt) r.graph = owned ? std::move(const_cast<Graph&>(graph)) : graph;
   return r;
 }
+
+}  // namespace
+
+PassResult run_passes(const Graph& graph, const PassOptions& options) { return passes(graph, false, options); }
+
+PassResult run_passes(Graph&& graph, const PassOptions& options) { return passes(graph, true, options); }
 
 }  // namespace convergy
