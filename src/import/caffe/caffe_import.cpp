@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <span>
 #include <type_traits>
 #include <unordered_map>
@@ -111,6 +112,7 @@ class LayerCtx {
   std::string_view param_name() const { return param_name_; }
 
   const Field* find(std::string_view field) const { return param_ ? find_field(*param_, field) : nullptr; }
+  const Message* param() const { return param_; }
   std::vector<const Field*> all(std::string_view field) const {
     std::vector<const Field*> r;
     if (param_)
@@ -223,13 +225,27 @@ struct Conversion {
 std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string_view repeated,
                                                   std::string_view base, int64_t min,
                                                   std::optional<int64_t> lone_default = std::nullopt) {
-  const std::string h_name = std::string(base) + "_h", w_name = std::string(base) + "_w";
+  // The names are built in place and the values counted without a list: this runs for every convolution
+  // and pooling layer of every network read. `base` is one of our own short names.
+  char h_buf[32], w_buf[32];
+  auto suffixed = [&](char* buf, char axis) {
+    const size_t n = std::min<size_t>(base.size(), sizeof h_buf - 2);
+    std::memcpy(buf, base.data(), n);
+    buf[n] = '_';
+    buf[n + 1] = axis;
+    return std::string_view(buf, n + 2);
+  };
+  const std::string_view h_name = suffixed(h_buf, 'h'), w_name = suffixed(w_buf, 'w');
   const Field* fh = c.find(h_name);
   const Field* fw = c.find(w_name);
-  const auto values = c.all(repeated);
+  const Field* values[3] = {nullptr, nullptr, nullptr};  // the first three values of `repeated`
+  size_t n_values = 0;
+  if (const Message* m = c.param())
+    for (const auto& f : m->fields)
+      if (f.name == repeated && n_values++ < 3) values[n_values - 1] = &f;
   if (fh || fw) {
-    if (!values.empty())
-      c.fail(values.front()->pos,
+    if (n_values > 0)
+      c.fail(values[0]->pos,
              fmt::format("{} and {}/{} are both given, expected one of them", repeated, h_name, w_name));
     if ((!fh || !fw) && !lone_default)
       c.fail((fh ? fh : fw)->pos,
@@ -237,12 +253,11 @@ std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string
     return std::pair{fh ? c.to_int(*fh, min, LayerCtx::max_size()) : *lone_default,
                      fw ? c.to_int(*fw, min, LayerCtx::max_size()) : *lone_default};
   }
-  if (values.empty()) return std::nullopt;
-  if (values.size() > 2)
-    c.fail(values[2]->pos,
-           fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", values.size(), repeated));
+  if (n_values == 0) return std::nullopt;
+  if (n_values > 2)
+    c.fail(values[2]->pos, fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", n_values, repeated));
   const int64_t h = c.to_int(*values[0], min, LayerCtx::max_size());
-  const int64_t w = values.size() == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
+  const int64_t w = n_values == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
   return std::pair{h, w};
 }
 
