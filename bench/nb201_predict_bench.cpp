@@ -5,6 +5,7 @@
 #include "features/features.h"
 #include "graph/passes.h"
 #include "import/load.h"
+#include "import/text_format.h"
 #include "model/model.h"
 #include "zoo/nb201.h"
 #include "zoo/zoo.h"
@@ -66,8 +67,7 @@ const model::Model& bench_model() {
 }
 
 double predict_text(const std::string& text, const std::string& name) {
-  Graph g = import_caffe_prototxt(text, name);
-  NetworkFeatures f = network_features(run_passes(g).graph);
+  NetworkFeatures f = network_features(run_passes(import_caffe_prototxt(text, name)).graph);
   return model::predict_network(bench_model(), f).predicted;
 }
 
@@ -110,6 +110,47 @@ void BM_Nb201TextToPredictionThreads(benchmark::State& state) {
   report(state, s.texts.size(), s.layers);
 }
 BENCHMARK(BM_Nb201TextToPredictionThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Where the time goes: each stage alone over the NB201 set (the earlier stages' results are prepared once).
+// 0: text-format parse; 1: import (parse + Caffe rules + graph with shapes); 2: passes; 3: features;
+// 4: prediction from features.
+void BM_Nb201Stage(benchmark::State& state) {
+  const Set& s = nb201_set();
+  const int stage = static_cast<int>(state.range(0));
+  std::vector<Graph> imported, passed;
+  std::vector<NetworkFeatures> features;
+  if (stage >= 2)
+    for (size_t i = 0; i < s.texts.size(); ++i) imported.push_back(import_caffe_prototxt(s.texts[i], s.names[i]));
+  if (stage >= 3)
+    for (const auto& g : imported) passed.push_back(run_passes(g).graph);
+  if (stage >= 4)
+    for (const auto& g : passed) features.push_back(network_features(g));
+  double total = 0;
+  for (auto _ : state) {
+    for (size_t i = 0; i < s.texts.size(); ++i) {
+      switch (stage) {
+        case 0:
+          total += static_cast<double>(
+              textproto::Document::parse(s.texts[i], s.names[i], "layer").message_count());
+          break;
+        case 1:
+          total += import_caffe_prototxt(s.texts[i], s.names[i]).num_layers();
+          break;
+        case 2:
+          total += run_passes(imported[i]).graph.num_layers();
+          break;
+        case 3:
+          total += static_cast<double>(network_features(passed[i]).macs);
+          break;
+        default:
+          total += model::predict_network(bench_model(), features[i]).predicted;
+      }
+    }
+  }
+  benchmark::DoNotOptimize(total);
+  report(state, s.texts.size(), s.layers);
+}
+BENCHMARK(BM_Nb201Stage)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
 
 // Each zoo network, from its embedded text to its prediction.
 void BM_ZooTextToPrediction(benchmark::State& state, const std::string& name) {

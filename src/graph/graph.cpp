@@ -27,7 +27,7 @@ LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, s
     throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix(),
                     name, global_limits().max_layers, limit_text(Limit::Layers));
   if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix(), layer_kind_name(kind));
-  if (layer_index_.count(name)) throw_bad_input("{}layer \"{}\": duplicate layer name", prefix(), name);
+  if (find_layer(name) >= 0) throw_bad_input("{}layer \"{}\": duplicate layer name", prefix(), name);
   for (BlobId b : inputs)
     if (b < 0 || b >= num_blobs())
       throw_failure("internal: layer \"{}\" refers to blob id {} that does not exist", name, b);
@@ -51,9 +51,55 @@ LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, s
   if (kind == LayerKind::Input) dtype = std::get<InputParams>(layer.params).dtype;
   for (size_t i = 0; i < output_names.size(); ++i)
     layer.outputs[i] = add_blob(output_names[i], std::move(inferred.outputs.at(i)), dtype, id);
-  layer_index_.emplace(layer.name, id);
   layers_.push_back(std::move(layer));
+  index_name(id);
   return id;
+}
+
+LayerId Graph::add_inferred_layer(Layer layer, std::vector<Blob> outputs) {
+  if (find_layer(layer.name) >= 0)
+    throw_failure("internal: layer \"{}\" is added twice to graph \"{}\"", layer.name, name_);
+  for (BlobId b : layer.inputs)
+    if (b < 0 || b >= num_blobs())
+      throw_failure("internal: layer \"{}\" refers to blob id {} that does not exist", layer.name, b);
+  const auto id = static_cast<LayerId>(layers_.size());
+  layer.outputs.resize(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    outputs[i].producer = id;
+    blobs_.push_back(std::move(outputs[i]));
+    layer.outputs[i] = static_cast<BlobId>(blobs_.size() - 1);
+  }
+  layers_.push_back(std::move(layer));
+  index_name(id);
+  return id;
+}
+
+void Graph::reserve(size_t layers, size_t blobs) {
+  layers_.reserve(layers);
+  blobs_.reserve(blobs);
+  grow_index(2 * layers);
+}
+
+size_t Graph::name_slot(std::string_view name) const {
+  const size_t mask = name_index_.size() - 1;
+  for (size_t i = std::hash<std::string_view>{}(name) & mask;; i = (i + 1) & mask) {
+    const LayerId id = name_index_[i];
+    if (id < 0 || layers_[static_cast<size_t>(id)].name == name) return i;
+  }
+}
+
+void Graph::grow_index(size_t min_slots) {
+  size_t slots = 16;
+  while (slots < min_slots) slots *= 2;
+  if (slots <= name_index_.size()) return;
+  name_index_.assign(slots, -1);
+  for (size_t i = 0; i < layers_.size(); ++i) name_index_[name_slot(layers_[i].name)] = static_cast<LayerId>(i);
+}
+
+// Called after layers_[id] exists; keeps the table at most half full, so probes stay short and end.
+void Graph::index_name(LayerId id) {
+  if (2 * layers_.size() > name_index_.size()) grow_index(2 * layers_.size());
+  name_index_[name_slot(layers_[static_cast<size_t>(id)].name)] = id;
 }
 
 void Graph::mark_output(BlobId id) {
@@ -92,8 +138,8 @@ std::vector<LayerId> Graph::consumers(BlobId id) const {
 }
 
 LayerId Graph::find_layer(const std::string& name) const {
-  auto it = layer_index_.find(name);
-  return it == layer_index_.end() ? -1 : it->second;
+  if (name_index_.empty()) return -1;
+  return name_index_[name_slot(name)];
 }
 
 }  // namespace convergy

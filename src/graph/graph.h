@@ -5,7 +5,7 @@
 #include "graph/layer.h"
 
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 namespace convergy {
@@ -44,6 +44,13 @@ class Graph {
   // Blob names need not be unique (Caffe's in-place layers reuse a name); ids are.
   LayerId add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
                     const std::vector<std::string>& output_names, std::string origin = {});
+  // Adds a layer whose output shapes and weights are known already, because it comes from a graph that was
+  // built with add_layer (a pass copying a graph): `layer.inputs` must name blobs of this graph, and each
+  // entry of `outputs` becomes a new blob produced by the layer (its producer is set here). Nothing is
+  // re-inferred; only the layer's name is checked for uniqueness.
+  LayerId add_inferred_layer(Layer layer, std::vector<Blob> outputs);
+  // Room for this many layers and blobs, so a builder that knows the size does not grow the vectors.
+  void reserve(size_t layers, size_t blobs);
 
   void add_note(std::string text, bool warning = false) { notes_.push_back({warning, std::move(text)}); }
   const std::vector<GraphNote>& notes() const { return notes_; }
@@ -68,13 +75,18 @@ class Graph {
 
  private:
   BlobId add_blob(std::string name, Shape shape, DataType dtype, LayerId producer);
+  // The layer-name index: open addressing over layer ids (-1 empty), hashed by name; one allocation for the
+  // whole table instead of a node per name.
+  size_t name_slot(std::string_view name) const;  // the slot holding `name`, or the empty slot it would take
+  void index_name(LayerId id);
+  void grow_index(size_t min_slots);
 
   std::string name_;
   std::string source_;
   std::vector<Blob> blobs_;
   std::vector<Layer> layers_;
   std::vector<BlobId> marked_outputs_;
-  std::unordered_map<std::string, LayerId> layer_index_;
+  std::vector<LayerId> name_index_;
   std::vector<GraphNote> notes_;
 };
 

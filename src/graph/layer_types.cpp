@@ -175,6 +175,7 @@ InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
   const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w, "width");
   InferredShapes r;
   r.outputs.push_back(Shape{s.n(), p.num_output, oh, ow});
+  r.weights.reserve(2);
   r.weights.push_back({"weight", Shape{p.num_output, c / p.groups, p.kernel_h, p.kernel_w}, true});
   if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
   return r;
@@ -253,6 +254,7 @@ InferredShapes infer_batchnorm(const Ctx& ctx, const std::vector<Shape>& in) {
   ctx.require(p.eps >= 0.0f, "eps {}, expected >= 0", p.eps);
   const int64_t c = in[0].c();
   InferredShapes r = same_shape(in);
+  r.weights.reserve(p.affine ? 4 : 2);
   r.weights.push_back({"mean", Shape{c}, false});
   r.weights.push_back({"variance", Shape{c}, false});
   if (p.affine) {

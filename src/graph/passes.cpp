@@ -1,5 +1,5 @@
 // Graph passes (dead-layer removal, Dropout removal, BatchNorm/Scale folding, activation fusion). Each pass
-// decides per layer what to do, then rebuilds the graph through Graph::add_layer so shapes are re-inferred.
+// decides per layer what to do, then rebuilds the graph once (shapes are kept; see rebuild()).
 #include "graph/passes.h"
 
 #include <algorithm>
@@ -20,10 +20,19 @@ struct LayerPlan {
   std::optional<FusedActivation> fused;
 };
 
-Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan) {
+// Builds the graph the plan describes. Shapes are not re-inferred: dropping a layer, or making consumers read
+// the input of a shape-preserving layer (Dropout, a folded BatchNorm/Scale, a fused activation), leaves every
+// kept blob's shape as it was. Only a layer whose attributes change (a convolution gaining a bias) runs its
+// shape rule again, for its weights. With `movable` (the layers of `g`, which the caller no longer needs)
+// the kept layers are moved rather than copied.
+Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan, std::vector<Layer>* movable) {
   Graph out(g.name());
   out.set_source(g.source());
+  out.reserve(static_cast<size_t>(g.num_layers()), static_cast<size_t>(g.num_blobs()));
   std::vector<BlobId> map(static_cast<size_t>(g.num_blobs()), -1);
+  const std::vector<BlobId> g_outputs = g.outputs();  // before any layer of g is moved from
+  std::vector<Blob> outputs;
+  std::vector<Shape> in_shapes;
   for (LayerId i = 0; i < g.num_layers(); ++i) {
     const Layer& l = g.layer(i);
     const LayerPlan& p = plan[static_cast<size_t>(i)];
@@ -32,26 +41,29 @@ Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan) {
       map[static_cast<size_t>(l.outputs.at(0))] = map[static_cast<size_t>(l.inputs.at(0))];
       continue;
     }
-    if (l.kind == LayerKind::Input && l.outputs.size() == 1 && g.blob(l.outputs[0]).name == l.name) {
-      const auto& ip = l.p<InputParams>();
-      map[static_cast<size_t>(l.outputs[0])] = out.add_input(l.name, ip.shape, ip.dtype, l.origin);
-      continue;
+    outputs.clear();
+    for (BlobId b : l.outputs) outputs.push_back(g.blob(b));
+    Layer nl = movable ? std::move((*movable)[static_cast<size_t>(i)]) : l;
+    for (BlobId& b : nl.inputs) b = map[static_cast<size_t>(b)];
+    if (p.fused) nl.fused_activation = p.fused;
+    if (p.params) {
+      nl.params = *p.params;
+      in_shapes.clear();
+      for (BlobId b : nl.inputs) in_shapes.push_back(out.blob(b).shape);
+      InferredShapes inferred = infer_shapes(nl, in_shapes);
+      nl.weights = std::move(inferred.weights);
+      for (size_t k = 0; k < outputs.size(); ++k) outputs[k].shape = std::move(inferred.outputs.at(k));
     }
-    std::vector<BlobId> inputs;
-    inputs.reserve(l.inputs.size());
-    for (BlobId b : l.inputs) inputs.push_back(map[static_cast<size_t>(b)]);
-    std::vector<std::string> names;
-    names.reserve(l.outputs.size());
-    for (BlobId b : l.outputs) names.push_back(g.blob(b).name);
-    LayerId id =
-        out.add_layer(l.name, l.kind, p.params ? *p.params : l.params, std::move(inputs), names, l.origin);
-    Layer& nl = out.mutable_layers().at(static_cast<size_t>(id));
-    nl.fused_activation = p.fused ? p.fused : l.fused_activation;
-    for (size_t k = 0; k < l.outputs.size(); ++k) map[static_cast<size_t>(l.outputs[k])] = nl.outputs.at(k);
+    // Read the old output ids before nl.outputs is rewritten (nl may have been moved out of g).
+    std::vector<BlobId> old_outputs = std::move(nl.outputs);
+    const LayerId id = out.add_inferred_layer(std::move(nl), outputs);
+    const Layer& added = out.layer(id);
+    for (size_t k = 0; k < old_outputs.size(); ++k)
+      map[static_cast<size_t>(old_outputs[k])] = added.outputs.at(k);
   }
   // Mark the original outputs explicitly: after a removal the "unconsumed blobs" rule could pick others.
   std::set<BlobId> marked;
-  for (BlobId o : g.outputs()) {
+  for (BlobId o : g_outputs) {
     BlobId n = map[static_cast<size_t>(o)];
     if (n >= 0 && marked.insert(n).second) out.mark_output(n);
   }
@@ -191,30 +203,40 @@ std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& change
   return plan;
 }
 
-}  // namespace
 
-PassResult run_passes(const Graph& graph, const PassOptions& options) {
+// With `owned` (the caller gave the graph away), even the first rebuild moves layers out of `graph`.
+PassResult passes(const Graph& graph, bool owned, const PassOptions& options) {
   PassResult r;
   // The input is copied only if no pass changes it; otherwise the first rebuild reads it directly.
   bool rebuilt = false;
   using Planner = std::vector<LayerPlan> (*)(const Graph&, std::vector<PassChange>&);
   // Dead layers go first: a dead branch reading a convolution output would otherwise block folding.
-  const std::pair<bool, Planner> passes[] = {{options.remove_dead, plan_dead},
-                                             {options.remove_dropout, plan_dropout},
-                                             {options.fold_batchnorm, plan_fold},
-                                             {options.fuse_activations, plan_fuse}};
-  for (const auto& [enabled, planner] : passes) {
+  const std::pair<bool, Planner> planners[] = {{options.remove_dead, plan_dead},
+                                               {options.remove_dropout, plan_dropout},
+                                               {options.fold_batchnorm, plan_fold},
+                                               {options.fuse_activations, plan_fuse}};
+  for (const auto& [enabled, planner] : planners) {
     if (!enabled) continue;
     size_t before = r.changes.size();
     const Graph& current = rebuilt ? r.graph : graph;
     auto plan = planner(current, r.changes);
     if (r.changes.size() != before) {
-      r.graph = rebuild(current, plan);
+      // A graph this function rebuilt, or was given, is its own to take apart; the caller's is copied from.
+      std::vector<Layer>* movable = rebuilt ? &r.graph.mutable_layers()
+                                    : owned ? &const_cast<Graph&>(graph).mutable_layers()
+                                            : nullptr;
+      r.graph = rebuild(current, plan, movable);
       rebuilt = true;
     }
   }
-  if (!rebuilt) r.graph = graph;
+  if (!rebuilt) r.graph = owned ? std::move(const_cast<Graph&>(graph)) : graph;
   return r;
 }
+
+}  // namespace
+
+PassResult run_passes(const Graph& graph, const PassOptions& options) { return passes(graph, false, options); }
+
+PassResult run_passes(Graph&& graph, const PassOptions& options) { return passes(graph, true, options); }
 
 }  // namespace convergy

@@ -28,5 +28,7 @@ struct PassResult {
 };
 
 PassResult run_passes(const Graph& graph, const PassOptions& options = {});
+// The same, for a graph the caller no longer needs: its layers are moved into the result, not copied.
+PassResult run_passes(Graph&& graph, const PassOptions& options = {});
 
 }  // namespace convergy

@@ -668,17 +668,26 @@ double decades_outside(double v, const FeatureRange& r) {
 
 }  // namespace
 
+Predictor::Predictor(const Model& model) : model_(model) {
+  for (const auto& s : model.subs) compiled_[static_cast<size_t>(s.group)].emplace(s.terms);
+  if (const SubModel* net_sub = model.sub(Group::Network))
+    for (size_t t = 0; t < net_sub->terms.size(); ++t)
+      per_layer_net_ = per_layer_net_ || (!net_sub->terms[t].is_constant() && net_sub->coef[t] != 0.0);
+}
+
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra) {
+  return Predictor(model).predict(net, extra);
+}
+
+NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValues* extra) {
+  const Model& model = model_;
+  const auto& compiled = compiled_;
+  const bool per_layer_net = per_layer_net_;
+  std::vector<double>& buf = buf_;
   NetworkPrediction out;
-  std::array<std::optional<CompiledTerms>, kGroupCount> compiled;
-  for (const auto& s : model.subs) compiled[static_cast<size_t>(s.group)].emplace(s.terms);
-  std::vector<double> buf;
+  out.layers.reserve(net.layers.size());
   std::set<std::string> unmodelled;
   const SubModel* net_sub = model.sub(Group::Network);
-  bool per_layer_net = false;  // "net" terms other than 1: they cost every layer, whatever its group
-  if (net_sub)
-    for (size_t t = 0; t < net_sub->terms.size(); ++t)
-      per_layer_net = per_layer_net || (!net_sub->terms[t].is_constant() && net_sub->coef[t] != 0.0);
   // Domain checks: the worst value per (group, feature), layers of groups never seen, and how much of the
   // prediction those layers carry.
   const TrainingDomain* dom = model.domain ? &*model.domain : nullptr;
@@ -800,21 +809,22 @@ std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count
   threads = static_cast<int>(std::min<size_t>(static_cast<size_t>(threads), batches));
   std::atomic<size_t> next{0};
   std::mutex failure_mutex;
-  size_t failed_at = count;  // lowest failing index so far; networks after it need not be predicted
+  // Lowest failing index so far; networks after it need not be predicted. Written under the mutex, read
+  // without it: a stale value only means a network is predicted that a loop would not have reached.
+  std::atomic<size_t> failed_at{count};
   std::exception_ptr failure;
   auto work = [&] {
+    Predictor predictor(model);  // terms compiled once per thread, not once per network
     for (size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < batches;) {
       for (size_t i = b * kBatch, end = std::min(count, i + kBatch); i < end; ++i) {
-        {
-          std::lock_guard lock(failure_mutex);
-          if (i > failed_at) return;
-        }
+        // Lock-free on the way through: the lock is taken only when a network fails.
+        if (i > failed_at.load(std::memory_order_relaxed)) return;
         try {
-          out[i] = predict_network(model, features_of(i));
+          out[i] = predictor.predict(features_of(i));
         } catch (...) {
           std::lock_guard lock(failure_mutex);
-          if (i < failed_at) {
-            failed_at = i;
+          if (i < failed_at.load(std::memory_order_relaxed)) {
+            failed_at.store(i, std::memory_order_relaxed);
             failure = std::current_exception();
           }
           return;

@@ -144,6 +144,21 @@ struct NetworkPrediction {
 };
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra = nullptr);
 
+// A model ready to predict many networks: its terms compiled once (predict_network compiles them per call).
+// The same results as predict_network. Keeps scratch buffers, so one Predictor per thread; `model` must
+// outlive it.
+class Predictor {
+ public:
+  explicit Predictor(const Model& model);
+  NetworkPrediction predict(const NetworkFeatures& net, const ExtraValues* extra = nullptr);
+
+ private:
+  const Model& model_;
+  std::array<std::optional<CompiledTerms>, kGroupCount> compiled_;
+  bool per_layer_net_ = false;  // "net" terms other than 1: they cost every layer, whatever its group
+  std::vector<double> buf_;
+};
+
 // Predicts networks 0..count-1, whose features `features_of(i)` computes (import, passes, features), on
 // `threads` threads (0: one per core), each taking the next unclaimed batch of the list; the results are
 // in index order. When networks fail, the failure of the lowest index is rethrown, so the error is the one

@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <span>
+#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -45,11 +47,20 @@ std::string join_names(std::span<const FieldSpec> specs) {
   return s;
 }
 
+template <typename Where>
+std::string where_text(const Where& where) {
+  if constexpr (std::is_invocable_v<const Where&>)
+    return where();
+  else
+    return std::string(where);
+}
+
 // Checks every field of `msg` against `specs`: unknown names (typos), singular fields given twice, and a
 // message where a value belongs or the other way round. With `any_param`, every `*_param` message is also
 // accepted (a layer may carry parameters for types it is not). `fail(pos, what)` adds the context.
-template <typename Fail>
-void check_fields(const Message& msg, std::span<const FieldSpec> specs, std::string_view where, Fail&& fail,
+// `where` names the message, as a string or as a function that builds the name (only for a message).
+template <typename Where, typename Fail>
+void check_fields(const Message& msg, std::span<const FieldSpec> specs, const Where& where, Fail&& fail,
                   bool any_param = false) {
   for (size_t i = 0; i < msg.fields.size(); ++i) {
     const Field& f = msg.fields[i];
@@ -63,7 +74,7 @@ void check_fields(const Message& msg, std::span<const FieldSpec> specs, std::str
       continue;
     }
     if (!spec)
-      fail(f.pos, fmt::format("unknown field \"{}\" in {}, expected one of {}{}", f.name, where,
+      fail(f.pos, fmt::format("unknown field \"{}\" in {}, expected one of {}{}", f.name, where_text(where),
                               join_names(specs), any_param ? " or a *_param message" : ""));
     if (spec->message && f.kind != ValueKind::Message)
       fail(f.value_pos,
@@ -101,6 +112,7 @@ class LayerCtx {
   std::string_view param_name() const { return param_name_; }
 
   const Field* find(std::string_view field) const { return param_ ? find_field(*param_, field) : nullptr; }
+  const Message* param() const { return param_; }
   std::vector<const Field*> all(std::string_view field) const {
     std::vector<const Field*> r;
     if (param_)
@@ -213,13 +225,27 @@ struct Conversion {
 std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string_view repeated,
                                                   std::string_view base, int64_t min,
                                                   std::optional<int64_t> lone_default = std::nullopt) {
-  const std::string h_name = std::string(base) + "_h", w_name = std::string(base) + "_w";
+  // The names are built in place and the values counted without a list: this runs for every convolution
+  // and pooling layer of every network read. `base` is one of our own short names.
+  char h_buf[32], w_buf[32];
+  auto suffixed = [&](char* buf, char axis) {
+    const size_t n = std::min<size_t>(base.size(), sizeof h_buf - 2);
+    std::memcpy(buf, base.data(), n);
+    buf[n] = '_';
+    buf[n + 1] = axis;
+    return std::string_view(buf, n + 2);
+  };
+  const std::string_view h_name = suffixed(h_buf, 'h'), w_name = suffixed(w_buf, 'w');
   const Field* fh = c.find(h_name);
   const Field* fw = c.find(w_name);
-  const auto values = c.all(repeated);
+  const Field* values[3] = {nullptr, nullptr, nullptr};  // the first three values of `repeated`
+  size_t n_values = 0;
+  if (const Message* m = c.param())
+    for (const auto& f : m->fields)
+      if (f.name == repeated && n_values++ < 3) values[n_values - 1] = &f;
   if (fh || fw) {
-    if (!values.empty())
-      c.fail(values.front()->pos,
+    if (n_values > 0)
+      c.fail(values[0]->pos,
              fmt::format("{} and {}/{} are both given, expected one of them", repeated, h_name, w_name));
     if ((!fh || !fw) && !lone_default)
       c.fail((fh ? fh : fw)->pos,
@@ -227,12 +253,11 @@ std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string
     return std::pair{fh ? c.to_int(*fh, min, LayerCtx::max_size()) : *lone_default,
                      fw ? c.to_int(*fw, min, LayerCtx::max_size()) : *lone_default};
   }
-  if (values.empty()) return std::nullopt;
-  if (values.size() > 2)
-    c.fail(values[2]->pos,
-           fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", values.size(), repeated));
+  if (n_values == 0) return std::nullopt;
+  if (n_values > 2)
+    c.fail(values[2]->pos, fmt::format("{} {} values, expected 1 or 2 for a 2-D layer", n_values, repeated));
   const int64_t h = c.to_int(*values[0], min, LayerCtx::max_size());
-  const int64_t w = values.size() == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
+  const int64_t w = n_values == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
   return std::pair{h, w};
 }
 
@@ -1038,8 +1063,9 @@ LayerDef Importer::read_layer(const Field& f, size_t index) const {
   d.field = &f;
   d.msg = &doc_.message(f);
   const Field* name = find_field(*d.msg, "name");
-  const std::string where = name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text)
-                                                                    : std::string("layer");
+  auto where = [&] {
+    return name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text) : std::string("layer");
+  };
   check_fields(
       *d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
   for (const auto& g : d.msg->fields) {
@@ -1204,6 +1230,7 @@ void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string
 void Importer::add_layer(const LayerDef& def) {
   const std::string origin = doc_.where(def.field->pos);
   std::vector<std::string> tops;
+  tops.reserve(def.tops.size());
   for (const Field* t : def.tops) tops.push_back(t->text);
 
   if (def.rule->role == Role::Data) return add_data_layer(def, tops);
@@ -1282,6 +1309,8 @@ void Importer::add_layer(const LayerDef& def) {
          fmt::format("layer \"{}\": a {} layer has no top, expected at least one", def.name, def.rule->type));
   std::vector<BlobId> inputs;
   std::vector<Shape> shapes;
+  inputs.reserve(def.bottoms.size());
+  shapes.reserve(def.bottoms.size());
   for (const Field* b : def.bottoms) {
     inputs.push_back(resolve(def, *b));
     shapes.push_back(graph_.blob(inputs.back()).shape);
@@ -1323,7 +1352,7 @@ Graph Importer::run() {
   // Pass 1: read every layer, drop those excluded in the TEST phase, and find all unknown types at once.
   std::vector<LayerDef> defs;
   std::vector<const LayerDef*> unknown;
-  std::unordered_map<std::string, const Field*> names;
+  std::unordered_map<std::string_view, const Field*> names;  // views of LayerDef::name (defs never grows)
   std::vector<std::string> excluded;
   defs.reserve(layer_fields.size());
   for (size_t i = 0; i < layer_fields.size(); ++i) {
@@ -1347,13 +1376,17 @@ Graph Importer::run() {
     if (d.rule && d.rule->role == Role::Python && d.bottoms.empty()) d.rule = &kPythonData;
     defs.push_back(std::move(d));
   }
-  std::unordered_set<std::string> given_names;  // a new name must not take one a later layer has
-  for (const auto& d : defs) given_names.insert(d.name);
+  // A new name must not take one a later layer has: every given name, collected at the first repeat (no
+  // layer has been renamed before it).
+  std::unordered_set<std::string> given_names;
+  names.reserve(defs.size());
   for (auto& d : defs) {
     if (!d.rule) unknown.push_back(&d);
     auto [it, fresh] = names.emplace(d.name, d.field);
     if (!fresh) {
       // Caffe accepts repeated names; the graph needs unique ones.
+      if (given_names.empty())
+        for (const auto& e : defs) given_names.insert(e.name);
       std::string renamed;
       for (int k = 2; renamed.empty() || names.contains(renamed) || given_names.contains(renamed); ++k)
         renamed = fmt::format("{}_{}", d.name, k);
@@ -1437,7 +1470,12 @@ Graph Importer::run() {
     }
   }
 
-  // Pass 2: inputs declared on the network, then the layers in order.
+  // Pass 2: inputs declared on the network, then the layers in order. Sized once: growing a vector of
+  // layers moves every layer built so far.
+  size_t n_tops = inputs.size();
+  for (const auto& d : defs) n_tops += d.tops.size();
+  graph_.reserve(inputs.size() + defs.size(), n_tops);
+  blobs_.reserve(n_tops);
   if (!input_shapes.empty() && !input_dims.empty())
     fail(input_dims.front()->pos, "both input_shape and input_dim are given, expected one of them");
   if (inputs.empty() && (!input_shapes.empty() || !input_dims.empty())) {
