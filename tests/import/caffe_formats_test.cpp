@@ -286,6 +286,28 @@ TEST(CaffeForkLayers, SegNetBnPoolingMaskUpsample) {
   EXPECT_EQ(out(g, "up2"), (Shape{1, 8, 15, 15}));
 }
 
+TEST(CaffeForkLayers, DeconvnetUnpoolingRestoresThePooledSize) {
+  // The deconvnet forks (e.g. a deconv_deploy.prototxt of CaffeNet): Unpooling with the mirrored pooling's
+  // pooling_param and its mask; 13 -> 6 by a 3x3 stride-2 pooling, and back to (6 - 1) x 2 + 3 = 13.
+  const Graph g = import(with_input(
+      "dim: 1 dim: 4 dim: 13 dim: 13",
+      "layer { name: \"pool\" type: \"Pooling\" bottom: \"data\" top: \"pool\" top: \"mask\" pooling_param { pool: "
+      "MAX kernel_size: 3 stride: 2 } }\n"
+      "layer { name: \"unpool\" type: \"Unpooling\" bottom: \"pool\" bottom: \"mask\" top: \"unpool\" pooling_param "
+      "{ pool: MAX kernel_size: 3 stride: 2 } }\n"
+      "layer { name: \"unpool_pad\" type: \"Unpooling\" bottom: \"pool\" bottom: \"mask\" top: \"unpool_pad\" "
+      "pooling_param { kernel_h: 3 kernel_w: 2 stride: 2 pad: 1 } }\n"));
+  EXPECT_EQ(out(g, "pool"), (Shape{1, 4, 6, 6}));
+  EXPECT_EQ(out(g, "unpool"), (Shape{1, 4, 13, 13}));
+  EXPECT_EQ(out(g, "unpool_pad"), (Shape{1, 4, 11, 10}));
+  EXPECT_EQ(params_of(g, "unpool"), 0u);
+  EXPECT_THAT(import_error(with_input("dim: 1 dim: 4 dim: 6 dim: 6",
+                                      "layer { name: \"u\" type: \"Unpooling\" bottom: \"data\" top: \"u\" "
+                                      "pooling_param { pool: MAX stride: 2 } }\n")),
+              HasSubstr("layer \"u\": pooling_param has no kernel size, expected kernel_size or kernel_h and "
+                        "kernel_w"));
+}
+
 TEST(CaffeForkLayers, PspNetInterp) {
   const Graph g = import(with_input(
       "dim: 1 dim: 3 dim: 9 dim: 9",
