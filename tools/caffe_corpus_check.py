@@ -22,6 +22,16 @@ import subprocess
 import sys
 
 
+def shapes_with_fused(info):
+    """Output shapes by layer name; an activation fused into its producer (fuse-act pass) has the producer's."""
+    shapes = {l["name"]: l.get("output_shapes") for l in info["layers"]}
+    for p in info.get("passes", []):
+        detail = p.get("detail", "")
+        if p.get("pass") == "fuse-act" and detail.startswith("fused into "):
+            shapes.setdefault(p["layer"], shapes.get(detail[len("fused into "):]))
+    return shapes
+
+
 def check(convergy, path, timeout, extra, own=None):
     if own is None:
         args_file = path.with_name(path.name + ".args")
@@ -37,7 +47,7 @@ def check(convergy, path, timeout, extra, own=None):
         last = info["layers"][-1] if info["layers"] else {}
         return {"file": path.name, "status": "imported", "inputs": info["input_shapes"],
                 "last_layer": last.get("name"), "last_output_shapes": last.get("output_shapes"),
-                "shapes": {l["name"]: l.get("output_shapes") for l in info["layers"]},
+                "shapes": shapes_with_fused(info),
                 "params": info["totals"]["params"], "macs": info["totals"]["macs"], "notes": notes}
     status = "refused" if p.returncode == 2 else "crashed"
     lines = [l for l in p.stderr.splitlines() if l.strip() and not l.startswith("convergy: note")]

@@ -308,6 +308,23 @@ TEST(CaffeForkLayers, DeconvnetUnpoolingRestoresThePooledSize) {
                         "kernel_w"));
 }
 
+TEST(CaffeLayers, PowerIsElementwiseWithoutParameters) {
+  // BVLC Caffe's Power layer, as LeNet-style deploy files use it to scale pixels to [0, 1].
+  const Graph g = import(with_input(
+      "dim: 1 dim: 3 dim: 8 dim: 8",
+      "layer { name: \"scale\" type: \"Power\" bottom: \"data\" top: \"scale\" power_param { power: 1 scale: "
+      "0.00390625 shift: 0 } propagate_down: false }\n"
+      "layer { name: \"sq\" type: \"Power\" bottom: \"scale\" top: \"sq\" power_param { power: 2 } }\n"));
+  EXPECT_EQ(out(g, "sq"), (Shape{1, 3, 8, 8}));
+  EXPECT_EQ(params_of(g, "scale"), 0u);
+  EXPECT_EQ(layer_features(g, g.find_layer("scale")).ops, 2u * 3 * 8 * 8);
+  EXPECT_EQ(layer_features(g, g.find_layer("sq")).ops, 3u * 3 * 8 * 8);
+  const Layer& sq = g.layer(g.find_layer("sq"));
+  EXPECT_FLOAT_EQ(sq.p<PowerParams>().power, 2.0f);
+  EXPECT_FLOAT_EQ(sq.p<PowerParams>().scale, 1.0f);
+  EXPECT_FLOAT_EQ(sq.p<PowerParams>().shift, 0.0f);
+}
+
 TEST(CaffeForkLayers, PspNetInterp) {
   const Graph g = import(with_input(
       "dim: 1 dim: 3 dim: 9 dim: 9",

@@ -396,6 +396,13 @@ Conversion convert_hard_sigmoid(const LayerCtx& c) {
   return {LayerKind::HardSigmoid, HardSigmoidParams{c.get_float("alpha", 0.2f), c.get_float("beta", 0.5f)}};
 }
 
+// Caffe's Power layer: y = (shift + scale * x) ^ power.
+constexpr FieldSpec kPowerFields[] = {{"power"}, {"scale"}, {"shift"}};
+Conversion convert_power(const LayerCtx& c) {
+  return {LayerKind::Power,
+          PowerParams{c.get_float("power", 1.0f), c.get_float("scale", 1.0f), c.get_float("shift", 0.0f)}};
+}
+
 constexpr FieldSpec kBatchNormFields[] = {{"use_global_stats"}, {"moving_average_fraction"}, {"eps"}};
 Conversion convert_batch_norm(const LayerCtx& c) {
   BatchNormParams p;
@@ -831,6 +838,7 @@ const Rule kRules[] = {
     {"Swish", "swish_param", kSwishFields, convert_swish},
     {"HardSwish", "", {}, convert_hard_swish},
     {"HardSigmoid", "hard_sigmoid_param", kHardSigmoidFields, convert_hard_sigmoid},
+    {"Power", "power_param", kPowerFields, convert_power},
     {"BatchNorm", "batch_norm_param", kBatchNormFields, convert_batch_norm},
     {"Scale", "scale_param", kScaleFields, convert_scale},
     {"LRN", "lrn_param", kLrnFields, convert_lrn},
