@@ -14,7 +14,7 @@ namespace convergy {
 namespace {
 
 // A static_assert in the spirit of ggml's: adding a LayerKind must make someone revisit layer_ops().
-static_assert(kLayerKindCount == 37,
+static_assert(kLayerKindCount == 38,
               "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
 
 // Weights are stored as fp32 whatever the activations' type.
@@ -110,6 +110,8 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
       return l.p<ResizeParams>().mode == ResizeMode::Bilinear ? c.mul(out, 7, "op count") : 0;
     case LayerKind::Axpy:
       return c.mul(out, 2, "op count");
+    case LayerKind::Power:  // scale and shift, then the power unless it is 1
+      return c.mul(out, l.p<PowerParams>().power == 1.0f ? 2 : 3, "op count");
     case LayerKind::Normalize:
       return c.mul(out, 4, "op count");  // square and accumulate, then divide and scale
     case LayerKind::PriorBox:

@@ -52,6 +52,7 @@ enum class LayerKind : uint8_t {
   DetectionOutput,  // SSD box decoding, NMS and top-k: no kernel
   ROIPooling,       // Fast/Faster R-CNN ROI pooling and R-FCN's position-sensitive variant: no kernel
   Opaque,           // a layer convergy cannot see into (a Python layer let through): zero cost, no kernel
+  Power,            // Caffe Power: (shift + scale * x) ^ power, elementwise
   kCount
 };
 constexpr int kLayerKindCount = static_cast<int>(LayerKind::kCount);
@@ -106,6 +107,9 @@ struct PReLUParams {
 };
 struct HardSigmoidParams {
   float alpha = 0.2f, beta = 0.5f;  // y = clamp(alpha * x + beta, 0, 1)
+};
+struct PowerParams {
+  float power = 1.0f, scale = 1.0f, shift = 0.0f;  // y = (shift + scale * x) ^ power
 };
 struct BatchNormParams {
   float eps = 1e-5f;
@@ -202,7 +206,8 @@ using LayerParams = std::variant<NoParams, InputParams, ConvParams, InnerProduct
                                  LRNParams, ConcatParams, EltwiseParams, SoftmaxParams, DropoutParams,
                                  FlattenParams, ReshapeParams, SliceParams, ChannelShuffleParams, PermuteParams,
                                  PadParams, CropParams, ArgMaxParams, ResizeParams, NormalizeParams,
-                                 PriorBoxParams, DetectionOutputParams, ROIPoolingParams, OpaqueParams>;
+                                 PriorBoxParams, DetectionOutputParams, ROIPoolingParams, OpaqueParams,
+                                 PowerParams>;
 
 // A learned tensor of a layer (weights, bias, BN statistics). `learnable` is false for BatchNorm running
 // statistics: PyTorch does not count them as parameters.

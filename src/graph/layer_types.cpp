@@ -81,6 +81,7 @@ constexpr std::array<LayerTypeInfo, kLayerKindCount> kTypes = {{
     {LayerKind::DetectionOutput, "DetectionOutput", LayerClass::Other, 3, 5},
     {LayerKind::ROIPooling, "ROIPooling", LayerClass::Other, 2, 2},
     {LayerKind::Opaque, "Opaque", LayerClass::Other, 0, -1},
+    {LayerKind::Power, "Power", LayerClass::Other, 1, 1},
 }};
 
 consteval bool table_in_enum_order() {
@@ -755,6 +756,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     case LayerKind::Swish:
     case LayerKind::HardSwish:
     case LayerKind::HardSigmoid:
+    case LayerKind::Power:
       r = same_shape(in);
       break;
     case LayerKind::kCount:

@@ -690,6 +690,16 @@ void resize_ref(const LayerBinding& b) {
   }
 }
 
+void power_ref(const LayerBinding& b) {
+  const auto& p = b.layer->p<PowerParams>();
+  const float* x = b.inputs[0].data;
+  float* y = b.outputs[0].data;
+  for (int64_t i = 0; i < b.outputs[0].elems; ++i) {
+    const float v = p.shift + p.scale * x[i];
+    y[i] = p.power == 1.0f ? v : std::pow(v, p.power);
+  }
+}
+
 void axpy_ref(const LayerBinding& b) {
   const Shape& s = b.inputs[1].shape;
   const int64_t planes = s[0] * s[1], inner = b.inputs[1].elems / planes;
@@ -800,6 +810,8 @@ void reference_run(const LayerBinding& b) {
       return axpy_ref(b);
     case LayerKind::Normalize:
       return normalize_ref(b);
+    case LayerKind::Power:
+      return power_ref(b);
     case LayerKind::PriorBox:
     case LayerKind::DetectionOutput:
     case LayerKind::ROIPooling:

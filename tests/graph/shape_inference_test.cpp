@@ -99,6 +99,7 @@ std::vector<KindCase> kind_cases() {
   c.push_back({LayerKind::Swish, NoParams{}, {x}, {x}});
   c.push_back({LayerKind::HardSwish, NoParams{}, {x}, {x}});
   c.push_back({LayerKind::HardSigmoid, HardSigmoidParams{}, {x}, {x}});
+  c.push_back({LayerKind::Power, PowerParams{2.0f, 0.5f, 1.0f}, {x}, {x}});
   c.push_back({LayerKind::BatchNorm, BatchNormParams{}, {x}, {x}});
   c.push_back({LayerKind::Scale, ScaleParams{1, true}, {x}, {x}});
   c.push_back({LayerKind::LRN, LRNParams{}, {x}, {x}});

@@ -286,6 +286,45 @@ TEST(CaffeForkLayers, SegNetBnPoolingMaskUpsample) {
   EXPECT_EQ(out(g, "up2"), (Shape{1, 8, 15, 15}));
 }
 
+TEST(CaffeForkLayers, DeconvnetUnpoolingRestoresThePooledSize) {
+  // The deconvnet forks (e.g. a deconv_deploy.prototxt of CaffeNet): Unpooling with the mirrored pooling's
+  // pooling_param and its mask; 13 -> 6 by a 3x3 stride-2 pooling, and back to (6 - 1) x 2 + 3 = 13.
+  const Graph g = import(with_input(
+      "dim: 1 dim: 4 dim: 13 dim: 13",
+      "layer { name: \"pool\" type: \"Pooling\" bottom: \"data\" top: \"pool\" top: \"mask\" pooling_param { pool: "
+      "MAX kernel_size: 3 stride: 2 } }\n"
+      "layer { name: \"unpool\" type: \"Unpooling\" bottom: \"pool\" bottom: \"mask\" top: \"unpool\" pooling_param "
+      "{ pool: MAX kernel_size: 3 stride: 2 } }\n"
+      "layer { name: \"unpool_pad\" type: \"Unpooling\" bottom: \"pool\" bottom: \"mask\" top: \"unpool_pad\" "
+      "pooling_param { kernel_h: 3 kernel_w: 2 stride: 2 pad: 1 } }\n"));
+  EXPECT_EQ(out(g, "pool"), (Shape{1, 4, 6, 6}));
+  EXPECT_EQ(out(g, "unpool"), (Shape{1, 4, 13, 13}));
+  EXPECT_EQ(out(g, "unpool_pad"), (Shape{1, 4, 11, 10}));
+  EXPECT_EQ(params_of(g, "unpool"), 0u);
+  EXPECT_THAT(import_error(with_input("dim: 1 dim: 4 dim: 6 dim: 6",
+                                      "layer { name: \"u\" type: \"Unpooling\" bottom: \"data\" top: \"u\" "
+                                      "pooling_param { pool: MAX stride: 2 } }\n")),
+              HasSubstr("layer \"u\": pooling_param has no kernel size, expected kernel_size or kernel_h and "
+                        "kernel_w"));
+}
+
+TEST(CaffeLayers, PowerIsElementwiseWithoutParameters) {
+  // BVLC Caffe's Power layer, as LeNet-style deploy files use it to scale pixels to [0, 1].
+  const Graph g = import(with_input(
+      "dim: 1 dim: 3 dim: 8 dim: 8",
+      "layer { name: \"scale\" type: \"Power\" bottom: \"data\" top: \"scale\" power_param { power: 1 scale: "
+      "0.00390625 shift: 0 } propagate_down: false }\n"
+      "layer { name: \"sq\" type: \"Power\" bottom: \"scale\" top: \"sq\" power_param { power: 2 } }\n"));
+  EXPECT_EQ(out(g, "sq"), (Shape{1, 3, 8, 8}));
+  EXPECT_EQ(params_of(g, "scale"), 0u);
+  EXPECT_EQ(layer_features(g, g.find_layer("scale")).ops, 2u * 3 * 8 * 8);
+  EXPECT_EQ(layer_features(g, g.find_layer("sq")).ops, 3u * 3 * 8 * 8);
+  const Layer& sq = g.layer(g.find_layer("sq"));
+  EXPECT_FLOAT_EQ(sq.p<PowerParams>().power, 2.0f);
+  EXPECT_FLOAT_EQ(sq.p<PowerParams>().scale, 1.0f);
+  EXPECT_FLOAT_EQ(sq.p<PowerParams>().shift, 0.0f);
+}
+
 TEST(CaffeForkLayers, PspNetInterp) {
   const Graph g = import(with_input(
       "dim: 1 dim: 3 dim: 9 dim: 9",
@@ -380,10 +419,12 @@ TEST(CaffeForkLayers, ConvolutionDepthwiseIsOneGroupPerChannel) {
 
 TEST(CaffeForkLayers, UnknownTypesAreListedWithAWayForward) {
   EXPECT_THAT(import_error(with_input("dim: 1 dim: 3 dim: 4 dim: 4",
-                                      "layer { name: \"u\" type: \"Unpooling\" bottom: \"data\" top: \"u\" }\n")),
-              HasSubstr("unknown layer types: \"Unpooling\" (layer \"u\", line 2), expected one of"));
+                                      "layer { name: \"u\" type: \"SpatialTransformer\" bottom: \"data\" "
+                                      "top: \"u\" }\n")),
+              HasSubstr("unknown layer types: \"SpatialTransformer\" (layer \"u\", line 2), expected one of"));
   EXPECT_THAT(import_error(with_input("dim: 1 dim: 3 dim: 4 dim: 4",
-                                      "layer { name: \"u\" type: \"Unpooling\" bottom: \"data\" top: \"u\" }\n")),
+                                      "layer { name: \"u\" type: \"SpatialTransformer\" bottom: \"data\" "
+                                      "top: \"u\" }\n")),
               HasSubstr("(replace or remove these layers in a copy of the file, or export the model to ONNX)"));
 }
 

@@ -104,6 +104,27 @@ TEST(CaffeInputs, InputShapeOptionOverridesAndFills) {
             "net.prototxt: --input-shape names \"nope\", which is not an input, expected one of: data");
 }
 
+TEST(CaffeInputs, PlaceholderInputSizeIsRefusedWithTheWayForwardAndImportsWithTheRealSize) {
+  // OpenPose-style deploy files declare 1x1 inputs and resize the net at run time.
+  const std::string text = R"(layer { name: "in" type: "Input" top: "image"
+    input_param { shape { dim: 1 dim: 3 dim: 1 dim: 1 } } }
+    layer { name: "c" type: "Convolution" bottom: "image" top: "c"
+            convolution_param { num_output: 4 kernel_size: 3 } })";
+  EXPECT_EQ(import_error(text),
+            "net.prototxt:3:5: layer \"c\" (Convolution): kernel extent 3 is larger than the padded input 1 along "
+            "height; the file declares input \"image\" as 1x3x1x1: if that is a placeholder, give the real size "
+            "with --input-shape image=NxCxHxW");
+  LoadOptions o;
+  o.input_shapes.push_back(parse_input_shape_option("image=1x3x368x368"));
+  EXPECT_EQ(out_shape(import(text, o), "c"), (Shape{1, 4, 366, 366}));
+  // Not every shape error gets the hint: a channel mismatch has nothing to do with the input's size.
+  EXPECT_EQ(import_error(R"(input: "x" input_dim: 1 input_dim: 3 input_dim: 1 input_dim: 1
+    layer { name: "c" type: "Convolution" bottom: "x" top: "c"
+            convolution_param { num_output: 4 kernel_size: 1 group: 2 } })")
+                .find("placeholder"),
+            std::string::npos);
+}
+
 TEST(CaffeInputs, InputLayerShapeOverride) {
   LoadOptions o;
   o.input_shapes.push_back({"data", Shape{1, 3, 64, 64}});

@@ -102,6 +102,20 @@ TEST(ForkKernels, AxpyScalesEachChannelAndAdds) {
   EXPECT_EQ(values(e.blob_data(g.outputs()[0])), (std::vector<float>{12, 14, 19, 22}));
 }
 
+TEST(ForkKernels, PowerScalesShiftsThenRaises) {
+  // Caffe's Power: (shift + scale * x) ^ power; with power 1 only the affine part.
+  Graph g = one_layer_graph(LayerKind::Power, PowerParams{2.0f, 0.5f, 1.0f}, {{1, 1, 1, 4}});
+  Executor e(g, {"reference", 1, 1});
+  fill(e.blob_data(g.inputs()[0]), {0, 2, 4, -6});
+  e.run();
+  EXPECT_EQ(values(e.blob_data(g.outputs()[0])), (std::vector<float>{1, 4, 9, 4}));
+  Graph ga = one_layer_graph(LayerKind::Power, PowerParams{1.0f, 0.00390625f, 0.0f}, {{1, 1, 1, 2}});
+  Executor ea(ga, {"reference", 1, 1});
+  fill(ea.blob_data(ga.inputs()[0]), {256, 128});
+  ea.run();
+  EXPECT_EQ(values(ea.blob_data(ga.outputs()[0])), (std::vector<float>{1, 0.5}));
+}
+
 TEST(ForkKernels, NormalizeAcrossChannelsAtEachPixel) {
   NormalizeParams p;
   p.across_spatial = false;

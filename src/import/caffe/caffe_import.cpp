@@ -421,6 +421,13 @@ Conversion convert_hard_sigmoid(const LayerCtx& c) {
   return {LayerKind::HardSigmoid, HardSigmoidParams{c.get_float("alpha", 0.2f), c.get_float("beta", 0.5f)}};
 }
 
+// Caffe's Power layer: y = (shift + scale * x) ^ power.
+constexpr FieldSpec kPowerFields[] = {{"power"}, {"scale"}, {"shift"}};
+Conversion convert_power(const LayerCtx& c) {
+  return {LayerKind::Power,
+          PowerParams{c.get_float("power", 1.0f), c.get_float("scale", 1.0f), c.get_float("shift", 0.0f)}};
+}
+
 constexpr FieldSpec kBatchNormFields[] = {{"use_global_stats"}, {"moving_average_fraction"}, {"eps"}};
 Conversion convert_batch_norm(const LayerCtx& c) {
   BatchNormParams p;
@@ -671,6 +678,24 @@ Conversion convert_upsample(const LayerCtx& c) {
   return {LayerKind::Resize, p};
 }
 
+// The deconvnet forks' Unpooling: max-unpooling by the switches (mask bottom) of the pooling it mirrors,
+// with that pooling's pooling_param; the size is the one the pooling read: (in - 1) x stride + kernel - 2 pad.
+Conversion convert_unpooling(const LayerCtx& c) {
+  const Shape& s = spatial_input(c, 0);
+  const auto kernel = window(c, "kernel_size", "kernel", 1);
+  if (!kernel)
+    c.fail(c.param_pos(), "pooling_param has no kernel size, expected kernel_size or kernel_h and kernel_w");
+  const auto [sh, sw] = window(c, "stride", "stride", 1).value_or(std::pair{1, 1});
+  const auto [ph, pw] = window(c, "pad", "pad", 0).value_or(std::pair{0, 0});
+  ResizeParams p;
+  p.out_h = (s.h() - 1) * sh + kernel->first - 2 * ph;
+  p.out_w = (s.w() - 1) * sw + kernel->second - 2 * pw;
+  if (p.out_h < 1 || p.out_w < 1)
+    c.fail(c.param_pos(), fmt::format("kernel {}x{} and pad {}x{} unpool input {} to nothing", kernel->first,
+                                      kernel->second, ph, pw, s.str()));
+  return {LayerKind::Resize, p};
+}
+
 // DeepLab/PSPNet's Interp: bilinear, to a size given directly, by a reference bottom, or by shrink and
 // zoom factors applied to the padded input (in that order), as the Interp layer computes it.
 constexpr FieldSpec kInterpFields[] = {{"height"},  {"width"},  {"zoom_factor"},
@@ -838,6 +863,7 @@ const Rule kRules[] = {
     {"Swish", "swish_param", kSwishFields, convert_swish},
     {"HardSwish", "", {}, convert_hard_swish},
     {"HardSigmoid", "hard_sigmoid_param", kHardSigmoidFields, convert_hard_sigmoid},
+    {"Power", "power_param", kPowerFields, convert_power},
     {"BatchNorm", "batch_norm_param", kBatchNormFields, convert_batch_norm},
     {"Scale", "scale_param", kScaleFields, convert_scale},
     {"LRN", "lrn_param", kLrnFields, convert_lrn},
@@ -858,6 +884,7 @@ const Rule kRules[] = {
     {"Crop", "crop_param", kCropFields, convert_crop},
     {"ArgMax", "argmax_param", kArgMaxFields, convert_argmax},
     {"Upsample", "upsample_param", kUpsampleFields, convert_upsample},
+    {"Unpooling", "pooling_param", kPoolingFields, convert_unpooling},
     {"Interp", "interp_param", kInterpFields, convert_interp},
     {"Axpy", "", {}, convert_axpy},
     {"Normalize", "norm_param", kNormalizeFields, convert_normalize},
@@ -1029,6 +1056,13 @@ class Importer {
   std::unordered_map<std::string, std::string> dropped_blobs_;
   std::vector<std::string> dropped_layers_;
   std::string first_input_;
+  // Inputs the file itself declares 1 high or 1 wide (not given by --input-shape): deploy files such as
+  // OpenPose's declare such placeholders and resize the net at run time. A layer that then finds its input
+  // smaller than its kernel is refused with the way to give the real size.
+  std::vector<std::pair<std::string, Shape>> declared_inputs_;
+  void note_declared_input(const std::string& name, const Shape& shape) {
+    if (shape.rank() == 4 && (shape.h() == 1 || shape.w() == 1)) declared_inputs_.emplace_back(name, shape);
+  }
 };
 
 NetState Importer::read_state(const Message& m) const {
@@ -1296,6 +1330,7 @@ void Importer::add_layer(const LayerDef& def) {
         shape = read_input_shape(*shapes[shapes.size() == 1 ? 0 : i],
                                  fmt::format("layer \"{}\": input \"{}\"", def.name, tops[i]));
       }
+      if (!given) note_declared_input(tops[i], shape);
       const std::string layer_name = tops.size() == 1 ? def.name : def.name + "/" + tops[i];
       const LayerId id = graph_.add_layer(layer_name, LayerKind::Input, InputParams{std::move(shape)}, {},
                                           {tops[i]}, origin);
@@ -1510,10 +1545,26 @@ Graph Importer::run() {
                                        "input_dim values or --input-shape",
                                        name));
     }
+    if (!override_for(name, i == 0)) note_declared_input(name, shape);
     const BlobId id = graph_.add_input(name, std::move(shape), DataType::F32, doc_.where(inputs[i]->pos));
     blobs_[name] = id;
   }
-  for (const auto& d : defs) add_layer(d);
+  try {
+    for (const auto& d : defs) add_layer(d);
+  } catch (const Error& e) {
+    // A kernel larger than its input, with a placeholder input size in the file: say how to give the real one.
+    const std::string_view msg = e.what();
+    if (e.kind() != ErrorKind::BadInput || declared_inputs_.empty() ||
+        msg.find("larger than the padded input") == std::string_view::npos)
+      throw;
+    std::string declared;
+    for (const auto& [n, sh] : declared_inputs_)
+      declared += fmt::format("{}\"{}\" as {}", declared.empty() ? "" : ", ", n, sh.str());
+    throw Error(ErrorKind::BadInput,
+                fmt::format("{}; the file declares input {}: if that is a placeholder, give the real size with "
+                            "--input-shape {}=NxCxHxW",
+                            msg, declared, declared_inputs_.front().first));
+  }
   auto listed = [](const std::vector<std::string>& items) {
     std::string s;
     for (size_t i = 0; i < items.size() && i < 10; ++i) s += (i ? ", " : "") + items[i];
