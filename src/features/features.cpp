@@ -138,14 +138,20 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
   return 0;
 }
 
-// Kernel, stride, padding and groups of a Convolution or Deconvolution (the same hyper-parameters).
-void set_conv_geometry(LayerFeatures& f, const ConvParams& p) {
+// Kernel, stride and padding of a sliding window (ConvParams and PoolParams name them alike).
+template <class Params>
+void set_window(LayerFeatures& f, const Params& p) {
   f.kernel_h = p.kernel_h;
   f.kernel_w = p.kernel_w;
   f.stride_h = p.stride_h;
   f.stride_w = p.stride_w;
   f.pad_h = p.pad_top + p.pad_bottom;
   f.pad_w = p.pad_left + p.pad_right;
+}
+
+// Window and groups of a Convolution or Deconvolution (the same hyper-parameters).
+void set_conv_geometry(LayerFeatures& f, const ConvParams& p) {
+  set_window(f, p);
   f.groups = p.groups;
   f.depthwise = p.groups > 1 && p.groups == f.in_c;
 }
@@ -230,12 +236,7 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
       f.kernel_w = f.in_w;
       f.stride_h = f.stride_w = 1;
     } else {
-      f.kernel_h = p.kernel_h;
-      f.kernel_w = p.kernel_w;
-      f.stride_h = p.stride_h;
-      f.stride_w = p.stride_w;
-      f.pad_h = p.pad_top + p.pad_bottom;
-      f.pad_w = p.pad_left + p.pad_right;
+      set_window(f, p);
     }
   }
 

@@ -396,34 +396,21 @@ std::vector<LayerMeasurement> Profiler::markers_rep(int rep) {
   return out;
 }
 
-LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
-  if (layer_iters_.empty()) warm_up();
-  auto pos = std::find(layers_.begin(), layers_.end(), layer);
-  if (pos == layers_.end()) throw_bad_input("layer id {} is not a profiled layer", layer);
-  const size_t at = static_cast<size_t>(pos - layers_.begin());
-  if (at < layer_replay_.size() && layer_replay_[at].runs > 0) {
-    LayerMeasurement m = replay_window(layer, layer_replay_[at]);
-    m.layer = layer;
-    m.mode = "isolated";
-    m.rep = rep;
-    return m;
-  }
-  int64_t iters = layer_iters_[at];
+template <class Launch>
+LayerMeasurement Profiler::run_window(LayerId layer, int64_t launches, int64_t runs, const Launch& launch) {
   LayerMeasurement m;
   m.layer = layer;
-  m.mode = "isolated";
-  m.rep = rep;
-  m.iterations = iters;
+  m.iterations = runs;
   double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
   auto body = [&] {
     c0 = process_cpu_s();
-    for (int64_t i = 0; i < iters; ++i) work_.run_layer(layer);
+    for (int64_t i = 0; i < launches; ++i) launch();
     work_.sync();
     c1 = process_cpu_s();
   };
   std::optional<Trace> trace;
   const std::vector<uint64_t> counts = timed_window(body, &t0, &t1, &trace);
-  const double n = static_cast<double>(iters);
+  const double n = static_cast<double>(runs);
   m.time_ms = (t1 - t0) * 1e3 / n;
   m.cpu_time_ms = (c1 - c0) * 1e3 / n;
   for (size_t i = 0; i < counts.size(); ++i)
@@ -438,32 +425,26 @@ LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
   return m;
 }
 
-LayerMeasurement Profiler::replay_window(LayerId layer, const ReplayPlan& plan) {
+LayerMeasurement Profiler::isolated(LayerId layer, int rep) {
+  if (layer_iters_.empty()) warm_up();
+  auto pos = std::find(layers_.begin(), layers_.end(), layer);
+  if (pos == layers_.end()) throw_bad_input("layer id {} is not a profiled layer", layer);
+  const size_t at = static_cast<size_t>(pos - layers_.begin());
   LayerMeasurement m;
-  m.layer = layer;
-  m.iterations = plan.iterations();
-  m.graph_replay = true;
-  double t0 = 0, t1 = 0, c0 = 0, c1 = 0;
-  auto body = [&] {
-    c0 = process_cpu_s();
-    for (int64_t i = 0; i < plan.launches; ++i) work_.replay(layer);
-    work_.sync();
-    c1 = process_cpu_s();
-  };
-  std::optional<Trace> trace;
-  const std::vector<uint64_t> counts = timed_window(body, &t0, &t1, &trace);
-  const double n = static_cast<double>(plan.iterations());
-  m.time_ms = (t1 - t0) * 1e3 / n;
-  m.cpu_time_ms = (c1 - c0) * 1e3 / n;
-  for (size_t i = 0; i < counts.size(); ++i)
-    m.counters.push_back({counters_.events()[i], static_cast<double>(counts[i]) / n});
-  if (trace) {
-    if (auto r = energy_of(*trace, t0, t1)) {
-      m.energy_mj = r->gross_j * 1e3 / n;
-      if (r->dynamic_j) m.dynamic_energy_mj = *r->dynamic_j * 1e3 / n;
-      m.power_w = r->mean_power_w;
-    }
+  if (at < layer_replay_.size() && layer_replay_[at].runs > 0) {
+    m = replay_window(layer, layer_replay_[at]);
+  } else {
+    const int64_t iters = layer_iters_[at];
+    m = run_window(layer, iters, iters, [&] { work_.run_layer(layer); });
   }
+  m.mode = "isolated";
+  m.rep = rep;
+  return m;
+}
+
+LayerMeasurement Profiler::replay_window(LayerId layer, const ReplayPlan& plan) {
+  LayerMeasurement m = run_window(layer, plan.launches, plan.iterations(), [&] { work_.replay(layer); });
+  m.graph_replay = true;
   return m;
 }
 

@@ -170,6 +170,11 @@ class Profiler {
   ReplayPlan plan_replay(LayerId layer, double run_ms);
   // One window of graph launches: time and CPU time per run, counters, and energy when there is a sensor.
   LayerMeasurement replay_window(LayerId layer, const ReplayPlan& plan);
+  // One window of `launches` calls of `launch`, which together run the layer `runs` times (then one sync):
+  // time and CPU time per run, counters, and energy when there is a sensor. A template, so the timed loop
+  // calls `launch` directly (defined and used in profiler.cpp only).
+  template <class Launch>
+  LayerMeasurement run_window(LayerId layer, int64_t launches, int64_t runs, const Launch& launch);
   void note(const std::string& line) const {
     if (opt_.on_note) opt_.on_note(line);
   }
