@@ -62,9 +62,9 @@ pid_t spawn_profile(const Fixture& f) {
       ::dup2(::fileno(null), 2);
     }
     ::execl(CONVERGY_CLI, CONVERGY_CLI, "profile", f.net.c_str(), "--backend", "reference", "--reps",
-            std::to_string(kReps).c_str(), "--max-reps", std::to_string(kReps).c_str(), "--min-window-ms", "15",
-            "--warmup", "1", "--sensor", "none",
-            "--no-counters", "--db", f.db.c_str(), static_cast<char*>(nullptr));
+            std::to_string(kReps).c_str(), "--max-reps", std::to_string(kReps).c_str(), "--min-window-ms",
+            "15", "--warmup", "1", "--sensor", "none", "--no-counters", "--db", f.db.c_str(),
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   return pid;
@@ -87,6 +87,27 @@ int64_t scalar(sqlite3* db, const std::string& sql) {
   return v;
 }
 
+// True once the profile run has created the measurements table (sqlite directly: Store refuses a file without
+// it).
+bool schema_written(const std::string& path) {
+  if (!std::filesystem::exists(path)) return false;
+  sqlite3* db = nullptr;
+  bool yes = false;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 10000);
+    yes = scalar(db,
+                 "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('campaigns', "
+                 "'measurements')") == 2;
+  }
+  sqlite3_close(db);
+  return yes;
+}
+
+int64_t finished_campaigns(const std::string& path) {
+  Store s(path, /*read_only=*/true);
+  return scalar(s.handle(), "SELECT count(*) FROM campaigns WHERE status = 'finished'");
+}
+
 // Every expected (layer, mode, rep) row exactly once: 5 layers + the network row in markers mode, 5 layers in
 // isolated mode, kReps raw rows and one aggregate each.
 void expect_complete(const std::string& path) {
@@ -101,15 +122,18 @@ void expect_complete(const std::string& path) {
   for (const char* mode : {"markers", "isolated"}) {
     for (int rep = -1; rep < kReps; ++rep) {
       std::string q = fmt::format(
-          "SELECT count(*) FROM layers l JOIN measurements m ON m.layer_id = l.id AND m.mode = '{}' AND m.rep = {}",
+          "SELECT count(*) FROM layers l JOIN measurements m ON m.layer_id = l.id AND m.mode = '{}' AND "
+          "m.rep = {}",
           mode, rep);
       EXPECT_EQ(scalar(db, q), std::string(mode) == "markers" ? 6 : 5) << mode << " rep " << rep;
     }
   }
-  EXPECT_EQ(scalar(db, "SELECT count(*) FROM (SELECT layer_id, mode, rep FROM measurements GROUP BY 1, 2, 3 "
-                       "HAVING count(*) > 1)"),
+  EXPECT_EQ(scalar(db,
+                   "SELECT count(*) FROM (SELECT layer_id, mode, rep FROM measurements GROUP BY 1, 2, 3 "
+                   "HAVING count(*) > 1)"),
             0);
-  EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE energy_mj IS NOT NULL OR power_w IS NOT NULL"), 0)
+  EXPECT_EQ(
+      scalar(db, "SELECT count(*) FROM measurements WHERE energy_mj IS NOT NULL OR power_w IS NOT NULL"), 0)
       << "no sensor: energy must be NULL, never 0";
 }
 
@@ -127,10 +151,16 @@ TEST(CrashResume, KillNineAtRandomPointsThenResumeHasEveryRowOnce) {
     int rc = wait_exit(pid);
     if (rc == 1000 + SIGKILL) {
       ++kills;
+      // A kill that lands after the campaign was marked finished (a slow machine) leaves nothing to resume:
+      // another run would rightly open a second campaign.
+      if (schema_written(f.db) && finished_campaigns(f.db) == 1) finished = true;
     } else {
       ASSERT_EQ(rc, 0) << "the campaign failed rather than finishing";
       finished = true;
     }
+    // A kill before the schema was written (a slow start) leaves no database or an empty one: nothing to
+    // check.
+    if (!schema_written(f.db)) continue;
     Store s(f.db, /*read_only=*/true);  // after each kill the file must be sound
     ASSERT_EQ(s.integrity_check(), "ok") << "after kill " << attempt;
   }
@@ -164,7 +194,11 @@ TEST(CrashResume, SigintFinishesTheRowExits130AndResumes) {
   } else {
     ASSERT_EQ(rc, 0) << "neither interrupted cleanly nor finished";
   }
-  ASSERT_EQ(wait_exit(spawn_profile(f)), 0);
+  // A run that finished before the signal leaves nothing to resume (another run would open a second
+  // campaign).
+  if (finished_campaigns(f.db) == 0) {
+    ASSERT_EQ(wait_exit(spawn_profile(f)), 0);
+  }
   expect_complete(f.db);
 }
 
@@ -172,7 +206,8 @@ TEST(CrashResume, SigintFinishesTheRowExits130AndResumes) {
 // both modes, and the aggregate is over all of them; with a target every median meets, --reps is enough.
 TEST(CrashResume, AdaptiveRepetitionsStopAtTheCapOrTheTarget) {
   ASSERT_TRUE(std::filesystem::exists(CONVERGY_CLI)) << "build the convergy CLI first: " << CONVERGY_CLI;
-  for (const auto& [target, expected_reps] : std::vector<std::pair<std::string, int>>{{"1e-12", 6}, {"100", 2}}) {
+  for (const auto& [target, expected_reps] :
+       std::vector<std::pair<std::string, int>>{{"1e-12", 6}, {"100", 2}}) {
     Fixture f("adaptive");
     std::string cmd = fmt::format(
         "'{}' profile '{}' --backend reference --reps 2 --max-reps 6 --target-ci {} --ci-min-ms 0 "
@@ -183,7 +218,8 @@ TEST(CrashResume, AdaptiveRepetitionsStopAtTheCapOrTheTarget) {
     sqlite3* db = s.handle();
     EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep >= 0"), (6 + 5) * expected_reps)
         << "target " << target;
-    EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep < 0 AND n = " + std::to_string(expected_reps)),
+    EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep < 0 AND n = " +
+                             std::to_string(expected_reps)),
               6 + 5)
         << "every aggregate summarises all repetitions";
     EXPECT_EQ(scalar(db, "SELECT count(*) FROM measurements WHERE rep < 0 AND median_ci95_ms IS NULL"), 0);
