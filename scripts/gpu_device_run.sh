@@ -6,7 +6,7 @@
 # and a short graph-replay energy profile of alexnet), before the long run.
 # Usage: bash .gpu-bundle/gpu_device_run.sh [--smoke | gpu_check.sh arguments]
 set -u
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 [ -d bundle ] || tar xJf bundle.tar.xz || { echo "cannot unpack the bundle"; exit 1; }
 OUTDIR="${OUT:-/tmp/gpu-out}"
 mkdir -p "$OUTDIR"

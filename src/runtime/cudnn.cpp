@@ -1,8 +1,10 @@
 // The cudnn backend: the network on one NVIDIA GPU. Every host buffer the executor binds (activations and
 // weights) gets one device mirror, allocated once; convolution through cuDNN with the algorithm chosen once
 // by cudnnFind, InnerProduct through cuBLAS sgemm, pooling/activations/LRN/softmax/BatchNorm/Scale/Eltwise
-// through cuDNN, Concat and Slice as strided device copies. Host copies happen only at the network's input
-// and output, and around layers that fall back to the reference kernels. TF32 is off unless asked for.
+// through cuDNN, Concat and Slice as strided device copies; what cuDNN lacks (some activations and pools,
+// PReLU, Permute, ChannelShuffle, Pad) on the backend's own CUDA kernels when they are built. Host copies
+// happen only at the network's input and output, and around layers that fall back to the reference
+// kernels. TF32 is off unless asked for.
 #ifdef CONVERGY_HAVE_CUDNN
 #include "runtime/backend.h"
 #include "runtime/device_plan.h"
@@ -81,13 +83,27 @@ void check_prepare(cudnnStatus_t s, const char* what) {
   if (s != CUDNN_STATUS_SUCCESS) throw Unsupported(fmt::format("cuDNN {}: {}", what, cudnnGetErrorString(s)));
 }
 
-// Owned cuDNN descriptors, destroyed with the kernel.
-struct TensorDesc {
-  cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc() { check(cudnnCreateTensorDescriptor(&d), "cudnnCreateTensorDescriptor"); }
-  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
-  TensorDesc(const TensorDesc&) = delete;
-  TensorDesc& operator=(const TensorDesc&) = delete;
+// An owned cuDNN descriptor of any kind, created with its owner and destroyed with it.
+template <typename T, cudnnStatus_t (*Create)(T*), cudnnStatus_t (*Destroy)(T)>
+struct Descriptor {
+  T d = nullptr;
+  Descriptor() { check(Create(&d), "creating a cuDNN descriptor"); }
+  ~Descriptor() { Destroy(d); }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+};
+using FilterDesc =
+    Descriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvolutionDesc = Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+                                   cudnnDestroyConvolutionDescriptor>;
+using PoolingDesc =
+    Descriptor<cudnnPoolingDescriptor_t, cudnnCreatePoolingDescriptor, cudnnDestroyPoolingDescriptor>;
+using LrnDesc = Descriptor<cudnnLRNDescriptor_t, cudnnCreateLRNDescriptor, cudnnDestroyLRNDescriptor>;
+using OpTensorDesc =
+    Descriptor<cudnnOpTensorDescriptor_t, cudnnCreateOpTensorDescriptor, cudnnDestroyOpTensorDescriptor>;
+
+struct TensorDesc
+    : Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor> {
   void set(const std::array<int, 4>& n) {
     check_prepare(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n[0], n[1], n[2], n[3]),
                   "tensor descriptor");
@@ -99,12 +115,8 @@ struct TensorDesc {
   }
 };
 
-struct ActivationDesc {
-  cudnnActivationDescriptor_t d = nullptr;
-  ActivationDesc() { check(cudnnCreateActivationDescriptor(&d), "cudnnCreateActivationDescriptor"); }
-  ~ActivationDesc() { cudnnDestroyActivationDescriptor(d); }
-  ActivationDesc(const ActivationDesc&) = delete;
-  ActivationDesc& operator=(const ActivationDesc&) = delete;
+struct ActivationDesc : Descriptor<cudnnActivationDescriptor_t, cudnnCreateActivationDescriptor,
+                                   cudnnDestroyActivationDescriptor> {
   void set(const FusedActivation& a) {
     std::string why = device::activation_reason(a);
     if (!why.empty()) throw Unsupported(why);
@@ -145,9 +157,16 @@ class CudnnKernel : public Kernel {
   explicit CudnnKernel(CudnnBackend& be) : be_(be) {}
   void bind_workspace(float*) override;
   DevPtr& use(const float* host, int64_t elems);
+  DevPtr& use(const Tensor& t) { return use(t.data, t.elems); }
 
  protected:
+  // The first input and output, which most kernels read and write.
+  void use_io(const LayerBinding& b) {
+    x_ = &use(b.inputs[0]);
+    y_ = &use(b.outputs[0]);
+  }
   CudnnBackend& be_;
+  DevPtr *x_ = nullptr, *y_ = nullptr;
   std::deque<DevPtr> ptrs_;  // a deque: the pointers use() hands out stay valid as it grows
 };
 
@@ -374,6 +393,20 @@ struct AnyActivation {
   }
 };
 
+// The optional per-channel bias of Conv, FC and Scale, added to the output after the main operation.
+struct Bias {
+  TensorDesc desc;
+  DevPtr* ptr = nullptr;
+  void set(CudnnKernel& k, const Tensor* bias, int channels) {
+    if (!bias) return;
+    ptr = &k.use(*bias);
+    desc.set(std::array<int, 4>{1, channels, 1, 1});
+  }
+  void add(cudnnHandle_t h, const TensorDesc& yd, float* y) const {
+    if (ptr) check(cudnnAddTensor(h, &kOne, desc.d, ptr->dev, &kOne, yd.d, y), "cudnnAddTensor (bias)");
+  }
+};
+
 // The optional epilogue shared by Conv, FC, BatchNorm, Scale and Eltwise: an activation in place.
 struct Epilogue {
   bool on = false;
@@ -394,48 +427,38 @@ class ConvKernel final : public CudnnKernel {
  public:
   ConvKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
     const ConvGeometry g = conv_geometry(b);
-    check(cudnnCreateFilterDescriptor(&fd_), "cudnnCreateFilterDescriptor");
-    check(cudnnCreateConvolutionDescriptor(&cd_), "cudnnCreateConvolutionDescriptor");
     xd_.set(b.inputs[0].shape);
     yd_.set(b.outputs[0].shape);
-    check_prepare(cudnnSetFilter4dDescriptor(fd_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(g.out_c),
-                                             static_cast<int>(g.in_c_per_group()), static_cast<int>(g.kh),
-                                             static_cast<int>(g.kw)),
+    check_prepare(cudnnSetFilter4dDescriptor(fd_.d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                             static_cast<int>(g.out_c), static_cast<int>(g.in_c_per_group()),
+                                             static_cast<int>(g.kh), static_cast<int>(g.kw)),
                   "filter descriptor");
-    check_prepare(cudnnSetConvolution2dDescriptor(cd_, static_cast<int>(g.pt), static_cast<int>(g.pl),
+    check_prepare(cudnnSetConvolution2dDescriptor(cd_.d, static_cast<int>(g.pt), static_cast<int>(g.pl),
                                                   static_cast<int>(g.sh), static_cast<int>(g.sw),
                                                   static_cast<int>(g.dh), static_cast<int>(g.dw),
                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
                   "convolution descriptor");
-    check_prepare(cudnnSetConvolutionGroupCount(cd_, static_cast<int>(g.groups)), "group count");
-    check_prepare(cudnnSetConvolutionMathType(cd_, be.tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), "math type");
+    check_prepare(cudnnSetConvolutionGroupCount(cd_.d, static_cast<int>(g.groups)), "group count");
+    check_prepare(cudnnSetConvolutionMathType(cd_.d, be.tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+                  "math type");
     int n = 0, c = 0, h = 0, w = 0;
-    check_prepare(cudnnGetConvolution2dForwardOutputDim(cd_, xd_.d, fd_, &n, &c, &h, &w), "output size");
+    check_prepare(cudnnGetConvolution2dForwardOutputDim(cd_.d, xd_.d, fd_.d, &n, &c, &h, &w), "output size");
     if (n != g.n || c != g.out_c || h != g.out_h || w != g.out_w)
       throw Unsupported(fmt::format("cuDNN computes a {}x{}x{}x{} output, the layer has {}x{}x{}x{}", n, c, h, w, g.n,
                                     g.out_c, g.out_h, g.out_w));
     choose_algorithm(g);
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
-    const Tensor* wt = b.weight("weight");
-    w_ = &use(wt->data, wt->elems);
-    if (const Tensor* bias = b.weight("bias")) {
-      bias_ = &use(bias->data, bias->elems);
-      bd_.set(std::array<int, 4>{1, static_cast<int>(g.out_c), 1, 1});
-    }
+    use_io(b);
+    w_ = &use(*b.weight("weight"));
+    bias_.set(*this, b.weight("bias"), static_cast<int>(g.out_c));
     epi_.set(*b.layer, b.outputs[0].elems);
-  }
-  ~ConvKernel() override {
-    cudnnDestroyFilterDescriptor(fd_);
-    cudnnDestroyConvolutionDescriptor(cd_);
   }
 
   void run(float*) override {
     cudnnHandle_t h = be_.dnn();
-    check(cudnnConvolutionForward(h, &kOne, xd_.d, x_->dev, fd_, w_->dev, cd_, algo_, be_.workspace(), ws_bytes_,
-                                  &kZero, yd_.d, y_->dev),
+    check(cudnnConvolutionForward(h, &kOne, xd_.d, x_->dev, fd_.d, w_->dev, cd_.d, algo_, be_.workspace(),
+                                  ws_bytes_, &kZero, yd_.d, y_->dev),
           "cudnnConvolutionForward");
-    if (bias_) check(cudnnAddTensor(h, &kOne, bd_.d, bias_->dev, &kOne, yd_.d, y_->dev), "cudnnAddTensor (bias)");
+    bias_.add(h, yd_, y_->dev);
     epi_.run(h, yd_, y_->dev);
   }
 
@@ -453,7 +476,7 @@ class ConvKernel final : public CudnnKernel {
       // cudnnFind runs every algorithm once on scratch buffers it allocates, and reports time and workspace.
       cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int returned = 0;
-      check_prepare(cudnnFindConvolutionForwardAlgorithm(be_.dnn(), xd_.d, fd_, cd_, yd_.d,
+      check_prepare(cudnnFindConvolutionForwardAlgorithm(be_.dnn(), xd_.d, fd_.d, cd_.d, yd_.d,
                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
                     "cudnnFindConvolutionForwardAlgorithm");
       std::vector<device::AlgoResult> found;
@@ -471,12 +494,13 @@ class ConvKernel final : public CudnnKernel {
   }
 
   static constexpr size_t kWorkspaceLimit = size_t{1} << 30;  // 1 GiB: far below an H200's memory
-  TensorDesc xd_, yd_, bd_;
-  cudnnFilterDescriptor_t fd_ = nullptr;
-  cudnnConvolutionDescriptor_t cd_ = nullptr;
+  TensorDesc xd_, yd_;
+  FilterDesc fd_;
+  ConvolutionDesc cd_;
   cudnnConvolutionFwdAlgo_t algo_ = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   size_t ws_bytes_ = 0;
-  DevPtr *x_ = nullptr, *y_ = nullptr, *w_ = nullptr, *bias_ = nullptr;
+  DevPtr* w_ = nullptr;
+  Bias bias_;
   Epilogue epi_;
 };
 
@@ -492,15 +516,10 @@ class FcKernel final : public CudnnKernel {
     m_ = static_cast<int>(m);
     k_ = static_cast<int>(k);
     n_ = static_cast<int>(p.num_output);
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
-    const Tensor* wt = b.weight("weight");
-    w_ = &use(wt->data, wt->elems);
+    use_io(b);
+    w_ = &use(*b.weight("weight"));
     yd_.set(std::array<int, 4>{m_, n_, 1, 1});
-    if (const Tensor* bias = b.weight("bias")) {
-      bias_ = &use(bias->data, bias->elems);
-      bd_.set(std::array<int, 4>{1, n_, 1, 1});
-    }
+    bias_.set(*this, b.weight("bias"), n_);
     epi_.set(*b.layer, b.outputs[0].elems);
   }
   void run(float*) override {
@@ -508,15 +527,15 @@ class FcKernel final : public CudnnKernel {
     check(cublas().sgemm(be_.blas(), CUBLAS_OP_T, CUBLAS_OP_N, n_, m_, k_, &kOne, w_->dev, k_, x_->dev, k_, &kZero,
                       y_->dev, n_),
           "cublasSgemm");
-    if (bias_)
-      check(cudnnAddTensor(be_.dnn(), &kOne, bd_.d, bias_->dev, &kOne, yd_.d, y_->dev), "cudnnAddTensor (bias)");
+    bias_.add(be_.dnn(), yd_, y_->dev);
     epi_.run(be_.dnn(), yd_, y_->dev);
   }
 
  private:
   int m_ = 0, n_ = 0, k_ = 0;
-  TensorDesc yd_, bd_;
-  DevPtr *x_ = nullptr, *y_ = nullptr, *w_ = nullptr, *bias_ = nullptr;
+  TensorDesc yd_;
+  DevPtr* w_ = nullptr;
+  Bias bias_;
   Epilogue epi_;
 };
 
@@ -526,8 +545,7 @@ class PoolKernel final : public CudnnKernel {
     const PoolGeometry g = pool_geometry(b);
     std::string why;
     auto plan = device::plan_pool(g, &why);
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    use_io(b);
     if (!plan) {
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
       // Ceil rounding or asymmetric padding: the backend's own pooling kernel.
@@ -539,18 +557,14 @@ class PoolKernel final : public CudnnKernel {
       throw Unsupported(why);
 #endif
     }
-    check(cudnnCreatePoolingDescriptor(&pd_), "cudnnCreatePoolingDescriptor");
     const cudnnPoolingMode_t mode = g.max ? CUDNN_POOLING_MAX
                                     : g.count_include_pad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
                                                           : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
-    check_prepare(cudnnSetPooling2dDescriptor(pd_, mode, CUDNN_NOT_PROPAGATE_NAN, plan->kh, plan->kw, plan->pad_h,
-                                              plan->pad_w, plan->sh, plan->sw),
+    check_prepare(cudnnSetPooling2dDescriptor(pd_.d, mode, CUDNN_NOT_PROPAGATE_NAN, plan->kh, plan->kw,
+                                              plan->pad_h, plan->pad_w, plan->sh, plan->sw),
                   "pooling descriptor");
     xd_.set(b.inputs[0].shape);
     yd_.set(b.outputs[0].shape);
-  }
-  ~PoolKernel() override {
-    if (pd_) cudnnDestroyPoolingDescriptor(pd_);
   }
   void run(float*) override {
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
@@ -560,7 +574,8 @@ class PoolKernel final : public CudnnKernel {
       return;
     }
 #endif
-    check(cudnnPoolingForward(be_.dnn(), pd_, &kOne, xd_.d, x_->dev, &kZero, yd_.d, y_->dev), "cudnnPoolingForward");
+    check(cudnnPoolingForward(be_.dnn(), pd_.d, &kOne, xd_.d, x_->dev, &kZero, yd_.d, y_->dev),
+          "cudnnPoolingForward");
   }
 
  private:
@@ -568,9 +583,8 @@ class PoolKernel final : public CudnnKernel {
   bool own_ = false;
   cuda::Pool2d own_g_{};
 #endif
-  cudnnPoolingDescriptor_t pd_ = nullptr;
+  PoolingDesc pd_;
   TensorDesc xd_, yd_;
-  DevPtr *x_ = nullptr, *y_ = nullptr;
 };
 
 class ActivationKernel final : public CudnnKernel {
@@ -578,8 +592,7 @@ class ActivationKernel final : public CudnnKernel {
   ActivationKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
     act_.set(activation_of(*b.layer));
     xd_.set(b.inputs[0].shape);
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    use_io(b);
     elems_ = b.inputs[0].elems;
   }
   void run(float*) override { act_.run(be_.dnn(), xd_, x_->dev, y_->dev, elems_); }
@@ -588,7 +601,6 @@ class ActivationKernel final : public CudnnKernel {
   AnyActivation act_;
   int64_t elems_ = 0;
   TensorDesc xd_;
-  DevPtr *x_ = nullptr, *y_ = nullptr;
 };
 
 class BatchNormKernel final : public CudnnKernel {
@@ -599,8 +611,7 @@ class BatchNormKernel final : public CudnnKernel {
     xd_.set(b.inputs[0].shape);
     check_prepare(cudnnDeriveBNTensorDescriptor(bnd_.d, xd_.d, CUDNN_BATCHNORM_SPATIAL), "BN descriptor");
     const int64_t c = b.inputs[0].shape.c();
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    use_io(b);
     mean_ = &use(b.weight("mean")->data, c);
     var_ = &use(b.weight("variance")->data, c);
     // Caffe's BatchNorm has no scale or shift: cuDNN needs them, so ones and zeros stand in.
@@ -624,7 +635,7 @@ class BatchNormKernel final : public CudnnKernel {
   double eps_ = 1e-5;
   TensorDesc xd_, bnd_;
   std::vector<float> ones_, zeros_;
-  DevPtr *x_ = nullptr, *y_ = nullptr, *mean_ = nullptr, *var_ = nullptr, *scale_ = nullptr, *shift_ = nullptr;
+  DevPtr *mean_ = nullptr, *var_ = nullptr, *scale_ = nullptr, *shift_ = nullptr;
   Epilogue epi_;
 };
 
@@ -632,10 +643,9 @@ class BatchNormKernel final : public CudnnKernel {
 class OpTensorKernel final : public CudnnKernel {
  public:
   OpTensorKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
-    check(cudnnCreateOpTensorDescriptor(&od_), "cudnnCreateOpTensorDescriptor");
     const Shape& out = b.outputs[0].shape;
     yd_.set(out);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    y_ = &use(b.outputs[0]);
     cudnnOpTensorOp_t op = CUDNN_OP_TENSOR_ADD;
     if (b.layer->kind == LayerKind::Scale) {
       op = CUDNN_OP_TENSOR_MUL;
@@ -647,10 +657,8 @@ class OpTensorKernel final : public CudnnKernel {
       dims[1] = scale->elems;
       s.shape = Shape{dims};
       operands_.push_back(operand(s, out, 1.0f));
-      if (const Tensor* bias = b.weight("bias")) {
-        bias_ = &use(bias->data, bias->elems);
-        bd_.set(std::array<int, 4>{1, static_cast<int>(bias->elems), 1, 1});
-      }
+      const Tensor* bias = b.weight("bias");
+      bias_.set(*this, bias, bias ? static_cast<int>(bias->elems) : 0);
     } else {
       const auto& p = b.layer->p<EltwiseParams>();
       sum_ = p.op == EltwiseOp::Sum;
@@ -661,16 +669,16 @@ class OpTensorKernel final : public CudnnKernel {
       // Only B broadcasts: a broadcast first operand swaps with the (full-size) second; all ops commute.
       if (b.inputs[0].shape != out) std::swap(operands_[0], operands_[1]);
     }
-    check_prepare(cudnnSetOpTensorDescriptor(od_, op, CUDNN_DATA_FLOAT, CUDNN_NOT_PROPAGATE_NAN), "op descriptor");
+    check_prepare(cudnnSetOpTensorDescriptor(od_.d, op, CUDNN_DATA_FLOAT, CUDNN_NOT_PROPAGATE_NAN),
+                  "op descriptor");
     epi_.set(*b.layer, b.outputs[0].elems);
   }
-  ~OpTensorKernel() override { cudnnDestroyOpTensorDescriptor(od_); }
   void run(float*) override {
     cudnnHandle_t h = be_.dnn();
     // y = op(c0 x0, c1 x1); further inputs accumulate into y (a sum by cudnnAddTensor, otherwise
     // cudnnOpTensor with y as its first operand, which it allows).
     const Operand& a = operands_[0];
-    check(cudnnOpTensor(h, od_, &a.coeff, a.desc->d, a.ptr->dev, &operands_[1].coeff, operands_[1].desc->d,
+    check(cudnnOpTensor(h, od_.d, &a.coeff, a.desc->d, a.ptr->dev, &operands_[1].coeff, operands_[1].desc->d,
                         operands_[1].ptr->dev, &kZero, yd_.d, y_->dev),
           "cudnnOpTensor");
     for (size_t i = 2; i < operands_.size(); ++i) {
@@ -678,10 +686,11 @@ class OpTensorKernel final : public CudnnKernel {
       if (sum_)
         check(cudnnAddTensor(h, &o.coeff, o.desc->d, o.ptr->dev, &kOne, yd_.d, y_->dev), "cudnnAddTensor");
       else
-        check(cudnnOpTensor(h, od_, &kOne, yd_.d, y_->dev, &o.coeff, o.desc->d, o.ptr->dev, &kZero, yd_.d, y_->dev),
+        check(cudnnOpTensor(h, od_.d, &kOne, yd_.d, y_->dev, &o.coeff, o.desc->d, o.ptr->dev, &kZero, yd_.d,
+                            y_->dev),
               "cudnnOpTensor");
     }
-    if (bias_) check(cudnnAddTensor(h, &kOne, bd_.d, bias_->dev, &kOne, yd_.d, y_->dev), "cudnnAddTensor (bias)");
+    bias_.add(h, yd_, y_->dev);
     epi_.run(h, yd_, y_->dev);
   }
 
@@ -696,13 +705,13 @@ class OpTensorKernel final : public CudnnKernel {
     if (!d) throw Unsupported("operand does not broadcast to the output");
     auto desc = std::make_shared<TensorDesc>();
     desc->set(*d);
-    return {desc, &use(t.data, t.elems), coeff};
+    return {desc, &use(t), coeff};
   }
-  cudnnOpTensorDescriptor_t od_ = nullptr;
+  OpTensorDesc od_;
   bool sum_ = false;
-  TensorDesc yd_, bd_;
+  TensorDesc yd_;
   std::vector<Operand> operands_;
-  DevPtr *y_ = nullptr, *bias_ = nullptr;
+  Bias bias_;
   Epilogue epi_;
 };
 
@@ -710,25 +719,21 @@ class LrnKernel final : public CudnnKernel {
  public:
   LrnKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
     const auto& p = b.layer->p<LRNParams>();
-    check(cudnnCreateLRNDescriptor(&ld_), "cudnnCreateLRNDescriptor");
     // cuDNN divides alpha by the window size itself, as the reference does.
-    check_prepare(cudnnSetLRNDescriptor(ld_, static_cast<unsigned>(p.local_size), p.alpha, p.beta, p.k),
+    check_prepare(cudnnSetLRNDescriptor(ld_.d, static_cast<unsigned>(p.local_size), p.alpha, p.beta, p.k),
                   "LRN descriptor");
     xd_.set(b.inputs[0].shape);
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    use_io(b);
   }
-  ~LrnKernel() override { cudnnDestroyLRNDescriptor(ld_); }
   void run(float*) override {
-    check(cudnnLRNCrossChannelForward(be_.dnn(), ld_, CUDNN_LRN_CROSS_CHANNEL_DIM1, &kOne, xd_.d, x_->dev, &kZero,
-                                      xd_.d, y_->dev),
+    check(cudnnLRNCrossChannelForward(be_.dnn(), ld_.d, CUDNN_LRN_CROSS_CHANNEL_DIM1, &kOne, xd_.d, x_->dev,
+                                      &kZero, xd_.d, y_->dev),
           "cudnnLRNCrossChannelForward");
   }
 
  private:
-  cudnnLRNDescriptor_t ld_ = nullptr;
+  LrnDesc ld_;
   TensorDesc xd_;
-  DevPtr *x_ = nullptr, *y_ = nullptr;
 };
 
 class SoftmaxKernel final : public CudnnKernel {
@@ -742,8 +747,7 @@ class SoftmaxKernel final : public CudnnKernel {
     for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
     // Softmax over the channel dimension of an (outer, axis, inner, 1) view.
     xd_.set(std::array<int, 4>{static_cast<int>(outer), static_cast<int>(s[axis]), static_cast<int>(inner), 1});
-    x_ = &use(b.inputs[0].data, b.inputs[0].elems);
-    y_ = &use(b.outputs[0].data, b.outputs[0].elems);
+    use_io(b);
   }
   void run(float*) override {
     check(cudnnSoftmaxForward(be_.dnn(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL, &kOne, xd_.d, x_->dev,
@@ -753,15 +757,14 @@ class SoftmaxKernel final : public CudnnKernel {
 
  private:
   TensorDesc xd_;
-  DevPtr *x_ = nullptr, *y_ = nullptr;
 };
 
 // Concat and Slice: strided device-to-device copies planned once.
 class CopyKernel final : public CudnnKernel {
  public:
   CopyKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
-    for (const Tensor& t : b.inputs) in_.push_back(&use(t.data, t.elems));
-    for (const Tensor& t : b.outputs) out_.push_back(&use(t.data, t.elems));
+    for (const Tensor& t : b.inputs) in_.push_back(&use(t));
+    for (const Tensor& t : b.outputs) out_.push_back(&use(t));
     std::vector<Shape> shapes;
     if (b.layer->kind == LayerKind::Concat) {
       for (const Tensor& t : b.inputs) shapes.push_back(t.shape);
@@ -791,13 +794,55 @@ class CopyKernel final : public CudnnKernel {
   std::vector<device::Copy2D> copies_;
 };
 
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+// PReLU on the backend's own kernel: a per-channel (or shared) slope on the device.
+class PreluKernel final : public CudnnKernel {
+ public:
+  PreluKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
+    const device::PreluPlan p = device::plan_prelu(b);
+    g_ = {b.inputs[0].elems, p.channels, p.inner, p.shared};
+    use_io(b);
+    slope_ = &use(*b.weight("slope"));
+  }
+  void run(float*) override {
+    const char* err = cuda::prelu(g_, x_->dev, slope_->dev, y_->dev, be_.stream());
+    if (*err) throw_failure("cudnn backend: PReLU kernel: {}", err);
+  }
+
+ private:
+  cuda::Prelu g_{};
+  DevPtr* slope_ = nullptr;
+};
+
+// Permute, ChannelShuffle and Pad: one gather kernel, its index plan made once.
+class GatherKernel final : public CudnnKernel {
+ public:
+  GatherKernel(CudnnBackend& be, const LayerBinding& b) : CudnnKernel(be) {
+    std::string why;
+    auto plan = device::plan_gather(b, &why);
+    if (!plan) throw Unsupported(why);
+    g_ = *plan;
+    kind_ = b.layer->kind;
+    use_io(b);
+  }
+  void run(float*) override {
+    const char* err = cuda::gather(g_, x_->dev, y_->dev, be_.stream());
+    if (*err) throw_failure("cudnn backend: {} kernel: {}", layer_kind_name(kind_), err);
+  }
+
+ private:
+  cuda::Gather g_;
+  LayerKind kind_ = LayerKind::Permute;
+};
+#endif
+
 // A reference kernel on the host: inputs come down from the device first, outputs go back up after.
 class FallbackKernel final : public CudnnKernel {
  public:
   FallbackKernel(CudnnBackend& be, const LayerBinding& b, std::unique_ptr<Kernel> inner)
       : CudnnKernel(be), inner_(std::move(inner)), inputs_(b.inputs), outputs_(b.outputs) {
-    for (const Tensor& t : inputs_) use(t.data, t.elems);
-    for (const Tensor& t : outputs_) use(t.data, t.elems);
+    for (const Tensor& t : inputs_) use(t);
+    for (const Tensor& t : outputs_) use(t);
   }
   size_t workspace_floats() const override { return inner_->workspace_floats(); }
   void bind_workspace(float* ws) override {
@@ -835,6 +880,16 @@ std::unique_ptr<Kernel> CudnnBackend::prepare(const LayerBinding& b) {
     case LayerKind::Concat:
     case LayerKind::Slice:
       return std::make_unique<CopyKernel>(*this, b);
+    case LayerKind::PReLU:
+    case LayerKind::Permute:
+    case LayerKind::ChannelShuffle:
+    case LayerKind::Pad:
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+      if (b.layer->kind == LayerKind::PReLU) return std::make_unique<PreluKernel>(*this, b);
+      return std::make_unique<GatherKernel>(*this, b);
+#else
+      throw Unsupported(device::unsupported_reason(b, false));
+#endif
     default:
       return std::make_unique<ActivationKernel>(*this, b);
   }

@@ -108,6 +108,110 @@ std::vector<Copy2D> plan_slice(const Shape& input, const std::vector<Shape>& out
   return out;
 }
 
+namespace {
+
+// Drops axes of one element and merges neighbours the input holds consecutively (neither padded), so the
+// kernel divides once per remaining axis; a gather that is a plain copy ends as one axis.
+void merge_axes(cuda::Gather& g) {
+  auto unpadded = [&g](int d) { return g.begin[d] == 0 && g.in_dim[d] == g.out_dim[d]; };
+  int r = 0;
+  for (int d = 0; d < g.rank; ++d) {
+    if (g.out_dim[d] == 1 && unpadded(d)) continue;
+    if (r > 0 && unpadded(r - 1) && unpadded(d) && g.in_stride[r - 1] == g.in_stride[d] * g.in_dim[d]) {
+      g.out_dim[r - 1] *= g.out_dim[d];
+      g.in_dim[r - 1] *= g.in_dim[d];
+      g.in_stride[r - 1] = g.in_stride[d];
+      continue;
+    }
+    g.out_dim[r] = g.out_dim[d];
+    g.in_dim[r] = g.in_dim[d];
+    g.in_stride[r] = g.in_stride[d];
+    g.begin[r] = g.begin[d];
+    ++r;
+  }
+  if (r == 0) {  // a single element
+    g.out_dim[0] = g.in_dim[0] = g.in_stride[0] = 1;
+    g.begin[0] = 0;
+    r = 1;
+  }
+  for (int d = r; d < cuda::kGatherMaxRank; ++d) g.out_dim[d] = g.in_dim[d] = g.in_stride[d] = g.begin[d] = 0;
+  g.rank = r;
+}
+
+}  // namespace
+
+std::optional<cuda::Gather> plan_gather(const LayerBinding& b, std::string* why) {
+  auto fail = [why](std::string s) {
+    if (why) *why = std::move(s);
+    return std::nullopt;
+  };
+  const Shape& in = b.inputs[0].shape;
+  const Shape& out = b.outputs[0].shape;
+  if (in.rank() > cuda::kGatherMaxRank || in.rank() < 1)
+    return fail(fmt::format("rank {} outside the gather kernel's 1..{}", in.rank(), cuda::kGatherMaxRank));
+  std::array<int64_t, cuda::kGatherMaxRank> stride{};
+  stride[static_cast<size_t>(in.rank() - 1)] = 1;
+  for (int d = in.rank() - 2; d >= 0; --d)
+    stride[static_cast<size_t>(d)] = stride[static_cast<size_t>(d + 1)] * in[d + 1];
+  cuda::Gather g;
+  switch (b.layer->kind) {
+    case LayerKind::Permute: {
+      const auto& order = b.layer->p<PermuteParams>().order;
+      if (static_cast<int>(order.size()) != in.rank())
+        return fail("Permute order of another rank than its input");
+      g.rank = in.rank();
+      for (int d = 0; d < g.rank; ++d) {
+        g.out_dim[d] = g.in_dim[d] = out[d];
+        g.in_stride[d] = stride[static_cast<size_t>(order[static_cast<size_t>(d)])];
+      }
+      break;
+    }
+    case LayerKind::ChannelShuffle: {
+      // Output channel j * groups + i is input channel i * (c / groups) + j: a transpose of the
+      // (groups, c / groups) view of the channels.
+      const int64_t groups = b.layer->p<ChannelShuffleParams>().groups, c = in.c();
+      if (in.rank() < 2 || groups < 1 || c % groups != 0)
+        return fail(fmt::format("ChannelShuffle of {} channels in {} groups", c, groups));
+      const int64_t inner = c > 0 ? stride[1] : 0, per_group = c / groups;
+      g.rank = 4;
+      const int64_t dims[4] = {in.n(), per_group, groups, inner};
+      const int64_t strides[4] = {c * inner, inner, per_group * inner, 1};
+      for (int d = 0; d < 4; ++d) {
+        g.out_dim[d] = g.in_dim[d] = dims[d];
+        g.in_stride[d] = strides[d];
+      }
+      break;
+    }
+    case LayerKind::Pad: {
+      const auto& p = b.layer->p<PadParams>();
+      if (static_cast<int>(p.begins.size()) != in.rank())
+        return fail("Pad with another count of pads than axes");
+      g.rank = in.rank();
+      for (int d = 0; d < g.rank; ++d) {
+        g.out_dim[d] = out[d];
+        g.in_dim[d] = in[d];
+        g.in_stride[d] = stride[static_cast<size_t>(d)];
+        g.begin[d] = p.begins[static_cast<size_t>(d)];
+      }
+      g.border = p.mode == PadMode::Constant ? cuda::Border::Constant
+                 : p.mode == PadMode::Edge   ? cuda::Border::Edge
+                                             : cuda::Border::Reflect;
+      g.value = p.value;
+      break;
+    }
+    default:
+      return fail(fmt::format("{} is not a gather", layer_kind_name(b.layer->kind)));
+  }
+  merge_axes(g);
+  return g;
+}
+
+PreluPlan plan_prelu(const LayerBinding& b) {
+  const Shape& s = b.inputs[0].shape;
+  const Tensor* slope = b.weight("slope");
+  return {s.c(), prod(s, std::min(2, s.rank()), s.rank()), !slope || slope->elems == 1};
+}
+
 std::optional<AlgoResult> choose_algorithm(const std::vector<AlgoResult>& found, size_t limit, bool allow_tf32) {
   std::optional<AlgoResult> best;
   for (const AlgoResult& r : found) {
@@ -191,6 +295,20 @@ std::string unsupported_reason(const LayerBinding& b, bool kernels) {
     }
     case LayerKind::Softmax:
       return {};
+    case LayerKind::PReLU:
+      if (!kernels) return "no cudnn kernel for PReLU (the backend's CUDA kernels are not built)";
+      if (!b.weight("slope")) return "PReLU without a slope";
+      return {};
+    case LayerKind::Permute:
+    case LayerKind::ChannelShuffle:
+    case LayerKind::Pad: {
+      if (!kernels)
+        return fmt::format("no cudnn kernel for {} (the backend's CUDA kernels are not built)",
+                           layer_kind_name(l.kind));
+      std::string why;
+      if (!plan_gather(b, &why)) return why;
+      return {};
+    }
     default:
       return fmt::format("no cudnn kernel for {}", layer_kind_name(l.kind));
   }

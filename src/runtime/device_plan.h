@@ -4,6 +4,7 @@
 #pragma once
 #include "graph/graph.h"
 #include "runtime/backend.h"
+#include "runtime/cuda/gather.h"
 
 #include <array>
 #include <cstddef>
@@ -31,7 +32,7 @@ bool cudnn_activation(const FusedActivation& a);
 
 // Empty when the cudnn backend takes this layer on the GPU; otherwise why not (reported as a fallback).
 // `kernels`: the backend's own CUDA kernels are built (activations above, pooling that cuDNN's floor
-// rounding and symmetric padding cannot express).
+// rounding and symmetric padding cannot express, PReLU, Permute, ChannelShuffle and Pad).
 std::string unsupported_reason(const LayerBinding& b, bool kernels = false);
 
 // Pooling as cuDNN computes it: symmetric padding and floor((in + 2 pad - k) / s) + 1 outputs.
@@ -49,6 +50,18 @@ struct Copy2D {
 std::vector<Copy2D> plan_concat(const std::vector<Shape>& inputs, const Shape& output, int axis);
 std::vector<Copy2D> plan_slice(const Shape& input, const std::vector<Shape>& outputs, int axis,
                                const std::vector<std::pair<int64_t, int64_t>>& ranges);
+
+// Permute, ChannelShuffle or Pad as one gather (runtime/cuda/gather.h), with axes that need no index
+// arithmetic of their own merged away (size 1, or consecutive in the input and not padded). nullopt (with
+// *why) for other layers or ranks above cuda::kGatherMaxRank.
+std::optional<cuda::Gather> plan_gather(const LayerBinding& b, std::string* why);
+
+// PReLU's (channels, inner) view of its input, as the reference walks it: axis 1 holds the channels.
+struct PreluPlan {
+  int64_t channels, inner;
+  bool shared;  // one slope for every channel
+};
+PreluPlan plan_prelu(const LayerBinding& b);
 
 // One result of the algorithm search (cudnnFindConvolutionForwardAlgorithm), library-neutral.
 struct AlgoResult {

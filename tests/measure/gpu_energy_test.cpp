@@ -72,9 +72,11 @@ class StuckCounter : public Sensor {
   std::optional<double> read() override { return 7.0; }
 };
 
-// A GPU-like workload: work is queued, sync() waits for it; per-layer device times are known exactly.
-class DeviceWorkload : public Workload {
+// A GPU-like workload of two layers whose device times (kMs) are known exactly: run_layer() queues work,
+// sync() waits for it (at most 20 ms), and the device timer reports every whole-network run's layer times.
+class TwoLayerDevice : public Workload {
  public:
+  static constexpr double kMs[2] = {0.4, 0.1};
   std::vector<LayerId> layers() const override { return {0, 1}; }
   void run(LayerHook* hook) override {
     for (LayerId l : layers()) {
@@ -83,19 +85,26 @@ class DeviceWorkload : public Workload {
       if (hook) hook->on_layer(l, false);
       device_ms_[static_cast<size_t>(l)] += kMs[l];
     }
+    after_network_run();
     sync();
   }
-  void run_layer(LayerId l) override { queued_ms_ += kMs[l]; }
+  void run_layer(LayerId l) override { queue(l, 1); }
   void sync() override {
-    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(queued_ms_));
+    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(std::min(queued_ms_, 20.0)));
     queued_ms_ = 0;
+    after_sync();
   }
   std::vector<double> take_device_layer_ms() override {
     auto out = device_ms_;
     device_ms_ = {0, 0};
     return out;
   }
-  static constexpr double kMs[2] = {0.4, 0.1};
+
+ protected:
+  // `runs` runs of layer l join the queue.
+  virtual void queue(LayerId l, int64_t runs) { queued_ms_ += kMs[l] * static_cast<double>(runs); }
+  virtual void after_network_run() {}
+  virtual void after_sync() {}
 
  private:
   double queued_ms_ = 0;
@@ -103,7 +112,7 @@ class DeviceWorkload : public Workload {
 };
 
 TEST(GpuEnergy, MarkersUseDeviceTimesAndAStuckCounterLeavesEnergyEmptyWithANote) {
-  DeviceWorkload work;
+  TwoLayerDevice work;
   StuckCounter sensor;
   ProfileOptions o;
   o.warmup_runs = 1;
@@ -117,8 +126,8 @@ TEST(GpuEnergy, MarkersUseDeviceTimesAndAStuckCounterLeavesEnergyEmptyWithANote)
   const auto rows = p.markers_rep(0);
   ASSERT_EQ(rows.size(), 3u);
   // Host clocks around an asynchronous layer see only the enqueue: the rows carry the device times.
-  EXPECT_NEAR(rows[0].time_ms, DeviceWorkload::kMs[0], 1e-9);  // a mean over repetitions: not exact
-  EXPECT_NEAR(rows[1].time_ms, DeviceWorkload::kMs[1], 1e-9);
+  EXPECT_NEAR(rows[0].time_ms, TwoLayerDevice::kMs[0], 1e-9);  // a mean over repetitions: not exact
+  EXPECT_NEAR(rows[1].time_ms, TwoLayerDevice::kMs[1], 1e-9);
   for (const auto& r : rows) {
     EXPECT_FALSE(r.energy_mj) << "layer " << r.layer;
     EXPECT_FALSE(r.dynamic_energy_mj);
@@ -207,39 +216,11 @@ TEST(GpuEnergy, ReplayPlansFillTheWindowWithWholeGraphs) {
 // of layer l costs kBusyW x kMs[l] (W x ms = mJ); a whole-network run from the host (run()) also leaves
 // the GPU idle for kGapMs while the host copies and waits, at kIdleW. So a window's energy is known
 // exactly whatever the host clock does, and the test asserts arithmetic, not timing.
-class GraphDevice : public Workload {
+class GraphDevice : public TwoLayerDevice {
  public:
-  static constexpr double kMs[2] = {0.4, 0.1};
   static constexpr double kBusyW = 300, kIdleW = 100, kGapMs = 0.25;
   explicit GraphDevice(bool layer1_capturable) : capturable_(layer1_capturable) {}
 
-  std::vector<LayerId> layers() const override { return {0, 1}; }
-  void run(LayerHook* hook) override {
-    for (LayerId l : layers()) {
-      if (hook) hook->on_layer(l, true);
-      run_layer(l);
-      if (hook) hook->on_layer(l, false);
-      device_ms_[static_cast<size_t>(l)] += kMs[l];
-    }
-    add_uj(kIdleW * kGapMs * 1e3);
-    sync();
-  }
-  void run_layer(LayerId l) override { queue(l, 1); }
-  // Waits for the queued work and, while a recorder samples the counter, until it has read the counter
-  // since the last deposit, so that the window's last sample before its end holds all of its energy
-  // (exact sums, not interpolated ones).
-  void sync() override {
-    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(std::min(queued_ms_, 20.0)));
-    queued_ms_ = 0;
-    for (int i = 0; i < 10000 && read_after_.load() < deposits_.load() && now_ns() - last_read_ns_.load() < 200000000;
-         ++i)
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  std::vector<double> take_device_layer_ms() override {
-    auto out = device_ms_;
-    device_ms_ = {0, 0};
-    return out;
-  }
   std::string prepare_replay(LayerId layer, int64_t runs) override {
     if (!capturable_ && layer != 0) return "layer \"b\" runs on the host (fallback)";
     graph_runs_[layer] = runs;
@@ -264,11 +245,22 @@ class GraphDevice : public Workload {
     return mj;
   }
 
- private:
-  void queue(LayerId l, int64_t runs) {
-    queued_ms_ += kMs[l] * static_cast<double>(runs);
+ protected:
+  void queue(LayerId l, int64_t runs) override {
+    TwoLayerDevice::queue(l, runs);
     add_uj(kBusyW * kMs[l] * static_cast<double>(runs) * 1e3);
   }
+  void after_network_run() override { add_uj(kIdleW * kGapMs * 1e3); }
+  // While a recorder samples the counter, waits until it has read the counter since the last deposit, so
+  // that the window's last sample before its end holds all of its energy (exact sums, not interpolated).
+  void after_sync() override {
+    for (int i = 0;
+         i < 10000 && read_after_.load() < deposits_.load() && now_ns() - last_read_ns_.load() < 200000000;
+         ++i)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+
+ private:
   static int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
@@ -278,8 +270,6 @@ class GraphDevice : public Workload {
     ++deposits_;
   }
   bool capturable_;
-  double queued_ms_ = 0;
-  std::vector<double> device_ms_ = {0, 0};
   std::map<LayerId, int64_t> graph_runs_;
   std::atomic<int64_t> energy_uj_{0};
   std::atomic<uint64_t> deposits_{0}, read_after_{0};

@@ -63,39 +63,35 @@ namespace {
 Graph mixed_net() {
   Graph g("mixed");
   const BlobId in = g.add_input("data", {1, 3, 17, 17});
-  auto one = [&](const std::string& name, LayerKind k, LayerParams p, std::vector<BlobId> ins) {
-    const LayerId id = g.add_layer(name, k, std::move(p), std::move(ins), {name});
-    return g.layer(id).outputs[0];
-  };
   ConvParams c;
   c.num_output = 16;
   c.kernel_h = c.kernel_w = 3;
   c.pad_top = c.pad_left = c.pad_bottom = c.pad_right = 1;
-  const BlobId c1 = one("conv", LayerKind::Convolution, c, {in});
-  const BlobId bn = one("bn", LayerKind::BatchNorm, BatchNormParams{1e-5f, true}, {c1});
-  const BlobId r = one("relu", LayerKind::ReLU, NoParams{}, {bn});
+  const BlobId c1 = add_layer(g, "conv", LayerKind::Convolution, c, {in});
+  const BlobId bn = add_layer(g, "bn", LayerKind::BatchNorm, BatchNormParams{1e-5f, true}, {c1});
+  const BlobId r = add_layer(g, "relu", LayerKind::ReLU, NoParams{}, {bn});
   ConvParams dw = c;
   dw.groups = 16;
-  const BlobId d = one("dw", LayerKind::Convolution, dw, {r});
-  const BlobId hs = one("hswish", LayerKind::HardSwish, NoParams{}, {d});
-  const BlobId lrn = one("lrn", LayerKind::LRN, LRNParams{}, {hs});
-  const BlobId sum = one("sum", LayerKind::Eltwise, EltwiseParams{}, {lrn, r});
+  const BlobId d = add_layer(g, "dw", LayerKind::Convolution, dw, {r});
+  const BlobId hs = add_layer(g, "hswish", LayerKind::HardSwish, NoParams{}, {d});
+  const BlobId lrn = add_layer(g, "lrn", LayerKind::LRN, LRNParams{}, {hs});
+  const BlobId sum = add_layer(g, "sum", LayerKind::Eltwise, EltwiseParams{}, {lrn, r});
   PoolParams gp;
   gp.method = PoolMethod::Average;
   gp.global = true;
-  const BlobId se = one("se_pool", LayerKind::Pooling, gp, {sum});
-  const BlobId se_sig = one("se_sig", LayerKind::Sigmoid, NoParams{}, {se});
+  const BlobId se = add_layer(g, "se_pool", LayerKind::Pooling, gp, {sum});
+  const BlobId se_sig = add_layer(g, "se_sig", LayerKind::Sigmoid, NoParams{}, {se});
   EltwiseParams prod;
   prod.op = EltwiseOp::Prod;
-  const BlobId scaled = one("se_mul", LayerKind::Eltwise, prod, {sum, se_sig});
-  const BlobId cat = one("cat", LayerKind::Concat, ConcatParams{1}, {scaled, sum});
+  const BlobId scaled = add_layer(g, "se_mul", LayerKind::Eltwise, prod, {sum, se_sig});
+  const BlobId cat = add_layer(g, "cat", LayerKind::Concat, ConcatParams{1}, {scaled, sum});
   PoolParams mp;
   mp.kernel_h = mp.kernel_w = 3;
   mp.stride_h = mp.stride_w = 2;
-  const BlobId pool = one("pool", LayerKind::Pooling, mp, {cat});
-  const BlobId perm = one("shuffle", LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {pool});
-  const BlobId fc = one("fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1}, {perm});
-  one("prob", LayerKind::Softmax, SoftmaxParams{1}, {fc});
+  const BlobId pool = add_layer(g, "pool", LayerKind::Pooling, mp, {cat});
+  const BlobId perm = add_layer(g, "shuffle", LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {pool});
+  const BlobId fc = add_layer(g, "fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1}, {perm});
+  add_layer(g, "prob", LayerKind::Softmax, SoftmaxParams{1}, {fc});
   return g;
 }
 

@@ -1,8 +1,9 @@
 // The cudnn backend on a real GPU: a network with every layer kind it takes (and one it leaves to the
-// reference) agrees with the reference within fp32 tolerance, isolated runs repeat, device timers give
-// per-layer times, and TF32 is off unless asked for. Skipped, with the reason, where no GPU (or no CUDA
-// build) is present; without a GPU the backend must refuse clearly.
+// reference) agrees with the reference within fp32 tolerance, so do the backend's own CUDA kernels, isolated
+// runs repeat, device timers give per-layer times, and TF32 is off unless asked for. Skipped, with the
+// reason, where no GPU (or no CUDA build) is present; without a GPU the backend must refuse clearly.
 #include "runtime/backend.h"
+#include "runtime/device_plan.h"
 #include "runtime/executor.h"
 #include "runtime_util.h"
 #include "util/error.h"
@@ -21,6 +22,17 @@ namespace {
     if (!cuda_device(&why)) GTEST_SKIP() << "no CUDA device: " << why;            \
   } while (0)
 
+// Skips the test unless, in addition, the backend's own CUDA kernels are built.
+#ifdef CONVERGY_HAVE_CUDA_KERNELS
+#define REQUIRE_CUDA_KERNELS() REQUIRE_CUDA_DEVICE()
+#else
+#define REQUIRE_CUDA_KERNELS()                                                              \
+  do {                                                                                      \
+    REQUIRE_CUDA_DEVICE();                                                                  \
+    GTEST_SKIP() << "the backend's CUDA kernels are not built (no nvcc at configure time)"; \
+  } while (0)
+#endif
+
 bool cuda_device(std::string* why) {
 #ifdef CONVERGY_HAVE_CUDNN
   return runtime::cudnn_device_count(why) > 0;
@@ -30,58 +42,49 @@ bool cuda_device(std::string* why) {
 #endif
 }
 
-ConvParams conv(int64_t oc, int64_t k, int64_t pad, int64_t groups = 1) {
-  ConvParams p;
-  p.num_output = oc;
-  p.kernel_h = p.kernel_w = k;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
-  p.groups = groups;
-  return p;
-}
+using test::add_layer;
+using test::conv;
 
 // conv+ReLU, LRN, max pool, depthwise conv, BatchNorm, SE-style broadcast product, residual sum, concat,
-// LeakyReLU (on the backend's own kernel; only where those are built), PReLU (a reference fallback in the
+// LeakyReLU (on the backend's own kernel; only where those are built), Power (a reference fallback in the
 // middle of the device network; left out when !with_fallback), global pool, FC, softmax.
 Graph mixed_net(bool with_fallback = true) {
   Graph g("mixed");
   BlobId x = g.add_input("data", {2, 3, 20, 20});
-  auto one = [&](const std::string& name, LayerKind kind, LayerParams p, std::vector<BlobId> in) {
-    const LayerId id = g.add_layer(name, kind, std::move(p), std::move(in), {name});
-    return g.layer(id).outputs[0];
-  };
-  const BlobId c1 = one("conv1", LayerKind::Convolution, conv(16, 3, 1), {x});
+  const BlobId c1 = add_layer(g, "conv1", LayerKind::Convolution, conv(16, 3, 1), {x});
   g.mutable_layers()[static_cast<size_t>(g.find_layer("conv1"))].fused_activation = test::fused(LayerKind::ReLU);
-  const BlobId n1 = one("lrn", LayerKind::LRN, LRNParams{}, {c1});
+  const BlobId n1 = add_layer(g, "lrn", LayerKind::LRN, LRNParams{}, {c1});
   PoolParams pool;
   pool.kernel_h = pool.kernel_w = 2;
   pool.stride_h = pool.stride_w = 2;
   pool.rounding = PoolRounding::Floor;
-  const BlobId p1 = one("pool", LayerKind::Pooling, pool, {n1});
-  const BlobId dw = one("dw", LayerKind::Convolution, conv(16, 3, 1, 16), {p1});
+  const BlobId p1 = add_layer(g, "pool", LayerKind::Pooling, pool, {n1});
+  const BlobId dw = add_layer(g, "dw", LayerKind::Convolution, conv(16, 3, 1, 16), {p1});
   BatchNormParams bnp;
   bnp.affine = true;
-  const BlobId bn = one("bn", LayerKind::BatchNorm, bnp, {dw});
+  const BlobId bn = add_layer(g, "bn", LayerKind::BatchNorm, bnp, {dw});
   PoolParams gap;
   gap.global = true;
   gap.method = PoolMethod::Average;
-  const BlobId se = one("se_pool", LayerKind::Pooling, gap, {bn});
-  const BlobId sig = one("se_sigmoid", LayerKind::Sigmoid, NoParams{}, {se});
+  const BlobId se = add_layer(g, "se_pool", LayerKind::Pooling, gap, {bn});
+  const BlobId sig = add_layer(g, "se_sigmoid", LayerKind::Sigmoid, NoParams{}, {se});
   EltwiseParams prod;
   prod.op = EltwiseOp::Prod;
-  const BlobId scaled = one("se_scale", LayerKind::Eltwise, prod, {sig, bn});
-  const BlobId sum = one("residual", LayerKind::Eltwise, EltwiseParams{}, {scaled, p1});
-  const BlobId cat = one("concat", LayerKind::Concat, ConcatParams{1}, {sum, p1});
+  const BlobId scaled = add_layer(g, "se_scale", LayerKind::Eltwise, prod, {sig, bn});
+  const BlobId sum = add_layer(g, "residual", LayerKind::Eltwise, EltwiseParams{}, {scaled, p1});
+  const BlobId cat = add_layer(g, "concat", LayerKind::Concat, ConcatParams{1}, {sum, p1});
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
-  const BlobId leaky = one("leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.1f}, {cat});
+  const BlobId leaky = add_layer(g, "leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.1f}, {cat});
 #else
   const BlobId leaky = cat;
 #endif
-  const BlobId prelu = with_fallback ? one("prelu", LayerKind::PReLU, PReLUParams{}, {leaky}) : leaky;
-  const BlobId pooled = one("gap", LayerKind::Pooling, gap, {prelu});
+  const BlobId power =
+      with_fallback ? add_layer(g, "power", LayerKind::Power, PowerParams{1.0f, 0.5f, 0.1f}, {leaky}) : leaky;
+  const BlobId pooled = add_layer(g, "gap", LayerKind::Pooling, gap, {power});
   InnerProductParams fc;
   fc.num_output = 10;
-  const BlobId logits = one("fc", LayerKind::InnerProduct, fc, {pooled});
-  one("prob", LayerKind::Softmax, SoftmaxParams{}, {logits});
+  const BlobId logits = add_layer(g, "fc", LayerKind::InnerProduct, fc, {pooled});
+  add_layer(g, "prob", LayerKind::Softmax, SoftmaxParams{}, {logits});
   return g;
 }
 
@@ -109,7 +112,7 @@ TEST(Cudnn, MixedNetworkMatchesReference) {
   EXPECT_LE(c.max_abs_diff, 1e-3 * c.max_abs_ref) << c.worst;
   Executor e(g, {"cudnn", 1, 1});
   ASSERT_EQ(e.fallbacks().size(), 1u);
-  EXPECT_EQ(e.fallbacks()[0].layer, "prelu");
+  EXPECT_EQ(e.fallbacks()[0].layer, "power");
   EXPECT_EQ(e.backend_of(g.find_layer("conv1")), "cudnn");
   EXPECT_EQ(e.math_mode(), "tf32=off");
   // Intermediate blobs are fetched from the device on request: the logits agree with the reference too.
@@ -117,13 +120,10 @@ TEST(Cudnn, MixedNetworkMatchesReference) {
   ref.run();
   e.run();
   const BlobId logits = g.layer(g.find_layer("fc")).outputs[0];
-  auto a = ref.blob_data(logits), b = e.blob_data(logits);
-  double max_ref = 0, max_diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    max_ref = std::max(max_ref, static_cast<double>(std::fabs(a[i])));
-    max_diff = std::max(max_diff, std::fabs(static_cast<double>(a[i]) - b[i]));
-  }
-  EXPECT_LE(max_diff, 1e-3 * max_ref);
+  test::Comparison fc;
+  test::compare(ref.blob_data(logits), e.blob_data(logits), 0, fc);
+  EXPECT_GT(fc.max_abs_ref, 0.0);
+  EXPECT_LE(fc.max_abs_diff, 1e-3 * fc.max_abs_ref) << fc.worst;
 }
 
 TEST(Cudnn, IsolatedRunsRepeatAndDeviceTimerTimesEveryLayer) {
@@ -164,13 +164,13 @@ TEST(Cudnn, GraphReplayIsRefusedOnHostBackends) {
 TEST(Cudnn, GraphReplayGivesTheStreamResultsAndRefusesHostFallbacks) {
   REQUIRE_CUDA_DEVICE();
   {
-    // The PReLU fallback copies to the host and waits: neither it nor the network can be captured.
+    // The Power fallback copies to the host and waits: neither it nor the network can be captured.
     const Graph g = mixed_net();
     Executor e(g, {"cudnn", 1, 1});
-    const std::string layer_why = e.prepare_replay(g.find_layer("prelu"), 3);
-    EXPECT_NE(layer_why.find("\"prelu\" runs on the host"), std::string::npos) << layer_why;
+    const std::string layer_why = e.prepare_replay(g.find_layer("power"), 3);
+    EXPECT_NE(layer_why.find("\"power\" runs on the host"), std::string::npos) << layer_why;
     const std::string net_why = e.prepare_replay(-1, 3);
-    EXPECT_NE(net_why.find("\"prelu\""), std::string::npos) << net_why;
+    EXPECT_NE(net_why.find("\"power\""), std::string::npos) << net_why;
     EXPECT_EQ(e.prepare_replay(g.find_layer("conv1"), 3), "");  // its device layers still can
   }
   const Graph g = mixed_net(false);
@@ -193,44 +193,95 @@ TEST(Cudnn, GraphReplayGivesTheStreamResultsAndRefusesHostFallbacks) {
   for (size_t i = 0; i < stream.size(); ++i) EXPECT_NEAR(replayed[i], stream[i], 1e-5f * (1 + std::fabs(stream[i])));
 }
 
+// Every layer of `g` runs on the device, its outputs are within `relative` of the reference's, and the
+// network can be captured for graph replay.
+void expect_all_on_device_and_close(const Graph& g, double relative) {
+  Executor e(g, {"cudnn", 1, 1});
+  for (const auto& f : e.fallbacks()) ADD_FAILURE() << "fallback " << f.layer << ": " << f.reason;
+  const test::Comparison c = test::compare_with_reference(g, "cudnn");
+  EXPECT_GT(c.max_abs_ref, 0.0);
+  EXPECT_LE(c.max_abs_diff, relative * c.max_abs_ref) << c.worst;
+  EXPECT_EQ(e.prepare_replay(-1, 2), "");
+}
+
 // What cuDNN lacks, on the backend's own kernels: conv + fused HardSwish, Clip from -1, HardSigmoid,
 // LeakyReLU, and ceil-rounded max and average pools (padding counted and not), against the reference.
 TEST(Cudnn, OwnKernelsMatchReference) {
-  REQUIRE_CUDA_DEVICE();
-#ifndef CONVERGY_HAVE_CUDA_KERNELS
-  GTEST_SKIP() << "the backend's CUDA kernels are not built (no nvcc at configure time)";
-#else
+  REQUIRE_CUDA_KERNELS();
   Graph g("own");
   BlobId x = g.add_input("data", {2, 3, 18, 18});
-  auto one = [&](const std::string& name, LayerKind kind, LayerParams p, std::vector<BlobId> in) {
-    const LayerId id = g.add_layer(name, kind, std::move(p), std::move(in), {name});
-    return g.layer(id).outputs[0];
-  };
-  const BlobId c1 = one("conv", LayerKind::Convolution, conv(8, 3, 1), {x});
+  const BlobId c1 = add_layer(g, "conv", LayerKind::Convolution, conv(8, 3, 1), {x});
   g.mutable_layers()[static_cast<size_t>(g.find_layer("conv"))].fused_activation = test::fused(LayerKind::HardSwish);
-  const BlobId clip = one("clip", LayerKind::Clip, ClipParams{-1.0f, 2.0f}, {c1});
-  const BlobId hsig = one("hsig", LayerKind::HardSigmoid, HardSigmoidParams{}, {clip});
-  const BlobId leaky = one("leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.2f}, {c1});
+  const BlobId clip = add_layer(g, "clip", LayerKind::Clip, ClipParams{-1.0f, 2.0f}, {c1});
+  const BlobId hsig = add_layer(g, "hsig", LayerKind::HardSigmoid, HardSigmoidParams{}, {clip});
+  const BlobId leaky = add_layer(g, "leaky", LayerKind::LeakyReLU, LeakyReLUParams{0.2f}, {c1});
   PoolParams max_ceil;
   max_ceil.kernel_h = max_ceil.kernel_w = 3;
   max_ceil.stride_h = max_ceil.stride_w = 2;
   max_ceil.rounding = PoolRounding::Ceil;  // 18 -> 9 (cuDNN's floor: 8)
-  one("max_ceil", LayerKind::Pooling, max_ceil, {leaky});
+  add_layer(g, "max_ceil", LayerKind::Pooling, max_ceil, {leaky});
   PoolParams avg_in = max_ceil;
   avg_in.method = PoolMethod::Average;
   avg_in.pad_top = avg_in.pad_left = avg_in.pad_bottom = avg_in.pad_right = 1;  // 18 -> 10 (floor: 9)
-  one("avg_ceil_in", LayerKind::Pooling, avg_in, {hsig});
+  add_layer(g, "avg_ceil_in", LayerKind::Pooling, avg_in, {hsig});
   PoolParams avg_ex = avg_in;
   avg_ex.count_include_pad = false;
-  one("avg_ceil_ex", LayerKind::Pooling, avg_ex, {hsig});  // three network outputs, all compared
-  Executor e(g, {"cudnn", 1, 1});
-  EXPECT_TRUE(e.fallbacks().empty()) << e.fallbacks()[0].layer << ": " << e.fallbacks()[0].reason;
-  const test::Comparison c = test::compare_with_reference(g, "cudnn");
-  EXPECT_GT(c.max_abs_ref, 0.0);
-  EXPECT_LE(c.max_abs_diff, 1e-4 * c.max_abs_ref) << c.worst;
-  // And they can be captured for graph replay.
-  EXPECT_EQ(e.prepare_replay(-1, 2), "");
-#endif
+  add_layer(g, "avg_ceil_ex", LayerKind::Pooling, avg_ex, {hsig});  // three network outputs, all compared
+  expect_all_on_device_and_close(g, 1e-4);
+}
+
+// PReLU (per-channel and shared slope), Permute (odd shapes, rank 3 and 4), ChannelShuffle and Pad
+// (constant, reflect and edge, asymmetric) on the backend's own kernels, against the reference.
+Graph gather_net() {
+  Graph g("gathers");
+  BlobId x = g.add_input("data", {2, 6, 13, 7});
+  const BlobId c1 = add_layer(g, "conv", LayerKind::Convolution, conv(12, 3, 1), {x});
+  const BlobId prelu = add_layer(g, "prelu", LayerKind::PReLU, PReLUParams{}, {c1});
+  const BlobId shuffle = add_layer(g, "shuffle", LayerKind::ChannelShuffle, ChannelShuffleParams{3}, {prelu});
+  PermuteParams nhwc;
+  nhwc.order = {0, 2, 3, 1};
+  const BlobId perm = add_layer(g, "nhwc", LayerKind::Permute, nhwc, {shuffle});  // 2 x 13 x 7 x 12
+  PadParams reflect;
+  reflect.mode = PadMode::Reflect;
+  reflect.begins = {0, 2, 1, 0};
+  reflect.ends = {0, 1, 3, 0};
+  add_layer(g, "pad_reflect", LayerKind::Pad, reflect, {perm});
+  PadParams edge = reflect;
+  edge.mode = PadMode::Edge;
+  edge.begins = {1, 0, 4, 2};
+  add_layer(g, "pad_edge", LayerKind::Pad, edge, {perm});
+  PadParams constant = reflect;
+  constant.mode = PadMode::Constant;
+  constant.value = -0.75f;
+  constant.begins = {0, 3, 0, 1};
+  const BlobId padded = add_layer(g, "pad_constant", LayerKind::Pad, constant, {shuffle});
+  PReLUParams shared;
+  shared.channel_shared = true;
+  const BlobId prelu1 = add_layer(g, "prelu_shared", LayerKind::PReLU, shared, {padded});
+  const BlobId flat = add_layer(g, "flat", LayerKind::Reshape, ReshapeParams{{2, 0, -1}}, {prelu1});
+  PermuteParams swap;
+  swap.order = {2, 0, 1};
+  add_layer(g, "swap", LayerKind::Permute, swap, {flat});
+  return g;
+}
+
+TEST(Cudnn, GatherNetworkIsPlannedOnTheDeviceWithoutAGpu) {
+  const Graph g = gather_net();
+  Executor ref(g, {"reference", 1, 1});  // a valid network the reference runs
+  ref.run();
+  int planned = 0;
+  for (LayerId l = 0; l < g.num_layers(); ++l) {
+    const LayerKind k = g.layer(l).kind;
+    if (k == LayerKind::Input || k == LayerKind::Reshape) continue;  // no kernel: an input, an alias
+    EXPECT_EQ(runtime::device::unsupported_reason(test::shape_binding(g, l), true), "") << g.layer(l).name;
+    ++planned;
+  }
+  EXPECT_EQ(planned, 9);
+}
+
+TEST(Cudnn, OwnKernelsTakePreluPermuteShuffleAndPad) {
+  REQUIRE_CUDA_KERNELS();
+  expect_all_on_device_and_close(gather_net(), 1e-3);
 }
 
 TEST(Cudnn, Tf32IsRecordedAndStaysClose) {

@@ -1,5 +1,6 @@
 // The cudnn backend's GPU-free planning: which layers it takes (and why not), 4-D views and broadcasting,
-// cuDNN's pooling arithmetic, the Concat/Slice copy plans (executed here on host arrays against the
+// cuDNN's pooling arithmetic, the Concat/Slice copy plans and the gather plans of Permute, ChannelShuffle
+// and Pad (executed here on host arrays, the gathers through the kernel's own index function, against the
 // reference kernels), and the choice among recorded cudnnFind results.
 #include "runtime/device_plan.h"
 #include "runtime/executor.h"
@@ -8,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <numeric>
+#include <span>
 
 namespace convergy {
 namespace {
@@ -20,15 +22,7 @@ using test::one_layer_graph;
 struct Bound {
   Graph g;
   runtime::LayerBinding b;
-  explicit Bound(Graph graph) : g(std::move(graph)) {
-    const LayerId id = g.find_layer("layer");
-    b.id = id;
-    b.layer = &g.layer(id);
-    for (BlobId in : b.layer->inputs) b.inputs.push_back({nullptr, g.blob(in).shape, g.blob(in).shape.elems()});
-    for (BlobId out : b.layer->outputs)
-      b.outputs.push_back({nullptr, g.blob(out).shape, g.blob(out).shape.elems()});
-    for (const WeightSpec& w : b.layer->weights) b.weights.push_back({nullptr, w.shape, w.shape.elems()});
-  }
+  explicit Bound(Graph graph) : g(std::move(graph)), b(test::shape_binding(g, g.find_layer("layer"))) {}
   std::string reason() const { return runtime::device::unsupported_reason(b); }
   // With the backend's own CUDA kernels built.
   std::string reason_with_kernels() const { return runtime::device::unsupported_reason(b, true); }
@@ -100,13 +94,143 @@ TEST(DevicePlan, OwnKernelsTakeTheActivationsAndPoolsCudnnLacks) {
   const Bound pool(one_layer_graph(LayerKind::Pooling, ceil_pool, {{1, 4, 112, 112}}));
   EXPECT_NE(pool.reason().find("ceil"), std::string::npos) << pool.reason();
   EXPECT_EQ(pool.reason_with_kernels(), "");
-  // What neither covers stays a fallback; cuDNN's own activations stay on cuDNN.
-  const std::string prelu = Bound(one_layer_graph(LayerKind::PReLU, PReLUParams{}, {{1, 4, 2, 2}})).reason_with_kernels();
-  EXPECT_NE(prelu.find("PReLU"), std::string::npos) << prelu;
+  // cuDNN's own activations stay on cuDNN.
   EXPECT_TRUE(runtime::device::cudnn_activation(test::fused(LayerKind::ReLU)));
   EXPECT_TRUE(runtime::device::cudnn_activation(test::fused(LayerKind::Clip, 0.0f, 6.0f)));
   EXPECT_FALSE(runtime::device::cudnn_activation(test::fused(LayerKind::Clip, -1.0f, 6.0f)));
   EXPECT_FALSE(runtime::device::cudnn_activation(test::fused(LayerKind::HardSwish)));
+}
+
+TEST(DevicePlan, OwnKernelsTakePreluPermuteShuffleAndPadAndOnlyThem) {
+  PermuteParams perm;
+  perm.order = {0, 2, 3, 1};
+  PadParams pad;
+  pad.begins = {0, 0, 1, 2};
+  pad.ends = {0, 0, 2, 1};
+  const std::vector<Bound> layers = [&] {
+    std::vector<Bound> v;
+    v.emplace_back(one_layer_graph(LayerKind::PReLU, PReLUParams{}, {{1, 4, 2, 2}}));
+    v.emplace_back(one_layer_graph(LayerKind::Permute, perm, {{1, 4, 3, 5}}));
+    v.emplace_back(one_layer_graph(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 8, 4, 4}}));
+    v.emplace_back(one_layer_graph(LayerKind::Pad, pad, {{1, 4, 3, 5}}));
+    return v;
+  }();
+  for (const Bound& b : layers) {
+    const std::string kind(layer_kind_name(b.b.layer->kind));
+    EXPECT_EQ(b.reason_with_kernels(), "") << kind;
+    // Without the kernels: a fallback that names the layer kind and says why.
+    EXPECT_NE(b.reason().find(kind), std::string::npos) << b.reason();
+    EXPECT_NE(b.reason().find("not built"), std::string::npos) << b.reason();
+  }
+  // A gather beyond the kernel's rank limit stays on the host.
+  PermuteParams big;
+  big.order = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+  const Bound nine(one_layer_graph(LayerKind::Permute, big, {{1, 2, 1, 2, 1, 2, 1, 2, 1}}));
+  EXPECT_NE(nine.reason_with_kernels().find("rank 9"), std::string::npos) << nine.reason_with_kernels();
+  // Layers nothing on the device computes stay fallbacks.
+  EXPECT_NE(Bound(one_layer_graph(LayerKind::Power, PowerParams{}, {{1, 4}})).reason_with_kernels(), "");
+}
+
+// Runs a gather plan on host arrays through gather_source, the function the CUDA kernel runs.
+std::vector<float> gather_on_host(const runtime::cuda::Gather& g, std::span<const float> x) {
+  int64_t n = 1;
+  for (int d = 0; d < g.rank; ++d) n *= g.out_dim[d];
+  std::vector<float> y(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t s = runtime::cuda::gather_source(g, i);
+    EXPECT_LT(s, static_cast<int64_t>(x.size())) << "element " << i;
+    y[static_cast<size_t>(i)] = s < 0 ? g.value : x[static_cast<size_t>(s)];
+  }
+  return y;
+}
+
+// The gather plan of the single layer of `g` reproduces the reference exactly; returns the plan's rank.
+int expect_gather_matches_reference(const Graph& g, const std::string& what) {
+  Bound bound(g);
+  std::string why;
+  const auto plan = runtime::device::plan_gather(bound.b, &why);
+  if (!plan) {
+    ADD_FAILURE() << what << ": " << why;
+    return 0;
+  }
+  Executor ref(g, {"reference", 1, 5});
+  ref.run();
+  const auto want = ref.blob_data(g.outputs()[0]);
+  EXPECT_EQ(gather_on_host(*plan, ref.blob_data(g.inputs()[0])), std::vector<float>(want.begin(), want.end()))
+      << what;
+  return plan->rank;
+}
+
+TEST(DevicePlan, GatherPlansReproduceTheReferenceOnOddShapes) {
+  auto permute = [](std::vector<int> order, Shape s) {
+    PermuteParams p;
+    p.order = std::move(order);
+    return one_layer_graph(LayerKind::Permute, p, {s});
+  };
+  EXPECT_EQ(expect_gather_matches_reference(permute({0, 2, 3, 1}, {2, 3, 13, 7}), "NCHW to NHWC"), 3);
+  expect_gather_matches_reference(permute({2, 0, 1}, {13, 1, 5}), "rank 3 with a unit axis");
+  expect_gather_matches_reference(permute({4, 1, 3, 0, 2}, {3, 2, 5, 1, 7}), "rank 5");
+  expect_gather_matches_reference(permute({1, 0}, {127, 3}), "matrix transpose");
+  // An order that keeps the memory layout is a plain copy: one axis.
+  EXPECT_EQ(expect_gather_matches_reference(permute({0, 1, 2}, {3, 5, 7}), "identity"), 1);
+  EXPECT_EQ(expect_gather_matches_reference(permute({0, 2, 1, 3}, {1, 7, 1, 13}), "swap with a unit axis"),
+            1);
+
+  auto shuffle = [](int64_t groups, Shape s) {
+    return one_layer_graph(LayerKind::ChannelShuffle, ChannelShuffleParams{groups}, {s});
+  };
+  EXPECT_EQ(expect_gather_matches_reference(shuffle(3, {1, 12, 5, 7}), "ShuffleNet-like, batch 1"), 3);
+  expect_gather_matches_reference(shuffle(2, {2, 6, 3, 5}), "batch 2");
+  expect_gather_matches_reference(shuffle(4, {3, 12}), "rank 2");
+  EXPECT_EQ(expect_gather_matches_reference(shuffle(1, {2, 5, 3, 3}), "one group is a copy"), 1);
+
+  auto pad = [](PadMode mode, std::vector<int64_t> begins, std::vector<int64_t> ends, Shape s) {
+    PadParams p;
+    p.mode = mode;
+    p.begins = std::move(begins);
+    p.ends = std::move(ends);
+    p.value = 0.5f;
+    return one_layer_graph(LayerKind::Pad, p, {s});
+  };
+  for (PadMode mode : {PadMode::Constant, PadMode::Reflect, PadMode::Edge}) {
+    const std::string m = std::to_string(static_cast<int>(mode));
+    expect_gather_matches_reference(pad(mode, {0, 0, 1, 2}, {0, 0, 2, 1}, {2, 3, 13, 7}),
+                                    "asymmetric, mode " + m);
+    expect_gather_matches_reference(pad(mode, {0, 2, 0}, {0, 1, 4}, {3, 5, 7}), "rank 3, mode " + m);
+    expect_gather_matches_reference(pad(mode, {1, 0, 0, 1}, {2, 0, 0, 0}, {3, 4, 5, 2}),
+                                    "outer axis, mode " + m);
+    expect_gather_matches_reference(pad(mode, {3}, {4}, {127}), "rank 1, mode " + m);
+  }
+  // Padding only the plane keeps batch and channels as one axis: the plane's two axes and that one.
+  EXPECT_EQ(expect_gather_matches_reference(pad(PadMode::Constant, {0, 0, 1, 1}, {0, 0, 1, 1}, {2, 3, 5, 5}),
+                                            "plane only"),
+            3);
+}
+
+TEST(DevicePlan, PreluPlanWalksChannelsAsTheReference) {
+  for (const bool shared : {false, true}) {
+    for (const Shape& s : {Shape{2, 5, 3, 7}, Shape{3, 13}, Shape{2, 4, 127}}) {
+      PReLUParams p;
+      p.channel_shared = shared;
+      const Graph g = one_layer_graph(LayerKind::PReLU, p, {s});
+      Executor ref(g, {"reference", 1, 9});
+      ref.run();
+      const LayerId id = g.find_layer("layer");
+      const auto x = ref.blob_data(g.inputs()[0]);
+      const auto slope = ref.weight_data(id, 0);
+      const runtime::device::PreluPlan plan = runtime::device::plan_prelu(Bound(g).b);
+      EXPECT_EQ(plan.shared, shared);
+      EXPECT_EQ(plan.channels, s[1]);
+      // As the kernel indexes: slope[(i / inner) % channels].
+      std::vector<float> y(x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        const auto c = static_cast<size_t>((static_cast<int64_t>(i) / plan.inner) % plan.channels);
+        y[i] = x[i] > 0 ? x[i] : slope[plan.shared ? 0 : c] * x[i];
+      }
+      const auto want = ref.blob_data(g.outputs()[0]);
+      EXPECT_EQ(y, std::vector<float>(want.begin(), want.end())) << s.str() << (shared ? " shared" : "");
+    }
+  }
 }
 
 TEST(DevicePlan, PoolingMatchesCudnnArithmeticOrFallsBack) {

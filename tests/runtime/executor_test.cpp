@@ -10,41 +10,28 @@
 namespace convergy::test {
 namespace {
 
-ConvParams conv(int64_t oc, int64_t k, int64_t pad, int64_t groups = 1) {
-  ConvParams p;
-  p.num_output = oc;
-  p.kernel_h = p.kernel_w = k;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
-  p.groups = groups;
-  return p;
-}
-
 // Branches, a residual sum, an in-place ReLU, aliasing layers and a concat: everything the planner shares.
 Graph branching_net() {
   Graph g("branching");
   const BlobId in = g.add_input("data", {1, 3, 13, 13});
-  auto one = [&](const std::string& name, LayerKind k, LayerParams p, std::vector<BlobId> ins) {
-    const LayerId id = g.add_layer(name, k, std::move(p), std::move(ins), {name});
-    return g.layer(id).outputs[0];
-  };
-  const BlobId c1 = one("conv1", LayerKind::Convolution, conv(8, 3, 1), {in});
-  const BlobId r1 = one("relu1", LayerKind::ReLU, NoParams{}, {c1});
+  const BlobId c1 = add_layer(g, "conv1", LayerKind::Convolution, conv(8, 3, 1), {in});
+  const BlobId r1 = add_layer(g, "relu1", LayerKind::ReLU, NoParams{}, {c1});
   const LayerId split = g.add_layer("split", LayerKind::Split, NoParams{}, {r1}, {"s0", "s1"});
   const BlobId s0 = g.layer(split).outputs[0], s1 = g.layer(split).outputs[1];
-  const BlobId a = one("branch_a", LayerKind::Convolution, conv(8, 1, 0), {s0});
-  const BlobId ar = one("branch_a_relu", LayerKind::ReLU, NoParams{}, {a});
-  const BlobId b = one("branch_b", LayerKind::Convolution, conv(8, 3, 1, 8), {s1});
-  const BlobId sum = one("sum", LayerKind::Eltwise, EltwiseParams{}, {ar, s1});
-  const BlobId cat = one("cat", LayerKind::Concat, ConcatParams{1}, {sum, b});
-  const BlobId sig = one("sig", LayerKind::Sigmoid, NoParams{}, {cat});
+  const BlobId a = add_layer(g, "branch_a", LayerKind::Convolution, conv(8, 1, 0), {s0});
+  const BlobId ar = add_layer(g, "branch_a_relu", LayerKind::ReLU, NoParams{}, {a});
+  const BlobId b = add_layer(g, "branch_b", LayerKind::Convolution, conv(8, 3, 1, 8), {s1});
+  const BlobId sum = add_layer(g, "sum", LayerKind::Eltwise, EltwiseParams{}, {ar, s1});
+  const BlobId cat = add_layer(g, "cat", LayerKind::Concat, ConcatParams{1}, {sum, b});
+  const BlobId sig = add_layer(g, "sig", LayerKind::Sigmoid, NoParams{}, {cat});
   PoolParams pp;
   pp.kernel_h = pp.kernel_w = 3;
   pp.stride_h = pp.stride_w = 2;
-  const BlobId pool = one("pool", LayerKind::Pooling, pp, {sig});
-  const BlobId drop = one("drop", LayerKind::Dropout, DropoutParams{}, {pool});
-  const BlobId flat = one("flat", LayerKind::Flatten, FlattenParams{}, {drop});
-  const BlobId fc = one("fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1}, {flat});
-  one("prob", LayerKind::Softmax, SoftmaxParams{1}, {fc});
+  const BlobId pool = add_layer(g, "pool", LayerKind::Pooling, pp, {sig});
+  const BlobId drop = add_layer(g, "drop", LayerKind::Dropout, DropoutParams{}, {pool});
+  const BlobId flat = add_layer(g, "flat", LayerKind::Flatten, FlattenParams{}, {drop});
+  const BlobId fc = add_layer(g, "fc", LayerKind::InnerProduct, InnerProductParams{10, true, 1}, {flat});
+  add_layer(g, "prob", LayerKind::Softmax, SoftmaxParams{1}, {fc});
   return g;
 }
 

@@ -244,6 +244,30 @@ std::vector<Case> cases() {
         return one_layer_graph(K::PReLU, PReLUParams{false}, {{1, 13, 5, 5}});
       },
       false);
+  // Data movement: the CPU backends leave it to the reference, the cudnn backend's gather kernel takes it
+  // (where its kernels are built).
+  add(
+      "channelshuffle 3 groups 2x12x5x7",
+      [] {
+        return one_layer_graph(K::ChannelShuffle, ChannelShuffleParams{3}, {{2, 12, 5, 7}});
+      },
+      false);
+  add(
+      "permute 0 2 3 1 2x3x13x7",
+      [] {
+        return one_layer_graph(K::Permute, PermuteParams{{0, 2, 3, 1}}, {{2, 3, 13, 7}});
+      },
+      false);
+  add(
+      "pad reflect t2 l1 b1 r3 1x3x13x7",
+      [] {
+        PadParams p;
+        p.mode = PadMode::Reflect;
+        p.begins = {0, 0, 2, 1};
+        p.ends = {0, 0, 1, 3};
+        return one_layer_graph(K::Pad, p, {{1, 3, 13, 7}});
+      },
+      false);
   return c;
 }
 
@@ -262,7 +286,12 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
       // kernels are built, only the asymmetric convolution does.
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
       static const std::set<std::string> cudnn_fallbacks = {"conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0"};
+      // And, beyond what the CPU backends must take, its own kernels take PReLU and the gathers.
+      static const std::set<std::string> cudnn_takes = {"prelu 1x13x5x5", "channelshuffle 3 groups 2x12x5x7",
+                                                        "permute 0 2 3 1 2x3x13x7",
+                                                        "pad reflect t2 l1 b1 r3 1x3x13x7"};
 #else
+      static const std::set<std::string> cudnn_takes;
       static const std::set<std::string> cudnn_fallbacks = {
           "conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0", "conv 1x1 batch3 3x13x5x5 oc7 hardswish",
           "conv 7x7 s2 p3 1x3x31x31 oc16 leaky",      "conv 1x5x13x13 oc6 k3 hardsigmoid",
@@ -271,7 +300,10 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
           "hardsigmoid 1x5x13x13",                    "hardswish 1x5x13x13",
           "leakyrelu 1x5x13x13"};
 #endif
-      if (c.must_take && !(backend == "cudnn" && cudnn_fallbacks.count(c.name))) {
+      const bool must_take =
+          backend == "cudnn" ? (c.must_take && !cudnn_fallbacks.count(c.name)) || cudnn_takes.count(c.name)
+                             : c.must_take;
+      if (must_take) {
         Executor e(g, {backend, threads, 7});
         EXPECT_TRUE(e.fallbacks().empty()) << e.fallbacks().front().reason;
         EXPECT_EQ(e.backend_of(g.find_layer("layer")), backend);

@@ -62,6 +62,22 @@ __global__ void pool_kernel(Pool2d g, const float* x, float* y) {
   }
 }
 
+__global__ void prelu_kernel(Prelu g, const float* x, const float* slope, float* y) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < g.n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float v = x[i];
+    y[i] = v > 0.0f ? v : slope[g.shared ? 0 : (i / g.inner) % g.channels] * v;
+  }
+}
+
+__global__ void gather_kernel(Gather g, const float* x, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t s = gather_source(g, i);
+    y[i] = s < 0 ? g.value : x[s];
+  }
+}
+
 const char* launched() {
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? "" : cudaGetErrorString(e);
@@ -79,6 +95,20 @@ const char* pool2d(const Pool2d& g, const float* x, float* y, void* stream) {
   const int64_t n = g.planes * g.out_h * g.out_w;
   if (n <= 0) return "";
   pool_kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(g, x, y);
+  return launched();
+}
+
+const char* prelu(const Prelu& g, const float* x, const float* slope, float* y, void* stream) {
+  if (g.n <= 0) return "";
+  prelu_kernel<<<blocks_for(g.n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(g, x, slope, y);
+  return launched();
+}
+
+const char* gather(const Gather& g, const float* x, float* y, void* stream) {
+  int64_t n = 1;
+  for (int d = 0; d < g.rank; ++d) n *= g.out_dim[d];
+  if (n <= 0) return "";
+  gather_kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(g, x, y, n);
   return launched();
 }
 
