@@ -373,6 +373,7 @@ Conversion convert_pooling(const LayerCtx& c) {
     p.rounding = ceil ? PoolRounding::Ceil : PoolRounding::Floor;
   }
   p.count_include_pad = true;  // Caffe's average divides by the window clipped to the padded input
+  p.clip_window = true;        // and, like Caffe, a kernel larger than the padded input gives one clipped window
   return {LayerKind::Pooling, p};
 }
 
@@ -1002,6 +1003,8 @@ std::string python_layer_name(const Document& doc, const LayerDef& def) {
 }
 
 const Rule kPythonData{"Python", "", {}, nullptr, Role::Data};
+// Any layer, Python or of a type convergy does not know, that reads only labels or outputs of training layers.
+const Rule kLabelOnly{"", "", {}, nullptr, Role::Drop};
 
 class Importer {
  public:
@@ -1411,6 +1414,31 @@ Graph Importer::run() {
     if (d.rule && d.rule->role == Role::Python && d.bottoms.empty()) d.rule = &kPythonData;
     defs.push_back(std::move(d));
   }
+  // A layer that reads only labels (the other tops of data layers) or outputs of training layers computes a
+  // training target (e.g. a Python SiameseLabels layer feeding a contrastive loss): it has no place in
+  // inference either, whatever its type. A blob a kept layer writes again is no longer a label.
+  {
+    std::unordered_set<std::string_view> training;
+    for (auto& d : defs) {
+      const Role role = d.rule ? d.rule->role : Role::Layer;
+      if (role != Role::Data && role != Role::Input && role != Role::Drop && !d.bottoms.empty() &&
+          std::all_of(d.bottoms.begin(), d.bottoms.end(),
+                      [&](const Field* b) { return training.contains(b->text); }))
+        d.rule = &kLabelOnly;
+      if (d.rule && d.rule->role == Role::Data) {
+        for (size_t i = 0; i < d.tops.size(); ++i) {
+          if (i == 0) training.erase(d.tops[i]->text);
+          else training.insert(d.tops[i]->text);
+        }
+      } else {
+        const bool drop = d.rule && d.rule->role == Role::Drop;
+        for (const Field* t : d.tops) {
+          if (drop) training.insert(t->text);
+          else training.erase(t->text);
+        }
+      }
+    }
+  }
   // A new name must not take one a later layer has: every given name, collected at the first repeat (no
   // layer has been renamed before it).
   std::unordered_set<std::string> given_names;
@@ -1575,8 +1603,9 @@ Graph Importer::run() {
     graph_.add_note(fmt::format("{}: {} layer{} excluded in the TEST phase left out: {}", doc_.filename(),
                                 excluded.size(), excluded.size() == 1 ? "" : "s", listed(excluded)));
   if (!dropped_layers_.empty())
-    graph_.add_note(fmt::format("{}: {} training layer{} (loss, accuracy, silence) left out: {}", doc_.filename(),
-                                dropped_layers_.size(), dropped_layers_.size() == 1 ? "" : "s",
+    graph_.add_note(fmt::format("{}: {} training layer{} (loss, accuracy, silence, or reading only labels) left "
+                                "out: {}",
+                                doc_.filename(), dropped_layers_.size(), dropped_layers_.size() == 1 ? "" : "s",
                                 listed(dropped_layers_)));
   if (graph_.num_layers() == static_cast<int>(inputs.size()))
     fail(Pos{1, 1}, "the network has inputs but no layers, expected at least one layer { ... }");
