@@ -88,6 +88,9 @@ def run(net, inputs, phase='TEST'):
             else:
                 tp = get(L, 'transform_param', []); dp = get(L, 'data_param', []) or get(L, 'image_data_param', [])
                 cs = get(tp, 'crop_size'); out = [get(dp, 'batch_size', 1), 3, cs, cs]
+                mp = get(L, 'memory_data_param')
+                if mp is not None:
+                    out = [get(mp, 'batch_size', 1), get(mp, 'channels'), get(mp, 'height'), get(mp, 'width')]
             shapes[tops[0]] = list(out); per[nm] = (list(out), 0); continue
         if t in ('Convolution', 'Deconvolution', 'ConvolutionDepthwise', 'DepthwiseConvolution'):
             cp = get(L, 'convolution_param'); n = get(cp, 'num_output')
