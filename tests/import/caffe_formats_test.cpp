@@ -368,6 +368,19 @@ TEST(CaffeLayers, PoolingWindowLargerThanTheInputIsClippedAsCaffeDoes) {
               HasSubstr("kernel 3 is larger than the padded input 2 along height"));
 }
 
+TEST(CaffeLayers, SppIsAZeroCostLayerWithCaffesOutputShape) {
+  // BVLC Caffe's spatial pyramid pooling: levels of 1x1 and 2x2 bins, flattened and concatenated.
+  const Graph g = import(with_input("dim: 2 dim: 8 dim: 13 dim: 13",
+                                    "layer { name: \"spp\" type: \"SPP\" bottom: \"data\" top: \"spp\" "
+                                    "spp_param { pyramid_height: 2 } }\n"
+                                    "layer { name: \"fc\" type: \"InnerProduct\" bottom: \"spp\" top: \"fc\" "
+                                    "inner_product_param { num_output: 3 } }\n"));
+  EXPECT_EQ(out(g, "spp"), (Shape{2, 8 * 5}));
+  EXPECT_EQ(params_of(g, "fc"), 40u * 3 + 3);
+  EXPECT_EQ(g.layer(g.find_layer("spp")).kind, LayerKind::Opaque);
+  EXPECT_TRUE(has_note(g, "layer \"spp\" (SPP) has no kernel in convergy: it is counted as a zero-cost layer", true));
+}
+
 TEST(CaffeForkLayers, PspNetInterp) {
   const Graph g = import(with_input(
       "dim: 1 dim: 3 dim: 9 dim: 9",

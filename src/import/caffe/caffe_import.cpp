@@ -377,6 +377,22 @@ Conversion convert_pooling(const LayerCtx& c) {
   return {LayerKind::Pooling, p};
 }
 
+// BVLC Caffe's spatial pyramid pooling: level l pools the input into 2^l x 2^l bins; the levels are flattened
+// and concatenated into N x (C * sum of 4^l). convergy has no kernel for it: a zero-cost layer of that shape.
+constexpr FieldSpec kSppFields[] = {{"pyramid_height"}, {"pool"}, {"engine"}};
+Conversion convert_spp(const LayerCtx& c) {
+  const int64_t height = c.get_int("pyramid_height", 1, 1, 16);
+  c.get_enum("pool", 0, kPoolMethods);
+  const Shape& in = c.input(0);
+  if (in.rank() != 4) c.fail(c.param_pos(), fmt::format("input shape {}, expected NCHW (rank 4)", in.str()));
+  int64_t bins = 0;
+  for (int64_t l = 0; l < height; ++l) bins += int64_t{1} << (2 * l);
+  if (in.c() > LayerCtx::max_size() / bins)
+    c.fail(c.param_pos(), fmt::format("{} channels x {} bins overflows", in.c(), bins));
+  OpaqueParams p{"SPP (spatial pyramid pooling)", {Shape{in.n(), in.c() * bins}}};
+  return {LayerKind::Opaque, p};
+}
+
 constexpr FieldSpec kReluFields[] = {{"negative_slope"}, {"engine"}};
 Conversion convert_relu(const LayerCtx& c) {
   const float slope = c.get_float("negative_slope", 0.0f);
@@ -893,6 +909,7 @@ const Rule kRules[] = {
     {"DetectionOutput", "detection_output_param", kDetectionOutputFields, convert_detection_output},
     {"ROIPooling", "roi_pooling_param", kRoiPoolingFields, convert_roi_pooling},
     {"PSROIPooling", "psroi_pooling_param", kPsRoiPoolingFields, convert_psroi_pooling},
+    {"SPP", "spp_param", kSppFields, convert_spp},
     {"Python", "", {}, nullptr, Role::Python},
     // Data layers of train/test files: network inputs.
     {"Data", "", {}, nullptr, Role::Data},
@@ -1359,6 +1376,11 @@ void Importer::add_layer(const LayerDef& def) {
   LayerCtx ctx(doc_, def.name, def.param, def.rule->param, std::move(shapes), tops.size());
   ctx.set_layer_pos(def.field->pos);
   Conversion conv = def.rule->convert(ctx);
+  if (conv.kind == LayerKind::Opaque)
+    graph_.add_note(fmt::format("{}: layer \"{}\" ({}) has no kernel in convergy: it is counted as a zero-cost "
+                                "layer with Caffe's output shape",
+                                origin, def.name, def.rule->type),
+                    true);
   const LayerId id =
       graph_.add_layer(def.name, conv.kind, std::move(conv.params), std::move(inputs), tops, origin);
   const auto& outputs = graph_.layer(id).outputs;
