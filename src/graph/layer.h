@@ -94,6 +94,9 @@ struct PoolParams {
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   PoolRounding rounding = PoolRounding::Ceil;  // Caffe rounds up; ONNX floors unless ceil_mode=1
   bool count_include_pad = true;               // Caffe's average includes padding; ONNX's default does not
+  // Caffe accepts a kernel larger than the padded input when its rounding still gives one window; that
+  // window is clipped to the input. ONNX and PyTorch refuse such a kernel.
+  bool clip_window = false;
 };
 
 struct LeakyReLUParams {

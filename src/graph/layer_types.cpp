@@ -220,7 +220,12 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
               "padding must be smaller than the kernel {}x{}", p.kernel_h, p.kernel_w);
   auto out_dim = [&](int64_t size, int64_t pb, int64_t pe, int64_t k, int64_t st, const char* axis) {
     const int64_t padded = size + pb + pe;
-    ctx.require(padded >= k, "kernel {} is larger than the padded input {} along {}", k, padded, axis);
+    if (padded < k) {
+      // Caffe: ceil((padded - k) / stride) + 1 windows, the one window clipped to the input; floor gives none.
+      ctx.require(p.clip_window && p.rounding == PoolRounding::Ceil && k - padded < st,
+                  "kernel {} is larger than the padded input {} along {}", k, padded, axis);
+      return int64_t{1};
+    }
     int64_t o = p.rounding == PoolRounding::Ceil ? (padded - k + st - 1) / st + 1 : (padded - k) / st + 1;
     // Caffe, PyTorch and ONNX all drop a last window that would start inside the trailing padding.
     if (p.rounding == PoolRounding::Ceil && (o - 1) * st >= size + pb) --o;

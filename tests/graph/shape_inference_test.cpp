@@ -356,6 +356,23 @@ TEST(ShapeInference, GlobalPooling) {
   EXPECT_TRUE(t.weights().empty());
 }
 
+TEST(ShapeInference, CaffePoolingClipsAWindowLargerThanTheInput) {
+  // Caffe (clip_window): ceil((padded - kernel) / stride) + 1 windows, so one window when the kernel exceeds
+  // the padded input by less than the stride; ONNX-style pooling refuses the same kernel.
+  PoolParams p = pool(3, 2, 0, PoolRounding::Ceil);
+  p.clip_window = true;
+  EXPECT_EQ(OneLayer().run(LayerKind::Pooling, p, {{1, 4, 2, 2}}).at(0), (Shape{1, 4, 1, 1}));
+  PoolParams padded = pool(7, 2, 1, PoolRounding::Ceil);
+  padded.clip_window = true;
+  EXPECT_EQ(OneLayer().run(LayerKind::Pooling, padded, {{1, 4, 4, 4}}).at(0), (Shape{1, 4, 1, 1}));
+  PoolParams too_far = pool(4, 2, 0, PoolRounding::Ceil);
+  too_far.clip_window = true;
+  expect_rejected(LayerKind::Pooling, too_far, {{1, 1, 2, 2}},
+                  "kernel 4 is larger than the padded input 2 along height");
+  expect_rejected(LayerKind::Pooling, pool(3, 2, 0, PoolRounding::Ceil), {{1, 1, 2, 2}},
+                  "kernel 3 is larger than the padded input 2 along height");
+}
+
 TEST(ShapeInference, PoolingRejections) {
   expect_rejected(LayerKind::Pooling, pool(3, 2, 3, PoolRounding::Ceil), {{1, 1, 9, 9}},
                   "padding must be smaller than the kernel 3x3");

@@ -96,7 +96,8 @@ TEST(CaffeFormats, SameNetInV0V1V2GivesIdenticalGraphs) {
   EXPECT_EQ(network_features(v0).params, 1520u + 12550u + 2500000u + 5010u);
   EXPECT_TRUE(has_note(v0, "legacy V0 format was upgraded"));
   EXPECT_TRUE(has_note(v1, "legacy V1 format was upgraded"));
-  EXPECT_TRUE(has_note(v2, "1 training layer (loss, accuracy, silence) left out: loss (SoftmaxWithLoss"));
+  EXPECT_TRUE(has_note(
+      v2, "1 training layer (loss, accuracy, silence, or reading only labels) left out: loss (SoftmaxWithLoss"));
 }
 
 TEST(CaffeFormats, UpgradeKeepsLinesSoMessagesPointAtTheFile) {
@@ -165,7 +166,7 @@ TEST(CaffeTrainTest, DataLayersBecomeInputsWithShapesFromTheirParameters) {
   EXPECT_EQ(g.find_layer("acc"), -1);
   EXPECT_EQ(g.find_layer("s"), -1);
   EXPECT_EQ(g.find_layer("ml"), -1);
-  EXPECT_TRUE(has_note(g, "3 training layers (loss, accuracy, silence) left out: acc (Accuracy, line 15), s "
+  EXPECT_TRUE(has_note(g, "3 training layers (loss, accuracy, silence, or reading only labels) left out: acc (Accuracy, line 15), s "
                           "(Silence, line 16), ml (MultiBoxLoss, line 17)"));
   EXPECT_TRUE(has_note(g, "net.prototxt:1:1: data layer \"d\" (ImageData) is read as network input \"data\" "
                           "2x3x32x40 (its 1 other top left out)"));
@@ -227,6 +228,27 @@ TEST(CaffeTrainTest, PythonLayersAreRefusedOrLetThroughWithAWarning) {
   EXPECT_EQ(layer_features(g, g.find_layer("p")).ops, 0u);
   EXPECT_TRUE(has_note(g, "Python layer \"p\" (rpn.proposal_layer.ProposalLayer) is counted as a zero-cost layer",
                        true));
+}
+
+TEST(CaffeTrainTest, LayersReadingOnlyLabelsAreLeftOut) {
+  // A siamese train/val file: a Python layer (and a layer of a type convergy does not know) turn the two
+  // labels into a similarity target for the loss. Caffe's TEST net runs them; inference never needs them.
+  const fs::path file = kFormats / "siamese_label_layer.prototxt";
+  LoadOptions o;
+  o.input_shapes.push_back({"data", Shape{1, 3, 35, 35}});
+  o.input_shapes.push_back({"data_p", Shape{1, 3, 35, 35}});
+  const Graph g = import_caffe_prototxt_file(file.string(), o);
+  EXPECT_EQ(g.find_layer("sim"), -1);
+  EXPECT_EQ(g.find_layer("weight"), -1);
+  EXPECT_EQ(out(g, "ip"), (Shape{1, 20}));
+  EXPECT_EQ(out(g, "ip_p"), (Shape{1, 20}));
+  EXPECT_TRUE(has_note(g, "3 training layers (loss, accuracy, silence, or reading only labels) left out: sim "
+                          "(Python, line 9), weight (LabelWeights, line 12), loss (ContrastiveLoss, line 20)"));
+  // A kept layer may not read what such a layer computes: the message says where the blob came from.
+  EXPECT_THAT(import_error(slurp(file) + "layer { name: \"e\" type: \"Eltwise\" bottom: \"ip\" bottom: \"w\" "
+                                         "top: \"e\" }\n",
+                           o),
+              HasSubstr("layer \"e\": bottom \"w\" is the output of training layer \"weight\" (LabelWeights)"));
 }
 
 TEST(CaffeTrainTest, PythonDataLayerIsAnInput) {
@@ -323,6 +345,40 @@ TEST(CaffeLayers, PowerIsElementwiseWithoutParameters) {
   EXPECT_FLOAT_EQ(sq.p<PowerParams>().power, 2.0f);
   EXPECT_FLOAT_EQ(sq.p<PowerParams>().scale, 1.0f);
   EXPECT_FLOAT_EQ(sq.p<PowerParams>().shift, 0.0f);
+}
+
+TEST(CaffeLayers, PoolingWindowLargerThanTheInputIsClippedAsCaffeDoes) {
+  // Caffe: ceil((2 - 3) / 2) + 1 = 1 window, clipped to the input; a deconvolution after it still has a size.
+  const Graph g = import_caffe_prototxt_file((kFormats / "pool_window_clipped.prototxt").string());
+  EXPECT_EQ(out(g, "pool5"), (Shape{1, 4, 1, 1}));
+  EXPECT_EQ(out(g, "up"), (Shape{1, 2, 5, 5}));
+  // One window of 3x3 over a 2x2 input: the op count of a 3x3 window (features count the kernel, not the
+  // clipped part).
+  EXPECT_EQ(layer_features(g, g.find_layer("pool5")).ops, 4u * 9);
+  // When even the first window would start past the input (kernel - padded input >= stride), Caffe's formula
+  // gives no window: refused.
+  EXPECT_THAT(import_error(with_input("dim: 1 dim: 4 dim: 2 dim: 2",
+                                      "layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\" "
+                                      "pooling_param { pool: MAX kernel_size: 4 stride: 2 } }\n")),
+              HasSubstr("layer \"p\" (Pooling): kernel 4 is larger than the padded input 2 along height"));
+  // FLOOR rounding gives no window either.
+  EXPECT_THAT(import_error(with_input("dim: 1 dim: 4 dim: 2 dim: 2",
+                                      "layer { name: \"p\" type: \"Pooling\" bottom: \"data\" top: \"p\" "
+                                      "pooling_param { pool: AVE kernel_size: 3 stride: 2 round_mode: FLOOR } }\n")),
+              HasSubstr("kernel 3 is larger than the padded input 2 along height"));
+}
+
+TEST(CaffeLayers, SppIsAZeroCostLayerWithCaffesOutputShape) {
+  // BVLC Caffe's spatial pyramid pooling: levels of 1x1 and 2x2 bins, flattened and concatenated.
+  const Graph g = import(with_input("dim: 2 dim: 8 dim: 13 dim: 13",
+                                    "layer { name: \"spp\" type: \"SPP\" bottom: \"data\" top: \"spp\" "
+                                    "spp_param { pyramid_height: 2 } }\n"
+                                    "layer { name: \"fc\" type: \"InnerProduct\" bottom: \"spp\" top: \"fc\" "
+                                    "inner_product_param { num_output: 3 } }\n"));
+  EXPECT_EQ(out(g, "spp"), (Shape{2, 8 * 5}));
+  EXPECT_EQ(params_of(g, "fc"), 40u * 3 + 3);
+  EXPECT_EQ(g.layer(g.find_layer("spp")).kind, LayerKind::Opaque);
+  EXPECT_TRUE(has_note(g, "layer \"spp\" (SPP) has no kernel in convergy: it is counted as a zero-cost layer", true));
 }
 
 TEST(CaffeForkLayers, PspNetInterp) {

@@ -373,7 +373,24 @@ Conversion convert_pooling(const LayerCtx& c) {
     p.rounding = ceil ? PoolRounding::Ceil : PoolRounding::Floor;
   }
   p.count_include_pad = true;  // Caffe's average divides by the window clipped to the padded input
+  p.clip_window = true;        // and, like Caffe, a kernel larger than the padded input gives one clipped window
   return {LayerKind::Pooling, p};
+}
+
+// BVLC Caffe's spatial pyramid pooling: level l pools the input into 2^l x 2^l bins; the levels are flattened
+// and concatenated into N x (C * sum of 4^l). convergy has no kernel for it: a zero-cost layer of that shape.
+constexpr FieldSpec kSppFields[] = {{"pyramid_height"}, {"pool"}, {"engine"}};
+Conversion convert_spp(const LayerCtx& c) {
+  const int64_t height = c.get_int("pyramid_height", 1, 1, 16);
+  c.get_enum("pool", 0, kPoolMethods);
+  const Shape& in = c.input(0);
+  if (in.rank() != 4) c.fail(c.param_pos(), fmt::format("input shape {}, expected NCHW (rank 4)", in.str()));
+  int64_t bins = 0;
+  for (int64_t l = 0; l < height; ++l) bins += int64_t{1} << (2 * l);
+  if (in.c() > LayerCtx::max_size() / bins)
+    c.fail(c.param_pos(), fmt::format("{} channels x {} bins overflows", in.c(), bins));
+  OpaqueParams p{"SPP (spatial pyramid pooling)", {Shape{in.n(), in.c() * bins}}};
+  return {LayerKind::Opaque, p};
 }
 
 constexpr FieldSpec kReluFields[] = {{"negative_slope"}, {"engine"}};
@@ -892,6 +909,7 @@ const Rule kRules[] = {
     {"DetectionOutput", "detection_output_param", kDetectionOutputFields, convert_detection_output},
     {"ROIPooling", "roi_pooling_param", kRoiPoolingFields, convert_roi_pooling},
     {"PSROIPooling", "psroi_pooling_param", kPsRoiPoolingFields, convert_psroi_pooling},
+    {"SPP", "spp_param", kSppFields, convert_spp},
     {"Python", "", {}, nullptr, Role::Python},
     // Data layers of train/test files: network inputs.
     {"Data", "", {}, nullptr, Role::Data},
@@ -1002,6 +1020,8 @@ std::string python_layer_name(const Document& doc, const LayerDef& def) {
 }
 
 const Rule kPythonData{"Python", "", {}, nullptr, Role::Data};
+// Any layer, Python or of a type convergy does not know, that reads only labels or outputs of training layers.
+const Rule kLabelOnly{"", "", {}, nullptr, Role::Drop};
 
 class Importer {
  public:
@@ -1356,6 +1376,11 @@ void Importer::add_layer(const LayerDef& def) {
   LayerCtx ctx(doc_, def.name, def.param, def.rule->param, std::move(shapes), tops.size());
   ctx.set_layer_pos(def.field->pos);
   Conversion conv = def.rule->convert(ctx);
+  if (conv.kind == LayerKind::Opaque)
+    graph_.add_note(fmt::format("{}: layer \"{}\" ({}) has no kernel in convergy: it is counted as a zero-cost "
+                                "layer with Caffe's output shape",
+                                origin, def.name, def.rule->type),
+                    true);
   const LayerId id =
       graph_.add_layer(def.name, conv.kind, std::move(conv.params), std::move(inputs), tops, origin);
   const auto& outputs = graph_.layer(id).outputs;
@@ -1410,6 +1435,31 @@ Graph Importer::run() {
     // A Python layer without bottoms feeds the network: a data layer.
     if (d.rule && d.rule->role == Role::Python && d.bottoms.empty()) d.rule = &kPythonData;
     defs.push_back(std::move(d));
+  }
+  // A layer that reads only labels (the other tops of data layers) or outputs of training layers computes a
+  // training target (e.g. a Python SiameseLabels layer feeding a contrastive loss): it has no place in
+  // inference either, whatever its type. A blob a kept layer writes again is no longer a label.
+  {
+    std::unordered_set<std::string_view> training;
+    for (auto& d : defs) {
+      const Role role = d.rule ? d.rule->role : Role::Layer;
+      if (role != Role::Data && role != Role::Input && role != Role::Drop && !d.bottoms.empty() &&
+          std::all_of(d.bottoms.begin(), d.bottoms.end(),
+                      [&](const Field* b) { return training.contains(b->text); }))
+        d.rule = &kLabelOnly;
+      if (d.rule && d.rule->role == Role::Data) {
+        for (size_t i = 0; i < d.tops.size(); ++i) {
+          if (i == 0) training.erase(d.tops[i]->text);
+          else training.insert(d.tops[i]->text);
+        }
+      } else {
+        const bool drop = d.rule && d.rule->role == Role::Drop;
+        for (const Field* t : d.tops) {
+          if (drop) training.insert(t->text);
+          else training.erase(t->text);
+        }
+      }
+    }
   }
   // A new name must not take one a later layer has: every given name, collected at the first repeat (no
   // layer has been renamed before it).
@@ -1575,8 +1625,9 @@ Graph Importer::run() {
     graph_.add_note(fmt::format("{}: {} layer{} excluded in the TEST phase left out: {}", doc_.filename(),
                                 excluded.size(), excluded.size() == 1 ? "" : "s", listed(excluded)));
   if (!dropped_layers_.empty())
-    graph_.add_note(fmt::format("{}: {} training layer{} (loss, accuracy, silence) left out: {}", doc_.filename(),
-                                dropped_layers_.size(), dropped_layers_.size() == 1 ? "" : "s",
+    graph_.add_note(fmt::format("{}: {} training layer{} (loss, accuracy, silence, or reading only labels) left "
+                                "out: {}",
+                                doc_.filename(), dropped_layers_.size(), dropped_layers_.size() == 1 ? "" : "s",
                                 listed(dropped_layers_)));
   if (graph_.num_layers() == static_cast<int>(inputs.size()))
     fail(Pos{1, 1}, "the network has inputs but no layers, expected at least one layer { ... }");
