@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <tuple>
 #include <unordered_map>
 
 namespace convergy::model {
@@ -304,8 +305,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
           for (const auto* l : data.samples[r].layers) net.layers.push_back(*l);
           widening = predict_network(m, net).interval_widening;
         }
-        e.lower[r] = p * m.interval->lower_ratio / widening;
-        e.upper[r] = p * m.interval->upper_ratio * widening;
+        std::tie(e.lower[r], e.upper[r]) = m.interval->bounds(p, widening);
       }
     }
   }

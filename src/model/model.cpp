@@ -17,6 +17,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 namespace convergy::model {
 
@@ -699,8 +700,9 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
   };
   std::map<std::pair<size_t, size_t>, Worst> worst;  // (group, feature) -> worst layer
   std::map<size_t, size_t> unseen;                   // group -> layers
-  double outside_share = 0;                          // predicted cost of layers outside the domain
-  double max_decades = 0;
+  double outside_share = 0;   // predicted cost of layers outside the domain
+  double outside_weight = 0;  // the same, each layer's cost times 1 + the decades it lies outside
+  double network_decades = 0;
   for (const auto& l : net.layers) {
     LayerPrediction lp;
     lp.name = l.name;
@@ -730,6 +732,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
       if (dom) {
         const auto gi = static_cast<size_t>(*g);
         bool outside = false;
+        double layer_decades = 0;
         if (dom->layers_seen[gi] == 0) {
           ++unseen[gi];
           outside = true;
@@ -739,12 +742,16 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
             const double d = decades_outside(x, dom->layer_range[gi][f]);
             if (d <= 0) continue;
             outside = true;
+            layer_decades = std::max(layer_decades, d);
             Worst& w = worst[{gi, f}];
             ++w.layers;
             if (d > w.decades) w = {x, d, x > dom->layer_range[gi][f].max, w.layers};
           }
         }
-        if (outside && lp.predicted) outside_share += std::max(0.0, *lp.predicted);
+        if (outside && lp.predicted) {
+          outside_share += std::max(0.0, *lp.predicted);
+          outside_weight += std::max(0.0, *lp.predicted) * (1.0 + layer_decades);
+        }
       }
     }
     out.layers.push_back(std::move(lp));
@@ -762,7 +769,6 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
                                               costed ? ", costed by the terms shared by every layer" : ", not counted"));
     }
     for (const auto& [key, w] : worst) {
-      max_decades = std::max(max_decades, w.decades);
       const FeatureRange& r = dom->layer_range[key.first][key.second];
       out.extrapolation.push_back(fmt::format("{} {} {}{}", group_name(static_cast<Group>(key.first)),
                                               names[key.second], ratio_text(w.value, w.above ? r.max : r.min, w.above),
@@ -775,24 +781,27 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
       for (size_t f = 0; f < totals.size() && f < dom->network_range.size(); ++f) {
         const double d = decades_outside(totals[f], dom->network_range[f]);
         if (d <= 0) continue;
-        max_decades = std::max(max_decades, d);
+        network_decades = std::max(network_decades, d);
         const bool above = totals[f] > dom->network_range[f].max;
         out.extrapolation.push_back(fmt::format("network {} {}", TrainingDomain::network_features()[f],
                                                 ratio_text(totals[f], above ? dom->network_range[f].max
                                                                             : dom->network_range[f].min, above)));
       }
     }
-    // Widening: u, the share of the prediction carried by layers outside the domain (unseen classes or a
-    // feature outside its training range), and D, the most decades any feature lies outside; the calibrated
-    // ratios are stretched by (1 + u)(1 + D) on both sides. Inside the domain the factor is 1.
+    // Widening (1 + U)(1 + D): U, the share of the prediction carried by layers outside the domain (unseen
+    // classes or a feature outside its training range), each layer's share counted 1 + the decades it lies
+    // outside (an unseen class: 1); D, the most decades a network total (layers, MACs, bytes) lies outside.
+    // A layer outside the ranges widens in proportion to what it costs: a 3-channel first layer far below the
+    // smallest training convolution barely, a classifier 100x the training maximum that carries half the
+    // cost by a factor 2.5. Inside the domain the factor is 1.
     if (!out.extrapolation.empty()) {
       const double u = out.predicted > 0 ? std::clamp(outside_share / out.predicted, 0.0, 1.0) : 1.0;
-      out.interval_widening = (1.0 + u) * (1.0 + max_decades);
+      const double per_layer = outside_share > 0 ? outside_weight / outside_share : 1.0;  // mean 1 + decades
+      out.interval_widening = (1.0 + u * per_layer) * (1.0 + network_decades);
     }
   }
   if (model.interval && out.predicted > 0) {
-    out.lower = out.predicted * model.interval->lower_ratio / out.interval_widening;
-    out.upper = out.predicted * model.interval->upper_ratio * out.interval_widening;
+    std::tie(out.lower, out.upper) = model.interval->bounds(out.predicted, out.interval_widening);
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace convergy::model {
@@ -34,6 +35,9 @@ struct IntervalCalibration {
   // How the calibration rows were predicted: "5-fold" (random folds), or "leave-one-COLUMN-out" when the
   // training data has a `family` column with two or more values (transfer between groups, not interpolation).
   std::string folds = "5-fold";
+  // The interval [p * lower_ratio / w, p * upper_ratio * w] of a prediction p > 0 with widening w >= 1
+  // (NetworkPrediction::interval_widening).
+  std::pair<double, double> bounds(double p, double w) const { return {p * lower_ratio / w, p * upper_ratio * w}; }
 };
 
 // A term the fit gave no weight because the training data cannot tell it apart from others.

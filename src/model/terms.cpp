@@ -285,7 +285,14 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     // im2col + GEMM CPU backend, up to 2.25x for cuDNN/TensorRT) instead of assuming a GPU library.
     // `loop_ops` costs the work no backend runs as a GEMM (depthwise MACs, pooling windows, activations) at
     // one rate, which the pooling and activation layers of plain networks teach and depthwise layers use.
-    spec = "net=1,layers,exec_macs,macs,in_bytes,out_bytes,weight_bytes,loop_ops;method=nnls";
+    // The outputs and weights of depthwise convolutions have rates of their own: fitted on dense convolutions,
+    // the shared `out_bytes` rate also carries the per-output work of their GEMM kernels (on the Nano, a
+    // byte rate more than 10x slower than its DRAM), which a depthwise kernel does not have; priced by it, depthwise-
+    // separable networks were over-predicted by about 20% at every width and depth. A network family without
+    // depthwise layers leaves those two rates at 0 (the fit names them), and depthwise layers are then costed
+    // by the shared terms (their MACs, `in_bytes`, `loop_ops`).
+    spec = "net=1,layers,exec_macs,macs,in_bytes,out_bytes*[depthwise=0],out_bytes*[depthwise=1],"
+           "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops;method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

@@ -144,17 +144,18 @@ TEST(AcceptanceNanoDefault, FiveFoldAndLeaveOneFamilyOut) {
   ASSERT_TRUE(k5.is_object());
   const auto& r = k5["results"][0];
   EXPECT_EQ(r["feature_set"], "transfer");
-  EXPECT_GE(r["rows"]["accuracy"].get<double>(), 0.920);  // measured 93.1% (macs+mem, the old default: 89.1%)
+  EXPECT_GE(r["rows"]["accuracy"].get<double>(), 0.920);  // measured 93.4% (macs+mem, the old default: 89.1%)
   EXPECT_GE(r["rows"]["interval_coverage"].get<double>(), 0.85);
   EXPECT_LE(r["rows"]["interval_coverage"].get<double>(), 0.95);
   nlohmann::json lofo = run_cli_json("evaluate --measurements " + nano_csv() +
                                      " --target energy_mj --cv lono --group family --format json --features transfer");
   ASSERT_TRUE(lofo.is_object());
   const auto& l = lofo["results"][0];
-  EXPECT_GE(l["rows"]["accuracy"].get<double>(), 0.885);  // measured 89.4%
-  // Calibrated by leaving one training family out, widened where a network leaves the domain.
-  // Measured 96.1%: wider than the 90% asked for (the widening rule is conservative), never narrower.
+  EXPECT_GE(l["rows"]["accuracy"].get<double>(), 0.900);  // measured 91.2% (89.4% before depthwise rates)
+  // Calibrated by leaving one training family out, widened where a network leaves the domain by what the
+  // layers outside cost. Measured 94.4% (96.1% when any layer outside stretched the interval fully).
   EXPECT_GE(l["rows"]["interval_coverage"].get<double>(), 0.85);
+  EXPECT_LE(l["rows"]["interval_coverage"].get<double>(), 0.95);
 }
 
 TEST(AcceptanceNanoDefault, SyntheticToRealNetworks) {
@@ -180,11 +181,11 @@ TEST(AcceptanceNanoDefault, SyntheticToRealNetworks) {
     EXPECT_GE(p[i]["upper"].get<double>(), m) << p[i]["network"];
     for (const auto& l : p[i]["layers"]) EXPECT_GE(l["predicted"].get<double>(), 0.0) << l["name"];
   }
-  // Measured 20.9% MAPE (the old default: about 1,300%; before `loop_ops` joined the default, 16.1%, while
-  // time on the same networks went from 44.8% to 37.5%). The real networks' energy column holds 10-28 s of
-  // samples outside the inference window for five of the seven (docs/models.md, "What extrapolates and why"),
-  // so this bound guards against a relapse, not a figure to tune to.
-  EXPECT_LT(ape / 7, 0.22);
+  // Measured 14.0% MAPE (the old default: about 1,300%; 16.1% before `loop_ops` joined the default, 20.9%
+  // after, before depthwise layers had output and weight rates of their own). The real networks' energy
+  // column holds 10-28 s of samples outside the inference window for five of the seven (docs/models.md, "What
+  // extrapolates and why"), so this bound guards against a relapse, not a figure to tune to.
+  EXPECT_LT(ape / 7, 0.15);
 }
 
 }  // namespace

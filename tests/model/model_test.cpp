@@ -330,7 +330,14 @@ TEST(Terms, DerivedFeatures) {
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 8u);
+  EXPECT_EQ(t.of(Group::Network).size(), 10u);
+  // The outputs and weights of depthwise convolutions have rates of their own; pooling shares the others'.
+  const Term dense_out = parse_term("out_bytes*[depthwise=0]", "t"), dw_out = parse_term("out_bytes*[depthwise=1]", "t");
+  EXPECT_DOUBLE_EQ(term_value(dense_out, c1), static_cast<double>(c1.out_bytes));
+  EXPECT_DOUBLE_EQ(term_value(dense_out, dw), 0.0);
+  EXPECT_DOUBLE_EQ(term_value(dense_out, p), static_cast<double>(p.out_bytes));
+  EXPECT_DOUBLE_EQ(term_value(dw_out, dw), static_cast<double>(dw.out_bytes));
+  EXPECT_DOUBLE_EQ(term_value(dw_out, c1), 0.0);
 }
 
 TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
@@ -355,6 +362,11 @@ TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
   }
   EXPECT_NEAR(sum, p.predicted, 1e-9 * p.predicted);
   EXPECT_THAT(p.extrapolation, ::testing::Contains(HasSubstr("1 pool layer: a layer class the training data never had")));
+  // No depthwise convolution in the training data: its own rates are named as dropped, not silently 0.
+  bool named = false;
+  for (const auto& t : m.dropped)
+    named = named || (t.term.find("[depthwise=1]") != std::string::npos && t.reason.find("0 in every one") != std::string::npos);
+  EXPECT_TRUE(named);
 }
 
 // nnls on per-layer rows weights a layer 1 / (y * T), T its network's total: with one term the fit has the closed
@@ -440,12 +452,15 @@ TEST(Model, DomainIsStoredAndExtrapolationFlaggedWithAWiderInterval) {
   EXPECT_EQ(in.interval_widening, 1.0);
   EXPECT_NEAR(*in.upper / in.predicted, m.interval->upper_ratio, 1e-12);
 
-  // 1000 classes: flagged with the factor, and the interval widened by (1 + u)(1 + decades).
+  // 1000 classes: flagged with the factor, and the interval widened by the classifier's share of the
+  // prediction times 1 + its 2 decades outside (and more if a network total leaves its range too).
   NetworkFeatures wide = *d.networks[0];
   wide.layers.back() = fc("fc", static_cast<int64_t>(wide.layers.back().in_elems), 1000);
   NetworkPrediction out = predict_network(m, wide);
   EXPECT_THAT(out.extrapolation, ::testing::Contains(HasSubstr("fc out_bytes 4000 is 100x the training maximum (40)")));
-  EXPECT_GE(out.interval_widening, 3.0);  // 2 decades outside: at least 1 + 2
+  const double fc_share = *out.layers.back().predicted / out.predicted;
+  EXPECT_GT(fc_share, 0.0);
+  EXPECT_GE(out.interval_widening, 1.0 + fc_share * 3.0 - 1e-9);
   EXPECT_NEAR(*out.upper / out.predicted, m.interval->upper_ratio * out.interval_widening, 1e-9);
   EXPECT_NEAR(*out.lower / out.predicted, m.interval->lower_ratio / out.interval_widening, 1e-9);
 
@@ -464,6 +479,35 @@ TEST(Model, DomainIsStoredAndExtrapolationFlaggedWithAWiderInterval) {
   bad["domain"]["groups"][0]["min"][0] = 1e30;
   EXPECT_THAT(message_of([&] { model_from_json(bad, "m.json"); }),
               HasSubstr("m.json: domain.groups[0]: macs min 1e+30 above max"));
+}
+
+TEST(Model, ALayerOutsideTheDomainWidensByItsShareOfThePrediction) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  ASSERT_TRUE(m.domain.has_value());
+  // A network with fewer layers than the largest, so that one more layer keeps the network totals inside.
+  const NetworkFeatures* base = nullptr;
+  for (const auto& n : d.networks)
+    if (!base || n->layers.size() < base->layers.size()) base = n.get();
+  ASSERT_LT(base->layers.size(), 8u);
+  ASSERT_TRUE(predict_network(m, *base).extrapolation.empty());
+  // A 1x1x1 convolution, decades below the smallest training convolution in MACs and bytes, that costs
+  // little: the interval barely widens (before, any layer outside stretched it by 1 + its decades).
+  NetworkFeatures net = *base;
+  net.layers.insert(net.layers.begin(), conv("tiny", 1, 1, 1, 1));
+  NetworkPrediction p = predict_network(m, net);
+  ASSERT_FALSE(p.extrapolation.empty());
+  const auto& conv_range = m.domain->layer_range[static_cast<size_t>(Group::Conv)];
+  double decades = 0;
+  for (size_t f = 0; f < TrainingDomain::layer_features().size(); ++f) {
+    const double x = *net.layers.front().get(TrainingDomain::layer_features()[f]);
+    if (x < conv_range[f].min) decades = std::max(decades, std::log10(conv_range[f].min / x));
+  }
+  EXPECT_GT(decades, 1.0);
+  const double share = *p.layers.front().predicted / p.predicted;
+  EXPECT_LT(share, 0.2);
+  EXPECT_NEAR(p.interval_widening, 1.0 + share * (1.0 + decades), 1e-9);
+  EXPECT_LT(p.interval_widening, 1.0 + decades);
 }
 
 TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
