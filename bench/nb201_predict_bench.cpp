@@ -12,6 +12,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,12 @@ namespace {
 
 using namespace convergy;
 
-constexpr size_t kNb201Networks = 1000;
+// 1,000 networks; NB201_BENCH_NETWORKS=50 makes a short run for callgrind.
+size_t nb201_networks() {
+  const char* env = std::getenv("NB201_BENCH_NETWORKS");
+  const long n = env ? std::atol(env) : 0;
+  return n > 0 ? static_cast<size_t>(n) : 1000;
+}
 
 struct Set {
   std::vector<std::string> names, texts;
@@ -29,7 +35,7 @@ struct Set {
 const Set& nb201_set() {
   static const Set set = [] {
     Set s;
-    for (uint64_t i = 0; i < kNb201Networks; ++i) {
+    for (uint64_t i = 0; i < nb201_networks(); ++i) {
       s.names.push_back("nb201_" + std::to_string(i) + ".prototxt");
       s.texts.push_back(nb201_prototxt(i));
       s.layers += static_cast<size_t>(import_caffe_prototxt(s.texts.back(), s.names.back()).num_layers());
@@ -67,7 +73,7 @@ const model::Model& bench_model() {
 }
 
 double predict_text(const std::string& text, const std::string& name) {
-  NetworkFeatures f = network_features(run_passes(import_caffe_prototxt(text, name)).graph);
+  NetworkFeatures f = network_features(run_passes(import_caffe_prototxt(text, name), PassOptions::graph_only()).graph);
   return model::predict_network(bench_model(), f).predicted;
 }
 
@@ -101,7 +107,8 @@ void BM_Nb201TextToPredictionThreads(benchmark::State& state) {
     auto preds = model::predict_networks(
         bench_model(), s.texts.size(),
         [&](size_t i) {
-          return network_features(run_passes(import_caffe_prototxt(s.texts[i], s.names[i])).graph);
+          return network_features(
+              run_passes(import_caffe_prototxt(s.texts[i], s.names[i]), PassOptions::graph_only()).graph);
         },
         threads);
     total += preds.back().predicted;

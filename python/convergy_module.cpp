@@ -29,12 +29,19 @@ struct Network {
   std::shared_ptr<const NetworkFeatures> features;
 };
 
-NetworkFeatures features_of(const Graph& g) { return network_features(run_passes(g).graph); }
+// Takes the graph: the passes then move its layers instead of copying them.
+NetworkFeatures features_of(Graph g) {
+  return network_features(run_passes(std::move(g), PassOptions::graph_only()).graph);
+}
 
-// What a Python argument names, copied out of Python objects so that it can be loaded without the GIL.
+// What a Python argument names, taken out of Python objects so that it can be loaded without the GIL (prototxt
+// text is read in place: the caller holds the str for the whole call).
 struct Source {
   enum class Kind { Reference, PrototxtText, OnnxBytes } kind = Kind::Reference;
-  std::string data;  // the path or zoo name, the prototxt text, or the ONNX bytes
+  std::string data;  // the path or zoo name, or the ONNX bytes
+  // Prototxt text: the UTF-8 of the Python str itself, which the caller keeps alive (a list of 10,000
+  // texts copied out first was 200 MB of fresh memory before the first network was read).
+  std::string_view text;
   std::string name;  // for messages
 };
 
@@ -43,7 +50,7 @@ Graph load_source(const Source& s) {
     case Source::Kind::Reference:
       return load_network(s.data);
     case Source::Kind::PrototxtText: {
-      Graph g = import_caffe_prototxt(s.data, s.name);
+      Graph g = import_caffe_prototxt(s.text, s.name);
       g.set_source(s.name);
       return g;
     }
@@ -67,7 +74,9 @@ Source to_source(const py::handle& obj, const std::string& name) {
     s.name = name.empty() ? "<onnx bytes>" : name;
     return s;
   }
-  if (py::hasattr(obj, "__fspath__")) {
+  // A str is by far the most common item of a list: no attribute lookup for it (a failed hasattr raises and
+  // clears a Python exception).
+  if (!py::isinstance<py::str>(obj) && py::hasattr(obj, "__fspath__")) {
     s.data = py::module_::import("os").attr("fspath")(obj).cast<std::string>();
     return s;
   }
@@ -75,10 +84,16 @@ Source to_source(const py::handle& obj, const std::string& name) {
     throw_bad_input(
         "cannot load a network from a {}, expected a path, a zoo name, prototxt text or ONNX bytes",
         std::string(py::str(py::type::of(obj).attr("__name__"))));
-  s.data = obj.cast<std::string>();
-  if (s.data.find_first_of("\n{") != std::string::npos) {
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(obj.ptr(), &size);  // cached in the str object, not a copy
+  if (!utf8) throw py::error_already_set();
+  const std::string_view text(utf8, static_cast<size_t>(size));
+  if (text.find_first_of("\n{") != std::string_view::npos) {
     s.kind = Source::Kind::PrototxtText;
+    s.text = text;
     s.name = name.empty() ? "<prototxt text>" : name;
+  } else {
+    s.data = std::string(text);
   }
   return s;
 }
@@ -93,7 +108,7 @@ Network load(const py::handle& obj, const std::string& name) {
   Network n;
   n.name = g.name();
   n.source = s.kind == Source::Kind::Reference ? s.data : s.name;
-  n.features = std::make_shared<const NetworkFeatures>(features_of(g));
+  n.features = std::make_shared<const NetworkFeatures>(features_of(std::move(g)));
   return n;
 }
 
@@ -113,18 +128,24 @@ py::object optional_double(const std::optional<double>& v) {
   return v ? py::object(py::float_(*v)) : py::none();
 }
 
-// Everything NetworkPrediction holds, so that a field added there needs one line here.
-py::dict prediction_dict(const model::Model& m, const model::NetworkPrediction& p) {
-  py::dict d;
-  d["predicted"] = p.predicted;
-  d["lower"] = optional_double(p.lower);
-  d["upper"] = optional_double(p.upper);
-  d["network_terms"] = p.network_terms;
-  d["unmodelled_groups"] = p.unmodelled_groups;
-  // Where the network leaves the model's training domain; None for a model file without a domain (format 1.0),
-  // as `convergy predict --format json` writes null.
-  d["extrapolation"] = m.domain ? py::object(py::cast(p.extrapolation)) : py::none();
-  d["interval_widening"] = p.interval_widening;
+// What a prediction needs of its model, taken once per call rather than once per network.
+struct ModelTag {
+  std::string target, unit, id;
+  bool has_domain = false;
+};
+
+std::shared_ptr<const ModelTag> model_tag(const model::Model& m) {
+  return std::make_shared<const ModelTag>(ModelTag{m.target, m.unit, m.id(), m.domain.has_value()});
+}
+
+// One network's prediction, kept in C++: Python objects for a field are built when the field is read, so a
+// list of 10,000 predictions does not build 10,000 per-layer breakdowns that a search never looks at.
+struct PredictionResult {
+  std::shared_ptr<const ModelTag> model;
+  model::NetworkPrediction p;
+};
+
+py::list layers_list(const model::NetworkPrediction& p) {
   py::list layers;
   for (const auto& l : p.layers) {
     py::dict ld;
@@ -133,10 +154,31 @@ py::dict prediction_dict(const model::Model& m, const model::NetworkPrediction& 
     ld["predicted"] = optional_double(l.predicted);
     layers.append(std::move(ld));
   }
-  d["layers"] = std::move(layers);
-  d["target"] = m.target;
-  d["unit"] = m.unit;
-  d["model"] = m.id();
+  return layers;
+}
+
+// Where the network leaves the model's training domain; None for a model file without a domain (format 1.0),
+// as `convergy predict --format json` writes null.
+py::object extrapolation_of(const PredictionResult& r) {
+  return r.model->has_domain ? py::object(py::cast(r.p.extrapolation)) : py::none();
+}
+
+// Everything NetworkPrediction holds, so that a field added there needs one line here (and one property
+// in the binding of PredictionResult below).
+py::dict prediction_dict(const PredictionResult& r) {
+  const model::NetworkPrediction& p = r.p;
+  py::dict d;
+  d["predicted"] = p.predicted;
+  d["lower"] = optional_double(p.lower);
+  d["upper"] = optional_double(p.upper);
+  d["network_terms"] = p.network_terms;
+  d["unmodelled_groups"] = p.unmodelled_groups;
+  d["extrapolation"] = extrapolation_of(r);
+  d["interval_widening"] = p.interval_widening;
+  d["layers"] = layers_list(p);
+  d["target"] = r.model->target;
+  d["unit"] = r.model->unit;
+  d["model"] = r.model->id;
   return d;
 }
 
@@ -243,6 +285,21 @@ PYBIND11_MODULE(_convergy, m) {
   m.def("nb201_prototxt", py::overload_cast<uint64_t>(&nb201_prototxt), py::arg("index"),
         "Prototxt text of generated NAS-Bench-201-style candidate `index` (deterministic).");
 
+  py::class_<PredictionResult>(m, "PredictionResult")
+      .def_property_readonly("predicted", [](const PredictionResult& r) { return r.p.predicted; })
+      .def_property_readonly("lower", [](const PredictionResult& r) { return optional_double(r.p.lower); })
+      .def_property_readonly("upper", [](const PredictionResult& r) { return optional_double(r.p.upper); })
+      .def_property_readonly("network_terms", [](const PredictionResult& r) { return r.p.network_terms; })
+      .def_property_readonly("unmodelled_groups",
+                             [](const PredictionResult& r) { return r.p.unmodelled_groups; })
+      .def_property_readonly("extrapolation", &extrapolation_of)
+      .def_property_readonly("interval_widening", [](const PredictionResult& r) { return r.p.interval_widening; })
+      .def_property_readonly("layers", [](const PredictionResult& r) { return layers_list(r.p); })
+      .def_property_readonly("target", [](const PredictionResult& r) { return r.model->target; })
+      .def_property_readonly("unit", [](const PredictionResult& r) { return r.model->unit; })
+      .def_property_readonly("model", [](const PredictionResult& r) { return r.model->id; })
+      .def("as_dict", &prediction_dict);
+
   py::class_<model::Model>(m, "Model")
       .def_static("from_file", &model::load_model, py::arg("path"))
       .def_static(
@@ -261,17 +318,20 @@ PYBIND11_MODULE(_convergy, m) {
       .def_property_readonly("complexity", &model::Model::complexity)
       .def("predict_one",
            [](const model::Model& self, const Network& n) {
-             return prediction_dict(self, model::predict_network(self, *n.features));
+             return PredictionResult{model_tag(self), model::predict_network(self, *n.features)};
            })
       .def(
           "predict_many",
           [](const model::Model& self, const py::list& items, int threads) {
             // Copy what each item names out of Python first; then import, passes, features and model run on
             // every core without the GIL.
+            // The prototxt texts are read in place without the GIL: a tuple keeps every item alive even if
+            // another thread changes the list meanwhile.
+            const py::tuple keep(items);
             std::vector<std::variant<Source, std::shared_ptr<const NetworkFeatures>>> inputs;
             inputs.reserve(items.size());
-            for (size_t i = 0; i < items.size(); ++i) {
-              py::handle item = items[i];
+            for (size_t i = 0; i < keep.size(); ++i) {
+              py::handle item = keep[i];
               if (py::isinstance<Network>(item))
                 inputs.emplace_back(item.cast<const Network&>().features);
               else
@@ -289,8 +349,10 @@ PYBIND11_MODULE(_convergy, m) {
                   },
                   threads);
             }
-            py::list out;
-            for (const auto& p : preds) out.append(prediction_dict(self, p));
+            const auto tag = model_tag(self);
+            py::list out(preds.size());
+            for (size_t i = 0; i < preds.size(); ++i)
+              out[i] = py::cast(PredictionResult{tag, std::move(preds[i])});
             return out;
           },
           py::arg("items"), py::arg("threads") = 0);

@@ -50,24 +50,28 @@ class Prediction:
     file without a domain; `interval_widening`: the factor the interval was widened by for it).
     Every field of the C++ NetworkPrediction is an attribute; `as_dict()` gives them all."""
 
-    __slots__ = ("_d",)
+    __slots__ = ("_core",)
 
-    def __init__(self, d):
-        self._d = d
+    # The fields live in the C++ result and become Python objects when read: a list of predictions costs
+    # no per-layer dicts until `layers` is asked for.
+    _FIELDS = ("predicted", "lower", "upper", "network_terms", "unmodelled_groups", "extrapolation",
+               "interval_widening", "layers", "target", "unit", "model")
+
+    def __init__(self, core):
+        self._core = core
 
     def __getattr__(self, key):
-        try:
-            return self._d[key]
-        except KeyError:
-            raise AttributeError(key) from None
+        if key in Prediction._FIELDS:
+            return getattr(self._core, key)
+        raise AttributeError(key)
 
     def as_dict(self):
-        return dict(self._d)
+        return self._core.as_dict()
 
     def __repr__(self):
-        unit = self._d["unit"]
-        interval = "" if self._d["lower"] is None else f" [{self._d['lower']:.6g}, {self._d['upper']:.6g}]"
-        return f"<convergy.Prediction {self._d['predicted']:.6g} {unit}{interval}>"
+        c = self._core
+        interval = "" if c.lower is None else f" [{c.lower:.6g}, {c.upper:.6g}]"
+        return f"<convergy.Prediction {c.predicted:.6g} {c.unit}{interval}>"
 
 
 class Model:

@@ -106,15 +106,15 @@ int run_info(const InfoOptions& o) {
 
   if (o.format == OutputFormat::Json) {
     Json inputs = Json::object();
-    for (BlobId b : g.inputs()) inputs[g.blob(b).name] = g.blob(b).shape.dims;
+    for (BlobId b : g.inputs()) inputs[g.blob(b).name] = g.blob(b).shape.dims.to_vector();
     Json rows = Json::array();
     for (size_t i = 0; i < layers.size(); ++i) {
       const Layer& l = *layers[i];
       const LayerFeatures& f = nf.layers[i];
       Json row = {{"name", l.name}, {"type", layer_kind_name(l.kind)}, {"class", layer_class_name(f.cls)}};
       Json ins = Json::array(), outs = Json::array();
-      for (BlobId b : l.inputs) ins.push_back(g.blob(b).shape.dims);
-      for (BlobId b : l.outputs) outs.push_back(g.blob(b).shape.dims);
+      for (BlobId b : l.inputs) ins.push_back(g.blob(b).shape.dims.to_vector());
+      for (BlobId b : l.outputs) outs.push_back(g.blob(b).shape.dims.to_vector());
       row["input_shapes"] = ins;
       row["output_shapes"] = outs;
       for (const auto& name : features) row[name] = exact_feature(f, name);

@@ -90,7 +90,7 @@ int run_predict(const PredictOptions& opt) {
       model::predict_networks(m, nets.size(), [&](size_t i) {
         const auto& [given, path, origin] = nets[i];
         try {
-          return network_features(run_passes(load_network(path)).graph);
+          return network_features(run_passes(load_network(path), PassOptions::graph_only()).graph);
         } catch (const Error& e) {
           if (origin.empty() || e.kind() != ErrorKind::BadInput) throw;
           throw_bad_input("{}: network \"{}\": {}", origin, given, e.what());

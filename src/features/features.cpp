@@ -298,6 +298,7 @@ NetworkFeatures network_features(const Graph& graph) {
                       graph.source().empty() ? std::string() : graph.source() + ": ", graph.name(), what);
     return *r;
   };
+  n.layers.reserve(static_cast<size_t>(graph.num_layers()));
   for (LayerId i = 0; i < graph.num_layers(); ++i) {
     if (graph.layer(i).kind == LayerKind::Input) continue;
     LayerFeatures f = layer_features(graph, i);

@@ -40,8 +40,9 @@ LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, s
   layer.outputs.assign(output_names.size(), -1);
   layer.origin = std::move(origin);
 
-  std::vector<Shape> in_shapes;
-  in_shapes.reserve(layer.inputs.size());
+  // Reused from call to call on this thread: a vector per layer was one more allocation per layer.
+  thread_local std::vector<Shape> in_shapes;
+  in_shapes.clear();
   for (BlobId b : layer.inputs) in_shapes.push_back(blob(b).shape);
   InferredShapes inferred = infer_shapes(layer, in_shapes);
   layer.weights = std::move(inferred.weights);
@@ -56,7 +57,7 @@ LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, s
   return id;
 }
 
-LayerId Graph::add_inferred_layer(Layer layer, std::vector<Blob> outputs) {
+LayerId Graph::add_inferred_layer(Layer layer, std::vector<Blob>& outputs) {
   if (find_layer(layer.name) >= 0)
     throw_failure("internal: layer \"{}\" is added twice to graph \"{}\"", layer.name, name_);
   for (BlobId b : layer.inputs)

@@ -47,8 +47,8 @@ class Graph {
   // Adds a layer whose output shapes and weights are known already, because it comes from a graph that was
   // built with add_layer (a pass copying a graph): `layer.inputs` must name blobs of this graph, and each
   // entry of `outputs` becomes a new blob produced by the layer (its producer is set here). Nothing is
-  // re-inferred; only the layer's name is checked for uniqueness.
-  LayerId add_inferred_layer(Layer layer, std::vector<Blob> outputs);
+  // re-inferred; only the layer's name is checked for uniqueness. The entries of `outputs` are moved from.
+  LayerId add_inferred_layer(Layer layer, std::vector<Blob>& outputs);
   // Room for this many layers and blobs, so a builder that knows the size does not grow the vectors.
   void reserve(size_t layers, size_t blobs);
 
@@ -64,6 +64,8 @@ class Graph {
   std::vector<Layer>& mutable_layers() { return layers_; }
   const Layer& layer(LayerId id) const { return layers_.at(static_cast<size_t>(id)); }
   const std::vector<Blob>& blobs() const { return blobs_; }
+  // For a pass taking apart a graph it owns (blob ids and the name index stay as they were).
+  std::vector<Blob>& mutable_blobs() { return blobs_; }
   const Blob& blob(BlobId id) const { return blobs_.at(static_cast<size_t>(id)); }
   int num_layers() const { return static_cast<int>(layers_.size()); }
   int num_blobs() const { return static_cast<int>(blobs_.size()); }

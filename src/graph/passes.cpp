@@ -20,12 +20,30 @@ struct LayerPlan {
   std::optional<FusedActivation> fused;
 };
 
+// The changes a pass makes: counted always (a pass that changed nothing needs no rebuild), written out only
+// when the caller wants them (each is a few strings per layer, and a prediction needs only the graph).
+class ChangeLog {
+ public:
+  explicit ChangeLog(std::vector<PassChange>* list) : list_(list) {}
+  // `detail` builds the explanation; it runs only when the changes are kept.
+  template <typename Detail>
+  void add(const char* pass, const std::string& layer, Detail&& detail) {
+    ++count_;
+    if (list_) list_->push_back({pass, layer, detail()});
+  }
+  size_t count() const { return count_; }
+
+ private:
+  std::vector<PassChange>* list_;
+  size_t count_ = 0;
+};
+
 // Builds the graph the plan describes. Shapes are not re-inferred: dropping a layer, or making consumers read
 // the input of a shape-preserving layer (Dropout, a folded BatchNorm/Scale, a fused activation), leaves every
 // kept blob's shape as it was. Only a layer whose attributes change (a convolution gaining a bias) runs its
-// shape rule again, for its weights. With `movable` (the layers of `g`, which the caller no longer needs)
-// the kept layers are moved rather than copied.
-Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan, std::vector<Layer>* movable) {
+// shape rule again, for its weights. With `movable` (`g` itself, which the caller no longer needs) the kept
+// layers and their output blobs are moved rather than copied.
+Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan, Graph* movable) {
   Graph out(g.name());
   out.set_source(g.source());
   out.reserve(static_cast<size_t>(g.num_layers()), static_cast<size_t>(g.num_blobs()));
@@ -33,6 +51,7 @@ Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan, std::vector<La
   const std::vector<BlobId> g_outputs = g.outputs();  // before any layer of g is moved from
   std::vector<Blob> outputs;
   std::vector<Shape> in_shapes;
+  std::vector<BlobId> old_outputs;
   for (LayerId i = 0; i < g.num_layers(); ++i) {
     const Layer& l = g.layer(i);
     const LayerPlan& p = plan[static_cast<size_t>(i)];
@@ -42,8 +61,9 @@ Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan, std::vector<La
       continue;
     }
     outputs.clear();
-    for (BlobId b : l.outputs) outputs.push_back(g.blob(b));
-    Layer nl = movable ? std::move((*movable)[static_cast<size_t>(i)]) : l;
+    for (BlobId b : l.outputs)
+      outputs.push_back(movable ? std::move(movable->mutable_blobs()[static_cast<size_t>(b)]) : g.blob(b));
+    Layer nl = movable ? std::move(movable->mutable_layers()[static_cast<size_t>(i)]) : l;
     for (BlobId& b : nl.inputs) b = map[static_cast<size_t>(b)];
     if (p.fused) nl.fused_activation = p.fused;
     if (p.params) {
@@ -54,9 +74,11 @@ Graph rebuild(const Graph& g, const std::vector<LayerPlan>& plan, std::vector<La
       nl.weights = std::move(inferred.weights);
       for (size_t k = 0; k < outputs.size(); ++k) outputs[k].shape = std::move(inferred.outputs.at(k));
     }
-    // Read the old output ids before nl.outputs is rewritten (nl may have been moved out of g).
-    std::vector<BlobId> old_outputs = std::move(nl.outputs);
+    // Read the old output ids before nl.outputs is rewritten (nl may have been moved out of g); nl keeps its
+    // buffer for the new ids.
+    old_outputs.assign(nl.outputs.begin(), nl.outputs.end());
     const LayerId id = out.add_inferred_layer(std::move(nl), outputs);
+    outputs.clear();
     const Layer& added = out.layer(id);
     for (size_t k = 0; k < old_outputs.size(); ++k)
       map[static_cast<size_t>(old_outputs[k])] = added.outputs.at(k);
@@ -90,7 +112,7 @@ std::vector<char> single_consumer_blobs(const Graph& g) {
 
 bool is_conv_or_fc(LayerKind k) { return k == LayerKind::Convolution || k == LayerKind::InnerProduct; }
 
-std::vector<LayerPlan> plan_dead(const Graph& g, std::vector<PassChange>& changes) {
+std::vector<LayerPlan> plan_dead(const Graph& g, ChangeLog& changes) {
   auto plan = keep_all(g);
   std::vector<bool> live(static_cast<size_t>(g.num_blobs()), false);
   for (BlobId o : g.outputs()) live[static_cast<size_t>(o)] = true;
@@ -108,26 +130,26 @@ std::vector<LayerPlan> plan_dead(const Graph& g, std::vector<PassChange>& change
   }
   for (LayerId i = 0; i < g.num_layers(); ++i)
     if (plan[static_cast<size_t>(i)].action == LayerPlan::Action::Drop)
-      changes.push_back({"dead", g.layer(i).name, "its results reach no network output"});
+      changes.add("dead", g.layer(i).name, [] { return std::string("its results reach no network output"); });
   return plan;
 }
 
-std::vector<LayerPlan> plan_dropout(const Graph& g, std::vector<PassChange>& changes) {
+std::vector<LayerPlan> plan_dropout(const Graph& g, ChangeLog& changes) {
   auto plan = keep_all(g);
   for (LayerId i = 0; i < g.num_layers(); ++i) {
     const Layer& l = g.layer(i);
     if (l.kind != LayerKind::Dropout || l.inputs.size() != 1 || l.outputs.size() != 1) continue;
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
-    changes.push_back(
-        {"dropout", l.name,
-         "removed (identity at inference); consumers read \"" + g.blob(l.inputs[0]).name + "\""});
+    changes.add("dropout", l.name, [&] {
+      return "removed (identity at inference); consumers read \"" + g.blob(l.inputs[0]).name + "\"";
+    });
   }
   return plan;
 }
 
 // BatchNorm and single-input Scale on the only consumer of a Conv/FC output (possibly through layers folded
 // before them, as in Caffe's Convolution -> BatchNorm -> Scale) fold into that Conv/FC, which gains a bias.
-std::vector<LayerPlan> plan_fold(const Graph& g, std::vector<PassChange>& changes) {
+std::vector<LayerPlan> plan_fold(const Graph& g, ChangeLog& changes) {
   auto plan = keep_all(g);
   // Blob -> the Conv/FC whose value it still is, up to folded per-channel affine transforms.
   std::vector<LayerId> target(static_cast<size_t>(g.num_blobs()), -1);
@@ -145,14 +167,14 @@ std::vector<LayerPlan> plan_fold(const Graph& g, std::vector<PassChange>& change
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
     target[static_cast<size_t>(l.outputs[0])] = conv;
     const Layer& c = g.layer(conv);
-    changes.push_back({"fold-bn", l.name, "folded into " + c.name});
+    changes.add("fold-bn", l.name, [&] { return "folded into " + c.name; });
     auto& cp = plan[static_cast<size_t>(conv)];
     if (!cp.params) cp.params = c.params;
     bool& bias = c.kind == LayerKind::Convolution ? std::get<ConvParams>(*cp.params).bias
                                                   : std::get<InnerProductParams>(*cp.params).bias;
     if (!bias) {
       bias = true;
-      changes.push_back({"fold-bn", c.name, "gains a bias to absorb " + l.name});
+      changes.add("fold-bn", c.name, [&] { return "gains a bias to absorb " + l.name; });
     }
   }
   return plan;
@@ -180,7 +202,7 @@ FusedActivation describe_activation(const Layer& l) {
   return f;
 }
 
-std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& changes) {
+std::vector<LayerPlan> plan_fuse(const Graph& g, ChangeLog& changes) {
   auto plan = keep_all(g);
   const std::vector<char> single = single_consumer_blobs(g);
   for (LayerId i = 0; i < g.num_layers(); ++i) {
@@ -198,7 +220,7 @@ std::vector<LayerPlan> plan_fuse(const Graph& g, std::vector<PassChange>& change
       continue;
     plan[static_cast<size_t>(i)].action = LayerPlan::Action::Alias;
     pp.fused = describe_activation(l);
-    changes.push_back({"fuse-act", l.name, "fused into " + p.name});
+    changes.add("fuse-act", l.name, [&] { return "fused into " + p.name; });
   }
   return plan;
 }
@@ -209,7 +231,8 @@ PassResult passes(const Graph& graph, bool owned, const PassOptions& options) {
   PassResult r;
   // The input is copied only if no pass changes it; otherwise the first rebuild reads it directly.
   bool rebuilt = false;
-  using Planner = std::vector<LayerPlan> (*)(const Graph&, std::vector<PassChange>&);
+  using Planner = std::vector<LayerPlan> (*)(const Graph&, ChangeLog&);
+  ChangeLog log(options.record_changes ? &r.changes : nullptr);
   // Dead layers go first: a dead branch reading a convolution output would otherwise block folding.
   const std::pair<bool, Planner> planners[] = {{options.remove_dead, plan_dead},
                                                {options.remove_dropout, plan_dropout},
@@ -217,14 +240,12 @@ PassResult passes(const Graph& graph, bool owned, const PassOptions& options) {
                                                {options.fuse_activations, plan_fuse}};
   for (const auto& [enabled, planner] : planners) {
     if (!enabled) continue;
-    size_t before = r.changes.size();
+    size_t before = log.count();
     const Graph& current = rebuilt ? r.graph : graph;
-    auto plan = planner(current, r.changes);
-    if (r.changes.size() != before) {
+    auto plan = planner(current, log);
+    if (log.count() != before) {
       // A graph this function rebuilt, or was given, is its own to take apart; the caller's is copied from.
-      std::vector<Layer>* movable = rebuilt ? &r.graph.mutable_layers()
-                                    : owned ? &const_cast<Graph&>(graph).mutable_layers()
-                                            : nullptr;
+      Graph* movable = rebuilt ? &r.graph : owned ? &const_cast<Graph&>(graph) : nullptr;
       r.graph = rebuild(current, plan, movable);
       rebuilt = true;
     }

@@ -13,7 +13,14 @@ struct PassOptions {
   bool remove_dropout = true;     // Dropout is the identity at inference
   bool fold_batchnorm = true;     // BatchNorm/Scale folded into the preceding Conv/FC
   bool fuse_activations = true;   // element-wise activations fused into the preceding Conv/FC
+  // false: PassResult::changes stays empty (the graph is the same); for callers that need only the graph.
+  bool record_changes = true;
   static PassOptions none() { return {false, false, false, false}; }
+  static PassOptions graph_only() {
+    PassOptions o;
+    o.record_changes = false;
+    return o;
+  }
 };
 
 struct PassChange {

@@ -93,6 +93,11 @@ class Parser {
       : doc_(doc), s_(*doc.text_), p_(0), counted_root_field_(counted_root_field) {}
 
   void run();
+  // Points each message at its fields, now that the array of fields no longer grows.
+  void finish() {
+    for (size_t m = 0; m < doc_.messages_.size(); ++m)
+      doc_.messages_[m].fields.data_ = doc_.fields_.data() + offsets_[m];
+  }
 
  private:
   struct Frame {
@@ -130,12 +135,13 @@ class Parser {
   void decode_string(const Token& t, std::string& out) const;
 
   // Parser -----------------------------------------------------------------------------------------
+  // A field of the innermost open message (`message`, the top of the stack).
   Field& add_field(uint32_t message, std::string_view name, Pos name_pos) {
     if (message == 0 && !counted_root_field_.empty() && name == counted_root_field_ &&
         ++counted_ > global_limits().max_layers)
       fail(name_pos, fmt::format("more than {} {}s, expected at most {}", global_limits().max_layers, name,
                                  limit_text(Limit::Layers)));
-    auto& fields = doc_.messages_[message].fields;
+    auto& fields = pending_[stack_.size() - 1];
     fields.emplace_back();
     Field& f = fields.back();
     f.name = name;
@@ -149,6 +155,16 @@ class Parser {
     if (is_symbol(t, ';') || is_symbol(t, ',')) next();
   }
   [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
+  // A message is complete: its fields move from the pending list of its depth to the document's array.
+  void close_message() {
+    auto& fields = pending_[stack_.size() - 1];
+    offsets_[stack_.back().message] = doc_.fields_.size();
+    doc_.messages_[stack_.back().message].fields.size_ = fields.size();
+    doc_.fields_.insert(doc_.fields_.end(), std::make_move_iterator(fields.begin()),
+                        std::make_move_iterator(fields.end()));
+    fields.clear();
+    stack_.pop_back();
+  }
 
   Document& doc_;
   std::string_view s_;
@@ -158,6 +174,9 @@ class Parser {
   bool has_peek_ = false;
   Token peek_;
   std::vector<Frame> stack_;
+  // The fields of each open message, by depth, until it closes; reused from message to message.
+  std::vector<std::vector<Field>> pending_;
+  std::vector<size_t> offsets_;  // per message, where its fields start in doc_.fields_
   std::string_view counted_root_field_;
   int64_t counted_ = 0;
 };
@@ -336,12 +355,13 @@ void Parser::open_message(std::string_view name, Pos name_pos, const Token& open
   const auto index = static_cast<uint32_t>(doc_.messages_.size());
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = open.pos;
-  doc_.messages_.back().fields.reserve(4);  // most messages are small; this skips the 1-2-4 regrowth
+  offsets_.push_back(0);
   Field& f = add_field(stack_.back().message, name, name_pos);
   f.value_pos = open.pos;
   f.kind = ValueKind::Message;
   f.message = index;
   stack_.push_back(Frame{index, open.symbol == '{' ? '}' : '>', open.pos, name});
+  if (pending_.size() < stack_.size()) pending_.resize(stack_.size());
 }
 
 void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
@@ -387,10 +407,13 @@ void Parser::run() {
   doc_.messages_.reserve(s_.size() / 64 + 1);  // roughly one message per 64 bytes in typical prototxt
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = Pos{1, 1};
+  offsets_.reserve(doc_.messages_.capacity());
+  offsets_.push_back(0);
+  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});
+  pending_.resize(1);
   // The root holds most fields of a network file (one per layer, a layer being 100-200 bytes of text); a
   // guess saves moving the fields as the list grows.
-  doc_.messages_.back().fields.reserve(std::min<size_t>(s_.size() / 128 + 4, 8192));
-  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});
+  pending_[0].reserve(std::min<size_t>(s_.size() / 128 + 4, 8192));
   if (s_.size() >= 3 && static_cast<unsigned char>(s_[0]) == 0xEF &&
       static_cast<unsigned char>(s_[1]) == 0xBB && static_cast<unsigned char>(s_[2]) == 0xBF)
     p_ = line_start_ = 3;  // a UTF-8 byte-order mark
@@ -421,6 +444,7 @@ void Parser::run() {
       if (stack_.size() > 1)
         fail(t.pos, fmt::format("end of file inside \"{}\" opened at {}:{}, expected \"{}\"", top.name,
                                 top.open_pos.line, top.open_pos.col, top.close));
+      close_message();  // the root
       break;
     }
     if (is_symbol(t, '}') || is_symbol(t, '>')) {
@@ -430,7 +454,7 @@ void Parser::run() {
         fail(t.pos, fmt::format("unexpected {} inside \"{}\" opened at {}:{}, expected \"{}\"", show(t),
                                 top.name, top.open_pos.line, top.open_pos.col, top.close));
       }
-      stack_.pop_back();
+      close_message();
       if (!stack_.back().list_pending) skip_separator();
       continue;
     }
@@ -498,8 +522,10 @@ Document Document::parse(std::string text, std::string filename, std::string_vie
   };
   const size_t opens = count('{') + count('<');
   doc.messages_.reserve(std::min<size_t>(1 + static_cast<size_t>(opens), 8192));
+  doc.fields_.reserve(std::min<size_t>(count(':') + opens + 1, 65536));
   Parser parser(doc, counted_root_field);
   parser.run();
+  parser.finish();
   return doc;
 }
 

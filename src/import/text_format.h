@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,9 +29,32 @@ struct Field {
   uint32_t message = 0;    // Message: index for Document::message()
 };
 
+// The fields of one message, a range of the Document's single array of fields (one array for the whole file
+// rather than one vector per message: a network file has a message or two per layer).
+class FieldList {
+ public:
+  const Field* begin() const { return data_; }
+  const Field* end() const { return data_ + size_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const Field& operator[](size_t i) const { return data_[i]; }
+  const Field& at(size_t i) const {
+    if (i >= size_) throw std::out_of_range("FieldList::at");
+    return data_[i];
+  }
+  const Field& front() const { return data_[0]; }
+  const Field& back() const { return data_[size_ - 1]; }
+
+ private:
+  friend class Parser;
+  friend class Document;
+  const Field* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 // Fields in file order; a repeated field (or a `[a, b]` list) appears once per value.
 struct Message {
-  std::vector<Field> fields;
+  FieldList fields;
   Pos open_pos;  // of the '{' or '<' (1:1 for the root)
 };
 
@@ -57,12 +81,22 @@ class Document {
 
  private:
   Document() = default;
+  Document(const Document&) = delete;
+  Document& operator=(const Document&) = delete;
+
+ public:
+  Document(Document&&) = default;
+  Document& operator=(Document&&) = default;
+
+ private:
   friend class Parser;
 
-  // The text lives on the heap so that the string_views in fields survive moving the Document.
+  // The text lives on the heap so that the string_views in fields survive moving the Document; moving the
+  // vector of fields keeps its buffer, so the messages' FieldLists survive it too.
   std::unique_ptr<std::string> text_;
   std::string filename_;
   std::vector<Message> messages_;
+  std::vector<Field> fields_;           // every message's fields, each message's contiguous
 };
 
 // Conversions of scalar values, as protobuf's text format defines them. They return nullopt when the

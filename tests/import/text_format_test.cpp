@@ -281,6 +281,33 @@ TEST(TextFormatErrors, NestingLimit) {
                         3 * limit + 3, limit + 1, limit));
 }
 
+// Fields are stored in one array for the whole file, each message's together; a message's fields must stay
+// its own when nested messages interrupt them, and stay valid when the Document moves.
+TEST(TextFormat, InterleavedNestedMessagesKeepTheirOwnFields) {
+  Document moved = parse("a: 1 m { b: 2 n { c: 3 } d: 4 l: [ {e: 5}, {f: 6 g: 7} ] } h: 8 m { }");
+  const Document d = std::move(moved);
+  const auto& root = d.root().fields;
+  ASSERT_EQ(root.size(), 4u);
+  EXPECT_EQ(root[0].name, "a");
+  EXPECT_EQ(root[2].name, "h");
+  EXPECT_EQ(to_int(root[2]), 8);
+  EXPECT_TRUE(d.message(root[3]).fields.empty());
+  const auto& m = d.message(root[1]).fields;
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[0].name, "b");
+  EXPECT_EQ(m[2].name, "d");
+  EXPECT_EQ(to_int(m[2]), 4);
+  ASSERT_EQ(d.message(m[1]).fields.size(), 1u);
+  EXPECT_EQ(to_int(d.message(m[1]).fields[0]), 3);
+  EXPECT_EQ(m[3].name, "l");
+  EXPECT_EQ(m[4].name, "l");
+  EXPECT_EQ(to_int(d.message(m[3]).fields.at(0)), 5);
+  const auto& second = d.message(m[4]).fields;
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_EQ(second.front().name, "f");
+  EXPECT_EQ(to_int(second.back()), 7);
+}
+
 TEST(TextFormat, RaisedNestingLimitDoesNotUseTheCallStack) {
   // The parser keeps its own stack, so a limit raised far beyond what recursion could take still works.
   const int64_t saved = global_limits().max_nesting;

@@ -2,7 +2,8 @@
 // NB201 networks: run_passes on a graph given away (layers moved) against one copied from; the passes'
 // rebuild, which keeps inferred shapes, against re-inferring every layer through Graph::add_layer;
 // model::Predictor (terms compiled once) against predict_network; predict_networks on two threads against a
-// loop. Equal means equal: shapes, names and ids alike, predictions to the bit.
+// loop; the passes without their change list against the passes with it. Equal means equal: shapes, names
+// and ids alike, predictions to the bit.
 #include "features/features.h"
 #include "graph/passes.h"
 #include "import/load.h"
@@ -90,6 +91,18 @@ TEST(FastPath, PassesOnAGivenGraphEqualPassesOnACopyAndReinferredShapes) {
       EXPECT_EQ(copied.changes[i].detail, moved.changes[i].detail) << n.name;
     }
     expect_same_graph(reinferred(copied.graph), copied.graph, n.name + " (re-inferred)");
+  }
+}
+
+// The predict path asks the passes for the graph only (PassOptions::graph_only): the same graph, no changes.
+TEST(FastPath, PassesWithoutTheChangeListGiveTheSameGraph) {
+  for (const Net& n : networks()) {
+    const Graph imported = import_caffe_prototxt(n.text, n.name);
+    const PassResult full = run_passes(imported);
+    const PassResult graph_only = run_passes(Graph(imported), PassOptions::graph_only());
+    EXPECT_FALSE(full.changes.empty()) << n.name;  // every zoo and NB201 network has something to fold or fuse
+    EXPECT_TRUE(graph_only.changes.empty()) << n.name;
+    expect_same_graph(full.graph, graph_only.graph, n.name + " (graph only)");
   }
 }
 

@@ -95,12 +95,12 @@ void check_fields(const Message& msg, std::span<const FieldSpec> specs, const Wh
 class LayerCtx {
  public:
   LayerCtx(const Document& doc, std::string_view layer_name, const Message* param,
-           std::string_view param_name, std::vector<Shape> inputs, size_t n_tops)
+           std::string_view param_name, const std::vector<Shape>& inputs, size_t n_tops)
       : doc_(doc),
         name_(layer_name),
         param_(param),
         param_name_(param_name),
-        inputs_(std::move(inputs)),
+        inputs_(inputs),
         n_tops_(n_tops) {}
 
   [[noreturn]] void fail(Pos p, std::string_view what) const {
@@ -209,7 +209,7 @@ class LayerCtx {
   std::string_view name_;
   const Message* param_;
   std::string_view param_name_;
-  std::vector<Shape> inputs_;
+  const std::vector<Shape>& inputs_;  // the caller's, alive while the layer is converted
   size_t n_tops_;
   Pos layer_pos_;
 };
@@ -1076,6 +1076,8 @@ class Importer {
   std::unordered_map<std::string, std::string> dropped_blobs_;
   std::vector<std::string> dropped_layers_;
   std::string first_input_;
+  std::vector<Shape> shapes_scratch_;  // input shapes of the layer being added, reused from layer to layer
+  std::vector<std::string> tops_scratch_;  // top names of the layer being added, likewise
   // Inputs the file itself declares 1 high or 1 wide (not given by --input-shape): deploy files such as
   // OpenPose's declare such placeholders and resize the net at run time. A layer that then finds its input
   // smaller than its kernel is refused with the way to give the real size.
@@ -1283,9 +1285,10 @@ void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string
 
 void Importer::add_layer(const LayerDef& def) {
   const std::string origin = doc_.where(def.field->pos);
-  std::vector<std::string> tops;
-  tops.reserve(def.tops.size());
-  for (const Field* t : def.tops) tops.push_back(t->text);
+  // Reused from layer to layer: assigning into strings that have room allocates nothing.
+  std::vector<std::string>& tops = tops_scratch_;
+  tops.resize(def.tops.size());
+  for (size_t i = 0; i < def.tops.size(); ++i) tops[i].assign(def.tops[i]->text);
 
   if (def.rule->role == Role::Data) return add_data_layer(def, tops);
   if (def.rule->role == Role::Drop) {
@@ -1363,9 +1366,9 @@ void Importer::add_layer(const LayerDef& def) {
     fail(def.field->pos,
          fmt::format("layer \"{}\": a {} layer has no top, expected at least one", def.name, def.rule->type));
   std::vector<BlobId> inputs;
-  std::vector<Shape> shapes;
+  std::vector<Shape>& shapes = shapes_scratch_;
+  shapes.clear();
   inputs.reserve(def.bottoms.size());
-  shapes.reserve(def.bottoms.size());
   for (const Field* b : def.bottoms) {
     inputs.push_back(resolve(def, *b));
     shapes.push_back(graph_.blob(inputs.back()).shape);
@@ -1373,7 +1376,7 @@ void Importer::add_layer(const LayerDef& def) {
   if (inputs.empty())
     fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no bottom, expected at least one",
                                      def.name, def.rule->type));
-  LayerCtx ctx(doc_, def.name, def.param, def.rule->param, std::move(shapes), tops.size());
+  LayerCtx ctx(doc_, def.name, def.param, def.rule->param, shapes, tops.size());
   ctx.set_layer_pos(def.field->pos);
   Conversion conv = def.rule->convert(ctx);
   if (conv.kind == LayerKind::Opaque)
@@ -1464,9 +1467,20 @@ Graph Importer::run() {
   // A new name must not take one a later layer has: every given name, collected at the first repeat (no
   // layer has been renamed before it).
   std::unordered_set<std::string> given_names;
-  names.reserve(defs.size());
+  // Most files name every layer once: a sorted list of views says so without a hash node per name, and the
+  // map is built only when some name repeats.
+  bool repeats = false;
+  {
+    std::vector<std::string_view> sorted;
+    sorted.reserve(defs.size());
+    for (const auto& d : defs) sorted.push_back(d.name);
+    std::sort(sorted.begin(), sorted.end());
+    repeats = std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+  }
+  if (repeats) names.reserve(defs.size());
   for (auto& d : defs) {
     if (!d.rule) unknown.push_back(&d);
+    if (!repeats) continue;
     auto [it, fresh] = names.emplace(d.name, d.field);
     if (!fresh) {
       // Caffe accepts repeated names; the graph needs unique ones.
