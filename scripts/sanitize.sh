@@ -3,11 +3,16 @@
 # build-asan, runs the whole test suite there, then runs each fuzzer for 60 s with scripts/fuzz.sh when the
 # project has it. Exits non-zero on any failed test, sanitizer report or fuzzer finding.
 #
-# Usage: scripts/sanitize.sh [--build-dir DIR] [--jobs J] [--fuzz-seconds N] [--no-fuzz] [-- CTEST_ARGS...]
+# Usage: scripts/sanitize.sh [--build-dir DIR] [--jobs J] [--fuzz-seconds N] [--no-fuzz] [--with-acceptance]
+#                            [-- CTEST_ARGS...]
 #   --build-dir DIR    clang build folder (default build-asan)
 #   --jobs J           build and test parallelism (default: the number of CPUs)
 #   --fuzz-seconds N   run time of each fuzzer (default 60)
 #   --no-fuzz          build and test only
+#   --with-acceptance  also run the Acceptance* model tests (left out by default: each fits models on a whole
+#                      shared data set, 20-60x slower under the sanitizers, about 15 minutes of CI together; the
+#                      gcc build of scripts/test.sh runs them, and the smaller model tests run the same code
+#                      here)
 #   CTEST_ARGS         passed to ctest, e.g. -- -R bad_inputs
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +22,7 @@ JOBS="$(nproc)"
 FUZZ_SECONDS=60
 FUZZ=1
 CTEST_ARGS=()
+ACCEPTANCE=0
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || { echo "sanitize.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +30,7 @@ while [ $# -gt 0 ]; do
     --jobs) need_value "$@"; JOBS="$2"; shift 2 ;;
     --fuzz-seconds) need_value "$@"; FUZZ_SECONDS="$2"; shift 2 ;;
     --no-fuzz) FUZZ=0; shift ;;
+    --with-acceptance) ACCEPTANCE=1; shift ;;
     --) shift; CTEST_ARGS=("$@"); break ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "sanitize.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -58,7 +65,9 @@ built=$(date +%s)
 # inherit these.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:check_initialization_order=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" "${CTEST_ARGS[@]}"
+EXCLUDE=()
+if [ "$ACCEPTANCE" -eq 0 ]; then EXCLUDE=(-E '^Acceptance'); fi
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" "${EXCLUDE[@]}" "${CTEST_ARGS[@]}"
 tested=$(date +%s)
 echo "sanitize.sh: build $((built - start)) s, tests $((tested - built)) s (${JOBS} jobs, $BUILD_DIR)"
 
