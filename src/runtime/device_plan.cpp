@@ -296,15 +296,13 @@ std::string unsupported_reason(const LayerBinding& b, bool kernels) {
     case LayerKind::Softmax:
       return {};
     case LayerKind::PReLU:
-      if (!kernels) return "no cudnn kernel for PReLU (the backend's CUDA kernels are not built)";
-      if (!b.weight("slope")) return "PReLU without a slope";
-      return {};
     case LayerKind::Permute:
     case LayerKind::ChannelShuffle:
     case LayerKind::Pad: {
       if (!kernels)
         return fmt::format("no cudnn kernel for {} (the backend's CUDA kernels are not built)",
                            layer_kind_name(l.kind));
+      if (l.kind == LayerKind::PReLU) return b.weight("slope") ? std::string() : "PReLU without a slope";
       std::string why;
       if (!plan_gather(b, &why)) return why;
       return {};

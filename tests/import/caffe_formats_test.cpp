@@ -474,14 +474,11 @@ TEST(CaffeForkLayers, ConvolutionDepthwiseIsOneGroupPerChannel) {
 }
 
 TEST(CaffeForkLayers, UnknownTypesAreListedWithAWayForward) {
-  EXPECT_THAT(import_error(with_input("dim: 1 dim: 3 dim: 4 dim: 4",
-                                      "layer { name: \"u\" type: \"SpatialTransformer\" bottom: \"data\" "
-                                      "top: \"u\" }\n")),
-              HasSubstr("unknown layer types: \"SpatialTransformer\" (layer \"u\", line 2), expected one of"));
-  EXPECT_THAT(import_error(with_input("dim: 1 dim: 3 dim: 4 dim: 4",
-                                      "layer { name: \"u\" type: \"SpatialTransformer\" bottom: \"data\" "
-                                      "top: \"u\" }\n")),
-              HasSubstr("(replace or remove these layers in a copy of the file, or export the model to ONNX)"));
+  const std::string e = import_error(with_input(
+      "dim: 1 dim: 3 dim: 4 dim: 4",
+      "layer { name: \"u\" type: \"SpatialTransformer\" bottom: \"data\" top: \"u\" }\n"));
+  EXPECT_THAT(e, HasSubstr("unknown layer types: \"SpatialTransformer\" (layer \"u\", line 2), expected one of"));
+  EXPECT_THAT(e, HasSubstr("(replace or remove these layers in a copy of the file, or export the model to ONNX)"));
 }
 
 }  // namespace
