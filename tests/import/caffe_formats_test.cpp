@@ -381,6 +381,43 @@ TEST(CaffeLayers, SppIsAZeroCostLayerWithCaffesOutputShape) {
   EXPECT_TRUE(has_note(g, "layer \"spp\" (SPP) has no kernel in convergy: it is counted as a zero-cost layer", true));
 }
 
+TEST(CaffeLayers, BatchNormFoldedIntoTheConvolutionBiasCountsOneParameterPerChannelFewer) {
+  // Released "merged" files (Pelee's deploy_merged.prototxt) fold BatchNorm + Scale into the convolution: the
+  // layer keeps its bias (one value per channel) where the trained net had gamma and beta (two per channel).
+  // Both nets below: a 3x3 convolution from 8 to 16 channels on 1x8x13x13, then a 1x1 convolution to 4.
+  const std::string conv3 = "convolution_param { num_output: 16 kernel_size: 3 pad: 1 ";
+  const std::string conv1 =
+      "layer { name: \"c2\" type: \"Convolution\" bottom: \"c1\" top: \"c2\" "
+      "convolution_param { num_output: 4 kernel_size: 1 } }\n";
+  const Graph merged = import(
+      with_input("dim: 1 dim: 8 dim: 13 dim: 13",
+                 "layer { name: \"c1\" type: \"Convolution\" bottom: \"data\" top: \"c1\" " + conv3 +
+                     "bias_term: true } }\n" +
+                     "layer { name: \"c1/relu\" type: \"ReLU\" bottom: \"c1\" top: \"c1\" }\n" + conv1));
+  const Graph trained =
+      import(with_input("dim: 1 dim: 8 dim: 13 dim: 13",
+                        "layer { name: \"c1\" type: \"Convolution\" bottom: \"data\" top: \"c1\" " + conv3 +
+                            "bias_term: false } }\n" +
+                            "layer { name: \"c1/bn\" type: \"BatchNorm\" bottom: \"c1\" top: \"c1\" }\n"
+                            "layer { name: \"c1/scale\" type: \"Scale\" bottom: \"c1\" top: \"c1\" "
+                            "scale_param { bias_term: true } }\n"
+                            "layer { name: \"c1/relu\" type: \"ReLU\" bottom: \"c1\" top: \"c1\" }\n" +
+                            conv1));
+  // merged:  c1 16*8*3*3 + 16 = 1,168; c2 4*16 + 4 = 68; total 1,236.
+  // trained: c1 16*8*3*3 = 1,152; BatchNorm 0 (running mean and variance are statistics); Scale 2*16 = 32;
+  //          c2 68; total 1,252 = 1,236 + 16, one more per channel of the normalised convolution.
+  EXPECT_EQ(params_of(merged, "c1"), 1168u);
+  EXPECT_EQ(params_of(trained, "c1"), 1152u);
+  EXPECT_EQ(params_of(trained, "c1/bn"), 0u);
+  EXPECT_EQ(params_of(trained, "c1/scale"), 32u);
+  EXPECT_EQ(network_features(merged).params, 1236u);
+  EXPECT_EQ(network_features(trained).params, 1252u);
+  EXPECT_EQ(network_features(trained).params - network_features(merged).params, 16u);
+  // The work of the convolutions is the same: 16*8*9*13*13 + 4*16*13*13 MACs in both.
+  EXPECT_EQ(network_features(merged).macs, 16u * 8 * 9 * 13 * 13 + 4u * 16 * 13 * 13);
+  EXPECT_EQ(network_features(trained).macs, network_features(merged).macs);
+}
+
 TEST(CaffeForkLayers, PspNetInterp) {
   const Graph g = import(with_input(
       "dim: 1 dim: 3 dim: 9 dim: 9",
