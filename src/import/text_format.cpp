@@ -21,20 +21,44 @@ enum class Tok : uint8_t { End, Identifier, Integer, Float, String, Symbol };
 struct Token {
   Tok kind = Tok::End;
   char symbol = 0;        // for Symbol
+  bool escaped = false;   // for String: the literal has a backslash
   std::string_view text;  // raw text (String: including the quotes)
   Pos pos;
 };
 
-bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-// A table: the lexer asks this for nearly every byte of a file.
-constexpr auto kIdentChar = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c)
-    t[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
+// What the lexer needs to know of a byte, looked up once per byte rather than tested by a chain of
+// comparisons.
+enum : uint8_t {
+  kIdentStart = 1 << 0,  // a-z A-Z _
+  kIdentChar = 1 << 1,   // a-z A-Z _ 0-9
+  kDigit = 1 << 2,       // 0-9
+  kNumberChar = 1 << 3,  // what a number token may hold before it is validated: ident chars and '.'
+  kBlank = 1 << 4,       // space \t \r \v \f
+  kLineEnd = 1 << 5,     // \n
+  kComment = 1 << 6,     // #
+  kStringStop = 1 << 7,  // where the scan of a string literal stops: quotes, backslash, \n, NUL
+};
+constexpr auto kCharClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t k = 0;
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    if (letter) k |= kIdentStart;
+    if (letter || digit) k |= kIdentChar | kNumberChar;
+    if (digit) k |= kDigit;
+    if (c == '.') k |= kNumberChar;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') k |= kBlank;
+    if (c == '\n') k |= kLineEnd;
+    if (c == '#') k |= kComment;
+    if (c == '"' || c == '\'' || c == '\\' || c == '\n' || c == 0) k |= kStringStop;
+    t[static_cast<size_t>(c)] = k;
+  }
   return t;
 }();
-bool is_ident_char(char c) { return kIdentChar[static_cast<unsigned char>(c)]; }
+uint8_t char_class(char c) { return kCharClass[static_cast<unsigned char>(c)]; }
+
+bool is_digit(char c) { return (char_class(c) & kDigit) != 0; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 int hex_value(char c) {
   if (is_digit(c)) return c - '0';
@@ -90,7 +114,7 @@ Tok classify_number(std::string_view t) {
 class Parser {
  public:
   Parser(Document& doc, std::string_view counted_root_field)
-      : doc_(doc), s_(*doc.text_), p_(0), counted_root_field_(counted_root_field) {}
+      : doc_(doc), buf_(doc.text_->data()), s_(*doc.text_), p_(0), counted_root_field_(counted_root_field) {}
 
   void run();
   // Points each message at its fields, now that the array of fields no longer grows.
@@ -105,6 +129,7 @@ class Parser {
     char close;  // '}' or '>' ('\0' for the root)
     Pos open_pos;
     std::string_view name;  // the field that opened it
+    size_t first_field;     // where its fields start in pending_
     // Set while this message is inside `name: [ {...}, {...} ]` and the element just closed.
     bool list_pending = false;
     std::string_view list_name;
@@ -112,6 +137,8 @@ class Parser {
   };
 
   // Lexer ------------------------------------------------------------------------------------------
+  // The lexer reads s_[s_.size()], the std::string's terminating NUL, where that saves a bounds check: a NUL
+  // ends every run of identifier, number and blank bytes, and then the offset tells the end from a NUL byte.
   Pos pos_at(size_t offset) const { return Pos{line_, static_cast<uint32_t>(offset - line_start_ + 1)}; }
   void skip_space();
   Token lex();
@@ -132,7 +159,7 @@ class Parser {
   static bool is_symbol(const Token& t, char c) { return t.kind == Tok::Symbol && t.symbol == c; }
   static bool is_open(const Token& t) { return is_symbol(t, '{') || is_symbol(t, '<'); }
   std::string show(const Token& t) const;
-  void decode_string(const Token& t, std::string& out) const;
+  char* decode_string(const Token& t, char* out) const;
 
   // Parser -----------------------------------------------------------------------------------------
   // A field of the innermost open message (`message`, the top of the stack).
@@ -141,9 +168,7 @@ class Parser {
         ++counted_ > global_limits().max_layers)
       fail(name_pos, fmt::format("more than {} {}s, expected at most {}", global_limits().max_layers, name,
                                  limit_text(Limit::Layers)));
-    auto& fields = pending_[stack_.size() - 1];
-    fields.emplace_back();
-    Field& f = fields.back();
+    Field& f = pending_.emplace_back();
     f.name = name;
     f.pos = name_pos;
     return f;
@@ -155,18 +180,19 @@ class Parser {
     if (is_symbol(t, ';') || is_symbol(t, ',')) next();
   }
   [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
-  // A message is complete: its fields move from the pending list of its depth to the document's array.
+  // A message is complete: its fields, the top of the pending stack, move to the document's array.
   void close_message() {
-    auto& fields = pending_[stack_.size() - 1];
-    offsets_[stack_.back().message] = doc_.fields_.size();
-    doc_.messages_[stack_.back().message].fields.size_ = fields.size();
-    doc_.fields_.insert(doc_.fields_.end(), std::make_move_iterator(fields.begin()),
-                        std::make_move_iterator(fields.end()));
-    fields.clear();
+    const Frame& top = stack_.back();
+    offsets_[top.message] = doc_.fields_.size();
+    doc_.messages_[top.message].fields.size_ = pending_.size() - top.first_field;
+    doc_.fields_.insert(doc_.fields_.end(), pending_.begin() + static_cast<std::ptrdiff_t>(top.first_field),
+                        pending_.end());
+    pending_.resize(top.first_field);
     stack_.pop_back();
   }
 
   Document& doc_;
+  char* buf_;  // the Document's text, where string literals are decoded in place
   std::string_view s_;
   size_t p_;
   uint32_t line_ = 1;
@@ -174,28 +200,33 @@ class Parser {
   bool has_peek_ = false;
   Token peek_;
   std::vector<Frame> stack_;
-  // The fields of each open message, by depth, until it closes; reused from message to message.
-  std::vector<std::vector<Field>> pending_;
+  // The fields of the open messages until each closes, outermost first: a message's fields are added only
+  // while it is the innermost open one, so they form a stack, each message's fields contiguous.
+  std::vector<Field> pending_;
   std::vector<size_t> offsets_;  // per message, where its fields start in doc_.fields_
   std::string_view counted_root_field_;
   int64_t counted_ = 0;
 };
 
 void Parser::skip_space() {
-  while (p_ < s_.size()) {
-    const char c = s_[p_];
-    if (c == '\n') {
-      ++p_;
+  const char* s = s_.data();
+  size_t p = p_;
+  while (true) {
+    const uint8_t k = char_class(s[p]);
+    if (k & kBlank) {
+      ++p;
+    } else if (k & kLineEnd) {
+      ++p;
       ++line_;
-      line_start_ = p_;
-    } else if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') {
-      ++p_;
-    } else if (c == '#') {
-      while (p_ < s_.size() && s_[p_] != '\n') ++p_;
+      line_start_ = p;
+    } else if (k & kComment) {
+      const void* nl = std::memchr(s + p, '\n', s_.size() - p);
+      p = nl ? static_cast<size_t>(static_cast<const char*>(nl) - s) : s_.size();
     } else {
-      return;
+      break;
     }
   }
+  p_ = p;
 }
 
 Token Parser::lex() {
@@ -203,20 +234,23 @@ Token Parser::lex() {
   Token t;
   t.pos = pos_at(p_);
   if (p_ >= s_.size()) return t;
+  const char* s = s_.data();
   const size_t start = p_;
-  const char c = s_[p_];
-  if (is_ident_start(c)) {
-    while (p_ < s_.size() && is_ident_char(s_[p_])) ++p_;
+  const char c = s[p_];
+  const uint8_t k = char_class(c);
+  if (k & kIdentStart) {
+    ++p_;
+    while (char_class(s[p_]) & kIdentChar) ++p_;
     t.kind = Tok::Identifier;
-  } else if (is_digit(c) || (c == '.' && p_ + 1 < s_.size() && is_digit(s_[p_ + 1]))) {
+  } else if ((k & kDigit) || (c == '.' && is_digit(s[p_ + 1]))) {
     // Take the longest run that could belong to a number, then validate it as a whole, so "3x" or
     // "1.2.3" is one bad number rather than a number followed by something confusing.
-    const bool hex = c == '0' && p_ + 1 < s_.size() && (s_[p_ + 1] == 'x' || s_[p_ + 1] == 'X');
-    while (p_ < s_.size()) {
-      const char d = s_[p_];
-      if (is_ident_char(d) || d == '.') {
+    const bool hex = c == '0' && (s[p_ + 1] == 'x' || s[p_ + 1] == 'X');
+    while (true) {
+      const char d = s[p_];
+      if (char_class(d) & kNumberChar) {
         ++p_;
-      } else if ((d == '+' || d == '-') && !hex && (s_[p_ - 1] == 'e' || s_[p_ - 1] == 'E')) {
+      } else if ((d == '+' || d == '-') && !hex && (s[p_ - 1] == 'e' || s[p_ - 1] == 'E')) {
         ++p_;
       } else {
         break;
@@ -232,14 +266,17 @@ Token Parser::lex() {
   } else if (c == '"' || c == '\'') {
     ++p_;
     while (true) {
-      if (p_ >= s_.size() || s_[p_] == '\n')
-        fail(t.pos, fmt::format("unterminated string, expected a closing {} on the same line", c));
-      if (s_[p_] == '\\' && p_ + 1 < s_.size() && s_[p_ + 1] != '\n') {
+      while (!(char_class(s[p_]) & kStringStop)) ++p_;
+      const char d = s[p_];
+      if (d == c) break;
+      if (d == '\\' && p_ + 1 < s_.size() && s[p_ + 1] != '\n') {
         p_ += 2;
+        t.escaped = true;
         continue;
       }
-      if (s_[p_] == c) break;
-      ++p_;
+      if (d == '\n' || p_ >= s_.size())
+        fail(t.pos, fmt::format("unterminated string, expected a closing {} on the same line", c));
+      ++p_;  // the other quote, a NUL byte, or a backslash before a line end (which the next byte fails)
     }
     ++p_;
     t.kind = Tok::String;
@@ -270,17 +307,21 @@ std::string Parser::show(const Token& t) const {
   }
 }
 
-void Parser::decode_string(const Token& t, std::string& out) const {
+// Writes the decoded bytes of the literal `t` at `out` and returns the end of what it wrote. `out` is at or
+// before the literal's body in the Document's text, and each byte is read before anything is written over it:
+// an escape is at least two bytes that decode to one, so the output never overtakes the input, and a literal
+// can be decoded over itself, or appended to the literal before it over the quotes and space between them.
+char* Parser::decode_string(const Token& t, char* out) const {
   // t.text includes both quotes; the lexer already checked that the literal is closed.
   const std::string_view body = t.text.substr(1, t.text.size() - 2);
-  if (body.find('\\') == std::string_view::npos) {
-    out.append(body);
-    return;
+  if (!t.escaped) {
+    if (out != body.data()) std::memmove(out, body.data(), body.size());
+    return out + body.size();
   }
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (c != '\\') {
-      out.push_back(c);
+      *out++ = c;
       continue;
     }
     const Pos at{t.pos.line, static_cast<uint32_t>(t.pos.col + 1 + i)};  // strings never span lines
@@ -288,37 +329,37 @@ void Parser::decode_string(const Token& t, std::string& out) const {
     ++i;
     switch (e) {
       case 'n':
-        out.push_back('\n');
+        *out++ = '\n';
         break;
       case 't':
-        out.push_back('\t');
+        *out++ = '\t';
         break;
       case 'r':
-        out.push_back('\r');
+        *out++ = '\r';
         break;
       case 'a':
-        out.push_back('\a');
+        *out++ = '\a';
         break;
       case 'b':
-        out.push_back('\b');
+        *out++ = '\b';
         break;
       case 'f':
-        out.push_back('\f');
+        *out++ = '\f';
         break;
       case 'v':
-        out.push_back('\v');
+        *out++ = '\v';
         break;
       case '\\':
-        out.push_back('\\');
+        *out++ = '\\';
         break;
       case '\'':
-        out.push_back('\'');
+        *out++ = '\'';
         break;
       case '"':
-        out.push_back('"');
+        *out++ = '"';
         break;
       case '?':
-        out.push_back('?');
+        *out++ = '?';
         break;
       case 'x':
       case 'X': {
@@ -326,7 +367,7 @@ void Parser::decode_string(const Token& t, std::string& out) const {
         while (n < 2 && i + 1 < body.size() && is_hex(body[i + 1])) v = v * 16 + hex_value(body[++i]), ++n;
         if (n == 0)
           fail(at, "invalid escape \"\\x\" without hex digits, expected \\xNN with one or two hex digits");
-        out.push_back(static_cast<char>(v));
+        *out++ = static_cast<char>(v);
         break;
       }
       default:
@@ -335,7 +376,7 @@ void Parser::decode_string(const Token& t, std::string& out) const {
           while (n < 3 && i + 1 < body.size() && is_octal(body[i + 1])) v = v * 8 + (body[++i] - '0'), ++n;
           if (v > 255)
             fail(at, fmt::format("octal escape \"\\{:o}\" is above \\377, expected a byte value", v));
-          out.push_back(static_cast<char>(v));
+          *out++ = static_cast<char>(v);
           break;
         }
         fail(at, fmt::format("invalid escape \"\\{}\" in string, expected one of \\n \\t \\r \\a \\b \\f \\v "
@@ -345,6 +386,7 @@ void Parser::decode_string(const Token& t, std::string& out) const {
                                  : fmt::format("x{:02X}", static_cast<unsigned char>(e))));
     }
   }
+  return out;
 }
 
 void Parser::open_message(std::string_view name, Pos name_pos, const Token& open) {
@@ -360,8 +402,7 @@ void Parser::open_message(std::string_view name, Pos name_pos, const Token& open
   f.value_pos = open.pos;
   f.kind = ValueKind::Message;
   f.message = index;
-  stack_.push_back(Frame{index, open.symbol == '{' ? '}' : '>', open.pos, name});
-  if (pending_.size() < stack_.size()) pending_.resize(stack_.size());
+  stack_.push_back(Frame{index, open.symbol == '{' ? '}' : '>', open.pos, name, pending_.size()});
 }
 
 void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
@@ -387,14 +428,19 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
       return;
     }
     case Tok::String: {
-      std::string text;
-      decode_string(t, text);
-      // Adjacent literals concatenate, as in C.
-      while (peek().kind == Tok::String) decode_string(next(), text);
+      // The body of a lone literal without escapes is its value as it stands.
+      std::string_view text = t.text.substr(1, t.text.size() - 2);
+      if (t.escaped || peek().kind == Tok::String) {
+        char* const begin = buf_ + (text.data() - s_.data());
+        char* end = decode_string(t, begin);
+        // Adjacent literals concatenate, as in C.
+        while (peek().kind == Tok::String) end = decode_string(next(), end);
+        text = std::string_view(begin, static_cast<size_t>(end - begin));
+      }
       Field& f = add_field(stack_.back().message, name, name_pos);
       f.value_pos = value_pos;
       f.kind = ValueKind::String;
-      f.text = std::move(text);
+      f.text = text;
       return;
     }
     default:
@@ -404,16 +450,14 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
 }
 
 void Parser::run() {
-  doc_.messages_.reserve(s_.size() / 64 + 1);  // roughly one message per 64 bytes in typical prototxt
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = Pos{1, 1};
   offsets_.reserve(doc_.messages_.capacity());
   offsets_.push_back(0);
-  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});
-  pending_.resize(1);
-  // The root holds most fields of a network file (one per layer, a layer being 100-200 bytes of text); a
-  // guess saves moving the fields as the list grows.
-  pending_[0].reserve(std::min<size_t>(s_.size() / 128 + 4, 8192));
+  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}, 0});
+  // The root holds most fields of a network file (one per layer, a layer being 100-200 bytes of text), and
+  // the open layer's own fields sit above them; a guess saves moving the fields as the stack grows.
+  pending_.reserve(std::min<size_t>(s_.size() / 128 + 64, 8192));
   if (s_.size() >= 3 && static_cast<unsigned char>(s_[0]) == 0xEF &&
       static_cast<unsigned char>(s_[1]) == 0xBB && static_cast<unsigned char>(s_[2]) == 0xBF)
     p_ = line_start_ = 3;  // a UTF-8 byte-order mark

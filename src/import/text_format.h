@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace convergy::textproto {
@@ -18,16 +19,20 @@ struct Pos {
 
 enum class ValueKind : uint8_t { Identifier, Integer, Float, String, Message };
 
+// Every view points into the Document's own copy of the text, so a Field is only valid while its Document is.
 struct Field {
-  std::string_view name;  // points into the Document's own copy of the text
-  Pos pos;                // of the name
-  Pos value_pos;          // of the value: the first token after ':' (its '-' if negative), or '{'
+  std::string_view name;
+  Pos pos;        // of the name
+  Pos value_pos;  // of the value: the first token after ':' (its '-' if negative), or '{'
   ValueKind kind = ValueKind::Identifier;
   bool negative = false;   // a '-' preceded the number or identifier (e.g. -1, -inf)
-  std::string_view token;  // Identifier, Integer, Float: the raw token without the sign
-  std::string text;        // String: the decoded bytes, adjacent literals concatenated
   uint32_t message = 0;    // Message: index for Document::message()
+  std::string_view token;  // Identifier, Integer, Float: the raw token without the sign
+  // String: the decoded bytes, adjacent literals concatenated. A literal without escapes is the text itself;
+  // others are decoded in place, over the literal, in the Document's copy of the text.
+  std::string_view text;
 };
+static_assert(std::is_trivially_copyable_v<Field>);
 
 // The fields of one message, a range of the Document's single array of fields (one array for the whole file
 // rather than one vector per message: a network file has a message or two per layer).
@@ -92,11 +97,12 @@ class Document {
   friend class Parser;
 
   // The text lives on the heap so that the string_views in fields survive moving the Document; moving the
-  // vector of fields keeps its buffer, so the messages' FieldLists survive it too.
+  // vector of fields keeps its buffer, so the messages' FieldLists survive it too. Parsing rewrites the
+  // string literals that have escapes or are concatenated (see Field::text), and nothing else.
   std::unique_ptr<std::string> text_;
   std::string filename_;
   std::vector<Message> messages_;
-  std::vector<Field> fields_;           // every message's fields, each message's contiguous
+  std::vector<Field> fields_;  // every message's fields, each message's contiguous
 };
 
 // Conversions of scalar values, as protobuf's text format defines them. They return nullopt when the
