@@ -27,36 +27,42 @@ struct Token {
 };
 
 // What the lexer needs to know of a byte, looked up once per byte rather than tested by a chain of
-// comparisons.
+// comparisons: how a token (or the space before one) starts with it, and what runs it may continue.
+enum class Start : uint8_t { Other, Ident, Digit, Dot, Quote, Symbol, Blank, LineEnd, Comment };
 enum : uint8_t {
-  kIdentStart = 1 << 0,  // a-z A-Z _
-  kIdentChar = 1 << 1,   // a-z A-Z _ 0-9
-  kDigit = 1 << 2,       // 0-9
-  kNumberChar = 1 << 3,  // what a number token may hold before it is validated: ident chars and '.'
-  kBlank = 1 << 4,       // space \t \r \v \f
-  kLineEnd = 1 << 5,     // \n
-  kComment = 1 << 6,     // #
-  kStringStop = 1 << 7,  // where the scan of a string literal stops: quotes, backslash, \n, NUL
+  kIdentChar = 1 << 0,   // a-z A-Z _ 0-9
+  kDigit = 1 << 1,       // 0-9
+  kNumberChar = 1 << 2,  // what a number token may hold before it is validated: ident chars and '.'
+  kStringStop = 1 << 3,  // where the scan of a string literal stops: quotes, backslash, \n, NUL
 };
-constexpr auto kCharClass = [] {
-  std::array<uint8_t, 256> t{};
+struct CharInfo {
+  Start start = Start::Other;
+  uint8_t flags = 0;
+};
+constexpr auto kCharInfo = [] {
+  std::array<CharInfo, 256> t{};
   for (int c = 0; c < 256; ++c) {
-    uint8_t k = 0;
+    CharInfo& i = t[static_cast<size_t>(c)];
     const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
     const bool digit = c >= '0' && c <= '9';
-    if (letter) k |= kIdentStart;
-    if (letter || digit) k |= kIdentChar | kNumberChar;
-    if (digit) k |= kDigit;
-    if (c == '.') k |= kNumberChar;
-    if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') k |= kBlank;
-    if (c == '\n') k |= kLineEnd;
-    if (c == '#') k |= kComment;
-    if (c == '"' || c == '\'' || c == '\\' || c == '\n' || c == 0) k |= kStringStop;
-    t[static_cast<size_t>(c)] = k;
+    if (letter || digit) i.flags |= kIdentChar | kNumberChar;
+    if (digit) i.flags |= kDigit;
+    if (c == '.') i.flags |= kNumberChar;
+    if (c == '"' || c == '\'' || c == '\\' || c == '\n' || c == 0) i.flags |= kStringStop;
+    if (letter) i.start = Start::Ident;
+    if (digit) i.start = Start::Digit;
+    if (c == '.') i.start = Start::Dot;
+    if (c == '"' || c == '\'') i.start = Start::Quote;
+    for (char sym : {'{', '}', '<', '>', '[', ']', ':', ',', ';', '-'})
+      if (c == sym) i.start = Start::Symbol;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') i.start = Start::Blank;
+    if (c == '\n') i.start = Start::LineEnd;
+    if (c == '#') i.start = Start::Comment;
   }
   return t;
 }();
-uint8_t char_class(char c) { return kCharClass[static_cast<unsigned char>(c)]; }
+uint8_t char_class(char c) { return kCharInfo[static_cast<unsigned char>(c)].flags; }
+Start start_of(char c) { return kCharInfo[static_cast<unsigned char>(c)].start; }
 
 bool is_digit(char c) { return (char_class(c) & kDigit) != 0; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
@@ -138,10 +144,26 @@ class Parser {
 
   // Lexer ------------------------------------------------------------------------------------------
   // The lexer reads s_[s_.size()], the std::string's terminating NUL, where that saves a bounds check: a NUL
-  // ends every run of identifier, number and blank bytes, and then the offset tells the end from a NUL byte.
+  // ends every run of space, identifier and number bytes, and then the offset tells the end from a NUL byte.
   Pos pos_at(size_t offset) const { return Pos{line_, static_cast<uint32_t>(offset - line_start_ + 1)}; }
-  void skip_space();
+  [[gnu::always_inline]] inline Start skip_space(size_t& p);
   Token lex();
+  // Consumes a ':' if it is the next token (nothing is peeked then), as next() would.
+  bool skip_colon() {
+    if (has_peek_) {
+      if (!is_symbol(peek_, ':')) return false;
+      has_peek_ = false;
+      return true;
+    }
+    size_t p = p_;
+    const bool colon = skip_space(p) == Start::Symbol && s_[p] == ':';
+    p_ = colon ? p + 1 : p;
+    return colon;
+  }
+  // The lexer's errors, out of its way.
+  [[noreturn, gnu::cold, gnu::noinline]] Token fail_unexpected(Pos pos, char c) const;
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_unterminated(Pos pos, char quote) const;
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_number(Pos pos, std::string_view number) const;
   Token next() {
     if (has_peek_) {
       has_peek_ = false;
@@ -168,7 +190,8 @@ class Parser {
         ++counted_ > global_limits().max_layers)
       fail(name_pos, fmt::format("more than {} {}s, expected at most {}", global_limits().max_layers, name,
                                  limit_text(Limit::Layers)));
-    Field& f = pending_.emplace_back();
+    Field& f = pending_.push();
+    f = Field{};
     f.name = name;
     f.pos = name_pos;
     return f;
@@ -185,9 +208,8 @@ class Parser {
     const Frame& top = stack_.back();
     offsets_[top.message] = doc_.fields_.size();
     doc_.messages_[top.message].fields.size_ = pending_.size() - top.first_field;
-    doc_.fields_.insert(doc_.fields_.end(), pending_.begin() + static_cast<std::ptrdiff_t>(top.first_field),
-                        pending_.end());
-    pending_.resize(top.first_field);
+    doc_.fields_.append(pending_.data() + top.first_field, pending_.size() - top.first_field);
+    pending_.truncate(top.first_field);
     stack_.pop_back();
   }
 
@@ -202,95 +224,117 @@ class Parser {
   std::vector<Frame> stack_;
   // The fields of the open messages until each closes, outermost first: a message's fields are added only
   // while it is the innermost open one, so they form a stack, each message's fields contiguous.
-  std::vector<Field> pending_;
+  detail::PodArray<Field> pending_;
   std::vector<size_t> offsets_;  // per message, where its fields start in doc_.fields_
   std::string_view counted_root_field_;
   int64_t counted_ = 0;
 };
 
-void Parser::skip_space() {
+// Skips the space and comments from `p` and returns where the next token starts, and how.
+inline Start Parser::skip_space(size_t& p) {
   const char* s = s_.data();
-  size_t p = p_;
   while (true) {
-    const uint8_t k = char_class(s[p]);
-    if (k & kBlank) {
+    const Start start = start_of(s[p]);
+    if (start == Start::Blank) {
       ++p;
-    } else if (k & kLineEnd) {
+    } else if (start == Start::LineEnd) {
       ++p;
       ++line_;
       line_start_ = p;
-    } else if (k & kComment) {
+    } else if (start == Start::Comment) {
       const void* nl = std::memchr(s + p, '\n', s_.size() - p);
       p = nl ? static_cast<size_t>(static_cast<const char*>(nl) - s) : s_.size();
     } else {
-      break;
+      return start;
     }
   }
-  p_ = p;
 }
 
 Token Parser::lex() {
-  skip_space();
-  Token t;
-  t.pos = pos_at(p_);
-  if (p_ >= s_.size()) return t;
   const char* s = s_.data();
-  const size_t start = p_;
-  const char c = s[p_];
-  const uint8_t k = char_class(c);
-  if (k & kIdentStart) {
-    ++p_;
-    while (char_class(s[p_]) & kIdentChar) ++p_;
-    t.kind = Tok::Identifier;
-  } else if ((k & kDigit) || (c == '.' && is_digit(s[p_ + 1]))) {
-    // Take the longest run that could belong to a number, then validate it as a whole, so "3x" or
-    // "1.2.3" is one bad number rather than a number followed by something confusing.
-    const bool hex = c == '0' && (s[p_ + 1] == 'x' || s[p_ + 1] == 'X');
-    while (true) {
-      const char d = s[p_];
-      if (char_class(d) & kNumberChar) {
-        ++p_;
-      } else if ((d == '+' || d == '-') && !hex && (s[p_ - 1] == 'e' || s[p_ - 1] == 'E')) {
-        ++p_;
-      } else {
-        break;
+  size_t p = p_;
+  const Start start = skip_space(p);
+  Token t;
+  t.pos = pos_at(p);
+  const size_t begin = p;
+  const char c = s[p];
+  switch (start) {
+    case Start::Ident:
+      ++p;
+      while (char_class(s[p]) & kIdentChar) ++p;
+      t.kind = Tok::Identifier;
+      break;
+    case Start::Symbol:
+      ++p;
+      t.kind = Tok::Symbol;
+      t.symbol = c;
+      break;
+    case Start::Quote:
+      ++p;
+      while (true) {
+        while (!(char_class(s[p]) & kStringStop)) ++p;
+        const char d = s[p];
+        if (d == c) break;
+        if (d == '\\' && p + 1 < s_.size() && s[p + 1] != '\n') {
+          p += 2;
+          t.escaped = true;
+          continue;
+        }
+        if (d == '\n' || p >= s_.size()) fail_unterminated(t.pos, c);
+        ++p;  // the other quote, a NUL byte, or a backslash before a line end (which the next byte fails)
       }
-    }
-    t.text = s_.substr(start, p_ - start);
-    t.kind = classify_number(t.text);
-    if (t.kind == Tok::End)
-      fail(t.pos, fmt::format("invalid number \"{}\", expected an integer (12, 0x1F, 017) or a float "
-                              "(1.5, .5, 5., 1e-5, 2.5f)",
-                              t.text));
-    return t;
-  } else if (c == '"' || c == '\'') {
-    ++p_;
-    while (true) {
-      while (!(char_class(s[p_]) & kStringStop)) ++p_;
-      const char d = s[p_];
-      if (d == c) break;
-      if (d == '\\' && p_ + 1 < s_.size() && s[p_ + 1] != '\n') {
-        p_ += 2;
-        t.escaped = true;
-        continue;
+      ++p;
+      t.kind = Tok::String;
+      break;
+    case Start::Dot:
+      if (!is_digit(s[p + 1])) return fail_unexpected(t.pos, c);
+      [[fallthrough]];
+    case Start::Digit: {
+      // Take the longest run that could belong to a number, then validate it as a whole, so "3x" or
+      // "1.2.3" is one bad number rather than a number followed by something confusing.
+      const bool hex = c == '0' && (s[p + 1] == 'x' || s[p + 1] == 'X');
+      while (true) {
+        const char d = s[p];
+        if (char_class(d) & kNumberChar) {
+          ++p;
+        } else if ((d == '+' || d == '-') && !hex && (s[p - 1] == 'e' || s[p - 1] == 'E')) {
+          ++p;
+        } else {
+          break;
+        }
       }
-      if (d == '\n' || p_ >= s_.size())
-        fail(t.pos, fmt::format("unterminated string, expected a closing {} on the same line", c));
-      ++p_;  // the other quote, a NUL byte, or a backslash before a line end (which the next byte fails)
+      t.text = std::string_view(s + begin, p - begin);
+      t.kind = classify_number(t.text);
+      if (t.kind == Tok::End) fail_number(t.pos, t.text);
+      p_ = p;
+      return t;
     }
-    ++p_;
-    t.kind = Tok::String;
-  } else if (c == '{' || c == '}' || c == '<' || c == '>' || c == '[' || c == ']' || c == ':' || c == ',' ||
-             c == ';' || c == '-') {
-    ++p_;
-    t.kind = Tok::Symbol;
-    t.symbol = c;
-  } else {
-    fail(t.pos, fmt::format("unexpected {}, expected a field name, a value or one of {{ }} < > [ ] : , ;",
-                            show_char(c)));
+    default:
+      if (p >= s_.size()) {  // the terminating NUL, not a NUL byte of the text
+        p_ = p;
+        return t;
+      }
+      return fail_unexpected(t.pos, c);
   }
-  t.text = s_.substr(start, p_ - start);
+  t.text = std::string_view(s + begin, p - begin);
+  p_ = p;
   return t;
+}
+
+void Parser::fail_unterminated(Pos pos, char quote) const {
+  fail(pos, fmt::format("unterminated string, expected a closing {} on the same line", quote));
+}
+
+void Parser::fail_number(Pos pos, std::string_view number) const {
+  fail(pos, fmt::format(
+                "invalid number \"{}\", expected an integer (12, 0x1F, 017) or a float (1.5, .5, 5., 1e-5, "
+                "2.5f)",
+                number));
+}
+
+Token Parser::fail_unexpected(Pos pos, char c) const {
+  fail(pos, fmt::format("unexpected {}, expected a field name, a value or one of {{ }} < > [ ] : , ;",
+                        show_char(c)));
 }
 
 std::string Parser::show(const Token& t) const {
@@ -509,10 +553,10 @@ void Parser::run() {
     }
     const std::string_view name = t.text;
     const Pos name_pos = t.pos;
+    // The ':' is optional before a message and before a list of messages, required before scalars. Most
+    // names have one; it is read here without making a token of it.
+    const bool colon = skip_colon();
     Token v = next();
-    // The ':' is optional before a message and before a list of messages, required before scalars.
-    const bool colon = is_symbol(v, ':');
-    if (colon) v = next();
     if (is_open(v)) {
       open_message(name, name_pos, v);
       continue;
@@ -553,20 +597,12 @@ Document Document::parse(std::string text, std::string filename, std::string_vie
   Document doc;
   doc.text_ = std::make_unique<std::string>(std::move(text));
   doc.filename_ = std::move(filename);
-  // One message per '{' or '<' at most: reserving saves moving the list as it grows. Capped, so that a
-  // hostile file of braces cannot reserve more than a few hundred KiB before it is rejected.
-  const std::string& t = *doc.text_;
-  auto count = [&t](char c) {  // memchr is vectorised; a plain loop is not at -O2
-    size_t n = 0;
-    const char* end = t.data() + t.size();
-    for (const char* p = t.data();
-         (p = static_cast<const char*>(std::memchr(p, c, static_cast<size_t>(end - p)))) != nullptr; ++p)
-      ++n;
-    return n;
-  };
-  const size_t opens = count('{') + count('<');
-  doc.messages_.reserve(std::min<size_t>(1 + static_cast<size_t>(opens), 8192));
-  doc.fields_.reserve(std::min<size_t>(count(':') + opens + 1, 65536));
+  // Reserving saves moving the lists as they grow; a guess from the size of the text (NB201 and zoo networks
+  // have a field per 16-20 bytes and a message per 60-80) is cheaper than counting. Capped, so that a hostile
+  // file cannot reserve more than a few MiB before it is rejected.
+  const size_t size = doc.text_->size();
+  doc.messages_.reserve(std::min<size_t>(size / 48 + 2, 8192));
+  doc.fields_.reserve(std::min<size_t>(size / 12 + 8, 65536));
   Parser parser(doc, counted_root_field);
   parser.run();
   parser.finish();

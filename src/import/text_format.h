@@ -1,13 +1,18 @@
 // A hand-written reader for the protobuf text format (Caffe prototxt): it turns text into a tree of
 // fields that remembers the line and column of every name and value, so importers can point at them.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace convergy::textproto {
@@ -63,6 +68,62 @@ struct Message {
   Pos open_pos;  // of the '{' or '<' (1:1 for the root)
 };
 
+namespace detail {
+// A growable array of a trivially copyable type, grown with realloc: the parser appends fields one at a time
+// and copies a closed message's fields in one go, which std::vector does with more work per call. Moving it
+// keeps its buffer, so pointers into it survive moving the Document.
+template <class T>
+class PodArray {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  PodArray() = default;
+  PodArray(const PodArray&) = delete;
+  PodArray& operator=(const PodArray&) = delete;
+  PodArray(PodArray&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        capacity_(std::exchange(o.capacity_, 0)) {}
+  PodArray& operator=(PodArray&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      capacity_ = std::exchange(o.capacity_, 0);
+    }
+    return *this;
+  }
+  ~PodArray() { std::free(data_); }
+
+  T* data() const { return data_; }
+  size_t size() const { return size_; }
+  void reserve(size_t n) {
+    if (n > capacity_) grow_to(n);
+  }
+  // A new element at the end, to be assigned.
+  T& push() {
+    if (size_ == capacity_) grow_to(capacity_ ? 2 * capacity_ : 16);
+    return data_[size_++];
+  }
+  void append(const T* from, size_t n) {
+    if (n > capacity_ - size_) grow_to(std::max(2 * capacity_, size_ + n));
+    if (n) std::memcpy(static_cast<void*>(data_ + size_), from, n * sizeof(T));
+    size_ += n;
+  }
+  void truncate(size_t n) { size_ = n; }
+
+ private:
+  void grow_to(size_t n) {
+    void* p = std::realloc(static_cast<void*>(data_), n * sizeof(T));
+    if (!p) throw std::bad_alloc();
+    data_ = static_cast<T*>(p);
+    capacity_ = n;
+  }
+  T* data_ = nullptr;
+  size_t size_ = 0, capacity_ = 0;
+};
+}  // namespace detail
+
 // The first field of `m` named `name`, or null.
 const Field* find_field(const Message& m, std::string_view name);
 
@@ -102,7 +163,7 @@ class Document {
   std::unique_ptr<std::string> text_;
   std::string filename_;
   std::vector<Message> messages_;
-  std::vector<Field> fields_;  // every message's fields, each message's contiguous
+  detail::PodArray<Field> fields_;  // every message's fields, each message's contiguous
 };
 
 // Conversions of scalar values, as protobuf's text format defines them. They return nullopt when the
