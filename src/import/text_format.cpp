@@ -171,6 +171,42 @@ class Parser {
     }
     return lex();
   }
+  // next(), with the common cases at the start of a field, a name or a closing brace, lexed in place.
+  Token next_name() {
+    if (!has_peek_) {
+      size_t p = p_;
+      const Start start = skip_space(p);
+      if (start == Start::Ident || start == Start::Symbol) {
+        const char* s = s_.data();
+        Token t;
+        t.pos = pos_at(p);
+        const size_t begin = p++;
+        if (start == Start::Ident) {
+          while (char_class(s[p]) & kIdentChar) ++p;
+          t.kind = Tok::Identifier;
+        } else {
+          t.kind = Tok::Symbol;
+          t.symbol = s[begin];
+        }
+        t.text = std::string_view(s + begin, p - begin);
+        p_ = p;
+        return t;
+      }
+      p_ = p;
+    }
+    return next();
+  }
+  // Whether a string literal comes next. An identifier or a symbol cannot fail to lex, so no token is made of
+  // one here; anything else is peeked, so that a lexer error in it still comes before this field is added.
+  bool string_follows() {
+    if (!has_peek_) {
+      size_t p = p_;
+      const Start start = skip_space(p);
+      p_ = p;
+      if (start == Start::Ident || start == Start::Symbol) return false;
+    }
+    return peek().kind == Tok::String;
+  }
   const Token& peek() {
     if (!has_peek_) {
       peek_ = lex();
@@ -198,9 +234,16 @@ class Parser {
   }
   void open_message(std::string_view name, Pos name_pos, const Token& open);
   void parse_scalar(std::string_view name, Pos name_pos, Token t);
+  // Consumes a ';' or ',' if it is the next token, without making a token of what comes next: a lexer error
+  // there is then reported by the next() that always follows.
   void skip_separator() {
-    const Token& t = peek();
-    if (is_symbol(t, ';') || is_symbol(t, ',')) next();
+    if (has_peek_) {
+      if (is_symbol(peek_, ';') || is_symbol(peek_, ',')) has_peek_ = false;
+      return;
+    }
+    size_t p = p_;
+    const bool separator = skip_space(p) == Start::Symbol && (s_[p] == ';' || s_[p] == ',');
+    p_ = separator ? p + 1 : p;
   }
   [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
   // A message is complete: its fields, the top of the pending stack, move to the document's array.
@@ -474,11 +517,11 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
     case Tok::String: {
       // The body of a lone literal without escapes is its value as it stands.
       std::string_view text = t.text.substr(1, t.text.size() - 2);
-      if (t.escaped || peek().kind == Tok::String) {
+      if (t.escaped || string_follows()) {
         char* const begin = buf_ + (text.data() - s_.data());
         char* end = decode_string(t, begin);
         // Adjacent literals concatenate, as in C.
-        while (peek().kind == Tok::String) end = decode_string(next(), end);
+        while (string_follows()) end = decode_string(next(), end);
         text = std::string_view(begin, static_cast<size_t>(end - begin));
       }
       Field& f = add_field(stack_.back().message, name, name_pos);
@@ -506,7 +549,7 @@ void Parser::run() {
       static_cast<unsigned char>(s_[1]) == 0xBB && static_cast<unsigned char>(s_[2]) == 0xBF)
     p_ = line_start_ = 3;  // a UTF-8 byte-order mark
   while (true) {
-    Token t = next();
+    Token t = next_name();
     Frame& top = stack_.back();
     if (top.list_pending) {
       // Just after a message element of `name: [ {...}, ... ]`.

@@ -400,6 +400,26 @@ TEST(TextFormatErrors, PositionsAroundDecodedStrings) {
             "t.prototxt:1:16: unexpected \":\", expected a field name");
 }
 
+// What follows a value is read without a token where it can be; errors in it keep their message and place.
+TEST(TextFormatErrors, ErrorsJustAfterValues) {
+  EXPECT_EQ(parse_error("a: \"x\" $"),
+            "t.prototxt:1:8: unexpected \"$\", expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_EQ(parse_error("a: 1 ;\n  $"),
+            "t.prototxt:2:3: unexpected \"$\", expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_EQ(parse_error("m { a: \"x\"\n. }"),
+            "t.prototxt:2:1: unexpected \".\", expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_THAT(parse_error("a: \"x\" 1.2.3"),
+              ::testing::StartsWith("t.prototxt:1:8: invalid number \"1.2.3\""));
+  EXPECT_EQ(parse_error("a: \"x\" 'y"),
+            "t.prototxt:1:8: unterminated string, expected a closing ' on the same line");
+  EXPECT_EQ(parse_error("a: 1; ; b: 2"), "t.prototxt:1:7: unexpected \";\", expected a field name");
+  EXPECT_EQ(parse_error("a: 1 b 2"), "t.prototxt:1:8: \"2\" after field name \"b\", expected \":\" or \"{\"");
+  EXPECT_EQ(parse_error("a: 'x' # c\n: 2"), "t.prototxt:2:1: unexpected \":\", expected a field name");
+  const Document d = parse("a: 1; b: 'x', c { d: 2; }; e: [1, 2]; f: \"y\"\n# end");
+  ASSERT_EQ(d.root().fields.size(), 6u);
+  EXPECT_EQ(d.root().fields[5].text, "y");
+}
+
 // Random byte strings, written as a literal with random escapes and split into random adjacent parts, come
 // back as they went in.
 TEST(TextFormat, RandomlyEscapedAndSplitStringsRoundTrip) {
