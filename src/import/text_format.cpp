@@ -21,20 +21,50 @@ enum class Tok : uint8_t { End, Identifier, Integer, Float, String, Symbol };
 struct Token {
   Tok kind = Tok::End;
   char symbol = 0;        // for Symbol
+  bool escaped = false;   // for String: the literal has a backslash
   std::string_view text;  // raw text (String: including the quotes)
   Pos pos;
 };
 
-bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-// A table: the lexer asks this for nearly every byte of a file.
-constexpr auto kIdentChar = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c)
-    t[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (c >= '0' && c <= '9');
+// What the lexer needs to know of a byte, looked up once per byte rather than tested by a chain of
+// comparisons: how a token (or the space before one) starts with it, and what runs it may continue.
+enum class Start : uint8_t { Other, Ident, Digit, Dot, Quote, Symbol, Blank, LineEnd, Comment };
+enum : uint8_t {
+  kIdentChar = 1 << 0,   // a-z A-Z _ 0-9
+  kDigit = 1 << 1,       // 0-9
+  kNumberChar = 1 << 2,  // what a number token may hold before it is validated: ident chars and '.'
+  kStringStop = 1 << 3,  // where the scan of a string literal stops: quotes, backslash, \n, NUL
+};
+struct CharInfo {
+  Start start = Start::Other;
+  uint8_t flags = 0;
+};
+constexpr auto kCharInfo = [] {
+  std::array<CharInfo, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    CharInfo& i = t[static_cast<size_t>(c)];
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    const bool digit = c >= '0' && c <= '9';
+    if (letter || digit) i.flags |= kIdentChar | kNumberChar;
+    if (digit) i.flags |= kDigit;
+    if (c == '.') i.flags |= kNumberChar;
+    if (c == '"' || c == '\'' || c == '\\' || c == '\n' || c == 0) i.flags |= kStringStop;
+    if (letter) i.start = Start::Ident;
+    if (digit) i.start = Start::Digit;
+    if (c == '.') i.start = Start::Dot;
+    if (c == '"' || c == '\'') i.start = Start::Quote;
+    for (char sym : {'{', '}', '<', '>', '[', ']', ':', ',', ';', '-'})
+      if (c == sym) i.start = Start::Symbol;
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') i.start = Start::Blank;
+    if (c == '\n') i.start = Start::LineEnd;
+    if (c == '#') i.start = Start::Comment;
+  }
   return t;
 }();
-bool is_ident_char(char c) { return kIdentChar[static_cast<unsigned char>(c)]; }
+uint8_t char_class(char c) { return kCharInfo[static_cast<unsigned char>(c)].flags; }
+Start start_of(char c) { return kCharInfo[static_cast<unsigned char>(c)].start; }
+
+bool is_digit(char c) { return (char_class(c) & kDigit) != 0; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 int hex_value(char c) {
   if (is_digit(c)) return c - '0';
@@ -90,7 +120,7 @@ Tok classify_number(std::string_view t) {
 class Parser {
  public:
   Parser(Document& doc, std::string_view counted_root_field)
-      : doc_(doc), s_(*doc.text_), p_(0), counted_root_field_(counted_root_field) {}
+      : doc_(doc), buf_(doc.text_->data()), s_(*doc.text_), p_(0), counted_root_field_(counted_root_field) {}
 
   void run();
   // Points each message at its fields, now that the array of fields no longer grows.
@@ -105,6 +135,7 @@ class Parser {
     char close;  // '}' or '>' ('\0' for the root)
     Pos open_pos;
     std::string_view name;  // the field that opened it
+    size_t first_field;     // where its fields start in pending_
     // Set while this message is inside `name: [ {...}, {...} ]` and the element just closed.
     bool list_pending = false;
     std::string_view list_name;
@@ -112,15 +143,69 @@ class Parser {
   };
 
   // Lexer ------------------------------------------------------------------------------------------
+  // The lexer reads s_[s_.size()], the std::string's terminating NUL, where that saves a bounds check: a NUL
+  // ends every run of space, identifier and number bytes, and then the offset tells the end from a NUL byte.
   Pos pos_at(size_t offset) const { return Pos{line_, static_cast<uint32_t>(offset - line_start_ + 1)}; }
-  void skip_space();
+  [[gnu::always_inline]] inline Start skip_space(size_t& p);
   Token lex();
+  // Consumes a ':' if it is the next token (nothing is peeked then), as next() would.
+  bool skip_colon() {
+    if (has_peek_) {
+      if (!is_symbol(peek_, ':')) return false;
+      has_peek_ = false;
+      return true;
+    }
+    size_t p = p_;
+    const bool colon = skip_space(p) == Start::Symbol && s_[p] == ':';
+    p_ = colon ? p + 1 : p;
+    return colon;
+  }
+  // The lexer's errors, out of its way.
+  [[noreturn, gnu::cold, gnu::noinline]] Token fail_unexpected(Pos pos, char c) const;
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_unterminated(Pos pos, char quote) const;
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_number(Pos pos, std::string_view number) const;
   Token next() {
     if (has_peek_) {
       has_peek_ = false;
       return peek_;
     }
     return lex();
+  }
+  // next(), with the common cases at the start of a field, a name or a closing brace, lexed in place.
+  Token next_name() {
+    if (!has_peek_) {
+      size_t p = p_;
+      const Start start = skip_space(p);
+      if (start == Start::Ident || start == Start::Symbol) {
+        const char* s = s_.data();
+        Token t;
+        t.pos = pos_at(p);
+        const size_t begin = p++;
+        if (start == Start::Ident) {
+          while (char_class(s[p]) & kIdentChar) ++p;
+          t.kind = Tok::Identifier;
+        } else {
+          t.kind = Tok::Symbol;
+          t.symbol = s[begin];
+        }
+        t.text = std::string_view(s + begin, p - begin);
+        p_ = p;
+        return t;
+      }
+      p_ = p;
+    }
+    return next();
+  }
+  // Whether a string literal comes next. An identifier or a symbol cannot fail to lex, so no token is made of
+  // one here; anything else is peeked, so that a lexer error in it still comes before this field is added.
+  bool string_follows() {
+    if (!has_peek_) {
+      size_t p = p_;
+      const Start start = skip_space(p);
+      p_ = p;
+      if (start == Start::Ident || start == Start::Symbol) return false;
+    }
+    return peek().kind == Tok::String;
   }
   const Token& peek() {
     if (!has_peek_) {
@@ -132,7 +217,7 @@ class Parser {
   static bool is_symbol(const Token& t, char c) { return t.kind == Tok::Symbol && t.symbol == c; }
   static bool is_open(const Token& t) { return is_symbol(t, '{') || is_symbol(t, '<'); }
   std::string show(const Token& t) const;
-  void decode_string(const Token& t, std::string& out) const;
+  char* decode_string(const Token& t, char* out) const;
 
   // Parser -----------------------------------------------------------------------------------------
   // A field of the innermost open message (`message`, the top of the stack).
@@ -141,32 +226,38 @@ class Parser {
         ++counted_ > global_limits().max_layers)
       fail(name_pos, fmt::format("more than {} {}s, expected at most {}", global_limits().max_layers, name,
                                  limit_text(Limit::Layers)));
-    auto& fields = pending_[stack_.size() - 1];
-    fields.emplace_back();
-    Field& f = fields.back();
+    Field& f = pending_.push();
+    f = Field{};
     f.name = name;
     f.pos = name_pos;
     return f;
   }
   void open_message(std::string_view name, Pos name_pos, const Token& open);
   void parse_scalar(std::string_view name, Pos name_pos, Token t);
+  // Consumes a ';' or ',' if it is the next token, without making a token of what comes next: a lexer error
+  // there is then reported by the next() that always follows.
   void skip_separator() {
-    const Token& t = peek();
-    if (is_symbol(t, ';') || is_symbol(t, ',')) next();
+    if (has_peek_) {
+      if (is_symbol(peek_, ';') || is_symbol(peek_, ',')) has_peek_ = false;
+      return;
+    }
+    size_t p = p_;
+    const bool separator = skip_space(p) == Start::Symbol && (s_[p] == ';' || s_[p] == ',');
+    p_ = separator ? p + 1 : p;
   }
   [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
-  // A message is complete: its fields move from the pending list of its depth to the document's array.
+  // A message is complete: its fields, the top of the pending stack, move to the document's array.
   void close_message() {
-    auto& fields = pending_[stack_.size() - 1];
-    offsets_[stack_.back().message] = doc_.fields_.size();
-    doc_.messages_[stack_.back().message].fields.size_ = fields.size();
-    doc_.fields_.insert(doc_.fields_.end(), std::make_move_iterator(fields.begin()),
-                        std::make_move_iterator(fields.end()));
-    fields.clear();
+    const Frame& top = stack_.back();
+    offsets_[top.message] = doc_.fields_.size();
+    doc_.messages_[top.message].fields.size_ = pending_.size() - top.first_field;
+    doc_.fields_.append(pending_.data() + top.first_field, pending_.size() - top.first_field);
+    pending_.truncate(top.first_field);
     stack_.pop_back();
   }
 
   Document& doc_;
+  char* buf_;  // the Document's text, where string literals are decoded in place
   std::string_view s_;
   size_t p_;
   uint32_t line_ = 1;
@@ -174,86 +265,119 @@ class Parser {
   bool has_peek_ = false;
   Token peek_;
   std::vector<Frame> stack_;
-  // The fields of each open message, by depth, until it closes; reused from message to message.
-  std::vector<std::vector<Field>> pending_;
+  // The fields of the open messages until each closes, outermost first: a message's fields are added only
+  // while it is the innermost open one, so they form a stack, each message's fields contiguous.
+  detail::PodArray<Field> pending_;
   std::vector<size_t> offsets_;  // per message, where its fields start in doc_.fields_
   std::string_view counted_root_field_;
   int64_t counted_ = 0;
 };
 
-void Parser::skip_space() {
-  while (p_ < s_.size()) {
-    const char c = s_[p_];
-    if (c == '\n') {
-      ++p_;
+// Skips the space and comments from `p` and returns where the next token starts, and how.
+inline Start Parser::skip_space(size_t& p) {
+  const char* s = s_.data();
+  while (true) {
+    const Start start = start_of(s[p]);
+    if (start == Start::Blank) {
+      ++p;
+    } else if (start == Start::LineEnd) {
+      ++p;
       ++line_;
-      line_start_ = p_;
-    } else if (c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f') {
-      ++p_;
-    } else if (c == '#') {
-      while (p_ < s_.size() && s_[p_] != '\n') ++p_;
+      line_start_ = p;
+    } else if (start == Start::Comment) {
+      const void* nl = std::memchr(s + p, '\n', s_.size() - p);
+      p = nl ? static_cast<size_t>(static_cast<const char*>(nl) - s) : s_.size();
     } else {
-      return;
+      return start;
     }
   }
 }
 
 Token Parser::lex() {
-  skip_space();
+  const char* s = s_.data();
+  size_t p = p_;
+  const Start start = skip_space(p);
   Token t;
-  t.pos = pos_at(p_);
-  if (p_ >= s_.size()) return t;
-  const size_t start = p_;
-  const char c = s_[p_];
-  if (is_ident_start(c)) {
-    while (p_ < s_.size() && is_ident_char(s_[p_])) ++p_;
-    t.kind = Tok::Identifier;
-  } else if (is_digit(c) || (c == '.' && p_ + 1 < s_.size() && is_digit(s_[p_ + 1]))) {
-    // Take the longest run that could belong to a number, then validate it as a whole, so "3x" or
-    // "1.2.3" is one bad number rather than a number followed by something confusing.
-    const bool hex = c == '0' && p_ + 1 < s_.size() && (s_[p_ + 1] == 'x' || s_[p_ + 1] == 'X');
-    while (p_ < s_.size()) {
-      const char d = s_[p_];
-      if (is_ident_char(d) || d == '.') {
-        ++p_;
-      } else if ((d == '+' || d == '-') && !hex && (s_[p_ - 1] == 'e' || s_[p_ - 1] == 'E')) {
-        ++p_;
-      } else {
-        break;
+  t.pos = pos_at(p);
+  const size_t begin = p;
+  const char c = s[p];
+  switch (start) {
+    case Start::Ident:
+      ++p;
+      while (char_class(s[p]) & kIdentChar) ++p;
+      t.kind = Tok::Identifier;
+      break;
+    case Start::Symbol:
+      ++p;
+      t.kind = Tok::Symbol;
+      t.symbol = c;
+      break;
+    case Start::Quote:
+      ++p;
+      while (true) {
+        while (!(char_class(s[p]) & kStringStop)) ++p;
+        const char d = s[p];
+        if (d == c) break;
+        if (d == '\\' && p + 1 < s_.size() && s[p + 1] != '\n') {
+          p += 2;
+          t.escaped = true;
+          continue;
+        }
+        if (d == '\n' || p >= s_.size()) fail_unterminated(t.pos, c);
+        ++p;  // the other quote, a NUL byte, or a backslash before a line end (which the next byte fails)
       }
-    }
-    t.text = s_.substr(start, p_ - start);
-    t.kind = classify_number(t.text);
-    if (t.kind == Tok::End)
-      fail(t.pos, fmt::format("invalid number \"{}\", expected an integer (12, 0x1F, 017) or a float "
-                              "(1.5, .5, 5., 1e-5, 2.5f)",
-                              t.text));
-    return t;
-  } else if (c == '"' || c == '\'') {
-    ++p_;
-    while (true) {
-      if (p_ >= s_.size() || s_[p_] == '\n')
-        fail(t.pos, fmt::format("unterminated string, expected a closing {} on the same line", c));
-      if (s_[p_] == '\\' && p_ + 1 < s_.size() && s_[p_ + 1] != '\n') {
-        p_ += 2;
-        continue;
+      ++p;
+      t.kind = Tok::String;
+      break;
+    case Start::Dot:
+      if (!is_digit(s[p + 1])) return fail_unexpected(t.pos, c);
+      [[fallthrough]];
+    case Start::Digit: {
+      // Take the longest run that could belong to a number, then validate it as a whole, so "3x" or
+      // "1.2.3" is one bad number rather than a number followed by something confusing.
+      const bool hex = c == '0' && (s[p + 1] == 'x' || s[p + 1] == 'X');
+      while (true) {
+        const char d = s[p];
+        if (char_class(d) & kNumberChar) {
+          ++p;
+        } else if ((d == '+' || d == '-') && !hex && (s[p - 1] == 'e' || s[p - 1] == 'E')) {
+          ++p;
+        } else {
+          break;
+        }
       }
-      if (s_[p_] == c) break;
-      ++p_;
+      t.text = std::string_view(s + begin, p - begin);
+      t.kind = classify_number(t.text);
+      if (t.kind == Tok::End) fail_number(t.pos, t.text);
+      p_ = p;
+      return t;
     }
-    ++p_;
-    t.kind = Tok::String;
-  } else if (c == '{' || c == '}' || c == '<' || c == '>' || c == '[' || c == ']' || c == ':' || c == ',' ||
-             c == ';' || c == '-') {
-    ++p_;
-    t.kind = Tok::Symbol;
-    t.symbol = c;
-  } else {
-    fail(t.pos, fmt::format("unexpected {}, expected a field name, a value or one of {{ }} < > [ ] : , ;",
-                            show_char(c)));
+    default:
+      if (p >= s_.size()) {  // the terminating NUL, not a NUL byte of the text
+        p_ = p;
+        return t;
+      }
+      return fail_unexpected(t.pos, c);
   }
-  t.text = s_.substr(start, p_ - start);
+  t.text = std::string_view(s + begin, p - begin);
+  p_ = p;
   return t;
+}
+
+void Parser::fail_unterminated(Pos pos, char quote) const {
+  fail(pos, fmt::format("unterminated string, expected a closing {} on the same line", quote));
+}
+
+void Parser::fail_number(Pos pos, std::string_view number) const {
+  fail(pos, fmt::format(
+                "invalid number \"{}\", expected an integer (12, 0x1F, 017) or a float (1.5, .5, 5., 1e-5, "
+                "2.5f)",
+                number));
+}
+
+Token Parser::fail_unexpected(Pos pos, char c) const {
+  fail(pos, fmt::format("unexpected {}, expected a field name, a value or one of {{ }} < > [ ] : , ;",
+                        show_char(c)));
 }
 
 std::string Parser::show(const Token& t) const {
@@ -270,17 +394,21 @@ std::string Parser::show(const Token& t) const {
   }
 }
 
-void Parser::decode_string(const Token& t, std::string& out) const {
+// Writes the decoded bytes of the literal `t` at `out` and returns the end of what it wrote. `out` is at or
+// before the literal's body in the Document's text, and each byte is read before anything is written over it:
+// an escape is at least two bytes that decode to one, so the output never overtakes the input, and a literal
+// can be decoded over itself, or appended to the literal before it over the quotes and space between them.
+char* Parser::decode_string(const Token& t, char* out) const {
   // t.text includes both quotes; the lexer already checked that the literal is closed.
   const std::string_view body = t.text.substr(1, t.text.size() - 2);
-  if (body.find('\\') == std::string_view::npos) {
-    out.append(body);
-    return;
+  if (!t.escaped) {
+    if (out != body.data()) std::memmove(out, body.data(), body.size());
+    return out + body.size();
   }
   for (size_t i = 0; i < body.size(); ++i) {
     const char c = body[i];
     if (c != '\\') {
-      out.push_back(c);
+      *out++ = c;
       continue;
     }
     const Pos at{t.pos.line, static_cast<uint32_t>(t.pos.col + 1 + i)};  // strings never span lines
@@ -288,37 +416,37 @@ void Parser::decode_string(const Token& t, std::string& out) const {
     ++i;
     switch (e) {
       case 'n':
-        out.push_back('\n');
+        *out++ = '\n';
         break;
       case 't':
-        out.push_back('\t');
+        *out++ = '\t';
         break;
       case 'r':
-        out.push_back('\r');
+        *out++ = '\r';
         break;
       case 'a':
-        out.push_back('\a');
+        *out++ = '\a';
         break;
       case 'b':
-        out.push_back('\b');
+        *out++ = '\b';
         break;
       case 'f':
-        out.push_back('\f');
+        *out++ = '\f';
         break;
       case 'v':
-        out.push_back('\v');
+        *out++ = '\v';
         break;
       case '\\':
-        out.push_back('\\');
+        *out++ = '\\';
         break;
       case '\'':
-        out.push_back('\'');
+        *out++ = '\'';
         break;
       case '"':
-        out.push_back('"');
+        *out++ = '"';
         break;
       case '?':
-        out.push_back('?');
+        *out++ = '?';
         break;
       case 'x':
       case 'X': {
@@ -326,7 +454,7 @@ void Parser::decode_string(const Token& t, std::string& out) const {
         while (n < 2 && i + 1 < body.size() && is_hex(body[i + 1])) v = v * 16 + hex_value(body[++i]), ++n;
         if (n == 0)
           fail(at, "invalid escape \"\\x\" without hex digits, expected \\xNN with one or two hex digits");
-        out.push_back(static_cast<char>(v));
+        *out++ = static_cast<char>(v);
         break;
       }
       default:
@@ -335,7 +463,7 @@ void Parser::decode_string(const Token& t, std::string& out) const {
           while (n < 3 && i + 1 < body.size() && is_octal(body[i + 1])) v = v * 8 + (body[++i] - '0'), ++n;
           if (v > 255)
             fail(at, fmt::format("octal escape \"\\{:o}\" is above \\377, expected a byte value", v));
-          out.push_back(static_cast<char>(v));
+          *out++ = static_cast<char>(v);
           break;
         }
         fail(at, fmt::format("invalid escape \"\\{}\" in string, expected one of \\n \\t \\r \\a \\b \\f \\v "
@@ -345,6 +473,7 @@ void Parser::decode_string(const Token& t, std::string& out) const {
                                  : fmt::format("x{:02X}", static_cast<unsigned char>(e))));
     }
   }
+  return out;
 }
 
 void Parser::open_message(std::string_view name, Pos name_pos, const Token& open) {
@@ -360,8 +489,7 @@ void Parser::open_message(std::string_view name, Pos name_pos, const Token& open
   f.value_pos = open.pos;
   f.kind = ValueKind::Message;
   f.message = index;
-  stack_.push_back(Frame{index, open.symbol == '{' ? '}' : '>', open.pos, name});
-  if (pending_.size() < stack_.size()) pending_.resize(stack_.size());
+  stack_.push_back(Frame{index, open.symbol == '{' ? '}' : '>', open.pos, name, pending_.size()});
 }
 
 void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
@@ -387,14 +515,19 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
       return;
     }
     case Tok::String: {
-      std::string text;
-      decode_string(t, text);
-      // Adjacent literals concatenate, as in C.
-      while (peek().kind == Tok::String) decode_string(next(), text);
+      // The body of a lone literal without escapes is its value as it stands.
+      std::string_view text = t.text.substr(1, t.text.size() - 2);
+      if (t.escaped || string_follows()) {
+        char* const begin = buf_ + (text.data() - s_.data());
+        char* end = decode_string(t, begin);
+        // Adjacent literals concatenate, as in C.
+        while (string_follows()) end = decode_string(next(), end);
+        text = std::string_view(begin, static_cast<size_t>(end - begin));
+      }
       Field& f = add_field(stack_.back().message, name, name_pos);
       f.value_pos = value_pos;
       f.kind = ValueKind::String;
-      f.text = std::move(text);
+      f.text = text;
       return;
     }
     default:
@@ -404,21 +537,19 @@ void Parser::parse_scalar(std::string_view name, Pos name_pos, Token t) {
 }
 
 void Parser::run() {
-  doc_.messages_.reserve(s_.size() / 64 + 1);  // roughly one message per 64 bytes in typical prototxt
   doc_.messages_.emplace_back();
   doc_.messages_.back().open_pos = Pos{1, 1};
   offsets_.reserve(doc_.messages_.capacity());
   offsets_.push_back(0);
-  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}});
-  pending_.resize(1);
-  // The root holds most fields of a network file (one per layer, a layer being 100-200 bytes of text); a
-  // guess saves moving the fields as the list grows.
-  pending_[0].reserve(std::min<size_t>(s_.size() / 128 + 4, 8192));
+  stack_.push_back(Frame{0, '\0', Pos{1, 1}, {}, 0});
+  // The root holds most fields of a network file (one per layer, a layer being 100-200 bytes of text), and
+  // the open layer's own fields sit above them; a guess saves moving the fields as the stack grows.
+  pending_.reserve(std::min<size_t>(s_.size() / 128 + 64, 8192));
   if (s_.size() >= 3 && static_cast<unsigned char>(s_[0]) == 0xEF &&
       static_cast<unsigned char>(s_[1]) == 0xBB && static_cast<unsigned char>(s_[2]) == 0xBF)
     p_ = line_start_ = 3;  // a UTF-8 byte-order mark
   while (true) {
-    Token t = next();
+    Token t = next_name();
     Frame& top = stack_.back();
     if (top.list_pending) {
       // Just after a message element of `name: [ {...}, ... ]`.
@@ -465,10 +596,10 @@ void Parser::run() {
     }
     const std::string_view name = t.text;
     const Pos name_pos = t.pos;
+    // The ':' is optional before a message and before a list of messages, required before scalars. Most
+    // names have one; it is read here without making a token of it.
+    const bool colon = skip_colon();
     Token v = next();
-    // The ':' is optional before a message and before a list of messages, required before scalars.
-    const bool colon = is_symbol(v, ':');
-    if (colon) v = next();
     if (is_open(v)) {
       open_message(name, name_pos, v);
       continue;
@@ -509,20 +640,12 @@ Document Document::parse(std::string text, std::string filename, std::string_vie
   Document doc;
   doc.text_ = std::make_unique<std::string>(std::move(text));
   doc.filename_ = std::move(filename);
-  // One message per '{' or '<' at most: reserving saves moving the list as it grows. Capped, so that a
-  // hostile file of braces cannot reserve more than a few hundred KiB before it is rejected.
-  const std::string& t = *doc.text_;
-  auto count = [&t](char c) {  // memchr is vectorised; a plain loop is not at -O2
-    size_t n = 0;
-    const char* end = t.data() + t.size();
-    for (const char* p = t.data();
-         (p = static_cast<const char*>(std::memchr(p, c, static_cast<size_t>(end - p)))) != nullptr; ++p)
-      ++n;
-    return n;
-  };
-  const size_t opens = count('{') + count('<');
-  doc.messages_.reserve(std::min<size_t>(1 + static_cast<size_t>(opens), 8192));
-  doc.fields_.reserve(std::min<size_t>(count(':') + opens + 1, 65536));
+  // Reserving saves moving the lists as they grow; a guess from the size of the text (NB201 and zoo networks
+  // have a field per 16-20 bytes and a message per 60-80) is cheaper than counting. Capped, so that a hostile
+  // file cannot reserve more than a few MiB before it is rejected.
+  const size_t size = doc.text_->size();
+  doc.messages_.reserve(std::min<size_t>(size / 48 + 2, 8192));
+  doc.fields_.reserve(std::min<size_t>(size / 12 + 8, 65536));
   Parser parser(doc, counted_root_field);
   parser.run();
   parser.finish();

@@ -1,12 +1,18 @@
 // A hand-written reader for the protobuf text format (Caffe prototxt): it turns text into a tree of
 // fields that remembers the line and column of every name and value, so importers can point at them.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace convergy::textproto {
@@ -18,16 +24,20 @@ struct Pos {
 
 enum class ValueKind : uint8_t { Identifier, Integer, Float, String, Message };
 
+// Every view points into the Document's own copy of the text, so a Field is only valid while its Document is.
 struct Field {
-  std::string_view name;  // points into the Document's own copy of the text
-  Pos pos;                // of the name
-  Pos value_pos;          // of the value: the first token after ':' (its '-' if negative), or '{'
+  std::string_view name;
+  Pos pos;        // of the name
+  Pos value_pos;  // of the value: the first token after ':' (its '-' if negative), or '{'
   ValueKind kind = ValueKind::Identifier;
   bool negative = false;   // a '-' preceded the number or identifier (e.g. -1, -inf)
-  std::string_view token;  // Identifier, Integer, Float: the raw token without the sign
-  std::string text;        // String: the decoded bytes, adjacent literals concatenated
   uint32_t message = 0;    // Message: index for Document::message()
+  std::string_view token;  // Identifier, Integer, Float: the raw token without the sign
+  // String: the decoded bytes, adjacent literals concatenated. A literal without escapes is the text itself;
+  // others are decoded in place, over the literal, in the Document's copy of the text.
+  std::string_view text;
 };
+static_assert(std::is_trivially_copyable_v<Field>);
 
 // The fields of one message, a range of the Document's single array of fields (one array for the whole file
 // rather than one vector per message: a network file has a message or two per layer).
@@ -57,6 +67,62 @@ struct Message {
   FieldList fields;
   Pos open_pos;  // of the '{' or '<' (1:1 for the root)
 };
+
+namespace detail {
+// A growable array of a trivially copyable type, grown with realloc: the parser appends fields one at a time
+// and copies a closed message's fields in one go, which std::vector does with more work per call. Moving it
+// keeps its buffer, so pointers into it survive moving the Document.
+template <class T>
+class PodArray {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  PodArray() = default;
+  PodArray(const PodArray&) = delete;
+  PodArray& operator=(const PodArray&) = delete;
+  PodArray(PodArray&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)),
+        size_(std::exchange(o.size_, 0)),
+        capacity_(std::exchange(o.capacity_, 0)) {}
+  PodArray& operator=(PodArray&& o) noexcept {
+    if (this != &o) {
+      std::free(data_);
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+      capacity_ = std::exchange(o.capacity_, 0);
+    }
+    return *this;
+  }
+  ~PodArray() { std::free(data_); }
+
+  T* data() const { return data_; }
+  size_t size() const { return size_; }
+  void reserve(size_t n) {
+    if (n > capacity_) grow_to(n);
+  }
+  // A new element at the end, to be assigned.
+  T& push() {
+    if (size_ == capacity_) grow_to(capacity_ ? 2 * capacity_ : 16);
+    return data_[size_++];
+  }
+  void append(const T* from, size_t n) {
+    if (n > capacity_ - size_) grow_to(std::max(2 * capacity_, size_ + n));
+    if (n) std::memcpy(static_cast<void*>(data_ + size_), from, n * sizeof(T));
+    size_ += n;
+  }
+  void truncate(size_t n) { size_ = n; }
+
+ private:
+  void grow_to(size_t n) {
+    void* p = std::realloc(static_cast<void*>(data_), n * sizeof(T));
+    if (!p) throw std::bad_alloc();
+    data_ = static_cast<T*>(p);
+    capacity_ = n;
+  }
+  T* data_ = nullptr;
+  size_t size_ = 0, capacity_ = 0;
+};
+}  // namespace detail
 
 // The first field of `m` named `name`, or null.
 const Field* find_field(const Message& m, std::string_view name);
@@ -92,11 +158,12 @@ class Document {
   friend class Parser;
 
   // The text lives on the heap so that the string_views in fields survive moving the Document; moving the
-  // vector of fields keeps its buffer, so the messages' FieldLists survive it too.
+  // vector of fields keeps its buffer, so the messages' FieldLists survive it too. Parsing rewrites the
+  // string literals that have escapes or are concatenated (see Field::text), and nothing else.
   std::unique_ptr<std::string> text_;
   std::string filename_;
   std::vector<Message> messages_;
-  std::vector<Field> fields_;           // every message's fields, each message's contiguous
+  detail::PodArray<Field> fields_;  // every message's fields, each message's contiguous
 };
 
 // Conversions of scalar values, as protobuf's text format defines them. They return nullopt when the

@@ -6,8 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace convergy::textproto {
 namespace {
@@ -275,10 +278,11 @@ TEST(TextFormatErrors, NestingLimit) {
   ok += std::string(static_cast<size_t>(limit), '}');
   EXPECT_EQ(parse_error(ok), "");
   for (int64_t i = 0; i <= limit; ++i) deep += "a {";
-  EXPECT_EQ(parse_error(deep),
-            fmt::format("t.prototxt:1:{}: message \"a\" is nested {} levels deep, expected at most {} (raise with "
-                        "--max-nesting)",
-                        3 * limit + 3, limit + 1, limit));
+  EXPECT_EQ(
+      parse_error(deep),
+      fmt::format("t.prototxt:1:{}: message \"a\" is nested {} levels deep, expected at most {} (raise with "
+                  "--max-nesting)",
+                  3 * limit + 3, limit + 1, limit));
 }
 
 // Fields are stored in one array for the whole file, each message's together; a message's fields must stay
@@ -320,4 +324,169 @@ TEST(TextFormat, RaisedNestingLimitDoesNotUseTheCallStack) {
 }
 
 }  // namespace
+// String values are views into the Document's copy of the text, with escapes decoded over the literal itself
+// and adjacent literals compacted onto the first: the text around them must come through untouched.
+TEST(TextFormat, EscapesDecodeInPlaceWithoutDisturbingTheRest) {
+  const Document d = parse(
+      "a: \"x\\ny\\tz\" after_a: 1\n"
+      "b: \"\\\\ \\\" \\' \\101\\x41\\X4a\\7\" after_b: \"plain\"\n"
+      "c: \"\\101\\102\\103\" c2: t\n");
+  const auto& f = d.root().fields;
+  ASSERT_EQ(f.size(), 6u);
+  EXPECT_EQ(f[0].text, "x\ny\tz");
+  EXPECT_EQ(f[1].name, "after_a");
+  EXPECT_EQ(f[1].token, "1");
+  EXPECT_EQ(f[2].text, "\\ \" ' AAJ\a");
+  EXPECT_EQ(f[3].name, "after_b");
+  EXPECT_EQ(f[3].text, "plain");
+  EXPECT_EQ(f[4].text, "ABC");  // 12 bytes of literal decode to 3
+  EXPECT_EQ(f[5].name, "c2");
+  EXPECT_EQ(f[5].token, "t");
+  EXPECT_EQ(f[5].pos.line, 3u);
+  EXPECT_EQ(f[5].pos.col, 19u);
+}
+
+TEST(TextFormat, AdjacentLiteralsAcrossSpaceCommentsAndLines) {
+  const Document d = parse(
+      "a: \"a\" \"b\" 'c' next: 1\n"
+      "b: \"x\" # a comment between the parts\n"
+      "   \"\\x79\" 'z\\n'\n"
+      "c: \"\" \"\" d: \"\" \"q\" e: \"q\" \"\" f: \"\"\n"
+      "g: \"short\" \"a much longer second part than the first\" h: 'end'");
+  const auto& f = d.root().fields;
+  ASSERT_EQ(f.size(), 9u);
+  EXPECT_EQ(f[0].text, "abc");
+  EXPECT_EQ(f[1].name, "next");
+  EXPECT_EQ(f[1].value_pos.col, 22u);
+  EXPECT_EQ(f[2].text, "xyz\n");
+  EXPECT_EQ(f[2].value_pos.line, 2u);
+  EXPECT_EQ(f[3].text, "");
+  EXPECT_EQ(f[3].pos.line, 4u);
+  EXPECT_EQ(f[4].text, "q");
+  EXPECT_EQ(f[5].text, "q");
+  EXPECT_EQ(f[6].text, "");
+  EXPECT_EQ(f[6].kind, ValueKind::String);
+  EXPECT_EQ(f[7].text, "shorta much longer second part than the first");
+  EXPECT_EQ(f[8].name, "h");
+  EXPECT_EQ(f[8].text, "end");
+  EXPECT_EQ(f[8].pos.line, 5u);
+  EXPECT_EQ(describe(f[7]), "\"shorta much longer second part than the ...\"");
+}
+
+TEST(TextFormat, StringsInListsAndNestedMessages) {
+  const Document d = parse("m { s: [\"a\\x62\", 'c' \"d\", \"\"] t { u: \"\\\"q\\\"\" } } v: \"w\"");
+  const Message& m = d.message(d.root().fields[0]);
+  ASSERT_EQ(m.fields.size(), 4u);
+  EXPECT_EQ(m.fields[0].text, "ab");
+  EXPECT_EQ(m.fields[1].text, "cd");
+  EXPECT_EQ(m.fields[2].text, "");
+  EXPECT_EQ(d.message(m.fields[3]).fields.at(0).text, "\"q\"");
+  EXPECT_EQ(d.root().fields.at(1).text, "w");
+}
+
+// Error positions in the second of two adjacent literals, and after a decoded one, are those of the source.
+TEST(TextFormatErrors, PositionsAroundDecodedStrings) {
+  EXPECT_THAT(parse_error("a: \"ok\" \"\\q\""),
+              ::testing::StartsWith("t.prototxt:1:10: invalid escape \"\\q\" in string, expected"));
+  EXPECT_THAT(parse_error("a: \"\\101\\102\" 'x'\n  'y\\z'"),
+              ::testing::StartsWith("t.prototxt:2:5: invalid escape \"\\z\" in string"));
+  EXPECT_THAT(parse_error("a: \"\\101\\102\" b: 1.2.3"),
+              ::testing::StartsWith("t.prototxt:1:18: invalid number \"1.2.3\""));
+  EXPECT_EQ(parse_error("a: \"x\" \"y\" }"),
+            "t.prototxt:1:12: unexpected \"}\" with no open message, expected a field name");
+  EXPECT_EQ(parse_error("a: \"x\" \"y\n"),
+            "t.prototxt:1:8: unterminated string, expected a closing \" on the same line");
+  EXPECT_EQ(parse_error("a: \"x\\\"\" 'y\\'' : 1"),
+            "t.prototxt:1:16: unexpected \":\", expected a field name");
+}
+
+// What follows a value is read without a token where it can be; errors in it keep their message and place.
+TEST(TextFormatErrors, ErrorsJustAfterValues) {
+  EXPECT_EQ(parse_error("a: \"x\" $"),
+            "t.prototxt:1:8: unexpected \"$\", expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_EQ(parse_error("a: 1 ;\n  $"),
+            "t.prototxt:2:3: unexpected \"$\", expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_EQ(parse_error("m { a: \"x\"\n. }"),
+            "t.prototxt:2:1: unexpected \".\", expected a field name, a value or one of { } < > [ ] : , ;");
+  EXPECT_THAT(parse_error("a: \"x\" 1.2.3"),
+              ::testing::StartsWith("t.prototxt:1:8: invalid number \"1.2.3\""));
+  EXPECT_EQ(parse_error("a: \"x\" 'y"),
+            "t.prototxt:1:8: unterminated string, expected a closing ' on the same line");
+  EXPECT_EQ(parse_error("a: 1; ; b: 2"), "t.prototxt:1:7: unexpected \";\", expected a field name");
+  EXPECT_EQ(parse_error("a: 1 b 2"), "t.prototxt:1:8: \"2\" after field name \"b\", expected \":\" or \"{\"");
+  EXPECT_EQ(parse_error("a: 'x' # c\n: 2"), "t.prototxt:2:1: unexpected \":\", expected a field name");
+  const Document d = parse("a: 1; b: 'x', c { d: 2; }; e: [1, 2]; f: \"y\"\n# end");
+  ASSERT_EQ(d.root().fields.size(), 6u);
+  EXPECT_EQ(d.root().fields[5].text, "y");
+}
+
+// Random byte strings, written as a literal with random escapes and split into random adjacent parts, come
+// back as they went in.
+TEST(TextFormat, RandomlyEscapedAndSplitStringsRoundTrip) {
+  std::mt19937 rng(15);
+  auto uniform = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  for (int round = 0; round < 300; ++round) {
+    std::string expected, text;
+    const int n = uniform(4);  // fields per document
+    std::vector<std::string> values;
+    for (int k = 0; k < n; ++k) {
+      std::string value;
+      const int len = uniform(24);
+      for (int i = 0; i < len; ++i) value += static_cast<char>(uniform(256));
+      values.push_back(value);
+      text += "f" + std::to_string(k) + ": ";
+      const char quote = uniform(2) ? '"' : '\'';
+      text += quote;
+      for (size_t i = 0; i < value.size(); ++i) {
+        const auto u = static_cast<unsigned char>(value[i]);
+        const bool next_is_hex =
+            i + 1 < value.size() && std::isxdigit(static_cast<unsigned char>(value[i + 1]));
+        const bool next_is_octal = i + 1 < value.size() && value[i + 1] >= '0' && value[i + 1] <= '7';
+        const int how = uniform(4);
+        if (how == 0 && !next_is_octal) {
+          text += fmt::format("\\{:o}", u);
+        } else if (how == 1 && !next_is_hex) {
+          text += fmt::format("\\x{:x}", u);
+        } else if (how == 2) {
+          text += fmt::format("\\{:03o}", u);
+        } else if (u == '\\' || u == '"' || u == '\'' || u == '\n' || u == 0) {
+          text += fmt::format("\\x{:02X}", u);
+        } else {
+          text += value[i];
+        }
+        if (uniform(6) == 0) text += std::string(1, quote) + (uniform(2) ? " " : "\n# c\n ") + quote;
+      }
+      text += quote;
+      text += uniform(2) ? " " : "\n";
+    }
+    const Document d = Document::parse(text, "r.prototxt");
+    const auto& f = d.root().fields;
+    ASSERT_EQ(f.size(), values.size()) << text;
+    for (size_t k = 0; k < values.size(); ++k) {
+      EXPECT_EQ(f[k].name, "f" + std::to_string(k)) << text;
+      EXPECT_EQ(f[k].text, values[k]) << "field " << k << " of " << text;
+    }
+  }
+}
+
+TEST(TextFormat, StringValuesSurviveMovingTheDocument) {
+  // The first text is short enough for std::string's inline buffer, which a move would copy.
+  Document a = parse("s:'\\x41'");
+  Document b = parse(
+      "name: \"a_rather_long_network_name_beyond_sso\" e: \"\\101\\102, long enough for the heap\" "
+      "c: 'x' \"y\" k: 3");
+  std::vector<Document> v;
+  v.push_back(std::move(a));
+  v.push_back(std::move(b));
+  for (int i = 0; i < 8; ++i) v.push_back(parse("x: 1"));  // the vector grows and moves its Documents
+  Document c = std::move(v[1]);
+  EXPECT_EQ(v[0].root().fields.at(0).text, "A");
+  const auto& f = c.root().fields;
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(f[0].text, "a_rather_long_network_name_beyond_sso");
+  EXPECT_EQ(f[1].text, "AB, long enough for the heap");
+  EXPECT_EQ(f[2].text, "xy");
+  EXPECT_EQ(f[3].token, "3");
+}
+
 }  // namespace convergy::textproto

@@ -1031,7 +1031,7 @@ class Importer {
 
  private:
   [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
-  const std::string& string_value(const Field& f, std::string_view what) const {
+  std::string_view string_value(const Field& f, std::string_view what) const {
     if (f.kind != ValueKind::String)
       fail(f.value_pos, fmt::format("{} {}, expected a quoted string", what, textproto::describe(f)));
     return f.text;
@@ -1093,7 +1093,7 @@ NetState Importer::read_state(const Message& m) const {
   for (const auto& f : m.fields) {
     if (f.name == "phase") s.phase = enum_value(f, kPhases);
     if (f.name == "level") s.level = int_value(f, INT32_MIN, INT32_MAX);
-    if (f.name == "stage") s.stages.push_back(string_value(f, "stage"));
+    if (f.name == "stage") s.stages.emplace_back(string_value(f, "stage"));
   }
   return s;
 }
@@ -1106,7 +1106,7 @@ bool Importer::rule_matches(const Message& rule, const NetState& state) const {
     if (f.name == "min_level" && state.level < int_value(f, INT32_MIN, INT32_MAX)) return false;
     if (f.name == "max_level" && state.level > int_value(f, INT32_MIN, INT32_MAX)) return false;
     if (f.name == "stage" || f.name == "not_stage") {
-      const std::string& stage = string_value(f, f.name);
+      const std::string_view stage = string_value(f, f.name);
       const bool in_state = std::find(state.stages.begin(), state.stages.end(), stage) != state.stages.end();
       if (in_state != (f.name == "stage")) return false;
     }
@@ -1130,7 +1130,8 @@ LayerDef Importer::read_layer(const Field& f, size_t index) const {
     if (g.name == "top") d.tops.push_back(&g);
   }
   // Caffe accepts unnamed layers; the graph needs a name, so make one that says where the layer is.
-  d.name = name ? string_value(*name, "name") : fmt::format("layer{}_line{}", index + 1, f.pos.line);
+  d.name =
+      name ? std::string(string_value(*name, "name")) : fmt::format("layer{}_line{}", index + 1, f.pos.line);
   if (name && d.name.empty()) fail(name->value_pos, "empty layer name, expected a non-empty string");
   if (!d.type)
     fail(f.pos,
@@ -1167,9 +1168,9 @@ const Shape* Importer::override_for(const std::string& input_name, bool first_in
 }
 
 BlobId Importer::resolve(const LayerDef& def, const Field& bottom) const {
-  auto it = blobs_.find(bottom.text);
+  auto it = blobs_.find(std::string(bottom.text));
   if (it == blobs_.end()) {
-    if (auto d = dropped_blobs_.find(bottom.text); d != dropped_blobs_.end())
+    if (auto d = dropped_blobs_.find(std::string(bottom.text)); d != dropped_blobs_.end())
       fail(bottom.value_pos,
            fmt::format("layer \"{}\": bottom \"{}\" is {}, which inference leaves out, expected a blob of the "
                        "deploy network (remove this layer, or give the blob as an input with --input-shape)",
@@ -1397,7 +1398,7 @@ Graph Importer::run() {
   std::vector<const Field*> inputs, input_shapes, input_dims, layer_fields;
   NetState state;
   for (const auto& f : root.fields) {
-    if (f.name == "name") graph_.set_name(string_value(f, "name"));
+    if (f.name == "name") graph_.set_name(std::string(string_value(f, "name")));
     if (f.name == "input") inputs.push_back(&f);
     if (f.name == "input_shape") input_shapes.push_back(&f);
     if (f.name == "input_dim") input_dims.push_back(&f);
@@ -1542,17 +1543,17 @@ Graph Importer::run() {
 
   // --input-shape names must be inputs of this network.
   std::vector<std::string> input_names;
-  for (const Field* f : inputs) input_names.push_back(string_value(*f, "input"));
+  for (const Field* f : inputs) input_names.emplace_back(string_value(*f, "input"));
   for (const auto& d : defs) {
     if (d.rule->role == Role::Input)
-      for (const Field* t : d.tops) input_names.push_back(t->text);
-    if (d.rule->role == Role::Data && !d.tops.empty()) input_names.push_back(d.tops.front()->text);
+      for (const Field* t : d.tops) input_names.emplace_back(t->text);
+    if (d.rule->role == Role::Data && !d.tops.empty()) input_names.emplace_back(d.tops.front()->text);
   }
   // Tops of let-through Python layers may be given shapes too, by name only.
   std::vector<std::string> shapeable = input_names;
   for (const auto& d : defs)
     if (d.rule->role == Role::Python && options_.allow_python_layers)
-      for (const Field* t : d.tops) shapeable.push_back(t->text);
+      for (const Field* t : d.tops) shapeable.emplace_back(t->text);
   if (!input_names.empty()) first_input_ = input_names.front();
   for (const auto& [name, shape] : options_.input_shapes) {
     if (name.empty()) {

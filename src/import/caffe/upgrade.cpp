@@ -142,7 +142,7 @@ constexpr std::pair<int, std::string_view> kV1TypeNumbers[] = {
 std::string v1_type(const Document& doc, const Field& f) {
   // Forks that added types kept writing them as strings or unknown identifiers; pass those through so
   // the importer names them.
-  if (f.kind == ValueKind::String) return f.text;
+  if (f.kind == ValueKind::String) return std::string(f.text);
   std::string_view id = f.token;
   if (f.kind == ValueKind::Integer) {
     const auto n = textproto::to_int(f);
