@@ -156,14 +156,11 @@ void set_conv_geometry(LayerFeatures& f, const ConvParams& p) {
   f.depthwise = p.groups > 1 && p.groups == f.in_c;
 }
 
-
-}  // namespace
-
-LayerFeatures layer_features(const Graph& graph, LayerId id) {
+// The name is set last: the checks before it name the layer in their messages.
+LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable) {
   const Layer& l = graph.layer(id);
   Counter c(graph, l);
   LayerFeatures f;
-  f.name = l.name;
   f.kind = l.kind;
   f.cls = layer_class(l);
 
@@ -246,8 +243,13 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) {
   f.ops = layer_ops(l, f, c, first_in_elems);
   // A fused activation still runs, inside its producer: one op per output element.
   if (l.fused_activation) f.ops = c.add(f.ops, f.out_elems, "op count");
+  f.name = movable ? std::move(movable->mutable_layers()[static_cast<size_t>(id)].name) : l.name;
   return f;
 }
+
+}  // namespace
+
+LayerFeatures layer_features(const Graph& graph, LayerId id) { return layer_features(graph, id, nullptr); }
 
 const std::vector<std::string>& feature_names() {
   static const std::vector<std::string> names = {
@@ -258,38 +260,84 @@ const std::vector<std::string>& feature_names() {
   return names;
 }
 
-std::optional<double> LayerFeatures::get(std::string_view feature) const {
-  auto d = [](auto v) { return std::optional<double>(static_cast<double>(v)); };
-  if (feature == "1") return 1.0;
-  if (feature == "macs") return d(macs);
-  if (feature == "flops") return d(flops());
-  if (feature == "ops") return d(ops);
-  if (feature == "params") return d(params);
-  if (feature == "weight_elems") return d(weight_elems);
-  if (feature == "in_elems") return d(in_elems);
-  if (feature == "out_elems") return d(out_elems);
-  if (feature == "in_bytes") return d(in_bytes);
-  if (feature == "out_bytes") return d(out_bytes);
-  if (feature == "weight_bytes") return d(weight_bytes);
-  if (feature == "batch") return d(batch);
-  if (feature == "in_c") return d(in_c);
-  if (feature == "in_h") return d(in_h);
-  if (feature == "in_w") return d(in_w);
-  if (feature == "out_c") return d(out_c);
-  if (feature == "out_h") return d(out_h);
-  if (feature == "out_w") return d(out_w);
-  if (feature == "kernel_h") return d(kernel_h);
-  if (feature == "kernel_w") return d(kernel_w);
-  if (feature == "stride_h") return d(stride_h);
-  if (feature == "stride_w") return d(stride_w);
-  if (feature == "pad_h") return d(pad_h);
-  if (feature == "pad_w") return d(pad_w);
-  if (feature == "groups") return d(groups);
-  if (feature == "depthwise") return d(depthwise ? 1 : 0);
+std::optional<size_t> feature_index(std::string_view feature) {
+  const auto& names = feature_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == feature) return i;
   return std::nullopt;
 }
 
-NetworkFeatures network_features(const Graph& graph) {
+std::optional<double> LayerFeatures::get(std::string_view feature) const {
+  const std::optional<size_t> i = feature_index(feature);
+  if (!i) return std::nullopt;
+  return get(*i);
+}
+
+// In the order of feature_names().
+double LayerFeatures::get(size_t index) const {
+  auto d = [](auto v) { return static_cast<double>(v); };
+  switch (index) {
+    case 0:
+      return 1.0;
+    case 1:
+      return d(macs);
+    case 2:
+      return d(flops());
+    case 3:
+      return d(ops);
+    case 4:
+      return d(params);
+    case 5:
+      return d(weight_elems);
+    case 6:
+      return d(in_elems);
+    case 7:
+      return d(out_elems);
+    case 8:
+      return d(in_bytes);
+    case 9:
+      return d(out_bytes);
+    case 10:
+      return d(weight_bytes);
+    case 11:
+      return d(batch);
+    case 12:
+      return d(in_c);
+    case 13:
+      return d(in_h);
+    case 14:
+      return d(in_w);
+    case 15:
+      return d(out_c);
+    case 16:
+      return d(out_h);
+    case 17:
+      return d(out_w);
+    case 18:
+      return d(kernel_h);
+    case 19:
+      return d(kernel_w);
+    case 20:
+      return d(stride_h);
+    case 21:
+      return d(stride_w);
+    case 22:
+      return d(pad_h);
+    case 23:
+      return d(pad_w);
+    case 24:
+      return d(groups);
+    case 25:
+      return d(depthwise ? 1 : 0);
+    default:
+      throw_failure("internal: feature index {}, expected below {}", index, feature_names().size());
+  }
+}
+
+namespace {
+
+// With `movable` (`graph` itself, which the caller gave away) the layer names are moved, not copied.
+NetworkFeatures network_features_of(const Graph& graph, Graph* movable) {
   NetworkFeatures n;
   auto add = [&](uint64_t a, uint64_t b, const char* what) {
     auto r = checked_add_u(a, b);
@@ -301,7 +349,7 @@ NetworkFeatures network_features(const Graph& graph) {
   n.layers.reserve(static_cast<size_t>(graph.num_layers()));
   for (LayerId i = 0; i < graph.num_layers(); ++i) {
     if (graph.layer(i).kind == LayerKind::Input) continue;
-    LayerFeatures f = layer_features(graph, i);
+    LayerFeatures f = layer_features(graph, i, movable);
     n.macs = add(n.macs, f.macs, "MAC count");
     n.ops = add(n.ops, f.ops, "op count");
     n.params = add(n.params, f.params, "parameter count");
@@ -311,5 +359,11 @@ NetworkFeatures network_features(const Graph& graph) {
   if (n.macs > UINT64_MAX / 2) add(n.macs, n.macs, "FLOP count");  // throws: 2 x MACs must fit
   return n;
 }
+
+}  // namespace
+
+NetworkFeatures network_features(const Graph& graph) { return network_features_of(graph, nullptr); }
+
+NetworkFeatures network_features(Graph&& graph) { return network_features_of(graph, &graph); }
 
 }  // namespace convergy

@@ -43,10 +43,15 @@ struct LayerFeatures {
 
   // Value of a feature by its documented name ("macs", "in_bytes", "1", ...); nullopt if unknown.
   std::optional<double> get(std::string_view feature) const;
+  // Value of feature_names()[index] (index < feature_names().size()): for a caller that looks a name up once
+  // (feature_index) and reads it for many layers.
+  double get(size_t index) const;
 };
 
 // Names accepted by LayerFeatures::get, in documentation order.
 const std::vector<std::string>& feature_names();
+// The position of `feature` in feature_names(); nullopt if unknown.
+std::optional<size_t> feature_index(std::string_view feature);
 
 // Features of one layer of `graph`. Throws BadInput if a total overflows 64 bits.
 LayerFeatures layer_features(const Graph& graph, LayerId id);
@@ -59,5 +64,7 @@ struct NetworkFeatures {
   uint64_t weight_bytes = 0;
 };
 NetworkFeatures network_features(const Graph& graph);
+// The same, for a graph the caller no longer needs: the layer names are moved into the features, not copied.
+NetworkFeatures network_features(Graph&& graph);
 
 }  // namespace convergy

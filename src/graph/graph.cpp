@@ -143,4 +143,18 @@ LayerId Graph::find_layer(const std::string& name) const {
   return name_index_[name_slot(name)];
 }
 
+void Graph::reindex(std::vector<BlobId> outputs) {
+  for (BlobId o : outputs)
+    if (o < 0 || o >= num_blobs()) throw_failure("internal: output blob id {} does not exist", o);
+  marked_outputs_ = std::move(outputs);
+  if (name_index_.size() < 2 * layers_.size()) {
+    name_index_.clear();
+    grow_index(2 * layers_.size());  // sizes the table and indexes every layer
+    return;
+  }
+  std::fill(name_index_.begin(), name_index_.end(), -1);  // the table keeps its size: fewer layers fit
+  for (size_t i = 0; i < layers_.size(); ++i)
+    name_index_[name_slot(layers_[i].name)] = static_cast<LayerId>(i);
+}
+
 }  // namespace convergy

@@ -75,6 +75,10 @@ class Graph {
   // Index of a layer by name, or -1.
   LayerId find_layer(const std::string& name) const;
 
+  // After a pass rebuilt the layers and blobs in place (mutable_layers, mutable_blobs): marks `outputs` as
+  // the network outputs, in place of any marked before, and indexes the layer names again.
+  void reindex(std::vector<BlobId> outputs);
+
  private:
   BlobId add_blob(std::string name, Shape shape, DataType dtype, LayerId producer);
   // The layer-name index: open addressing over layer ids (-1 empty), hashed by name; one allocation for the

@@ -1,5 +1,6 @@
-// Graph passes that mirror what deployment runtimes do before running a network. Each pass returns a new
-// graph and reports every change it made, so the executed graph is always explainable.
+// Graph passes that mirror what deployment runtimes do before running a network. The passes report every
+// change they made, so the executed graph is always explainable; the result keeps the graph's name, source
+// and notes.
 #pragma once
 #include "graph/graph.h"
 
@@ -35,7 +36,8 @@ struct PassResult {
 };
 
 PassResult run_passes(const Graph& graph, const PassOptions& options = {});
-// The same, for a graph the caller no longer needs: its layers are moved into the result, not copied.
+// The same, for a graph the caller no longer needs: it is rebuilt in place (once, whatever the number of
+// passes that changed it) and moved into the result; nothing is copied.
 PassResult run_passes(Graph&& graph, const PassOptions& options = {});
 
 }  // namespace convergy

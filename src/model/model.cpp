@@ -63,6 +63,10 @@ CompiledTerms::CompiledTerms(const std::vector<Term>& terms) {
         bases_.push_back(f);
         bases_.back().power = 1;
         idx = static_cast<int>(bases_.size() - 1);
+        // As feature_expr_value reads them: a Factor built by hand (no product) is its feature name alone.
+        std::vector<FeatureRef>& refs = refs_.emplace_back();
+        if (f.product.empty()) refs.push_back(resolve_feature(f.feature));
+        for (const auto& name : f.product) refs.push_back(resolve_feature(name));
       }
       factors.emplace_back(idx, f.power);
     }
@@ -74,7 +78,28 @@ CompiledTerms::CompiledTerms(const std::vector<Term>& terms) {
 void CompiledTerms::accumulate(const LayerFeatures& layer, const ExtraValues* extra, double* out) const {
   for (size_t b = 0; b < bases_.size(); ++b) {
     const Factor& base = bases_[b];
-    std::optional<double> x = feature_expr_value(base, layer, extra);
+    // feature_expr_value, with the names resolved: the same products in the same order.
+    std::optional<double> x;
+    const std::vector<FeatureRef>& refs = refs_[b];
+    if (base.product.empty()) {
+      x = feature_value(refs[0], layer, extra);
+    } else {
+      double p = 1.0;
+      bool found = true;
+      for (const FeatureRef& r : refs) {
+        const std::optional<double> y = feature_value(r, layer, extra);
+        if (!y) {
+          found = false;
+          break;
+        }
+        p *= *y;
+      }
+      if (found) {
+        if (base.round_to > 0)
+          p = std::ceil(p / static_cast<double>(base.round_to)) * static_cast<double>(base.round_to);
+        x = p;
+      }
+    }
     if (!x) throw_bad_input("{}", unavailable_feature_message(layer.name, base.feature));
     double v = base.log2 ? std::log2(std::max(*x, 1.0)) : *x;
     values_[b] = base.equals ? (*x == *base.equals ? 1.0 : 0.0) : (v - base.center) / base.scale;
@@ -669,19 +694,74 @@ double decades_outside(double v, const FeatureRange& r) {
 
 }  // namespace
 
-Predictor::Predictor(const Model& model) : model_(model) {
+Predictor::Predictor(const Model& model) : model_(&model) {
   for (const auto& s : model.subs) compiled_[static_cast<size_t>(s.group)].emplace(s.terms);
   if (const SubModel* net_sub = model.sub(Group::Network))
     for (size_t t = 0; t < net_sub->terms.size(); ++t)
       per_layer_net_ = per_layer_net_ || (!net_sub->terms[t].is_constant() && net_sub->coef[t] != 0.0);
 }
 
+namespace {
+
+bool same_factor(const Factor& a, const Factor& b) {
+  return a.feature == b.feature && a.product == b.product && a.round_to == b.round_to && a.log2 == b.log2 &&
+         a.power == b.power && a.center == b.center && a.scale == b.scale && a.equals == b.equals;
+}
+
+// What a Predictor compiles from a model: its sub-models' groups, terms and coefficients.
+bool same_subs(const std::vector<SubModel>& a, const std::vector<SubModel>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t s = 0; s < a.size(); ++s) {
+    if (a[s].group != b[s].group || a[s].coef != b[s].coef || a[s].terms.size() != b[s].terms.size())
+      return false;
+    for (size_t t = 0; t < a[s].terms.size(); ++t) {
+      const auto &x = a[s].terms[t].factors, &y = b[s].terms[t].factors;
+      if (x.size() != y.size()) return false;
+      for (size_t f = 0; f < x.size(); ++f)
+        if (!same_factor(x[f], y[f])) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// One Predictor per thread for predict_network, compiled again only when the terms change: a search that
+// scores thousands of networks with one model compiles it once. It keeps a copy of what it compiled, not the
+// model's address (a model destroyed and another built at the same address must not reuse it).
+struct PredictorCache {
+  static Predictor& of(const Model& model) {
+    thread_local std::vector<SubModel> compiled_subs;
+    thread_local std::optional<Predictor> predictor;
+    if (!predictor || !same_subs(compiled_subs, model.subs)) {
+      predictor.reset();  // a Predictor whose terms fail to compile must not be used
+      predictor.emplace(model);
+      compiled_subs = model.subs;
+    }
+    predictor->model_ = &model;
+    return *predictor;
+  }
+};
+
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra) {
-  return Predictor(model).predict(net, extra);
+  return PredictorCache::of(model).predict(net, extra);
+}
+
+NetworkPrediction predict_network(const Model& model, NetworkFeatures&& net, const ExtraValues* extra) {
+  return PredictorCache::of(model).predict(std::move(net), extra);
 }
 
 NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValues* extra) {
-  const Model& model = model_;
+  return predict(net, nullptr, extra);
+}
+
+NetworkPrediction Predictor::predict(NetworkFeatures&& net, const ExtraValues* extra) {
+  return predict(net, &net, extra);
+}
+
+// With `movable` (`net` itself, which the caller gave away) the layer names are moved, not copied.
+NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures* movable, const ExtraValues* extra) {
+  const Model& model = *model_;
   const auto& compiled = compiled_;
   const bool per_layer_net = per_layer_net_;
   std::vector<double>& buf = buf_;
@@ -693,6 +773,11 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
   // prediction those layers carry.
   const TrainingDomain* dom = model.domain ? &*model.domain : nullptr;
   const auto& names = TrainingDomain::layer_features();
+  static const std::vector<size_t> layer_feature_index = [&] {
+    std::vector<size_t> idx;
+    for (const auto& n : names) idx.push_back(*feature_index(n));
+    return idx;
+  }();
   struct Worst {
     double value = 0, decades = 0;
     bool above = false;
@@ -703,9 +788,9 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
   double outside_share = 0;   // predicted cost of layers outside the domain
   double outside_weight = 0;  // the same, each layer's cost times 1 + the decades it lies outside
   double network_decades = 0;
-  for (const auto& l : net.layers) {
+  for (size_t li = 0; li < net.layers.size(); ++li) {
+    const LayerFeatures& l = net.layers[li];
     LayerPrediction lp;
-    lp.name = l.name;
     auto g = layer_group(l, model.depthwise_group);
     lp.group = g ? std::string(group_name(*g)) : "none";
     if (g) {
@@ -738,7 +823,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
           outside = true;
         } else {
           for (size_t f = 0; f < names.size() && f < dom->layer_range[gi].size(); ++f) {
-            const double x = *l.get(names[f]);
+            const double x = l.get(layer_feature_index[f]);
             const double d = decades_outside(x, dom->layer_range[gi][f]);
             if (d <= 0) continue;
             outside = true;
@@ -754,6 +839,8 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, const ExtraValu
         }
       }
     }
+    // The name last: reading the layer's features above must still see it.
+    lp.name = movable ? std::move(movable->layers[li].name) : l.name;
     out.layers.push_back(std::move(lp));
   }
   if (net_sub)

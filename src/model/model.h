@@ -93,6 +93,8 @@ class CompiledTerms {
 
  private:
   std::vector<Factor> bases_;  // distinct factors (power 1), each evaluated once per layer
+  // Per base, the names of its feature expression resolved once (FeatureRef): no string is compared per layer.
+  std::vector<std::vector<FeatureRef>> refs_;
   std::vector<std::vector<std::pair<int, int>>> terms_;  // (base index, power) per factor
   mutable std::vector<double> values_;
 };
@@ -146,18 +148,26 @@ struct NetworkPrediction {
   std::vector<std::string> extrapolation;
   double interval_widening = 1.0;
 };
+// Compiles the model's terms once per thread and keeps them for the next call with the same terms and
+// coefficients (a model changed in between, or another model, is compiled again).
 NetworkPrediction predict_network(const Model& model, const NetworkFeatures& net, const ExtraValues* extra = nullptr);
+// The same, for features the caller no longer needs: the layer names are moved into the prediction.
+NetworkPrediction predict_network(const Model& model, NetworkFeatures&& net, const ExtraValues* extra = nullptr);
 
-// A model ready to predict many networks: its terms compiled once (predict_network compiles them per call).
-// The same results as predict_network. Keeps scratch buffers, so one Predictor per thread; `model` must
-// outlive it.
+// A model ready to predict many networks: its terms compiled once. The same results as predict_network.
+// Keeps scratch buffers, so one Predictor per thread; `model` must outlive it.
 class Predictor {
  public:
   explicit Predictor(const Model& model);
   NetworkPrediction predict(const NetworkFeatures& net, const ExtraValues* extra = nullptr);
+  // The same, moving the layer names out of `net`.
+  NetworkPrediction predict(NetworkFeatures&& net, const ExtraValues* extra = nullptr);
 
  private:
-  const Model& model_;
+  friend struct PredictorCache;
+  NetworkPrediction predict(const NetworkFeatures& net, NetworkFeatures* movable, const ExtraValues* extra);
+
+  const Model* model_;
   std::array<std::optional<CompiledTerms>, kGroupCount> compiled_;
   bool per_layer_net_ = false;  // "net" terms other than 1: they cost every layer, whatever its group
   std::vector<double> buf_;

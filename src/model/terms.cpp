@@ -96,21 +96,72 @@ const std::vector<std::string>& derived_feature_names() {
   return names;
 }
 
-std::optional<double> derived_feature(std::string_view name, const LayerFeatures& layer) {
-  if (name == "layers") return 1.0;
-  if (name == "exec_macs") {
-    // cuDNN and TensorRT run dense 3x3 stride-1 convolutions with Winograd F(2x2,3x3): 16 multiplications
-    // per 2x2 output tile and input channel instead of 36, i.e. 2.25 times fewer than direct convolution.
-    const bool winograd = layer.cls == LayerClass::Conv && layer.kernel_h == 3 && layer.kernel_w == 3 &&
-                          layer.stride_h == 1 && layer.stride_w == 1 && layer.groups == 1;
-    return static_cast<double>(layer.macs) / (winograd ? 2.25 : 1.0);
+namespace {
+
+// derived_feature_names()[index] of `layer`.
+double derived_feature_at(size_t index, const LayerFeatures& layer) {
+  switch (index) {
+    case 0:  // layers
+      return 1.0;
+    case 1: {  // exec_macs
+      // cuDNN and TensorRT run dense 3x3 stride-1 convolutions with Winograd F(2x2,3x3): 16 multiplications
+      // per 2x2 output tile and input channel instead of 36, i.e. 2.25 times fewer than direct convolution.
+      const bool winograd = layer.cls == LayerClass::Conv && layer.kernel_h == 3 && layer.kernel_w == 3 &&
+                            layer.stride_h == 1 && layer.stride_w == 1 && layer.groups == 1;
+      return static_cast<double>(layer.macs) / (winograd ? 2.25 : 1.0);
+    }
+    default: {  // loop_ops
+      // Element operations run by plain loops rather than a GEMM: every layer's `ops` (pooling windows,
+      // activations, element-wise, bias adds) plus the MACs of a depthwise convolution, which no backend runs
+      // as a GEMM (a direct loop on the CPU backends, a dedicated memory-bound kernel in cuDNN).
+      const bool depthwise = layer.cls == LayerClass::Conv && layer.depthwise;
+      return static_cast<double>(layer.ops) + (depthwise ? static_cast<double>(layer.macs) : 0.0);
+    }
   }
-  if (name == "loop_ops") {
-    // Element operations run by plain loops rather than a GEMM: every layer's `ops` (pooling windows,
-    // activations, element-wise, bias adds) plus the MACs of a depthwise convolution, which no backend runs as
-    // a GEMM (a direct loop on the CPU backends, a dedicated memory-bound kernel in cuDNN).
-    const bool depthwise = layer.cls == LayerClass::Conv && layer.depthwise;
-    return static_cast<double>(layer.ops) + (depthwise ? static_cast<double>(layer.macs) : 0.0);
+}
+
+std::optional<size_t> derived_feature_index(std::string_view name) {
+  const auto& names = derived_feature_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return i;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<double> derived_feature(std::string_view name, const LayerFeatures& layer) {
+  const std::optional<size_t> i = derived_feature_index(name);
+  if (!i) return std::nullopt;
+  return derived_feature_at(*i, layer);
+}
+
+FeatureRef resolve_feature(std::string_view name) {
+  FeatureRef r;
+  if (auto i = feature_index(name)) {
+    r.source = FeatureRef::Source::Layer;
+    r.index = *i;
+  } else if (auto d = derived_feature_index(name)) {
+    r.source = FeatureRef::Source::Derived;
+    r.index = *d;
+  } else {
+    r.name = std::string(name);
+  }
+  return r;
+}
+
+std::optional<double> feature_value(const FeatureRef& ref, const LayerFeatures& layer,
+                                    const ExtraValues* extra) {
+  switch (ref.source) {
+    case FeatureRef::Source::Layer:
+      return layer.get(ref.index);
+    case FeatureRef::Source::Derived:
+      return derived_feature_at(ref.index, layer);
+    case FeatureRef::Source::Extra:
+      break;
+  }
+  if (extra) {
+    auto it = extra->find(ref.name);
+    if (it != extra->end()) return it->second;
   }
   return std::nullopt;
 }
@@ -274,25 +325,28 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
   } else if (name_or_spec == "compact") {
     // The terms of macs+mem where they carry weight on CPU backends, depthwise convolutions on their own (a
     // direct loop, not im2col + GEMM), fitted for whole-network accuracy (wls-network); see docs/report.md.
-    spec = "conv=macs,in_bytes,out_bytes,weight_bytes,1;dwconv=macs,out_bytes,1;fc=weight_bytes,1;pool=in_bytes,1;"
-           "other=in_bytes,out_bytes,1;method=wls-network";
+    spec =
+        "conv=macs,in_bytes,out_bytes,weight_bytes,1;dwconv=macs,out_bytes,1;fc=weight_bytes,1;pool=in_bytes,"
+        "1;"
+        "other=in_bytes,out_bytes,1;method=wls-network";
   } else if (name_or_spec == "transfer") {
     // The default of `convergy fit`: terms shared by every layer class, with non-negative coefficients, so a
-    // layer class the training data never had (pooling, element-wise, concat, SE) still costs its work and its
-    // memory traffic at the rates learned from the classes that were seen, and no term can cancel another
+    // layer class the training data never had (pooling, element-wise, concat, SE) still costs its work and
+    // its memory traffic at the rates learned from the classes that were seen, and no term can cancel another
     // (docs/models.md, "What extrapolates and why"). Both `exec_macs` and `macs` are offered: their
     // non-negative mix lets the data say how much of the Winograd saving its backend has (none on an
     // im2col + GEMM CPU backend, up to 2.25x for cuDNN/TensorRT) instead of assuming a GPU library.
     // `loop_ops` costs the work no backend runs as a GEMM (depthwise MACs, pooling windows, activations) at
     // one rate, which the pooling and activation layers of plain networks teach and depthwise layers use.
-    // The outputs and weights of depthwise convolutions have rates of their own: fitted on dense convolutions,
-    // the shared `out_bytes` rate also carries the per-output work of their GEMM kernels (on the Nano, a
-    // byte rate more than 10x slower than its DRAM), which a depthwise kernel does not have; priced by it, depthwise-
-    // separable networks were over-predicted by about 20% at every width and depth. A network family without
-    // depthwise layers leaves those two rates at 0 (the fit names them), and depthwise layers are then costed
-    // by the shared terms (their MACs, `in_bytes`, `loop_ops`).
-    spec = "net=1,layers,exec_macs,macs,in_bytes,out_bytes*[depthwise=0],out_bytes*[depthwise=1],"
-           "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops;method=nnls";
+    // The outputs and weights of depthwise convolutions have rates of their own: fitted on dense
+    // convolutions, the shared `out_bytes` rate also carries the per-output work of their GEMM kernels (on
+    // the Nano, a byte rate more than 10x slower than its DRAM), which a depthwise kernel does not have;
+    // priced by it, depthwise- separable networks were over-predicted by about 20% at every width and depth.
+    // A network family without depthwise layers leaves those two rates at 0 (the fit names them), and
+    // depthwise layers are then costed by the shared terms (their MACs, `in_bytes`, `loop_ops`).
+    spec =
+        "net=1,layers,exec_macs,macs,in_bytes,out_bytes*[depthwise=0],out_bytes*[depthwise=1],"
+        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops;method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

@@ -71,7 +71,22 @@ std::optional<double> derived_feature(std::string_view name, const LayerFeatures
 
 // The value of a factor's feature expression for one layer (before log2, indicator, standardisation and
 // power); nullopt if a name is neither a layer feature nor in `extra`.
-std::optional<double> feature_expr_value(const Factor& f, const LayerFeatures& layer, const ExtraValues* extra);
+std::optional<double> feature_expr_value(const Factor& f, const LayerFeatures& layer,
+                                         const ExtraValues* extra);
+
+// A name of a feature expression, looked up once so that reading it for a layer costs no string comparison:
+// a layer feature (an index into feature_names()), a derived feature (an index into derived_feature_names()),
+// or else a measured column, read from the row's extra values by name. The order is feature_expr_value's.
+struct FeatureRef {
+  enum class Source : uint8_t { Layer, Derived, Extra };
+  Source source = Source::Extra;
+  size_t index = 0;
+  std::string name;  // Extra only
+};
+FeatureRef resolve_feature(std::string_view name);
+// The value feature_expr_value would find for the name `ref` was resolved from; nullopt where it finds none.
+std::optional<double> feature_value(const FeatureRef& ref, const LayerFeatures& layer,
+                                    const ExtraValues* extra);
 
 // The value of a term for one layer. Throws BadInput naming the feature if it is neither a layer feature
 // nor present in `extra`.
@@ -97,11 +112,12 @@ const std::vector<std::string>& named_feature_sets();
 
 // Measured counter columns a CSV may hold, read into Sample::extra: the events the profiler records, named as
 // it names them (measure/perf_counters.cpp: instructions, cycles, cache-references, cache-misses; ARMv8
-// ASE_SPEC, BUS_ACCESS; x86 FP_ARITH:*, LLC_MISSES, LLC_REFERENCES), and the two derived values the `counters`
-// set uses, simd_instructions and memory_accesses, which a CSV may also give directly.
+// ASE_SPEC, BUS_ACCESS; x86 FP_ARITH:*, LLC_MISSES, LLC_REFERENCES), and the two derived values the
+// `counters` set uses, simd_instructions and memory_accesses, which a CSV may also give directly.
 const std::vector<std::string>& counter_columns();
-// Fills simd_instructions (ARMv8 ASE_SPEC, else x86 FP_ARITH:128B_PACKED_SINGLE + FP_ARITH:256B_PACKED_SINGLE)
-// and memory_accesses (ARMv8 BUS_ACCESS, else x86 LLC_MISSES) from the events present, unless given directly.
+// Fills simd_instructions (ARMv8 ASE_SPEC, else x86 FP_ARITH:128B_PACKED_SINGLE +
+// FP_ARITH:256B_PACKED_SINGLE) and memory_accesses (ARMv8 BUS_ACCESS, else x86 LLC_MISSES) from the events
+// present, unless given directly.
 void derive_counter_values(ExtraValues& values);
 // The message for a term feature a layer cannot supply, saying which CSV columns would.
 std::string unavailable_feature_message(const std::string& layer, const std::string& feature);

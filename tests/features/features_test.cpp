@@ -287,6 +287,45 @@ TEST(Features, GetByName) {
   EXPECT_EQ(f.get("MACS"), std::nullopt) << "names are exact";
 }
 
+// get(index) reads feature_names()[index]: every field set to a value of its own, so a switch case out of
+// step with the names reads the wrong one.
+TEST(Features, GetByIndexReadsTheNamedField) {
+  LayerFeatures f;
+  f.depthwise = true;
+  f.macs = 2;
+  f.ops = 3;
+  f.params = 26;
+  f.weight_elems = 5;
+  f.in_elems = 6;
+  f.out_elems = 7;
+  f.in_bytes = 8;
+  f.out_bytes = 9;
+  f.weight_bytes = 10;
+  f.batch = 11;
+  f.in_c = 12;
+  f.in_h = 13;
+  f.in_w = 14;
+  f.out_c = 15;
+  f.out_h = 16;
+  f.out_w = 17;
+  f.kernel_h = 18;
+  f.kernel_w = 19;
+  f.stride_h = 20;
+  f.stride_w = 21;
+  f.pad_h = 22;
+  f.pad_w = 23;
+  f.groups = 24;
+  const std::vector<double> want = {1,  2,  4,  3,  26, 5,  6,  7,  8,  9,  10, 11, 12,
+                                    13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 1};
+  ASSERT_EQ(feature_names().size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(f.get(i), want[i]) << feature_names()[i];
+    EXPECT_EQ(feature_index(feature_names()[i]), i) << feature_names()[i];
+    EXPECT_EQ(f.get(feature_names()[i]), want[i]) << feature_names()[i];
+  }
+  EXPECT_EQ(feature_index("no_such_feature"), std::nullopt);
+}
+
 // A 1x1x65536x65536 input convolved with one 65536x65536 kernel and nearly as much padding: every shape is
 // within the limits, but the MAC count is about 2^66.
 TEST(Features, LayerMacOverflowNamesTheLayer) {
