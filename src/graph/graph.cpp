@@ -36,7 +36,10 @@ LayerId Graph::add_layer_views(std::string_view name, LayerKind kind, LayerParam
     throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix(),
                     name, global_limits().max_layers, limit_text(Limit::Layers));
   if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix(), layer_kind_name(kind));
-  if (!name_index_.empty() && name_index_[name_slot(name)] >= 0)
+  // The slot that the name takes in the index, unless the index grows first (reserve() sized it for a
+  // builder).
+  const size_t slot = name_index_.empty() ? 0 : name_slot(name);
+  if (!name_index_.empty() && name_index_[slot] >= 0)
     throw_bad_input("{}layer \"{}\": duplicate layer name", prefix(), name);
   for (size_t i = 0; i < n_inputs; ++i)
     if (inputs[i] < 0 || inputs[i] >= num_blobs())
@@ -74,7 +77,10 @@ LayerId Graph::add_layer_views(std::string_view name, LayerKind kind, LayerParam
   for (size_t i = 0; i < n_outputs; ++i)
     layer.outputs[i] = add_blob(std::string(output_names[i]), std::move(inferred.outputs.at(i)), dtype, id);
   unwind.done = true;
-  index_name(id);
+  if (name_index_.empty() || 2 * layers_.size() > name_index_.size())
+    index_name(id);
+  else
+    name_index_[slot] = id;  // still the empty slot for this name: nothing was indexed since it was found
   return id;
 }
 

@@ -57,15 +57,29 @@ std::string where_text(const Where& where) {
     return std::string(where);
 }
 
+// Equal names; the first bytes are compared before memcmp is called, since most names a field is compared
+// with differ there.
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+
+struct NoVisit {
+  void operator()(size_t, const Field&) const {}
+};
+
 // True when every field of `msg` passes check_fields, found in one pass over the fields: each name is looked
 // up once and a singular field given twice is caught by a bit per spec. This runs for every layer of every
 // network imported; check_fields then runs in full only to word the message of a file that has an error.
-bool fields_valid(const Message& msg, std::span<const FieldSpec> specs, bool any_param) {
+// `visit(i, field)` is called for each field that has a spec, `i` its index in `specs`, so a caller can sort
+// the fields without comparing their names again.
+template <typename Visit = NoVisit>
+bool fields_valid(const Message& msg, std::span<const FieldSpec> specs, bool any_param, Visit&& visit = {}) {
   if (specs.size() > 64) return false;
   uint64_t seen = 0;
   for (const Field& f : msg.fields) {
     size_t i = 0;
-    while (i < specs.size() && specs[i].name != f.name) ++i;
+    while (i < specs.size() && !same_name(specs[i].name, f.name)) ++i;
     if (i == specs.size()) {
       if (any_param && f.name.size() > 6 && f.name.ends_with("_param") && f.kind == ValueKind::Message)
         continue;
@@ -77,6 +91,7 @@ bool fields_valid(const Message& msg, std::span<const FieldSpec> specs, bool any
       if (seen & (uint64_t{1} << i)) return false;
       seen |= uint64_t{1} << i;
     }
+    visit(i, f);
   }
   return true;
 }
@@ -1160,10 +1175,27 @@ class NameTable {
     std::string_view name;
     int32_t id = -1;  // -1: empty
   };
+  // Blob and layer names are short: eight bytes at a time, then a final mix for the low bits the mask keeps
+  // (std::hash's murmur cost twice as much).
+  static size_t hash(std::string_view name) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ name.size();
+    const char* p = name.data();
+    size_t n = name.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    for (size_t i = 0; i < n; ++i) tail |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    h = (h ^ tail) * 0xBF58476D1CE4E5B9ull;
+    return static_cast<size_t>(h ^ (h >> 31));
+  }
   // The slot holding `name`, or the empty slot it would take; the table is never full.
   size_t slot(std::string_view name) const {
     const size_t mask = slots_.size() - 1;
-    for (size_t i = std::hash<std::string_view>{}(name)&mask;; i = (i + 1) & mask)
+    for (size_t i = hash(name) & mask;; i = (i + 1) & mask)
       if (slots_[i].id < 0 || slots_[i].name == name) return i;
   }
   void rehash(size_t n) {
@@ -1250,6 +1282,7 @@ class Importer {
   // The bottom and top fields of all layers, each layer's two runs contiguous; sized before the layers are
   // read so that the LayerDefs' spans into it stay valid.
   std::vector<const Field*> field_refs_;
+  std::vector<const Field*> tops_found_;  // the tops of the layer being read, before they join field_refs_
   std::deque<std::string> made_names_;  // names of unnamed and renamed layers (a deque: they never move)
   // Reused from layer to layer: the input blobs, their shapes and the top names of the layer being added.
   std::vector<BlobId> inputs_scratch_;
@@ -1300,27 +1333,28 @@ LayerDef Importer::read_layer(const Field& f, size_t index) {
     const Field* name = find_field(*d.msg, "name");
     return name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text) : std::string("layer");
   };
-  check_fields(
-      *d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
-  // The fields are checked: name and type are given at most once.
+  // The check sorts the fields as it goes (kLayerFields starts with name, type, bottom, top); a file with an
+  // error gets its message from check_fields. Name and type are given at most once.
+  static_assert(kLayerFields[0].name == "name" && kLayerFields[1].name == "type" &&
+                kLayerFields[2].name == "bottom" && kLayerFields[3].name == "top");
   const Field* name = nullptr;
-  size_t n_tops = 0;
   const size_t first = field_refs_.size();
-  for (const auto& g : d.msg->fields) {
-    if (g.name == "name")
-      name = &g;
-    else if (g.name == "type")
-      d.type = &g;
-    else if (g.name == "bottom")
-      field_refs_.push_back(&g);
-    else if (g.name == "top")
-      ++n_tops;
+  tops_found_.clear();
+  const bool valid = fields_valid(*d.msg, kLayerFields, true, [&](size_t spec, const Field& g) {
+    if (spec == 0) name = &g;
+    if (spec == 1) d.type = &g;
+    if (spec == 2) field_refs_.push_back(&g);
+    if (spec == 3) tops_found_.push_back(&g);
+  });
+  if (!valid) {
+    check_fields(
+        *d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
+    throw_failure("internal: layer at {} fails the field check without a message", doc_.where(f.pos));
   }
-  if (n_tops)
-    for (const auto& g : d.msg->fields)
-      if (g.name == "top") field_refs_.push_back(&g);
-  d.bottoms = std::span<const Field* const>(field_refs_.data() + first, field_refs_.size() - first - n_tops);
-  d.tops = std::span<const Field* const>(field_refs_.data() + field_refs_.size() - n_tops, n_tops);
+  const size_t n_bottoms = field_refs_.size() - first;
+  field_refs_.insert(field_refs_.end(), tops_found_.begin(), tops_found_.end());
+  d.bottoms = std::span<const Field* const>(field_refs_.data() + first, n_bottoms);
+  d.tops = std::span<const Field* const>(field_refs_.data() + first + n_bottoms, tops_found_.size());
   // Caffe accepts unnamed layers; the graph needs a name, so make one that says where the layer is.
   if (name) {
     d.name = string_value(*name, "name");
