@@ -21,39 +21,66 @@ BlobId Graph::add_input(const std::string& name, Shape shape, DataType dtype, st
 
 LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
                          const std::vector<std::string>& output_names, std::string origin) {
+  thread_local std::vector<std::string_view> names;
+  names.assign(output_names.begin(), output_names.end());
+  return add_layer_views(name, kind, std::move(params), inputs.data(), inputs.size(), names.data(),
+                         names.size(), std::move(origin));
+}
+
+LayerId Graph::add_layer_views(std::string_view name, LayerKind kind, LayerParams params,
+                               const BlobId* inputs, size_t n_inputs, const std::string_view* output_names,
+                               size_t n_outputs, std::string origin) {
   // Built only for a message: this runs for every layer of every network imported.
   auto prefix = [&] { return origin.empty() ? std::string() : origin + ": "; };
   if (static_cast<int64_t>(layers_.size()) >= global_limits().max_layers)
     throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix(),
                     name, global_limits().max_layers, limit_text(Limit::Layers));
   if (name.empty()) throw_bad_input("{}a {} layer has no name", prefix(), layer_kind_name(kind));
-  if (find_layer(name) >= 0) throw_bad_input("{}layer \"{}\": duplicate layer name", prefix(), name);
-  for (BlobId b : inputs)
-    if (b < 0 || b >= num_blobs())
-      throw_failure("internal: layer \"{}\" refers to blob id {} that does not exist", name, b);
+  // The slot that the name takes in the index, unless the index grows first (reserve() sized it for a
+  // builder).
+  const size_t slot = name_index_.empty() ? 0 : name_slot(name);
+  if (!name_index_.empty() && name_index_[slot] >= 0)
+    throw_bad_input("{}layer \"{}\": duplicate layer name", prefix(), name);
+  for (size_t i = 0; i < n_inputs; ++i)
+    if (inputs[i] < 0 || inputs[i] >= num_blobs())
+      throw_failure("internal: layer \"{}\" refers to blob id {} that does not exist", name, inputs[i]);
 
-  Layer layer;
-  layer.name = std::move(name);
+  // Built in its place at the end of layers_ (taken back out if inference throws): moving a finished layer
+  // in was one more move and destruction per layer.
+  const auto id = static_cast<LayerId>(layers_.size());
+  Layer& layer = layers_.emplace_back();
+  struct Unwind {
+    std::vector<Layer>& layers;
+    bool done = false;
+    ~Unwind() {
+      if (!done) layers.pop_back();
+    }
+  } unwind{layers_};
+  layer.name.assign(name);
   layer.kind = kind;
   layer.params = std::move(params);
-  layer.inputs = std::move(inputs);
-  layer.outputs.assign(output_names.size(), -1);
+  layer.inputs.assign(inputs, inputs + n_inputs);
+  layer.outputs.assign(n_outputs, -1);
   layer.origin = std::move(origin);
 
-  // Reused from call to call on this thread: a vector per layer was one more allocation per layer.
-  thread_local std::vector<Shape> in_shapes;
+  // Reused from call to call on this thread: the input shapes are read where the blobs hold them, and the
+  // inferred outputs go to a vector that keeps its room.
+  thread_local std::vector<const Shape*> in_shapes;
+  thread_local InferredShapes inferred;
   in_shapes.clear();
-  for (BlobId b : layer.inputs) in_shapes.push_back(blob(b).shape);
-  InferredShapes inferred = infer_shapes(layer, in_shapes);
+  for (BlobId b : layer.inputs) in_shapes.push_back(&blobs_[static_cast<size_t>(b)].shape);
+  infer_shapes(layer, in_shapes.data(), in_shapes.size(), inferred);
   layer.weights = std::move(inferred.weights);
 
-  const auto id = static_cast<LayerId>(layers_.size());
   DataType dtype = DataType::F32;
   if (kind == LayerKind::Input) dtype = std::get<InputParams>(layer.params).dtype;
-  for (size_t i = 0; i < output_names.size(); ++i)
-    layer.outputs[i] = add_blob(output_names[i], std::move(inferred.outputs.at(i)), dtype, id);
-  layers_.push_back(std::move(layer));
-  index_name(id);
+  for (size_t i = 0; i < n_outputs; ++i)
+    layer.outputs[i] = add_blob(std::string(output_names[i]), std::move(inferred.outputs.at(i)), dtype, id);
+  unwind.done = true;
+  if (name_index_.empty() || 2 * layers_.size() > name_index_.size())
+    index_name(id);
+  else
+    name_index_[slot] = id;  // still the empty slot for this name: nothing was indexed since it was found
   return id;
 }
 

@@ -268,5 +268,8 @@ struct InferredShapes {
   std::vector<WeightSpec> weights;
 };
 InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& input_shapes);
+// The same rule for a builder that adds many layers: the input shapes are read in place through pointers,
+// and `out` is cleared and refilled, so its vector of outputs keeps its room from one layer to the next.
+void infer_shapes(const Layer& layer, const Shape* const* input_shapes, size_t n_inputs, InferredShapes& out);
 
 }  // namespace convergy

@@ -92,6 +92,20 @@ consteval bool table_in_enum_order() {
 static_assert(kTypes.size() == static_cast<size_t>(kLayerKindCount), "every LayerKind needs a row");
 static_assert(table_in_enum_order(), "the table must follow the LayerKind order");
 
+// The input shapes of the layer being inferred, read in place through pointers (the graph's own blobs), so
+// building a layer copies no shape.
+class Inputs {
+ public:
+  Inputs(const Shape* const* shapes, size_t n) : shapes_(shapes), n_(n) {}
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  const Shape& operator[](size_t i) const { return *shapes_[i]; }
+
+ private:
+  const Shape* const* shapes_;
+  size_t n_;
+};
+
 // Context for messages: `layer "conv2" (Convolution)`.
 struct Ctx {
   const Layer& layer;
@@ -161,7 +175,7 @@ Shape check_conv_params(const Ctx& ctx, const ConvParams& p, const Shape& input)
   return s;
 }
 
-InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_conv(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ConvParams>(ctx);
   const Shape s = check_conv_params(ctx, p, in[0]);
   const int64_t c = s.c();
@@ -174,15 +188,13 @@ InferredShapes infer_conv(const Ctx& ctx, const std::vector<Shape>& in) {
   };
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
   const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w, "width");
-  InferredShapes r;
   r.outputs.push_back(Shape{s.n(), p.num_output, oh, ow});
   r.weights.reserve(2);
   r.weights.push_back({"weight", Shape{p.num_output, c / p.groups, p.kernel_h, p.kernel_w}, true});
   if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
-  return r;
 }
 
-InferredShapes infer_inner_product(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_inner_product(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<InnerProductParams>(ctx);
   const Shape& s = in[0];
   check_positive(ctx, p.num_output, "num_output");
@@ -190,22 +202,19 @@ InferredShapes infer_inner_product(const Ctx& ctx, const std::vector<Shape>& in)
   std::vector<int64_t> tail(s.dims.begin() + axis, s.dims.end());
   auto k = checked_product(tail);
   ctx.require(k.has_value(), "input feature count overflows");
-  InferredShapes r;
   std::vector<int64_t> out(s.dims.begin(), s.dims.begin() + axis);
   out.push_back(p.num_output);
   r.outputs.push_back(Shape(out));
   r.weights.push_back({"weight", Shape{p.num_output, *k}, true});
   if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
-  return r;
 }
 
-InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_pooling(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PoolParams>(ctx);
   const Shape s = require_rank4(ctx, in[0]);
-  InferredShapes r;
   if (p.global) {
     r.outputs.assign(ctx.layer.outputs.size() == 2 ? 2 : 1, Shape{s.n(), s.c(), 1, 1});
-    return r;
+    return;
   }
   check_positive(ctx, p.kernel_h, "kernel_h");
   check_positive(ctx, p.kernel_w, "kernel_w");
@@ -238,28 +247,22 @@ InferredShapes infer_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
     ctx.require(p.method == PoolMethod::Max, "a mask output needs MAX pooling");
     r.outputs.push_back(r.outputs[0]);
   }
-  return r;
 }
 
-InferredShapes same_shape(const std::vector<Shape>& in) {
-  InferredShapes r;
-  r.outputs.push_back(in[0]);
-  return r;
-}
+void same_shape(const Inputs& in, InferredShapes& r) { r.outputs.push_back(in[0]); }
 
-InferredShapes infer_prelu(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_prelu(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PReLUParams>(ctx);
-  InferredShapes r = same_shape(in);
+  same_shape(in, r);
   r.weights.push_back({"slope", Shape{p.channel_shared ? 1 : in[0].c()}, true});
-  return r;
 }
 
-InferredShapes infer_batchnorm(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_batchnorm(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<BatchNormParams>(ctx);
   ctx.require(in[0].rank() >= 2, "input shape {} has no channel axis", in[0]);
   ctx.require(p.eps >= 0.0f, "eps {}, expected >= 0", p.eps);
   const int64_t c = in[0].c();
-  InferredShapes r = same_shape(in);
+  same_shape(in, r);
   r.weights.reserve(p.affine ? 4 : 2);
   r.weights.push_back({"mean", Shape{c}, false});
   r.weights.push_back({"variance", Shape{c}, false});
@@ -267,28 +270,28 @@ InferredShapes infer_batchnorm(const Ctx& ctx, const std::vector<Shape>& in) {
     r.weights.push_back({"scale", Shape{c}, true});
     r.weights.push_back({"bias", Shape{c}, true});
   }
-  return r;
 }
 
 // numpy-style broadcast of two shapes; false if they do not broadcast.
 bool broadcast(const Shape& a, const Shape& b, Shape& out) {
   const int rank = std::max(a.rank(), b.rank());
-  std::vector<int64_t> d(static_cast<size_t>(rank));
+  Dims d;  // in place up to rank 6: an element-wise layer of every residual block comes here
   for (int i = 0; i < rank; ++i) {
     const int ia = a.rank() - rank + i, ib = b.rank() - rank + i;
     const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
     if (da != db && da != 1 && db != 1) return false;
-    d[static_cast<size_t>(i)] = std::max(da, db);
+    d.push_back(std::max(da, db));
   }
   out = Shape(std::move(d));
   return true;
 }
 
-InferredShapes infer_scale(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_scale(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ScaleParams>(ctx);
   const Shape& s = in[0];
   const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
-  InferredShapes r = same_shape(in);
+  same_shape(in, r);
+  r.weights.reserve(2);
   if (in.size() == 2) {
     // The second input's dims must match the first's starting at `axis` (Caffe), or broadcast.
     const Shape& t = in[1];
@@ -299,18 +302,17 @@ InferredShapes infer_scale(const Ctx& ctx, const std::vector<Shape>& in) {
     r.weights.push_back({"scale", Shape{s[axis]}, true});
   }
   if (p.bias) r.weights.push_back({"bias", Shape{s[axis]}, true});
-  return r;
 }
 
-InferredShapes infer_lrn(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_lrn(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<LRNParams>(ctx);
   require_rank4(ctx, in[0]);
   check_positive(ctx, p.local_size, "local_size");
   ctx.require(p.local_size % 2 == 1, "local_size {}, expected an odd number", p.local_size);
-  return same_shape(in);
+  same_shape(in, r);
 }
 
-InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_concat(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ConcatParams>(ctx);
   const Shape& s0 = in[0];
   const int axis = normalize_axis(ctx, p.axis, s0.rank(), "axis");
@@ -324,12 +326,10 @@ InferredShapes infer_concat(const Ctx& ctx, const std::vector<Shape>& in) {
     ctx.require(sum.has_value(), "concatenated size overflows");
     out[axis] = *sum;
   }
-  InferredShapes r;
   r.outputs.push_back(out);
-  return r;
 }
 
-InferredShapes infer_eltwise(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_eltwise(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<EltwiseParams>(ctx);
   ctx.require(p.coeffs.empty() || p.coeffs.size() == in.size(),
               "{} coefficients for {} inputs, expected one per input", p.coeffs.size(), in.size());
@@ -341,23 +341,21 @@ InferredShapes infer_eltwise(const Ctx& ctx, const std::vector<Shape>& in) {
                 out);
     out = b;
   }
-  InferredShapes r;
-  r.outputs.push_back(out);
-  return r;
+  r.outputs.push_back(std::move(out));
 }
 
-InferredShapes infer_softmax(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_softmax(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   normalize_axis(ctx, params_of<SoftmaxParams>(ctx).axis, in[0].rank(), "axis");
-  return same_shape(in);
+  same_shape(in, r);
 }
 
-InferredShapes infer_dropout(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_dropout(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const float ratio = params_of<DropoutParams>(ctx).ratio;
   ctx.require(ratio >= 0.0f && ratio < 1.0f, "dropout_ratio {}, expected in [0, 1)", ratio);
-  return same_shape(in);
+  same_shape(in, r);
 }
 
-InferredShapes infer_flatten(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_flatten(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<FlattenParams>(ctx);
   const Shape& s = in[0];
   const int a = normalize_axis(ctx, p.axis, s.rank(), "axis");
@@ -367,12 +365,10 @@ InferredShapes infer_flatten(const Ctx& ctx, const std::vector<Shape>& in) {
   std::vector<int64_t> mid(s.dims.begin() + a, s.dims.begin() + e + 1);
   out.push_back(*checked_product(mid));
   out.insert(out.end(), s.dims.begin() + e + 1, s.dims.end());
-  InferredShapes r;
   r.outputs.push_back(Shape(out));
-  return r;
 }
 
-InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_reshape(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ReshapeParams>(ctx);
   const Shape& s = in[0];
   ctx.require(!p.dims.empty(), "empty target shape");
@@ -402,18 +398,14 @@ InferredShapes infer_reshape(const Ctx& ctx, const std::vector<Shape>& in) {
     ctx.require(*known == total, "cannot reshape {} ({} elements) to {} ({} elements)", s, total, Shape(out),
                 *known);
   }
-  InferredShapes r;
   r.outputs.push_back(Shape(out));
-  return r;
 }
 
-InferredShapes infer_split(const Ctx& ctx, const std::vector<Shape>& in) {
-  InferredShapes r;
+void infer_split(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   for (size_t i = 0; i < ctx.layer.outputs.size(); ++i) r.outputs.push_back(in[0]);
-  return r;
 }
 
-InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_slice(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<SliceParams>(ctx);
   const Shape& s = in[0];
   const int axis = normalize_axis(ctx, p.axis, s.rank(), "axis");
@@ -427,7 +419,6 @@ InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
       ranges.emplace_back(static_cast<int64_t>(i) * step, static_cast<int64_t>(i + 1) * step);
   }
   ctx.require(ranges.size() == n_out, "{} ranges for {} outputs", ranges.size(), n_out);
-  InferredShapes r;
   for (auto [b, e] : ranges) {
     ctx.require(0 <= b && b < e && e <= s[axis], "range [{}, {}) is outside axis {} of size {}", b, e, axis,
                 s[axis]);
@@ -435,18 +426,17 @@ InferredShapes infer_slice(const Ctx& ctx, const std::vector<Shape>& in) {
     o[axis] = e - b;
     r.outputs.push_back(o);
   }
-  return r;
 }
 
-InferredShapes infer_channel_shuffle(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_channel_shuffle(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ChannelShuffleParams>(ctx);
   check_positive(ctx, p.groups, "group");
   ctx.require(in[0].rank() >= 2 && in[0].c() % p.groups == 0,
               "input has {} channels, not divisible by group {}", in[0].c(), p.groups);
-  return same_shape(in);
+  same_shape(in, r);
 }
 
-InferredShapes infer_permute(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_permute(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PermuteParams>(ctx);
   const Shape& s = in[0];
   ctx.require(static_cast<int>(p.order.size()) == s.rank(), "order has {} axes, input has rank {}",
@@ -457,12 +447,10 @@ InferredShapes infer_permute(const Ctx& ctx, const std::vector<Shape>& in) {
     ctx.require(sorted[static_cast<size_t>(i)] == i, "order is not a permutation of the input axes");
   Shape out = s;
   for (int i = 0; i < s.rank(); ++i) out[i] = s[p.order[static_cast<size_t>(i)]];
-  InferredShapes r;
   r.outputs.push_back(out);
-  return r;
 }
 
-InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_pad(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PadParams>(ctx);
   const Shape& s = in[0];
   ctx.require(static_cast<int>(p.begins.size()) == s.rank() && static_cast<int>(p.ends.size()) == s.rank(),
@@ -477,13 +465,11 @@ InferredShapes infer_pad(const Ctx& ctx, const std::vector<Shape>& in) {
       ctx.require(p.begins[static_cast<size_t>(i)] < s[i] && p.ends[static_cast<size_t>(i)] < s[i],
                   "reflect padding must be smaller than the input");
   }
-  InferredShapes r;
   r.outputs.push_back(out);
-  return r;
 }
 
 // Caffe's Deconvolution: the gradient of a convolution, so output and input swap roles in the size rule.
-InferredShapes infer_deconv(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_deconv(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ConvParams>(ctx);
   const Shape s = check_conv_params(ctx, p, in[0]);
   const int64_t c = s.c();
@@ -494,14 +480,12 @@ InferredShapes infer_deconv(const Ctx& ctx, const std::vector<Shape>& in) {
   };
   const int64_t oh = out_dim(s.h(), p.pad_top, p.pad_bottom, p.kernel_h, p.dilation_h, p.stride_h, "height");
   const int64_t ow = out_dim(s.w(), p.pad_left, p.pad_right, p.kernel_w, p.dilation_w, p.stride_w, "width");
-  InferredShapes r;
   r.outputs.push_back(Shape{s.n(), p.num_output, oh, ow});
   r.weights.push_back({"weight", Shape{c, p.num_output / p.groups, p.kernel_h, p.kernel_w}, true});
   if (p.bias) r.weights.push_back({"bias", Shape{p.num_output}, true});
-  return r;
 }
 
-InferredShapes infer_crop(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_crop(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<CropParams>(ctx);
   const Shape& s = in[0];
   const Shape& ref = in[1];
@@ -520,16 +504,13 @@ InferredShapes infer_crop(const Ctx& ctx, const std::vector<Shape>& in) {
                                                   ref[i], s[i], i);
     out[i] = ref[i];
   }
-  InferredShapes r;
   r.outputs.push_back(out);
-  return r;
 }
 
-InferredShapes infer_argmax(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_argmax(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ArgMaxParams>(ctx);
   const Shape& s = in[0];
   check_positive(ctx, p.top_k, "top_k");
-  InferredShapes r;
   if (p.axis) {
     const int axis = normalize_axis(ctx, *p.axis, s.rank(), "axis");
     ctx.require(p.top_k <= s[axis], "top_k {} is larger than axis {} of size {}", p.top_k, axis, s[axis]);
@@ -547,53 +528,45 @@ InferredShapes infer_argmax(const Ctx& ctx, const std::vector<Shape>& in) {
     d[2] = p.top_k;
     r.outputs.push_back(Shape(std::move(d)));
   }
-  return r;
 }
 
-InferredShapes infer_resize(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_resize(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ResizeParams>(ctx);
   const Shape s = require_rank4(ctx, in[0]);
   check_positive(ctx, p.out_h, "output height");
   check_positive(ctx, p.out_w, "output width");
-  InferredShapes r;
   r.outputs.push_back(Shape{s.n(), s.c(), p.out_h, p.out_w});
-  return r;
 }
 
-InferredShapes infer_axpy(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_axpy(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const Shape& a = in[0];
   const Shape& x = in[1];
   const Shape& y = in[2];
   ctx.require(x == y, "x {} and y {} differ, expected the same shape", x.str(), y.str());
   ctx.require(x.rank() >= 2 && a.rank() >= 2 && a[0] == x[0] && a[1] == x[1] && a.elems() == x[0] * x[1],
               "scale {} is not one value per channel of x {}, expected {}x{}x1x1", a.str(), x.str(),
-                          x.rank() >= 2 ? x[0] : 0, x.rank() >= 2 ? x[1] : 0);
-  InferredShapes r;
+              x.rank() >= 2 ? x[0] : 0, x.rank() >= 2 ? x[1] : 0);
   r.outputs.push_back(x);
-  return r;
 }
 
-InferredShapes infer_normalize(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_normalize(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<NormalizeParams>(ctx);
   ctx.require(in[0].rank() >= 2, "input shape {} has no channel axis", in[0].str());
-  InferredShapes r = same_shape(in);
+  same_shape(in, r);
   r.weights.push_back({"scale", Shape{p.channel_shared ? 1 : in[0].c()}, true});
-  return r;
 }
 
-InferredShapes infer_prior_box(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_prior_box(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PriorBoxParams>(ctx);
   const Shape s = require_rank4(ctx, in[0]);
   check_positive(ctx, p.priors_per_cell, "priors per cell");
   // Caffe: 1 x 2 x (H * W * priors * 4): the boxes, then their variances.
   auto n = checked_product(std::vector<int64_t>{s.h(), s.w(), p.priors_per_cell, 4});
   ctx.require(n.has_value(), "prior count overflows");
-  InferredShapes r;
   r.outputs.push_back(Shape{1, 2, *n});
-  return r;
 }
 
-InferredShapes infer_detection_output(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_detection_output(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<DetectionOutputParams>(ctx);
   check_positive(ctx, p.num_classes, "num_classes");
   check_positive(ctx, p.keep_top_k, "keep_top_k");
@@ -607,12 +580,10 @@ InferredShapes infer_detection_output(const Ctx& ctx, const std::vector<Shape>& 
               "confidence input {} does not hold {} class scores for each of {} priors", in[1].str(),
                           p.num_classes, priors);
   // The count of detections is data-dependent; keep_top_k per image is its upper bound.
-  InferredShapes r;
   r.outputs.push_back(Shape{1, 1, in[0][0] * p.keep_top_k, 7});
-  return r;
 }
 
-InferredShapes infer_roi_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_roi_pooling(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<ROIPoolingParams>(ctx);
   const Shape s = require_rank4(ctx, in[0]);
   const Shape& rois = in[1];
@@ -630,21 +601,17 @@ InferredShapes infer_roi_pooling(const Ctx& ctx, const std::vector<Shape>& in) {
                             p.output_dim, p.pooled_h, p.pooled_w);
     out_c = p.output_dim;
   }
-  InferredShapes r;
   r.outputs.push_back(Shape{rois[0], out_c, p.pooled_h, p.pooled_w});
-  return r;
 }
 
 // Nothing is known of an opaque layer: its outputs have the shapes the user gave, or input 0's shape.
-InferredShapes infer_opaque(const Ctx& ctx, const std::vector<Shape>& in) {
+void infer_opaque(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<OpaqueParams>(ctx);
   const size_t n = ctx.layer.outputs.size();
-  ctx.require(p.output_shapes.empty() || p.output_shapes.size() == n,
-              "{} output shapes for {} outputs", p.output_shapes.size(), n);
-  InferredShapes r;
+  ctx.require(p.output_shapes.empty() || p.output_shapes.size() == n, "{} output shapes for {} outputs",
+              p.output_shapes.size(), n);
   for (size_t i = 0; i < n; ++i)
     r.outputs.push_back(!p.output_shapes.empty() ? p.output_shapes[i] : in.empty() ? Shape{1} : in[0]);
-  return r;
 }
 
 }  // namespace
@@ -690,7 +657,19 @@ bool is_fusable_activation(LayerKind kind) {
   }
 }
 
-InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
+InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& input_shapes) {
+  std::vector<const Shape*> pointers;
+  pointers.reserve(input_shapes.size());
+  for (const Shape& s : input_shapes) pointers.push_back(&s);
+  InferredShapes r;
+  infer_shapes(layer, pointers.data(), pointers.size(), r);
+  return r;
+}
+
+void infer_shapes(const Layer& layer, const Shape* const* input_shapes, size_t n_inputs, InferredShapes& r) {
+  r.outputs.clear();
+  r.weights.clear();
+  const Inputs in(input_shapes, n_inputs);
   const Ctx ctx{layer};
   const auto& t = layer_type(layer.kind);
   const int n = static_cast<int>(in.size());
@@ -711,7 +690,6 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
       ctx.require(d >= 1, "input {} has shape {} with a non-positive dimension", i,
                   in[static_cast<size_t>(i)]);
 
-  InferredShapes r;
   switch (layer.kind) {
     case LayerKind::Input: {
       const auto& p = params_of<InputParams>(ctx);
@@ -720,38 +698,38 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
       r.outputs.push_back(p.shape);
       break;
     }
-    case LayerKind::Convolution: r = infer_conv(ctx, in); break;
-    case LayerKind::InnerProduct: r = infer_inner_product(ctx, in); break;
-    case LayerKind::Pooling: r = infer_pooling(ctx, in); break;
-    case LayerKind::PReLU: r = infer_prelu(ctx, in); break;
-    case LayerKind::BatchNorm: r = infer_batchnorm(ctx, in); break;
-    case LayerKind::Scale: r = infer_scale(ctx, in); break;
-    case LayerKind::LRN: r = infer_lrn(ctx, in); break;
-    case LayerKind::Concat: r = infer_concat(ctx, in); break;
-    case LayerKind::Eltwise: r = infer_eltwise(ctx, in); break;
-    case LayerKind::Softmax: r = infer_softmax(ctx, in); break;
-    case LayerKind::Dropout: r = infer_dropout(ctx, in); break;
-    case LayerKind::Flatten: r = infer_flatten(ctx, in); break;
-    case LayerKind::Reshape: r = infer_reshape(ctx, in); break;
-    case LayerKind::Split: r = infer_split(ctx, in); break;
-    case LayerKind::Slice: r = infer_slice(ctx, in); break;
-    case LayerKind::ChannelShuffle: r = infer_channel_shuffle(ctx, in); break;
-    case LayerKind::Permute: r = infer_permute(ctx, in); break;
-    case LayerKind::Pad: r = infer_pad(ctx, in); break;
-    case LayerKind::Deconvolution: r = infer_deconv(ctx, in); break;
-    case LayerKind::Crop: r = infer_crop(ctx, in); break;
-    case LayerKind::ArgMax: r = infer_argmax(ctx, in); break;
-    case LayerKind::Resize: r = infer_resize(ctx, in); break;
-    case LayerKind::Axpy: r = infer_axpy(ctx, in); break;
-    case LayerKind::Normalize: r = infer_normalize(ctx, in); break;
-    case LayerKind::PriorBox: r = infer_prior_box(ctx, in); break;
-    case LayerKind::DetectionOutput: r = infer_detection_output(ctx, in); break;
-    case LayerKind::ROIPooling: r = infer_roi_pooling(ctx, in); break;
-    case LayerKind::Opaque: r = infer_opaque(ctx, in); break;
+    case LayerKind::Convolution: infer_conv(ctx, in, r); break;
+    case LayerKind::InnerProduct: infer_inner_product(ctx, in, r); break;
+    case LayerKind::Pooling: infer_pooling(ctx, in, r); break;
+    case LayerKind::PReLU: infer_prelu(ctx, in, r); break;
+    case LayerKind::BatchNorm: infer_batchnorm(ctx, in, r); break;
+    case LayerKind::Scale: infer_scale(ctx, in, r); break;
+    case LayerKind::LRN: infer_lrn(ctx, in, r); break;
+    case LayerKind::Concat: infer_concat(ctx, in, r); break;
+    case LayerKind::Eltwise: infer_eltwise(ctx, in, r); break;
+    case LayerKind::Softmax: infer_softmax(ctx, in, r); break;
+    case LayerKind::Dropout: infer_dropout(ctx, in, r); break;
+    case LayerKind::Flatten: infer_flatten(ctx, in, r); break;
+    case LayerKind::Reshape: infer_reshape(ctx, in, r); break;
+    case LayerKind::Split: infer_split(ctx, in, r); break;
+    case LayerKind::Slice: infer_slice(ctx, in, r); break;
+    case LayerKind::ChannelShuffle: infer_channel_shuffle(ctx, in, r); break;
+    case LayerKind::Permute: infer_permute(ctx, in, r); break;
+    case LayerKind::Pad: infer_pad(ctx, in, r); break;
+    case LayerKind::Deconvolution: infer_deconv(ctx, in, r); break;
+    case LayerKind::Crop: infer_crop(ctx, in, r); break;
+    case LayerKind::ArgMax: infer_argmax(ctx, in, r); break;
+    case LayerKind::Resize: infer_resize(ctx, in, r); break;
+    case LayerKind::Axpy: infer_axpy(ctx, in, r); break;
+    case LayerKind::Normalize: infer_normalize(ctx, in, r); break;
+    case LayerKind::PriorBox: infer_prior_box(ctx, in, r); break;
+    case LayerKind::DetectionOutput: infer_detection_output(ctx, in, r); break;
+    case LayerKind::ROIPooling: infer_roi_pooling(ctx, in, r); break;
+    case LayerKind::Opaque: infer_opaque(ctx, in, r); break;
     case LayerKind::Clip: {
       const auto& p = params_of<ClipParams>(ctx);
       ctx.require(p.min <= p.max, "min {} is greater than max {}", p.min, p.max);
-      r = same_shape(in);
+      same_shape(in, r);
       break;
     }
     case LayerKind::ReLU:
@@ -762,7 +740,7 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
     case LayerKind::HardSwish:
     case LayerKind::HardSigmoid:
     case LayerKind::Power:
-      r = same_shape(in);
+      same_shape(in, r);
       break;
     case LayerKind::kCount:
       ctx.fail("invalid layer kind");
@@ -787,7 +765,6 @@ InferredShapes infer_shapes(const Layer& layer, const std::vector<Shape>& in) {
                            LimitText{Limit::TensorElems}));
     }
   }
-  return r;
 }
 
 }  // namespace convergy

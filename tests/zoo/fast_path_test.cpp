@@ -78,6 +78,40 @@ Graph reinferred(const Graph& g) {
   return out;
 }
 
+// The importer builds each layer with reused buffers (input shapes read in place, outputs in a vector kept
+// from layer to layer, names as views of the text): every blob shape and weight of the imported graph must
+// equal what shape inference gives for that layer alone, from copies of its input shapes. Imported a second
+// time, after every other network has gone through the same buffers, a network must come out the same.
+TEST(FastPath, ImportedShapesAndWeightsEqualFreshInference) {
+  const std::vector<Net> nets = networks();
+  std::vector<Graph> first;
+  for (const Net& n : nets) first.push_back(import_caffe_prototxt(n.text, n.name));
+  for (size_t k = 0; k < nets.size(); ++k) {
+    const Net& n = nets[k];
+    const Graph& g = first[k];
+    for (const Layer& l : g.layers()) {
+      std::vector<Shape> in;
+      for (BlobId b : l.inputs) in.push_back(g.blob(b).shape);
+      const InferredShapes fresh = infer_shapes(l, in);
+      const std::string at = n.name + " layer " + l.name;
+      ASSERT_EQ(fresh.outputs.size(), l.outputs.size()) << at;
+      for (size_t i = 0; i < l.outputs.size(); ++i) {
+        const Blob& out = g.blob(l.outputs[i]);
+        EXPECT_EQ(out.shape, fresh.outputs[i])
+            << at << ": " << out.shape.str() << " vs " << fresh.outputs[i].str();
+        EXPECT_EQ(out.producer, g.find_layer(l.name)) << at;
+      }
+      ASSERT_EQ(l.weights.size(), fresh.weights.size()) << at;
+      for (size_t w = 0; w < l.weights.size(); ++w) {
+        EXPECT_EQ(l.weights[w].role, fresh.weights[w].role) << at;
+        EXPECT_EQ(l.weights[w].shape, fresh.weights[w].shape) << at << " weight " << l.weights[w].role;
+        EXPECT_EQ(l.weights[w].learnable, fresh.weights[w].learnable) << at;
+      }
+    }
+    expect_same_graph(import_caffe_prototxt(n.text, n.name), g, n.name + " (imported again)");
+  }
+}
+
 TEST(FastPath, PassesOnAGivenGraphEqualPassesOnACopyAndReinferredShapes) {
   for (const Net& n : networks()) {
     const Graph imported = import_caffe_prototxt(n.text, n.name);

@@ -8,8 +8,10 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <span>
 #include <type_traits>
 #include <unordered_map>
@@ -55,6 +57,45 @@ std::string where_text(const Where& where) {
     return std::string(where);
 }
 
+// Equal names; the first bytes are compared before memcmp is called, since most names a field is compared
+// with differ there.
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+
+struct NoVisit {
+  void operator()(size_t, const Field&) const {}
+};
+
+// True when every field of `msg` passes check_fields, found in one pass over the fields: each name is looked
+// up once and a singular field given twice is caught by a bit per spec. This runs for every layer of every
+// network imported; check_fields then runs in full only to word the message of a file that has an error.
+// `visit(i, field)` is called for each field that has a spec, `i` its index in `specs`, so a caller can sort
+// the fields without comparing their names again.
+template <typename Visit = NoVisit>
+bool fields_valid(const Message& msg, std::span<const FieldSpec> specs, bool any_param, Visit&& visit = {}) {
+  if (specs.size() > 64) return false;
+  uint64_t seen = 0;
+  for (const Field& f : msg.fields) {
+    size_t i = 0;
+    while (i < specs.size() && !same_name(specs[i].name, f.name)) ++i;
+    if (i == specs.size()) {
+      if (any_param && f.name.size() > 6 && f.name.ends_with("_param") && f.kind == ValueKind::Message)
+        continue;
+      return false;
+    }
+    const FieldSpec& spec = specs[i];
+    if (spec.message != (f.kind == ValueKind::Message)) return false;
+    if (!spec.repeated) {
+      if (seen & (uint64_t{1} << i)) return false;
+      seen |= uint64_t{1} << i;
+    }
+    visit(i, f);
+  }
+  return true;
+}
+
 // Checks every field of `msg` against `specs`: unknown names (typos), singular fields given twice, and a
 // message where a value belongs or the other way round. With `any_param`, every `*_param` message is also
 // accepted (a layer may carry parameters for types it is not). `fail(pos, what)` adds the context.
@@ -62,6 +103,7 @@ std::string where_text(const Where& where) {
 template <typename Where, typename Fail>
 void check_fields(const Message& msg, std::span<const FieldSpec> specs, const Where& where, Fail&& fail,
                   bool any_param = false) {
+  if (fields_valid(msg, specs, any_param)) return;
   for (size_t i = 0; i < msg.fields.size(); ++i) {
     const Field& f = msg.fields[i];
     const FieldSpec* spec = nullptr;
@@ -95,7 +137,7 @@ void check_fields(const Message& msg, std::span<const FieldSpec> specs, const Wh
 class LayerCtx {
  public:
   LayerCtx(const Document& doc, std::string_view layer_name, const Message* param,
-           std::string_view param_name, const std::vector<Shape>& inputs, size_t n_tops)
+           std::string_view param_name, const std::vector<const Shape*>& inputs, size_t n_tops)
       : doc_(doc),
         name_(layer_name),
         param_(param),
@@ -106,7 +148,7 @@ class LayerCtx {
   [[noreturn]] void fail(Pos p, std::string_view what) const {
     doc_.fail(p, fmt::format("layer \"{}\": {}", name_, what));
   }
-  const Shape& input(size_t i) const { return inputs_.at(i); }
+  const Shape& input(size_t i) const { return *inputs_.at(i); }
   size_t num_inputs() const { return inputs_.size(); }
   size_t num_tops() const { return n_tops_; }
   std::string_view param_name() const { return param_name_; }
@@ -145,12 +187,19 @@ class LayerCtx {
     return to_int(*f, min, max);
   }
   int64_t get_int(std::string_view field, int64_t def, int64_t min, int64_t max) const {
-    return opt_int(field, min, max).value_or(def);
+    return get_int(find(field), def, min, max);
   }
   int64_t required_int(std::string_view field, int64_t min, int64_t max) const {
-    auto v = opt_int(field, min, max);
-    if (!v) fail(param_pos(), fmt::format("{} has no {}, expected {} >= {}", param_name_, field, field, min));
-    return *v;
+    return required_int(find(field), field, min, max);
+  }
+  // The same reads of a field found already (null when absent), for converters that find all their fields
+  // in one pass (ParamFields).
+  int64_t get_int(const Field* f, int64_t def, int64_t min, int64_t max) const {
+    return f ? to_int(*f, min, max) : def;
+  }
+  int64_t required_int(const Field* f, std::string_view field, int64_t min, int64_t max) const {
+    if (!f) fail(param_pos(), fmt::format("{} has no {}, expected {} >= {}", param_name_, field, field, min));
+    return to_int(*f, min, max);
   }
   float to_float(const Field& f) const {
     auto v = textproto::to_double(f);
@@ -168,8 +217,8 @@ class LayerCtx {
     if (!f) return std::nullopt;
     return to_float(*f);
   }
-  bool get_bool(std::string_view field, bool def) const {
-    const Field* f = find(field);
+  bool get_bool(std::string_view field, bool def) const { return get_bool(find(field), def); }
+  bool get_bool(const Field* f, bool def) const {
     if (!f) return def;
     auto v = textproto::to_bool(*f);
     if (!v)
@@ -177,7 +226,9 @@ class LayerCtx {
     return *v;
   }
   int get_enum(std::string_view field, int def, std::span<const EnumValue> values) const {
-    const Field* f = find(field);
+    return get_enum(find(field), def, values);
+  }
+  int get_enum(const Field* f, int def, std::span<const EnumValue> values) const {
     if (!f) return def;
     if (f->kind == ValueKind::Identifier && !f->negative) {
       for (const auto& v : values)
@@ -209,7 +260,8 @@ class LayerCtx {
   std::string_view name_;
   const Message* param_;
   std::string_view param_name_;
-  const std::vector<Shape>& inputs_;  // the caller's, alive while the layer is converted
+  // The shapes of the graph's blobs, which do not change while the layer is converted.
+  const std::vector<const Shape*>& inputs_;
   size_t n_tops_;
   Pos layer_pos_;
 };
@@ -219,30 +271,37 @@ struct Conversion {
   LayerParams params;
 };
 
-// Reads a 2-D window attribute given either as `<repeated>` (1 value for both axes, or 2 values for H
-// and W) or as `<base>_h` + `<base>_w`. Returns nullopt when neither is given. Caffe wants both _h and _w,
-// except for convolution padding, whose _h and _w each default to 0 (`lone_default`).
-std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string_view repeated,
-                                                  std::string_view base, int64_t min,
-                                                  std::optional<int64_t> lone_default = std::nullopt) {
-  // The names are built in place and the values counted without a list: this runs for every convolution
-  // and pooling layer of every network read. `base` is one of our own short names.
-  char h_buf[32], w_buf[32];
-  auto suffixed = [&](char* buf, char axis) {
-    const size_t n = std::min<size_t>(base.size(), sizeof h_buf - 2);
-    std::memcpy(buf, base.data(), n);
-    buf[n] = '_';
-    buf[n + 1] = axis;
-    return std::string_view(buf, n + 2);
-  };
-  const std::string_view h_name = suffixed(h_buf, 'h'), w_name = suffixed(w_buf, 'w');
-  const Field* fh = c.find(h_name);
-  const Field* fw = c.find(w_name);
-  const Field* values[3] = {nullptr, nullptr, nullptr};  // the first three values of `repeated`
-  size_t n_values = 0;
-  if (const Message* m = c.param())
-    for (const auto& f : m->fields)
-      if (f.name == repeated && n_values++ < 3) values[n_values - 1] = &f;
+// Names a converter reads, found in one pass over its *_param message (a convolution looked up a dozen
+// names, each a scan of the message): the first three fields of each name, and how many there are.
+template <size_t N>
+class ParamFields {
+ public:
+  ParamFields(const Message* param, const std::array<std::string_view, N>& names) {
+    if (!param) return;
+    for (const Field& f : param->fields)
+      for (size_t i = 0; i < N; ++i)
+        if (f.name == names[i]) {
+          if (count_[i] < 3) fields_[i][count_[i]] = &f;
+          ++count_[i];
+          break;
+        }
+  }
+  const Field* get(size_t i) const { return fields_[i][0]; }  // the first, or null
+  const Field* const* first_three(size_t i) const { return fields_[i]; }
+  size_t count(size_t i) const { return count_[i]; }
+
+ private:
+  const Field* fields_[N][3] = {};
+  size_t count_[N] = {};
+};
+
+// window() on fields found already: `fh` and `fw` the first fields named h_name and w_name, `values` the
+// first three of `repeated` and `n_values` their count.
+std::optional<std::pair<int64_t, int64_t>> window_of(const LayerCtx& c, std::string_view repeated,
+                                                     std::string_view h_name, std::string_view w_name,
+                                                     const Field* fh, const Field* fw,
+                                                     const Field* const* values, size_t n_values, int64_t min,
+                                                     std::optional<int64_t> lone_default = std::nullopt) {
   if (fh || fw) {
     if (n_values > 0)
       c.fail(values[0]->pos,
@@ -259,6 +318,31 @@ std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string
   const int64_t h = c.to_int(*values[0], min, LayerCtx::max_size());
   const int64_t w = n_values == 2 ? c.to_int(*values[1], min, LayerCtx::max_size()) : h;
   return std::pair{h, w};
+}
+
+// Reads a 2-D window attribute given either as `<repeated>` (1 value for both axes, or 2 values for H
+// and W) or as `<base>_h` + `<base>_w`. Returns nullopt when neither is given. Caffe wants both _h and _w,
+// except for convolution padding, whose _h and _w each default to 0 (`lone_default`).
+std::optional<std::pair<int64_t, int64_t>> window(const LayerCtx& c, std::string_view repeated,
+                                                  std::string_view base, int64_t min,
+                                                  std::optional<int64_t> lone_default = std::nullopt) {
+  // The names are built in place and the values counted without a list. `base` is one of our own short names.
+  char h_buf[32], w_buf[32];
+  auto suffixed = [&](char* buf, char axis) {
+    const size_t n = std::min<size_t>(base.size(), sizeof h_buf - 2);
+    std::memcpy(buf, base.data(), n);
+    buf[n] = '_';
+    buf[n + 1] = axis;
+    return std::string_view(buf, n + 2);
+  };
+  const std::string_view h_name = suffixed(h_buf, 'h'), w_name = suffixed(w_buf, 'w');
+  const Field* values[3] = {nullptr, nullptr, nullptr};  // the first three values of `repeated`
+  size_t n_values = 0;
+  if (const Message* m = c.param())
+    for (const auto& f : m->fields)
+      if (f.name == repeated && n_values++ < 3) values[n_values - 1] = &f;
+  return window_of(c, repeated, h_name, w_name, c.find(h_name), c.find(w_name), values, n_values, min,
+                   lone_default);
 }
 
 // ---- one converter per Caffe layer type -------------------------------------------------------------
@@ -283,27 +367,55 @@ constexpr FieldSpec kConvolutionFields[] = {{"num_output"},
                                             {"force_nd_im2col"}};
 
 ConvParams read_conv_params(const LayerCtx& c) {
+  // The most common names first: each field is compared with the names in this order.
+  enum : size_t {
+    NumOutput,
+    KernelSize,
+    Stride,
+    Pad,
+    BiasTerm,
+    Group,
+    Dilation,
+    Axis,
+    KernelH,
+    KernelW,
+    StrideH,
+    StrideW,
+    PadH,
+    PadW,
+    kNames
+  };
+  static constexpr std::array<std::string_view, kNames> names = {
+      "num_output", "kernel_size", "stride",   "pad",      "bias_term", "group", "dilation",
+      "axis",       "kernel_h",    "kernel_w", "stride_h", "stride_w",  "pad_h", "pad_w"};
+  const ParamFields<kNames> f(c.param(), names);
+  auto win = [&](size_t repeated, size_t h, size_t w, int64_t min, std::optional<int64_t> lone_default) {
+    return window_of(c, names[repeated], names[h], names[w], f.get(h), f.get(w), f.first_three(repeated),
+                     f.count(repeated), min, lone_default);
+  };
   ConvParams p;
-  p.num_output = c.required_int("num_output", 1, LayerCtx::max_size());
-  p.bias = c.get_bool("bias_term", true);
-  p.groups = c.get_int("group", 1, 1, LayerCtx::max_size());
-  if (const Field* f = c.find("axis")) {
-    const int64_t a = c.to_int(*f, -64, 64);
-    if (c.axis(f, a, c.input(0).rank()) != 1)
-      c.fail(f->value_pos, fmt::format("axis {}, expected 1 (channels of an NCHW input)", a));
+  p.num_output = c.required_int(f.get(NumOutput), "num_output", 1, LayerCtx::max_size());
+  p.bias = c.get_bool(f.get(BiasTerm), true);
+  p.groups = c.get_int(f.get(Group), 1, 1, LayerCtx::max_size());
+  if (const Field* a_field = f.get(Axis)) {
+    const int64_t a = c.to_int(*a_field, -64, 64);
+    if (c.axis(a_field, a, c.input(0).rank()) != 1)
+      c.fail(a_field->value_pos, fmt::format("axis {}, expected 1 (channels of an NCHW input)", a));
   }
-  auto kernel = window(c, "kernel_size", "kernel", 1);
+  auto kernel = win(KernelSize, KernelH, KernelW, 1, std::nullopt);
   if (!kernel)
     c.fail(c.param_pos(), fmt::format("{} has no kernel size, expected kernel_size or kernel_h and kernel_w",
                                       c.param_name()));
   std::tie(p.kernel_h, p.kernel_w) = *kernel;
-  std::tie(p.stride_h, p.stride_w) = window(c, "stride", "stride", 1).value_or(std::pair{1, 1});
+  std::tie(p.stride_h, p.stride_w) = win(Stride, StrideH, StrideW, 1, std::nullopt).value_or(std::pair{1, 1});
   int64_t pad_h = 0, pad_w = 0;
-  std::tie(pad_h, pad_w) = window(c, "pad", "pad", 0, 0).value_or(std::pair{0, 0});
+  std::tie(pad_h, pad_w) = win(Pad, PadH, PadW, 0, 0).value_or(std::pair{0, 0});
   p.pad_top = p.pad_bottom = pad_h;
   p.pad_left = p.pad_right = pad_w;
-  // Caffe has no dilation_h/_w; the window helper finds none and reads the repeated field.
-  std::tie(p.dilation_h, p.dilation_w) = window(c, "dilation", "dilation", 1).value_or(std::pair{1, 1});
+  // Caffe has no dilation_h/_w (the schema refuses them): only the repeated field.
+  std::tie(p.dilation_h, p.dilation_w) = window_of(c, "dilation", "dilation_h", "dilation_w", nullptr,
+                                                   nullptr, f.first_three(Dilation), f.count(Dilation), 1)
+                                             .value_or(std::pair{1, 1});
   return p;
 }
 
@@ -337,17 +449,41 @@ constexpr EnumValue kPoolMethods[] = {{"MAX", 0}, {"AVE", 1}, {"STOCHASTIC", 2}}
 constexpr EnumValue kRoundModes[] = {{"CEIL", 0}, {"FLOOR", 1}};
 
 Conversion convert_pooling(const LayerCtx& c) {
+  enum : size_t {
+    Pool,
+    KernelSize,
+    Stride,
+    Pad,
+    GlobalPooling,
+    KernelH,
+    KernelW,
+    StrideH,
+    StrideW,
+    PadH,
+    PadW,
+    RoundMode,
+    CeilMode,
+    kNames
+  };
+  static constexpr std::array<std::string_view, kNames> names = {
+      "pool",     "kernel_size", "stride", "pad",   "global_pooling", "kernel_h", "kernel_w",
+      "stride_h", "stride_w",    "pad_h",  "pad_w", "round_mode",     "ceil_mode"};
+  const ParamFields<kNames> fields(c.param(), names);
+  auto win = [&](size_t repeated, size_t h, size_t w, int64_t min) {
+    return window_of(c, names[repeated], names[h], names[w], fields.get(h), fields.get(w),
+                     fields.first_three(repeated), fields.count(repeated), min);
+  };
   PoolParams p;
-  const int method = c.get_enum("pool", 0, kPoolMethods);
+  const int method = c.get_enum(fields.get(Pool), 0, kPoolMethods);
   if (method == 2)
-    c.fail(c.find("pool")->value_pos, "pool STOCHASTIC is a training-time method, expected MAX or AVE");
+    c.fail(fields.get(Pool)->value_pos, "pool STOCHASTIC is a training-time method, expected MAX or AVE");
   p.method = method == 0 ? PoolMethod::Max : PoolMethod::Average;
-  p.global = c.get_bool("global_pooling", false);
-  auto kernel = window(c, "kernel_size", "kernel", 1);
+  p.global = c.get_bool(fields.get(GlobalPooling), false);
+  auto kernel = win(KernelSize, KernelH, KernelW, 1);
   if (p.global) {
     if (kernel) {
-      const Field* f = c.find("kernel_size");
-      c.fail((f ? f : c.find("kernel_h"))->pos,
+      const Field* f = fields.get(KernelSize);
+      c.fail((f ? f : fields.get(KernelH))->pos,
              "a kernel size is given with global_pooling, expected one of them");
     }
   } else if (!kernel) {
@@ -357,18 +493,19 @@ Conversion convert_pooling(const LayerCtx& c) {
   } else {
     std::tie(p.kernel_h, p.kernel_w) = *kernel;
   }
-  std::tie(p.stride_h, p.stride_w) = window(c, "stride", "stride", 1).value_or(std::pair{1, 1});
+  std::tie(p.stride_h, p.stride_w) = win(Stride, StrideH, StrideW, 1).value_or(std::pair{1, 1});
   int64_t pad_h = 0, pad_w = 0;
-  std::tie(pad_h, pad_w) = window(c, "pad", "pad", 0).value_or(std::pair{0, 0});
+  std::tie(pad_h, pad_w) = win(Pad, PadH, PadW, 0).value_or(std::pair{0, 0});
   p.pad_top = p.pad_bottom = pad_h;
   p.pad_left = p.pad_right = pad_w;
   if (p.global && (pad_h || pad_w || p.stride_h != 1 || p.stride_w != 1))
     c.fail(c.param_pos(), "global_pooling with padding or a stride, expected pad 0 and stride 1");
-  p.rounding = c.get_enum("round_mode", 0, kRoundModes) == 0 ? PoolRounding::Ceil : PoolRounding::Floor;
+  p.rounding =
+      c.get_enum(fields.get(RoundMode), 0, kRoundModes) == 0 ? PoolRounding::Ceil : PoolRounding::Floor;
   // `ceil_mode` comes from Caffe forks (e.g. for PyTorch-converted models); it cannot contradict round_mode.
-  if (const Field* f = c.find("ceil_mode")) {
-    const bool ceil = c.get_bool("ceil_mode", true);
-    if (c.find("round_mode") && ceil != (p.rounding == PoolRounding::Ceil))
+  if (const Field* f = fields.get(CeilMode)) {
+    const bool ceil = c.get_bool(f, true);
+    if (fields.get(RoundMode) && ceil != (p.rounding == PoolRounding::Ceil))
       c.fail(f->pos, "ceil_mode contradicts round_mode, expected only one of them");
     p.rounding = ceil ? PoolRounding::Ceil : PoolRounding::Floor;
   }
@@ -999,11 +1136,77 @@ struct NetState {
 struct LayerDef {
   const Field* field = nullptr;  // the `layer` field
   const Message* msg = nullptr;
-  std::string name;
+  std::string_view name;  // the file's text, or a name the importer made (kept in Importer::made_names_)
   const Field* type = nullptr;
   const Rule* rule = nullptr;
-  std::vector<const Field*> bottoms, tops;
+  std::span<const Field*const> bottoms, tops;  // in Importer::field_refs_
   const Message* param = nullptr;
+};
+
+// Names to ids by open addressing over views of the names, which point into the document or into names the
+// importer keeps (both outlive the import): one allocation for the whole table, where a std::unordered_map
+// of strings made two per name.
+class NameTable {
+ public:
+  void reserve(size_t names) {
+    size_t slots = 16;
+    while (slots < 2 * names) slots *= 2;
+    if (slots > slots_.size()) rehash(slots);
+  }
+  // The id stored under `name`, or null.
+  const int32_t* find(std::string_view name) const {
+    if (slots_.empty()) return nullptr;
+    const Slot& s = slots_[slot(name)];
+    return s.id >= 0 ? &s.id : nullptr;
+  }
+  // Stores `id` (>= 0) under `name`, replacing the id there.
+  void set(std::string_view name, int32_t id) {
+    if (2 * (count_ + 1) > slots_.size()) rehash(std::max<size_t>(16, 2 * slots_.size()));
+    Slot& s = slots_[slot(name)];
+    if (s.id < 0) {
+      s.name = name;
+      ++count_;
+    }
+    s.id = id;
+  }
+
+ private:
+  struct Slot {
+    std::string_view name;
+    int32_t id = -1;  // -1: empty
+  };
+  // Blob and layer names are short: eight bytes at a time, then a final mix for the low bits the mask keeps
+  // (std::hash's murmur cost twice as much).
+  static size_t hash(std::string_view name) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ name.size();
+    const char* p = name.data();
+    size_t n = name.size();
+    for (; n >= 8; p += 8, n -= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+      h ^= h >> 32;
+    }
+    uint64_t tail = 0;
+    for (size_t i = 0; i < n; ++i) tail |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    h = (h ^ tail) * 0xBF58476D1CE4E5B9ull;
+    return static_cast<size_t>(h ^ (h >> 31));
+  }
+  // The slot holding `name`, or the empty slot it would take; the table is never full.
+  size_t slot(std::string_view name) const {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash(name) & mask;; i = (i + 1) & mask)
+      if (slots_[i].id < 0 || slots_[i].name == name) return i;
+  }
+  void rehash(size_t n) {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(n, Slot{});
+    for (const Slot& s : old)
+      if (s.id >= 0) slots_[slot(s.name)] = s;
+  }
+
+  std::vector<Slot> slots_;
+  size_t count_ = 0;
 };
 
 // "module.layer" of a Python layer, from its python_param, for messages.
@@ -1060,30 +1263,38 @@ class Importer {
 
   NetState read_state(const Message& m) const;
   bool rule_matches(const Message& rule, const NetState& state) const;
-  LayerDef read_layer(const Field& f, size_t index) const;
+  LayerDef read_layer(const Field& f, size_t index);
   Shape read_input_shape(const Field& shape_field, std::string_view context) const;
-  const Shape* override_for(const std::string& input_name, bool first_input) const;
+  const Shape* override_for(std::string_view input_name, bool first_input) const;
   void add_layer(const LayerDef& def);
-  void add_data_layer(const LayerDef& def, const std::vector<std::string>& tops);
+  void add_data_layer(const LayerDef& def, const std::vector<std::string_view>& tops);
   std::optional<Shape> data_shape(const LayerDef& def) const;
   BlobId resolve(const LayerDef& def, const Field& bottom) const;
 
   const Document& doc_;
   const LoadOptions& options_;
   Graph graph_;
-  std::unordered_map<std::string, BlobId> blobs_;  // newest producer of each blob name
+  NameTable blobs_;  // newest producer of each blob name
   // Blobs of layers left out (labels, losses): a layer reading one is told why it is missing.
   std::unordered_map<std::string, std::string> dropped_blobs_;
   std::vector<std::string> dropped_layers_;
   std::string first_input_;
-  std::vector<Shape> shapes_scratch_;  // input shapes of the layer being added, reused from layer to layer
-  std::vector<std::string> tops_scratch_;  // top names of the layer being added, likewise
+  // The bottom and top fields of all layers, each layer's two runs contiguous; sized before the layers are
+  // read so that the LayerDefs' spans into it stay valid.
+  std::vector<const Field*> field_refs_;
+  std::vector<const Field*> tops_found_;  // the tops of the layer being read, before they join field_refs_
+  std::deque<std::string> made_names_;  // names of unnamed and renamed layers (a deque: they never move)
+  // Reused from layer to layer: the input blobs, their shapes and the top names of the layer being added.
+  std::vector<BlobId> inputs_scratch_;
+  std::vector<const Shape*> shapes_scratch_;
+  std::vector<std::string_view> tops_scratch_;
   // Inputs the file itself declares 1 high or 1 wide (not given by --input-shape): deploy files such as
   // OpenPose's declare such placeholders and resize the net at run time. A layer that then finds its input
   // smaller than its kernel is refused with the way to give the real size.
   std::vector<std::pair<std::string, Shape>> declared_inputs_;
-  void note_declared_input(const std::string& name, const Shape& shape) {
-    if (shape.rank() == 4 && (shape.h() == 1 || shape.w() == 1)) declared_inputs_.emplace_back(name, shape);
+  void note_declared_input(std::string_view name, const Shape& shape) {
+    if (shape.rank() == 4 && (shape.h() == 1 || shape.w() == 1))
+      declared_inputs_.emplace_back(std::string(name), shape);
   }
 };
 
@@ -1114,24 +1325,43 @@ bool Importer::rule_matches(const Message& rule, const NetState& state) const {
   return true;
 }
 
-LayerDef Importer::read_layer(const Field& f, size_t index) const {
+LayerDef Importer::read_layer(const Field& f, size_t index) {
   LayerDef d;
   d.field = &f;
   d.msg = &doc_.message(f);
-  const Field* name = find_field(*d.msg, "name");
   auto where = [&] {
+    const Field* name = find_field(*d.msg, "name");
     return name && name->kind == ValueKind::String ? fmt::format("layer \"{}\"", name->text) : std::string("layer");
   };
-  check_fields(
-      *d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
-  for (const auto& g : d.msg->fields) {
-    if (g.name == "type") d.type = &g;
-    if (g.name == "bottom") d.bottoms.push_back(&g);
-    if (g.name == "top") d.tops.push_back(&g);
+  // The check sorts the fields as it goes (kLayerFields starts with name, type, bottom, top); a file with an
+  // error gets its message from check_fields. Name and type are given at most once.
+  static_assert(kLayerFields[0].name == "name" && kLayerFields[1].name == "type" &&
+                kLayerFields[2].name == "bottom" && kLayerFields[3].name == "top");
+  const Field* name = nullptr;
+  const size_t first = field_refs_.size();
+  tops_found_.clear();
+  const bool valid = fields_valid(*d.msg, kLayerFields, true, [&](size_t spec, const Field& g) {
+    if (spec == 0) name = &g;
+    if (spec == 1) d.type = &g;
+    if (spec == 2) field_refs_.push_back(&g);
+    if (spec == 3) tops_found_.push_back(&g);
+  });
+  if (!valid) {
+    check_fields(
+        *d.msg, kLayerFields, where, [&](Pos p, std::string_view w) { fail(p, w); }, true);
+    throw_failure("internal: layer at {} fails the field check without a message", doc_.where(f.pos));
   }
+  const size_t n_bottoms = field_refs_.size() - first;
+  field_refs_.insert(field_refs_.end(), tops_found_.begin(), tops_found_.end());
+  d.bottoms = std::span<const Field* const>(field_refs_.data() + first, n_bottoms);
+  d.tops = std::span<const Field* const>(field_refs_.data() + first + n_bottoms, tops_found_.size());
   // Caffe accepts unnamed layers; the graph needs a name, so make one that says where the layer is.
-  d.name =
-      name ? std::string(string_value(*name, "name")) : fmt::format("layer{}_line{}", index + 1, f.pos.line);
+  if (name) {
+    d.name = string_value(*name, "name");
+  } else {
+    made_names_.push_back(fmt::format("layer{}_line{}", index + 1, f.pos.line));
+    d.name = made_names_.back();
+  }
   if (name && d.name.empty()) fail(name->value_pos, "empty layer name, expected a non-empty string");
   if (!d.type)
     fail(f.pos,
@@ -1161,27 +1391,27 @@ Shape Importer::read_input_shape(const Field& shape_field, std::string_view cont
   return s;
 }
 
-const Shape* Importer::override_for(const std::string& input_name, bool first_input) const {
+const Shape* Importer::override_for(std::string_view input_name, bool first_input) const {
   for (const auto& [name, shape] : options_.input_shapes)
     if (name == input_name || (name.empty() && first_input)) return &shape;
   return nullptr;
 }
 
 BlobId Importer::resolve(const LayerDef& def, const Field& bottom) const {
-  auto it = blobs_.find(std::string(bottom.text));
-  if (it == blobs_.end()) {
+  const BlobId* id = blobs_.find(bottom.text);
+  if (!id) {
     if (auto d = dropped_blobs_.find(std::string(bottom.text)); d != dropped_blobs_.end())
       fail(bottom.value_pos,
            fmt::format("layer \"{}\": bottom \"{}\" is {}, which inference leaves out, expected a blob of the "
                        "deploy network (remove this layer, or give the blob as an input with --input-shape)",
                        def.name, bottom.text, d->second));
   }
-  if (it == blobs_.end())
+  if (!id)
     fail(bottom.value_pos,
          fmt::format("layer \"{}\": bottom \"{}\" is not produced by any earlier layer or input, "
                      "expected the top of a layer above it",
                      def.name, bottom.text));
-  return it->second;
+  return *id;
 }
 
 // The int value of `field` in the message `msg_name` of a layer, if both are there.
@@ -1258,7 +1488,7 @@ std::optional<Shape> Importer::data_shape(const LayerDef& def) const {
   return Shape{batch, channels, *h, *w};
 }
 
-void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string>& tops) {
+void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string_view>& tops) {
   const std::string origin = doc_.where(def.field->pos);
   if (tops.empty())
     fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no top, expected one", def.name, def.type->text));
@@ -1273,10 +1503,10 @@ void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string
                      "(or crop_size or new_height/new_width in its parameters)",
                      def.name, def.type->text, tops[0]));
   }
-  const BlobId id = graph_.add_input(tops[0], std::move(shape), DataType::F32, origin);
-  blobs_[tops[0]] = id;
+  const BlobId id = graph_.add_input(std::string(tops[0]), std::move(shape), DataType::F32, origin);
+  blobs_.set(tops[0], id);
   for (size_t i = 1; i < tops.size(); ++i)
-    dropped_blobs_[tops[i]] = fmt::format("a label of data layer \"{}\"", def.name);
+    dropped_blobs_[std::string(tops[i])] = fmt::format("a label of data layer \"{}\"", def.name);
   graph_.add_note(fmt::format("{}: data layer \"{}\" ({}) is read as network input \"{}\" {}{}", origin, def.name,
                               def.type->text, tops[0], graph_.blob(id).shape.str(),
                               tops.size() > 1 ? fmt::format(" (its {} other top{} left out)", tops.size() - 1,
@@ -1285,16 +1515,17 @@ void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string
 }
 
 void Importer::add_layer(const LayerDef& def) {
-  const std::string origin = doc_.where(def.field->pos);
-  // Reused from layer to layer: assigning into strings that have room allocates nothing.
-  std::vector<std::string>& tops = tops_scratch_;
+  std::string origin = doc_.where(def.field->pos);
+  // Views of the document, which outlives the graph's construction.
+  std::vector<std::string_view>& tops = tops_scratch_;
   tops.resize(def.tops.size());
-  for (size_t i = 0; i < def.tops.size(); ++i) tops[i].assign(def.tops[i]->text);
+  for (size_t i = 0; i < def.tops.size(); ++i) tops[i] = def.tops[i]->text;
 
   if (def.rule->role == Role::Data) return add_data_layer(def, tops);
   if (def.rule->role == Role::Drop) {
     for (const auto& t : tops)
-      dropped_blobs_[t] = fmt::format("the output of training layer \"{}\" ({})", def.name, def.type->text);
+      dropped_blobs_[std::string(t)] =
+          fmt::format("the output of training layer \"{}\" ({})", def.name, def.type->text);
     dropped_layers_.push_back(fmt::format("{} ({}, line {})", def.name, def.type->text, def.field->pos.line));
     return;
   }
@@ -1316,14 +1547,16 @@ void Importer::add_layer(const LayerDef& def) {
     if (given == 0 && inputs.empty())
       fail(def.field->pos, fmt::format("layer \"{}\": Python layer {} has no bottom to take a shape from, expected "
                                        "--input-shape {}=...", def.name, what, tops.front()));
-    graph_.add_layer(def.name, LayerKind::Opaque, std::move(p), std::move(inputs), tops, origin);
+    graph_.add_layer_views(def.name, LayerKind::Opaque, std::move(p), inputs.data(), inputs.size(),
+                           tops.data(), tops.size(), origin);
     graph_.add_note(fmt::format("{}: Python layer \"{}\" ({}) is counted as a zero-cost layer whose outputs take {}; "
                                 "its real cost is unknown",
                                 origin, def.name, what,
                                 given ? "the shapes given by --input-shape" : "the shape of its first bottom "
                                 "(give --input-shape TOP=NxCxHxW for each top to set them)"),
                     true);
-    for (size_t i = 0; i < tops.size(); ++i) blobs_[tops[i]] = graph_.layer(graph_.num_layers() - 1).outputs.at(i);
+    for (size_t i = 0; i < tops.size(); ++i)
+      blobs_.set(tops[i], graph_.layer(graph_.num_layers() - 1).outputs.at(i));
     return;
   }
 
@@ -1355,10 +1588,11 @@ void Importer::add_layer(const LayerDef& def) {
                                  fmt::format("layer \"{}\": input \"{}\"", def.name, tops[i]));
       }
       if (!given) note_declared_input(tops[i], shape);
-      const std::string layer_name = tops.size() == 1 ? def.name : def.name + "/" + tops[i];
-      const LayerId id = graph_.add_layer(layer_name, LayerKind::Input, InputParams{std::move(shape)}, {},
-                                          {tops[i]}, origin);
-      blobs_[tops[i]] = graph_.layer(id).outputs.at(0);
+      const std::string layer_name =
+          tops.size() == 1 ? std::string(def.name) : fmt::format("{}/{}", def.name, tops[i]);
+      const LayerId id = graph_.add_layer_views(layer_name, LayerKind::Input, InputParams{std::move(shape)},
+                                                nullptr, 0, &tops[i], 1, origin);
+      blobs_.set(tops[i], graph_.layer(id).outputs.at(0));
     }
     return;
   }
@@ -1366,13 +1600,13 @@ void Importer::add_layer(const LayerDef& def) {
   if (tops.empty())
     fail(def.field->pos,
          fmt::format("layer \"{}\": a {} layer has no top, expected at least one", def.name, def.rule->type));
-  std::vector<BlobId> inputs;
-  std::vector<Shape>& shapes = shapes_scratch_;
+  std::vector<BlobId>& inputs = inputs_scratch_;
+  std::vector<const Shape*>& shapes = shapes_scratch_;
+  inputs.clear();
   shapes.clear();
-  inputs.reserve(def.bottoms.size());
   for (const Field* b : def.bottoms) {
     inputs.push_back(resolve(def, *b));
-    shapes.push_back(graph_.blob(inputs.back()).shape);
+    shapes.push_back(&graph_.blob(inputs.back()).shape);  // no blob is added while the layer is converted
   }
   if (inputs.empty())
     fail(def.field->pos, fmt::format("layer \"{}\": a {} layer has no bottom, expected at least one",
@@ -1385,10 +1619,10 @@ void Importer::add_layer(const LayerDef& def) {
                                 "layer with Caffe's output shape",
                                 origin, def.name, def.rule->type),
                     true);
-  const LayerId id =
-      graph_.add_layer(def.name, conv.kind, std::move(conv.params), std::move(inputs), tops, origin);
+  const LayerId id = graph_.add_layer_views(def.name, conv.kind, std::move(conv.params), inputs.data(),
+                                            inputs.size(), tops.data(), tops.size(), std::move(origin));
   const auto& outputs = graph_.layer(id).outputs;
-  for (size_t i = 0; i < tops.size(); ++i) blobs_[tops[i]] = outputs.at(i);
+  for (size_t i = 0; i < tops.size(); ++i) blobs_.set(tops[i], outputs.at(i));
 }
 
 Graph Importer::run() {
@@ -1419,6 +1653,9 @@ Graph Importer::run() {
   std::unordered_map<std::string_view, const Field*> names;  // views of LayerDef::name (defs never grows)
   std::vector<std::string> excluded;
   defs.reserve(layer_fields.size());
+  size_t n_layer_fields = 0;
+  for (const Field* f : layer_fields) n_layer_fields += doc_.message(*f).fields.size();
+  field_refs_.reserve(n_layer_fields);
   for (size_t i = 0; i < layer_fields.size(); ++i) {
     LayerDef d = read_layer(*layer_fields[i], i);
     bool included = true;
@@ -1432,7 +1669,7 @@ Graph Importer::run() {
     }
     if (any_include && !include_match) included = false;
     if (!included) {
-      excluded.push_back(d.name);
+      excluded.emplace_back(d.name);
       continue;
     }
     d.rule = find_rule(d.type->text);
@@ -1442,8 +1679,11 @@ Graph Importer::run() {
   }
   // A layer that reads only labels (the other tops of data layers) or outputs of training layers computes a
   // training target (e.g. a Python SiameseLabels layer feeding a contrastive loss): it has no place in
-  // inference either, whatever its type. A blob a kept layer writes again is no longer a label.
-  {
+  // inference either, whatever its type. A blob a kept layer writes again is no longer a label. Without data
+  // or training layers no blob is one, and the pass is skipped.
+  if (std::any_of(defs.begin(), defs.end(), [](const LayerDef& d) {
+        return d.rule && (d.rule->role == Role::Data || d.rule->role == Role::Drop);
+      })) {
     std::unordered_set<std::string_view> training;
     for (auto& d : defs) {
       const Role role = d.rule ? d.rule->role : Role::Layer;
@@ -1468,15 +1708,16 @@ Graph Importer::run() {
   // A new name must not take one a later layer has: every given name, collected at the first repeat (no
   // layer has been renamed before it).
   std::unordered_set<std::string> given_names;
-  // Most files name every layer once: a sorted list of views says so without a hash node per name, and the
+  // Most files name every layer once: a flat table of views says so without a hash node per name, and the
   // map is built only when some name repeats.
   bool repeats = false;
   {
-    std::vector<std::string_view> sorted;
-    sorted.reserve(defs.size());
-    for (const auto& d : defs) sorted.push_back(d.name);
-    std::sort(sorted.begin(), sorted.end());
-    repeats = std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end();
+    NameTable seen;
+    seen.reserve(defs.size());
+    for (size_t i = 0; i < defs.size() && !repeats; ++i) {
+      repeats = seen.find(defs[i].name) != nullptr;
+      seen.set(defs[i].name, static_cast<int32_t>(i));
+    }
   }
   if (repeats) names.reserve(defs.size());
   for (auto& d : defs) {
@@ -1486,13 +1727,14 @@ Graph Importer::run() {
     if (!fresh) {
       // Caffe accepts repeated names; the graph needs unique ones.
       if (given_names.empty())
-        for (const auto& e : defs) given_names.insert(e.name);
+        for (const auto& e : defs) given_names.emplace(e.name);
       std::string renamed;
       for (int k = 2; renamed.empty() || names.contains(renamed) || given_names.contains(renamed); ++k)
         renamed = fmt::format("{}_{}", d.name, k);
       graph_.add_note(fmt::format("{}: layer name \"{}\" repeats the layer at line {}; renamed \"{}\"",
                                   doc_.where(d.field->pos), d.name, it->second->pos.line, renamed));
-      d.name = renamed;
+      made_names_.push_back(std::move(renamed));
+      d.name = made_names_.back();
       names.emplace(d.name, d.field);
     }
   }
@@ -1612,7 +1854,7 @@ Graph Importer::run() {
     }
     if (!override_for(name, i == 0)) note_declared_input(name, shape);
     const BlobId id = graph_.add_input(name, std::move(shape), DataType::F32, doc_.where(inputs[i]->pos));
-    blobs_[name] = id;
+    blobs_.set(string_value(*inputs[i], "input"), id);  // a view of the document, which outlives the table
   }
   try {
     for (const auto& d : defs) add_layer(d);
@@ -1654,7 +1896,9 @@ Graph Importer::run() {
 Graph import_caffe_text(std::string text, const std::string& filename, const LoadOptions& options) {
   Document doc = Document::parse(std::move(text), filename, "layer");
   const CaffeFormat format = caffe_format(doc);
-  if (auto upgraded = upgrade_caffe_net(doc)) doc = Document::parse(std::move(*upgraded), filename, "layer");
+  if (format != CaffeFormat::V2)
+    if (auto upgraded = upgrade_caffe_net(doc))
+      doc = Document::parse(std::move(*upgraded), filename, "layer");
   Graph g = Importer(doc, options).run();
   if (format != CaffeFormat::V2)
     g.add_note(fmt::format("{}: the legacy {} format was upgraded to the current one, as Caffe does on load",
