@@ -11,6 +11,8 @@
 #include "zoo/nb201.h"
 #include "zoo/zoo.h"
 
+#include "graph_compare.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -19,6 +21,8 @@
 namespace convergy {
 namespace {
 
+using testing::expect_same_graph;
+
 struct Net {
   std::string name, text;
 };
@@ -26,42 +30,9 @@ struct Net {
 std::vector<Net> networks() {
   std::vector<Net> nets;
   for (const auto& e : zoo_entries()) nets.push_back({e.name + ".prototxt", std::string(e.text)});
-  for (uint64_t i = 0; i < 12; ++i) nets.push_back({"nb201_" + std::to_string(i) + ".prototxt", nb201_prototxt(i)});
+  for (uint64_t i = 0; i < 12; ++i)
+    nets.push_back({"nb201_" + std::to_string(i) + ".prototxt", nb201_prototxt(i)});
   return nets;
-}
-
-void expect_same_graph(const Graph& a, const Graph& b, const std::string& what) {
-  ASSERT_EQ(a.num_layers(), b.num_layers()) << what;
-  ASSERT_EQ(a.num_blobs(), b.num_blobs()) << what;
-  EXPECT_EQ(a.outputs(), b.outputs()) << what;
-  for (int i = 0; i < a.num_blobs(); ++i) {
-    const Blob &x = a.blob(i), &y = b.blob(i);
-    EXPECT_EQ(x.name, y.name) << what << " blob " << i;
-    EXPECT_EQ(x.shape, y.shape) << what << " blob " << x.name << ": " << x.shape.str() << " vs " << y.shape.str();
-    EXPECT_EQ(x.dtype, y.dtype) << what << " blob " << x.name;
-    EXPECT_EQ(x.producer, y.producer) << what << " blob " << x.name;
-  }
-  for (int i = 0; i < a.num_layers(); ++i) {
-    const Layer &x = a.layer(i), &y = b.layer(i);
-    const std::string at = what + " layer " + x.name;
-    EXPECT_EQ(x.name, y.name) << at;
-    EXPECT_EQ(x.kind, y.kind) << at;
-    EXPECT_EQ(x.params.index(), y.params.index()) << at;
-    EXPECT_EQ(x.inputs, y.inputs) << at;
-    EXPECT_EQ(x.outputs, y.outputs) << at;
-    EXPECT_EQ(x.origin, y.origin) << at;
-    ASSERT_EQ(x.weights.size(), y.weights.size()) << at;
-    for (size_t w = 0; w < x.weights.size(); ++w) {
-      EXPECT_EQ(x.weights[w].role, y.weights[w].role) << at;
-      EXPECT_EQ(x.weights[w].shape, y.weights[w].shape) << at << " weight " << x.weights[w].role;
-      EXPECT_EQ(x.weights[w].learnable, y.weights[w].learnable) << at;
-    }
-    ASSERT_EQ(x.fused_activation.has_value(), y.fused_activation.has_value()) << at;
-    if (x.fused_activation) {
-      EXPECT_EQ(x.fused_activation->layer_name, y.fused_activation->layer_name) << at;
-    }
-    EXPECT_EQ(b.find_layer(x.name), i) << at;
-  }
 }
 
 // The general path: every layer of `g` added again through add_layer, which re-infers shapes and weights.
@@ -134,7 +105,8 @@ TEST(FastPath, PassesWithoutTheChangeListGiveTheSameGraph) {
     const Graph imported = import_caffe_prototxt(n.text, n.name);
     const PassResult full = run_passes(imported);
     const PassResult graph_only = run_passes(Graph(imported), PassOptions::graph_only());
-    EXPECT_FALSE(full.changes.empty()) << n.name;  // every zoo and NB201 network has something to fold or fuse
+    // Every zoo and NB201 network has something to fold or fuse.
+    EXPECT_FALSE(full.changes.empty()) << n.name;
     EXPECT_TRUE(graph_only.changes.empty()) << n.name;
     expect_same_graph(full.graph, graph_only.graph, n.name + " (graph only)");
   }
@@ -142,7 +114,8 @@ TEST(FastPath, PassesWithoutTheChangeListGiveTheSameGraph) {
 
 TEST(FastPath, PredictorAndPredictNetworksEqualPredictNetwork) {
   model::Model m;
-  m.feature_set = "conv=macs,macs*[kernel_h=3],in_bytes,1;pool=out_elems,1;fc=macs,1;other=out_elems,1;net=layers,1";
+  m.feature_set =
+      "conv=macs,macs*[kernel_h=3],in_bytes,1;pool=out_elems,1;fc=macs,1;other=out_elems,1;net=layers,1";
   m.method = model::Method::Wls;
   m.target = "energy_mj";
   const model::FeatureSet fs = model::parse_feature_set(m.feature_set);
@@ -158,9 +131,11 @@ TEST(FastPath, PredictorAndPredictNetworksEqualPredictNetwork) {
 
   const std::vector<Net> nets = networks();
   std::vector<NetworkFeatures> features;
-  for (const Net& n : nets) features.push_back(network_features(run_passes(import_caffe_prototxt(n.text, n.name)).graph));
+  for (const Net& n : nets)
+    features.push_back(network_features(run_passes(import_caffe_prototxt(n.text, n.name)).graph));
   model::Predictor predictor(m);
-  const auto threaded = model::predict_networks(m, features.size(), [&](size_t i) { return features[i]; }, 2);
+  const auto threaded = model::predict_networks(
+      m, features.size(), [&](size_t i) { return features[i]; }, 2);
   ASSERT_EQ(threaded.size(), nets.size());
   for (size_t i = 0; i < nets.size(); ++i) {
     const model::NetworkPrediction general = model::predict_network(m, features[i]);
@@ -171,7 +146,8 @@ TEST(FastPath, PredictorAndPredictNetworksEqualPredictNetwork) {
       ASSERT_EQ(p.layers.size(), general.layers.size()) << nets[i].name;
       for (size_t l = 0; l < p.layers.size(); ++l) {
         EXPECT_EQ(p.layers[l].name, general.layers[l].name) << nets[i].name;
-        EXPECT_EQ(p.layers[l].predicted, general.layers[l].predicted) << nets[i].name << " " << p.layers[l].name;
+        EXPECT_EQ(p.layers[l].predicted, general.layers[l].predicted)
+            << nets[i].name << " " << p.layers[l].name;
       }
     }
   }
@@ -184,13 +160,16 @@ TEST(FastPath, PredictNetworksReportsTheFirstFailureInListOrder) {
   m.target = "energy_mj";
   m.subs.push_back({model::Group::Conv, model::parse_feature_set("conv=macs").terms[0], {1e-6}});
   std::vector<Net> nets;
-  for (uint64_t i = 0; i < 40; ++i) nets.push_back({"nb201_" + std::to_string(i) + ".prototxt", nb201_prototxt(i)});
+  for (uint64_t i = 0; i < 40; ++i)
+    nets.push_back({"nb201_" + std::to_string(i) + ".prototxt", nb201_prototxt(i)});
   nets[13].text += "layer { name: \"broken\" type: \"ReLU\" bottom: \"missing\" top: \"x\" }\n";
   nets[29].text += "layer { name: \"broken\" }\n";
   try {
     model::predict_networks(
         m, nets.size(),
-        [&](size_t i) { return network_features(run_passes(import_caffe_prototxt(nets[i].text, nets[i].name)).graph); },
+        [&](size_t i) {
+          return network_features(run_passes(import_caffe_prototxt(nets[i].text, nets[i].name)).graph);
+        },
         2);
     FAIL() << "no error";
   } catch (const std::exception& e) {
