@@ -7,6 +7,7 @@
 #include "import/load.h"
 #include "import/text_format.h"
 #include "model/model.h"
+#include "util/heap.h"
 #include "zoo/nb201.h"
 #include "zoo/zoo.h"
 
@@ -46,9 +47,12 @@ const Set& nb201_set() {
 }
 
 // A model shaped like the fitted Nano models (per-group MACs and kernel-size terms, constants, an interval),
-// with made-up coefficients: the benchmark times the path, not the fit.
+// with made-up coefficients: the benchmark times the path, not the fit. NB201_BENCH_MODEL=model.json times a
+// fitted model instead (with its training-domain checks), e.g. the one bench/python_predict_bench.py uses,
+// so the Python and C++ figures are for the same model.
 const model::Model& bench_model() {
   static const model::Model m = [] {
+    if (const char* path = std::getenv("NB201_BENCH_MODEL"); path && *path) return model::load_model(path);
     model::Model r;
     r.feature_set =
         "conv=macs,macs*[kernel_h=1],macs*[kernel_h=3],1;pool=out_elems,1;fc=macs,1;other=out_elems,1";
@@ -117,6 +121,34 @@ void BM_Nb201TextToPredictionThreads(benchmark::State& state) {
   report(state, s.texts.size(), s.layers);
 }
 BENCHMARK(BM_Nb201TextToPredictionThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The case bench/python_predict_bench.py times from Python, in C++: a list of 10,000 texts (the set ten times
+// over) predicted in one call, its 10,000 results (with their per-layer breakdowns) held until the next call
+// has finished, as `preds = model.predict(texts)` in a Python loop holds them. Compare like with like: run both
+// with NB201_BENCH_MODEL set to the model the Python benchmark loads. NB201_LIST=N sets another length.
+void BM_Nb201List(benchmark::State& state) {
+  const Set& s = nb201_set();
+  const int threads = static_cast<int>(state.range(0));
+  static const size_t kCount = [] {
+    const char* env = std::getenv("NB201_LIST");
+    const long n = env ? std::atol(env) : 0;
+    return n > 0 ? static_cast<size_t>(n) : size_t{10'000};
+  }();
+  std::vector<model::NetworkPrediction> preds;
+  for (auto _ : state) {
+    preds = model::predict_networks(
+        bench_model(), kCount,
+        [&](size_t i) {
+          const size_t k = i % s.texts.size();
+          return network_features(
+              run_passes(import_caffe_prototxt(s.texts[k], s.names[k]), PassOptions::graph_only()).graph);
+        },
+        threads);
+    benchmark::DoNotOptimize(preds.back().predicted);
+  }
+  report(state, kCount, s.layers * kCount / s.texts.size());
+}
+BENCHMARK(BM_Nb201List)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Where the time goes: each stage alone over the NB201 set (the earlier stages' results are prepared once).
 // 0: text-format parse; 1: import (parse + Caffe rules + graph with shapes); 2: passes; 3: features;
@@ -197,4 +229,13 @@ const bool registered = [] {
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// The heap set up as the CLI and the Python module set it (util/heap.h); CONVERGY_MALLOC_DEFAULTS=1 times
+// glibc's defaults instead.
+int main(int argc, char** argv) {
+  benchmark::AddCustomContext("heap", convergy::retain_freed_memory().detail);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

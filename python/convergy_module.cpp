@@ -7,6 +7,7 @@
 #include "model/dataset.h"
 #include "model/model.h"
 #include "util/error.h"
+#include "util/heap.h"
 #include "zoo/nb201.h"
 
 #include <pybind11/pybind11.h>
@@ -228,6 +229,16 @@ model::Model fit(const std::string& csv_text, const std::string& csv_path, const
 
 PYBIND11_MODULE(_convergy, m) {
   m.doc() = "convergy: per-layer energy and latency prediction of ConvNets (C++ core)";
+  // A search scores thousands of networks through this module: keep freed memory in the heap rather than
+  // returning it to the OS after each one (util/heap.h; CONVERGY_MALLOC_DEFAULTS=1 before import opts out).
+  retain_freed_memory();
+  m.def("heap_settings", [] {
+    const HeapSettings& h = retain_freed_memory();
+    py::dict d;
+    d["applied"] = h.applied;
+    d["detail"] = h.detail;
+    return d;
+  }, "What convergy set in the process's malloc at import (see README, Prediction speed).");
 
   // Bad input (a malformed network, CSV or model) is a ValueError, as Python expects; anything else a
   // RuntimeError. Both carry the CLI's one-line message.

@@ -13,10 +13,10 @@ import io
 import os
 
 from . import _convergy
-from ._convergy import BadInputError, Error, Network, feature_names, nb201_prototxt
+from ._convergy import BadInputError, Error, Network, feature_names, heap_settings, nb201_prototxt
 
 __all__ = ["load", "Model", "Prediction", "Network", "BadInputError", "Error", "from_torch", "feature_names",
-           "nb201_prototxt", "layers_array"]
+           "heap_settings", "nb201_prototxt", "layers_array"]
 
 
 def load(source, name=""):

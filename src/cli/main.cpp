@@ -3,6 +3,7 @@
 #include "cli/command.h"
 #include "convergy/version.h"
 #include "util/error.h"
+#include "util/heap.h"
 
 #include <fmt/core.h>
 
@@ -37,6 +38,7 @@ std::string printable(std::string_view message) {
 
 int main(int argc, char** argv) {
   using namespace convergy;
+  retain_freed_memory();  // predict and fit read thousands of networks: see util/heap.h
   CLI::App app{"convergy: measure and predict the energy and latency of ConvNet inference", "convergy"};
   app.set_version_flag("--version", std::string("convergy ") + CONVERGY_VERSION);
   app.require_subcommand(1);

@@ -164,3 +164,24 @@ def test_example_scores_candidates(model_path):
                         str(model_path), "--count", "1000"], capture_output=True, text=True, check=True)
     assert r.stdout.startswith("scored 1000 candidates with ")
     assert "best: candidate " in r.stdout
+
+
+def test_heap_settings_at_import_and_the_opt_out():
+    """Importing convergy keeps freed memory in glibc's heap (util/heap.h); CONVERGY_MALLOC_DEFAULTS=1 before the
+    import leaves the process's malloc as it was."""
+    code = "import json, convergy; print(json.dumps(convergy.heap_settings()))"
+
+    def settings(**extra):
+        env = {k: v for k, v in os.environ.items() if k != "CONVERGY_MALLOC_DEFAULTS"}
+        env.update(extra)
+        r = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        return json.loads(r.stdout)
+
+    assert settings(CONVERGY_MALLOC_DEFAULTS="1") == {
+        "applied": False, "detail": "glibc malloc defaults kept (CONVERGY_MALLOC_DEFAULTS=1)"}
+    on = settings()
+    if on["applied"]:
+        assert on["detail"] == "glibc malloc: trim threshold 128 MB, mmap threshold 32 MB"
+    else:  # a sanitizer's allocator, or not glibc
+        assert "defaults kept" in on["detail"], on
+    assert convergy.heap_settings()["applied"] == on["applied"]
