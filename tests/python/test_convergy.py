@@ -166,6 +166,20 @@ def test_example_scores_candidates(model_path):
     assert "best: candidate " in r.stdout
 
 
+def test_example_default_model_crowns_a_positive_energy_with_an_interval():
+    """Without --model the example fits the `transfer` default on the Nano networks, which never had pooling or
+    element-wise layers: the winner must still cost something, carry an interval, and be flagged as outside the
+    training data (a `macs+mem` fit predicts negative energy for some candidates)."""
+    r = subprocess.run([sys.executable, os.path.join(SOURCE, "examples", "score_candidates.py"), "--shared-data",
+                        os.environ["CONVERGY_SHARED_DATA"]], capture_output=True, text=True, check=True)
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("scored 1000 candidates with transfer/"), r.stdout
+    best = lines[1].split()
+    assert best[:2] == ["best:", "candidate"] and float(best[3]) > 0 and best[4] == "mJ", r.stdout
+    assert "(interval " in lines[1], r.stdout
+    assert lines[2].startswith("outside the training data ("), r.stdout
+
+
 def test_heap_settings_at_import_and_the_opt_out():
     """Importing convergy keeps freed memory in glibc's heap (util/heap.h); CONVERGY_MALLOC_DEFAULTS=1 before the
     import leaves the process's malloc as it was."""
