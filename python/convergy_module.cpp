@@ -161,7 +161,9 @@ py::list layers_list(const model::NetworkPrediction& p) {
 // Where the network leaves the model's training domain; None for a model file without a domain (format 1.0),
 // as `convergy predict --format json` writes null.
 py::object extrapolation_of(const PredictionResult& r) {
-  return r.model->has_domain ? py::object(py::cast(r.p.extrapolation)) : py::none();
+  // None: a model file without a training domain (format 1.0), nothing checked; the one finding such a model
+  // still gives, a prediction that is not positive, is listed all the same (as the CLI's JSON does).
+  return r.model->has_domain || !r.p.extrapolation.empty() ? py::object(py::cast(r.p.extrapolation)) : py::none();
 }
 
 // Everything NetworkPrediction holds, so that a field added there needs one line here (and one property

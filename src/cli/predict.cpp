@@ -106,12 +106,12 @@ int run_predict(const PredictOptions& opt) {
     }
     if (!p.extrapolation.empty()) {
       // The table keeps one line per network: the first finding, and how many more the JSON lists.
-      note += fmt::format("{}extrapolation: {}{}; interval x{:.2f} wider", note.empty() ? "" : "; ", p.extrapolation[0],
-                          p.extrapolation.size() > 1 ? fmt::format(" (+{} more)", p.extrapolation.size() - 1) : "",
-                          p.interval_widening);
-    } else if (!m.domain) {
-      note += std::string(note.empty() ? "" : "; ") + "model file has no training domain (format 1.0): not checked";
+      note += fmt::format("{}extrapolation: {}{}", note.empty() ? "" : "; ", p.extrapolation[0],
+                          p.extrapolation.size() > 1 ? fmt::format(" (+{} more)", p.extrapolation.size() - 1) : "");
+      if (p.lower) note += fmt::format("; interval x{:.2f} wider", p.interval_widening);
     }
+    if (!m.domain)
+      note += std::string(note.empty() ? "" : "; ") + "model file has no training domain (format 1.0): not checked";
     table.add_row({given, number(p.predicted), number(p.lower), number(p.upper), note});
     csv.add_row({given, m.target, m.unit, number(p.predicted), number(p.lower), number(p.upper), id});
     Json layers = Json::array();
@@ -128,8 +128,9 @@ int run_predict(const PredictOptions& opt) {
               {"model", id}};
     if (p.network_terms != 0.0) j["network_terms"] = p.network_terms;
     j["unmodelled_groups"] = p.unmodelled_groups;
-    // null: the model file (format 1.0) has no training domain, so nothing was checked.
-    j["extrapolation"] = m.domain ? Json(p.extrapolation) : Json(nullptr);
+    // null: the model file (format 1.0) has no training domain, so nothing was checked; a prediction that is
+    // not positive is listed even then.
+    j["extrapolation"] = m.domain || !p.extrapolation.empty() ? Json(p.extrapolation) : Json(nullptr);
     j["interval_widening"] = p.interval_widening;
     j["layers"] = layers;
     all.push_back(std::move(j));

@@ -887,6 +887,13 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
       out.interval_widening = (1.0 + u * per_layer) * (1.0 + network_decades);
     }
   }
+  // A total that is not positive is no energy or time at all: terms of opposite signs cancel (a least-squares
+  // fit far from its training data). Said first, whatever else was found; such a prediction has no interval.
+  if (out.predicted <= 0)
+    out.extrapolation.insert(out.extrapolation.begin(),
+                             fmt::format("predicted {:.4g} {}: not positive, so not a possible {} (the model's terms "
+                                         "cancel on this network); no interval",
+                                         out.predicted, model.unit, model.target));
   if (model.interval && out.predicted > 0) {
     std::tie(out.lower, out.upper) = model.interval->bounds(out.predicted, out.interval_widening);
   }

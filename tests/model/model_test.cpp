@@ -236,6 +236,36 @@ TEST(Model, UnmodelledGroupsAreReportedNotGuessed) {
   EXPECT_FALSE(p.layers.back().predicted.has_value());
 }
 
+// Terms of opposite signs can cancel on a network far from the training data (a least-squares fit of
+// macs+mem on the Nano networks predicts -3 mJ for some NB201 cells): such a total is no energy, says so
+// first, and has no interval, with or without a training domain in the model.
+TEST(Model, APredictionThatIsNotPositiveSaysSoFirstAndHasNoInterval) {
+  Dataset d = synthetic_networks(60, 9, 0.02);
+  Model m = fit_model(d, build_design(d, parse_feature_set("conv=macs,1;fc=macs,1;method=ols")), all_rows(d), {});
+  ASSERT_TRUE(m.interval.has_value());
+  const NetworkFeatures& net = *d.networks[0];
+  NetworkPrediction ok = predict_network(m, net);
+  ASSERT_GT(ok.predicted, 0.0);
+  EXPECT_TRUE(ok.lower.has_value());
+  for (const auto& line : ok.extrapolation) EXPECT_THAT(line, ::testing::Not(HasSubstr("not positive")));
+
+  // The same model with its conv intercept pushed down until the total for this network is negative.
+  Model cancel = m;
+  for (auto& sub : cancel.subs)
+    if (sub.group == Group::Conv)
+      for (size_t t = 0; t < sub.terms.size(); ++t)
+        if (sub.terms[t].is_constant()) sub.coef[t] -= 2.0 * ok.predicted;
+  NetworkPrediction p = predict_network(cancel, net);
+  ASSERT_LT(p.predicted, 0.0);
+  ASSERT_FALSE(p.extrapolation.empty());
+  EXPECT_THAT(p.extrapolation.front(), HasSubstr("not positive, so not a possible energy_mj"));
+  EXPECT_FALSE(p.lower.has_value());
+  EXPECT_FALSE(p.upper.has_value());
+  cancel.domain.reset();
+  EXPECT_THAT(predict_network(cancel, net).extrapolation,
+              ::testing::ElementsAre(HasSubstr("not positive")));
+}
+
 TEST(Model, IntervalsCoverHeldOutNetworks) {
   Dataset d = synthetic_networks(400, 8, 0.05);
   Design des = build_design(d, parse_feature_set("conv=macs,1;fc=macs,1"));
