@@ -124,11 +124,13 @@ BENCHMARK(BM_Nb201TextToPredictionThreads)->Arg(1)->Arg(2)->Unit(benchmark::kMil
 
 // The case bench/python_predict_bench.py times from Python, in C++: a list of 10,000 texts (the set ten times
 // over) predicted in one call, its 10,000 results (with their per-layer breakdowns) held until the next call
-// has finished, as `preds = model.predict(texts)` in a Python loop holds them. Compare like with like: run both
-// with NB201_BENCH_MODEL set to the model the Python benchmark loads. NB201_LIST=N sets another length.
+// has finished, as `preds = model.predict(texts)` in a Python loop holds them. Compare like with like: run
+// both with NB201_BENCH_MODEL set to the model the Python benchmark loads. NB201_LIST=N sets another length.
+// Second argument 0: totals only, no per-layer breakdown kept (Python's predict(..., layers=False)).
 void BM_Nb201List(benchmark::State& state) {
   const Set& s = nb201_set();
   const int threads = static_cast<int>(state.range(0));
+  const bool keep_layers = state.range(1) != 0;
   static const size_t kCount = [] {
     const char* env = std::getenv("NB201_LIST");
     const long n = env ? std::atol(env) : 0;
@@ -143,12 +145,19 @@ void BM_Nb201List(benchmark::State& state) {
           return network_features(
               run_passes(import_caffe_prototxt(s.texts[k], s.names[k]), PassOptions::graph_only()).graph);
         },
-        threads);
+        threads, keep_layers);
     benchmark::DoNotOptimize(preds.back().predicted);
   }
   report(state, kCount, s.layers * kCount / s.texts.size());
 }
-BENCHMARK(BM_Nb201List)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Nb201List)
+    ->ArgNames({"threads", "layers"})
+    ->Args({1, 1})
+    ->Args({2, 1})
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Where the time goes: each stage alone over the NB201 set (the earlier stages' results are prepared once).
 // 0: text-format parse; 1: import (parse + Caffe rules + graph with shapes); 2: passes; 3: features;

@@ -146,7 +146,9 @@ struct PredictionResult {
   model::NetworkPrediction p;
 };
 
-py::list layers_list(const model::NetworkPrediction& p) {
+// None when the breakdown was not kept (predict(..., layers=False)): missing, not empty.
+py::object layers_list(const model::NetworkPrediction& p) {
+  if (!p.layers_kept) return py::none();
   py::list layers;
   for (const auto& l : p.layers) {
     py::dict ld;
@@ -163,7 +165,8 @@ py::list layers_list(const model::NetworkPrediction& p) {
 py::object extrapolation_of(const PredictionResult& r) {
   // None: a model file without a training domain (format 1.0), nothing checked; the one finding such a model
   // still gives, a prediction that is not positive, is listed all the same (as the CLI's JSON does).
-  return r.model->has_domain || !r.p.extrapolation.empty() ? py::object(py::cast(r.p.extrapolation)) : py::none();
+  return r.model->has_domain || !r.p.extrapolation.empty() ? py::object(py::cast(r.p.extrapolation))
+                                                           : py::none();
 }
 
 // Everything NetworkPrediction holds, so that a field added there needs one line here (and one property
@@ -234,13 +237,16 @@ PYBIND11_MODULE(_convergy, m) {
   // A search scores thousands of networks through this module: keep freed memory in the heap rather than
   // returning it to the OS after each one (util/heap.h; CONVERGY_MALLOC_DEFAULTS=1 before import opts out).
   retain_freed_memory();
-  m.def("heap_settings", [] {
-    const HeapSettings& h = retain_freed_memory();
-    py::dict d;
-    d["applied"] = h.applied;
-    d["detail"] = h.detail;
-    return d;
-  }, "What convergy set in the process's malloc at import (see README, Prediction speed).");
+  m.def(
+      "heap_settings",
+      [] {
+        const HeapSettings& h = retain_freed_memory();
+        py::dict d;
+        d["applied"] = h.applied;
+        d["detail"] = h.detail;
+        return d;
+      },
+      "What convergy set in the process's malloc at import (see README, Prediction speed).");
 
   // Bad input (a malformed network, CSV or model) is a ValueError, as Python expects; anything else a
   // RuntimeError. Both carry the CLI's one-line message.
@@ -335,7 +341,7 @@ PYBIND11_MODULE(_convergy, m) {
            })
       .def(
           "predict_many",
-          [](const model::Model& self, const py::list& items, int threads) {
+          [](const model::Model& self, const py::list& items, int threads, bool keep_layers) {
             // Copy what each item names out of Python first; then import, passes, features and model run on
             // every core without the GIL.
             // The prototxt texts are read in place without the GIL: a tuple keeps every item alive even if
@@ -360,7 +366,7 @@ PYBIND11_MODULE(_convergy, m) {
                       return **f;
                     return features_of(load_source(std::get<Source>(inputs[i])));
                   },
-                  threads);
+                  threads, keep_layers);
             }
             const auto tag = model_tag(self);
             py::list out(preds.size());
@@ -368,5 +374,5 @@ PYBIND11_MODULE(_convergy, m) {
               out[i] = py::cast(PredictionResult{tag, std::move(preds[i])});
             return out;
           },
-          py::arg("items"), py::arg("threads") = 0);
+          py::arg("items"), py::arg("threads") = 0, py::arg("layers") = true);
 }

@@ -44,7 +44,8 @@ Network.layers_array = property(layers_array, doc=layers_array.__doc__)
 
 class Prediction:
     """The prediction of one network: `predicted`, the calibrated interval `lower`/`upper` (None when the
-    model has none), the per-layer breakdown `layers` (dicts with name, group, predicted), and the model's
+    model has none), the per-layer breakdown `layers` (dicts with name, group, predicted; None when predict
+    was asked for totals only), and the model's
     flags on what it could not predict (`unmodelled_groups`: layer groups without a sub-model, not counted;
     `extrapolation`: one line for each way the network leaves the model's training domain, None for a model
     file without a domain; `interval_widening`: the factor the interval was widened by for it).
@@ -100,15 +101,18 @@ class Model:
                                        coverage, seed)
         return Model(core)
 
-    def predict(self, networks, threads=0):
+    def predict(self, networks, threads=0, layers=True):
         """The Prediction of one network, or a list of Predictions for a list (or other iterable) of them, in
         order. Items are Networks or anything load() takes; a list is imported and predicted without the
-        GIL on `threads` threads (0: every core)."""
+        GIL on `threads` threads (0: every core). `layers=False` keeps totals, intervals and flags only
+        (`layers` is then None): a search over many candidates holds about 80 bytes less per layer each."""
         if isinstance(networks, Network):
+            if not layers:
+                return Prediction(self._core.predict_many([networks], 1, False)[0])
             return Prediction(self._core.predict_one(networks))
         if isinstance(networks, (str, bytes, os.PathLike)):
-            return Prediction(self._core.predict_many([networks], 1)[0])
-        return [Prediction(d) for d in self._core.predict_many(list(networks), threads)]
+            return Prediction(self._core.predict_many([networks], 1, layers)[0])
+        return [Prediction(d) for d in self._core.predict_many(list(networks), threads, layers)]
 
     def save(self, path):
         self._core.save(os.fspath(path))

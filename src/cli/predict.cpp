@@ -85,9 +85,12 @@ int run_predict(const PredictOptions& opt) {
   Table table({{"network"}, {fmt::format("predicted_{}", m.unit == "mJ" ? "mj" : "ms"), Align::Right},
                {"lower", Align::Right}, {"upper", Align::Right}, {"note"}});
   Table csv({{"network"}, {"target"}, {"unit"}, {"predicted"}, {"lower"}, {"upper"}, {"model"}});
-  // Import, passes, features and model on both cores; the tables are filled in list order afterwards.
-  const std::vector<model::NetworkPrediction> predictions =
-      model::predict_networks(m, nets.size(), [&](size_t i) {
+  // Import, passes, features and model on both cores; the tables are filled in list order afterwards. Only
+  // the JSON shows the per-layer breakdown, so the table and the CSV do not keep it.
+  const bool json = opt.format == OutputFormat::Json;
+  const std::vector<model::NetworkPrediction> predictions = model::predict_networks(
+      m, nets.size(),
+      [&](size_t i) {
         const auto& [given, path, origin] = nets[i];
         try {
           return network_features(run_passes(load_network(path), PassOptions::graph_only()).graph);
@@ -95,7 +98,8 @@ int run_predict(const PredictOptions& opt) {
           if (origin.empty() || e.kind() != ErrorKind::BadInput) throw;
           throw_bad_input("{}: network \"{}\": {}", origin, given, e.what());
         }
-      });
+      },
+      /*threads=*/0, /*keep_layers=*/json);
   for (size_t i = 0; i < nets.size(); ++i) {
     const std::string& given = nets[i].given;
     const model::NetworkPrediction& p = predictions[i];
@@ -106,14 +110,17 @@ int run_predict(const PredictOptions& opt) {
     }
     if (!p.extrapolation.empty()) {
       // The table keeps one line per network: the first finding, and how many more the JSON lists.
-      note += fmt::format("{}extrapolation: {}{}", note.empty() ? "" : "; ", p.extrapolation[0],
-                          p.extrapolation.size() > 1 ? fmt::format(" (+{} more)", p.extrapolation.size() - 1) : "");
+      note += fmt::format(
+          "{}extrapolation: {}{}", note.empty() ? "" : "; ", p.extrapolation[0],
+          p.extrapolation.size() > 1 ? fmt::format(" (+{} more)", p.extrapolation.size() - 1) : "");
       if (p.lower) note += fmt::format("; interval x{:.2f} wider", p.interval_widening);
     }
     if (!m.domain)
-      note += std::string(note.empty() ? "" : "; ") + "model file has no training domain (format 1.0): not checked";
+      note += std::string(note.empty() ? "" : "; ") +
+              "model file has no training domain (format 1.0): not checked";
     table.add_row({given, number(p.predicted), number(p.lower), number(p.upper), note});
     csv.add_row({given, m.target, m.unit, number(p.predicted), number(p.lower), number(p.upper), id});
+    if (!json) continue;
     Json layers = Json::array();
     for (const auto& l : p.layers) {
       if (l.group == "none") continue;  // no cost by definition (Flatten, Reshape, ...)

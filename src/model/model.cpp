@@ -766,7 +766,8 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   const bool per_layer_net = per_layer_net_;
   std::vector<double>& buf = buf_;
   NetworkPrediction out;
-  out.layers.reserve(net.layers.size());
+  out.layers_kept = keep_layers_;
+  if (keep_layers_) out.layers.reserve(net.layers.size());
   std::set<std::string> unmodelled;
   const SubModel* net_sub = model.sub(Group::Network);
   // Domain checks: the worst value per (group, feature), layers of groups never seen, and how much of the
@@ -840,6 +841,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
       }
     }
     // The name last: reading the layer's features above must still see it.
+    if (!keep_layers_) continue;
     lp.name = movable ? std::move(movable->layers[li].name) : l.name;
     out.layers.push_back(std::move(lp));
   }
@@ -890,10 +892,11 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   // A total that is not positive is no energy or time at all: terms of opposite signs cancel (a least-squares
   // fit far from its training data). Said first, whatever else was found; such a prediction has no interval.
   if (out.predicted <= 0)
-    out.extrapolation.insert(out.extrapolation.begin(),
-                             fmt::format("predicted {:.4g} {}: not positive, so not a possible {} (the model's terms "
-                                         "cancel on this network); no interval",
-                                         out.predicted, model.unit, model.target));
+    out.extrapolation.insert(
+        out.extrapolation.begin(),
+        fmt::format("predicted {:.4g} {}: not positive, so not a possible {} (the model's terms "
+                    "cancel on this network); no interval",
+                    out.predicted, model.unit, model.target));
   if (model.interval && out.predicted > 0) {
     std::tie(out.lower, out.upper) = model.interval->bounds(out.predicted, out.interval_widening);
   }
@@ -902,7 +905,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
 
 std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count,
                                                 const std::function<NetworkFeatures(size_t)>& features_of,
-                                                int threads) {
+                                                int threads, bool keep_layers) {
   std::vector<NetworkPrediction> out(count);
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // Small batches keep both cores busy to the end of the list; a thread per network would cost more than
@@ -918,6 +921,7 @@ std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count
   std::exception_ptr failure;
   auto work = [&] {
     Predictor predictor(model);  // terms compiled once per thread, not once per network
+    predictor.keep_layers(keep_layers);
     for (size_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < batches;) {
       for (size_t i = b * kBatch, end = std::min(count, i + kBatch); i < end; ++i) {
         // Lock-free on the way through: the lock is taken only when a network fails.

@@ -147,6 +147,9 @@ struct NetworkPrediction {
   // maximum (40)"), and the factor by which the interval was widened for it (1 when inside).
   std::vector<std::string> extrapolation;
   double interval_widening = 1.0;
+  // False when the caller asked for totals only (Predictor::keep_layers(false)): `layers` is then empty
+  // because it was not kept, not because the network has no layers.
+  bool layers_kept = true;
 };
 // Compiles the model's terms once per thread and keeps them for the next call with the same terms and
 // coefficients (a model changed in between, or another model, is compiled again).
@@ -162,6 +165,9 @@ class Predictor {
   NetworkPrediction predict(const NetworkFeatures& net, const ExtraValues* extra = nullptr);
   // The same, moving the layer names out of `net`.
   NetworkPrediction predict(NetworkFeatures&& net, const ExtraValues* extra = nullptr);
+  // Whether predictions keep their per-layer breakdown (default: yes). A search that scores thousands of
+  // networks and reads only the totals saves most of each result's memory (about 80 bytes per layer).
+  void keep_layers(bool keep) { keep_layers_ = keep; }
 
  private:
   friend struct PredictorCache;
@@ -170,6 +176,7 @@ class Predictor {
   const Model* model_;
   std::array<std::optional<CompiledTerms>, kGroupCount> compiled_;
   bool per_layer_net_ = false;  // "net" terms other than 1: they cost every layer, whatever its group
+  bool keep_layers_ = true;
   std::vector<double> buf_;
 };
 
@@ -177,9 +184,10 @@ class Predictor {
 // `threads` threads (0: one per core), each taking the next unclaimed batch of the list; the results are
 // in index order. When networks fail, the failure of the lowest index is rethrown, so the error is the one
 // a loop over the list would have stopped at. `features_of` is called from several threads at once.
+// `keep_layers` false: totals, intervals and findings only (Predictor::keep_layers).
 std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count,
                                                 const std::function<NetworkFeatures(size_t)>& features_of,
-                                                int threads = 0);
+                                                int threads = 0, bool keep_layers = true);
 
 nlohmann::json model_to_json(const Model& model);
 // `where` names the file in messages; refuses unknown major format versions.

@@ -241,7 +241,8 @@ TEST(Model, UnmodelledGroupsAreReportedNotGuessed) {
 // first, and has no interval, with or without a training domain in the model.
 TEST(Model, APredictionThatIsNotPositiveSaysSoFirstAndHasNoInterval) {
   Dataset d = synthetic_networks(60, 9, 0.02);
-  Model m = fit_model(d, build_design(d, parse_feature_set("conv=macs,1;fc=macs,1;method=ols")), all_rows(d), {});
+  Model m =
+      fit_model(d, build_design(d, parse_feature_set("conv=macs,1;fc=macs,1;method=ols")), all_rows(d), {});
   ASSERT_TRUE(m.interval.has_value());
   const NetworkFeatures& net = *d.networks[0];
   NetworkPrediction ok = predict_network(m, net);
@@ -262,8 +263,7 @@ TEST(Model, APredictionThatIsNotPositiveSaysSoFirstAndHasNoInterval) {
   EXPECT_FALSE(p.lower.has_value());
   EXPECT_FALSE(p.upper.has_value());
   cancel.domain.reset();
-  EXPECT_THAT(predict_network(cancel, net).extrapolation,
-              ::testing::ElementsAre(HasSubstr("not positive")));
+  EXPECT_THAT(predict_network(cancel, net).extrapolation, ::testing::ElementsAre(HasSubstr("not positive")));
 }
 
 TEST(Model, IntervalsCoverHeldOutNetworks) {

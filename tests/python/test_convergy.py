@@ -131,6 +131,14 @@ def test_list_order_kept_and_threads_agree(model_path):
     assert one == two
     assert one == [model.predict(t).predicted for t in texts]
     assert len(set(one)) > 1  # the candidates differ
+    # Totals only: the same numbers and flags, and no breakdown (None: not kept, rather than empty).
+    full = model.predict(texts, threads=2)
+    bare = model.predict(texts, threads=2, layers=False)
+    assert [p.predicted for p in bare] == one
+    assert [(p.lower, p.upper, p.extrapolation) for p in bare] == [(p.lower, p.upper, p.extrapolation) for p in full]
+    assert all(p.layers is None for p in bare) and all(len(p.layers) > 0 for p in full)
+    assert model.predict(texts[0], layers=False).layers is None
+    assert model.predict(convergy.load(texts[0]), layers=False).predicted == one[0]
 
 
 def test_error_in_a_list_is_the_first_bad_network(model_path):

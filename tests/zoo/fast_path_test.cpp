@@ -136,9 +136,22 @@ TEST(FastPath, PredictorAndPredictNetworksEqualPredictNetwork) {
   model::Predictor predictor(m);
   const auto threaded = model::predict_networks(
       m, features.size(), [&](size_t i) { return features[i]; }, 2);
+  // Totals only: the same numbers and findings, no per-layer breakdown, and marked as such.
+  const auto totals = model::predict_networks(
+      m, features.size(), [&](size_t i) { return features[i]; }, 2, /*keep_layers=*/false);
   ASSERT_EQ(threaded.size(), nets.size());
+  ASSERT_EQ(totals.size(), nets.size());
   for (size_t i = 0; i < nets.size(); ++i) {
     const model::NetworkPrediction general = model::predict_network(m, features[i]);
+    EXPECT_TRUE(general.layers_kept);
+    EXPECT_FALSE(totals[i].layers_kept) << nets[i].name;
+    EXPECT_TRUE(totals[i].layers.empty()) << nets[i].name;
+    EXPECT_EQ(totals[i].predicted, general.predicted) << nets[i].name;
+    EXPECT_EQ(totals[i].lower, general.lower) << nets[i].name;
+    EXPECT_EQ(totals[i].upper, general.upper) << nets[i].name;
+    EXPECT_EQ(totals[i].extrapolation, general.extrapolation) << nets[i].name;
+    EXPECT_EQ(totals[i].interval_widening, general.interval_widening) << nets[i].name;
+    EXPECT_EQ(totals[i].unmodelled_groups, general.unmodelled_groups) << nets[i].name;
     for (const model::NetworkPrediction& p : {predictor.predict(features[i]), threaded[i]}) {
       EXPECT_EQ(p.predicted, general.predicted) << nets[i].name;
       EXPECT_EQ(p.lower, general.lower) << nets[i].name;
