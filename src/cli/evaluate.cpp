@@ -318,7 +318,10 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
   app.add_option("--test-measurements", opt->test_measurements,
                  "Transfer: fit on --measurements, predict the rows of this CSV (same kind of rows and target)");
   app.add_option("--method", opt->method, "Override the regression: ols, wls, nnls, ridge, lasso, lad, loglinear");
-  app.add_option("--where", opt->where, "Keep only rows with COLUMN=VALUE (repeatable), e.g. rail=cpu");
+  app.add_option(
+      "--where", opt->where,
+      "Keep only rows with COLUMN=VALUE or COLUMN!=VALUE (repeatable), e.g. rail=cpu; COLUMN may be a "
+      "derived net.* column, e.g. net.structure=plain");
   app.add_option("--coverage", opt->coverage, "Prediction interval coverage")->capture_default_str()->check(CLI::Range(0.5, 0.999));
   app.add_option("--max-terms", opt->max_terms, "Lasso: keep at most this many terms (0 = CV decides)");
   app.add_option("--seed", opt->seed, "Seed of the fold assignment")->capture_default_str();

@@ -5,28 +5,46 @@
 #include "cli/limits.h"
 #include "features/features.h"
 #include "model/dataset.h"
+#include "model/evaluate.h"
 #include "model/model.h"
 #include "util/error.h"
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <set>
 
 namespace convergy::cli {
 
 std::shared_ptr<const NetworkFeatures> load_network_features(const std::string& reference);  // predict.cpp
 
-// Reads the CSV, keeps rows matching every `--where column=value`, and resolves the networks it names.
+// Reads the CSV, keeps rows matching every `--where COLUMN=VALUE` / `COLUMN!=VALUE`, and resolves the
+// networks it names. A filter on a CSV column applies before the networks are resolved, one on a derived
+// column (`net.structure=plain`, model::derived_columns()) after.
 model::Dataset load_measurements(const std::string& path, const std::string& target,
                                  const std::vector<std::string>& where) {
   model::CsvTable csv = model::CsvTable::read_file(path);
+  std::vector<model::RowFilter> on_networks;
+  const auto& derived = model::derived_columns();
   for (const auto& w : where) {
-    size_t eq = w.find('=');
-    if (eq == std::string::npos || eq == 0) throw_bad_input("--where \"{}\", expected COLUMN=VALUE", w);
-    csv = csv.where(w.substr(0, eq), w.substr(eq + 1));
+    model::RowFilter f = model::parse_row_filter(w, "--where");
+    if (std::find(derived.begin(), derived.end(), f.column) != derived.end()) {
+      on_networks.push_back(std::move(f));
+      continue;
+    }
+    if (!csv.has_column(f.column) && csv.has_column("network")) {  // name the derived columns too
+      std::string cols;
+      for (const auto& h : csv.header()) cols += h + ", ";
+      for (const auto& d : derived) cols += d + (&d == &derived.back() ? "" : ", ");
+      throw_bad_input("{}: no column \"{}\" (columns: {})", path, f.column, cols);
+    }
+    csv = csv.where(f.column, f.value, f.equal);
     if (csv.rows() == 0) throw_bad_input("{}: no row has {}", path, w);
   }
-  return model::load_dataset(csv, target, [](const std::string& ref) { return load_network_features(ref); });
+  model::Dataset data =
+      model::load_dataset(csv, target, [](const std::string& ref) { return load_network_features(ref); });
+  model::keep_rows(data, on_networks);
+  return data;
 }
 
 // Applies --method to a parsed feature set (an override of the set's default).
@@ -101,7 +119,10 @@ const Command kFit({"fit", "Fit a predictive model (energy or latency) from meas
                                               "\"conv=macs,in_bytes,1;fc=macs,1\"")->capture_default_str();
   app.add_option("--out", opt->out, "Model JSON to write")->required();
   app.add_option("--method", opt->method, "Override the regression: ols, wls, nnls, ridge, lasso, lad, loglinear");
-  app.add_option("--where", opt->where, "Keep only rows with COLUMN=VALUE (repeatable), e.g. rail=cpu");
+  app.add_option(
+      "--where", opt->where,
+      "Keep only rows with COLUMN=VALUE or COLUMN!=VALUE (repeatable), e.g. rail=cpu; COLUMN may be a "
+      "derived net.* column, e.g. net.structure=plain");
   app.add_option("--device", opt->device, "Provenance: device (default: the CSV's device column)");
   app.add_option("--backend", opt->backend, "Provenance: backend (default: the CSV's backend column)");
   app.add_option("--sensor", opt->sensor, "Provenance: sensor (default: the CSV's sensor column)");

@@ -107,14 +107,14 @@ int CsvTable::require_column(std::string_view name) const {
   return i;
 }
 
-CsvTable CsvTable::where(std::string_view column, std::string_view value) const {
+CsvTable CsvTable::where(std::string_view column, std::string_view value, bool equal) const {
   const int c = require_column(column);
   CsvTable t;
   t.path_ = path_;
-  t.digest_ = fnv1a_hex(digest_ + "|" + std::string(column) + "=" + std::string(value));
+  t.digest_ = fnv1a_hex(digest_ + "|" + std::string(column) + (equal ? "=" : "!=") + std::string(value));
   t.header_ = header_;
   for (size_t r = 0; r < rows_.size(); ++r)
-    if (rows_[r][static_cast<size_t>(c)] == value) {
+    if ((rows_[r][static_cast<size_t>(c)] == value) == equal) {
       t.rows_.push_back(rows_[r]);
       t.lines_.push_back(lines_[r]);
     }

@@ -28,8 +28,9 @@ class CsvTable {
   const std::string& text(size_t row, int col) const { return rows_.at(row).at(static_cast<size_t>(col)); }
   int line(size_t row) const { return lines_.at(row); }  // 1-based line in the file
 
-  // The rows whose `column` equals `value` (for `--where rail=cpu`); throws BadInput if the column is absent.
-  CsvTable where(std::string_view column, std::string_view value) const;
+  // The rows whose `column` equals `value` (for `--where rail=cpu`), or, with `equal` false, differs from it
+  // (`--where family!=dws`); throws BadInput if the column is absent.
+  CsvTable where(std::string_view column, std::string_view value, bool equal = true) const;
 
   // The field as a finite number; throws BadInput `file:line: column "x": expected a number, got "abc"`.
   double number(size_t row, int col) const;

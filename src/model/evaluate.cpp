@@ -137,6 +137,22 @@ std::vector<char> matching(const Dataset& data, const std::vector<RowFilter>& fi
   return keep;
 }
 
+}  // namespace
+
+void keep_rows(Dataset& data, const std::vector<RowFilter>& filters) {
+  for (const auto& f : filters) {
+    std::vector<char> keep = matching(data, {f});
+    std::vector<Sample> kept;
+    for (size_t i = 0; i < keep.size(); ++i)
+      if (keep[i]) kept.push_back(std::move(data.samples[i]));
+    if (kept.empty()) throw_bad_input("{}: no row has {}", data.path, f.text);
+    data.samples = std::move(kept);
+    data.digest = fnv1a_hex(data.digest + "|" + f.text);
+  }
+}
+
+namespace {
+
 std::string filter_text(const std::vector<RowFilter>& filters) {
   std::string t;
   for (const auto& f : filters) t += (t.empty() ? "" : " & ") + f.text;

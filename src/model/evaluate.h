@@ -48,6 +48,12 @@ const std::vector<std::string>& derived_columns();
 // and the columns there are when the column is unknown, or when a derived column meets rows without networks.
 std::vector<std::string> column_values(const Dataset& data, const std::string& column);
 
+// Keeps the samples matching every filter (CSV or derived columns), for `--where` on a derived column
+// (`fit --where net.structure=plain`). The digest records the filters, so a model fitted on a subset names
+// another training set than one fitted on the whole file. Throws BadInput `file: no row has FILTER` when no
+// sample is left.
+void keep_rows(Dataset& data, const std::vector<RowFilter>& filters);
+
 enum class CvMode : uint8_t { KFold, LeaveOneGroupOut, Split, Subsets };
 
 struct EvalOptions {

@@ -49,6 +49,12 @@ TEST(Csv, WhereKeepsMatchingRowsAndTheirLines) {
   EXPECT_EQ(c.line(1), 4);
   EXPECT_NE(c.digest(), t.digest());
   EXPECT_EQ(t.where("rail", "npu").rows(), 0u);
+  CsvTable not_cpu = t.where("rail", "cpu", false);
+  ASSERT_EQ(not_cpu.rows(), 1u);
+  EXPECT_EQ(not_cpu.text(0, 1), "2");
+  EXPECT_EQ(not_cpu.line(0), 3);
+  EXPECT_NE(not_cpu.digest(), c.digest());
+  EXPECT_NE(not_cpu.digest(), t.where("rail", "gpu").digest());  // same rows, another filter
 }
 
 TEST(Csv, DigestIsFnv1a64OfTheBytes) {

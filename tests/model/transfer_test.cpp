@@ -118,6 +118,23 @@ TEST(DerivedColumns, RefusedForStandaloneLayers) {
             "layers.csv:2: column \"net.grouped\" is a property of the row's network, but the row names no network");
 }
 
+TEST(KeepRows, ByDerivedAndCsvColumns) {
+  Dataset d = families();
+  const std::string whole = d.digest;
+  keep_rows(d, {parse_row_filter("net.structure!=plain", "--where")});
+  EXPECT_EQ(names(d, {0, 1, 2, 3, 4}), (std::set<std::string>{"res1", "res2", "dw1", "dw2", "grp4"}));
+  ASSERT_EQ(d.samples.size(), 5u);
+  EXPECT_NE(d.digest, whole);
+  const std::string residual_or_grouped = d.digest;
+  keep_rows(d, {parse_row_filter("family!=res", "--where"), parse_row_filter("net.depthwise=1", "--where")});
+  ASSERT_EQ(d.samples.size(), 2u);
+  EXPECT_EQ(names(d, {0, 1}), (std::set<std::string>{"dw1", "dw2"}));
+  EXPECT_NE(d.digest, residual_or_grouped);
+  EXPECT_EQ(message_of([&] { keep_rows(d, {parse_row_filter("net.residual=0", "--where")}); }),
+            "nets.csv: no row has net.residual=0");
+  EXPECT_EQ(d.samples.size(), 2u);  // a refused filter leaves the data as it was
+}
+
 TEST(TransferSplit, TrainWhereAndTestWhere) {
   Dataset d = families();
   EvalOptions o;
@@ -344,6 +361,53 @@ TEST_F(CliTransfer, SecondFileIsPredictedByAModelOfTheFirst) {
   ASSERT_EQ(table.exit_code, 0) << table.output;
   for (const auto& n : expected_test_) EXPECT_THAT(table.output, HasSubstr(n));
   EXPECT_THAT(table.output, HasSubstr("inside"));
+}
+
+TEST_F(CliTransfer, FitWhereTakesNotEqualAndDerivedColumns) {
+  // The fixture's conv family is the plain networks, its dws family the grouped ones: two ways to name one
+  // subset fit the same model, but their provenance names the filter that chose the rows.
+  std::map<std::string, nlohmann::json> models;
+  for (const std::string where : {"family=conv", "family!=dws", "net.structure=plain", "net.grouped!=1"}) {
+    auto r = test_util::run_cli("fit --measurements " + path("train.csv") +
+                                " --target energy_mj --features macs+1 "
+                                "--where " +
+                                where + " --out " + path("m.json"));
+    ASSERT_EQ(r.exit_code, 0) << where << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("(12 rows, whole-network)")) << where;
+    std::ifstream in(path("m.json"));
+    models[where] = nlohmann::json::parse(in);
+    EXPECT_EQ(models[where]["provenance"]["training_rows"], 12) << where;
+    EXPECT_THAT(models[where]["provenance"]["training_data"].get<std::string>(),
+                HasSubstr("[" + where + "]"));
+  }
+  std::set<std::string> digests;
+  for (const auto& [where, m] : models) {
+    EXPECT_EQ(m["submodels"], models["family=conv"]["submodels"]) << where;
+    digests.insert(m["provenance"]["training_data_fnv1a64"].get<std::string>());
+  }
+  EXPECT_EQ(digests.size(), models.size());
+
+  // evaluate's --where is the same filter.
+  auto e = test_util::run_cli(
+      "evaluate --measurements " + path("train.csv") +
+      " --target energy_mj --features macs+1 --where net.structure!=plain --cv 3 --format json");
+  ASSERT_EQ(e.exit_code, 0) << e.output;
+  EXPECT_EQ(nlohmann::json::parse(e.output)["results"][0]["rows"]["n"], 12);
+
+  const std::string fit =
+      "fit --measurements " + path("train.csv") + " --target energy_mj --out " + path("x.json");
+  auto unknown = test_util::run_cli(fit + " --where famly!=dws");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.output, "convergy: error: " + path("train.csv") +
+                                ": no column \"famly\" (columns: network, family, energy_mj, net.grouped, "
+                                "net.depthwise, net.residual, net.structure)\n");
+  auto none = test_util::run_cli(fit + " --where net.structure=residual");
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.output, "convergy: error: " + path("train.csv") + ": no row has net.structure=residual\n");
+  auto bad = test_util::run_cli(fit + " --where !=dws");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.output, "convergy: error: --where \"!=dws\", expected COLUMN=VALUE or COLUMN!=VALUE\n");
+  EXPECT_FALSE(fs::exists(path("x.json")));
 }
 
 TEST_F(CliTransfer, ContradictoryOptionsAreUsageErrors) {
