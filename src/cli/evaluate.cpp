@@ -63,7 +63,7 @@ std::vector<std::string> feature_list(const std::vector<std::string>& values) {
       start = comma + 1;
     }
   }
-  if (out.empty()) out = {"macs", "macs+1", "macs+mem", "neuralpower"};
+  if (out.empty()) out = {"macs", "macs+1", "macs+mem", "transfer", "neuralpower"};  // transfer: fit's default
   return out;
 }
 
@@ -301,7 +301,7 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
   app.add_option("--measurements", opt->measurements, "CSV with a header row (see docs/models.md)")->required();
   app.add_option("--target", opt->target, "energy_mj or time_ms")->required()->check(CLI::IsMember({"energy_mj", "time_ms"}));
   app.add_option("--features", opt->features,
-                 "Named sets, comma-separated (default macs,macs+1,macs+mem,neuralpower); repeat the option for a "
+                 "Named sets, comma-separated (default macs,macs+1,macs+mem,transfer,neuralpower); repeat the option for a "
                  "custom spec such as \"conv=macs,1;fc=macs,1\"");
   auto* cv = app.add_option("--cv", opt->cv, "K (k-fold; grouped by network when rows name networks), lono, or split")
                 ->capture_default_str();
