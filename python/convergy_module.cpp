@@ -132,11 +132,10 @@ py::object optional_double(const std::optional<double>& v) {
 // What a prediction needs of its model, taken once per call rather than once per network.
 struct ModelTag {
   std::string target, unit, id;
-  bool has_domain = false;
 };
 
 std::shared_ptr<const ModelTag> model_tag(const model::Model& m) {
-  return std::make_shared<const ModelTag>(ModelTag{m.target, m.unit, m.id(), m.domain.has_value()});
+  return std::make_shared<const ModelTag>(ModelTag{m.target, m.unit, m.id()});
 }
 
 // One network's prediction, kept in C++: Python objects for a field are built when the field is read, so a
@@ -163,10 +162,7 @@ py::object layers_list(const model::NetworkPrediction& p) {
 // Where the network leaves the model's training domain; None for a model file without a domain (format 1.0),
 // as `convergy predict --format json` writes null.
 py::object extrapolation_of(const PredictionResult& r) {
-  // None: a model file without a training domain (format 1.0), nothing checked; the one finding such a model
-  // still gives, a prediction that is not positive, is listed all the same (as the CLI's JSON does).
-  return r.model->has_domain || !r.p.extrapolation.empty() ? py::object(py::cast(r.p.extrapolation))
-                                                           : py::none();
+  return r.p.extrapolation_checked ? py::object(py::cast(r.p.extrapolation)) : py::none();
 }
 
 // Everything NetworkPrediction holds, so that a field added there needs one line here (and one property

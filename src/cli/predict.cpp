@@ -135,9 +135,7 @@ int run_predict(const PredictOptions& opt) {
               {"model", id}};
     if (p.network_terms != 0.0) j["network_terms"] = p.network_terms;
     j["unmodelled_groups"] = p.unmodelled_groups;
-    // null: the model file (format 1.0) has no training domain, so nothing was checked; a prediction that is
-    // not positive is listed even then.
-    j["extrapolation"] = m.domain || !p.extrapolation.empty() ? Json(p.extrapolation) : Json(nullptr);
+    j["extrapolation"] = p.extrapolation_checked ? Json(p.extrapolation) : Json(nullptr);
     j["interval_widening"] = p.interval_widening;
     j["layers"] = layers;
     all.push_back(std::move(j));

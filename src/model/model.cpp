@@ -897,6 +897,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
         fmt::format("predicted {:.4g} {}: not positive, so not a possible {} (the model's terms "
                     "cancel on this network); no interval",
                     out.predicted, model.unit, model.target));
+  out.extrapolation_checked = dom != nullptr || !out.extrapolation.empty();
   if (model.interval && out.predicted > 0) {
     std::tie(out.lower, out.upper) = model.interval->bounds(out.predicted, out.interval_widening);
   }

@@ -147,6 +147,10 @@ struct NetworkPrediction {
   // maximum (40)"), and the factor by which the interval was widened for it (1 when inside).
   std::vector<std::string> extrapolation;
   double interval_widening = 1.0;
+  // Whether `extrapolation` says anything: false for a model without a training domain (a format 1.0 file)
+  // that found nothing, where no line means "not checked", not "inside the domain". Front ends print it as
+  // null / None then. A prediction that is not positive is listed, and checked, with or without a domain.
+  bool extrapolation_checked = false;
   // False when the caller asked for totals only (Predictor::keep_layers(false)): `layers` is then empty
   // because it was not kept, not because the network has no layers.
   bool layers_kept = true;

@@ -249,6 +249,10 @@ TEST(Model, APredictionThatIsNotPositiveSaysSoFirstAndHasNoInterval) {
   ASSERT_GT(ok.predicted, 0.0);
   EXPECT_TRUE(ok.lower.has_value());
   for (const auto& line : ok.extrapolation) EXPECT_THAT(line, ::testing::Not(HasSubstr("not positive")));
+  EXPECT_TRUE(ok.extrapolation_checked);  // the fitted model has a domain: no line means "inside"
+  Model no_domain = m;
+  no_domain.domain.reset();  // a format 1.0 file: nothing is checked, so no line means "unknown"
+  EXPECT_FALSE(predict_network(no_domain, net).extrapolation_checked);
 
   // The same model with its conv intercept pushed down until the total for this network is negative.
   Model cancel = m;
@@ -263,7 +267,9 @@ TEST(Model, APredictionThatIsNotPositiveSaysSoFirstAndHasNoInterval) {
   EXPECT_FALSE(p.lower.has_value());
   EXPECT_FALSE(p.upper.has_value());
   cancel.domain.reset();
-  EXPECT_THAT(predict_network(cancel, net).extrapolation, ::testing::ElementsAre(HasSubstr("not positive")));
+  NetworkPrediction unchecked = predict_network(cancel, net);
+  EXPECT_THAT(unchecked.extrapolation, ::testing::ElementsAre(HasSubstr("not positive")));
+  EXPECT_TRUE(unchecked.extrapolation_checked);  // the one finding a model without a domain still makes
 }
 
 TEST(Model, IntervalsCoverHeldOutNetworks) {

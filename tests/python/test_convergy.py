@@ -123,6 +123,22 @@ def test_predictions_identical_to_the_cli(model_path):
     assert model.predict(convergy.load("resnet50")).predicted == expected[0]["predicted"]
 
 
+def test_a_model_without_a_domain_says_unknown_not_inside(model_path, tmp_path):
+    # A format 1.0 file has no training domain: nothing is checked, so the finding is missing (None / null),
+    # not an empty list that would read as "inside the domain".
+    j = json.loads(model_path.read_text())
+    assert isinstance(convergy.Model.load(str(model_path)).predict(TINY).extrapolation, list)
+    del j["domain"]
+    j["format_version"] = "1.0"
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(j))
+    p = convergy.Model.load(str(old)).predict(TINY)
+    assert p.predicted > 0
+    assert p.extrapolation is None
+    assert p.as_dict()["extrapolation"] is None
+    assert cli_predict(old, TINY)[0]["extrapolation"] is None
+
+
 def test_list_order_kept_and_threads_agree(model_path):
     model = convergy.Model.load(model_path.read_text())  # JSON text works as well as a path
     texts = [convergy.nb201_prototxt(i) for i in range(64)]
