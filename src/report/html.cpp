@@ -52,6 +52,7 @@ std::string layer_type_name(const std::string& type) {
   if (type == "fc") return "fully connected";
   if (type == "pool") return "pooling";
   if (type == "other") return "other";
+  if (type == "net") return "shared (every layer)";
   return type;
 }
 

@@ -61,7 +61,8 @@ struct LayerTypeResult {
   std::string combination;
   std::string evaluation;          // "lono" (leave-one-network-out) or "split" (fixed ~2/3 train split)
   std::string feature_set;         // "macs", "macs+1", "macs+mem", "neuralpower", "counters"
-  std::string layer_type;          // "conv", "fc", "pool", "other"
+  std::string layer_type;  // "conv", "fc", "pool", "other", "dwconv"; "net": the terms shared by every
+                           // layer and per-network constants (complexity only, no held-out layers)
   std::optional<double> accuracy;  // fraction: 1 - mean(|predicted - measured| / measured)
   std::optional<double> rmspe;     // fraction: sqrt(mean(((predicted - measured) / measured)^2))
   std::optional<int> complexity;   // non-zero coefficients, intercept included

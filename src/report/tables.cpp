@@ -63,9 +63,11 @@ std::vector<ModelSummary> summarise_models(const StudyResults& r) {
     s.accuracy = h.accuracy;
     s.rmspe = h.rmspe;
     s.within_10pct = h.within_10pct;
-    // A network's model is its layer-type sub-models together; complexity is missing if any part's is.
+    // A network's model is its layer-type sub-models together, plus the terms shared by every layer (layer
+    // type "net", which also holds per-network constants). Complexity is missing if a layer type has no count
+    // and no shared terms cost it.
     int total = 0;
-    bool any = false, complete = true;
+    bool any = false, complete = true, shared = false;
     for (const auto& t : r.layer_types) {
       if (t.combination != s.combination || t.evaluation != s.evaluation || t.feature_set != s.feature_set)
         continue;
@@ -74,8 +76,9 @@ std::vector<ModelSummary> summarise_models(const StudyResults& r) {
         total += *t.complexity;
       else
         complete = false;
+      shared = shared || (t.layer_type == "net" && t.complexity && *t.complexity > 0);
     }
-    if (any && complete) s.complexity = total;
+    if (any && (complete || shared)) s.complexity = total;
     out.push_back(std::move(s));
   }
   return out;

@@ -107,20 +107,30 @@ std::string group_of_sample(const model::Dataset& data, size_t i, bool depthwise
 void add_evaluation(report::StudyResults& r, const std::string& comb, const std::string& eval_id,
                     const std::string& fs_name, const model::Dataset& data, const model::Evaluation& e,
                     bool networks_from_layers, bool layer_predictions, size_t max_points) {
-  for (const auto& [g, m] : e.by_group) {
-    if (g == "net" || g == "none") continue;
+  // One row per layer group with held-out layers or terms of its own. "net" holds the terms shared by every
+  // layer (the transfer set) and the per-network constants: it has no held-out layers of its own, but its
+  // terms count towards the model's complexity. Whole-network data has no per-layer metrics at all; its rows
+  // carry the complexity alone.
+  std::set<std::string> groups;
+  for (const auto& [g, m] : e.by_group) groups.insert(g);
+  for (const auto& [g, c] : e.complexity_by_group) groups.insert(g);
+  for (const auto& g : groups) {
+    if (g == "none") continue;
+    auto m = e.by_group.find(g);
+    auto c = e.complexity_by_group.find(g);
+    const bool has_layers = m != e.by_group.end() && m->second.n > 0 && g != "net";
+    if (!has_layers && (c == e.complexity_by_group.end() || c->second == 0)) continue;
     report::LayerTypeResult t;
     t.combination = comb;
     t.evaluation = eval_id;
     t.feature_set = fs_name;
     t.layer_type = g;
-    if (m.n > 0) {
-      t.accuracy = m.accuracy;
-      t.rmspe = m.rmspe;
+    if (has_layers) {
+      t.accuracy = m->second.accuracy;
+      t.rmspe = m->second.rmspe;
+      t.test_count = static_cast<int>(m->second.n);
     }
-    auto c = e.complexity_by_group.find(g);
     if (c != e.complexity_by_group.end()) t.complexity = c->second;
-    t.test_count = static_cast<int>(m.n);
     r.layer_types.push_back(t);
   }
   if (networks_from_layers) {
@@ -510,9 +520,11 @@ report::StudyResults run_study(const StudyOptions& o) {
   r.info.machine = machine_info();
   r.info.backends = o.backends;
   r.info.threads = o.threads;
-  // The compact model fitted for whole networks, where the study compares it; else the paper-style macs+mem.
+  // The headline is the model `convergy fit` writes by default where the study compares it, then the compact
+  // model fitted for whole networks, then the paper-style macs+mem.
   const auto& sets = o.feature_sets;
-  r.info.headline_feature_set = std::find(sets.begin(), sets.end(), "compact") != sets.end() ? "compact" : "macs+mem";
+  auto has = [&](const char* name) { return std::find(sets.begin(), sets.end(), name) != sets.end(); };
+  r.info.headline_feature_set = has("transfer") ? "transfer" : has("compact") ? "compact" : "macs+mem";
   r.info.headline_evaluation = "lono";
 
   Resolver resolver;

@@ -209,6 +209,36 @@ TEST(StudyReport, EveryNumberInThePageTablesEqualsItsJson) {
   EXPECT_THAT(page_json_mismatches(html, json), ::testing::IsEmpty());
 }
 
+// The headline of the study is the model `convergy fit` writes by default, and its complexity (terms shared
+// by every layer, layer type "net") is counted like any other model's.
+TEST(StudyReport, HeadlineIsTheFitDefaultWithItsComplexity) {
+  const char* path = std::getenv("CONVERGY_STUDY_REPORT");
+  if (!path || !*path) GTEST_SKIP() << "CONVERGY_STUDY_REPORT is not set";
+  const std::filesystem::path index(path);
+  const nlohmann::json json = nlohmann::json::parse(testing::read_text(index.parent_path() / "results.json"));
+  EXPECT_EQ(json["info"]["headline_feature_set"], "transfer");
+  std::set<std::string> combinations, shared_terms;
+  for (const auto& row : json["tables"]["models"]["rows"]) {
+    if (row["feature_set"] != "transfer") continue;
+    combinations.insert(row["combination"].get<std::string>());
+    ASSERT_TRUE(row["complexity"].is_number()) << row.dump();
+    EXPECT_GE(row["complexity"].get<int>(), 2) << row.dump();  // a constant and at least one rate
+  }
+  for (const auto& row : json["tables"]["layer_types"]["rows"])
+    if (row["feature_set"] == "transfer" && row["layer_type"] == "net") {
+      shared_terms.insert(row["combination"].get<std::string>());
+      EXPECT_TRUE(row["accuracy"].is_null()) << "shared terms have no held-out layers of their own";
+    }
+  EXPECT_EQ(shared_terms, combinations);
+  EXPECT_GE(combinations.size(), 3u);  // the local backends at least; the shared data adds the boards
+  bool nano_transfer = false;
+  for (const auto& row : json["tables"]["transfer"]["rows"])
+    nano_transfer = nano_transfer || (row["feature_set"] == "transfer" && row["combination"] == "nano");
+  if (std::filesystem::exists(std::filesystem::path(CONVERGY_SHARED_DATA) / "jetson-nano" / "networks.csv")) {
+    EXPECT_TRUE(nano_transfer) << "the Nano transfer evaluations include the fit default";
+  }
+}
+
 TEST_F(WrittenReport, TheNumberCheckCatchesATamperedPage) {
   // Change one shown value, then one data-value: each is reported.
   std::string shown = *html_;

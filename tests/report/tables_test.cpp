@@ -77,6 +77,28 @@ TEST(ReportTables, ComplexityIsMissingWhenAPartsComplexityIs) {
   EXPECT_FALSE(summarise_models(r)[0].complexity.has_value());
 }
 
+TEST(ReportTables, SharedTermsCountTowardsTheModelAndCoverLayerTypesWithoutTermsOfTheirOwn) {
+  // The transfer set: every layer costed by terms shared by all layers ("net"), no layer type with its own.
+  StudyResults r = tiny();
+  for (auto& t : r.layer_types) {
+    t.feature_set = "transfer";
+    t.complexity.reset();
+  }
+  for (auto& p : r.predictions) p.feature_set = "transfer";
+  EXPECT_FALSE(summarise_models(r)[0].complexity.has_value());  // nothing costs the layer types
+  r.layer_types.push_back({"local-openblas", "lono", "transfer", "net", std::nullopt, std::nullopt, 7, 0});
+  auto models = summarise_models(r);
+  ASSERT_EQ(models.size(), 1u);
+  ASSERT_TRUE(models[0].complexity.has_value());
+  EXPECT_EQ(*models[0].complexity, 7);
+  // Own terms and shared ones add up.
+  r.layer_types[0].complexity = 2;
+  EXPECT_EQ(summarise_models(r)[0].complexity, 9);
+  // Shared terms that all came out 0 cost nothing: the layer types without terms are then unmodelled.
+  r.layer_types.back().complexity = 0;
+  EXPECT_FALSE(summarise_models(r)[0].complexity.has_value());
+}
+
 TEST(ReportTables, LayerTypeCsvIsGoldenWithEmptyFieldsForMissingValues) {
   const auto tables = build_tables(tiny());
   EXPECT_EQ(table_csv(find_table(tables, "layer_types")),
