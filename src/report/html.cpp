@@ -285,11 +285,9 @@ class Page {
         ++n_network_rows;
       }
     out_ += fmt::format(
-        "<p class=\"lead\">Whole-network predictions of the <strong>{}</strong> layer-type models on "
-        "networks the "
-        "models never saw ({} where available), beside the 76–85% whole-network accuracy the SyNERGY paper "
-        "reports "
-        "for its compact models.</p>\n",
+        "<p class=\"lead\">Whole-network predictions of the <strong>{}</strong> models (each network the "
+        "sum of its layers' predictions) on networks the models never saw ({} where available), beside the "
+        "76–85% whole-network accuracy the SyNERGY paper reports for its compact models.</p>\n",
         escape(i.headline_feature_set), escape(evaluation_label(i.headline_evaluation)));
     out_ += "<div class=\"cards\">\n";
     out_ += fmt::format(
