@@ -334,6 +334,7 @@ void Executor::synchronize() { impl_->backend->synchronize(); }
 bool Executor::has_device_timer() const { return impl_->backend->has_device_timer(); }
 
 std::vector<double> Executor::take_device_layer_ms() {
+  if (!impl_->backend->has_device_timer()) return {};  // host-timed layers: the caller's clock is the timer
   std::vector<double> out = impl_->device_ms;
   std::fill(impl_->device_ms.begin(), impl_->device_ms.end(), 0.0);
   return out;

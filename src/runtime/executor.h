@@ -50,7 +50,8 @@ class Executor {
   // the host.
   void synchronize();
   // True on a device backend with event timing: run(hook) then times each layer on the device, and
-  // take_device_layer_ms() returns the summed per-layer milliseconds since the last call (by layer id).
+  // take_device_layer_ms() returns the summed per-layer milliseconds since the last call (by layer id); on a
+  // backend without one it returns an empty vector (not zeros: nothing was timed).
   bool has_device_timer() const;
   std::vector<double> take_device_layer_ms();
   // CUDA-graph replay (device backends): prepare_replay() captures `runs` back-to-back runs of one layer, or

@@ -84,6 +84,19 @@ TEST(Executor, HookSeesEveryLayerStartAndEndInOrder) {
   }
 }
 
+TEST(Executor, HostBackendsHaveNoDeviceTimesToTake) {
+  // Without a device timer the hook's clock times the layers: no per-layer vector (zeros would read as
+  // measured times of 0 ms, which `convergy run` printed for every layer until this was fixed).
+  const Graph g = branching_net();
+  for (const char* backend : {"reference", "openblas"}) {
+    Executor e(g, {backend, 1, 1});
+    EXPECT_FALSE(e.has_device_timer()) << backend;
+    Recorder r;
+    e.run(&r);
+    EXPECT_TRUE(e.take_device_layer_ms().empty()) << backend;
+  }
+}
+
 TEST(Executor, RunLayerRepeatsALayerOnItsPreparedInputs) {
   const Graph g = branching_net();
   for (const auto& backend : Executor::available_backends()) {
