@@ -122,6 +122,16 @@ std::vector<Case> cases() {
     return one_layer_graph(K::InnerProduct, InnerProductParams{1, false, 1}, {{3, 13}});
   });
   // Pooling: Caffe's ceil rounding, ONNX's floor, padding counted or not, global.
+  // VGG-16's first pooling: on plain NCHW oneDNN 2.6 has only its generic loop for it, and the onednn backend
+  // pools in a channel-blocked layout between reorders instead.
+  add("pool max k2 s2 1x64x224x224 (VGG-16 pool1)", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 2, 2, 0, PoolRounding::Floor),
+                           {{1, 64, 224, 224}});
+  });
+  add("pool avg k3 s2 pad1 1x24x112x112", [] {
+    return one_layer_graph(K::Pooling, pool(PoolMethod::Average, 3, 2, 1, PoolRounding::Floor, false),
+                           {{1, 24, 112, 112}});
+  });
   add("maxpool 3x3 s2 ceil 1x4x13x13", [] {
     return one_layer_graph(K::Pooling, pool(PoolMethod::Max, 3, 2, 0, PoolRounding::Ceil), {{1, 4, 13, 13}});
   });
@@ -209,6 +219,16 @@ std::vector<Case> cases() {
   });
   add("concat axis1 1x3x13x13 + 1x5x13x13 + 1x1x13x13", [] {
     return one_layer_graph(K::Concat, ConcatParams{1}, {{1, 3, 13, 13}, {1, 5, 13, 13}, {1, 1, 13, 13}});
+  });
+  // Each input lands in a strided slice of the output: batch 2, and the last axis.
+  add("concat axis1 2x3x5x7 + 2x4x5x7", [] {
+    return one_layer_graph(K::Concat, ConcatParams{1}, {{2, 3, 5, 7}, {2, 4, 5, 7}});
+  });
+  add("concat axis3 2x3x5x7 + 2x3x5x2", [] {
+    return one_layer_graph(K::Concat, ConcatParams{3}, {{2, 3, 5, 7}, {2, 3, 5, 2}});
+  });
+  add("concat axis1 2x3 + 2x9 (fc outputs)", [] {
+    return one_layer_graph(K::Concat, ConcatParams{1}, {{2, 3}, {2, 9}});
   });
   // Layers the issue does not require of every backend: compared wherever a backend takes them.
   add("scale bias 1x13x5x5", [] { return one_layer_graph(K::Scale, ScaleParams{1, true}, {{1, 13, 5, 5}}); });
