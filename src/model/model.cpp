@@ -517,7 +517,10 @@ IntervalCalibration conformal(std::vector<double> ratios, double coverage) {
 }  // namespace
 
 const std::vector<std::string>& TrainingDomain::layer_features() {
-  static const std::vector<std::string> names = {"macs", "in_bytes", "out_bytes", "weight_bytes", "kernel_h", "stride_h"};
+  // depthwise (0 or 1) is a kind rather than a size: a model fitted without depthwise convolutions says so
+  // when it meets them, instead of pricing them as dense ones without a word.
+  static const std::vector<std::string> names = {"macs",     "in_bytes", "out_bytes", "weight_bytes",
+                                                 "kernel_h", "stride_h", "depthwise"};
   return names;
 }
 
@@ -785,6 +788,8 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
     size_t layers = 0;
   };
   std::map<std::pair<size_t, size_t>, Worst> worst;  // (group, feature) -> worst layer
+  const size_t depthwise_feature =
+      static_cast<size_t>(std::find(names.begin(), names.end(), "depthwise") - names.begin());
   std::map<size_t, size_t> unseen;                   // group -> layers
   double outside_share = 0;   // predicted cost of layers outside the domain
   double outside_weight = 0;  // the same, each layer's cost times 1 + the decades it lies outside
@@ -827,8 +832,13 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
             const double x = l.get(layer_feature_index[f]);
             const double d = decades_outside(x, dom->layer_range[gi][f]);
             if (d <= 0) continue;
-            outside = true;
-            layer_decades = std::max(layer_decades, d);
+            // A kind the training data lacked (depthwise) is said, not widened for: on the Jetson Nano,
+            // widening for it took the held-out dws family's interval coverage from 96.7% to 99.0% (90%
+            // asked), as the leave-one-family-out calibration already holds that transfer's error.
+            if (f != depthwise_feature) {
+              outside = true;
+              layer_decades = std::max(layer_decades, d);
+            }
             Worst& w = worst[{gi, f}];
             ++w.layers;
             if (d > w.decades) w = {x, d, x > dom->layer_range[gi][f].max, w.layers};
@@ -859,9 +869,19 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
     }
     for (const auto& [key, w] : worst) {
       const FeatureRange& r = dom->layer_range[key.first][key.second];
-      out.extrapolation.push_back(fmt::format("{} {} {}{}", group_name(static_cast<Group>(key.first)),
-                                              names[key.second], ratio_text(w.value, w.above ? r.max : r.min, w.above),
-                                              w.layers > 1 ? fmt::format(" ({} layers outside)", w.layers) : ""));
+      const std::string_view group = group_name(static_cast<Group>(key.first));
+      if (names[key.second] == "depthwise") {  // a kind: no ratio to give
+        const bool dw = w.value > 0;
+        out.extrapolation.push_back(fmt::format(
+            "{} {} {} layer{}: the training data had {} depthwise convolutions, so {} costed at the rates of "
+            "{} ones",
+            w.layers, dw ? "depthwise" : "dense", group, w.layers == 1 ? "" : "s", dw ? "no" : "only",
+            w.layers == 1 ? "it is" : "they are", dw ? "dense" : "depthwise"));
+        continue;
+      }
+      out.extrapolation.push_back(fmt::format(
+          "{} {} {}{}", group, names[key.second], ratio_text(w.value, w.above ? r.max : r.min, w.above),
+          w.layers > 1 ? fmt::format(" ({} layers outside)", w.layers) : ""));
     }
     if (!dom->network_range.empty()) {
       std::vector<const LayerFeatures*> ptrs;

@@ -546,6 +546,40 @@ TEST(Model, ALayerOutsideTheDomainWidensByItsShareOfThePrediction) {
   EXPECT_LT(p.interval_widening, 1.0 + decades);
 }
 
+TEST(Model, ADepthwiseKindTheTrainingLackedIsSaidWithoutWidening) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  ASSERT_TRUE(m.domain.has_value());
+  const auto& names = TrainingDomain::layer_features();
+  const size_t dw = static_cast<size_t>(std::find(names.begin(), names.end(), "depthwise") - names.begin());
+  ASSERT_LT(dw, names.size());
+  EXPECT_EQ(m.domain->layer_range[static_cast<size_t>(Group::Conv)][dw].max, 0.0);  // no depthwise layer
+  // The same sizes as a training convolution, but depthwise: every size is inside the domain, the kind is
+  // not.
+  NetworkFeatures net = *d.networks[0];
+  size_t k = 0;
+  while (net.layers[k].kind != LayerKind::Convolution) ++k;
+  net.layers[k].depthwise = true;
+  net.layers[k].groups = net.layers[k].in_c;
+  NetworkPrediction p = predict_network(m, net);
+  EXPECT_THAT(
+      p.extrapolation,
+      ::testing::ElementsAre("1 depthwise conv layer: the training data had no depthwise convolutions, so "
+                             "it is costed at the rates of dense ones"));
+  // Said, not widened: the calibration of a model fitted across families already holds that transfer.
+  EXPECT_EQ(p.interval_widening, 1.0);
+  EXPECT_NEAR(*p.upper / p.predicted, m.interval->upper_ratio, 1e-12);
+  // A file written before the domain knew the kind checks the sizes only.
+  nlohmann::json j = model_to_json(m);
+  for (auto& g : j["domain"]["groups"])
+    if (!g["max"].empty()) {
+      g["min"].erase(dw);
+      g["max"].erase(dw);
+    }
+  j["domain"]["layer_features"].erase(dw);
+  EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
+}
+
 TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
   Dataset d = synthetic_networks(90, 24, 0.03);
   d.header = {"network", "family"};
