@@ -21,7 +21,7 @@ static_assert(kLayerKindCount == 38,
 constexpr uint64_t kWeightBytes = 4;
 
 std::string where(const Graph& g, const Layer& l) {
-  if (!l.origin.empty()) return l.origin + ": ";
+  if (!l.origin.empty()) return l.origin.str() + ": ";
   if (!g.source().empty()) return g.source() + ": ";
   return {};
 }

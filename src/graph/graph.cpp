@@ -4,23 +4,33 @@
 #include "util/checked.h"
 #include "util/error.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <ostream>
 
 namespace convergy {
+
+std::string LayerOrigin::str() const {
+  if (!file_) return text_;
+  return fmt::format("{}:{}:{}", *file_, line_, col_);
+}
+
+std::ostream& operator<<(std::ostream& os, const LayerOrigin& o) { return os << o.str(); }
 
 BlobId Graph::add_blob(std::string name, Shape shape, DataType dtype, LayerId producer) {
   blobs_.push_back({std::move(name), std::move(shape), dtype, producer});
   return static_cast<BlobId>(blobs_.size() - 1);
 }
 
-BlobId Graph::add_input(const std::string& name, Shape shape, DataType dtype, std::string origin) {
+BlobId Graph::add_input(const std::string& name, Shape shape, DataType dtype, LayerOrigin origin) {
   const LayerId id = add_layer(name, LayerKind::Input, InputParams{std::move(shape), dtype}, {}, {name},
                                std::move(origin));
   return layers_[static_cast<size_t>(id)].outputs.at(0);
 }
 
 LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
-                         const std::vector<std::string>& output_names, std::string origin) {
+                         const std::vector<std::string>& output_names, LayerOrigin origin) {
   thread_local std::vector<std::string_view> names;
   names.assign(output_names.begin(), output_names.end());
   return add_layer_views(name, kind, std::move(params), inputs.data(), inputs.size(), names.data(),
@@ -29,9 +39,9 @@ LayerId Graph::add_layer(std::string name, LayerKind kind, LayerParams params, s
 
 LayerId Graph::add_layer_views(std::string_view name, LayerKind kind, LayerParams params,
                                const BlobId* inputs, size_t n_inputs, const std::string_view* output_names,
-                               size_t n_outputs, std::string origin) {
+                               size_t n_outputs, LayerOrigin origin) {
   // Built only for a message: this runs for every layer of every network imported.
-  auto prefix = [&] { return origin.empty() ? std::string() : origin + ": "; };
+  auto prefix = [&] { return origin.empty() ? std::string() : origin.str() + ": "; };
   if (static_cast<int64_t>(layers_.size()) >= global_limits().max_layers)
     throw_bad_input("{}layer \"{}\": the network has more than {} layers, expected at most {}", prefix(),
                     name, global_limits().max_layers, limit_text(Limit::Layers));

@@ -36,19 +36,19 @@ class Graph {
 
   // Adds an Input layer named `name` producing a blob of the same name.
   BlobId add_input(const std::string& name, Shape shape, DataType dtype = DataType::F32,
-                   std::string origin = {});
+                   LayerOrigin origin = {});
 
   // Adds a layer that consumes `inputs` and produces one new blob per entry of `output_names`.
   // Infers output shapes and weight specs now; on inconsistent inputs throws BadInput:
   //   `<origin>: layer "conv2" (Convolution): input has 64 channels, not divisible by group 3`.
   // Blob names need not be unique (Caffe's in-place layers reuse a name); ids are.
   LayerId add_layer(std::string name, LayerKind kind, LayerParams params, std::vector<BlobId> inputs,
-                    const std::vector<std::string>& output_names, std::string origin = {});
+                    const std::vector<std::string>& output_names, LayerOrigin origin = {});
   // add_layer for an importer that holds its names in the text it reads: the name and output names are views,
   // the inputs an array (a buffer the caller reuses), so calling it builds no string or vector to throw away.
   LayerId add_layer_views(std::string_view name, LayerKind kind, LayerParams params, const BlobId* inputs,
                           size_t n_inputs, const std::string_view* output_names, size_t n_outputs,
-                          std::string origin = {});
+                          LayerOrigin origin = {});
   // Adds a layer whose output shapes and weights are known already, because it comes from a graph that was
   // built with add_layer (a pass copying a graph): `layer.inputs` must name blobs of this graph, and each
   // entry of `outputs` becomes a new blob produced by the layer (its producer is set here). Nothing is

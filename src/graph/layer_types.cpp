@@ -110,7 +110,7 @@ class Inputs {
 struct Ctx {
   const Layer& layer;
   [[noreturn]] void fail(const std::string& what) const {
-    std::string prefix = layer.origin.empty() ? "" : layer.origin + ": ";
+    std::string prefix = layer.origin.empty() ? "" : layer.origin.str() + ": ";
     throw Error(ErrorKind::BadInput,
                 prefix + "layer \"" + layer.name + "\" (" + std::string(layer_kind_name(layer.kind)) + "): " + what);
   }

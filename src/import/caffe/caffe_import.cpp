@@ -1228,12 +1228,15 @@ const Rule kLabelOnly{"", "", {}, nullptr, Role::Drop};
 
 class Importer {
  public:
-  Importer(const Document& doc, const LoadOptions& options) : doc_(doc), options_(options) {}
+  Importer(const Document& doc, const LoadOptions& options)
+      : doc_(doc), options_(options), file_(std::make_shared<const std::string>(doc.filename())) {}
 
   Graph run();
 
  private:
   [[noreturn]] void fail(Pos p, std::string_view what) const { doc_.fail(p, what); }
+  // A layer's origin: the document's file, shared by all its layers, and the position (text built on demand).
+  LayerOrigin origin_at(Pos p) const { return {file_, p.line, p.col}; }
   std::string_view string_value(const Field& f, std::string_view what) const {
     if (f.kind != ValueKind::String)
       fail(f.value_pos, fmt::format("{} {}, expected a quoted string", what, textproto::describe(f)));
@@ -1273,6 +1276,7 @@ class Importer {
 
   const Document& doc_;
   const LoadOptions& options_;
+  std::shared_ptr<const std::string> file_;  // doc_.filename(), for the layers' origins
   Graph graph_;
   NameTable blobs_;  // newest producer of each blob name
   // Blobs of layers left out (labels, losses): a layer reading one is told why it is missing.
@@ -1515,7 +1519,7 @@ void Importer::add_data_layer(const LayerDef& def, const std::vector<std::string
 }
 
 void Importer::add_layer(const LayerDef& def) {
-  std::string origin = doc_.where(def.field->pos);
+  LayerOrigin origin = origin_at(def.field->pos);
   // Views of the document, which outlives the graph's construction.
   std::vector<std::string_view>& tops = tops_scratch_;
   tops.resize(def.tops.size());
@@ -1549,12 +1553,14 @@ void Importer::add_layer(const LayerDef& def) {
                                        "--input-shape {}=...", def.name, what, tops.front()));
     graph_.add_layer_views(def.name, LayerKind::Opaque, std::move(p), inputs.data(), inputs.size(),
                            tops.data(), tops.size(), origin);
-    graph_.add_note(fmt::format("{}: Python layer \"{}\" ({}) is counted as a zero-cost layer whose outputs take {}; "
-                                "its real cost is unknown",
-                                origin, def.name, what,
-                                given ? "the shapes given by --input-shape" : "the shape of its first bottom "
-                                "(give --input-shape TOP=NxCxHxW for each top to set them)"),
-                    true);
+    graph_.add_note(
+        fmt::format("{}: Python layer \"{}\" ({}) is counted as a zero-cost layer whose outputs take {}; "
+                    "its real cost is unknown",
+                    origin.str(), def.name, what,
+                    given ? "the shapes given by --input-shape"
+                          : "the shape of its first bottom "
+                            "(give --input-shape TOP=NxCxHxW for each top to set them)"),
+        true);
     for (size_t i = 0; i < tops.size(); ++i)
       blobs_.set(tops[i], graph_.layer(graph_.num_layers() - 1).outputs.at(i));
     return;
@@ -1615,10 +1621,11 @@ void Importer::add_layer(const LayerDef& def) {
   ctx.set_layer_pos(def.field->pos);
   Conversion conv = def.rule->convert(ctx);
   if (conv.kind == LayerKind::Opaque)
-    graph_.add_note(fmt::format("{}: layer \"{}\" ({}) has no kernel in convergy: it is counted as a zero-cost "
-                                "layer with Caffe's output shape",
-                                origin, def.name, def.rule->type),
-                    true);
+    graph_.add_note(
+        fmt::format("{}: layer \"{}\" ({}) has no kernel in convergy: it is counted as a zero-cost "
+                    "layer with Caffe's output shape",
+                    origin.str(), def.name, def.rule->type),
+        true);
   const LayerId id = graph_.add_layer_views(def.name, conv.kind, std::move(conv.params), inputs.data(),
                                             inputs.size(), tops.data(), tops.size(), std::move(origin));
   const auto& outputs = graph_.layer(id).outputs;
