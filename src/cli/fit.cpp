@@ -32,12 +32,9 @@ model::Dataset load_measurements(const std::string& path, const std::string& tar
       on_networks.push_back(std::move(f));
       continue;
     }
-    if (!csv.has_column(f.column) && csv.has_column("network")) {  // name the derived columns too
-      std::string cols;
-      for (const auto& h : csv.header()) cols += h + ", ";
-      for (const auto& d : derived) cols += d + (&d == &derived.back() ? "" : ", ");
-      throw_bad_input("{}: no column \"{}\" (columns: {})", path, f.column, cols);
-    }
+    if (!csv.has_column(f.column) && csv.has_column("network"))  // name the derived columns too
+      throw_bad_input("{}: no column \"{}\" (columns: {})", path, f.column,
+                      model::column_list(csv.header(), true));
     csv = csv.where(f.column, f.value, f.equal);
     if (csv.rows() == 0) throw_bad_input("{}: no row has {}", path, w);
   }

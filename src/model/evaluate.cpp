@@ -62,6 +62,14 @@ const std::vector<std::string>& derived_columns() {
   return names;
 }
 
+std::string column_list(const std::vector<std::string>& header, bool with_derived) {
+  std::string cols;
+  for (const auto& h : header) cols += (cols.empty() ? "" : ", ") + h;
+  if (with_derived)
+    for (const auto& d : derived_columns()) cols += ", " + d;
+  return cols;
+}
+
 namespace {
 
 struct NetworkStructure {
@@ -106,13 +114,9 @@ std::vector<std::string> column_values(const Dataset& data, const std::string& c
   int col = -1;
   for (size_t i = 0; i < data.header.size(); ++i)
     if (data.header[i] == column) col = static_cast<int>(i);
-  if (col < 0) {
-    std::string cols;
-    for (const auto& h : data.header) cols += (cols.empty() ? "" : ", ") + h;
-    if (data.kind != DataKind::Standalone)
-      for (const auto& d : derived) cols += ", " + d;
-    throw_bad_input("{}: no column \"{}\" (columns: {})", data.path, column, cols);
-  }
+  if (col < 0)
+    throw_bad_input("{}: no column \"{}\" (columns: {})", data.path, column,
+                    column_list(data.header, data.kind != DataKind::Standalone));
   for (const auto& s : data.samples) out.push_back(s.columns[static_cast<size_t>(col)]);
   return out;
 }

@@ -44,6 +44,10 @@ RowFilter parse_row_filter(const std::string& text, const std::string& option);
 // plain).
 const std::vector<std::string>& derived_columns();
 
+// "a, b, c" of a file's header, followed by derived_columns() when its rows name networks: what a message
+// about an unknown column lists.
+std::string column_list(const std::vector<std::string>& header, bool with_derived);
+
 // The value of `column` in every sample: its CSV field or a derived column. Throws BadInput naming the file
 // and the columns there are when the column is unknown, or when a derived column meets rows without networks.
 std::vector<std::string> column_values(const Dataset& data, const std::string& column);
