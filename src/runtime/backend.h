@@ -43,6 +43,15 @@ class Kernel {
   virtual size_t workspace_floats() const { return 0; }
   // Called once, after every kernel is prepared, with the workspace run() will receive.
   virtual void bind_workspace(float* workspace) { (void)workspace; }
+  // True when prepare() copied the bound weight at `data` into memory of its own (oneDNN's blocked layouts)
+  // and run() never reads the bound buffer: the executor then frees it, so the weight is not held twice.
+  virtual bool copied_weight(const float* data) const {
+    (void)data;
+    return false;
+  }
+  // Bytes of constant data prepare() allocated for run() (reordered weights); per-channel vectors of a few
+  // floats are not counted.
+  virtual int64_t owned_bytes() const { return 0; }
 };
 
 // Thrown by Backend::prepare when the backend finds it cannot take a layer after all (e.g. the library

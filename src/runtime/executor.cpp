@@ -87,6 +87,18 @@ void fill_weight(const Layer& layer, const WeightSpec& spec, float* data, int64_
   for (int64_t i = 0; i < n; ++i) data[i] = dist(rng);
 }
 
+// The weights of one layer, from the layer's own seed: the same values whenever they are generated.
+std::vector<Buffer> generate_layer_weights(const Layer& l, LayerId li, uint64_t seed) {
+  std::vector<Buffer> out;
+  std::mt19937_64 rng(seed + static_cast<uint64_t>(li));
+  for (const WeightSpec& w : l.weights) {
+    const int64_t n = w.shape.elems();
+    out.push_back(allocate_floats(n));
+    fill_weight(l, w, out.back().get(), n, rng);
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Executor::Impl {
@@ -97,13 +109,17 @@ struct Executor::Impl {
 
   std::vector<Buffer> buffers;                   // physical activation buffers
   std::vector<float*> blob_ptr;                  // per blob
-  std::vector<std::vector<Buffer>> weights;      // per layer, per weight spec
+  std::vector<std::vector<Buffer>> weights;      // per layer, per weight spec; null once a kernel copied it
+  // Weights a kernel copied and the executor freed, generated again for weight_data() (same seed, same
+  // values), by layer.
+  mutable std::map<LayerId, std::vector<Buffer>> regenerated;
   std::vector<LayerBinding> bindings;            // per layer
   std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null for Input and alias layers
   std::vector<std::string> backend_name;         // per layer
   std::vector<Fallback> fallbacks;
   std::vector<Fallback> skipped;
   Buffer workspace;
+  int64_t activation_floats = 0, workspace_floats = 0;
   std::vector<double> device_ms;  // per layer, summed event times since take_device_layer_ms()
   std::map<LayerId, int> graphs;  // captured replay graph by layer (-1: the whole network)
 
@@ -215,6 +231,7 @@ void Executor::Impl::plan_buffers() {
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (const Phys& p : phys) {
     buffers.push_back(allocate_floats(p.size));
+    activation_floats += p.size;
     for (int64_t i = 0; i < p.size; ++i) buffers.back()[i] = dist(rng);
   }
   blob_ptr.assign(static_cast<size_t>(nb), nullptr);
@@ -227,15 +244,8 @@ void Executor::Impl::plan_buffers() {
 
 void Executor::Impl::fill_weights() {
   weights.resize(static_cast<size_t>(graph.num_layers()));
-  for (int li = 0; li < graph.num_layers(); ++li) {
-    const Layer& l = graph.layer(li);
-    std::mt19937_64 rng(options.seed + static_cast<uint64_t>(li));
-    for (const WeightSpec& w : l.weights) {
-      const int64_t n = w.shape.elems();
-      weights[static_cast<size_t>(li)].push_back(allocate_floats(n));
-      fill_weight(l, w, weights[static_cast<size_t>(li)].back().get(), n, rng);
-    }
-  }
+  for (int li = 0; li < graph.num_layers(); ++li)
+    weights[static_cast<size_t>(li)] = generate_layer_weights(graph.layer(li), li, options.seed);
 }
 
 void Executor::Impl::prepare_kernels() {
@@ -283,10 +293,18 @@ void Executor::Impl::prepare_kernels() {
       fallbacks.push_back({l.name, std::move(reason)});
       kernels[static_cast<size_t>(li)] = backend->wrap_fallback(b, reference->prepare(b));
     }
+    // A weight the kernel copied into its own layout is freed at once, so it is never held twice (oneDNN
+    // held VGG-16's 553 MB of weights twice).
+    for (size_t w = 0; w < b.weights.size(); ++w) {
+      if (!kernels[static_cast<size_t>(li)]->copied_weight(b.weights[w].data)) continue;
+      weights[static_cast<size_t>(li)][w].reset();
+      b.weights[w].data = nullptr;
+    }
     workspace_floats = std::max(workspace_floats, kernels[static_cast<size_t>(li)]->workspace_floats());
   }
   backend->finalize();
   device_ms.assign(static_cast<size_t>(nl), 0.0);
+  this->workspace_floats = static_cast<int64_t>(workspace_floats);
   workspace = allocate_floats(static_cast<int64_t>(workspace_floats));
   for (auto& k : kernels)
     if (k) k->bind_workspace(workspace.get());
@@ -405,8 +423,30 @@ std::span<const float> Executor::weight_data(LayerId layer, size_t index) const 
   if (layer < 0 || layer >= impl_->graph.num_layers() ||
       index >= impl_->weights[static_cast<size_t>(layer)].size())
     throw_bad_input("layer {} has no weight {}", layer, index);
-  return {impl_->weights[static_cast<size_t>(layer)][index].get(),
-          static_cast<size_t>(impl_->graph.layer(layer).weights[index].shape.elems())};
+  const float* data = impl_->weights[static_cast<size_t>(layer)][index].get();
+  if (!data) {
+    auto it = impl_->regenerated.find(layer);
+    if (it == impl_->regenerated.end())
+      it = impl_->regenerated
+               .emplace(layer, generate_layer_weights(impl_->graph.layer(layer), layer, impl_->options.seed))
+               .first;
+    data = it->second[index].get();
+  }
+  return {data, static_cast<size_t>(impl_->graph.layer(layer).weights[index].shape.elems())};
+}
+
+Executor::Memory Executor::memory() const {
+  Memory m;
+  m.activations = impl_->activation_floats * static_cast<int64_t>(sizeof(float));
+  m.workspace = impl_->workspace_floats * static_cast<int64_t>(sizeof(float));
+  for (int li = 0; li < impl_->graph.num_layers(); ++li) {
+    const auto& held = impl_->weights[static_cast<size_t>(li)];
+    for (size_t w = 0; w < held.size(); ++w)
+      if (held[w])
+        m.weights += impl_->graph.layer(li).weights[w].shape.elems() * static_cast<int64_t>(sizeof(float));
+    if (const Kernel* k = impl_->kernels[static_cast<size_t>(li)].get()) m.backend_copies += k->owned_bytes();
+  }
+  return m;
 }
 
 const Graph& Executor::graph() const { return impl_->graph; }

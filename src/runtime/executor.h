@@ -81,6 +81,17 @@ class Executor {
   const Graph& graph() const;
   const ExecutorOptions& options() const;
 
+  // Host memory this executor holds, in bytes: what a campaign that keeps several networks ready weighs.
+  // Library-internal caches (oneDNN's primitive cache, OpenBLAS's buffers) are not included.
+  struct Memory {
+    int64_t activations = 0;     // planned blob buffers
+    int64_t weights = 0;         // generated weights the executor still holds
+    int64_t backend_copies = 0;  // weights a backend copied into its own layout (the originals are freed)
+    int64_t workspace = 0;       // the scratch shared by all kernels
+    int64_t total() const { return activations + weights + backend_copies + workspace; }
+  };
+  Memory memory() const;
+
   // Names of the backends compiled into this build.
   static std::vector<std::string> available_backends();
 

@@ -153,6 +153,16 @@ class OnednnKernel final : public Kernel {
   float* post_data_ = nullptr;
   int64_t post_elems_ = 0;
   std::vector<memory> keep_;  // reordered weights and other memory the steps point at
+  std::vector<const float*> copied_;  // bound weights reordered into keep_, never read after prepare
+
+  bool copied_weight(const float* data) const override {
+    return std::find(copied_.begin(), copied_.end(), data) != copied_.end();
+  }
+  int64_t owned_bytes() const override {
+    int64_t n = 0;
+    for (const auto& m : keep_) n += static_cast<int64_t>(m.get_desc().get_size());
+    return n;
+  }
 };
 
 memory user_mem(const Tensor& t) { return memory(plain_desc(t.shape), cpu_engine(), t.data); }
@@ -209,6 +219,7 @@ struct StepBuilder {
     dnnl::reorder(user, reordered).execute(s, user, reordered);
     s.wait();
     k.keep_.push_back(reordered);
+    k.copied_.push_back(data);
     args[arg] = reordered;
   }
 

@@ -146,6 +146,41 @@ TEST(Executor, SeedsDecideWeightsAndInputs) {
   EXPECT_NE(std::vector<float>(wa.begin(), wa.end()), std::vector<float>(wc.begin(), wc.end()));
 }
 
+// A backend that copies weights into its own layout (oneDNN's blocked formats) must not keep the originals
+// too, and weight_data() still gives the generated values.
+TEST(Executor, EachWeightIsHeldOnceAndStaysReadable) {
+  Graph g("held_once");
+  const BlobId in = g.add_input("data", {1, 16, 14, 14});
+  const BlobId c = add_layer(g, "conv", LayerKind::Convolution, conv(32, 3, 1), {in});
+  const BlobId flat = add_layer(g, "flat", LayerKind::Flatten, FlattenParams{}, {c});
+  add_layer(g, "fc", LayerKind::InnerProduct, InnerProductParams{64, true, 1}, {flat});
+  int64_t weight_bytes = 0;
+  for (const Layer& l : g.layers())
+    for (const WeightSpec& w : l.weights)
+      weight_bytes += w.shape.elems() * static_cast<int64_t>(sizeof(float));
+  Executor ref(g, {"reference", 1, 7});
+  EXPECT_EQ(ref.memory().weights, weight_bytes);
+  EXPECT_EQ(ref.memory().backend_copies, 0);
+  EXPECT_GT(ref.memory().activations, 0);
+  for (const auto& backend : Executor::available_backends()) {
+    SCOPED_TRACE(backend);
+    Executor e(g, {backend, 1, 7});
+    const Executor::Memory m = e.memory();
+    EXPECT_GE(m.weights + m.backend_copies, weight_bytes);
+    EXPECT_LT(m.weights + m.backend_copies, weight_bytes * 3 / 2);
+    EXPECT_EQ(m.total(), m.activations + m.weights + m.backend_copies + m.workspace);
+    for (LayerId l = 0; l < g.num_layers(); ++l)
+      for (size_t w = 0; w < g.layer(l).weights.size(); ++w) {
+        auto a = ref.weight_data(l, w), b = e.weight_data(l, w);
+        EXPECT_EQ(std::vector<float>(a.begin(), a.end()), std::vector<float>(b.begin(), b.end()))
+            << g.layer(l).name << " weight " << w;
+      }
+    e.run();
+    ref.run();
+    EXPECT_NEAR(output_of(e)[5], output_of(ref)[5], 1e-3f);
+  }
+}
+
 TEST(Executor, TwoThreadsComputeWhatOneDoes) {
   const Graph g = branching_net();
   for (const auto& backend : Executor::available_backends()) {
