@@ -40,6 +40,12 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                             ->capture_default_str()
                             ->check(CLI::Range(1, 3));
                         sub.add_option("--reps", o->reps, "Repetitions per network (default 5, quick 3)");
+                        sub.add_option(
+                               "--memory-budget-mb", o->memory_budget_mb,
+                               "Most memory the networks kept ready between repetition rounds may hold; "
+                               "past it they are built again at their turn (default: half of the "
+                               "memory available)")
+                            ->check(CLI::PositiveNumber);
                         return [o] {
                           report::StudyResults r = study::run_study(*o);
                           auto index = std::filesystem::path(o->out) / "index.html";

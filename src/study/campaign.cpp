@@ -162,6 +162,26 @@ MeasurementRow aggregate_row(const std::vector<MeasurementRow>& raw_rows, const 
   return row;
 }
 
+// Half of the memory available now (MemAvailable in /proc/meminfo), or 2 GiB where that cannot be read.
+int64_t default_memory_budget() {
+  std::ifstream in("/proc/meminfo");
+  std::string line;
+  long long kb = 0;
+  while (std::getline(in, line))
+    if (std::sscanf(line.c_str(), "MemAvailable: %lld kB", &kb) == 1 && kb > 0) return kb * 1024 / 2;
+  return int64_t{2} << 30;
+}
+
+// What an executor of `g` will hold, from the graph alone (Executor::memory() once built): its weights, and
+// every blob as if none shared a buffer (an upper bound).
+int64_t estimated_bytes(const Graph& g) {
+  int64_t floats = 0;
+  for (const Layer& l : g.layers())
+    for (const WeightSpec& w : l.weights) floats += w.shape.elems();
+  for (const Blob& b : g.blobs()) floats += b.shape.elems();
+  return floats * static_cast<int64_t>(sizeof(float));
+}
+
 std::vector<std::pair<std::string, double>> feature_columns(const LayerFeatures& f) {
   std::vector<std::pair<std::string, double>> v;
   for (const auto& n : feature_names()) {
@@ -363,11 +383,20 @@ CampaignResult run_campaign(const CampaignOptions& o) {
     std::unique_ptr<Profiler> prof;
   };
   std::vector<Live> live(nets.size());
+  // What the networks kept ready between rounds weigh at most; rounds run over groups of networks that fit.
+  result.memory_budget_bytes = o.memory_budget_bytes > 0 ? o.memory_budget_bytes : default_memory_budget();
+  auto note_ready = [&] {
+    int64_t n = 0;
+    for (const Live& lv : live)
+      if (lv.ex) n += lv.ex->memory().total();
+    result.ready_bytes_peak = std::max(result.ready_bytes_peak, n);
+  };
   bool counters_noted = false;
   auto ensure_profiler = [&](size_t i) -> Profiler& {
     Live& lv = live[i];
     if (lv.prof) return *lv.prof;
     lv.ex = std::make_unique<Executor>(nets[i].graph, ExecutorOptions{o.backend, o.threads, o.seed, true, o.tf32});
+    note_ready();
     // One line per network: the reasons with their layer counts (ShuffleNet alone has 32 such layers).
     std::map<std::string, int> reasons;
     for (const auto& f : lv.ex->fallbacks()) ++reasons[f.reason];
@@ -467,24 +496,49 @@ CampaignResult run_campaign(const CampaignOptions& o) {
     // then slows one repetition of a few networks, which their medians reject, instead of every repetition
     // of one network.
     // Adaptive repetitions continue in rounds over the networks that still need them.
+    // The networks of a group stay ready between rounds, so a group is what fits the memory budget (the whole
+    // zoo held 5.3 GB; a Jetson Nano has 4 GB): consecutive networks while their estimate fits, at least one.
+    std::vector<size_t> starts;
+    int64_t group_bytes = 0, all_bytes = 0;
+    for (size_t i = 0; i < nets.size(); ++i) {
+      const int64_t bytes = estimated_bytes(nets[i].graph);
+      all_bytes += bytes;
+      if (starts.empty() || group_bytes + bytes > result.memory_budget_bytes) {
+        starts.push_back(i);
+        group_bytes = 0;
+      }
+      group_bytes += bytes;
+    }
+    result.round_groups = static_cast<int>(starts.size());
+    if (starts.size() > 1)
+      fmt::print(
+          "{}memory: the {} networks would hold about {:.0f} MB ready between rounds, over the budget of "
+          "{:.0f} MB (--memory-budget-mb): they are measured in {} groups of rounds\n",
+          o.progress_prefix, nets.size(), all_bytes / 1048576.0, result.memory_budget_bytes / 1048576.0,
+          starts.size());
+    starts.push_back(nets.size());
     std::vector<char> open(nets.size(), 1);
     auto close = [&](size_t i) {
       open[i] = 0;
       markers_aggregate(i);
-      if (!do_isolated) live[i] = Live{};
+      // Kept for the isolated mode only when every network fits at once.
+      if (!do_isolated || starts.size() > 2) live[i] = Live{};
     };
-    for (int r = 0; r < max_reps && !stopped(); ++r) {
-      for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
-        if (!open[i]) continue;
-        if (r >= o.reps && !markers_need_rep(i, r)) {
-          close(i);
-          continue;
+    for (size_t g = 0; g + 1 < starts.size() && !stopped(); ++g) {
+      const size_t begin = starts[g], end = starts[g + 1];
+      for (int r = 0; r < max_reps && !stopped(); ++r) {
+        for (size_t i = begin; i < end && !stopped(); ++i) {
+          if (!open[i]) continue;
+          if (r >= o.reps && !markers_need_rep(i, r)) {
+            close(i);
+            continue;
+          }
+          markers_rep(i, r);
         }
-        markers_rep(i, r);
       }
+      for (size_t i = begin; i < end && !stopped(); ++i)
+        if (open[i]) close(i);
     }
-    for (size_t i = 0; i < nets.size() && !stopped(); ++i)
-      if (open[i]) close(i);
   }
   for (size_t i = 0; i < nets.size() && !stopped(); ++i) {
     const Graph& g = nets[i].graph;

@@ -37,6 +37,11 @@ struct CampaignOptions {
   // stays alive between rounds), so that transient load from other processes cannot slow every
   // repetition of one network. Otherwise all repetitions of a network run back to back.
   bool rounds = false;
+  // Rounds: the most host memory the networks kept ready between rounds may hold (their weights and blobs).
+  // Networks that do not fit at once are measured in consecutive groups that do, each group in rounds; each
+  // network is built once. 0: half of the memory available when the campaign starts (the whole study held
+  // 5.3 GB; a Jetson Nano has 4 GB in all).
+  int64_t memory_budget_bytes = 0;
   uint64_t seed = 1;
   bool no_passes = false;
   bool counters = true;
@@ -61,6 +66,9 @@ struct CampaignResult {
   // CPU time / wall time of the windows measured now: 1 or more on a quiet machine, below 1 when other
   // processes took the CPU; nullopt when less than a second was measured.
   std::optional<double> cpu_share;
+  int64_t memory_budget_bytes = 0;  // the budget that applied (rounds)
+  int64_t ready_bytes_peak = 0;     // the most the ready networks held at once (Executor::memory())
+  int round_groups = 0;             // groups of networks measured in rounds (1: all at once)
 };
 
 // Throws BadInput for bad options or networks (before measuring anything).

@@ -280,6 +280,7 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   co.db = o.db;
   co.progress_prefix = "[" + backend + "] ";
   co.rounds = true;           // transient load from other processes hits one repetition, not a whole network
+  co.memory_budget_bytes = o.memory_budget_mb * 1048576;
   co.reuse_finished = true;  // a rerun on the same database measures nothing and gives the same tables
   Timer t;
   CampaignResult cr = run_campaign(co);
