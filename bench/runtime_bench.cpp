@@ -4,6 +4,7 @@
 // median and the ratios of the best convergy backend to each peer. bench/peers/compare.sh sets it up.
 #include "graph/passes.h"
 #include "import/load.h"
+#include "runtime/backend.h"
 #include "runtime/executor.h"
 
 #include <benchmark/benchmark.h>
@@ -19,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,25 @@ void BM_network(benchmark::State& state, std::string net, std::string backend, i
   e.run();
   for (auto _ : state) e.run();
   state.counters["fallbacks"] = static_cast<double>(e.fallbacks().size());
+}
+
+// A fused activation over one MobileNet-sized output (32 x 112 x 112), refilled with random signs before each
+// pass as a convolution would leave it; `kind` -1 times the refill alone, the floor to subtract.
+void BM_activation(benchmark::State& state, int kind) {
+  std::vector<float> fresh(32 * 112 * 112), x(fresh.size());
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& v : fresh) v = dist(rng);
+  FusedActivation act;
+  if (kind >= 0) act.kind = static_cast<LayerKind>(kind);
+  act.alpha = act.kind == LayerKind::Clip ? 0.0f : 0.1f;
+  act.beta = 6.0f;
+  for (auto _ : state) {
+    std::copy(fresh.begin(), fresh.end(), x.begin());
+    if (kind >= 0) runtime::apply_activation(act, x.data(), static_cast<int64_t>(x.size()));
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(x.size()));
 }
 
 // A peer runtime in a child process answering "run" with one forward pass time in ms.
@@ -231,6 +252,12 @@ int main(int argc, char** argv) {
               ->Unit(benchmark::kMillisecond)
               ->MeasureProcessCPUTime()
               ->UseRealTime();
+    benchmark::RegisterBenchmark("activation/refill_only", BM_activation, -1)->Unit(benchmark::kMicrosecond);
+    for (LayerKind k : {LayerKind::ReLU, LayerKind::LeakyReLU, LayerKind::Clip, LayerKind::Sigmoid,
+                        LayerKind::Swish, LayerKind::HardSwish})
+      benchmark::RegisterBenchmark(fmt::format("activation/{}", layer_kind_name(k)).c_str(), BM_activation,
+                                   static_cast<int>(k))
+          ->Unit(benchmark::kMicrosecond);
     int n = static_cast<int>(rest.size());
     benchmark::Initialize(&n, rest.data());
     benchmark::RunSpecifiedBenchmarks();

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <set>
 
 namespace convergy::test {
@@ -431,6 +433,38 @@ TEST(ReferenceKernels, EltwiseBroadcastsNumpyStyle) {
   e.run();
   auto out = e.blob_data(g.outputs()[0]);
   EXPECT_EQ(std::vector<float>(out.begin(), out.end()), (std::vector<float>{0, 11, 22, 30, 41, 52}));
+}
+
+}  // namespace
+}  // namespace convergy::test
+
+namespace convergy::test {
+namespace {
+
+// The branch-free ReLU and LeakyReLU (sign-bit selects) give exactly what the textbook definitions give,
+// signed zeros and infinities included.
+TEST(ReferenceKernels, ReluAndLeakyReluAreExactOnSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  const std::vector<float> in = {-2.5f, -0.0f, 0.0f, 3.25f, inf, -inf, tiny, -tiny, 1e38f, -1e38f};
+  FusedActivation relu;
+  relu.kind = LayerKind::ReLU;
+  std::vector<float> x = in;
+  runtime::apply_activation(relu, x.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float want = in[i] > 0.0f ? in[i] : 0.0f;
+    EXPECT_EQ(x[i], want) << "ReLU(" << in[i] << ")";
+    EXPECT_FALSE(std::signbit(x[i])) << "ReLU(" << in[i] << ") must be +0 or positive";
+  }
+  FusedActivation leaky;
+  leaky.kind = LayerKind::LeakyReLU;
+  leaky.alpha = 0.1f;
+  x = in;
+  runtime::apply_activation(leaky, x.data(), static_cast<int64_t>(x.size()));
+  for (size_t i = 0; i < in.size(); ++i) {
+    const float want = in[i] < 0.0f ? 0.1f * in[i] : in[i];
+    EXPECT_EQ(x[i], want) << "LeakyReLU(" << in[i] << ")";
+  }
 }
 
 }  // namespace
