@@ -14,7 +14,11 @@
 
 #include <fmt/core.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <fstream>
 #include <optional>
 
 namespace convergy::cli {
@@ -43,6 +47,7 @@ struct EvaluateOptions {
   std::string split, test_measurements;
   std::vector<std::string> train_where, test_where;
   bool cv_given = false;
+  std::string predictions;  // CSV of every held-out row's prediction
 };
 
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
@@ -135,6 +140,57 @@ void print_splits(const model::Dataset& data, const model::EvalOptions& eo, cons
   }
 }
 
+// Every held-out row with its prediction and interval, one line per row and feature set, for residual
+// analysis (which layers a model gets wrong). Written to a temporary file and moved into place.
+// `dw[k]`: whether results[k]'s feature set makes depthwise convolutions a group of their own.
+void write_predictions(const std::string& path, const model::Dataset& data,
+                       const std::vector<model::Evaluation>& results, const std::vector<bool>& dw) {
+  const std::string& t = data.target;
+  Table table({{"feature_set"},
+               {"method"},
+               {"item"},
+               {"network"},
+               {"group"},
+               {"fold"},
+               {"measured_" + t},
+               {"predicted_" + t},
+               {"error"},
+               {"lower_" + t},
+               {"upper_" + t}});
+  auto number = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string(); };
+  for (size_t k = 0; k < results.size(); ++k) {
+    const model::Evaluation& e = results[k];
+    for (size_t i = 0; i < data.samples.size(); ++i) {
+      if (i >= e.fold.size() || e.fold[i] < 0 || !std::isfinite(e.predicted[i])) continue;
+      const model::Sample& s = data.samples[i];
+      std::string group = "net";
+      if (s.layers.size() == 1) {
+        const auto g = model::layer_group(*s.layers.front(), dw[k]);
+        group = g ? std::string(model::group_name(*g)) : "none";
+      }
+      table.add_row(
+          {e.feature_set, e.method, s.label, s.network ? s.group : "", group, std::to_string(e.fold[i]),
+           number(s.measured), number(e.predicted[i]), number((e.predicted[i] - s.measured) / s.measured),
+           i < e.lower.size() ? number(e.lower[i]) : "", i < e.upper.size() ? number(e.upper[i]) : ""});
+    }
+  }
+  const std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw_bad_input("--predictions {}: cannot write the file", path);
+    f << table.csv();
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw_failure("--predictions {}: write failed (disk full?)", path);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw_failure("--predictions {}: cannot move the finished file into place", path);
+  }
+}
+
 int run_evaluate(const EvaluateOptions& opt) {
   check_split_options(opt);
   model::EvalOptions eo;
@@ -196,12 +252,15 @@ int run_evaluate(const EvaluateOptions& opt) {
     if (opt.select_nested) nested = model::select_terms_nested(data, pool, so, opt.seed);
   }
   std::vector<model::Evaluation> results;
+  std::vector<bool> dw_groups;
   for (const auto& name : sets) {
     model::FeatureSet fs = model::parse_feature_set(name);
     apply_method(fs, opt.method);
     model::Design design = model::build_design(data, fs);
     results.push_back(model::evaluate(data, design, eo));
+    dw_groups.push_back(design.features.depthwise_group());
   }
+  if (!opt.predictions.empty()) write_predictions(opt.predictions, data, results, dw_groups);
   const std::string unit = model::target_unit(opt.target);
   if (opt.format == OutputFormat::Json) {
     Json j = {{"measurements", opt.measurements}, {"target", opt.target}, {"unit", unit},
@@ -338,6 +397,8 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
   app.add_option("--exchange-passes", opt->exchange_passes,
                  "Selection: passes that try to replace each selected term by a better candidate")
       ->capture_default_str();
+  app.add_option("--predictions", opt->predictions,
+                 "Write every held-out row's prediction, error and interval to this CSV (residual analysis)");
   app.add_flag("--select-nested", opt->select_nested,
                "Selection: also estimate the selection's accuracy by nested cross-validation (slow: one search per fold)");
   add_format_option(app, opt->format);

@@ -8,8 +8,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace convergy::model;
 using ::testing::HasSubstr;
@@ -132,6 +134,44 @@ TEST_F(CliModel, EvaluateTableAndJson) {
   EXPECT_EQ(e["results"][0]["folds"], 40);
   for (const char* k : {"accuracy", "rmspe", "mape", "median_ape", "within_10pct", "r2", "interval_coverage"})
     EXPECT_TRUE(e["results"][0]["rows"].contains(k)) << k;
+}
+
+// --predictions writes every held-out row: the same predictions the metrics were computed from.
+TEST_F(CliModel, EvaluatePredictionsFileHoldsEveryHeldOutRow) {
+  auto j = test_util::run_cli(
+      "evaluate --measurements " + path("nets.csv") +
+      " --target energy_mj --cv lono --format json --features macs,macs+1 --predictions " + path("pred.csv"));
+  ASSERT_EQ(j.exit_code, 0) << j.output;
+  nlohmann::json e = nlohmann::json::parse(j.output);
+  CsvTable p = CsvTable::read_file(path("pred.csv"));
+  ASSERT_EQ(p.rows(), 80u);  // 40 networks, each held out once, for each of the two sets
+  const size_t set = p.require_column("feature_set"), fold = p.require_column("fold");
+  const size_t m = p.require_column("measured_energy_mj"), pr = p.require_column("predicted_energy_mj");
+  const size_t err = p.require_column("error");
+  p.require_column("lower_energy_mj");
+  p.require_column("upper_energy_mj");
+  for (int k = 0; k < 2; ++k) {
+    const std::string name = e["results"][k]["feature_set"];
+    double ape = 0;
+    size_t n = 0;
+    std::set<std::string> folds;
+    for (size_t r = 0; r < p.rows(); ++r) {
+      if (p.text(r, set) != name) continue;
+      const double measured = p.number(r, m), predicted = p.number(r, pr);
+      EXPECT_NEAR(p.number(r, err), (predicted - measured) / measured, 1e-5);
+      ape += std::abs(predicted - measured) / measured;
+      folds.insert(p.text(r, fold));
+      ++n;
+    }
+    ASSERT_EQ(n, 40u) << name;
+    EXPECT_EQ(folds.size(), 40u) << "leave-one-network-out: one fold per network";
+    EXPECT_NEAR(1 - ape / 40, e["results"][k]["rows"]["accuracy"].get<double>(), 1e-4) << name;
+  }
+  auto bad =
+      test_util::run_cli("evaluate --measurements " + path("nets.csv") +
+                         " --target energy_mj --features macs --predictions " + path("no/such/dir/p.csv"));
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("no/such/dir/p.csv: cannot write the file"));
 }
 
 // A per-layer file as `convergy export` writes it: one row per layer of allcnn_c and alexnet (names from
