@@ -51,6 +51,7 @@ Json exact_feature(const LayerFeatures& f, const std::string& name) {
   if (name == "pad_w") return f.pad_w;
   if (name == "groups") return f.groups;
   if (name == "depthwise") return f.depthwise ? 1 : 0;
+  if (name == "exp_elems") return f.exp_elems;
   throw_failure("internal: feature \"{}\" has no exact value in convergy info", name);
 }
 

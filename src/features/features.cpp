@@ -65,6 +65,13 @@ uint64_t u(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
 
 int normalise_axis(int axis, int rank) { return axis < 0 ? axis + rank : axis; }
 
+// Activations computing exp or tanh of every element (exp_elems). Softmax is left out: its exponentials
+// (1000 per classifier) cost less than its fixed overhead, so a rate fitted on it is no rate of an
+// exponential.
+bool uses_exp(LayerKind k) {
+  return k == LayerKind::Sigmoid || k == LayerKind::Swish || k == LayerKind::TanH;
+}
+
 // Elementary operations of a layer other than its MACs (see docs/features.md, "ops").
 uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uint64_t first_in_elems) {
   const uint64_t out = f.out_elems;
@@ -243,6 +250,8 @@ LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable) {
   f.ops = layer_ops(l, f, c, first_in_elems);
   // A fused activation still runs, inside its producer: one op per output element.
   if (l.fused_activation) f.ops = c.add(f.ops, f.out_elems, "op count");
+  f.exp_elems = (uses_exp(l.kind) ? f.out_elems : 0) +
+                (l.fused_activation && uses_exp(l.fused_activation->kind) ? f.out_elems : 0);
   f.name = movable ? std::move(movable->mutable_layers()[static_cast<size_t>(id)].name) : l.name;
   return f;
 }
@@ -253,10 +262,10 @@ LayerFeatures layer_features(const Graph& graph, LayerId id) { return layer_feat
 
 const std::vector<std::string>& feature_names() {
   static const std::vector<std::string> names = {
-      "1",         "macs",     "flops",     "ops",          "params",   "weight_elems", "in_elems",
-      "out_elems", "in_bytes", "out_bytes", "weight_bytes", "batch",    "in_c",         "in_h",
-      "in_w",      "out_c",    "out_h",     "out_w",        "kernel_h", "kernel_w",     "stride_h",
-      "stride_w",  "pad_h",    "pad_w",     "groups",       "depthwise"};
+      "1",         "macs",     "flops",     "ops",          "params",    "weight_elems", "in_elems",
+      "out_elems", "in_bytes", "out_bytes", "weight_bytes", "batch",     "in_c",         "in_h",
+      "in_w",      "out_c",    "out_h",     "out_w",        "kernel_h",  "kernel_w",     "stride_h",
+      "stride_w",  "pad_h",    "pad_w",     "groups",       "depthwise", "exp_elems"};
   return names;
 }
 
@@ -329,6 +338,8 @@ double LayerFeatures::get(size_t index) const {
       return d(groups);
     case 25:
       return d(depthwise ? 1 : 0);
+    case 26:
+      return d(exp_elems);
     default:
       throw_failure("internal: feature index {}, expected below {}", index, feature_names().size());
   }

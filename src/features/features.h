@@ -23,6 +23,9 @@ struct LayerFeatures {
   uint64_t macs = 0;
   uint64_t ops = 0;
   uint64_t flops() const { return 2 * macs; }
+  // Elements passed through an exponential activation (Sigmoid, Swish, TanH; fused ones included, Softmax
+  // not): on a CPU each costs tens of times a ReLU's op, which `ops` counts alike.
+  uint64_t exp_elems = 0;
 
   // Sizes. `params` counts learnable weights as PyTorch does (BatchNorm running statistics excluded);
   // `weight_elems` counts every stored weight element, statistics included.

@@ -250,6 +250,31 @@ TEST(Features, FusedActivationOpsGoToTheProducer) {
   EXPECT_EQ(after.macs, before.macs);
 }
 
+// exp_elems: elements through an exponential activation, standalone or fused into its producer; Softmax and
+// the piecewise-linear activations have none.
+TEST(Features, ExponentialActivationElements) {
+  const Shape x{1, 5, 7, 9};
+  const uint64_t n = 315;
+  for (LayerKind k : {LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish})
+    EXPECT_EQ(features_of(k, NoParams{}, {x}).exp_elems, n) << layer_kind_name(k);
+  for (LayerKind k : {LayerKind::ReLU, LayerKind::HardSwish, LayerKind::HardSigmoid})
+    EXPECT_EQ(features_of(k, NoParams{}, {x}).exp_elems, 0u) << layer_kind_name(k);
+  EXPECT_EQ(features_of(LayerKind::Softmax, SoftmaxParams{1}, {x}).exp_elems, 0u);
+  EXPECT_EQ(features_of(LayerKind::Clip, ClipParams{}, {x}).exp_elems, 0u);
+
+  for (LayerKind act : {LayerKind::Swish, LayerKind::ReLU}) {
+    Graph g;
+    BlobId in = g.add_input("data", {1, 3, 7, 7});
+    LayerId c = g.add_layer("conv", LayerKind::Convolution, conv(4, 3, 1, 1, 1, false), {in}, {"conv"});
+    g.add_layer("act", act, NoParams{}, {g.layer(c).outputs[0]}, {"conv"});
+    PassResult r = run_passes(g);
+    ASSERT_EQ(r.graph.num_layers(), 2) << "the activation is fused into the convolution";
+    const NetworkFeatures f = network_features(r.graph);
+    EXPECT_EQ(f.layers[0].exp_elems, act == LayerKind::Swish ? 196u : 0u) << layer_kind_name(act);
+    EXPECT_EQ(*f.layers[0].get("exp_elems"), act == LayerKind::Swish ? 196.0 : 0.0);
+  }
+}
+
 TEST(Features, NetworkTotals) {
   Graph g;
   BlobId x = g.add_input("data", {1, 3, 9, 9});
@@ -315,8 +340,9 @@ TEST(Features, GetByIndexReadsTheNamedField) {
   f.pad_h = 22;
   f.pad_w = 23;
   f.groups = 24;
-  const std::vector<double> want = {1,  2,  4,  3,  26, 5,  6,  7,  8,  9,  10, 11, 12,
-                                    13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 1};
+  f.exp_elems = 27;
+  const std::vector<double> want = {1,  2,  4,  3,  26, 5,  6,  7,  8,  9,  10, 11, 12, 13,
+                                    14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 1,  27};
   ASSERT_EQ(feature_names().size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(f.get(i), want[i]) << feature_names()[i];

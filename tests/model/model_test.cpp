@@ -580,6 +580,51 @@ TEST(Model, ADepthwiseKindTheTrainingLackedIsSaidWithoutWidening) {
   EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
 }
 
+// A network with exponential activations (Swish) predicted by a model whose training layers had none: said,
+// not widened, like a depthwise kind; a size outside the training ranges still widens.
+TEST(Model, AnExponentialActivationTheTrainingLackedIsSaidWithoutWidening) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  ASSERT_TRUE(m.domain.has_value());
+  const auto& names = TrainingDomain::layer_features();
+  const size_t e = static_cast<size_t>(std::find(names.begin(), names.end(), "exp_elems") - names.begin());
+  ASSERT_LT(e, names.size());
+  EXPECT_EQ(m.domain->layer_range[static_cast<size_t>(Group::Conv)][e].max, 0.0);
+  NetworkFeatures net = *d.networks[0];
+  size_t k = 0;
+  while (net.layers[k].kind != LayerKind::Convolution) ++k;
+  net.layers[k].exp_elems = net.layers[k].out_elems;  // a fused Swish
+  const double before = predict_network(m, *d.networks[0]).predicted;
+  NetworkPrediction p = predict_network(m, net);
+  ASSERT_EQ(p.extrapolation.size(), 1u);
+  EXPECT_THAT(p.extrapolation[0],
+              ::testing::StartsWith("1 conv layer with an exponential activation (Sigmoid, "
+                                    "Swish or TanH; "));
+  EXPECT_THAT(p.extrapolation[0], ::testing::HasSubstr("where the training conv layers had none"));
+  EXPECT_EQ(p.interval_widening, 1.0);
+  EXPECT_EQ(p.predicted, before) << "the transfer set has no exp_elems term";
+  // Once the training data has exponential activations, more of them is a size like any other.
+  for (auto& owned : d.networks) {
+    auto copy = std::make_shared<NetworkFeatures>(*owned);
+    for (auto& l : copy->layers)
+      if (l.kind == LayerKind::Convolution) l.exp_elems = l.out_elems / 2;
+    owned = copy;
+  }
+  for (size_t i = 0; i < d.samples.size(); ++i) {
+    d.samples[i].network = d.networks[i].get();
+    d.samples[i].layers.clear();
+    for (const auto& l : d.networks[i]->layers) d.samples[i].layers.push_back(&l);
+  }
+  Model with = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  const double trained_max = with.domain->layer_range[static_cast<size_t>(Group::Conv)][e].max;
+  ASSERT_GT(trained_max, 0.0);
+  net.layers[k].exp_elems = static_cast<uint64_t>(100 * trained_max);
+  NetworkPrediction q = predict_network(with, net);
+  ASSERT_EQ(q.extrapolation.size(), 1u);
+  EXPECT_THAT(q.extrapolation[0], ::testing::HasSubstr("conv exp_elems"));
+  EXPECT_THAT(q.extrapolation[0], ::testing::HasSubstr("the training maximum"));
+}
+
 TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
   Dataset d = synthetic_networks(90, 24, 0.03);
   d.header = {"network", "family"};
