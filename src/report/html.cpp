@@ -459,11 +459,32 @@ class Page {
         "cross-validation of the combination, where every kind of network is in the training folds. Interval "
         "coverage is the share of held-out networks inside their prediction interval, which <code>convergy predict</code> "
         "would print (per-layer data: the sums of the layers' bounds).</p>\n";
+    // The headline rows first (the default set and the layer-type set beside it, each transfer pooled); each
+    // held-out family on its own and the other feature sets below, folded.
+    std::vector<size_t> headline, rest;
+    for (size_t k = 0; k < transfer_.rows.size(); ++k) {
+      const std::string fs = text_at(transfer_, k, "feature_set");
+      const bool one_family = text_at(transfer_, k, "held_out").rfind("family=", 0) == 0;
+      ((fs == "transfer" || fs == "compact") && !one_family ? headline : rest).push_back(k);
+    }
+    transfer_table(headline.empty() ? rest : headline);
+    if (!headline.empty() && !rest.empty()) {
+      out_ += fmt::format(
+          "<details><summary>The other {} rows: each held-out family on its own, and the other feature "
+          "sets</summary>\n",
+          rest.size());
+      transfer_table(rest);
+      out_ += "</details>\n";
+    }
+    out_ += "</section>\n";
+  }
+
+  void transfer_table(const std::vector<size_t>& rows) {
     out_ += "<table class=\"transfer\">\n<thead><tr><th>combination</th><th>transfer</th><th>trained on</th>"
             "<th>held out</th><th>feature set</th><th>networks fitted</th><th>networks held out</th><th>accuracy</th>"
             "<th>MAPE</th><th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>ordinary "
             "evaluation</th><th>its accuracy</th></tr></thead>\n<tbody>\n";
-    for (size_t k = 0; k < transfer_.rows.size(); ++k) {
+    for (size_t k : rows) {
       const Combination* c = r_.find_combination(text_at(transfer_, k, "combination"));
       out_ += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
                           escape(c ? c->label : text_at(transfer_, k, "combination")),
@@ -477,7 +498,7 @@ class Page {
               fmt::format("<td>{}</td>", escape(evaluation_label(text_at(transfer_, k, "reference_evaluation")))) +
               number_td(transfer_, k, "reference_accuracy") + "</tr>\n";
     }
-    out_ += "</tbody>\n</table>\n</section>\n";
+    out_ += "</tbody>\n</table>\n";
   }
 
   void predicted_vs_measured() {

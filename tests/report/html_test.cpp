@@ -286,6 +286,28 @@ TEST_F(WrittenReport, TransferSectionShowsEveryTransferNumber) {
   EXPECT_NEAR(t["rows"][1]["mape"].get<double>(), 13.055, 1e-9);
 }
 
+// The headline transfer rows (the transfer and compact sets, pooled) come first; each held-out family and the
+// other sets are folded below them, and every row's numbers are still in the page.
+TEST(TransferSection, HeadlineRowsFirstTheRestFolded) {
+  StudyResults r = testing::synthetic_study();
+  r.transfer.push_back({"nano-trt", "leave-one-family-out", "the other families",
+                        "each family in turn (pooled)", "transfer", 800, 1230, 0.912, 0.5, 0.94, 0.9,
+                        "5-fold", 0.934});
+  const std::string html = render_report_html(r, build_tables(r));
+  EXPECT_EQ(testing::xml_problem(html), "");
+  const size_t section = html.find("<section id=\"transfer\">");
+  const size_t folded = html.find("<details><summary>The other 3 rows", section);
+  ASSERT_NE(section, std::string::npos);
+  ASSERT_NE(folded, std::string::npos);
+  const size_t pooled = html.find("each family in turn (pooled)", section);
+  EXPECT_LT(pooled, folded) << "the headline row is above the fold";
+  EXPECT_GT(html.find("family=dws", section), folded) << "a single family is below it";
+  std::set<size_t> rows;
+  for (const auto& c : numeric_cells(html))
+    if (c.table == "transfer" && c.col == "accuracy") rows.insert(c.row);
+  EXPECT_EQ(rows.size(), 4u);
+}
+
 TEST(QuickReport, IsClearlyLabelled) {
   const auto dir = fresh_dir("quick");
   write_study_outputs(testing::synthetic_study(true), dir);
