@@ -34,6 +34,12 @@ struct Fallback {
   std::string reason;  // why the backend did not take it
 };
 
+// The revision of the kernels' implementation, bumped whenever a change alters what they measure (their
+// speed), so that a campaign measured by older kernels is not reused as if it were current (CampaignSpec).
+// 1: up to 2026-12-06; 2: branch-free ReLU/LeakyReLU/PReLU and the runtime built at -O3 (a fused ReLU had
+// cost more than its convolution; docs/runtime.md, "Activations").
+inline constexpr int kKernelRevision = 2;
+
 class Executor {
  public:
   Executor(const Graph& graph, const ExecutorOptions& options);

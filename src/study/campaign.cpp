@@ -270,6 +270,8 @@ CampaignResult run_campaign(const CampaignOptions& o) {
   if (o.cooldown_ms > 0) config["cooldown_ms"] = o.cooldown_ms;
   if (o.random_phase) config["random_phase"] = true;
   if (o.graph_replay) config["graph_replay"] = true;
+  // Campaigns of older kernels are other measurements: a rerun measures again instead of reusing them.
+  if (kKernelRevision != 1) config["kernels"] = kKernelRevision;
   Store store(o.db);
   CampaignSpec spec;
   spec.key = config.dump();  // the same command resumes the same campaign

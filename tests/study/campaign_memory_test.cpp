@@ -1,6 +1,7 @@
 // The memory budget of a campaign in rounds: networks that do not fit in it at once are measured in groups
 // that do, each group in rounds. The measurements must not depend on it: the same rows either way, with less
 // held at once.
+#include "runtime/executor.h"
 #include "store/store.h"
 #include "study/campaign.h"
 
@@ -95,6 +96,22 @@ TEST(CampaignMemory, ABudgetBelowTwoNetworksMeasuresThemInGroupsWithTheSameRows)
   EXPECT_GT(count_rows(roomy_db, all), 0);
   EXPECT_EQ(count_rows(tight_db, all), count_rows(roomy_db, all));
   EXPECT_EQ(count_rows(tight_db, aggregates), count_rows(roomy_db, aggregates));
+}
+
+// The kernels' revision is part of the campaign's key: a database measured by older kernels is measured
+// again rather than reused.
+TEST(CampaignKey, RecordsTheKernelRevision) {
+  const Dir d;
+  const CampaignResult r = run_campaign(rounds_options(d, "key.db", 0));
+  Store s((d.path / "key.db").string(), /*read_only=*/true);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(s.handle(), "SELECT key FROM campaigns WHERE id = ?", -1, &st, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_int64(st, 1, r.campaign_id);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  const std::string key = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  EXPECT_NE(key.find("\"kernels\":" + std::to_string(kKernelRevision)), std::string::npos) << key;
 }
 
 TEST(CampaignMemory, TheDefaultBudgetIsHalfOfWhatIsAvailable) {
