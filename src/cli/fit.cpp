@@ -100,6 +100,10 @@ int run_fit(const FitCliOptions& opt) {
   if (m.interval)
     fmt::print(", {:.0f}% interval x[{:.3f}, {:.3f}]", 100 * m.interval->coverage, m.interval->lower_ratio,
                m.interval->upper_ratio);
+  if (m.network_interval)
+    fmt::print(" per layer, x[{:.3f}, {:.3f}] per network inside the domain ({} networks)",
+               m.network_interval->lower_ratio, m.network_interval->upper_ratio,
+               m.network_interval->calibration_rows);
   if (data.skipped_network_rows) fmt::print(", skipped {} whole-network rows", data.skipped_network_rows);
   fmt::print(" -> {}\n", opt.out);
   // Every term the fit left out, and why: a term the data cannot identify must not look fitted.

@@ -258,6 +258,8 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
   return out;
 }
 
+std::string network_key(const Sample& s) { return s.group + "\n" + std::to_string(s.file); }
+
 std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e) {
   std::vector<HeldOutItem> items;
   const bool sum = data.kind == DataKind::Layers;
@@ -269,13 +271,17 @@ std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e
     if (sum) {
       // A network's layers may fall in different folds only when a filter cuts through it; the item then
       // belongs to the fold of its first held-out layer, and its bounds are still the sums of its layers'.
-      auto [it, fresh] = at.emplace(s.group + "\n" + std::to_string(s.file), items.size());
-      if (fresh) items.push_back({s.group, split, 0, 0, 0, 0});
+      const std::string key = network_key(s);
+      auto [it, fresh] = at.emplace(key, items.size());
+      if (fresh) {
+        const auto b = e.network_bounds.find(key);
+        const double nan = std::numeric_limits<double>::quiet_NaN();
+        items.push_back({s.group, split, 0, 0, b == e.network_bounds.end() ? nan : b->second.first,
+                         b == e.network_bounds.end() ? nan : b->second.second});
+      }
       HeldOutItem& h = items[it->second];
       h.measured += s.measured;
       h.predicted += e.predicted[i];
-      h.lower += e.lower[i];
-      h.upper += e.upper[i];
     } else {
       items.push_back({s.label, split, s.measured, e.predicted[i], e.lower[i], e.upper[i]});
     }
@@ -328,6 +334,33 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
         std::tie(e.lower[r], e.upper[r]) = m.interval->bounds(p, widening);
       }
     }
+    if (data.kind == DataKind::Layers && (m.interval || m.network_interval)) {
+      // Each held-out network's interval as predict_network() gives it: around the sum of its held-out rows'
+      // predictions, the network interval inside the fold model's domain, else the layer interval widened.
+      std::map<std::string, std::pair<double, const NetworkFeatures*>> totals;
+      for (size_t r : test_sets[f]) {
+        auto& t = totals[network_key(data.samples[r])];
+        t.first += e.predicted[r];
+        t.second = data.samples[r].network;
+      }
+      for (const auto& [key, t] : totals) {
+        double widening = 1.0;
+        bool inside = true;
+        if (t.second && m.domain) {
+          const NetworkPrediction np = predict_network(m, *t.second);
+          widening = np.interval_widening;
+          inside = np.extrapolation.empty();
+        }
+        const IntervalCalibration* iv = m.network_interval && inside ? &*m.network_interval
+                                        : m.interval                 ? &*m.interval
+                                                                     : nullptr;
+        std::pair<double, double> b{nan, nan};
+        if (iv && t.first > 0) b = iv->bounds(t.first, widening);
+        auto [it, fresh] = e.network_bounds.emplace(key, b);
+        if (!fresh)
+          it->second = {it->second.first + b.first, it->second.second + b.second};  // split by a filter
+      }
+    }
   }
 
   std::vector<size_t> held;
@@ -351,17 +384,15 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
     for (const auto& [g, idx] : by) e.by_group[g] = collect(idx);
   }
   if (data.kind == DataKind::Layers) {
-    // Whole-network figures: sums of held-out layer predictions and measurements per network. Intervals are
-    // calibrated per layer, so no network coverage is claimed.
-    std::map<std::string, std::pair<double, double>> sums;
-    for (size_t i : held) {
-      auto& s = sums[data.samples[i].group];
-      s.first += data.samples[i].measured;
-      s.second += e.predicted[i];
+    // Whole-network figures: sums of held-out layer predictions and measurements per network, and the share
+    // of networks inside the interval predict_network() gives them (a network without one, its predicted
+    // total not positive, counts as outside).
+    std::vector<double> m, p, lo, hi;
+    for (const auto& it : held_out_items(data, e)) {
+      m.push_back(it.measured), p.push_back(it.predicted);
+      if (intervals) lo.push_back(it.lower), hi.push_back(it.upper);
     }
-    std::vector<double> m, p;
-    for (const auto& [name, s] : sums) m.push_back(s.first), p.push_back(s.second);
-    e.networks = compute_metrics(m, p);
+    e.networks = compute_metrics(m, p, lo, hi);
   }
   if (options.per_split) {
     std::vector<HeldOutItem> items = data.kind == DataKind::Layers ? held_out_items(data, e) : std::vector<HeldOutItem>{};

@@ -85,7 +85,8 @@ struct SplitResult {
 };
 
 // A held-out network (or row, for standalone layers) with the bounds `convergy predict` would give it: for
-// per-layer rows the sums over the network's layers.
+// per-layer rows the network interval's bounds of the summed prediction (the sums of the layers' own
+// bounds when the fold model has no network interval).
 struct HeldOutItem {
   std::string label;
   size_t split = 0;  // index into the folds
@@ -104,9 +105,16 @@ struct Evaluation {
   int complexity = 0;                            // of the model fitted on all training rows
   std::map<std::string, int> complexity_by_group;
   std::vector<double> predicted, lower, upper;   // held-out predictions, aligned with the samples (NaN if never held out)
+  // Per-layer rows: each held-out network's interval as predict_network() gives it for the fold model (the
+  // network interval inside the model's training domain, else the layer interval, widened), around the sum
+  // of its held-out rows' predictions; NaN bounds when that sum is not positive. Keyed by network_key().
+  std::map<std::string, std::pair<double, double>> network_bounds;
   std::vector<int> fold;                         // the fold that held each sample out (-1: never)
   std::vector<SplitResult> splits;               // with EvalOptions::per_split
 };
+
+// The key of a sample's network in Evaluation::network_bounds (its name and the file it came from).
+std::string network_key(const Sample& s);
 
 // Held-out items in data order: whole networks for per-layer and whole-network rows, else rows.
 std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e);

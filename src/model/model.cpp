@@ -588,6 +588,56 @@ double predict_design_row(const Model& model, const Design& design, size_t row) 
   return predict_with(design, beta, row);
 }
 
+namespace {
+
+// The network interval of a per-layer model: each training network's layers predicted by a model fitted
+// without that network (its family's, when `family_folds` holds the rows of each family, else 5 folds of
+// whole networks), and the conformal quantiles of measured / predicted over the networks' sums.
+std::optional<IntervalCalibration> network_calibration(const Dataset& data, const Design& design,
+                                                       const std::vector<size_t>& rows,
+                                                       const FitOptions& options, double lambda,
+                                                       std::vector<std::vector<size_t>> family_folds) {
+  std::map<std::string, std::vector<size_t>> by_network;
+  for (size_t r : rows) by_network[data.samples[r].group].push_back(r);
+  if (by_network.size() < kMinNetworkCalibration) return std::nullopt;
+  std::string folds = "leave-one-" + options.calibration_group + "-out";
+  if (family_folds.empty()) {
+    std::vector<const std::vector<size_t>*> nets;
+    for (const auto& [name, members] : by_network) nets.push_back(&members);
+    std::mt19937_64 rng(options.seed + 11);
+    std::shuffle(nets.begin(), nets.end(), rng);
+    const size_t k =
+        std::min<size_t>(static_cast<size_t>(std::max(options.calibration_folds, 2)), nets.size());
+    family_folds.assign(k, {});
+    for (size_t i = 0; i < nets.size(); ++i)
+      family_folds[i % k].insert(family_folds[i % k].end(), nets[i]->begin(), nets[i]->end());
+    folds = fmt::format("{}-fold grouped by network", k);
+  }
+  std::map<std::string, std::pair<double, double>> sums;  // network -> (measured, predicted)
+  for (const auto& held : family_folds) {
+    std::set<size_t> out_set(held.begin(), held.end());
+    std::vector<size_t> train;
+    for (size_t r : rows)
+      if (!out_set.count(r)) train.push_back(r);
+    if (train.empty()) continue;
+    CoefFit part = fit_coefficients(data, design, train, options,
+                                    design.features.method == Method::Lasso ? lambda : -1.0);
+    for (size_t r : held) {
+      auto& s = sums[data.samples[r].group];
+      s.first += data.samples[r].measured;
+      s.second += predict_with(design, part.beta, r);
+    }
+  }
+  std::vector<double> ratios;
+  for (const auto& [name, s] : sums)
+    ratios.push_back(s.second > 0 ? s.first / s.second : std::numeric_limits<double>::infinity());
+  IntervalCalibration c = conformal(std::move(ratios), options.coverage);
+  c.folds = folds;
+  return c;
+}
+
+}  // namespace
+
 Model fit_model(const Dataset& data, const Design& design, const std::vector<size_t>& rows, const FitOptions& options) {
   if (rows.empty()) throw_bad_input("{}: no training rows", data.path);
   CoefFit full = fit_coefficients(data, design, rows, options, -1.0);
@@ -652,6 +702,7 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
         }
       }
     }
+    const bool by_family = !held_out.empty();
     if (held_out.empty()) {
       const int k = std::clamp(options.calibration_folds, 2, static_cast<int>(rows.size()));
       std::vector<size_t> order = rows;
@@ -673,6 +724,9 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
     }
     m.interval = conformal(std::move(ratios), options.coverage);
     m.interval->folds = folds;
+    if (data.kind == DataKind::Layers)
+      m.network_interval = network_calibration(data, design, rows, options, full.lambda,
+                                               by_family ? held_out : std::vector<std::vector<size_t>>{});
   }
   return m;
 }
@@ -937,9 +991,17 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
                     "cancel on this network); no interval",
                     out.predicted, model.unit, model.target));
   out.extrapolation_checked = dom != nullptr || !out.extrapolation.empty();
-  if (model.interval && out.predicted > 0) {
-    std::tie(out.lower, out.upper) = model.interval->bounds(out.predicted, out.interval_widening);
-  }
+  // A network's total: the interval calibrated on networks' sums where the model has one (per-layer data) and
+  // the network lies inside the training domain; it was calibrated on networks like the training ones. A
+  // network outside keeps the per-layer interval, widened as above (every layer as uncertain as any held-out
+  // layer): fitted on plain zoo networks, the network interval held 2 of 6 depthwise networks, the per-layer
+  // one all 6 (docs/models.md, "Prediction intervals").
+  const IntervalCalibration* iv = model.network_interval && out.extrapolation.empty()
+                                      ? &*model.network_interval
+                                  : model.interval ? &*model.interval
+                                                   : nullptr;
+  if (iv && out.predicted > 0)
+    std::tie(out.lower, out.upper) = iv->bounds(out.predicted, out.interval_widening);
   return out;
 }
 
@@ -1026,6 +1088,13 @@ nlohmann::json model_to_json(const Model& m) {
                      {"calibration_folds", m.interval->folds}};
   else
     j["interval"] = nullptr;
+  if (m.network_interval)
+    j["network_interval"] = {{"method", "split-conformal, cross-fitted, on the sums of held-out networks"},
+                             {"coverage", m.network_interval->coverage},
+                             {"lower_ratio", m.network_interval->lower_ratio},
+                             {"upper_ratio", m.network_interval->upper_ratio},
+                             {"calibration_networks", m.network_interval->calibration_rows},
+                             {"calibration_folds", m.network_interval->folds}};
   json dropped = json::array();
   for (const auto& d : m.dropped) dropped.push_back({{"term", d.term}, {"reason", d.reason}});
   j["dropped_terms"] = dropped;
@@ -1203,27 +1272,32 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
       }
       m.subs.push_back(std::move(sub));
     }
-    if (j.contains("interval") && !j["interval"].is_null()) {
-      place = "interval";
+    auto read_interval = [&](const char* key, const char* count) {
+      place = key;
+      const json& iv = j[key];
       IntervalCalibration c;
-      c.coverage = j["interval"].at("coverage").get<double>();
+      c.coverage = iv.at("coverage").get<double>();
       // An unbounded ratio (a calibration prediction <= 0) is written as null: JSON has no infinity.
-      auto ratio = [&](const char* key) {
-        const json& r = j["interval"].at(key);
+      auto ratio = [&](const char* name) {
+        const json& r = iv.at(name);
         return r.is_null() ? std::numeric_limits<double>::infinity() : r.get<double>();
       };
       c.lower_ratio = ratio("lower_ratio");
       c.upper_ratio = ratio("upper_ratio");
-      c.calibration_rows =
-          static_cast<size_t>(whole(j["interval"], "calibration_rows", 0, 0, INT64_MAX, "a whole number >= 0"));
-      if (!(c.coverage > 0 && c.coverage < 1)) fail(fmt::format("interval: coverage {}, expected 0 < coverage < 1", c.coverage));
+      c.calibration_rows = static_cast<size_t>(whole(iv, count, 0, 0, INT64_MAX, "a whole number >= 0"));
+      if (!(c.coverage > 0 && c.coverage < 1))
+        fail(fmt::format("{}: coverage {}, expected 0 < coverage < 1", key, c.coverage));
       if (!(c.lower_ratio > 0 && c.lower_ratio <= c.upper_ratio))
-        fail(fmt::format("interval: lower_ratio {} and upper_ratio {}, expected 0 < lower_ratio <= upper_ratio",
-                         c.lower_ratio, c.upper_ratio));
-      if (j["interval"].contains("calibration_folds") && !j["interval"]["calibration_folds"].is_null())
-        c.folds = j["interval"]["calibration_folds"].get<std::string>();
-      m.interval = c;
-    }
+        fail(fmt::format("{}: lower_ratio {} and upper_ratio {}, expected 0 < lower_ratio <= upper_ratio",
+                         key, c.lower_ratio, c.upper_ratio));
+      if (iv.contains("calibration_folds") && !iv["calibration_folds"].is_null())
+        c.folds = iv["calibration_folds"].get<std::string>();
+      return c;
+    };
+    if (j.contains("interval") && !j["interval"].is_null())
+      m.interval = read_interval("interval", "calibration_rows");
+    if (j.contains("network_interval") && !j["network_interval"].is_null())
+      m.network_interval = read_interval("network_interval", "calibration_networks");
     if (j.contains("dropped_terms") && !j["dropped_terms"].is_null()) {
       place = "dropped_terms";
       for (const auto& d : j["dropped_terms"]) m.dropped.push_back({d.at("term").get<std::string>(), d.at("reason").get<std::string>()});

@@ -18,7 +18,10 @@
 namespace convergy::model {
 
 constexpr int kModelFormatMajor = 1;
-constexpr int kModelFormatMinor = 1;  // 1.1: dropped_terms, domain, interval.calibration
+constexpr int kModelFormatMinor =
+    2;  // 1.1: dropped_terms, domain, interval.calibration; 1.2: network_interval
+// The fewest training networks a per-layer model calibrates a network interval on.
+constexpr size_t kMinNetworkCalibration = 8;
 
 struct SubModel {
   Group group = Group::Conv;
@@ -73,6 +76,10 @@ struct Model {
   bool depthwise_group = false;
   std::vector<SubModel> subs;  // only groups that had terms and data
   std::optional<IntervalCalibration> interval;
+  // Per-layer training data only: the interval of a whole network's total, calibrated on held-out networks'
+  // sums (their layers' errors partly cancel, so it is narrower than `interval`, which is per layer).
+  // predict_network() uses it when present; absent with fewer than kMinNetworkCalibration networks.
+  std::optional<IntervalCalibration> network_interval;
   Provenance provenance;
   std::vector<DroppedTerm> dropped;      // what fit reports as dropped, constant or collinear
   std::optional<TrainingDomain> domain;  // absent in model files of format 1.0

@@ -47,7 +47,7 @@ TEST_F(CliModel, FitThenPredictJson) {
                                 path("m.json") + " --device jetson-nano");
   ASSERT_EQ(fit.exit_code, 0) << fit.output;
   nlohmann::json model = nlohmann::json::parse(std::ifstream(path("m.json")));
-  EXPECT_EQ(model["format_version"], "1.1");
+  EXPECT_EQ(model["format_version"], "1.2");
   EXPECT_EQ(model["unit"], "mJ");
   // macs+1 has pool and other terms, and these networks have no such layers: fit names each one it dropped.
   EXPECT_THAT(fit.output, HasSubstr("  dropped pool.ops: 0 in every one of the 40 training rows (no such layers)"));

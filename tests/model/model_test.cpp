@@ -292,7 +292,7 @@ TEST(Model, JsonRoundTripAndVersionCheck) {
   Model m = fit_model(d, des, all_rows(d), {});
   m.provenance.device = "test-board";
   nlohmann::json j = model_to_json(m);
-  EXPECT_EQ(j["format_version"], "1.1");
+  EXPECT_EQ(j["format_version"], "1.2");
   EXPECT_EQ(j["unit"], "mJ");
   EXPECT_EQ(j["provenance"]["training_data_fnv1a64"], "0123456789abcdef");
   EXPECT_TRUE(j["provenance"]["backend"].is_null());  // not known is null, never ""
@@ -443,6 +443,88 @@ TEST(Model, NnlsWeightsPerLayerRowsByLayerAndNetworkTime) {
   ASSERT_EQ(m.subs[0].coef.size(), 1u);
   EXPECT_NEAR(m.subs[0].coef[0], num / den, 1e-9 * num / den);
   EXPECT_GT(std::abs(num / den - num_rel / den_rel), 0.1 * num / den);  // not the relative-error fit
+}
+
+// Per-layer rows whose layers err independently: a network's sum errs less than its layers, so the interval
+// calibrated on held-out networks' sums is narrower than the per-layer one. Predictions inside the training
+// domain use it; a network outside keeps the per-layer interval, widened.
+Dataset per_layer_networks(int count, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int> layers(4, 8), ch(8, 128), hw(8, 32);
+  std::normal_distribution<double> e(0.0, 0.3);
+  Dataset d;
+  d.kind = DataKind::Layers;
+  d.path = "layers.csv";
+  d.digest = "0123456789abcdef";
+  d.target = "time_ms";
+  d.header = {"network"};
+  for (int n = 0; n < count; ++n) {
+    auto net = std::make_shared<NetworkFeatures>();
+    int c = 3;
+    const int s = hw(rng);
+    for (int l = layers(rng); l > 0; --l) {
+      const int out = ch(rng);
+      net->layers.push_back(conv("conv" + std::to_string(l), c, out, s, 3));
+      c = out;
+    }
+    for (const auto& layer : net->layers) {
+      Sample smp;
+      smp.measured = 1e-6 * static_cast<double>(layer.macs) * std::max(0.2, 1.0 + e(rng));
+      smp.group = "net" + std::to_string(n);
+      smp.label = smp.group + "/" + layer.name;
+      smp.line = static_cast<int>(d.samples.size()) + 2;
+      smp.columns = {smp.group};
+      smp.layers.push_back(&layer);
+      smp.network = net.get();
+      d.samples.push_back(std::move(smp));
+    }
+    d.networks.push_back(net);
+  }
+  return d;
+}
+
+TEST(Model, PerLayerModelsCalibrateANetworkIntervalOnHeldOutNetworks) {
+  Dataset d = per_layer_networks(30, 31);
+  Model m = fit_model(d, build_design(d, parse_feature_set("conv=macs;method=wls")), all_rows(d), {});
+  ASSERT_TRUE(m.interval.has_value());
+  ASSERT_TRUE(m.network_interval.has_value());
+  EXPECT_EQ(m.network_interval->calibration_rows, 30u);
+  EXPECT_EQ(m.network_interval->folds, "5-fold grouped by network");
+  EXPECT_LT(m.network_interval->upper_ratio / m.network_interval->lower_ratio,
+            m.interval->upper_ratio / m.interval->lower_ratio);
+  // Inside the domain: the network interval.
+  NetworkPrediction inside = predict_network(m, *d.networks[0]);
+  ASSERT_TRUE(inside.extrapolation.empty());
+  EXPECT_NEAR(*inside.upper / inside.predicted, m.network_interval->upper_ratio, 1e-12);
+  EXPECT_NEAR(*inside.lower / inside.predicted, m.network_interval->lower_ratio, 1e-12);
+  // Outside (a layer 100 times the largest training convolution): the per-layer interval, widened.
+  NetworkFeatures big = *d.networks[0];
+  big.layers.push_back(conv("huge", 512, 512, 64, 7));
+  NetworkPrediction outside = predict_network(m, big);
+  ASSERT_FALSE(outside.extrapolation.empty());
+  EXPECT_NEAR(*outside.upper / outside.predicted, m.interval->upper_ratio * outside.interval_widening, 1e-9);
+  // The model file keeps it; a file without it (format 1.1) falls back to the per-layer interval.
+  Model back = model_from_json(model_to_json(m), "m.json");
+  ASSERT_TRUE(back.network_interval.has_value());
+  EXPECT_DOUBLE_EQ(back.network_interval->upper_ratio, m.network_interval->upper_ratio);
+  EXPECT_EQ(back.network_interval->calibration_rows, 30u);
+  nlohmann::json old = model_to_json(m);
+  old.erase("network_interval");
+  old["format_version"] = "1.1";
+  NetworkPrediction without = predict_network(model_from_json(old, "m.json"), *d.networks[0]);
+  EXPECT_NEAR(*without.upper / without.predicted, m.interval->upper_ratio, 1e-12);
+  // Too few networks to calibrate on: none.
+  Dataset few = per_layer_networks(static_cast<int>(kMinNetworkCalibration) - 1, 32);
+  EXPECT_FALSE(fit_model(few, build_design(few, parse_feature_set("conv=macs;method=wls")), all_rows(few), {})
+                   .network_interval.has_value());
+  // Cross-validated, the held-out networks' coverage is now measured (their sums against network intervals).
+  EvalOptions eo;
+  eo.mode = CvMode::LeaveOneGroupOut;
+  Evaluation ev = evaluate(d, build_design(d, parse_feature_set("conv=macs;method=wls")), eo);
+  ASSERT_TRUE(ev.networks.has_value());
+  ASSERT_TRUE(ev.networks->coverage.has_value());
+  EXPECT_GE(*ev.networks->coverage, 0.7);
+  EXPECT_EQ(ev.network_bounds.size(), 30u);
 }
 
 TEST(Model, ConstantAndCollinearTermsAreDroppedAndNamed) {
