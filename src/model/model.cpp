@@ -1079,22 +1079,22 @@ nlohmann::json model_to_json(const Model& m) {
             {"depthwise_group", m.depthwise_group},
             {"complexity", m.complexity()},
             {"submodels", subs}};
-  if (m.interval)
-    j["interval"] = {{"method", "split-conformal, cross-fitted, on measured/predicted"},
-                     {"coverage", m.interval->coverage},
-                     {"lower_ratio", m.interval->lower_ratio},
-                     {"upper_ratio", m.interval->upper_ratio},
-                     {"calibration_rows", m.interval->calibration_rows},
-                     {"calibration_folds", m.interval->folds}};
-  else
-    j["interval"] = nullptr;
+  auto interval_json = [](const IntervalCalibration& c, const char* method, const char* count) {
+    return json{{"method", method},
+                {"coverage", c.coverage},
+                {"lower_ratio", c.lower_ratio},
+                {"upper_ratio", c.upper_ratio},
+                {count, c.calibration_rows},
+                {"calibration_folds", c.folds}};
+  };
+  j["interval"] = m.interval
+                      ? interval_json(*m.interval, "split-conformal, cross-fitted, on measured/predicted",
+                                      "calibration_rows")
+                      : json(nullptr);
   if (m.network_interval)
-    j["network_interval"] = {{"method", "split-conformal, cross-fitted, on the sums of held-out networks"},
-                             {"coverage", m.network_interval->coverage},
-                             {"lower_ratio", m.network_interval->lower_ratio},
-                             {"upper_ratio", m.network_interval->upper_ratio},
-                             {"calibration_networks", m.network_interval->calibration_rows},
-                             {"calibration_folds", m.network_interval->folds}};
+    j["network_interval"] =
+        interval_json(*m.network_interval, "split-conformal, cross-fitted, on the sums of held-out networks",
+                      "calibration_networks");
   json dropped = json::array();
   for (const auto& d : m.dropped) dropped.push_back({{"term", d.term}, {"reason", d.reason}});
   j["dropped_terms"] = dropped;
