@@ -270,7 +270,8 @@ std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e
     const size_t split = i < e.fold.size() && e.fold[i] >= 0 ? static_cast<size_t>(e.fold[i]) : 0;
     if (sum) {
       // A network's layers may fall in different folds only when a filter cuts through it; the item then
-      // belongs to the fold of its first held-out layer, and its bounds are still the sums of its layers'.
+      // belongs to the fold of its first held-out layer, and its bounds are the sums of each fold's bounds
+      // (Evaluation::network_bounds).
       const std::string key = network_key(s);
       auto [it, fresh] = at.emplace(key, items.size());
       if (fresh) {
