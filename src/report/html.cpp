@@ -453,11 +453,15 @@ class Page {
     out_ += "<section id=\"transfer\">\n<h2>Transfer to networks unlike the training set</h2>\n";
     out_ +=
         "<p class=\"lead\">Each row fits the model on one kind of network and predicts another kind it never "
-        "saw: one family of the board's networks held out in turn, the synthetic board networks predicting real "
+        "saw: one family of the board's networks held out in turn, the synthetic board networks predicting "
+        "real "
         "published ones, and on this machine the plain networks (no grouped or depthwise convolution, no "
-        "element-wise add) predicting the others. The last column is the same feature set under the ordinary "
+        "element-wise add) predicting the others; for comparison, the headline model with every network held "
+        "out "
+        "in turn. The last column is the same feature set under the ordinary "
         "cross-validation of the combination, where every kind of network is in the training folds. Interval "
-        "coverage is the share of held-out networks inside their prediction interval, which <code>convergy predict</code> "
+        "coverage is the share of held-out networks inside their prediction interval, which <code>convergy "
+        "predict</code> "
         "would print (per-layer data: the sums of the layers' bounds).</p>\n";
     // The headline rows first (the default set and the layer-type set beside it, each transfer pooled); each
     // held-out family on its own and the other feature sets below, folded.

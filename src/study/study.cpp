@@ -351,6 +351,31 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       if (fs_name == r.info.headline_feature_set && std::string(ev) == "lono")
         add_breakdowns(r, comb, fs_name, data, e, fset.depthwise_group());
     }
+    if (fs_name == r.info.headline_feature_set && nets.size() >= 3) {
+      // The headline model's intervals on every network held out in turn: how often a network's measured
+      // total lies inside the interval `convergy predict` gives it (the network interval inside the fold
+      // model's domain, the widened per-layer one outside). A fraction of a second for per-layer data.
+      model::EvalOptions eo;
+      eo.mode = model::CvMode::LeaveOneGroupOut;
+      model::Evaluation e = model::evaluate(data, design, eo);
+      if (e.networks && e.networks->n > 0) {
+        report::TransferResult held;
+        held.combination = comb;
+        held.transfer = "leave-one-network-out";
+        held.trained_on = "the other networks";
+        held.held_out = "each network in turn (pooled)";
+        held.feature_set = fs_name;
+        held.train_items = static_cast<int>(e.networks->n) - 1;
+        held.test_items = static_cast<int>(e.networks->n);
+        held.accuracy = e.networks->accuracy;
+        held.within_10pct = e.networks->within_10;
+        held.interval_coverage = e.networks->coverage;
+        if (e.networks->coverage) held.interval_level = eo.fit.coverage;
+        held.reference_evaluation = "lono";
+        held.reference_accuracy = e.networks->accuracy;
+        r.transfer.push_back(std::move(held));
+      }
+    }
     for (const auto& [label, test] : {std::pair<std::string, std::string>{"plain -> grouped", "grouped"},
                                       std::pair<std::string, std::string>{"plain -> residual", "residual"}}) {
       if (nets_of["plain"].empty() || nets_of[test].empty()) continue;
