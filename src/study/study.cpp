@@ -206,6 +206,29 @@ void add_breakdowns(report::StudyResults& r, const std::string& comb, const std:
   }
 }
 
+// One row of the transfer table from the held-out items' metrics `m`.
+report::TransferResult transfer_row(const std::string& comb, const std::string& transfer,
+                                    const std::string& trained_on, const std::string& held_out,
+                                    const std::string& fs_name, int train_items, const model::Metrics& m,
+                                    double level, const std::string& reference,
+                                    std::optional<double> reference_accuracy) {
+  report::TransferResult t;
+  t.combination = comb;
+  t.transfer = transfer;
+  t.trained_on = trained_on;
+  t.held_out = held_out;
+  t.feature_set = fs_name;
+  t.train_items = train_items;
+  t.test_items = static_cast<int>(m.n);
+  t.accuracy = m.accuracy;
+  t.within_10pct = m.within_10;
+  t.interval_coverage = m.coverage;
+  if (m.coverage) t.interval_level = level;
+  t.reference_evaluation = reference;
+  t.reference_accuracy = reference_accuracy;
+  return t;
+}
+
 // One row of the transfer table per split of `e` (built with EvalOptions::per_split): networks where the rows are
 // layers, else rows; with the coverage the model's own intervals reach on the held-out items. `train_items` 0:
 // the split's training rows.
@@ -215,21 +238,9 @@ void add_transfer(report::StudyResults& r, const std::string& comb, const std::s
   for (const auto& sr : e.splits) {
     const model::Metrics& m = sr.networks ? *sr.networks : sr.rows;
     if (m.n == 0) continue;
-    report::TransferResult t;
-    t.combination = comb;
-    t.transfer = transfer;
-    t.held_out = sr.held_out;
-    t.trained_on = trained_on;
-    t.feature_set = fs_name;
-    t.train_items = train_items > 0 ? train_items : static_cast<int>(sr.train_rows);
-    t.test_items = static_cast<int>(m.n);
-    t.accuracy = m.accuracy;
-    t.within_10pct = m.within_10;
-    t.interval_coverage = m.coverage;
-    if (m.coverage) t.interval_level = level;
-    t.reference_evaluation = reference;
-    t.reference_accuracy = reference_accuracy;
-    r.transfer.push_back(std::move(t));
+    r.transfer.push_back(transfer_row(comb, transfer, trained_on, sr.held_out, fs_name,
+                                      train_items > 0 ? train_items : static_cast<int>(sr.train_rows), m,
+                                      level, reference, reference_accuracy));
   }
 }
 
@@ -359,21 +370,9 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       eo.mode = model::CvMode::LeaveOneGroupOut;
       model::Evaluation e = model::evaluate(data, design, eo);
       if (e.networks && e.networks->n > 0) {
-        report::TransferResult held;
-        held.combination = comb;
-        held.transfer = "leave-one-network-out";
-        held.trained_on = "the other networks";
-        held.held_out = "each network in turn (pooled)";
-        held.feature_set = fs_name;
-        held.train_items = static_cast<int>(e.networks->n) - 1;
-        held.test_items = static_cast<int>(e.networks->n);
-        held.accuracy = e.networks->accuracy;
-        held.within_10pct = e.networks->within_10;
-        held.interval_coverage = e.networks->coverage;
-        if (e.networks->coverage) held.interval_level = eo.fit.coverage;
-        held.reference_evaluation = "lono";
-        held.reference_accuracy = e.networks->accuracy;
-        r.transfer.push_back(std::move(held));
+        r.transfer.push_back(transfer_row(
+            comb, "leave-one-network-out", "the other networks", "each network in turn (pooled)", fs_name,
+            static_cast<int>(e.networks->n) - 1, *e.networks, eo.fit.coverage, "lono", e.networks->accuracy));
       }
     }
     for (const auto& [label, test] : {std::pair<std::string, std::string>{"plain -> grouped", "grouped"},
@@ -453,22 +452,12 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
       model::Evaluation le = model::evaluate(data, design, lofo);
       add_transfer(r, comb, "leave-one-family-out", fs_name, le, lofo.fit.coverage, "5-fold", e.rows.accuracy, 0,
                    "the other families");
-      report::TransferResult pooled;
-      pooled.combination = comb;
-      pooled.transfer = "leave-one-family-out";
-      pooled.trained_on = "the other families (the fewest networks of a split)";
-      pooled.held_out = "each family in turn (pooled)";
-      pooled.feature_set = fs_name;
-      pooled.train_items = static_cast<int>(data.samples.size());
-      for (const auto& sr : le.splits) pooled.train_items = std::min(pooled.train_items, static_cast<int>(sr.train_rows));
-      pooled.test_items = static_cast<int>(le.rows.n);
-      pooled.accuracy = le.rows.accuracy;
-      pooled.within_10pct = le.rows.within_10;
-      pooled.interval_coverage = le.rows.coverage;
-      if (le.rows.coverage) pooled.interval_level = lofo.fit.coverage;
-      pooled.reference_evaluation = "5-fold";
-      pooled.reference_accuracy = e.rows.accuracy;
-      r.transfer.push_back(std::move(pooled));
+      int fewest = static_cast<int>(data.samples.size());
+      for (const auto& sr : le.splits) fewest = std::min(fewest, static_cast<int>(sr.train_rows));
+      r.transfer.push_back(transfer_row(comb, "leave-one-family-out",
+                                        "the other families (the fewest networks of a split)",
+                                        "each family in turn (pooled)", fs_name, fewest, le.rows,
+                                        lofo.fit.coverage, "5-fold", e.rows.accuracy));
       transfer_s += tt.s();
     }
     // Transfer: the synthetic networks predicting real published ones measured on the same board.
