@@ -590,50 +590,54 @@ double predict_design_row(const Model& model, const Design& design, size_t row) 
 
 namespace {
 
-// The network interval of a per-layer model: each training network's layers predicted by a model fitted
-// without that network (its family's, when `family_folds` holds the rows of each family, else 5 folds of
-// whole networks), and the conformal quantiles of measured / predicted over the networks' sums.
-std::optional<IntervalCalibration> network_calibration(const Dataset& data, const Design& design,
-                                                       const std::vector<size_t>& rows,
-                                                       const FitOptions& options, double lambda,
-                                                       std::vector<std::vector<size_t>> family_folds) {
-  std::map<std::string, std::vector<size_t>> by_network;
-  for (size_t r : rows) by_network[data.samples[r].group].push_back(r);
-  if (by_network.size() < kMinNetworkCalibration) return std::nullopt;
-  std::string folds = "leave-one-" + options.calibration_group + "-out";
-  if (family_folds.empty()) {
-    std::vector<const std::vector<size_t>*> nets;
-    for (const auto& [name, members] : by_network) nets.push_back(&members);
-    std::mt19937_64 rng(options.seed + 11);
-    std::shuffle(nets.begin(), nets.end(), rng);
-    const size_t k =
-        std::min<size_t>(static_cast<size_t>(std::max(options.calibration_folds, 2)), nets.size());
-    family_folds.assign(k, {});
-    for (size_t i = 0; i < nets.size(); ++i)
-      family_folds[i % k].insert(family_folds[i % k].end(), nets[i]->begin(), nets[i]->end());
-    folds = fmt::format("{}-fold grouped by network", k);
-  }
-  std::map<std::string, std::pair<double, double>> sums;  // network -> (measured, predicted)
-  for (const auto& held : family_folds) {
-    std::set<size_t> out_set(held.begin(), held.end());
+// Cross-fitting: for each fold, fits on the other rows and passes every held-out row's prediction to `held`.
+void cross_fit(const Dataset& data, const Design& design, const std::vector<size_t>& rows,
+               const std::vector<std::vector<size_t>>& folds, const FitOptions& options, double lambda,
+               const std::function<void(size_t row, double predicted)>& held) {
+  for (const auto& fold : folds) {
+    std::set<size_t> out_set(fold.begin(), fold.end());
     std::vector<size_t> train;
     for (size_t r : rows)
       if (!out_set.count(r)) train.push_back(r);
     if (train.empty()) continue;
-    CoefFit part = fit_coefficients(data, design, train, options,
-                                    design.features.method == Method::Lasso ? lambda : -1.0);
-    for (size_t r : held) {
-      auto& s = sums[data.samples[r].group];
-      s.first += data.samples[r].measured;
-      s.second += predict_with(design, part.beta, r);
-    }
+    CoefFit part = fit_coefficients(data, design, train, options, lambda);
+    for (size_t r : fold) held(r, predict_with(design, part.beta, r));
   }
+}
+
+// Per network, the measured and out-of-fold predicted sums of its held-out rows.
+using NetworkSums = std::map<std::string, std::pair<double, double>>;
+
+// The network interval of a per-layer model: the conformal quantiles of measured / predicted over the
+// networks' out-of-fold sums; none with fewer than kMinNetworkCalibration networks.
+std::optional<IntervalCalibration> network_conformal(const NetworkSums& sums, double coverage,
+                                                     const std::string& folds) {
+  if (sums.size() < kMinNetworkCalibration) return std::nullopt;
   std::vector<double> ratios;
   for (const auto& [name, s] : sums)
     ratios.push_back(s.second > 0 ? s.first / s.second : std::numeric_limits<double>::infinity());
-  IntervalCalibration c = conformal(std::move(ratios), options.coverage);
+  IntervalCalibration c = conformal(std::move(ratios), coverage);
   c.folds = folds;
   return c;
+}
+
+// 5 folds of whole networks (calibration_folds, at most one per network), for the network interval when no
+// calibration column groups the rows; none with fewer than kMinNetworkCalibration networks (no fit is
+// wasted).
+std::vector<std::vector<size_t>> network_folds(const Dataset& data, const std::vector<size_t>& rows,
+                                               const FitOptions& options) {
+  std::map<std::string, std::vector<size_t>> by_network;
+  for (size_t r : rows) by_network[data.samples[r].group].push_back(r);
+  if (by_network.size() < kMinNetworkCalibration) return {};
+  std::vector<const std::vector<size_t>*> nets;
+  for (const auto& [name, members] : by_network) nets.push_back(&members);
+  std::mt19937_64 rng(options.seed + 11);
+  std::shuffle(nets.begin(), nets.end(), rng);
+  const size_t k = std::min<size_t>(static_cast<size_t>(std::max(options.calibration_folds, 2)), nets.size());
+  std::vector<std::vector<size_t>> folds(k);
+  for (size_t i = 0; i < nets.size(); ++i)
+    folds[i % k].insert(folds[i % k].end(), nets[i]->begin(), nets[i]->end());
+  return folds;
 }
 
 }  // namespace
@@ -711,22 +715,33 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
       held_out.resize(static_cast<size_t>(k));
       for (size_t i = 0; i < order.size(); ++i) held_out[i % static_cast<size_t>(k)].push_back(order[i]);
     }
-    for (const auto& held : held_out) {
-      std::set<size_t> out_set(held.begin(), held.end());
-      std::vector<size_t> train;
-      for (size_t r : rows)
-        if (!out_set.count(r)) train.push_back(r);
-      CoefFit part = fit_coefficients(data, design, train, options, m.method == Method::Lasso ? full.lambda : -1.0);
-      for (size_t r : held) {
-        double p = predict_with(design, part.beta, r);
-        ratios.push_back(p > 0 ? data.samples[r].measured / p : std::numeric_limits<double>::infinity());
-      }
-    }
+    // Per-layer data: the network interval from the networks' out-of-fold sums. Folds of whole families
+    // already hold whole networks, so their fits serve both intervals; random row folds do not, and the
+    // networks get folds of their own.
+    const bool layers = data.kind == DataKind::Layers;
+    const double lambda = m.method == Method::Lasso ? full.lambda : -1.0;
+    NetworkSums sums;
+    auto add_to_sums = [&](size_t r, double p) {
+      auto& s = sums[data.samples[r].group];
+      s.first += data.samples[r].measured;
+      s.second += p;
+    };
+    cross_fit(data, design, rows, held_out, options, lambda, [&](size_t r, double p) {
+      ratios.push_back(p > 0 ? data.samples[r].measured / p : std::numeric_limits<double>::infinity());
+      if (layers && by_family) add_to_sums(r, p);
+    });
     m.interval = conformal(std::move(ratios), options.coverage);
     m.interval->folds = folds;
-    if (data.kind == DataKind::Layers)
-      m.network_interval = network_calibration(data, design, rows, options, full.lambda,
-                                               by_family ? held_out : std::vector<std::vector<size_t>>{});
+    if (layers) {
+      if (by_family) {
+        m.network_interval = network_conformal(sums, options.coverage, folds);
+      } else {
+        const auto net_folds = network_folds(data, rows, options);
+        cross_fit(data, design, rows, net_folds, options, lambda, add_to_sums);
+        m.network_interval = network_conformal(sums, options.coverage,
+                                               fmt::format("{}-fold grouped by network", net_folds.size()));
+      }
+    }
   }
   return m;
 }

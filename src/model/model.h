@@ -18,8 +18,8 @@
 namespace convergy::model {
 
 constexpr int kModelFormatMajor = 1;
-constexpr int kModelFormatMinor =
-    2;  // 1.1: dropped_terms, domain, interval.calibration; 1.2: network_interval
+// 1.1: dropped_terms, domain, interval.calibration; 1.2: network_interval.
+constexpr int kModelFormatMinor = 2;
 // The fewest training networks a per-layer model calibrates a network interval on.
 constexpr size_t kMinNetworkCalibration = 8;
 
