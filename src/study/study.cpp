@@ -353,27 +353,24 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
     std::optional<double> lono_accuracy;
     for (const char* ev : {"lono", "split"}) {
       if (std::string(ev) == "split" && nets.size() < 3) continue;  // no third network to hold out
+      const bool lono = std::string(ev) == "lono", headline = fs_name == r.info.headline_feature_set;
       model::EvalOptions eo;
-      eo.mode = std::string(ev) == "lono" ? model::CvMode::LeaveOneGroupOut : model::CvMode::Split;
-      eo.fit.calibrate = false;  // the study reports point predictions; intervals would cost 5 fits per fold
+      eo.mode = lono ? model::CvMode::LeaveOneGroupOut : model::CvMode::Split;
+      // Point predictions, except for the headline model left one network out: its intervals give the
+      // coverage row below (a fraction of a second for per-layer data; the other sets are not calibrated).
+      eo.fit.calibrate = lono && headline;
       model::Evaluation e = model::evaluate(data, design, eo);
       add_evaluation(r, comb, ev, fs_name, data, e, /*networks_from_layers=*/true, false, 0);
-      if (std::string(ev) == "lono" && e.networks) lono_accuracy = e.networks->accuracy;
-      if (fs_name == r.info.headline_feature_set && std::string(ev) == "lono")
-        add_breakdowns(r, comb, fs_name, data, e, fset.depthwise_group());
-    }
-    if (fs_name == r.info.headline_feature_set && nets.size() >= 3) {
-      // The headline model's intervals on every network held out in turn: how often a network's measured
-      // total lies inside the interval `convergy predict` gives it (the network interval inside the fold
-      // model's domain, the widened per-layer one outside). A fraction of a second for per-layer data.
-      model::EvalOptions eo;
-      eo.mode = model::CvMode::LeaveOneGroupOut;
-      model::Evaluation e = model::evaluate(data, design, eo);
-      if (e.networks && e.networks->n > 0) {
+      if (!lono) continue;
+      if (e.networks) lono_accuracy = e.networks->accuracy;
+      if (!headline) continue;
+      add_breakdowns(r, comb, fs_name, data, e, fset.depthwise_group());
+      // How often a held-out network's measured total lies inside the interval `convergy predict` gives it
+      // (the network interval inside the fold model's domain, the widened per-layer one outside).
+      if (nets.size() >= 3 && e.networks && e.networks->n > 0)
         r.transfer.push_back(transfer_row(
             comb, "leave-one-network-out", "the other networks", "each network in turn (pooled)", fs_name,
             static_cast<int>(e.networks->n) - 1, *e.networks, eo.fit.coverage, "lono", e.networks->accuracy));
-      }
     }
     for (const auto& [label, test] : {std::pair<std::string, std::string>{"plain -> grouped", "grouped"},
                                       std::pair<std::string, std::string>{"plain -> residual", "residual"}}) {
