@@ -14,11 +14,7 @@
 
 #include <fmt/core.h>
 
-#include <unistd.h>
-
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <optional>
 
 namespace convergy::cli {
@@ -141,7 +137,7 @@ void print_splits(const model::Dataset& data, const model::EvalOptions& eo, cons
 }
 
 // Every held-out row with its prediction and interval, one line per row and feature set, for residual
-// analysis (which layers a model gets wrong). Written to a temporary file and moved into place.
+// analysis (which layers a model gets wrong).
 // `dw[k]`: whether results[k]'s feature set makes depthwise convolutions a group of their own.
 void write_predictions(const std::string& path, const model::Dataset& data,
                        const std::vector<model::Evaluation>& results, const std::vector<bool>& dw) {
@@ -174,21 +170,7 @@ void write_predictions(const std::string& path, const model::Dataset& data,
            i < e.lower.size() ? number(e.lower[i]) : "", i < e.upper.size() ? number(e.upper[i]) : ""});
     }
   }
-  const std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw_bad_input("--predictions {}: cannot write the file", path);
-    f << table.csv();
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw_failure("--predictions {}: write failed (disk full?)", path);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw_failure("--predictions {}: cannot move the finished file into place", path);
-  }
+  write_output_file(path, "--predictions " + path, [&](std::ostream& f) { f << table.csv(); });
 }
 
 int run_evaluate(const EvaluateOptions& opt) {

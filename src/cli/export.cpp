@@ -1,15 +1,11 @@
 // `convergy export --db F [--campaign ID] [--raw] --out file.csv`: per-layer measurement rows as CSV. Safe to
 // run while a campaign is writing (WAL); the output appears only when complete (written aside, then renamed).
 #include "cli/command.h"
+#include "cli/format.h"
 #include "store/store.h"
 #include "util/error.h"
 
-#include <fmt/core.h>
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -30,27 +26,7 @@ int run_export(const ExportOptions& o) {
     store.export_csv(std::cout, o.campaign, o.raw);
     return 0;
   }
-  std::string tmp = fmt::format("{}.tmp{}", o.out, ::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw_bad_input("{}: cannot write the output file", o.out);
-    try {
-      store.export_csv(f, o.campaign, o.raw);
-    } catch (...) {
-      f.close();
-      std::remove(tmp.c_str());
-      throw;
-    }
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw_failure("{}: write failed (disk full?)", o.out);
-    }
-  }
-  if (std::rename(tmp.c_str(), o.out.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw_failure("{}: cannot move the finished file into place", o.out);
-  }
+  write_output_file(o.out, o.out, [&](std::ostream& f) { store.export_csv(f, o.campaign, o.raw); });
   return 0;
 }
 

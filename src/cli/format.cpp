@@ -7,8 +7,12 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <fstream>
 
 namespace convergy::cli {
 
@@ -169,6 +173,31 @@ std::string json_text(const Json& j) {
 void print_graph_notes(const Graph& graph) {
   for (const auto& n : graph.notes())
     fmt::print(stderr, "convergy: {}: {}\n", n.warning ? "warning" : "note", n.text);
+}
+
+void write_output_file(const std::string& path, const std::string& label,
+                       const std::function<void(std::ostream&)>& write) {
+  const std::string tmp = fmt::format("{}.tmp{}", path, ::getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw_bad_input("{}: cannot write the output file", label);
+    try {
+      write(f);
+    } catch (...) {
+      f.close();
+      std::remove(tmp.c_str());
+      throw;
+    }
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw_failure("{}: write failed (disk full?)", label);
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw_failure("{}: cannot move the finished file into place", label);
+  }
 }
 
 }  // namespace convergy::cli

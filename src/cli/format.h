@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,5 +63,11 @@ std::string grouped(uint64_t v);
 using Json = nlohmann::ordered_json;
 // Two-space indented JSON followed by a newline; arrays of scalars (shapes) stay on one line.
 std::string json_text(const Json& j);
+
+// Writes `path` through a temporary file beside it (PATH.tmpPID), renamed into place once complete, so an
+// interrupted or failed command never leaves a half-written file that looks finished. `label` starts each
+// error message ("out.csv", "--predictions out.csv"); an exception from `write` removes the temporary file.
+void write_output_file(const std::string& path, const std::string& label,
+                       const std::function<void(std::ostream&)>& write);
 
 }  // namespace convergy::cli

@@ -171,7 +171,8 @@ TEST_F(CliModel, EvaluatePredictionsFileHoldsEveryHeldOutRow) {
       test_util::run_cli("evaluate --measurements " + path("nets.csv") +
                          " --target energy_mj --features macs --predictions " + path("no/such/dir/p.csv"));
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
-  EXPECT_THAT(bad.output, HasSubstr("no/such/dir/p.csv: cannot write the file"));
+  EXPECT_THAT(bad.output,
+              HasSubstr("--predictions " + path("no/such/dir/p.csv") + ": cannot write the output file"));
 }
 
 // A per-layer file as `convergy export` writes it: one row per layer of allcnn_c and alexnet (names from
