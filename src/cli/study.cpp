@@ -43,8 +43,8 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                         sub.add_option(
                                "--memory-budget-mb", o->memory_budget_mb,
                                "Most memory the networks kept ready between repetition rounds may hold; "
-                               "past it they are built again at their turn (default: half of the "
-                               "memory available)")
+                               "networks that do not fit at once are measured in groups that do (default: "
+                               "half of the memory available)")
                             ->check(CLI::PositiveNumber);
                         return [o] {
                           report::StudyResults r = study::run_study(*o);

@@ -457,12 +457,12 @@ class Page {
         "real "
         "published ones, and on this machine the plain networks (no grouped or depthwise convolution, no "
         "element-wise add) predicting the others; for comparison, the headline model with every network held "
-        "out "
-        "in turn. The last column is the same feature set under the ordinary "
-        "cross-validation of the combination, where every kind of network is in the training folds. Interval "
-        "coverage is the share of held-out networks inside their prediction interval, which <code>convergy "
-        "predict</code> "
-        "would print (per-layer data: the sums of the layers' bounds).</p>\n";
+        "out in turn. The last column is the same feature set under the ordinary cross-validation of the "
+        "combination, where every kind of network is in the training folds. Interval coverage is the share "
+        "of "
+        "held-out networks inside the interval <code>convergy predict</code> would print for them (per-layer "
+        "data: the interval calibrated on whole networks inside the training domain, the per-layer one, "
+        "widened, outside it).</p>\n";
     // The headline rows first (the default set and the layer-type set beside it, each transfer pooled); each
     // held-out family on its own and the other feature sets below, folded.
     std::vector<size_t> headline, rest;
