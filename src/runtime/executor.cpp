@@ -253,7 +253,7 @@ void Executor::Impl::prepare_kernels() {
   bindings.resize(static_cast<size_t>(nl));
   kernels.resize(static_cast<size_t>(nl));
   backend_name.assign(static_cast<size_t>(nl), "reference");
-  size_t workspace_floats = 0;
+  workspace_floats = 0;
   for (int li = 0; li < nl; ++li) {
     const Layer& l = graph.layer(li);
     LayerBinding& b = bindings[static_cast<size_t>(li)];
@@ -300,12 +300,12 @@ void Executor::Impl::prepare_kernels() {
       weights[static_cast<size_t>(li)][w].reset();
       b.weights[w].data = nullptr;
     }
-    workspace_floats = std::max(workspace_floats, kernels[static_cast<size_t>(li)]->workspace_floats());
+    workspace_floats = std::max(workspace_floats,
+                                static_cast<int64_t>(kernels[static_cast<size_t>(li)]->workspace_floats()));
   }
   backend->finalize();
   device_ms.assign(static_cast<size_t>(nl), 0.0);
-  this->workspace_floats = static_cast<int64_t>(workspace_floats);
-  workspace = allocate_floats(static_cast<int64_t>(workspace_floats));
+  workspace = allocate_floats(workspace_floats);
   for (auto& k : kernels)
     if (k) k->bind_workspace(workspace.get());
 }

@@ -68,18 +68,24 @@ LayerFeatures flatten(const std::string& name) {
   return f;
 }
 
+// A data set with no rows yet, of rows that name networks, as if read from `path`.
+Dataset empty_dataset(DataKind kind, const std::string& path, const std::string& target) {
+  Dataset d;
+  d.kind = kind;
+  d.path = path;
+  d.digest = "0123456789abcdef";
+  d.target = target;
+  d.header = {"network"};
+  return d;
+}
+
 // A data set of whole networks whose energy is exactly conv 2e-6 mJ/MAC + 0.5 mJ per conv layer +
 // fc 1e-5 mJ/MAC + 3 mJ per network (the FC layer's constant).
 Dataset synthetic_networks(int count, uint64_t seed, double noise = 0.0) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> layers(1, 6), ch(8, 256), hw(4, 64), k(0, 2);
   std::normal_distribution<double> e(0.0, 1.0);
-  Dataset d;
-  d.kind = DataKind::Networks;
-  d.path = "synthetic.csv";
-  d.digest = "0123456789abcdef";
-  d.target = "energy_mj";
-  d.header = {"network"};
+  Dataset d = empty_dataset(DataKind::Networks, "synthetic.csv", "energy_mj");
   for (int n = 0; n < count; ++n) {
     auto net = std::make_shared<NetworkFeatures>();
     int c = 3, s = hw(rng);
@@ -408,12 +414,7 @@ TEST(Model, TransferDefaultIsNonNegativeAndCostsUnseenLayerClasses) {
 // nnls on per-layer rows weights a layer 1 / (y * T), T its network's total: with one term the fit has the closed
 // form b = sum(x / T) / sum(x^2 / (y T)), which differs from the relative-error weights 1 / y^2.
 TEST(Model, NnlsWeightsPerLayerRowsByLayerAndNetworkTime) {
-  Dataset d;
-  d.kind = DataKind::Layers;
-  d.path = "layers.csv";
-  d.digest = "0123456789abcdef";
-  d.target = "time_ms";
-  d.header = {"network"};
+  Dataset d = empty_dataset(DataKind::Layers, "layers.csv", "time_ms");
   std::map<std::string, double> total;
   for (int n = 0; n < 2; ++n) {
     auto net = std::make_shared<NetworkFeatures>();
@@ -452,12 +453,7 @@ Dataset per_layer_networks(int count, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> layers(4, 8), ch(8, 128), hw(8, 32);
   std::normal_distribution<double> e(0.0, 0.3);
-  Dataset d;
-  d.kind = DataKind::Layers;
-  d.path = "layers.csv";
-  d.digest = "0123456789abcdef";
-  d.target = "time_ms";
-  d.header = {"network"};
+  Dataset d = empty_dataset(DataKind::Layers, "layers.csv", "time_ms");
   for (int n = 0; n < count; ++n) {
     auto net = std::make_shared<NetworkFeatures>();
     int c = 3;
