@@ -30,6 +30,7 @@ namespace {
 struct PredictOptions {
   std::string model;
   std::vector<std::string> nets;
+  std::vector<std::string> input_shapes;
   OutputFormat format = OutputFormat::Table;
 };
 
@@ -78,7 +79,11 @@ std::string number(std::optional<double> v) {
 
 int run_predict(const PredictOptions& opt) {
   const model::Model m = model::load_model(opt.model);
-  const auto nets = expand_networks(opt.nets);
+  auto nets = expand_networks(opt.nets);
+  for (auto& n : nets) {
+    n.given = with_input_shapes(n.given, opt.input_shapes);
+    n.path = with_input_shapes(n.path, opt.input_shapes);
+  }
   if (nets.empty()) throw_bad_input("no networks to predict (give NET arguments or @list.txt)");
   const std::string id = m.id();
   Json all = Json::array();
@@ -154,7 +159,14 @@ const Command kPredict({"predict", "Predict energy or latency of networks with a
   add_limit_options(app);
   auto opt = std::make_shared<PredictOptions>();
   app.add_option("--model", opt->model, "Model JSON written by `convergy fit`")->required();
-  app.add_option("nets", opt->nets, "Networks: .prototxt/.onnx paths, zoo names, or @list.txt")->required();
+  app.add_option(
+         "nets", opt->nets,
+         "Networks: .prototxt/.onnx paths, zoo names, or @list.txt; NAME@1x3x160x160 at another input shape")
+      ->required();
+  app.add_option(
+      "--input-shape", opt->input_shapes,
+      "Input shape of every network, name=1x3x224x224 or 1x3x224x224 for the first input (printed as "
+      "NAME@SHAPE)");
   add_format_option(app, opt->format);
   return [opt] { return run_predict(*opt); };
 }});

@@ -4,6 +4,7 @@
 // in src/study/campaign.cpp, shared with `convergy study`.
 #include "cli/command.h"
 #include "cli/limits.h"
+#include "import/load.h"
 #include "study/campaign.h"
 
 namespace convergy::cli {
@@ -14,7 +15,14 @@ const Command kProfile{
      [](CLI::App& sub) -> std::function<int()> {
        add_limit_options(sub);
        auto o = std::make_shared<study::CampaignOptions>();
-       sub.add_option("net", o->nets, "Zoo names, .prototxt or .onnx files")->required();
+       auto input_shapes = std::make_shared<std::vector<std::string>>();
+       sub.add_option("net", o->nets,
+                      "Zoo names, .prototxt or .onnx files; NAME@1x3x160x160 at another input shape")
+           ->required();
+       sub.add_option(
+           "--input-shape", *input_shapes,
+           "Input shape of every network, name=1x3x224x224 or 1x3x224x224 for the first input (stored "
+           "as NAME@SHAPE)");
        sub.add_option("--backend", o->backend, "reference | openblas | eigen | onednn | cudnn")->capture_default_str();
        sub.add_option("--threads", o->threads, "Threads of the backend")->capture_default_str();
        sub.add_option("--sensor", o->sensor, "auto | none | a name from `convergy sensors`")->capture_default_str();
@@ -51,7 +59,8 @@ const Command kProfile{
        sub.add_option("--marker-log", o->marker_log,
                       "Play sync pulses and log layer intervals for an external meter (see `convergy attribute`)");
        sub.add_option("--sysfs-root", o->sysfs_root, "Read sensors under this folder (tests)")->group("");
-       return [o] {
+       return [o, input_shapes] {
+         for (auto& net : o->nets) net = with_input_shapes(net, *input_shapes);
          study::CampaignResult r = study::run_campaign(*o);
          return r.stop_signal ? 128 + r.stop_signal : 0;
        };

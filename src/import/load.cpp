@@ -5,9 +5,12 @@
 #include "util/error.h"
 #include "zoo/zoo.h"
 
+#include <fmt/core.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 namespace convergy {
@@ -44,6 +47,33 @@ std::string read_file(const std::string& path) {
   return text;
 }
 
+// The shapes after '@' in NAME@SHAPE[@SHAPE...], each "1x3x224x224" (the first input) or "name=1x3x224x224".
+std::vector<std::pair<std::string, Shape>> split_input_shapes(const std::string& text,
+                                                              const std::string& spec) {
+  std::vector<std::pair<std::string, Shape>> out;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = text.find('@', begin);
+    const std::string part = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    const size_t eq = part.rfind('=');
+    const std::string name = eq == std::string::npos ? std::string() : part.substr(0, eq);
+    if (eq != std::string::npos && name.empty())
+      throw_bad_input("\"{}\": input shape \"{}\" has an empty input name, expected name=1x3x224x224", spec,
+                      part);
+    const std::string what =
+        fmt::format("\"{}\" {}", spec, name.empty() ? "input shape" : "input \"" + name + "\"");
+    Shape shape = parse_shape(eq == std::string::npos ? part : part.substr(eq + 1), what);
+    for (const auto& o : out)
+      if (o.first == name)
+        throw_bad_input("\"{}\": the {} has two shapes, expected one", spec,
+                        name.empty() ? "first input" : "input \"" + name + "\"");
+    out.emplace_back(name, std::move(shape));
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
 std::string zoo_names() {
   std::string s;
   for (const auto& e : zoo_entries()) s += (s.empty() ? "" : ", ") + e.name;
@@ -59,6 +89,33 @@ Graph import_caffe_prototxt_file(const std::string& path, const LoadOptions& opt
 }
 
 Graph load_network(const std::string& spec, const LoadOptions& options) {
+  // NAME@SHAPE: the network at another input shape (an existing file whose name has an '@' is that file).
+  // The shapes start at the first '@' after which the name before it is a zoo network or a file (or at the
+  // first '@', so that an error names what is missing).
+  const size_t slash = spec.find_last_of("/\\");
+  size_t at = spec.find('@', slash == std::string::npos ? 0 : slash + 1);
+  for (size_t a = at; a != std::string::npos; a = spec.find('@', a + 1)) {
+    const std::string base = spec.substr(0, a);
+    if (find_zoo_entry(base) || std::filesystem::is_regular_file(base)) {
+      at = a;
+      break;
+    }
+  }
+  if (at != std::string::npos && !find_zoo_entry(spec) && !std::filesystem::is_regular_file(spec)) {
+    const std::string base = spec.substr(0, at);
+    if (base.empty()) throw_bad_input("\"{}\": no network before '@', expected NAME@1x3x224x224", spec);
+    LoadOptions with_shapes = options;
+    for (const auto& part : split_input_shapes(spec.substr(at + 1), spec)) {
+      for (const auto& given : options.input_shapes)
+        if (given.first == part.first)
+          throw_bad_input("\"{}\": the {} is set both in the name and by --input-shape, expected one of them",
+                          spec, part.first.empty() ? "first input" : "input \"" + part.first + "\"");
+      with_shapes.input_shapes.push_back(part);
+    }
+    Graph g = load_network(base, with_shapes);
+    g.set_source(spec);
+    return g;
+  }
   if (const ZooEntry* entry = find_zoo_entry(spec)) {
     // Messages point into the zoo file by its name, e.g. "resnet50.prototxt:12:3".
     Graph g = import_caffe_text(std::string(entry->text), entry->name + ".prototxt", options);
@@ -85,6 +142,12 @@ Graph load_network(const std::string& spec, const LoadOptions& options) {
   throw_bad_input(
       "{}: unknown file type \"{}\", expected a .prototxt, .pt, .txt or .onnx file, or a zoo name ({})", spec,
       ext, zoo_names());
+}
+
+std::string with_input_shapes(const std::string& spec, const std::vector<std::string>& input_shapes) {
+  std::string name = spec;
+  for (const auto& s : input_shapes) name += "@" + s;
+  return name;
 }
 
 std::pair<std::string, Shape> parse_input_shape_option(const std::string& text) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 namespace convergy {
@@ -100,8 +101,9 @@ TEST(CaffeInputs, InputShapeOptionOverridesAndFills) {
   EXPECT_EQ(import("input: \"x\"\n" + layer("r", "ReLU", "x"), bare).blob(0).shape, (Shape{1, 3, 9, 9}));
   LoadOptions wrong;
   wrong.input_shapes.push_back({"nope", Shape{1, 2}});
-  EXPECT_EQ(import_error(net(layer("r", "ReLU", "data")), wrong),
-            "net.prototxt: --input-shape names \"nope\", which is not an input, expected one of: data");
+  EXPECT_EQ(
+      import_error(net(layer("r", "ReLU", "data")), wrong),
+      "net.prototxt: the input shape given names \"nope\", which is not an input, expected one of: data");
 }
 
 TEST(CaffeInputs, PlaceholderInputSizeIsRefusedWithTheWayForwardAndImportsWithTheRealSize) {
@@ -442,6 +444,52 @@ TEST(CaffeNet, ParseInputShapeOption) {
   EXPECT_THROW(parse_input_shape_option("=1x3"), Error);
   EXPECT_THROW(parse_input_shape_option("data=1x0"), Error);
   EXPECT_THROW(parse_input_shape_option("data="), Error);
+}
+
+// NAME@SHAPE names a network at another input shape everywhere a network is named, so that a measurement
+// CSV's network column loads again at the size it was measured at.
+TEST(CaffeNet, NameAtShapeLoadsTheNetworkAtThatInputShape) {
+  const Graph g = load_network("resnet18@1x3x160x160");
+  EXPECT_EQ(g.source(), "resnet18@1x3x160x160");
+  EXPECT_EQ(g.blob(g.inputs().front()).shape, (Shape{1, 3, 160, 160}));
+  EXPECT_EQ(load_network("resnet18@data=2x3x96x96").blob(g.inputs().front()).shape, (Shape{2, 3, 96, 96}));
+  EXPECT_EQ(with_input_shapes("resnet18", {"1x3x160x160", "data=1x3x2x2"}),
+            "resnet18@1x3x160x160@data=1x3x2x2");
+  EXPECT_EQ(with_input_shapes("resnet18", {}), "resnet18");
+  // The shape changes the layers after it: the first convolution has (160/2)^2 outputs per channel.
+  EXPECT_EQ(out_shape(g, "conv1"), (Shape{1, 64, 80, 80}));
+
+  // A shape given twice, in the name and by the option, or for an input that is not there, is an error.
+  LoadOptions option;
+  option.input_shapes.push_back(parse_input_shape_option("1x3x64x64"));
+  EXPECT_THAT([&] { load_network("resnet18@1x3x160x160", option); },
+              ::testing::ThrowsMessage<Error>(::testing::Eq(
+                  "\"resnet18@1x3x160x160\": the first input is set both in the name and by --input-shape, "
+                  "expected one of them")));
+  EXPECT_THAT([] { load_network("resnet18@1x3x64x64@1x3x5x5"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("the first input has two shapes, expected one")));
+  EXPECT_THAT([] { load_network("resnet18@nope=1x3x64x64"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("the input shape given names \"nope\"")));
+  EXPECT_THAT(
+      [] { load_network("resnet18@1x3x0x4"); },
+      ::testing::ThrowsMessage<Error>(StartsWith("\"resnet18@1x3x0x4\" input shape: shape \"1x3x0x4\"")));
+  EXPECT_THAT([] { load_network("@1x3x4x4"); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("no network before '@'")));
+}
+
+// A file whose name has an '@' is that file, not a name with a shape.
+TEST(CaffeNet, AnExistingFileWithAnAtInItsNameIsThatFile) {
+  const std::string dir = ::testing::TempDir() + "convergy_at_name";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/net@2x.prototxt";
+  const std::string src =
+      std::string(CONVERGY_SHARED_DATA) + "/jetson-nano/nets/convnet_L5_F128_K2x2_3_K3x3_2_W50.prototxt";
+  std::filesystem::copy_file(src, path, std::filesystem::copy_options::overwrite_existing);
+  const Graph g = load_network(path);
+  EXPECT_EQ(g.source(), path);
+  EXPECT_EQ(out_shape(g, "conv5"), (Shape{1, 128, 55, 55}));
+  // ... and can itself be given a shape after its name.
+  EXPECT_EQ(load_network(path + "@1x3x64x64").blob(g.inputs().front()).shape, (Shape{1, 3, 64, 64}));
 }
 
 }  // namespace

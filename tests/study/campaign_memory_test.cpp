@@ -1,6 +1,7 @@
 // The memory budget of a campaign in rounds: networks that do not fit in it at once are measured in groups
 // that do, each group in rounds. The measurements must not depend on it: the same rows either way, with less
-// held at once.
+// held at once. Also what a campaign records beside its rows: the kernels' revision in its key, and each
+// network under the name it was given (NAME@SHAPE for another input size).
 #include "runtime/executor.h"
 #include "store/store.h"
 #include "study/campaign.h"
@@ -12,6 +13,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 
 namespace convergy::study {
@@ -127,6 +130,39 @@ TEST(CampaignMemory, TheDefaultBudgetIsHalfOfWhatIsAvailable) {
   EXPECT_GT(r.memory_budget_bytes, kb * 1024 * 2 / 5);
   EXPECT_LT(r.memory_budget_bytes, kb * 1024 * 3 / 5);
   EXPECT_EQ(r.round_groups, 1);
+}
+
+// One network at two input sizes is two networks of the campaign, each stored (and exported) under the name
+// it was given, so that fitting on the export loads each at its own size.
+TEST(CampaignNames, ANetworkAtAnotherInputShapeIsStoredUnderItsNameWithTheShape) {
+  const Dir d;
+  CampaignOptions o = rounds_options(d, "shapes.db", 0);
+  const std::string a = (d.path / "a.prototxt").string();
+  o.nets = {a, a + "@1x3x32x32"};
+  const CampaignResult r = run_campaign(o);
+  std::ostringstream csv;
+  Store((d.path / "shapes.db").string(), /*read_only=*/true).export_csv(csv, r.campaign_id, /*raw=*/false);
+  // network -> the conv1 row's macs column
+  std::map<std::string, std::string> conv1_macs;
+  std::istringstream in(csv.str());
+  std::string line;
+  std::getline(in, line);
+  ASSERT_EQ(line.rfind("campaign,network,layer_index,layer,", 0), 0u) << line;
+  const size_t macs_col = [&] {
+    size_t col = 0, at = 0;
+    while (line.compare(at, 5, "macs,") != 0) at = line.find(',', at) + 1, ++col;
+    return col;
+  }();
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::istringstream cs(line);
+    for (std::string c; std::getline(cs, c, ',');) cells.push_back(c);
+    if (cells.size() > macs_col && cells[3] == "conv1") conv1_macs[cells[1]] = cells[macs_col];
+  }
+  ASSERT_EQ(conv1_macs.size(), 2u);
+  // conv1: 8 outputs of 3x3x3 at every pixel, 16x16 and 32x32.
+  EXPECT_EQ(conv1_macs[a], std::to_string(8 * 27 * 16 * 16));
+  EXPECT_EQ(conv1_macs[a + "@1x3x32x32"], std::to_string(8 * 27 * 32 * 32));
 }
 
 }  // namespace

@@ -1807,14 +1807,14 @@ Graph Importer::run() {
   for (const auto& [name, shape] : options_.input_shapes) {
     if (name.empty()) {
       if (input_names.empty())
-        throw_bad_input("{}: --input-shape {} is given, but the network has no inputs", doc_.filename(),
+        throw_bad_input("{}: input shape {} is given, but the network has no inputs", doc_.filename(),
                         shape.str());
       continue;
     }
     if (std::find(shapeable.begin(), shapeable.end(), name) == shapeable.end()) {
       std::string list;
       for (const auto& n : input_names) list += (list.empty() ? "" : ", ") + n;
-      throw_bad_input("{}: --input-shape names \"{}\", which is not an input, expected one of: {}",
+      throw_bad_input("{}: the input shape given names \"{}\", which is not an input, expected one of: {}",
                       doc_.filename(), name, list.empty() ? "(no inputs)" : list);
     }
   }

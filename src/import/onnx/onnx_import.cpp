@@ -149,7 +149,7 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
   for (const auto& [name, shape] : options.input_shapes) {
     const std::string& key = name.empty() ? names.front() : name;
     if (std::find(names.begin(), names.end(), key) == names.end())
-      throw_bad_input("{}: --input-shape names \"{}\", but the model's inputs are {}", ctx.path, key,
+      throw_bad_input("{}: the input shape given names \"{}\", but the model's inputs are {}", ctx.path, key,
                       fmt::join(names, ", "));
     given[key] = shape;
   }
@@ -163,8 +163,8 @@ void add_inputs(Context& ctx, const onnx::GraphProto& g, const LoadOptions& opti
     if (it != given.end()) {
       shape = it->second;
       if (tt.has_shape() && tt.shape().dim_size() != shape.rank())
-        throw_bad_input("{}: --input-shape {}={} has rank {}, but the model declares rank {}", ctx.path,
-                        in->name(), shape.str(), shape.rank(), tt.shape().dim_size());
+        throw_bad_input("{}: the input shape given, {}={}, has rank {}, but the model declares rank {}",
+                        ctx.path, in->name(), shape.str(), shape.rank(), tt.shape().dim_size());
     } else {
       if (!tt.has_shape())
         throw_bad_input("{}: input \"{}\" has no shape; give one with --input-shape {}=NxCxHxW", ctx.path,
