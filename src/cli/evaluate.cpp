@@ -72,11 +72,23 @@ uint64_t so_seed(const EvaluateOptions& opt) { return opt.select_seed ? opt.sele
 
 std::string pct(double v) { return std::isfinite(v) ? fmt::format("{:.1f}%", 100 * v) : ""; }
 
+// "93.9%", or "100.0% (4 unbounded)" when some intervals have an infinite bound (inside by default on that
+// side).
+std::string coverage_text(const model::Metrics& m) {
+  if (!m.coverage) return "";
+  return pct(*m.coverage) + (m.unbounded ? fmt::format(" ({} unbounded)", m.unbounded) : "");
+}
+
+// The median interval's upper bound over its lower one, "x1.73".
+std::string width_text(const model::Metrics& m) {
+  return m.median_width ? fmt::format("x{:.2f}", *m.median_width) : "";
+}
+
 void add_rows(Table& t, const std::string& set, const std::string& what, const model::Metrics& m,
               const std::string& complexity) {
   t.add_row({set, what, std::to_string(m.n), pct(m.accuracy), pct(m.rmspe), pct(m.mape), pct(m.median_ape),
              pct(m.within_10), std::isfinite(m.r2) ? fmt::format("{:.3f}", m.r2) : "", complexity,
-             m.coverage ? pct(*m.coverage) : ""});
+             coverage_text(m), width_text(m)});
 }
 
 std::string num(double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : ""; }
@@ -104,14 +116,22 @@ void check_split_options(const EvaluateOptions& opt) {
 // single train/test split a row per held-out network with its interval.
 void print_splits(const model::Dataset& data, const model::EvalOptions& eo, const std::vector<model::Evaluation>& results) {
   const bool layers = data.kind == model::DataKind::Layers;
-  Table t({{"features"}, {"held out"}, {"train rows", Align::Right}, {"test rows", Align::Right},
-           {layers ? "networks" : "n", Align::Right}, {"accuracy", Align::Right}, {"MAPE", Align::Right},
-           {"within 10%", Align::Right}, {"coverage", Align::Right}});
+  Table t({{"features"},
+           {"held out"},
+           {"train rows", Align::Right},
+           {"test rows", Align::Right},
+           {layers ? "networks" : "n", Align::Right},
+           {"accuracy", Align::Right},
+           {"MAPE", Align::Right},
+           {"within 10%", Align::Right},
+           {"coverage", Align::Right},
+           {"width", Align::Right}});
   for (const auto& e : results)
     for (const auto& sr : e.splits) {
       const model::Metrics& m = sr.networks ? *sr.networks : sr.rows;
       t.add_row({e.feature_set, sr.held_out, std::to_string(sr.train_rows), std::to_string(sr.test_rows),
-                 std::to_string(m.n), pct(m.accuracy), pct(m.mape), pct(m.within_10), m.coverage ? pct(*m.coverage) : ""});
+                 std::to_string(m.n), pct(m.accuracy), pct(m.mape), pct(m.within_10), coverage_text(m),
+                 width_text(m)});
     }
   fmt::print("\nper held-out {} ({}; pooled above{}):\n{}", eo.mode == model::CvMode::Subsets ? "subset" : "group",
              layers ? "networks are sums of their layers, bounds the sums of theirs" : "every held-out row",
@@ -126,11 +146,18 @@ void print_splits(const model::Dataset& data, const model::EvalOptions& eo, cons
     }
     Table p({{"item"}, {"measured", Align::Right}, {"predicted", Align::Right}, {"error", Align::Right},
              {"lower", Align::Right}, {"upper", Align::Right}, {"inside"}});
+    // An infinite bound prints as -inf/inf: the item is counted in the coverage like any other, and the
+    // reader sees which "yes" says nothing on that side.
+    auto bound = [](double v) {
+      return std::isnan(v) ? std::string() : std::isinf(v) ? (v < 0 ? "-inf" : "inf") : num(v);
+    };
     for (const auto& it : items) {
-      const bool bounds = std::isfinite(it.lower) && std::isfinite(it.upper);
-      p.add_row({it.label, num(it.measured), num(it.predicted), pct((it.predicted - it.measured) / it.measured),
-                 bounds ? num(it.lower) : "", bounds ? num(it.upper) : "",
-                 bounds ? (it.measured >= it.lower && it.measured <= it.upper ? "yes" : "no") : ""});
+      const bool any = !std::isnan(it.lower) && !std::isnan(it.upper);
+      const bool inside = it.measured >= it.lower && it.measured <= it.upper;
+      const bool unbounded = any && (std::isinf(it.lower) || std::isinf(it.upper));
+      p.add_row({it.label, num(it.measured), num(it.predicted),
+                 pct((it.predicted - it.measured) / it.measured), bound(it.lower), bound(it.upper),
+                 !any ? "" : std::string(inside ? "yes" : "no") + (unbounded ? " (unbounded)" : "")});
     }
     fmt::print("\n{} ({}):\n{}", e.feature_set, e.method, p.text());
   }
@@ -293,9 +320,18 @@ int run_evaluate(const EvaluateOptions& opt) {
     fmt::print("{}", json_text(j));
     return 0;
   }
-  Table t({{"features"}, {"rows"}, {"n", Align::Right}, {"accuracy", Align::Right}, {"RMSPE", Align::Right},
-           {"MAPE", Align::Right}, {"median APE", Align::Right}, {"within 10%", Align::Right}, {"R2", Align::Right},
-           {"complexity", Align::Right}, {"coverage", Align::Right}});
+  Table t({{"features"},
+           {"rows"},
+           {"n", Align::Right},
+           {"accuracy", Align::Right},
+           {"RMSPE", Align::Right},
+           {"MAPE", Align::Right},
+           {"median APE", Align::Right},
+           {"within 10%", Align::Right},
+           {"R2", Align::Right},
+           {"complexity", Align::Right},
+           {"coverage", Align::Right},
+           {"width", Align::Right}});
   const bool networks = data.kind == model::DataKind::Networks;
   for (const auto& e : results) {
     add_rows(t, e.feature_set, networks ? "networks" : "layers", e.rows, std::to_string(e.complexity));

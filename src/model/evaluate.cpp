@@ -41,7 +41,21 @@ Metrics compute_metrics(const std::vector<double>& measured, const std::vector<d
   m.median_ape = m.n % 2 ? ape[m.n / 2] : 0.5 * (ape[m.n / 2 - 1] + ape[m.n / 2]);
   m.within_10 = static_cast<double>(within) / n;
   m.r2 = ss > 0 ? 1.0 - se / ss : std::numeric_limits<double>::quiet_NaN();
-  if (!lower.empty()) m.coverage = static_cast<double>(covered) / n;
+  if (!lower.empty()) {
+    m.coverage = static_cast<double>(covered) / n;
+    std::vector<double> widths;
+    for (size_t i = 0; i < m.n; ++i) {
+      if (!std::isfinite(lower[i]) || !std::isfinite(upper[i]))
+        ++m.unbounded;
+      else if (lower[i] > 0)
+        widths.push_back(upper[i] / lower[i]);
+    }
+    if (!widths.empty()) {
+      std::sort(widths.begin(), widths.end());
+      const size_t k = widths.size();
+      m.median_width = k % 2 ? widths[k / 2] : 0.5 * (widths[k / 2 - 1] + widths[k / 2]);
+    }
+  }
   return m;
 }
 
@@ -432,6 +446,8 @@ nlohmann::json evaluation_to_json(const Evaluation& e) {
               {"mape", num(m.mape)}, {"median_ape", num(m.median_ape)}, {"within_10pct", num(m.within_10)},
               {"r2", num(m.r2)}};
     j["interval_coverage"] = m.coverage ? num(*m.coverage) : json(nullptr);
+    j["interval_unbounded"] = m.coverage ? json(m.unbounded) : json(nullptr);
+    j["interval_median_width"] = m.median_width ? num(*m.median_width) : json(nullptr);
     return j;
   };
   json j = {{"feature_set", e.feature_set}, {"method", e.method}, {"cv", e.cv},

@@ -22,6 +22,12 @@ struct Metrics {
   double within_10 = 0;    // share with |p - m| / m <= 0.10
   double r2 = 0;           // 1 - sum (p - m)^2 / sum (m - mean m)^2
   std::optional<double> coverage;  // share of m inside [lower, upper], when intervals exist
+  // Intervals with a bound that is not finite ((-inf, x], [x, inf)): they are in `coverage` (a measured value
+  // is inside or not), but say nothing on that side, so they are counted to be shown beside it.
+  size_t unbounded = 0;
+  // Sharpness beside coverage: the median of upper / lower over the intervals with finite bounds and a
+  // positive lower one (1.5: the upper bound is 1.5 times the lower); missing when there is none.
+  std::optional<double> median_width;
 };
 // `lower`/`upper` may be empty (no intervals).
 Metrics compute_metrics(const std::vector<double>& measured, const std::vector<double>& predicted,

@@ -462,7 +462,11 @@ class Page {
         "of "
         "held-out networks inside the interval <code>convergy predict</code> would print for them (per-layer "
         "data: the interval calibrated on whole networks inside the training domain, the per-layer one, "
-        "widened, outside it).</p>\n";
+        "widened, outside it). Coverage alone can flatter: an interval with an infinite bound holds every "
+        "value "
+        "on that side, so such intervals are counted (intervals unbounded), and the median width (upper "
+        "bound "
+        "over lower) says how sharp the others are.</p>\n";
     // The headline rows first (the default set and the layer-type set beside it, each transfer pooled); each
     // held-out family on its own and the other feature sets below, folded.
     std::vector<size_t> headline, rest;
@@ -484,10 +488,13 @@ class Page {
   }
 
   void transfer_table(const std::vector<size_t>& rows) {
-    out_ += "<table class=\"transfer\">\n<thead><tr><th>combination</th><th>transfer</th><th>trained on</th>"
-            "<th>held out</th><th>feature set</th><th>networks fitted</th><th>networks held out</th><th>accuracy</th>"
-            "<th>MAPE</th><th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>ordinary "
-            "evaluation</th><th>its accuracy</th></tr></thead>\n<tbody>\n";
+    out_ +=
+        "<table class=\"transfer\">\n<thead><tr><th>combination</th><th>transfer</th><th>trained on</th>"
+        "<th>held out</th><th>feature set</th><th>networks fitted</th><th>networks held "
+        "out</th><th>accuracy</th>"
+        "<th>MAPE</th><th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>intervals "
+        "unbounded</th><th>median interval width (upper / lower)</th><th>ordinary evaluation</th><th>its "
+        "accuracy</th></tr></thead>\n<tbody>\n";
     for (size_t k : rows) {
       const Combination* c = r_.find_combination(text_at(transfer_, k, "combination"));
       out_ += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
@@ -496,10 +503,13 @@ class Page {
                           escape(text_at(transfer_, k, "held_out")), escape(text_at(transfer_, k, "feature_set")));
       const auto a = number_at(transfer_, k, "accuracy");
       out_ += number_td(transfer_, k, "train_items") + number_td(transfer_, k, "test_items") +
-              number_td(transfer_, k, "accuracy", a && *a >= 0.9 ? "good" : "") + number_td(transfer_, k, "mape") +
-              number_td(transfer_, k, "within_10pct") + number_td(transfer_, k, "interval_coverage") +
-              number_td(transfer_, k, "interval_level") +
-              fmt::format("<td>{}</td>", escape(evaluation_label(text_at(transfer_, k, "reference_evaluation")))) +
+              number_td(transfer_, k, "accuracy", a && *a >= 0.9 ? "good" : "") +
+              number_td(transfer_, k, "mape") + number_td(transfer_, k, "within_10pct") +
+              number_td(transfer_, k, "interval_coverage") + number_td(transfer_, k, "interval_level") +
+              number_td(transfer_, k, "interval_unbounded") +
+              number_td(transfer_, k, "interval_median_width") +
+              fmt::format("<td>{}</td>",
+                          escape(evaluation_label(text_at(transfer_, k, "reference_evaluation")))) +
               number_td(transfer_, k, "reference_accuracy") + "</tr>\n";
     }
     out_ += "</tbody>\n</table>\n";

@@ -222,6 +222,8 @@ json to_json(const StudyResults& r) {
                         {"within_10pct", t.within_10pct},
                         {"interval_coverage", optional_number(t.interval_coverage)},
                         {"interval_level", optional_number(t.interval_level)},
+                        {"interval_unbounded", optional_int(t.interval_unbounded)},
+                        {"interval_median_width", optional_number(t.interval_median_width)},
                         {"reference_evaluation", t.reference_evaluation},
                         {"reference_accuracy", optional_number(t.reference_accuracy)}});
   return j;
@@ -346,6 +348,8 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
       t.within_10pct = rd.number(jx[k], p, "within_10pct");
       t.interval_coverage = rd.optional_number(jx[k], p, "interval_coverage");
       t.interval_level = rd.optional_number(jx[k], p, "interval_level");
+      t.interval_unbounded = rd.optional_integer(jx[k], p, "interval_unbounded");
+      t.interval_median_width = rd.optional_number(jx[k], p, "interval_median_width");
       t.reference_evaluation = rd.string(jx[k], p, "reference_evaluation");
       t.reference_accuracy = rd.optional_number(jx[k], p, "reference_accuracy");
       r.transfer.push_back(std::move(t));
@@ -454,6 +458,13 @@ void validate(const StudyResults& r, const std::string& where) {
       throw_bad_input("{}: transfer[{}]: within_10pct, interval_coverage and interval_level, expected fractions in "
                       "[0, 1]",
                       where, k);
+    if (t.interval_unbounded && (*t.interval_unbounded < 0 || *t.interval_unbounded > t.test_items))
+      throw_bad_input("{}: transfer[{}]: interval_unbounded {}, expected 0 to test_items ({})", where, k,
+                      *t.interval_unbounded, t.test_items);
+    if (t.interval_median_width &&
+        !(std::isfinite(*t.interval_median_width) && *t.interval_median_width >= 1.0))
+      throw_bad_input("{}: transfer[{}]: interval_median_width {}, expected a finite ratio >= 1", where, k,
+                      *t.interval_median_width);
     if (t.reference_accuracy && !(std::isfinite(*t.reference_accuracy) && *t.reference_accuracy <= 1.0 + 1e-12))
       throw_bad_input("{}: transfer[{}]: reference_accuracy {}, expected a finite fraction <= 1", where, k,
                       *t.reference_accuracy);

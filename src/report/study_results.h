@@ -128,6 +128,10 @@ struct TransferResult {
   std::optional<double> interval_level;     // the interval's nominal coverage, e.g. 0.9
   std::string reference_evaluation;         // e.g. "5-fold", "lono": the ordinary cross-validation
   std::optional<double> reference_accuracy; // the same feature set's accuracy under it
+  // Held-out items whose interval has an infinite bound (counted in the coverage; vacuous on that side), and
+  // the median upper / lower bound over the finite ones: how sharp the covering intervals are.
+  std::optional<int> interval_unbounded;
+  std::optional<double> interval_median_width;
 };
 
 struct StudyResults {

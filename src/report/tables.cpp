@@ -179,25 +179,30 @@ std::vector<Table> build_tables(const StudyResults& r) {
   Table& transfer = tables.emplace_back();
   transfer.id = "transfer";
   transfer.title = "Transfer: models fitted on one kind of network predicting another";
-  transfer.columns = {{"combination", "combination"},
-                      {"transfer", "transfer"},
-                      {"trained_on", "trained on"},
-                      {"held_out", "held out"},
-                      {"feature_set", "feature set"},
-                      {"train_items", "trained on (count)", CellFormat::Integer},
-                      {"test_items", "held out (count)", CellFormat::Integer},
-                      {"accuracy", "accuracy", CellFormat::Percent},
-                      {"mape", "MAPE", CellFormat::Percent},
-                      {"within_10pct", "within ±10%", CellFormat::Percent},
-                      {"interval_coverage", "interval coverage", CellFormat::Percent},
-                      {"interval_level", "interval level", CellFormat::Percent},
-                      {"reference_evaluation", "ordinary evaluation"},
-                      {"reference_accuracy", "its accuracy", CellFormat::Percent}};
+  transfer.columns = {
+      {"combination", "combination"},
+      {"transfer", "transfer"},
+      {"trained_on", "trained on"},
+      {"held_out", "held out"},
+      {"feature_set", "feature set"},
+      {"train_items", "trained on (count)", CellFormat::Integer},
+      {"test_items", "held out (count)", CellFormat::Integer},
+      {"accuracy", "accuracy", CellFormat::Percent},
+      {"mape", "MAPE", CellFormat::Percent},
+      {"within_10pct", "within ±10%", CellFormat::Percent},
+      {"interval_coverage", "interval coverage", CellFormat::Percent},
+      {"interval_level", "interval level", CellFormat::Percent},
+      {"interval_unbounded", "intervals unbounded (count)", CellFormat::Integer},
+      {"interval_median_width", "median interval width (upper / lower)", CellFormat::Quantity},
+      {"reference_evaluation", "ordinary evaluation"},
+      {"reference_accuracy", "its accuracy", CellFormat::Percent}};
   for (const auto& t : r.transfer)
     transfer.rows.push_back({text(t.combination), text(t.transfer), text(t.trained_on), text(t.held_out),
-                             text(t.feature_set), number(t.train_items), number(t.test_items), number(t.accuracy),
-                             number(1.0 - t.accuracy), number(t.within_10pct), number(t.interval_coverage),
-                             number(t.interval_level), text(t.reference_evaluation), number(t.reference_accuracy)});
+                             text(t.feature_set), number(t.train_items), number(t.test_items),
+                             number(t.accuracy), number(1.0 - t.accuracy), number(t.within_10pct),
+                             number(t.interval_coverage), number(t.interval_level),
+                             number(t.interval_unbounded), number(t.interval_median_width),
+                             text(t.reference_evaluation), number(t.reference_accuracy)});
   return tables;
 }
 

@@ -223,7 +223,11 @@ report::TransferResult transfer_row(const std::string& comb, const std::string& 
   t.accuracy = m.accuracy;
   t.within_10pct = m.within_10;
   t.interval_coverage = m.coverage;
-  if (m.coverage) t.interval_level = level;
+  if (m.coverage) {
+    t.interval_level = level;
+    t.interval_unbounded = static_cast<int>(m.unbounded);
+  }
+  t.interval_median_width = m.median_width;
   t.reference_evaluation = reference;
   t.reference_accuracy = reference_accuracy;
   return t;

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -726,9 +727,27 @@ TEST(Metrics, Definitions) {
   EXPECT_NEAR(m.within_10, 0.5, 1e-12);
   EXPECT_TRUE(std::isnan(m.r2));  // constant measurements: R^2 undefined
   EXPECT_NEAR(*m.coverage, 1.0, 1e-12);
+  EXPECT_EQ(m.unbounded, 0u);
+  EXPECT_NEAR(*m.median_width, 12.0 / 9.0, 1e-12);
   Metrics r = compute_metrics({1, 2, 3}, {1, 2, 4});
   EXPECT_NEAR(r.r2, 1.0 - 1.0 / 2.0, 1e-12);
   EXPECT_FALSE(r.coverage.has_value());
+  EXPECT_FALSE(r.median_width.has_value());
+}
+
+// An interval with an infinite bound covers every value on that side: it counts in the coverage like any
+// other, and is counted apart so that a report can say how many of the "inside" say nothing. The width is the
+// median upper / lower over the finite intervals with a positive lower bound.
+TEST(Metrics, UnboundedIntervalsAreCountedAndLeftOutOfTheWidth) {
+  const double inf = std::numeric_limits<double>::infinity();
+  Metrics m = compute_metrics({10, 10, 10, 10, 10}, {10, 10, 10, 10, 10}, {5, 8, -inf, 9, -1},
+                              {20, 12, inf, inf, 30});
+  EXPECT_NEAR(*m.coverage, 1.0, 1e-12);
+  EXPECT_EQ(m.unbounded, 2u);
+  EXPECT_NEAR(*m.median_width, (4.0 + 1.5) / 2, 1e-12);  // 20/5 and 12/8; [-1, 30] has no ratio
+  Metrics none = compute_metrics({1}, {1}, {0.5}, {inf});
+  EXPECT_EQ(none.unbounded, 1u);
+  EXPECT_FALSE(none.median_width.has_value());
 }
 
 }  // namespace

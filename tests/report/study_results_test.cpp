@@ -131,6 +131,13 @@ TEST(StudyResultsJson, TransferRowsRoundTripAndMayBeAbsent) {
   EXPECT_EQ(b.transfer[1].accuracy, a.transfer[1].accuracy);
   EXPECT_EQ(b.transfer[0].held_out, "family=dws");
   EXPECT_EQ(b.transfer[2].interval_coverage, std::nullopt);
+  EXPECT_EQ(b.transfer[1].interval_unbounded, 3);
+  EXPECT_EQ(b.transfer[1].interval_median_width, 2.4);
+  EXPECT_EQ(b.transfer[2].interval_unbounded, std::nullopt);
+  EXPECT_TRUE(j["transfer"][2]["interval_median_width"].is_null());
+  j["transfer"][1].erase("interval_unbounded");  // files from before the count
+  j["transfer"][1].erase("interval_median_width");
+  EXPECT_EQ(study_results_from_json(j, "old.json").transfer[1].interval_unbounded, std::nullopt);
   j.erase("transfer");  // files from before transfer evaluations
   EXPECT_TRUE(study_results_from_json(j, "old.json").transfer.empty());
 }
@@ -143,6 +150,14 @@ TEST(StudyResultsValidate, RejectsABadTransferRow) {
   r.transfer[1].interval_coverage = 1.2;
   EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
             "study: transfer[1]: within_10pct, interval_coverage and interval_level, expected fractions in [0, 1]");
+  r = testing::synthetic_study();
+  r.transfer[1].interval_unbounded = 8;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: transfer[1]: interval_unbounded 8, expected 0 to test_items (7)");
+  r = testing::synthetic_study();
+  r.transfer[0].interval_median_width = 0.5;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: transfer[0]: interval_median_width 0.5, expected a finite ratio >= 1");
   r = testing::synthetic_study();
   r.transfer[0].test_items = 0;
   EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
