@@ -106,6 +106,20 @@ int run_fit(const FitCliOptions& opt) {
                m.network_interval->calibration_rows);
   if (data.skipped_network_rows) fmt::print(", skipped {} whole-network rows", data.skipped_network_rows);
   fmt::print(" -> {}\n", opt.out);
+  // What the calibration could not give: a level below the one asked, a network interval not calibrated.
+  if (m.interval && m.interval->coverage < fo.coverage - 1e-12)
+    fmt::print(
+        "  interval: {} calibration rows give at most a {:.1f}% interval (their [min, max]), not the {:.0f}% "
+        "asked; more rows, or a lower --coverage, give the level asked\n",
+        m.interval->calibration_rows, 100 * m.interval->coverage, 100 * fo.coverage);
+  std::set<std::string> networks;
+  for (size_t r : rows) networks.insert(data.samples[r].group);
+  if (data.kind == model::DataKind::Layers && !m.network_interval && m.interval &&
+      networks.size() < model::min_calibration_networks(fo.coverage))
+    fmt::print(
+        "  no network interval: a {:.0f}% interval of network totals needs at least {} training networks, "
+        "not {}; every network gets the per-layer interval, far wider\n",
+        100 * fo.coverage, model::min_calibration_networks(fo.coverage), networks.size());
   // Every term the fit left out, and why: a term the data cannot identify must not look fitted.
   for (const auto& d : m.dropped) fmt::print("  dropped {}: {}\n", d.term, d.reason);
   return 0;

@@ -366,9 +366,7 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
           widening = np.interval_widening;
           inside = np.extrapolation.empty();
         }
-        const IntervalCalibration* iv = m.network_interval && inside ? &*m.network_interval
-                                        : m.interval                 ? &*m.interval
-                                                                     : nullptr;
+        const IntervalCalibration* iv = network_calibration(m, inside);
         std::pair<double, double> b{nan, nan};
         if (iv && t.first > 0) b = iv->bounds(t.first, widening);
         auto [it, fresh] = e.network_bounds.emplace(key, b);

@@ -495,6 +495,16 @@ double predict_with(const Design& design, const VectorXd& beta, size_t row) {
   return design.features.method == Method::LogLinear ? std::exp(v) : v;
 }
 
+// The 1-based ranks floor((n+1) a/2) and ceil((n+1)(1 - a/2)) of the split-conformal interval of n sorted
+// ratios at coverage 1 - a (outside 1..n when n is too small for it). The products are nudged by 1e-9 so that
+// a rank that is a whole number in exact arithmetic (n = 19 at 90%: 20 x 0.05 = 1) stays one in floating
+// point.
+std::pair<long, long> conformal_ranks(size_t rows, double coverage) {
+  const double n = static_cast<double>(rows), alpha = 1.0 - coverage;
+  return {static_cast<long>(std::floor((n + 1) * alpha / 2 + 1e-9)),
+          static_cast<long>(std::ceil((n + 1) * (1 - alpha / 2) - 1e-9))};
+}
+
 // Conformal quantiles of measured / predicted at the given two-sided coverage.
 IntervalCalibration conformal(std::vector<double> ratios, double coverage) {
   IntervalCalibration c;
@@ -503,18 +513,24 @@ IntervalCalibration conformal(std::vector<double> ratios, double coverage) {
   if (ratios.empty()) return c;
   std::sort(ratios.begin(), ratios.end());
   const double n = static_cast<double>(ratios.size());
-  const double alpha = 1.0 - coverage;
-  // Ranks floor((n+1) a/2) and ceil((n+1)(1 - a/2)) (1-based), clamped to the sample.
-  long lo = static_cast<long>(std::floor((n + 1) * alpha / 2));
-  long hi = static_cast<long>(std::ceil((n + 1) * (1 - alpha / 2)));
-  lo = std::clamp(lo, 1L, static_cast<long>(n));
-  hi = std::clamp(hi, 1L, static_cast<long>(n));
+  const auto [lo_rank, hi_rank] = conformal_ranks(ratios.size(), coverage);
+  // Too few rows for the coverage asked: the widest interval the sample has, [min, max], holds a new ratio
+  // with probability (n - 1) / (n + 1) only, and the calibration says so rather than claim the level asked.
+  const long lo = std::clamp(lo_rank, 1L, static_cast<long>(n));
+  const long hi = std::clamp(hi_rank, 1L, static_cast<long>(n));
+  if (lo != lo_rank || hi != hi_rank) c.coverage = static_cast<double>(hi - lo) / (n + 1);
   c.lower_ratio = ratios[static_cast<size_t>(lo - 1)];
   c.upper_ratio = ratios[static_cast<size_t>(hi - 1)];
   return c;
 }
 
 }  // namespace
+
+size_t min_calibration_networks(double coverage) {
+  size_t n = kMinNetworkCalibration;
+  while (conformal_ranks(n, coverage).first < 1) ++n;
+  return n;
+}
 
 const std::vector<std::string>& TrainingDomain::layer_features() {
   // depthwise (0 or 1) is a kind rather than a size: a model fitted without depthwise convolutions says so
@@ -609,10 +625,10 @@ void cross_fit(const Dataset& data, const Design& design, const std::vector<size
 using NetworkSums = std::map<std::string, std::pair<double, double>>;
 
 // The network interval of a per-layer model: the conformal quantiles of measured / predicted over the
-// networks' out-of-fold sums; none with fewer than kMinNetworkCalibration networks.
+// networks' out-of-fold sums; none with fewer networks than min_calibration_networks(coverage).
 std::optional<IntervalCalibration> network_conformal(const NetworkSums& sums, double coverage,
                                                      const std::string& folds) {
-  if (sums.size() < kMinNetworkCalibration) return std::nullopt;
+  if (sums.size() < min_calibration_networks(coverage)) return std::nullopt;
   std::vector<double> ratios;
   for (const auto& [name, s] : sums)
     ratios.push_back(s.second > 0 ? s.first / s.second : std::numeric_limits<double>::infinity());
@@ -622,13 +638,13 @@ std::optional<IntervalCalibration> network_conformal(const NetworkSums& sums, do
 }
 
 // 5 folds of whole networks (calibration_folds, at most one per network), for the network interval when no
-// calibration column groups the rows; none with fewer than kMinNetworkCalibration networks (no fit is
+// calibration column groups the rows; none with fewer than min_calibration_networks() networks (no fit is
 // wasted).
 std::vector<std::vector<size_t>> network_folds(const Dataset& data, const std::vector<size_t>& rows,
                                                const FitOptions& options) {
   std::map<std::string, std::vector<size_t>> by_network;
   for (size_t r : rows) by_network[data.samples[r].group].push_back(r);
-  if (by_network.size() < kMinNetworkCalibration) return {};
+  if (by_network.size() < min_calibration_networks(options.coverage)) return {};
   std::vector<const std::vector<size_t>*> nets;
   for (const auto& [name, members] : by_network) nets.push_back(&members);
   std::mt19937_64 rng(options.seed + 11);
@@ -1009,13 +1025,15 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   // network outside keeps the per-layer interval, widened as above (every layer as uncertain as any held-out
   // layer): fitted on plain zoo networks, the network interval held 2 of 6 depthwise networks, the per-layer
   // one all 6 (docs/models.md, "Prediction intervals").
-  const IntervalCalibration* iv = model.network_interval && out.extrapolation.empty()
-                                      ? &*model.network_interval
-                                  : model.interval ? &*model.interval
-                                                   : nullptr;
+  const IntervalCalibration* iv = network_calibration(model, out.extrapolation.empty());
   if (iv && out.predicted > 0)
     std::tie(out.lower, out.upper) = iv->bounds(out.predicted, out.interval_widening);
   return out;
+}
+
+const IntervalCalibration* network_calibration(const Model& model, bool inside_domain) {
+  if (model.network_interval && inside_domain) return &*model.network_interval;
+  return model.interval ? &*model.interval : nullptr;
 }
 
 std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count,

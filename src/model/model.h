@@ -20,8 +20,13 @@ namespace convergy::model {
 constexpr int kModelFormatMajor = 1;
 // 1.1: dropped_terms, domain, interval.calibration; 1.2: network_interval.
 constexpr int kModelFormatMinor = 2;
-// The fewest training networks a per-layer model calibrates a network interval on.
+// The fewest training networks a per-layer model calibrates a network interval on, whatever the coverage.
 constexpr size_t kMinNetworkCalibration = 8;
+// ... and at a coverage: at least kMinNetworkCalibration, and enough for the conformal ranks to lie inside
+// the sample (19 networks at 90%, 39 at 95%). With fewer, [min, max] of the networks' ratios would be an
+// interval of lower coverage than asked ((n - 1) / (n + 1): 82% with 10 networks), so the model keeps the
+// per-layer one.
+size_t min_calibration_networks(double coverage);
 
 struct SubModel {
   Group group = Group::Conv;
@@ -78,7 +83,7 @@ struct Model {
   std::optional<IntervalCalibration> interval;
   // Per-layer training data only: the interval of a whole network's total, calibrated on held-out networks'
   // sums (their layers' errors partly cancel, so it is narrower than `interval`, which is per layer).
-  // predict_network() uses it when present; absent with fewer than kMinNetworkCalibration networks.
+  // predict_network() uses it when present; absent with fewer than min_calibration_networks() networks.
   std::optional<IntervalCalibration> network_interval;
   Provenance provenance;
   std::vector<DroppedTerm> dropped;      // what fit reports as dropped, constant or collinear
@@ -190,6 +195,10 @@ class Predictor {
   bool keep_layers_ = true;
   std::vector<double> buf_;
 };
+
+// The calibration a network's total is given: the network interval (per-layer models fitted on at least 8
+// networks) for a network inside the training domain, else the per-layer one; null when the model has none.
+const IntervalCalibration* network_calibration(const Model& model, bool inside_domain);
 
 // Predicts networks 0..count-1, whose features `features_of(i)` computes (import, passes, features), on
 // `threads` threads (0: one per core), each taking the next unclaimed batch of the list; the results are

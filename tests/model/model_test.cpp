@@ -510,10 +510,20 @@ TEST(Model, PerLayerModelsCalibrateANetworkIntervalOnHeldOutNetworks) {
   old["format_version"] = "1.1";
   NetworkPrediction without = predict_network(model_from_json(old, "m.json"), *d.networks[0]);
   EXPECT_NEAR(*without.upper / without.predicted, m.interval->upper_ratio, 1e-12);
-  // Too few networks to calibrate on: none.
-  Dataset few = per_layer_networks(static_cast<int>(kMinNetworkCalibration) - 1, 32);
-  EXPECT_FALSE(fit_model(few, build_design(few, parse_feature_set("conv=macs;method=wls")), all_rows(few), {})
-                   .network_interval.has_value());
+  // Too few networks to calibrate on: none. At 90%, 19 networks are needed for the conformal ranks to lie in
+  // the sample (floor(20 x 0.05) = 1); with 18, [min, max] would be an 89.5% interval, less than asked.
+  EXPECT_EQ(min_calibration_networks(0.9), 19u);
+  EXPECT_EQ(min_calibration_networks(0.95), 39u);
+  EXPECT_EQ(min_calibration_networks(0.5), kMinNetworkCalibration);
+  const auto design_of = [](const Dataset& data) {
+    return build_design(data, parse_feature_set("conv=macs;method=wls"));
+  };
+  Dataset few = per_layer_networks(18, 32);
+  EXPECT_FALSE(fit_model(few, design_of(few), all_rows(few), {}).network_interval.has_value());
+  Dataset enough = per_layer_networks(19, 32);
+  Model at19 = fit_model(enough, design_of(enough), all_rows(enough), {});
+  ASSERT_TRUE(at19.network_interval.has_value());
+  EXPECT_DOUBLE_EQ(at19.network_interval->coverage, 0.9);  // ranks 1 and 19 of 19: exactly 90%
   // Cross-validated, the held-out networks' coverage is now measured (their sums against network intervals).
   EvalOptions eo;
   eo.mode = CvMode::LeaveOneGroupOut;
@@ -715,6 +725,21 @@ TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
   FitOptions random;
   random.calibration_group.clear();
   EXPECT_EQ(fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), random).interval->folds, "5-fold");
+}
+
+// A calibration with too few rows for the coverage asked records the coverage its widest interval has,
+// (n - 1) / (n + 1), instead of the level asked; with enough rows it is the level asked.
+TEST(Model, ATooSmallCalibrationSaysTheCoverageItCanGive) {
+  Dataset d = synthetic_networks(12, 5, 0.05);
+  FitOptions o;
+  o.coverage = 0.9;
+  Model m = fit_model(d, build_design(d, parse_feature_set("macs+1")), all_rows(d), o);
+  ASSERT_TRUE(m.interval.has_value());
+  EXPECT_EQ(m.interval->calibration_rows, 12u);
+  EXPECT_NEAR(m.interval->coverage, 11.0 / 13.0, 1e-12);
+  Dataset more = synthetic_networks(40, 5, 0.05);
+  Model m40 = fit_model(more, build_design(more, parse_feature_set("macs+1")), all_rows(more), o);
+  EXPECT_DOUBLE_EQ(m40.interval->coverage, 0.9);
 }
 
 TEST(Metrics, Definitions) {
