@@ -1,12 +1,14 @@
 // `convergy study`: the main job. Profiles the zoo on each backend, fits and evaluates layer-type models,
 // adds the Jetson measurements of the shared data, and writes the report (see src/study/study.h).
+#include "study/study.h"
 #include "cli/command.h"
 #include "cli/limits.h"
 #include "report/summary.h"
-#include "study/study.h"
+#include "util/error.h"
 
 #include <fmt/core.h>
 
+#include <charconv>
 #include <filesystem>
 
 namespace convergy::cli {
@@ -46,7 +48,27 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                                "networks that do not fit at once are measured in groups that do (default: "
                                "half of the memory available)")
                             ->check(CLI::PositiveNumber);
-                        return [o] {
+                        auto scales = std::make_shared<std::vector<std::string>>(
+                            std::vector<std::string>{"0.714", "1.286"});
+                        sub.add_option(
+                               "--input-scales", *scales,
+                               "Transfer across input sizes: every third network again with its input's "
+                               "height and width times each scale, comma-separated (none: skip)")
+                            ->delimiter(',')
+                            ->capture_default_str();
+                        return [o, scales] {
+                          o->input_scales.clear();
+                          if (!(scales->size() == 1 && scales->front() == "none"))
+                            for (const auto& t : *scales) {
+                              double v = 0;
+                              const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+                              if (ec != std::errc() || end != t.data() + t.size() || !(v > 0.05 && v <= 8))
+                                throw_bad_input(
+                                    "--input-scales: \"{}\" is not a scale, expected numbers between "
+                                    "0.05 and 8 separated by commas, or none",
+                                    t);
+                              o->input_scales.push_back(v);
+                            }
                           report::StudyResults r = study::run_study(*o);
                           auto index = std::filesystem::path(o->out) / "index.html";
                           fmt::print("\n{}", report::terminal_summary(r, index.string()));

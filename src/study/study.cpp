@@ -278,6 +278,88 @@ model::CsvTable read_csv_subset(const std::string& path, size_t step) {
   return model::CsvTable::parse(text, path);
 }
 
+// The per-layer rows (markers mode) of a campaign, as `convergy export` writes them, as a data set of
+// network, layer, target and the fixed split (`split`: network -> train/test; "train" when absent).
+model::Dataset campaign_layers(const std::string& db, int64_t campaign_id, const std::string& target,
+                               const std::map<std::string, std::string>& split, Resolver& resolver) {
+  std::ostringstream csv_text;
+  {
+    Store store(db, /*read_only=*/true);
+    store.export_csv(csv_text, campaign_id, /*raw=*/false);
+  }
+  const std::string where = fmt::format("{} (campaign {})", db, campaign_id);
+  model::CsvTable exported = model::CsvTable::parse(csv_text.str(), where);
+  const int c_net = exported.require_column("network"), c_layer = exported.require_column("layer");
+  const int c_idx = exported.require_column("layer_index"), c_mode = exported.require_column("mode");
+  const int c_target = exported.require_column(target);
+  std::string text = "network,layer," + target + ",split\n";
+  for (size_t row = 0; row < exported.rows(); ++row) {
+    if (exported.text(row, c_mode) != "markers" || exported.text(row, c_idx) == "-1") continue;
+    auto v = exported.optional_number(row, c_target);
+    if (!v || *v <= 0) continue;
+    const std::string& net = exported.text(row, c_net);
+    auto it = split.find(net);
+    text += fmt::format("{},{},{:.9g},{}\n", net, exported.text(row, c_layer), *v,
+                        it == split.end() ? "train" : it->second);
+  }
+  return model::load_dataset(model::CsvTable::parse(text, where), target, resolver.function());
+}
+
+// "0.71 and 1.29" for {5/7, 9/7}.
+std::string scales_text(const std::vector<double>& scales) {
+  std::string t;
+  for (size_t i = 0; i < scales.size(); ++i)
+    t += (i == 0 ? "" : i + 1 == scales.size() ? " and " : ", ") + fmt::format("{:.2f}", scales[i]);
+  return t;
+}
+
+}  // namespace
+
+std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
+                                         const std::vector<double>& scales, double max_macs,
+                                         std::vector<std::string>* notes) {
+  std::vector<std::string> out;
+  if (scales.empty()) return out;
+  for (size_t i = 0; i < nets.size(); i += 3) {
+    const Graph g = load_network(nets[i]);
+    const std::vector<BlobId> inputs = g.inputs();
+    if (inputs.empty() || g.blob(inputs.front()).shape.rank() != 4) {
+      if (notes)
+        notes->push_back(nets[i] +
+                         " left out: its first input is not NCHW, so it has no height and width to scale");
+      continue;
+    }
+    const double macs =
+        static_cast<double>(network_features(run_passes(g, PassOptions::graph_only()).graph).macs);
+    if (macs > max_macs) {
+      if (notes)
+        notes->push_back(
+            fmt::format("{} left out: {:.3g} G MACs at its own size, above the {:.3g} G of this transfer",
+                        nets[i], macs / 1e9, max_macs / 1e9));
+      continue;
+    }
+    const Shape native = g.blob(inputs.front()).shape;
+    for (double s : scales) {
+      Shape shape = native;
+      for (int d : {2, 3})
+        shape.dims[static_cast<size_t>(d)] =
+            std::max<int64_t>(1, std::llround(static_cast<double>(native.dims[static_cast<size_t>(d)]) * s));
+      if (shape == native) continue;
+      const std::string name = nets[i] + "@" + shape.str();
+      try {
+        (void)run_passes(load_network(name));
+        out.push_back(name);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::BadInput) throw;
+        if (notes) notes->push_back(fmt::format("{} left out: {}", name, e.what()));
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
 void local_combination(report::StudyResults& r, const StudyOptions& o, const std::string& backend,
                        const std::vector<std::string>& nets, Resolver& resolver) {
   CampaignOptions co;
@@ -312,30 +394,33 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
     r.info.sensor = cr.sensor.empty() ? "none" : cr.sensor + " (" + cr.rail + ")";
   }
 
-  // The campaign's per-layer medians, as `convergy export` writes them.
-  std::ostringstream csv_text;
-  {
-    Store store(o.db, /*read_only=*/true);
-    store.export_csv(csv_text, cr.campaign_id, /*raw=*/false);
-  }
-  const std::string where = fmt::format("{} (campaign {})", o.db, cr.campaign_id);
-  model::CsvTable exported = model::CsvTable::parse(csv_text.str(), where);
-  const int c_net = exported.require_column("network"), c_layer = exported.require_column("layer");
-  const int c_idx = exported.require_column("layer_index"), c_mode = exported.require_column("mode");
-  const int c_target = exported.require_column(target);
   // Every third network (in study order) is held out by the fixed split: about two thirds train.
   std::map<std::string, std::string> split;
   for (size_t i = 0; i < nets.size(); ++i) split[nets[i]] = i % 3 == 2 ? "test" : "train";
-  std::string text = "network,layer," + target + ",split\n";
-  for (size_t row = 0; row < exported.rows(); ++row) {
-    if (exported.text(row, c_mode) != "markers" || exported.text(row, c_idx) == "-1") continue;
-    auto v = exported.optional_number(row, c_target);
-    if (!v || *v <= 0) continue;
-    const std::string& net = exported.text(row, c_net);
-    text += fmt::format("{},{},{:.9g},{}\n", net, exported.text(row, c_layer), *v, split.count(net) ? split[net] : "train");
+  model::Dataset data = campaign_layers(o.db, cr.campaign_id, target, split, resolver);
+
+  // Transfer across input sizes: some networks again at other input sizes, in a campaign of their own, as the
+  // test file of one more data set whose training rows are every network at its own size.
+  std::vector<std::string> size_notes;
+  const std::vector<std::string> sized =
+      scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes);
+  for (const auto& note : size_notes) fmt::print("[{}] input sizes: {}\n", backend, note);
+  std::optional<model::Dataset> sizes;
+  if (!sized.empty()) {
+    CampaignOptions so = co;
+    so.nets = sized;
+    so.progress_prefix = "[" + backend + ", other input sizes] ";
+    CampaignResult sr = run_campaign(so);
+    if (sr.stop_signal)
+      throw_failure(
+          "the study was interrupted during the {} campaign at other input sizes; every measured row is "
+          "saved in {}: run the same command again to resume",
+          backend, o.db);
+    r.info.measured_rows = r.info.measured_rows.value_or(0) + sr.written;
+    r.info.reused_rows = r.info.reused_rows.value_or(0) + sr.already;
+    sizes = campaign_layers(o.db, cr.campaign_id, target, {}, resolver);
+    model::merge_test_data(*sizes, campaign_layers(o.db, sr.campaign_id, target, {}, resolver));
   }
-  model::CsvTable table = model::CsvTable::parse(text, where);
-  model::Dataset data = model::load_dataset(table, target, resolver.function());
 
   const std::string comb = "local-" + backend;
   r.combinations.push_back({comb, "This machine · " + backend, r.info.machine.cpu,
@@ -388,6 +473,22 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       model::Evaluation e = model::evaluate(data, design, eo);
       add_transfer(r, comb, label, fs_name, e, eo.fit.coverage, "lono", lono_accuracy,
                    static_cast<int>(nets_of["plain"].size()), "net.structure=plain");
+      transfer_s += tt.s();
+    }
+    if (sizes) {
+      Timer tt;
+      model::FeatureSet sized_set = model::parse_feature_set(fs_name);
+      if (sized_set.neuralpower) sized_set.neuralpower_degree = o.neuralpower_degree;
+      model::EvalOptions eo;
+      eo.mode = model::CvMode::Subsets;
+      eo.per_split = true;
+      model::Evaluation e = model::evaluate(*sizes, model::build_design(*sizes, sized_set), eo);
+      for (const auto& sr : e.splits)
+        if (sr.networks && sr.networks->n > 0)
+          r.transfer.push_back(transfer_row(
+              comb, "native -> other input sizes", "every network at its own size",
+              fmt::format("{} networks at x{} their input side", sr.networks->n, scales_text(o.input_scales)),
+              fs_name, static_cast<int>(nets.size()), *sr.networks, eo.fit.coverage, "lono", lono_accuracy));
       transfer_s += tt.s();
     }
   }

@@ -28,7 +28,22 @@ struct StudyOptions {
   // (per-type terms fitted for whole networks) is kept beside it; it cross-validates as well on the zoo but
   // does not transfer to networks of other kinds (docs/report.md says why).
   std::vector<std::string> feature_sets = {"macs", "macs+1", "macs+mem", "compact", "transfer"};
+  // Transfer across input sizes: every third network (in study order, from the first) is measured again with
+  // its input's height and width times each of these, and predicted by models fitted on every network at its
+  // own size. Empty: not measured. 5/7 and 9/7 take a 224x224 network to 160x160 and 288x288.
+  std::vector<double> input_scales = {5.0 / 7.0, 9.0 / 7.0};
+  // ... of the networks of at most this many MACs at their own size: measuring time grows with the square of
+  // the scale, and VGG-16 at 288x288 alone (25.6 G MACs) would take a third of the study's.
+  double input_scales_max_macs = 4e9;
 };
+
+// The networks of the input-size transfer: every third of `nets` from the first, at each scale of its first
+// input's height and width, as NAME@1x3xHxW. A network of more than `max_macs` MACs at its own size, or one
+// that cannot take a size (a fixed 7x7 pooling of a feature map that became smaller), is left out, and
+// `notes` says why.
+std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
+                                         const std::vector<double>& scales, double max_macs,
+                                         std::vector<std::string>* notes);
 
 // Where the shared data is: `explicit_dir`, $CONVERGY_SHARED_DATA, then ../shared/data relative to the
 // working folder and to the executable's source tree. "" when not found.

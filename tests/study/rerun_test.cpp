@@ -1,7 +1,7 @@
 // Issue 7: "re-running the study on an existing database re-measures nothing and gives identical tables".
-// A small quick study (three networks, one backend, the shared Jetson data when present) runs twice on one
-// database; the second run must add no row to it, say it measured nothing, and write the same bytes into
-// every table.
+// A small quick study (three networks, the first also at two other input sizes, one backend, the shared
+// Jetson data when present) runs twice on one database; the second run must add no row to it, say it measured
+// nothing, and write the same bytes into every table.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -86,6 +86,9 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
     ++tables;
   }
   EXPECT_GE(tables, 5u);
+  // The first network again at other input sizes, predicted from every network at its own size.
+  EXPECT_NE(read_file(dir / "first" / "tables" / "transfer.csv").find("native -> other input sizes"),
+            std::string::npos);
   size_t second_tables = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "second" / "tables"))
     ++second_tables;
