@@ -360,8 +360,10 @@ std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
 
 namespace {
 
+// `sized`: the networks of the input-size transfer (scaled_networks), measured on every backend.
 void local_combination(report::StudyResults& r, const StudyOptions& o, const std::string& backend,
-                       const std::vector<std::string>& nets, Resolver& resolver) {
+                       const std::vector<std::string>& nets, const std::vector<std::string>& sized,
+                       Resolver& resolver) {
   CampaignOptions co;
   co.nets = nets;
   co.backend = backend;
@@ -401,10 +403,6 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
 
   // Transfer across input sizes: some networks again at other input sizes, in a campaign of their own, as the
   // test file of one more data set whose training rows are every network at its own size.
-  std::vector<std::string> size_notes;
-  const std::vector<std::string> sized =
-      scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes);
-  for (const auto& note : size_notes) fmt::print("[{}] input sizes: {}\n", backend, note);
   std::optional<model::Dataset> sizes;
   if (!sized.empty()) {
     CampaignOptions so = co;
@@ -645,7 +643,10 @@ report::StudyResults run_study(const StudyOptions& o) {
   r.info.headline_evaluation = "lono";
 
   Resolver resolver;
-  for (const auto& b : o.backends) local_combination(r, o, b, nets, resolver);
+  std::vector<std::string> size_notes;
+  const std::vector<std::string> sized = scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes);
+  for (const auto& note : size_notes) fmt::print("other input sizes: {}\n", note);
+  for (const auto& b : o.backends) local_combination(r, o, b, nets, sized, resolver);
   const std::string shared = find_shared_data(o.shared_data);
   if (shared.empty())
     fmt::print("shared data not found (set --shared-data or CONVERGY_SHARED_DATA): Jetson combinations left out\n");
