@@ -105,7 +105,8 @@ def test_bad_model_json_raises():
 
 def test_predictions_identical_to_the_cli(model_path):
     model = convergy.Model.load(str(model_path))
-    nets = ["resnet50", "mobilenet_v2", TINY, os.path.join(NANO, "nets", "convnet_L2_F128_K4x4_W90.prototxt")]
+    nets = ["resnet50", "mobilenet_v2", TINY, os.path.join(NANO, "nets", "convnet_L2_F128_K4x4_W90.prototxt"),
+            "mobilenet_v2@1x3x160x160"]  # NAME@SHAPE: the network at another input size
     expected = cli_predict(model_path, *nets)
     got = model.predict(nets)
     assert len(got) == len(expected)
@@ -119,6 +120,8 @@ def test_predictions_identical_to_the_cli(model_path):
         layers = [{"name": l["name"], "type": l["group"], "predicted": l["predicted"]} for l in p.layers
                   if l["group"] != "none"]
         assert layers == e["layers"]
+    assert got[4].predicted != got[1].predicted  # the network at 160x160 is another network
+    assert convergy.load("mobilenet_v2@1x3x160x160").layers[0]["out_h"] == 80
     # One network at a time, from a loaded Network, gives the same numbers.
     assert model.predict(convergy.load("resnet50")).predicted == expected[0]["predicted"]
 
