@@ -60,6 +60,40 @@ void BM_activation(benchmark::State& state, int kind) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(x.size()));
 }
 
+// One pooling layer of a zoo network on one thread (runtime::pool_nchw_planes, the loop of the reference and
+// GEMM backends): VGG-16's pool1 (2x2 stride 2), ResNet's stem pool (3x3 stride 2, pad 1), an inception
+// branch pool (3x3 stride 1, pad 1), SqueezeNet's 3x3 stride 2 and a 7x7 global average.
+struct PoolCase {
+  const char* name;
+  int64_t c, h, w, k, s, pad;
+  bool max;
+};
+constexpr PoolCase kPools[] = {{"vgg16_pool1_2x2s2_max", 64, 224, 224, 2, 2, 0, true},
+                               {"resnet_stem_3x3s2p1_max", 64, 112, 112, 3, 2, 1, true},
+                               {"inception_3x3s1p1_max", 192, 28, 28, 3, 1, 1, true},
+                               {"squeezenet_3x3s2_max", 96, 111, 111, 3, 2, 0, true},
+                               {"global_7x7_avg", 2048, 7, 7, 7, 1, 0, false}};
+
+void BM_pool(benchmark::State& state, PoolCase pc) {
+  runtime::PoolGeometry g{};
+  g.n = 1, g.c = pc.c, g.in_h = pc.h, g.in_w = pc.w, g.kh = g.kw = pc.k, g.sh = g.sw = pc.s;
+  g.pt = g.pl = g.pb = g.pr = pc.pad;
+  g.out_h = (pc.h + 2 * pc.pad - pc.k) / pc.s + 1, g.out_w = (pc.w + 2 * pc.pad - pc.k) / pc.s + 1;
+  g.max = pc.max;
+  g.count_include_pad = true;
+  std::vector<float> x(static_cast<size_t>(g.c * g.in_h * g.in_w)),
+      y(static_cast<size_t>(g.c * g.out_h * g.out_w));
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (float& v : x) v = dist(rng);
+  for (auto _ : state) {
+    runtime::pool_nchw_planes(x.data(), y.data(), g, 0, g.c);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(y.size()));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>((x.size() + y.size()) * sizeof(float)));
+}
+
 // A peer runtime in a child process answering "run" with one forward pass time in ms.
 class Peer {
  public:
@@ -257,6 +291,9 @@ int main(int argc, char** argv) {
                         LayerKind::Swish, LayerKind::HardSwish})
       benchmark::RegisterBenchmark(fmt::format("activation/{}", layer_kind_name(k)).c_str(), BM_activation,
                                    static_cast<int>(k))
+          ->Unit(benchmark::kMicrosecond);
+    for (const PoolCase& pc : kPools)
+      benchmark::RegisterBenchmark(fmt::format("pool/{}", pc.name).c_str(), BM_pool, pc)
           ->Unit(benchmark::kMicrosecond);
     int n = static_cast<int>(rest.size());
     benchmark::Initialize(&n, rest.data());

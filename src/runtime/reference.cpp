@@ -176,6 +176,14 @@ void pool_nchw(const float* in, float* out, const PoolGeometry& g) {
 
 void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin,
                       int64_t plane_end) {
+  // Outputs whose window lies inside the row, [ox_lo, ox_hi), are computed a row at a time: for each input
+  // row and kernel column, one pass over the outputs (contiguous or strided loads the compiler vectorises),
+  // instead of a short scalar loop per window. Every output still combines its window in the same order
+  // (rows, then columns, from -inf or 0), so the results are the same bit for bit. The few border outputs
+  // take the general per-window loop.
+  const int64_t ox_lo = std::min(g.out_w, (g.pl + g.sw - 1) / g.sw);
+  const int64_t ox_hi =
+      std::max(ox_lo, std::min(g.out_w, g.in_w + g.pl - g.kw >= 0 ? (g.in_w + g.pl - g.kw) / g.sw + 1 : 0));
   for (int64_t pl = plane_begin; pl < plane_end; ++pl) {
     const float* src = in + pl * g.in_h * g.in_w;
     float* dst = out + pl * g.out_h * g.out_w;
@@ -183,7 +191,8 @@ void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_
       const int64_t y0 = oy * g.sh - g.pt;
       const int64_t y1 = std::min(y0 + g.kh, g.in_h + g.pb);
       const int64_t ys = std::max<int64_t>(y0, 0), ye = std::min(y1, g.in_h);
-      for (int64_t ox = 0; ox < g.out_w; ++ox) {
+      float* row = dst + oy * g.out_w;
+      auto window = [&](int64_t ox) {
         const int64_t x0 = ox * g.sw - g.pl;
         const int64_t x1 = std::min(x0 + g.kw, g.in_w + g.pr);
         const int64_t xs = std::max<int64_t>(x0, 0), xe = std::min(x1, g.in_w);
@@ -191,15 +200,38 @@ void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_
           float m = -std::numeric_limits<float>::infinity();
           for (int64_t y = ys; y < ye; ++y)
             for (int64_t x = xs; x < xe; ++x) m = std::max(m, src[y * g.in_w + x]);
-          dst[oy * g.out_w + ox] = m;
+          row[ox] = m;
         } else {
           float s = 0.0f;
           for (int64_t y = ys; y < ye; ++y)
             for (int64_t x = xs; x < xe; ++x) s += src[y * g.in_w + x];
           // Caffe/PyTorch: the divisor counts padding up to the padded border, never beyond it.
           const int64_t count = g.count_include_pad ? (y1 - y0) * (x1 - x0) : (ye - ys) * (xe - xs);
-          dst[oy * g.out_w + ox] = count > 0 ? s / static_cast<float>(count) : 0.0f;
+          row[ox] = count > 0 ? s / static_cast<float>(count) : 0.0f;
         }
+      };
+      // A row of a few outputs (a global pooling's one) is not worth a pass per kernel column.
+      if (ox_hi - ox_lo < 4) {
+        for (int64_t ox = 0; ox < g.out_w; ++ox) window(ox);
+        continue;
+      }
+      for (int64_t ox = 0; ox < ox_lo; ++ox) window(ox);
+      for (int64_t ox = ox_hi; ox < g.out_w; ++ox) window(ox);
+      float* r = row + ox_lo;
+      const int64_t n = ox_hi - ox_lo, sw = g.sw;
+      std::fill(r, r + n, g.max ? -std::numeric_limits<float>::infinity() : 0.0f);
+      for (int64_t y = ys; y < ye; ++y)
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          const float* s = src + y * g.in_w + ox_lo * sw - g.pl + kx;
+          if (g.max)
+            for (int64_t i = 0; i < n; ++i) r[i] = std::max(r[i], s[i * sw]);
+          else
+            for (int64_t i = 0; i < n; ++i) r[i] += s[i * sw];
+        }
+      if (!g.max) {
+        // Inside the row every window spans kw columns: the divisor depends on the rows only.
+        const int64_t count = g.count_include_pad ? (y1 - y0) * g.kw : (ye - ys) * g.kw;
+        for (int64_t i = 0; i < n; ++i) r[i] = count > 0 ? r[i] / static_cast<float>(count) : 0.0f;
       }
     }
   }

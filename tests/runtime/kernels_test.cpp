@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <random>
 #include <set>
 
 namespace convergy::test {
@@ -372,6 +373,56 @@ TEST(ReferenceKernels, CeilPoolingDividesByTheClippedWindow) {
   EXPECT_FLOAT_EQ(out[1], (3 + 6) / 2.0f);
   EXPECT_FLOAT_EQ(out[2], (7 + 8) / 2.0f);
   EXPECT_FLOAT_EQ(out[3], 9.0f);
+}
+
+// The pooling loop computes the windows that lie inside a row a row at a time; it must give, bit for bit,
+// what one loop per window gives (rows then columns, from -inf or 0), borders, padding on either side,
+// strides larger than the kernel and windows clipped by ceil rounding included.
+TEST(ReferenceKernels, PoolingMatchesAPerWindowLoopBitForBit) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> value(-3.0f, 3.0f);
+  int checked = 0;
+  for (int64_t k : {1, 2, 3, 5, 7})
+    for (int64_t s : {1, 2, 3})
+      for (int64_t pad_l : {0, 1, 2})
+        for (int64_t extra_r : {0, 1})  // ceil rounding: a last window past the right/bottom padding
+          for (bool max : {true, false})
+            for (bool include_pad : {true, false}) {
+              if (pad_l >= k) continue;
+              runtime::PoolGeometry g{};
+              g.n = 1, g.c = 3, g.in_h = 9 + s, g.in_w = 11 + k, g.kh = g.kw = k, g.sh = g.sw = s;
+              g.pt = g.pl = pad_l, g.pb = g.pr = pad_l + extra_r;
+              g.out_h = (g.in_h + g.pt + g.pb - k) / s + 1, g.out_w = (g.in_w + g.pl + g.pr - k) / s + 1;
+              g.max = max, g.count_include_pad = include_pad;
+              std::vector<float> x(static_cast<size_t>(g.c * g.in_h * g.in_w));
+              for (float& v : x) v = value(rng);
+              std::vector<float> got(static_cast<size_t>(g.c * g.out_h * g.out_w));
+              runtime::pool_nchw_planes(x.data(), got.data(), g, 0, g.c);
+              for (int64_t c = 0; c < g.c; ++c)
+                for (int64_t oy = 0; oy < g.out_h; ++oy)
+                  for (int64_t ox = 0; ox < g.out_w; ++ox) {
+                    const int64_t y0 = oy * s - g.pt, x0 = ox * s - g.pl;
+                    const int64_t y1 = std::min(y0 + k, g.in_h + g.pb), x1 = std::min(x0 + k, g.in_w + g.pr);
+                    float acc = max ? -std::numeric_limits<float>::infinity() : 0.0f;
+                    int64_t valid = 0;
+                    for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, g.in_h); ++y)
+                      for (int64_t xx = std::max<int64_t>(x0, 0); xx < std::min(x1, g.in_w); ++xx) {
+                        const float v = x[static_cast<size_t>((c * g.in_h + y) * g.in_w + xx)];
+                        acc = max ? std::max(acc, v) : acc + v;
+                        ++valid;
+                      }
+                    if (!max) {
+                      const int64_t count = include_pad ? (y1 - y0) * (x1 - x0) : valid;
+                      acc = count > 0 ? acc / static_cast<float>(count) : 0.0f;
+                    }
+                    const float out = got[static_cast<size_t>((c * g.out_h + oy) * g.out_w + ox)];
+                    ASSERT_EQ(out, acc)
+                        << fmt::format("k {} s {} pad {}+{} {} include_pad {} at c {} y {} x {}", k, s, pad_l,
+                                       extra_r, max ? "max" : "avg", include_pad, c, oy, ox);
+                    ++checked;
+                  }
+            }
+  EXPECT_GT(checked, 10000);
 }
 
 TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
