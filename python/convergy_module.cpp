@@ -177,6 +177,8 @@ py::dict prediction_dict(const PredictionResult& r) {
   d["unmodelled_groups"] = p.unmodelled_groups;
   d["extrapolation"] = extrapolation_of(r);
   d["interval_widening"] = p.interval_widening;
+  d["interval_basis"] =
+      p.interval_basis.empty() ? py::object(py::none()) : py::object(py::str(p.interval_basis));
   d["layers"] = layers_list(p);
   d["target"] = r.model->target;
   d["unit"] = r.model->unit;
@@ -308,7 +310,13 @@ PYBIND11_MODULE(_convergy, m) {
       .def_property_readonly("unmodelled_groups",
                              [](const PredictionResult& r) { return r.p.unmodelled_groups; })
       .def_property_readonly("extrapolation", &extrapolation_of)
-      .def_property_readonly("interval_widening", [](const PredictionResult& r) { return r.p.interval_widening; })
+      .def_property_readonly("interval_widening",
+                             [](const PredictionResult& r) { return r.p.interval_widening; })
+      .def_property_readonly("interval_basis",
+                             [](const PredictionResult& r) -> py::object {
+                               if (r.p.interval_basis.empty()) return py::none();
+                               return py::str(r.p.interval_basis);
+                             })
       .def_property_readonly("layers", [](const PredictionResult& r) { return layers_list(r.p); })
       .def_property_readonly("target", [](const PredictionResult& r) { return r.model->target; })
       .def_property_readonly("unit", [](const PredictionResult& r) { return r.model->unit; })

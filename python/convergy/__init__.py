@@ -48,7 +48,8 @@ class Prediction:
     was asked for totals only), and the model's
     flags on what it could not predict (`unmodelled_groups`: layer groups without a sub-model, not counted;
     `extrapolation`: one line for each way the network leaves the model's training domain, None for a model
-    file without a domain; `interval_widening`: the factor the interval was widened by for it).
+    file without a domain; `interval_widening`: the factor the interval was widened by for it;
+    `interval_basis`: "networks" or "layers", what the interval was calibrated on, None without one).
     Every field of the C++ NetworkPrediction is an attribute; `as_dict()` gives them all."""
 
     __slots__ = ("_core",)
@@ -56,7 +57,7 @@ class Prediction:
     # The fields live in the C++ result and become Python objects when read: a list of predictions costs
     # no per-layer dicts until `layers` is asked for.
     _FIELDS = ("predicted", "lower", "upper", "network_terms", "unmodelled_groups", "extrapolation",
-               "interval_widening", "layers", "target", "unit", "model")
+               "interval_widening", "interval_basis", "layers", "target", "unit", "model")
 
     def __init__(self, core):
         self._core = core

@@ -120,6 +120,9 @@ int run_predict(const PredictOptions& opt) {
           p.extrapolation.size() > 1 ? fmt::format(" (+{} more)", p.extrapolation.size() - 1) : "");
       if (p.lower) note += fmt::format("; interval x{:.2f} wider", p.interval_widening);
     }
+    // A per-layer model outside its domain: say why the interval is so much wider than inside it.
+    if (m.network_interval && p.interval_basis == "layers")
+      note += std::string(note.empty() ? "" : "; ") + "interval calibrated on layers, not networks";
     if (!m.domain)
       note += std::string(note.empty() ? "" : "; ") +
               "model file has no training domain (format 1.0): not checked";
@@ -142,6 +145,7 @@ int run_predict(const PredictOptions& opt) {
     j["unmodelled_groups"] = p.unmodelled_groups;
     j["extrapolation"] = p.extrapolation_checked ? Json(p.extrapolation) : Json(nullptr);
     j["interval_widening"] = p.interval_widening;
+    j["interval_basis"] = p.interval_basis.empty() ? Json(nullptr) : Json(p.interval_basis);
     j["layers"] = layers;
     all.push_back(std::move(j));
   }

@@ -1026,8 +1026,12 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   // layer): fitted on plain zoo networks, the network interval held 2 of 6 depthwise networks, the per-layer
   // one all 6 (docs/models.md, "Prediction intervals").
   const IntervalCalibration* iv = network_calibration(model, out.extrapolation.empty());
-  if (iv && out.predicted > 0)
+  if (iv && out.predicted > 0) {
     std::tie(out.lower, out.upper) = iv->bounds(out.predicted, out.interval_widening);
+    const bool networks = (model.network_interval && iv == &*model.network_interval) ||
+                          model.provenance.data_kind == data_kind_name(DataKind::Networks);
+    out.interval_basis = networks ? "networks" : "layers";
+  }
   return out;
 }
 

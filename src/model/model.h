@@ -159,6 +159,11 @@ struct NetworkPrediction {
   // maximum (40)"), and the factor by which the interval was widened for it (1 when inside).
   std::vector<std::string> extrapolation;
   double interval_widening = 1.0;
+  // What the interval was calibrated on: "networks" (held-out networks' totals: a whole-network model's
+  // interval, or a per-layer model's network interval inside its training domain), "layers" (held-out layers:
+  // a per-layer model outside its domain or without a network interval, a standalone-layer model), "" without
+  // an interval. An interval from layers is far wider: a network's layers err partly independently.
+  std::string interval_basis;
   // Whether `extrapolation` says anything: false for a model without a training domain (a format 1.0 file)
   // that found nothing, where no line means "not checked", not "inside the domain". Front ends print it as
   // null / None then. A prediction that is not positive is listed, and checked, with or without a domain.

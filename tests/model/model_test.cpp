@@ -494,12 +494,14 @@ TEST(Model, PerLayerModelsCalibrateANetworkIntervalOnHeldOutNetworks) {
   ASSERT_TRUE(inside.extrapolation.empty());
   EXPECT_NEAR(*inside.upper / inside.predicted, m.network_interval->upper_ratio, 1e-12);
   EXPECT_NEAR(*inside.lower / inside.predicted, m.network_interval->lower_ratio, 1e-12);
+  EXPECT_EQ(inside.interval_basis, "networks");
   // Outside (a layer 100 times the largest training convolution): the per-layer interval, widened.
   NetworkFeatures big = *d.networks[0];
   big.layers.push_back(conv("huge", 512, 512, 64, 7));
   NetworkPrediction outside = predict_network(m, big);
   ASSERT_FALSE(outside.extrapolation.empty());
   EXPECT_NEAR(*outside.upper / outside.predicted, m.interval->upper_ratio * outside.interval_widening, 1e-9);
+  EXPECT_EQ(outside.interval_basis, "layers");
   // The model file keeps it; a file without it (format 1.1) falls back to the per-layer interval.
   Model back = model_from_json(model_to_json(m), "m.json");
   ASSERT_TRUE(back.network_interval.has_value());
