@@ -180,7 +180,6 @@ void write_predictions(const std::string& path, const model::Dataset& data,
                {"error"},
                {"lower_" + t},
                {"upper_" + t}});
-  auto number = [](double v) { return std::isfinite(v) ? fmt::format("{:.6g}", v) : std::string(); };
   for (size_t k = 0; k < results.size(); ++k) {
     const model::Evaluation& e = results[k];
     for (size_t i = 0; i < data.samples.size(); ++i) {
@@ -191,10 +190,10 @@ void write_predictions(const std::string& path, const model::Dataset& data,
         const auto g = model::layer_group(*s.layers.front(), dw[k]);
         group = g ? std::string(model::group_name(*g)) : "none";
       }
-      table.add_row(
-          {e.feature_set, e.method, s.label, s.network ? s.group : "", group, std::to_string(e.fold[i]),
-           number(s.measured), number(e.predicted[i]), number((e.predicted[i] - s.measured) / s.measured),
-           i < e.lower.size() ? number(e.lower[i]) : "", i < e.upper.size() ? number(e.upper[i]) : ""});
+      table.add_row({e.feature_set, e.method, s.label, s.network ? s.group : "", group,
+                     std::to_string(e.fold[i]), num(s.measured), num(e.predicted[i]),
+                     num((e.predicted[i] - s.measured) / s.measured),
+                     i < e.lower.size() ? num(e.lower[i]) : "", i < e.upper.size() ? num(e.upper[i]) : ""});
     }
   }
   write_output_file(path, "--predictions " + path, [&](std::ostream& f) { f << table.csv(); });

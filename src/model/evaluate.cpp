@@ -13,6 +13,17 @@
 
 namespace convergy::model {
 
+namespace {
+
+// The median of a non-empty list (the mean of the two middle values for an even count).
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t k = v.size();
+  return k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+}
+
+}  // namespace
+
 Metrics compute_metrics(const std::vector<double>& measured, const std::vector<double>& predicted,
                         const std::vector<double>& lower, const std::vector<double>& upper) {
   Metrics m;
@@ -37,8 +48,7 @@ Metrics compute_metrics(const std::vector<double>& measured, const std::vector<d
   m.mape = std::accumulate(ape.begin(), ape.end(), 0.0) / n;
   m.accuracy = 1.0 - m.mape;
   m.rmspe = std::sqrt(sq / n);
-  std::sort(ape.begin(), ape.end());
-  m.median_ape = m.n % 2 ? ape[m.n / 2] : 0.5 * (ape[m.n / 2 - 1] + ape[m.n / 2]);
+  m.median_ape = median(std::move(ape));
   m.within_10 = static_cast<double>(within) / n;
   m.r2 = ss > 0 ? 1.0 - se / ss : std::numeric_limits<double>::quiet_NaN();
   if (!lower.empty()) {
@@ -50,11 +60,7 @@ Metrics compute_metrics(const std::vector<double>& measured, const std::vector<d
       else if (lower[i] > 0)
         widths.push_back(upper[i] / lower[i]);
     }
-    if (!widths.empty()) {
-      std::sort(widths.begin(), widths.end());
-      const size_t k = widths.size();
-      m.median_width = k % 2 ? widths[k / 2] : 0.5 * (widths[k / 2 - 1] + widths[k / 2]);
-    }
+    if (!widths.empty()) m.median_width = median(std::move(widths));
   }
   return m;
 }

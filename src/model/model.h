@@ -201,8 +201,9 @@ class Predictor {
   std::vector<double> buf_;
 };
 
-// The calibration a network's total is given: the network interval (per-layer models fitted on at least 8
-// networks) for a network inside the training domain, else the per-layer one; null when the model has none.
+// The calibration a network's total is given: the network interval (per-layer models fitted on at least
+// min_calibration_networks() networks) for a network inside the training domain, else the per-layer one;
+// null when the model has none.
 const IntervalCalibration* network_calibration(const Model& model, bool inside_domain);
 
 // Predicts networks 0..count-1, whose features `features_of(i)` computes (import, passes, features), on

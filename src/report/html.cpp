@@ -452,22 +452,18 @@ class Page {
     if (transfer_.rows.empty()) return;
     out_ += "<section id=\"transfer\">\n<h2>Transfer to networks unlike the training set</h2>\n";
     out_ +=
-        "<p class=\"lead\">Each row fits the model on one kind of network and predicts another kind it never "
-        "saw: one family of the board's networks held out in turn, the synthetic board networks predicting "
-        "real "
-        "published ones, and on this machine the plain networks (no grouped or depthwise convolution, no "
-        "element-wise add) predicting the others, and every network at its own input size predicting some "
-        "of them at other sizes; for comparison, the headline model with every network held out in turn. The "
-        "last column is the same feature set under the ordinary cross-validation of the "
-        "combination, where every kind of network is in the training folds. Interval coverage is the share "
-        "of "
-        "held-out networks inside the interval <code>convergy predict</code> would print for them (per-layer "
-        "data: the interval calibrated on whole networks inside the training domain, the per-layer one, "
-        "widened, outside it). Coverage alone can flatter: an interval with an infinite bound holds every "
-        "value "
-        "on that side, so such intervals are counted (intervals unbounded), and the median width (upper "
-        "bound "
-        "over lower) says how sharp the others are.</p>\n";
+        "<p class=\"lead\">Each row fits the model on one kind of network and predicts another kind it "
+        "never saw: one family of the board's networks held out in turn, the synthetic board networks "
+        "predicting real published ones, and on this machine the plain networks (no grouped or depthwise "
+        "convolution, no element-wise add) predicting the others, and every network at its own input size "
+        "predicting some of them at other sizes; for comparison, the headline model with every network "
+        "held out in turn. The last column is the same feature set under the ordinary cross-validation of "
+        "the combination, where every kind of network is in the training folds. Interval coverage is the "
+        "share of held-out networks inside the interval <code>convergy predict</code> would print for them "
+        "(per-layer data: the interval calibrated on whole networks inside the training domain, the "
+        "per-layer one, widened, outside it). Coverage alone can flatter: an interval with an infinite "
+        "bound holds every value on that side, so such intervals are counted (intervals unbounded), and "
+        "the median width (upper bound over lower) says how sharp the others are.</p>\n";
     // The headline rows first (the default set and the layer-type set beside it, each transfer pooled); each
     // held-out family on its own and the other feature sets below, folded.
     std::vector<size_t> headline, rest;

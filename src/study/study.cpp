@@ -278,10 +278,10 @@ model::CsvTable read_csv_subset(const std::string& path, size_t step) {
   return model::CsvTable::parse(text, path);
 }
 
-// The per-layer rows (markers mode) of a campaign, as `convergy export` writes them, as a data set of
-// network, layer, target and the fixed split (`split`: network -> train/test; "train" when absent).
-model::Dataset campaign_layers(const std::string& db, int64_t campaign_id, const std::string& target,
-                               const std::map<std::string, std::string>& split, Resolver& resolver) {
+// The per-layer rows (markers mode) of a campaign, as `convergy export` writes them, as a table of network,
+// layer, target and the fixed split (`split`: network -> train/test; "train" when absent).
+model::CsvTable campaign_layers(const std::string& db, int64_t campaign_id, const std::string& target,
+                                const std::map<std::string, std::string>& split) {
   std::ostringstream csv_text;
   {
     Store store(db, /*read_only=*/true);
@@ -302,7 +302,7 @@ model::Dataset campaign_layers(const std::string& db, int64_t campaign_id, const
     text += fmt::format("{},{},{:.9g},{}\n", net, exported.text(row, c_layer), *v,
                         it == split.end() ? "train" : it->second);
   }
-  return model::load_dataset(model::CsvTable::parse(text, where), target, resolver.function());
+  return model::CsvTable::parse(text, where);
 }
 
 // "0.71 and 1.29" for {5/7, 9/7}.
@@ -399,7 +399,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   // Every third network (in study order) is held out by the fixed split: about two thirds train.
   std::map<std::string, std::string> split;
   for (size_t i = 0; i < nets.size(); ++i) split[nets[i]] = i % 3 == 2 ? "test" : "train";
-  model::Dataset data = campaign_layers(o.db, cr.campaign_id, target, split, resolver);
+  const model::CsvTable native = campaign_layers(o.db, cr.campaign_id, target, split);
+  model::Dataset data = model::load_dataset(native, target, resolver.function());
 
   // Transfer across input sizes: some networks again at other input sizes, in a campaign of their own, as the
   // test file of one more data set whose training rows are every network at its own size.
@@ -416,8 +417,9 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
           backend, o.db);
     r.info.measured_rows = r.info.measured_rows.value_or(0) + sr.written;
     r.info.reused_rows = r.info.reused_rows.value_or(0) + sr.already;
-    sizes = campaign_layers(o.db, cr.campaign_id, target, {}, resolver);
-    model::merge_test_data(*sizes, campaign_layers(o.db, sr.campaign_id, target, {}, resolver));
+    sizes = model::load_dataset(native, target, resolver.function());
+    model::merge_test_data(*sizes, model::load_dataset(campaign_layers(o.db, sr.campaign_id, target, {}),
+                                                       target, resolver.function()));
   }
 
   const std::string comb = "local-" + backend;
