@@ -94,6 +94,31 @@ void BM_pool(benchmark::State& state, PoolCase pc) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>((x.size() + y.size()) * sizeof(float)));
 }
 
+// One LRN layer on one thread (runtime::lrn_nchw_planes, the loop of the reference and GEMM backends):
+// AlexNet's norm1 and GoogLeNet's conv2/norm2 (across 5 channels, beta 0.75), and the same shape with beta
+// 0.5, which takes std::pow.
+struct LrnCase {
+  const char* name;
+  int64_t c, h, w;
+  float beta;
+};
+constexpr LrnCase kLrns[] = {{"alexnet_norm1_96x55x55", 96, 55, 55, 0.75f},
+                             {"googlenet_norm2_192x56x56", 192, 56, 56, 0.75f},
+                             {"alexnet_norm1_beta0.5", 96, 55, 55, 0.5f}};
+
+void BM_lrn(benchmark::State& state, LrnCase lc) {
+  const runtime::LrnGeometry g{1, lc.c, lc.h, lc.w, 5, 1e-4f, lc.beta, 1.0f, true};
+  std::vector<float> x(static_cast<size_t>(g.c * g.h * g.w)), y(x.size());
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> dist(0.0f, 50.0f);  // post-ReLU activations
+  for (float& v : x) v = dist(rng);
+  for (auto _ : state) {
+    runtime::lrn_nchw_planes(x.data(), y.data(), g, 0, g.c);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(y.size()));
+}
+
 // A peer runtime in a child process answering "run" with one forward pass time in ms.
 class Peer {
  public:
@@ -294,6 +319,9 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMicrosecond);
     for (const PoolCase& pc : kPools)
       benchmark::RegisterBenchmark(fmt::format("pool/{}", pc.name).c_str(), BM_pool, pc)
+          ->Unit(benchmark::kMicrosecond);
+    for (const LrnCase& lc : kLrns)
+      benchmark::RegisterBenchmark(fmt::format("lrn/{}", lc.name).c_str(), BM_lrn, lc)
           ->Unit(benchmark::kMicrosecond);
     int n = static_cast<int>(rest.size());
     benchmark::Initialize(&n, rest.data());

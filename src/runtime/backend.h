@@ -169,4 +169,16 @@ void pool_nchw(const float* in, float* out, const PoolGeometry& g);
 void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin,
                       int64_t plane_end);
 
+// Local response normalisation: y = x * (k + alpha / size * S)^-beta, S the sum of squares over `size`
+// neighbouring channels (across) or the size x size neighbourhood in the plane (within; alpha / size^2).
+struct LrnGeometry {
+  int64_t n, c, h, w, size;
+  float alpha, beta, k;
+  bool across;
+};
+LrnGeometry lrn_geometry(const LayerBinding& b);
+// Planes [plane_begin, plane_end) of the output (plane = n * c + ch); `in` and `out` must not overlap.
+void lrn_nchw_planes(const float* in, float* out, const LrnGeometry& g, int64_t plane_begin,
+                     int64_t plane_end);
+
 }  // namespace convergy::runtime

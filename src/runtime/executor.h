@@ -38,8 +38,9 @@ struct Fallback {
 // speed), so that a campaign measured by older kernels is not reused as if it were current (CampaignSpec).
 // 1: up to 2026-12-06; 2: branch-free ReLU/LeakyReLU/PReLU and the runtime built at -O3 (a fused ReLU had
 // cost more than its convolution; docs/runtime.md, "Activations"); 3: pooling a row of windows at a time
-// (3-4x faster max pooling on the reference and GEMM backends; docs/runtime.md, "Pooling").
-inline constexpr int kKernelRevision = 3;
+// (3-4x faster max pooling on the reference and GEMM backends; docs/runtime.md, "Pooling"); 4: LRN a plane at
+// a time, beta 0.75 by square roots, threaded on the GEMM backends (7x faster; docs/runtime.md, "LRN").
+inline constexpr int kKernelRevision = 4;
 
 class Executor {
  public:

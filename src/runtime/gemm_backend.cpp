@@ -139,6 +139,21 @@ class PoolKernel final : public Kernel {
   PoolGeometry g_;
 };
 
+class LrnKernel final : public Kernel {
+ public:
+  explicit LrnKernel(const LayerBinding& b) : b_(b), g_(lrn_geometry(b)) {}
+  void run(float*) override {
+    const float* x = b_.inputs[0].data;
+    float* y = b_.outputs[0].data;
+    parallel_for(g_.n * g_.c, [&](int64_t a, int64_t e) { lrn_nchw_planes(x, y, g_, a, e); });
+    if (b_.layer->fused_activation) apply_activation(*b_.layer->fused_activation, y, b_.outputs[0].elems);
+  }
+
+ private:
+  LayerBinding b_;
+  LrnGeometry g_;
+};
+
 class ActivationKernel final : public Kernel {
  public:
   explicit ActivationKernel(const LayerBinding& b) : b_(b), act_(activation_of(*b.layer)) {}
@@ -320,6 +335,7 @@ class GemmBackend final : public Backend {
       case LayerKind::BatchNorm:
       case LayerKind::Concat:
       case LayerKind::Softmax:
+      case LayerKind::LRN:
         return {};
       case LayerKind::Scale:
         return b.inputs.size() == 1 ? "" : "Scale by a second input is not implemented";
@@ -358,6 +374,8 @@ class GemmBackend final : public Backend {
         return std::make_unique<CopyKernel>(b);
       case LayerKind::Softmax:
         return std::make_unique<SoftmaxKernel>(b);
+      case LayerKind::LRN:
+        return std::make_unique<LrnKernel>(b);
       default:
         return std::make_unique<ActivationKernel>(b);
     }

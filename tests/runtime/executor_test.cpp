@@ -116,16 +116,17 @@ TEST(Executor, RunLayerRepeatsALayerOnItsPreparedInputs) {
 }
 
 TEST(Executor, FallbacksAreListedWithTheirReason) {
-  // No GEMM backend has an LRN kernel: the layer runs on the reference and says why.
-  Graph g("lrn");
+  // No GEMM backend has a ChannelShuffle kernel: the layer runs on the reference and says why.
+  Graph g("shuffle");
   const BlobId in = g.add_input("data", {1, 8, 5, 5});
   const LayerId conv_id = g.add_layer("conv", LayerKind::Convolution, conv(8, 3, 1), {in}, {"conv"});
-  g.add_layer("norm", LayerKind::LRN, LRNParams{}, {g.layer(conv_id).outputs[0]}, {"norm"});
+  g.add_layer("norm", LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {g.layer(conv_id).outputs[0]},
+              {"norm"});
   for (const std::string backend : {"openblas", "eigen"}) {
     Executor e(g, {backend, 1, 1});
     ASSERT_EQ(e.fallbacks().size(), 1u);
     EXPECT_EQ(e.fallbacks()[0].layer, "norm");
-    EXPECT_NE(e.fallbacks()[0].reason.find("LRN"), std::string::npos) << e.fallbacks()[0].reason;
+    EXPECT_NE(e.fallbacks()[0].reason.find("ChannelShuffle"), std::string::npos) << e.fallbacks()[0].reason;
     EXPECT_EQ(e.backend_of(g.find_layer("norm")), "reference");
     EXPECT_EQ(e.backend_of(g.find_layer("conv")), backend);
   }

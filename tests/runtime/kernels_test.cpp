@@ -249,18 +249,12 @@ std::vector<Case> cases() {
   add("softmax axis1 1x13x3x3", [] {
     return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}});
   });
-  add(
-      "lrn across 5 1x13x7x7",
-      [] {
-        return one_layer_graph(K::LRN, LRNParams{5, 1e-2f, 0.75f, 1.0f, true}, {{1, 13, 7, 7}});
-      },
-      false);
-  add(
-      "lrn within 3 1x4x13x13",
-      [] {
-        return one_layer_graph(K::LRN, LRNParams{3, 1e-2f, 0.75f, 2.0f, false}, {{1, 4, 13, 13}});
-      },
-      false);
+  add("lrn across 5 1x13x7x7", [] {
+    return one_layer_graph(K::LRN, LRNParams{5, 1e-2f, 0.75f, 1.0f, true}, {{1, 13, 7, 7}});
+  });
+  add("lrn within 3 1x4x13x13", [] {
+    return one_layer_graph(K::LRN, LRNParams{3, 1e-2f, 0.75f, 2.0f, false}, {{1, 4, 13, 13}});
+  });
   add(
       "prelu 1x13x5x5",
       [] {
@@ -308,7 +302,8 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
       // see runtime/device_plan.cpp), which the comparison below still checks; where the backend's own CUDA
       // kernels are built, only the asymmetric convolution does.
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
-      static const std::set<std::string> cudnn_fallbacks = {"conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0"};
+      static const std::set<std::string> cudnn_fallbacks = {"conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0",
+                                                            "lrn within 3 1x4x13x13"};
       // And, beyond what the CPU backends must take, its own kernels take PReLU and the gathers.
       static const std::set<std::string> cudnn_takes = {"prelu 1x13x5x5", "channelshuffle 3 groups 2x12x5x7",
                                                         "permute 0 2 3 1 2x3x13x7",
@@ -316,12 +311,18 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
 #else
       static const std::set<std::string> cudnn_takes;
       static const std::set<std::string> cudnn_fallbacks = {
-          "conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0", "conv 1x1 batch3 3x13x5x5 oc7 hardswish",
-          "conv 7x7 s2 p3 1x3x31x31 oc16 leaky",      "conv 1x5x13x13 oc6 k3 hardsigmoid",
-          "maxpool 3x3 s2 ceil 1x4x13x13",            "maxpool 2x2 s2 ceil 1x3x13x127 (last window partial)",
-          "avgpool 2x2 s2 ceil exclude-pad 1x3x13x13", "clip -0.5..0.5 1x5x13x13",
-          "hardsigmoid 1x5x13x13",                    "hardswish 1x5x13x13",
-          "leakyrelu 1x5x13x13"};
+          "conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0",
+          "conv 1x1 batch3 3x13x5x5 oc7 hardswish",
+          "conv 7x7 s2 p3 1x3x31x31 oc16 leaky",
+          "conv 1x5x13x13 oc6 k3 hardsigmoid",
+          "maxpool 3x3 s2 ceil 1x4x13x13",
+          "maxpool 2x2 s2 ceil 1x3x13x127 (last window partial)",
+          "avgpool 2x2 s2 ceil exclude-pad 1x3x13x13",
+          "clip -0.5..0.5 1x5x13x13",
+          "hardsigmoid 1x5x13x13",
+          "hardswish 1x5x13x13",
+          "leakyrelu 1x5x13x13",
+          "lrn within 3 1x4x13x13"};
 #endif
       const bool must_take =
           backend == "cudnn" ? (c.must_take && !cudnn_fallbacks.count(c.name)) || cudnn_takes.count(c.name)
@@ -423,6 +424,56 @@ TEST(ReferenceKernels, PoolingMatchesAPerWindowLoopBitForBit) {
                   }
             }
   EXPECT_GT(checked, 10000);
+}
+
+// The LRN loop (per-plane sums, beta 0.75 by square roots) against its definition evaluated per element in
+// double precision, across channels and within a plane, at the edges of the window, for a range of planes
+// that starts inside an image (as a thread's share does): only those planes are written.
+TEST(ReferenceKernels, LrnMatchesItsDefinition) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> value(-40.0f, 40.0f);
+  int checked = 0;
+  for (bool across : {true, false})
+    for (int64_t size : {1, 3, 5, 7})
+      for (float beta : {0.75f, 0.5f, 1.3f}) {
+        const runtime::LrnGeometry g{2, 9, 5, 6, size, 2e-3f, beta, across ? 1.0f : 2.0f, across};
+        std::vector<float> x(static_cast<size_t>(g.n * g.c * g.h * g.w));
+        for (float& v : x) v = value(rng);
+        const int64_t first = 4, last = g.n * g.c - 3;  // planes 4 .. 14 of 18
+        std::vector<float> y(x.size(), -1.0f);
+        runtime::lrn_nchw_planes(x.data(), y.data(), g, first, last);
+        const int64_t plane = g.h * g.w, half = (size - 1) / 2;
+        for (int64_t pl = 0; pl < g.n * g.c; ++pl)
+          for (int64_t q = 0; q < plane; ++q) {
+            const float got = y[static_cast<size_t>(pl * plane + q)];
+            if (pl < first || pl >= last) {
+              ASSERT_EQ(got, -1.0f) << "plane " << pl << " outside the range was written";
+              continue;
+            }
+            const int64_t img = pl / g.c, ch = pl % g.c, yy = q / g.w, xx = q % g.w;
+            double sum = 0.0;
+            for (int64_t d = -half; d <= half; ++d) {
+              if (across) {
+                if (ch + d < 0 || ch + d >= g.c) continue;
+                const double v = x[static_cast<size_t>((img * g.c + ch + d) * plane + q)];
+                sum += v * v;
+              } else {
+                for (int64_t e = -half; e <= half; ++e) {
+                  if (yy + d < 0 || yy + d >= g.h || xx + e < 0 || xx + e >= g.w) continue;
+                  const double v = x[static_cast<size_t>(pl * plane + (yy + d) * g.w + xx + e)];
+                  sum += v * v;
+                }
+              }
+            }
+            const double a = g.alpha / static_cast<double>(across ? size : size * size);
+            const double want =
+                x[static_cast<size_t>(pl * plane + q)] * std::pow(g.k + a * sum, -double{beta});
+            ASSERT_NEAR(got, want, 2e-6 * std::abs(want) + 1e-30) << fmt::format(
+                "{} size {} beta {} plane {} at {}", across ? "across" : "within", size, beta, pl, q);
+            ++checked;
+          }
+      }
+  EXPECT_GT(checked, 5000);
 }
 
 TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
