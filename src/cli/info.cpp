@@ -4,6 +4,7 @@
 #include "cli/format.h"
 #include "cli/limits.h"
 #include "features/features.h"
+#include "graph/classifier.h"
 #include "graph/passes.h"
 #include "import/load.h"
 #include "util/error.h"
@@ -21,6 +22,7 @@ struct InfoOptions {
   OutputFormat format = OutputFormat::Table;
   bool no_passes = false;
   std::vector<std::string> input_shapes;
+  int64_t classes = 0;
   bool allow_python_layers = false;
 };
 
@@ -89,6 +91,7 @@ int run_info(const InfoOptions& o) {
   LoadOptions load;
   for (const auto& s : o.input_shapes) load.input_shapes.push_back(parse_input_shape_option(s));
   load.allow_python_layers = o.allow_python_layers;
+  load.classes = o.classes;
   const Graph defined = load_network(o.net, load);
   print_graph_notes(defined);
   const NetworkFeatures defined_features = network_features(defined);
@@ -103,6 +106,8 @@ int run_info(const InfoOptions& o) {
 
   const std::string network = g.name().empty() ? o.net : g.name();
   const auto features = printed_features();
+  // The classifier as defined (the passes may fuse an activation into it, not change its count).
+  const std::vector<Classifier> classifiers = find_classifiers(defined);
   const uint64_t flops = 2 * nf.macs;  // network_features guarantees this fits
 
   if (o.format == OutputFormat::Json) {
@@ -124,6 +129,9 @@ int run_info(const InfoOptions& o) {
                                                    : Json(nullptr);
       rows.push_back(std::move(row));
     }
+    Json classifier_json = Json::array();
+    for (const Classifier& c : classifiers)
+      classifier_json.push_back({{"layer", defined.layer(c.layer).name}, {"classes", c.classes}});
     Json changes = Json::array();
     for (const auto& c : passed.changes)
       changes.push_back({{"pass", c.pass}, {"layer", c.layer}, {"detail", c.detail}});
@@ -131,6 +139,7 @@ int run_info(const InfoOptions& o) {
                 {"source", g.source()},
                 {"input_shapes", inputs},
                 {"passes_applied", !o.no_passes},
+                {"classifiers", classifier_json},
                 {"layers", rows},
                 {"totals",
                  {{"layers", layers.size()},
@@ -198,6 +207,10 @@ int run_info(const InfoOptions& o) {
   totals.add_row({"params", human_count(defined_features.params), grouped(defined_features.params)});
   totals.add_row({"weights", human_count(nf.weight_bytes, "B"), grouped(nf.weight_bytes) + " B"});
   out += indented(totals.text(false));
+  for (const Classifier& c : classifiers)
+    out += fmt::format(
+        "\nclassifier: layer {} gives {} classes (--classes N or NAME@classes=N for another count)\n",
+        defined.layer(c.layer).name, c.classes);
   if (o.no_passes) {
     out += "\npasses: off (--no-passes)\n";
   } else if (passed.changes.empty()) {
@@ -225,6 +238,10 @@ const Command kInfo{{"info", "Per-layer features of a network (zoo name, .protot
                        sub.add_option("--input-shape", o->input_shapes,
                                       "Input shape, name=NxCxHxW or NxCxHxW for the first input (repeatable)")
                            ->allow_extra_args(false);
+                       sub.add_option("--classes", o->classes,
+                                      "Give the classifier (the last InnerProduct or Convolution before the "
+                                      "output) this many classes")
+                           ->check(CLI::PositiveNumber);
                        sub.add_flag("--allow-python-layers", o->allow_python_layers,
                                     "Count Caffe Python layers as zero-cost layers (with a warning) instead of "
                                     "refusing the file");

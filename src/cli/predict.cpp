@@ -31,6 +31,7 @@ struct PredictOptions {
   std::string model;
   std::vector<std::string> nets;
   std::vector<std::string> input_shapes;
+  int64_t classes = 0;
   OutputFormat format = OutputFormat::Table;
 };
 
@@ -81,8 +82,8 @@ int run_predict(const PredictOptions& opt) {
   const model::Model m = model::load_model(opt.model);
   auto nets = expand_networks(opt.nets);
   for (auto& n : nets) {
-    n.given = with_input_shapes(n.given, opt.input_shapes);
-    n.path = with_input_shapes(n.path, opt.input_shapes);
+    n.given = with_input_shapes(n.given, opt.input_shapes, opt.classes);
+    n.path = with_input_shapes(n.path, opt.input_shapes, opt.classes);
   }
   if (nets.empty()) throw_bad_input("no networks to predict (give NET arguments or @list.txt)");
   const std::string id = m.id();
@@ -165,12 +166,18 @@ const Command kPredict({"predict", "Predict energy or latency of networks with a
   app.add_option("--model", opt->model, "Model JSON written by `convergy fit`")->required();
   app.add_option(
          "nets", opt->nets,
-         "Networks: .prototxt/.onnx paths, zoo names, or @list.txt; NAME@1x3x160x160 at another input shape")
+         "Networks: .prototxt/.onnx paths, zoo names, or @list.txt; NAME@1x3x160x160 at another input shape, "
+         "NAME@classes=10 with another number of classes")
       ->required();
   app.add_option(
       "--input-shape", opt->input_shapes,
       "Input shape of every network, name=1x3x224x224 or 1x3x224x224 for the first input (printed as "
       "NAME@SHAPE)");
+  app.add_option(
+         "--classes", opt->classes,
+         "Give every network's classifier (the last InnerProduct or Convolution before the output) this "
+         "many classes (printed as NAME@classes=N)")
+      ->check(CLI::PositiveNumber);
   add_format_option(app, opt->format);
   return [opt] { return run_predict(*opt); };
 }});

@@ -16,13 +16,21 @@ const Command kProfile{
        add_limit_options(sub);
        auto o = std::make_shared<study::CampaignOptions>();
        auto input_shapes = std::make_shared<std::vector<std::string>>();
-       sub.add_option("net", o->nets,
-                      "Zoo names, .prototxt or .onnx files; NAME@1x3x160x160 at another input shape")
+       auto classes = std::make_shared<int64_t>(0);
+       sub.add_option(
+              "net", o->nets,
+              "Zoo names, .prototxt or .onnx files; NAME@1x3x160x160 at another input shape, NAME@classes=10 "
+              "with another number of classes")
            ->required();
        sub.add_option(
            "--input-shape", *input_shapes,
            "Input shape of every network, name=1x3x224x224 or 1x3x224x224 for the first input (stored "
            "as NAME@SHAPE)");
+       sub.add_option(
+              "--classes", *classes,
+              "Give every network's classifier (the last InnerProduct or Convolution before the output) "
+              "this many classes (stored as NAME@classes=N)")
+           ->check(CLI::PositiveNumber);
        sub.add_option("--backend", o->backend, "reference | openblas | eigen | onednn | cudnn")->capture_default_str();
        sub.add_option("--threads", o->threads, "Threads of the backend")->capture_default_str();
        sub.add_option("--sensor", o->sensor, "auto | none | a name from `convergy sensors`")->capture_default_str();
@@ -59,8 +67,8 @@ const Command kProfile{
        sub.add_option("--marker-log", o->marker_log,
                       "Play sync pulses and log layer intervals for an external meter (see `convergy attribute`)");
        sub.add_option("--sysfs-root", o->sysfs_root, "Read sensors under this folder (tests)")->group("");
-       return [o, input_shapes] {
-         for (auto& net : o->nets) net = with_input_shapes(net, *input_shapes);
+       return [o, input_shapes, classes] {
+         for (auto& net : o->nets) net = with_input_shapes(net, *input_shapes, *classes);
          study::CampaignResult r = study::run_campaign(*o);
          return r.stop_signal ? 128 + r.stop_signal : 0;
        };

@@ -28,6 +28,7 @@ struct RunOptions {
   bool tf32 = false;
   OutputFormat format = OutputFormat::Table;
   std::vector<std::string> input_shapes;
+  int64_t classes = 0;
   bool allow_python_layers = false;
 };
 
@@ -67,6 +68,7 @@ int run_network(const RunOptions& o) {
   LoadOptions load;
   for (const auto& s : o.input_shapes) load.input_shapes.push_back(parse_input_shape_option(s));
   load.allow_python_layers = o.allow_python_layers;
+  load.classes = o.classes;
   const Graph defined = load_network(o.net, load);
   print_graph_notes(defined);
   const Graph g = run_passes(defined, o.no_passes ? PassOptions::none() : PassOptions{}).graph;
@@ -152,6 +154,10 @@ const Command kRun{
        sub.add_option("--seed", o->seed, "Seed of the generated weights and inputs")->capture_default_str();
        sub.add_option("--input-shape", o->input_shapes,
                       "Input shape, name=1x3x224x224 or 1x3x224x224 for the first input");
+       sub.add_option("--classes", o->classes,
+                      "Give the classifier (the last InnerProduct or Convolution before the output) this "
+                      "many classes")
+           ->check(CLI::PositiveNumber);
        sub.add_flag("--no-passes", o->no_passes, "Run the graph as defined (no fusion or folding)");
        sub.add_flag("--allow-python-layers", o->allow_python_layers,
                     "Count Caffe Python layers as zero-cost layers (with a warning) instead of refusing the file");

@@ -1,7 +1,9 @@
 // Turns what a user names (a zoo network or a file path) into a Graph, choosing the importer by extension.
 #include "import/load.h"
 
+#include "graph/classifier.h"
 #include "import/caffe/caffe_import.h"
+#include "util/checked.h"
 #include "util/error.h"
 #include "zoo/zoo.h"
 
@@ -47,27 +49,51 @@ std::string read_file(const std::string& path) {
   return text;
 }
 
-// The shapes after '@' in NAME@SHAPE[@SHAPE...], each "1x3x224x224" (the first input) or "name=1x3x224x224".
-std::vector<std::pair<std::string, Shape>> split_input_shapes(const std::string& text,
-                                                              const std::string& spec) {
-  std::vector<std::pair<std::string, Shape>> out;
+// "classes=N" with N a whole number from 1 to --max-dim; `what` names where it came from.
+int64_t parse_classes(const std::string& digits, const std::string& what) {
+  int64_t n = 0;
+  bool ok = !digits.empty() && digits.size() <= 18;
+  for (char c : digits) {
+    ok = ok && c >= '0' && c <= '9';
+    if (ok) n = n * 10 + (c - '0');
+  }
+  if (!ok || n < 1 || n > global_limits().max_dim)
+    throw_bad_input("{}: classes \"{}\", expected a whole number from 1 to {}", what, digits,
+                    limit_text(Limit::Dim));
+  return n;
+}
+
+// What follows '@' in NAME@...: input shapes, each "1x3x224x224" (the first input) or "name=1x3x224x224", and
+// at most one "classes=N".
+struct NameSuffix {
+  std::vector<std::pair<std::string, Shape>> shapes;
+  int64_t classes = 0;
+};
+
+NameSuffix split_name_suffix(const std::string& text, const std::string& spec) {
+  NameSuffix out;
   size_t begin = 0;
   while (true) {
     const size_t end = text.find('@', begin);
     const std::string part = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
     const size_t eq = part.rfind('=');
     const std::string name = eq == std::string::npos ? std::string() : part.substr(0, eq);
-    if (eq != std::string::npos && name.empty())
-      throw_bad_input("\"{}\": input shape \"{}\" has an empty input name, expected name=1x3x224x224", spec,
-                      part);
-    const std::string what =
-        fmt::format("\"{}\" {}", spec, name.empty() ? "input shape" : "input \"" + name + "\"");
-    Shape shape = parse_shape(eq == std::string::npos ? part : part.substr(eq + 1), what);
-    for (const auto& o : out)
-      if (o.first == name)
-        throw_bad_input("\"{}\": the {} has two shapes, expected one", spec,
-                        name.empty() ? "first input" : "input \"" + name + "\"");
-    out.emplace_back(name, std::move(shape));
+    if (name == "classes") {
+      if (out.classes) throw_bad_input("\"{}\": classes given twice, expected once", spec);
+      out.classes = parse_classes(part.substr(eq + 1), "\"" + spec + "\"");
+    } else {
+      if (eq != std::string::npos && name.empty())
+        throw_bad_input("\"{}\": input shape \"{}\" has an empty input name, expected name=1x3x224x224", spec,
+                        part);
+      const std::string what =
+          fmt::format("\"{}\" {}", spec, name.empty() ? "input shape" : "input \"" + name + "\"");
+      Shape shape = parse_shape(eq == std::string::npos ? part : part.substr(eq + 1), what);
+      for (const auto& o : out.shapes)
+        if (o.first == name)
+          throw_bad_input("\"{}\": the {} has two shapes, expected one", spec,
+                          name.empty() ? "first input" : "input \"" + name + "\"");
+      out.shapes.emplace_back(name, std::move(shape));
+    }
     if (end == std::string::npos) break;
     begin = end + 1;
   }
@@ -88,34 +114,10 @@ Graph import_caffe_prototxt_file(const std::string& path, const LoadOptions& opt
   return g;
 }
 
-Graph load_network(const std::string& spec, const LoadOptions& options) {
-  // NAME@SHAPE: the network at another input shape (an existing file whose name has an '@' is that file).
-  // The shapes start at the first '@' after which the name before it is a zoo network or a file (or at the
-  // first '@', so that an error names what is missing).
-  const size_t slash = spec.find_last_of("/\\");
-  size_t at = spec.find('@', slash == std::string::npos ? 0 : slash + 1);
-  for (size_t a = at; a != std::string::npos; a = spec.find('@', a + 1)) {
-    const std::string base = spec.substr(0, a);
-    if (find_zoo_entry(base) || std::filesystem::is_regular_file(base)) {
-      at = a;
-      break;
-    }
-  }
-  if (at != std::string::npos && !find_zoo_entry(spec) && !std::filesystem::is_regular_file(spec)) {
-    const std::string base = spec.substr(0, at);
-    if (base.empty()) throw_bad_input("\"{}\": no network before '@', expected NAME@1x3x224x224", spec);
-    LoadOptions with_shapes = options;
-    for (const auto& part : split_input_shapes(spec.substr(at + 1), spec)) {
-      for (const auto& given : options.input_shapes)
-        if (given.first == part.first)
-          throw_bad_input("\"{}\": the {} is set both in the name and by --input-shape, expected one of them",
-                          spec, part.first.empty() ? "first input" : "input \"" + part.first + "\"");
-      with_shapes.input_shapes.push_back(part);
-    }
-    Graph g = load_network(base, with_shapes);
-    g.set_source(spec);
-    return g;
-  }
+namespace {
+
+// A zoo name or a file, as defined (no '@' suffix, no class count).
+Graph load_as_defined(const std::string& spec, const LoadOptions& options) {
   if (const ZooEntry* entry = find_zoo_entry(spec)) {
     // Messages point into the zoo file by its name, e.g. "resnet50.prototxt:12:3".
     Graph g = import_caffe_text(std::string(entry->text), entry->name + ".prototxt", options);
@@ -144,9 +146,53 @@ Graph load_network(const std::string& spec, const LoadOptions& options) {
       ext, zoo_names());
 }
 
-std::string with_input_shapes(const std::string& spec, const std::vector<std::string>& input_shapes) {
+}  // namespace
+
+Graph load_network(const std::string& spec, const LoadOptions& options) {
+  if (options.classes != 0) parse_classes(std::to_string(options.classes), "--classes");
+  // NAME@SHAPE: the network at another input shape (an existing file whose name has an '@' is that file).
+  // The shapes start at the first '@' after which the name before it is a zoo network or a file (or at the
+  // first '@', so that an error names what is missing).
+  const size_t slash = spec.find_last_of("/\\");
+  size_t at = spec.find('@', slash == std::string::npos ? 0 : slash + 1);
+  for (size_t a = at; a != std::string::npos; a = spec.find('@', a + 1)) {
+    const std::string base = spec.substr(0, a);
+    if (find_zoo_entry(base) || std::filesystem::is_regular_file(base)) {
+      at = a;
+      break;
+    }
+  }
+  std::string base = spec;
+  LoadOptions resolved = options;
+  if (at != std::string::npos && !find_zoo_entry(spec) && !std::filesystem::is_regular_file(spec)) {
+    base = spec.substr(0, at);
+    if (base.empty()) throw_bad_input("\"{}\": no network before '@', expected NAME@1x3x224x224", spec);
+    NameSuffix suffix = split_name_suffix(spec.substr(at + 1), spec);
+    for (auto& part : suffix.shapes) {
+      for (const auto& given : options.input_shapes)
+        if (given.first == part.first)
+          throw_bad_input("\"{}\": the {} is set both in the name and by --input-shape, expected one of them",
+                          spec, part.first.empty() ? "first input" : "input \"" + part.first + "\"");
+      resolved.input_shapes.push_back(std::move(part));
+    }
+    if (suffix.classes) {
+      if (options.classes)
+        throw_bad_input("\"{}\": classes are set both in the name and by --classes, expected one of them",
+                        spec);
+      resolved.classes = suffix.classes;
+    }
+  }
+  Graph g = load_as_defined(base, resolved);
+  g.set_source(spec);
+  if (resolved.classes) g = with_classes(std::move(g), resolved.classes);
+  return g;
+}
+
+std::string with_input_shapes(const std::string& spec, const std::vector<std::string>& input_shapes,
+                              int64_t classes) {
   std::string name = spec;
   for (const auto& s : input_shapes) name += "@" + s;
+  if (classes != 0) name += fmt::format("@classes={}", classes);
   return name;
 }
 

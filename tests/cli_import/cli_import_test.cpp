@@ -92,4 +92,29 @@ TEST(CliImport, AValidNanoNetworkExitsZero) {
   EXPECT_NE(r.out.find("conv5"), std::string::npos) << r.out;
 }
 
+// `info` names the classifier and its count; --classes and NAME@classes=N give it another, and `run` runs
+// the network with it.
+TEST(CliImport, ClassesOptionAndNameRetargetTheClassifier) {
+  const fs::path here = fs::path(::testing::TempDir());
+  const CliRun as_defined = run_cli(here, "info resnet18");
+  EXPECT_EQ(as_defined.exit_code, 0) << as_defined.err;
+  EXPECT_NE(as_defined.out.find("\nclassifier: layer fc gives 1000 classes"), std::string::npos)
+      << as_defined.out;
+  for (const std::string args : {"info resnet18 --classes 10", "info resnet18@classes=10"}) {
+    const CliRun r = run_cli(here, args + " --format json");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(
+        r.out.find("\"classifiers\": [\n    {\n      \"layer\": \"fc\",\n      \"classes\": 10\n    }\n  ]"),
+        std::string::npos)
+        << args << "\n"
+        << r.out;
+    EXPECT_NE(r.out.find("\"params\": 11181642"), std::string::npos) << args;  // torchvision, num_classes=10
+  }
+  const CliRun run = run_cli(here, "run squeezenet1_1 --classes 10 --repeat 1 --format csv");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("conv10,Convolution"), std::string::npos) << run.out;
+  const CliRun bad = run_cli(here, "run squeezenet1_1 --classes 0");
+  EXPECT_EQ(bad.exit_code, 2);
+}
+
 }  // namespace
