@@ -56,7 +56,28 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                                "height and width times each scale, comma-separated (none: skip)")
                             ->delimiter(',')
                             ->capture_default_str();
-                        return [o, scales] {
+                        auto counts = std::make_shared<std::vector<std::string>>(
+                            std::vector<std::string>{"10", "21841"});
+                        sub.add_option("--class-counts", *counts,
+                                       "Transfer across class counts: every third network (from the second) "
+                                       "again with its classifier giving each number of classes, "
+                                       "comma-separated (none: skip)")
+                            ->delimiter(',')
+                            ->capture_default_str();
+                        return [o, scales, counts] {
+                          o->class_counts.clear();
+                          if (!(counts->size() == 1 && counts->front() == "none"))
+                            for (const auto& t : *counts) {
+                              int64_t v = 0;
+                              const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+                              if (ec != std::errc() || end != t.data() + t.size() || v < 1 || v > 1000000)
+                                throw_bad_input(
+                                    "--class-counts: \"{}\" is not a class count, expected whole numbers "
+                                    "from 1 "
+                                    "to 1000000 separated by commas, or none",
+                                    t);
+                              o->class_counts.push_back(v);
+                            }
                           o->input_scales.clear();
                           if (!(scales->size() == 1 && scales->front() == "none"))
                             for (const auto& t : *scales) {

@@ -3,9 +3,9 @@
 // `evaluate`, so a user can reproduce every number with those commands.
 #include "study/study.h"
 
-#include "util/clock.h"
 #include "convergy/version.h"
 #include "features/features.h"
+#include "graph/classifier.h"
 #include "graph/passes.h"
 #include "import/load.h"
 #include "measure/profiler.h"
@@ -15,6 +15,7 @@
 #include "report/outputs.h"
 #include "store/store.h"
 #include "study/campaign.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <fmt/core.h>
@@ -358,11 +359,58 @@ std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
   return out;
 }
 
+std::vector<std::string> classed_networks(const std::vector<std::string>& nets,
+                                          const std::vector<int64_t>& counts, double max_macs,
+                                          std::vector<std::string>* notes) {
+  std::vector<std::string> out;
+  if (counts.empty()) return out;
+  for (size_t i = 1; i < nets.size(); i += 3) {
+    const Graph g = load_network(nets[i]);
+    const std::vector<Classifier> found = find_classifiers(g);
+    if (found.empty()) {
+      if (notes) notes->push_back(nets[i] + " left out: no classifier feeds its output");
+      continue;
+    }
+    for (int64_t n : counts) {
+      if (std::all_of(found.begin(), found.end(), [&](const Classifier& c) { return c.classes == n; }))
+        continue;
+      const std::string name = fmt::format("{}@classes={}", nets[i], n);
+      const double macs = static_cast<double>(
+          network_features(run_passes(load_network(name), PassOptions::graph_only()).graph).macs);
+      if (macs > max_macs) {
+        if (notes)
+          notes->push_back(fmt::format("{} left out: {:.3g} G MACs, above the {:.3g} G of this transfer",
+                                       name, macs / 1e9, max_macs / 1e9));
+        continue;
+      }
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
 namespace {
 
-// `sized`: the networks of the input-size transfer (scaled_networks), measured on every backend.
+// "10 and 21841" for {10, 21841}.
+std::string counts_text(const std::vector<int64_t>& counts) {
+  std::string t;
+  for (size_t i = 0; i < counts.size(); ++i)
+    t += (i == 0 ? "" : i + 1 == counts.size() ? " and " : ", ") + std::to_string(counts[i]);
+  return t;
+}
+
+// Networks measured again in a form the models were not fitted on (other input sizes, other class counts), in
+// a campaign of their own per backend, and predicted by models fitted on every network as defined.
+struct Variants {
+  std::string what;     // "other input sizes": the campaign's progress prefix and the transfer's label
+  std::string trained;  // how the transfer row describes the training networks
+  std::string tests;    // ... and the tested ones, after their count: "at x0.71 and 1.29 their input side"
+  std::vector<std::string> nets;
+};
+
+// `variants`: the networks of the input-size and class-count transfers, measured on every backend.
 void local_combination(report::StudyResults& r, const StudyOptions& o, const std::string& backend,
-                       const std::vector<std::string>& nets, const std::vector<std::string>& sized,
+                       const std::vector<std::string>& nets, const std::vector<Variants>& variants,
                        Resolver& resolver) {
   CampaignOptions co;
   co.nets = nets;
@@ -402,24 +450,27 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   const model::CsvTable native = campaign_layers(o.db, cr.campaign_id, target, split);
   model::Dataset data = model::load_dataset(native, target, resolver.function());
 
-  // Transfer across input sizes: some networks again at other input sizes, in a campaign of their own, as the
-  // test file of one more data set whose training rows are every network at its own size.
-  std::optional<model::Dataset> sizes;
-  if (!sized.empty()) {
+  // Transfer across input sizes and class counts: some networks again in another form, in a campaign of their
+  // own, as the test file of one more data set whose training rows are every network as defined.
+  std::vector<std::optional<model::Dataset>> variant_data(variants.size());
+  for (size_t v = 0; v < variants.size(); ++v) {
+    if (variants[v].nets.empty()) continue;
     CampaignOptions so = co;
-    so.nets = sized;
-    so.progress_prefix = "[" + backend + ", other input sizes] ";
+    so.nets = variants[v].nets;
+    so.progress_prefix = "[" + backend + ", " + variants[v].what + "] ";
     CampaignResult sr = run_campaign(so);
     if (sr.stop_signal)
       throw_failure(
-          "the study was interrupted during the {} campaign at other input sizes; every measured row is "
-          "saved in {}: run the same command again to resume",
-          backend, o.db);
+          "the study was interrupted during the {} campaign of {}; every measured row is saved in {}: run "
+          "the "
+          "same command again to resume",
+          backend, variants[v].what, o.db);
     r.info.measured_rows = r.info.measured_rows.value_or(0) + sr.written;
     r.info.reused_rows = r.info.reused_rows.value_or(0) + sr.already;
-    sizes = model::load_dataset(native, target, resolver.function());
-    model::merge_test_data(*sizes, model::load_dataset(campaign_layers(o.db, sr.campaign_id, target, {}),
-                                                       target, resolver.function()));
+    variant_data[v] = model::load_dataset(native, target, resolver.function());
+    model::merge_test_data(
+        *variant_data[v],
+        model::load_dataset(campaign_layers(o.db, sr.campaign_id, target, {}), target, resolver.function()));
   }
 
   const std::string comb = "local-" + backend;
@@ -475,20 +526,22 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
                    static_cast<int>(nets_of["plain"].size()), "net.structure=plain");
       transfer_s += tt.s();
     }
-    if (sizes) {
+    for (size_t v = 0; v < variants.size(); ++v) {
+      if (!variant_data[v]) continue;
+      const model::Dataset& vd = *variant_data[v];
       Timer tt;
-      model::FeatureSet sized_set = model::parse_feature_set(fs_name);
-      if (sized_set.neuralpower) sized_set.neuralpower_degree = o.neuralpower_degree;
+      model::FeatureSet vset = model::parse_feature_set(fs_name);
+      if (vset.neuralpower) vset.neuralpower_degree = o.neuralpower_degree;
       model::EvalOptions eo;
       eo.mode = model::CvMode::Subsets;
       eo.per_split = true;
-      model::Evaluation e = model::evaluate(*sizes, model::build_design(*sizes, sized_set), eo);
+      model::Evaluation e = model::evaluate(vd, model::build_design(vd, vset), eo);
       for (const auto& sr : e.splits)
         if (sr.networks && sr.networks->n > 0)
-          r.transfer.push_back(transfer_row(
-              comb, "native -> other input sizes", "every network at its own size",
-              fmt::format("{} networks at x{} their input side", sr.networks->n, scales_text(o.input_scales)),
-              fs_name, static_cast<int>(nets.size()), *sr.networks, eo.fit.coverage, "lono", lono_accuracy));
+          r.transfer.push_back(transfer_row(comb, "native -> " + variants[v].what, variants[v].trained,
+                                            fmt::format("{} networks {}", sr.networks->n, variants[v].tests),
+                                            fs_name, static_cast<int>(nets.size()), *sr.networks,
+                                            eo.fit.coverage, "lono", lono_accuracy));
       transfer_s += tt.s();
     }
   }
@@ -645,10 +698,17 @@ report::StudyResults run_study(const StudyOptions& o) {
   r.info.headline_evaluation = "lono";
 
   Resolver resolver;
-  std::vector<std::string> size_notes;
-  const std::vector<std::string> sized = scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes);
+  std::vector<std::string> size_notes, class_notes;
+  const std::vector<Variants> variants = {
+      {"other input sizes", "every network at its own size",
+       fmt::format("at x{} their input side", scales_text(o.input_scales)),
+       scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes)},
+      {"other class counts", "every network with its own classes",
+       fmt::format("with {} classes", counts_text(o.class_counts)),
+       classed_networks(nets, o.class_counts, o.class_counts_max_macs, &class_notes)}};
   for (const auto& note : size_notes) fmt::print("other input sizes: {}\n", note);
-  for (const auto& b : o.backends) local_combination(r, o, b, nets, sized, resolver);
+  for (const auto& note : class_notes) fmt::print("other class counts: {}\n", note);
+  for (const auto& b : o.backends) local_combination(r, o, b, nets, variants, resolver);
   const std::string shared = find_shared_data(o.shared_data);
   if (shared.empty())
     fmt::print("shared data not found (set --shared-data or CONVERGY_SHARED_DATA): Jetson combinations left out\n");

@@ -35,6 +35,11 @@ struct StudyOptions {
   // ... of the networks of at most this many MACs at their own size: measuring time grows with the square of
   // the scale, and VGG-16 at 288x288 alone (25.6 G MACs) would take a third of the study's.
   double input_scales_max_macs = 4e9;
+  // Transfer across class counts: every third network (from the second, so not those of the input-size
+  // transfer) is measured again with its classifier giving each of these many classes (NAME@classes=N): a
+  // network fine-tuned for 10 classes, or trained on ImageNet-21k's 21,841. Empty: not measured.
+  std::vector<int64_t> class_counts = {10, 21841};
+  double class_counts_max_macs = 4e9;  // ... of the networks of at most this many MACs with each count
 };
 
 // The networks of the input-size transfer: every third of `nets` from the first, at each scale of its first
@@ -44,6 +49,13 @@ struct StudyOptions {
 std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
                                          const std::vector<double>& scales, double max_macs,
                                          std::vector<std::string>* notes);
+
+// The networks of the class-count transfer: every third of `nets` from the second, with each count of classes
+// other than its own, as NAME@classes=N. A network with no classifier, or of more than `max_macs` MACs with a
+// count, is left out, and `notes` says why.
+std::vector<std::string> classed_networks(const std::vector<std::string>& nets,
+                                          const std::vector<int64_t>& counts, double max_macs,
+                                          std::vector<std::string>* notes);
 
 // Where the shared data is: `explicit_dir`, $CONVERGY_SHARED_DATA, then ../shared/data relative to the
 // working folder and to the executable's source tree. "" when not found.

@@ -106,7 +106,8 @@ def test_bad_model_json_raises():
 def test_predictions_identical_to_the_cli(model_path):
     model = convergy.Model.load(str(model_path))
     nets = ["resnet50", "mobilenet_v2", TINY, os.path.join(NANO, "nets", "convnet_L2_F128_K4x4_W90.prototxt"),
-            "mobilenet_v2@1x3x160x160"]  # NAME@SHAPE: the network at another input size
+            "mobilenet_v2@1x3x160x160",  # NAME@SHAPE: the network at another input size
+            "resnet50@classes=10"]  # ... and with another number of classes
     expected = cli_predict(model_path, *nets)
     got = model.predict(nets)
     assert len(got) == len(expected)
@@ -123,6 +124,9 @@ def test_predictions_identical_to_the_cli(model_path):
         assert layers == e["layers"]
     assert got[4].predicted != got[1].predicted  # the network at 160x160 is another network
     assert convergy.load("mobilenet_v2@1x3x160x160").layers[0]["out_h"] == 80
+    assert got[5].predicted < got[0].predicted  # a 2048 x 10 classifier instead of 2048 x 1000
+    ten = convergy.load("resnet18@classes=10")
+    assert ten.layers[-2]["name"] == "fc" and ten.layers[-2]["out_c"] == 10 and ten.layers[-2]["params"] == 5130
     # One network at a time, from a loaded Network, gives the same numbers.
     assert model.predict(convergy.load("resnet50")).predicted == expected[0]["predicted"]
 

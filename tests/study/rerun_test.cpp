@@ -1,7 +1,7 @@
 // Issue 7: "re-running the study on an existing database re-measures nothing and gives identical tables".
-// A small quick study (three networks, the first also at two other input sizes, one backend, the shared
-// Jetson data when present) runs twice on one database; the second run must add no row to it, say it measured
-// nothing, and write the same bytes into every table.
+// A small quick study (three networks, the first also at two other input sizes, the second with 21841
+// classes, one backend, the shared Jetson data when present) runs twice on one database; the second run must
+// add no row to it, say it measured nothing, and write the same bytes into every table.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -89,6 +89,14 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
   // The first network again at other input sizes, predicted from every network at its own size.
   EXPECT_NE(read_file(dir / "first" / "tables" / "transfer.csv").find("native -> other input sizes"),
             std::string::npos);
+  // The second network (allcnn_c, 10 classes) again with 21841, predicted from every network with its own.
+  EXPECT_NE(
+      read_file(dir / "first" / "tables" / "transfer.csv")
+          .find(
+              "native -> other class counts,every network with its own classes,1 networks with 10 and 21841 "
+              "classes"),
+      std::string::npos)
+      << read_file(dir / "first" / "tables" / "transfer.csv");
   size_t second_tables = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "second" / "tables"))
     ++second_tables;
