@@ -179,6 +179,7 @@ py::dict prediction_dict(const PredictionResult& r) {
   d["interval_widening"] = p.interval_widening;
   d["interval_basis"] =
       p.interval_basis.empty() ? py::object(py::none()) : py::object(py::str(p.interval_basis));
+  d["outside_domain_predicted"] = p.outside_predicted;
   d["layers"] = layers_list(p);
   d["target"] = r.model->target;
   d["unit"] = r.model->unit;
@@ -317,6 +318,8 @@ PYBIND11_MODULE(_convergy, m) {
                                if (r.p.interval_basis.empty()) return py::none();
                                return py::str(r.p.interval_basis);
                              })
+      .def_property_readonly("outside_domain_predicted",
+                             [](const PredictionResult& r) { return r.p.outside_predicted; })
       .def_property_readonly("layers", [](const PredictionResult& r) { return layers_list(r.p); })
       .def_property_readonly("target", [](const PredictionResult& r) { return r.model->target; })
       .def_property_readonly("unit", [](const PredictionResult& r) { return r.model->unit; })

@@ -49,7 +49,9 @@ class Prediction:
     flags on what it could not predict (`unmodelled_groups`: layer groups without a sub-model, not counted;
     `extrapolation`: one line for each way the network leaves the model's training domain, None for a model
     file without a domain; `interval_widening`: the factor the interval was widened by for it;
-    `interval_basis`: "networks" or "layers", what the interval was calibrated on, None without one).
+    `interval_basis`: "networks", "layers" or "networks+layers", what the interval was calibrated on, None
+    without one; `outside_domain_predicted`: the part of `predicted` carried by layers outside the training
+    domain, whose share of the interval is calibrated on layers under "networks+layers").
     Every field of the C++ NetworkPrediction is an attribute; `as_dict()` gives them all."""
 
     __slots__ = ("_core",)
@@ -57,7 +59,8 @@ class Prediction:
     # The fields live in the C++ result and become Python objects when read: a list of predictions costs
     # no per-layer dicts until `layers` is asked for.
     _FIELDS = ("predicted", "lower", "upper", "network_terms", "unmodelled_groups", "extrapolation",
-               "interval_widening", "interval_basis", "layers", "target", "unit", "model")
+               "interval_widening", "interval_basis", "outside_domain_predicted", "layers", "target", "unit",
+               "model")
 
     def __init__(self, core):
         self._core = core

@@ -119,11 +119,16 @@ int run_predict(const PredictOptions& opt) {
       note += fmt::format(
           "{}extrapolation: {}{}", note.empty() ? "" : "; ", p.extrapolation[0],
           p.extrapolation.size() > 1 ? fmt::format(" (+{} more)", p.extrapolation.size() - 1) : "");
-      if (p.lower) note += fmt::format("; interval x{:.2f} wider", p.interval_widening);
+      if (p.lower && p.interval_basis != "networks+layers")
+        note += fmt::format("; interval x{:.2f} wider", p.interval_widening);
     }
     // A per-layer model outside its domain: say why the interval is so much wider than inside it.
     if (m.network_interval && p.interval_basis == "layers")
       note += std::string(note.empty() ? "" : "; ") + "interval calibrated on layers, not networks";
+    else if (p.interval_basis == "networks+layers")
+      note += fmt::format("{}interval: the {:.2g}% outside the domain on layers, widened x{:.2f}",
+                          note.empty() ? "" : "; ", 100.0 * p.outside_predicted / p.predicted,
+                          p.interval_widening);
     if (!m.domain)
       note += std::string(note.empty() ? "" : "; ") +
               "model file has no training domain (format 1.0): not checked";
@@ -147,6 +152,7 @@ int run_predict(const PredictOptions& opt) {
     j["extrapolation"] = p.extrapolation_checked ? Json(p.extrapolation) : Json(nullptr);
     j["interval_widening"] = p.interval_widening;
     j["interval_basis"] = p.interval_basis.empty() ? Json(nullptr) : Json(p.interval_basis);
+    j["outside_domain_predicted"] = p.outside_predicted;
     j["layers"] = layers;
     all.push_back(std::move(j));
   }

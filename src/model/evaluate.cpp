@@ -356,8 +356,8 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
       }
     }
     if (data.kind == DataKind::Layers && (m.interval || m.network_interval)) {
-      // Each held-out network's interval as predict_network() gives it: around the sum of its held-out rows'
-      // predictions, the network interval inside the fold model's domain, else the layer interval widened.
+      // Each held-out network's interval as predict_network() gives it (network_bounds), around the sum of
+      // its held-out rows' predictions.
       std::map<std::string, std::pair<double, const NetworkFeatures*>> totals;
       for (size_t r : test_sets[f]) {
         auto& t = totals[network_key(data.samples[r])];
@@ -365,16 +365,11 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
         t.second = data.samples[r].network;
       }
       for (const auto& [key, t] : totals) {
-        double widening = 1.0;
-        bool inside = true;
-        if (t.second && m.domain) {
-          const NetworkPrediction np = predict_network(m, *t.second);
-          widening = np.interval_widening;
-          inside = np.extrapolation.empty();
-        }
-        const IntervalCalibration* iv = network_calibration(m, inside);
+        // Without a domain to check against, the network counts as inside (an empty extrapolation).
+        const NetworkPrediction np =
+            t.second && m.domain ? predict_network(m, *t.second) : NetworkPrediction{};
         std::pair<double, double> b{nan, nan};
-        if (iv && t.first > 0) b = iv->bounds(t.first, widening);
+        if (auto nb = network_bounds(m, t.first, np)) b = {nb->lower, nb->upper};
         auto [it, fresh] = e.network_bounds.emplace(key, b);
         if (!fresh)
           it->second = {it->second.first + b.first, it->second.second + b.second};  // split by a filter

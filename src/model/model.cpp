@@ -1006,9 +1006,9 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
     // smallest training convolution barely, a classifier 100x the training maximum that carries half the
     // cost by a factor 2.5. Inside the domain the factor is 1.
     if (!out.extrapolation.empty()) {
-      const double u = out.predicted > 0 ? std::clamp(outside_share / out.predicted, 0.0, 1.0) : 1.0;
-      const double per_layer = outside_share > 0 ? outside_weight / outside_share : 1.0;  // mean 1 + decades
-      out.interval_widening = (1.0 + u * per_layer) * (1.0 + network_decades);
+      out.outside_predicted = outside_share;
+      out.outside_decades = outside_share > 0 ? outside_weight / outside_share : 1.0;  // mean 1 + decades
+      out.network_decades = network_decades;
     }
   }
   // A total that is not positive is no energy or time at all: terms of opposite signs cancel (a least-squares
@@ -1020,24 +1020,55 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
                     "cancel on this network); no interval",
                     out.predicted, model.unit, model.target));
   out.extrapolation_checked = dom != nullptr || !out.extrapolation.empty();
-  // A network's total: the interval calibrated on networks' sums where the model has one (per-layer data) and
-  // the network lies inside the training domain; it was calibrated on networks like the training ones. A
-  // network outside keeps the per-layer interval, widened as above (every layer as uncertain as any held-out
-  // layer): fitted on plain zoo networks, the network interval held 2 of 6 depthwise networks, the per-layer
-  // one all 6 (docs/models.md, "Prediction intervals").
-  const IntervalCalibration* iv = network_calibration(model, out.extrapolation.empty());
-  if (iv && out.predicted > 0) {
-    std::tie(out.lower, out.upper) = iv->bounds(out.predicted, out.interval_widening);
-    const bool networks = (model.network_interval && iv == &*model.network_interval) ||
-                          model.provenance.data_kind == data_kind_name(DataKind::Networks);
-    out.interval_basis = networks ? "networks" : "layers";
+  if (auto b = network_bounds(model, out.predicted, out)) {
+    out.lower = b->lower;
+    out.upper = b->upper;
+    out.interval_basis = std::move(b->basis);
+    out.interval_widening = b->widening;
   }
   return out;
 }
 
-const IntervalCalibration* network_calibration(const Model& model, bool inside_domain) {
-  if (model.network_interval && inside_domain) return &*model.network_interval;
-  return model.interval ? &*model.interval : nullptr;
+std::optional<NetworkBounds> network_bounds(const Model& model, double total, const NetworkPrediction& np) {
+  if (total <= 0) return std::nullopt;
+  const bool networks_data = model.provenance.data_kind == data_kind_name(DataKind::Networks);
+  if (np.extrapolation.empty()) {
+    // Inside the domain: the interval calibrated on networks' sums where the model has one (per-layer data);
+    // it was calibrated on networks like the training ones.
+    const IntervalCalibration* iv = model.network_interval ? &*model.network_interval
+                                    : model.interval       ? &*model.interval
+                                                           : nullptr;
+    if (!iv) return std::nullopt;
+    auto [lo, hi] = iv->bounds(total, 1.0);
+    return NetworkBounds{lo, hi, model.network_interval || networks_data ? "networks" : "layers", 1.0};
+  }
+  if (!model.interval) return std::nullopt;
+  const double share = np.predicted > 0 ? std::clamp(np.outside_predicted / np.predicted, 0.0, 1.0) : 1.0;
+  const double d = 1.0 + np.network_decades;
+  if (!model.network_interval) {
+    // One interval for the whole network, widened by (1 + U)(1 + D): U, the share of the prediction carried
+    // by layers outside the domain, each counted 1 + the decades it lies outside; D, the most decades a
+    // network total lies outside. A layer outside the ranges widens in proportion to what it costs: a
+    // 3-channel first layer far below the smallest training convolution barely, a classifier 100x the
+    // training maximum that carries half the cost by a factor 2.5.
+    const double w = (1.0 + share * np.outside_decades) * d;
+    auto [lo, hi] = model.interval->bounds(total, w);
+    return NetworkBounds{lo, hi, networks_data ? "networks" : "layers", w};
+  }
+  // A per-layer model with a network interval: the layers inside the domain are the kind it was calibrated
+  // on, so their part of the total keeps it; the part outside takes the per-layer interval (every layer as
+  // uncertain as any held-out layer), widened by 1 + the mean (1 + decades) of its layers (at least 2, as (1
+  // + U) is for a network wholly outside). Fitted on plain zoo networks, the network interval alone held 2 of
+  // 6 depthwise networks, the per-layer one all 6; but a 10-class classifier, 0.01% of ResNet-50, had sent
+  // the whole network to the per-layer interval, x6.7 wide (docs/models.md, "Prediction intervals").
+  const double outside = share * total, inside = total - outside, w = 1.0 + np.outside_decades;
+  const auto [in_lo, in_hi] = model.network_interval->bounds(inside, 1.0);
+  // (No part outside, when the layers outside are predicted at or below 0, adds nothing: not 0 x an unbounded
+  // ratio.)
+  const auto [out_lo, out_hi] =
+      outside > 0 ? model.interval->bounds(outside, w) : std::pair<double, double>{0, 0};
+  const char* basis = share <= 0 ? "networks" : share >= 1 ? "layers" : "networks+layers";
+  return NetworkBounds{(in_lo + out_lo) / d, (in_hi + out_hi) * d, basis, share > 0 ? w * d : d};
 }
 
 std::vector<NetworkPrediction> predict_networks(const Model& model, size_t count,

@@ -159,6 +159,12 @@ struct NetworkPrediction {
   // maximum (40)"), and the factor by which the interval was widened for it (1 when inside).
   std::vector<std::string> extrapolation;
   double interval_widening = 1.0;
+  // The part of `predicted` carried by layers outside the training domain (0 inside it), the mean over them
+  // of 1 + the decades each lies outside, and the most decades a network total lies outside: what
+  // network_bounds() widens by.
+  double outside_predicted = 0.0;
+  double outside_decades = 1.0;
+  double network_decades = 0.0;
   // What the interval was calibrated on: "networks" (held-out networks' totals: a whole-network model's
   // interval, or a per-layer model's network interval inside its training domain), "layers" (held-out layers:
   // a per-layer model outside its domain or without a network interval, a standalone-layer model), "" without
@@ -201,10 +207,21 @@ class Predictor {
   std::vector<double> buf_;
 };
 
-// The calibration a network's total is given: the network interval (per-layer models fitted on at least
-// min_calibration_networks() networks) for a network inside the training domain, else the per-layer one;
-// null when the model has none.
-const IntervalCalibration* network_calibration(const Model& model, bool inside_domain);
+// The interval of a network's total `total` predicted by `model`, for the network of which `np` is the
+// prediction (its share outside the training domain), and what it was calibrated on: "networks", "layers" or
+// "networks+layers" (NetworkPrediction::interval_basis). Inside the domain: the network interval where the
+// model has one (per-layer models fitted on at least min_calibration_networks() networks), else its interval.
+// Outside it, for a model with a network interval, the part of the total carried by layers inside the domain
+// keeps the network interval and the part outside takes the per-layer one widened by 1 + the mean (1 +
+// decades) of its layers; the sum is widened by 1 + D (docs/models.md, "Prediction intervals"). Other models
+// widen their one interval by (1 + U)(1 + D). `widening` receives the factor applied to the widened part.
+// Null without an interval or for a total <= 0.
+struct NetworkBounds {
+  double lower = 0, upper = 0;
+  std::string basis;
+  double widening = 1.0;
+};
+std::optional<NetworkBounds> network_bounds(const Model& model, double total, const NetworkPrediction& np);
 
 // Predicts networks 0..count-1, whose features `features_of(i)` computes (import, passes, features), on
 // `threads` threads (0: one per core), each taking the next unclaimed batch of the list; the results are

@@ -506,7 +506,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       if (!headline) continue;
       add_breakdowns(r, comb, fs_name, data, e, fset.depthwise_group());
       // How often a held-out network's measured total lies inside the interval `convergy predict` gives it
-      // (the network interval inside the fold model's domain, the widened per-layer one outside).
+      // (model::network_bounds: the network interval, split with the widened per-layer one where layers leave
+      // the fold model's domain).
       if (nets.size() >= 3 && e.networks && e.networks->n > 0)
         r.transfer.push_back(transfer_row(
             comb, "leave-one-network-out", "the other networks", "each network in turn (pooled)", fs_name,

@@ -449,7 +449,7 @@ TEST(Model, NnlsWeightsPerLayerRowsByLayerAndNetworkTime) {
 
 // Per-layer rows whose layers err independently: a network's sum errs less than its layers, so the interval
 // calibrated on held-out networks' sums is narrower than the per-layer one. Predictions inside the training
-// domain use it; a network outside keeps the per-layer interval, widened.
+// domain use it; outside, the layers outside the domain take the per-layer interval, widened.
 Dataset per_layer_networks(int count, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_int_distribution<int> layers(4, 8), ch(8, 128), hw(8, 32);
@@ -495,13 +495,46 @@ TEST(Model, PerLayerModelsCalibrateANetworkIntervalOnHeldOutNetworks) {
   EXPECT_NEAR(*inside.upper / inside.predicted, m.network_interval->upper_ratio, 1e-12);
   EXPECT_NEAR(*inside.lower / inside.predicted, m.network_interval->lower_ratio, 1e-12);
   EXPECT_EQ(inside.interval_basis, "networks");
-  // Outside (a layer 100 times the largest training convolution): the per-layer interval, widened.
+  // Outside (a layer 100 times the largest training convolution): the layers inside keep the network
+  // interval, the huge one takes the per-layer interval widened by 1 + (1 + its decades outside).
   NetworkFeatures big = *d.networks[0];
   big.layers.push_back(conv("huge", 512, 512, 64, 7));
   NetworkPrediction outside = predict_network(m, big);
   ASSERT_FALSE(outside.extrapolation.empty());
-  EXPECT_NEAR(*outside.upper / outside.predicted, m.interval->upper_ratio * outside.interval_widening, 1e-9);
-  EXPECT_EQ(outside.interval_basis, "layers");
+  const double p = outside.predicted, out = outside.outside_predicted, w = 1.0 + outside.outside_decades,
+               dn = 1.0 + outside.network_decades;
+  EXPECT_GT(out, 0.9 * p);  // the huge layer is most of the network
+  EXPECT_GT(outside.outside_decades, 2.0);
+  EXPECT_NEAR(*outside.upper,
+              ((p - out) * m.network_interval->upper_ratio + out * m.interval->upper_ratio * w) * dn,
+              1e-9 * p);
+  EXPECT_NEAR(*outside.lower,
+              ((p - out) * m.network_interval->lower_ratio + out * m.interval->lower_ratio / w) / dn,
+              1e-9 * p);
+  EXPECT_DOUBLE_EQ(outside.interval_widening, w * dn);
+  EXPECT_EQ(outside.interval_basis, "networks+layers");
+  // A layer outside that costs almost nothing (a 1x1 convolution with 2 output channels, below every training
+  // layer) leaves the interval close to the network one, not the per-layer one: what a 10-class classifier is
+  // to ResNet-50.
+  NetworkFeatures tiny = *d.networks[0];
+  tiny.layers.push_back(conv("tiny", 8, 2, 2, 1));
+  NetworkPrediction small = predict_network(m, tiny);
+  ASSERT_FALSE(small.extrapolation.empty());
+  EXPECT_GT(small.outside_predicted, 0.0);
+  EXPECT_LT(small.outside_predicted, 1e-3 * small.predicted);
+  EXPECT_EQ(small.interval_basis, "networks+layers");
+  EXPECT_LT(*small.upper / small.predicted, 1.01 * m.network_interval->upper_ratio);
+  EXPECT_GT(*small.lower / small.predicted, 0.99 * m.network_interval->lower_ratio);
+  // Without a network interval (a model file of format 1.1) the per-layer interval, widened by (1 + U)(1 +
+  // D).
+  nlohmann::json v11 = model_to_json(m);
+  v11.erase("network_interval");
+  v11["format_version"] = "1.1";
+  const Model m11 = model_from_json(v11, "m.json");
+  NetworkPrediction outside11 = predict_network(m11, big);
+  EXPECT_EQ(outside11.interval_basis, "layers");
+  EXPECT_NEAR(outside11.interval_widening, (1.0 + out / p * outside.outside_decades) * dn, 1e-12);
+  EXPECT_NEAR(*outside11.upper / p, m.interval->upper_ratio * outside11.interval_widening, 1e-9);
   // The model file keeps it; a file without it (format 1.1) falls back to the per-layer interval.
   Model back = model_from_json(model_to_json(m), "m.json");
   ASSERT_TRUE(back.network_interval.has_value());

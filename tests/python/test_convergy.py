@@ -118,6 +118,7 @@ def test_predictions_identical_to_the_cli(model_path):
         assert p.unmodelled_groups == e["unmodelled_groups"]
         assert p.extrapolation == e["extrapolation"]
         assert p.interval_widening == e["interval_widening"]
+        assert p.outside_domain_predicted == e["outside_domain_predicted"]
         assert p.interval_basis == e["interval_basis"] == "networks"  # a whole-network model
         layers = [{"name": l["name"], "type": l["group"], "predicted": l["predicted"]} for l in p.layers
                   if l["group"] != "none"]
