@@ -164,6 +164,11 @@ void reference_run(const LayerBinding& b);
 // layers): the executor skips them and says so.
 bool has_reference_kernel(LayerKind kind);
 
+// e^x in float, within 2 ulp of std::exp for x in [-87.3, 88.3] (outside, the value at the nearer end; NaN
+// gives NaN), in operations a compiler vectorises (std::exp is a library call per element): the exponential
+// of Sigmoid and Swish.
+float exp_fast(float x);
+
 // Pooling loop shared by the reference and the "simple optimised" backends.
 void pool_nchw(const float* in, float* out, const PoolGeometry& g);
 void pool_nchw_planes(const float* in, float* out, const PoolGeometry& g, int64_t plane_begin,

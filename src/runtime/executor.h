@@ -39,8 +39,9 @@ struct Fallback {
 // 1: up to 2026-12-06; 2: branch-free ReLU/LeakyReLU/PReLU and the runtime built at -O3 (a fused ReLU had
 // cost more than its convolution; docs/runtime.md, "Activations"); 3: pooling a row of windows at a time
 // (3-4x faster max pooling on the reference and GEMM backends; docs/runtime.md, "Pooling"); 4: LRN a plane at
-// a time, beta 0.75 by square roots, threaded on the GEMM backends (7x faster; docs/runtime.md, "LRN").
-inline constexpr int kKernelRevision = 4;
+// a time, beta 0.75 by square roots, threaded on the GEMM backends (7x faster; docs/runtime.md, "LRN"); 5:
+// Sigmoid and Swish by a vectorised exponential (2x faster; docs/runtime.md, "Activations").
+inline constexpr int kKernelRevision = 5;
 
 class Executor {
  public:

@@ -476,6 +476,51 @@ TEST(ReferenceKernels, LrnMatchesItsDefinition) {
   EXPECT_GT(checked, 5000);
 }
 
+// exp_fast (the exponential of Sigmoid and Swish) against std::exp in double over its whole range, and the
+// two activations against their definitions, special values included.
+TEST(ReferenceKernels, ExpFastAndTheSigmoidsMatchTheirDefinitions) {
+  double worst = 0;
+  for (int i = 0; i <= 2000000; ++i) {
+    const float x = -87.3f + static_cast<float>(i) * (175.6f / 2000000.0f);
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(runtime::exp_fast(x) - want) / want);
+  }
+  EXPECT_LT(worst, 2.5e-7) << "relative error (2 ulp is 2.4e-7)";
+  EXPECT_EQ(runtime::exp_fast(0.0f), 1.0f);
+  EXPECT_EQ(runtime::exp_fast(1000.0f), runtime::exp_fast(88.3f));  // clamped, not infinite
+  EXPECT_EQ(runtime::exp_fast(std::numeric_limits<float>::infinity()), runtime::exp_fast(88.3f));
+  EXPECT_GT(runtime::exp_fast(-1000.0f), 0.0f);
+  EXPECT_TRUE(std::isnan(runtime::exp_fast(std::numeric_limits<float>::quiet_NaN())));
+
+  std::vector<float> xs;
+  for (int i = -3000; i <= 3000; ++i) xs.push_back(static_cast<float>(i) * 0.037f);  // -111 .. 111
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f}) xs.push_back(v);
+  for (LayerKind kind : {LayerKind::Sigmoid, LayerKind::Swish}) {
+    std::vector<float> y = xs;
+    FusedActivation act;
+    act.kind = kind;
+    runtime::apply_activation(act, y.data(), static_cast<int64_t>(y.size()));
+    for (size_t i = 0; i < xs.size(); ++i) {
+      const double x = xs[i], sig = 1.0 / (1.0 + std::exp(-x));
+      const double want = kind == LayerKind::Sigmoid ? sig : x * sig;
+      // Below x = -87.3 the exponential stays at its value there: Swish(-111) is -5e-37, not -7e-47.
+      ASSERT_NEAR(y[i], want, 5e-7 * std::abs(want) + 1e-35) << layer_kind_name(kind) << " at " << xs[i];
+    }
+    std::vector<float> special = {std::numeric_limits<float>::infinity(),
+                                  -std::numeric_limits<float>::infinity(),
+                                  std::numeric_limits<float>::quiet_NaN()};
+    runtime::apply_activation(act, special.data(), 3);
+    if (kind == LayerKind::Sigmoid) {
+      EXPECT_EQ(special[0], 1.0f);
+      EXPECT_LT(special[1], 1e-37f);
+      EXPECT_GE(special[1], 0.0f);
+    } else {
+      EXPECT_EQ(special[0], std::numeric_limits<float>::infinity());
+    }
+    EXPECT_TRUE(std::isnan(special[2])) << layer_kind_name(kind);
+  }
+}
+
 TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
   // ChannelShuffle with 2 groups of 2 channels: order 0 2 1 3.
   Graph g = one_layer_graph(LayerKind::ChannelShuffle, ChannelShuffleParams{2}, {{1, 4, 1, 1}});
