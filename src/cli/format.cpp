@@ -28,6 +28,17 @@ CLI::Option* add_format_option(CLI::App& app, OutputFormat& format) {
       ->check(CLI::IsMember({"table", "csv", "json"}));
 }
 
+CLI::Option* add_classes_option(CLI::App& app, int64_t& classes, bool every, const char* stored) {
+  return app
+      .add_option(
+          "--classes", classes,
+          fmt::format("Give {} classifier (the last InnerProduct or Convolution before the output) this "
+                      "many classes{}",
+                      every ? "every network's" : "the",
+                      *stored ? fmt::format(" ({} NAME@classes=N)", stored) : std::string()))
+      ->check(CLI::PositiveNumber);
+}
+
 void Table::add_row(std::vector<std::string> cells) {
   if (cells.size() != columns_.size())
     throw_failure("internal: table row has {} cells, expected {}", cells.size(), columns_.size());

@@ -25,6 +25,11 @@ enum class OutputFormat { Table, Csv, Json };
 // Adds `--format table|csv|json` (default table); a value outside the set is a usage error (exit 2).
 CLI::Option* add_format_option(CLI::App& app, OutputFormat& format);
 
+// Adds `--classes N` (N >= 1; 0, the default, keeps the network's own count): the classifier gives N scores.
+// `every` says the option applies to every network named; `stored` how the name then reads ("stored as",
+// "printed as"), empty for commands that keep no name.
+CLI::Option* add_classes_option(CLI::App& app, int64_t& classes, bool every, const char* stored = "");
+
 enum class Align { Left, Right };
 
 struct Column {

@@ -238,10 +238,7 @@ const Command kInfo{{"info", "Per-layer features of a network (zoo name, .protot
                        sub.add_option("--input-shape", o->input_shapes,
                                       "Input shape, name=NxCxHxW or NxCxHxW for the first input (repeatable)")
                            ->allow_extra_args(false);
-                       sub.add_option("--classes", o->classes,
-                                      "Give the classifier (the last InnerProduct or Convolution before the "
-                                      "output) this many classes")
-                           ->check(CLI::PositiveNumber);
+                       add_classes_option(sub, o->classes, false);
                        sub.add_flag("--allow-python-layers", o->allow_python_layers,
                                     "Count Caffe Python layers as zero-cost layers (with a warning) instead of "
                                     "refusing the file");

@@ -82,8 +82,8 @@ int run_predict(const PredictOptions& opt) {
   const model::Model m = model::load_model(opt.model);
   auto nets = expand_networks(opt.nets);
   for (auto& n : nets) {
-    n.given = with_input_shapes(n.given, opt.input_shapes, opt.classes);
-    n.path = with_input_shapes(n.path, opt.input_shapes, opt.classes);
+    n.given = network_name(n.given, opt.input_shapes, opt.classes);
+    n.path = network_name(n.path, opt.input_shapes, opt.classes);
   }
   if (nets.empty()) throw_bad_input("no networks to predict (give NET arguments or @list.txt)");
   const std::string id = m.id();
@@ -179,11 +179,7 @@ const Command kPredict({"predict", "Predict energy or latency of networks with a
       "--input-shape", opt->input_shapes,
       "Input shape of every network, name=1x3x224x224 or 1x3x224x224 for the first input (printed as "
       "NAME@SHAPE)");
-  app.add_option(
-         "--classes", opt->classes,
-         "Give every network's classifier (the last InnerProduct or Convolution before the output) this "
-         "many classes (printed as NAME@classes=N)")
-      ->check(CLI::PositiveNumber);
+  add_classes_option(app, opt->classes, true, "printed as");
   add_format_option(app, opt->format);
   return [opt] { return run_predict(*opt); };
 }});

@@ -3,6 +3,7 @@
 // SIGINT/SIGTERM finish the current row and exit cleanly (exit code 128 + signal). The measurement loop lives
 // in src/study/campaign.cpp, shared with `convergy study`.
 #include "cli/command.h"
+#include "cli/format.h"
 #include "cli/limits.h"
 #include "import/load.h"
 #include "study/campaign.h"
@@ -26,11 +27,7 @@ const Command kProfile{
            "--input-shape", *input_shapes,
            "Input shape of every network, name=1x3x224x224 or 1x3x224x224 for the first input (stored "
            "as NAME@SHAPE)");
-       sub.add_option(
-              "--classes", *classes,
-              "Give every network's classifier (the last InnerProduct or Convolution before the output) "
-              "this many classes (stored as NAME@classes=N)")
-           ->check(CLI::PositiveNumber);
+       add_classes_option(sub, *classes, true, "stored as");
        sub.add_option("--backend", o->backend, "reference | openblas | eigen | onednn | cudnn")->capture_default_str();
        sub.add_option("--threads", o->threads, "Threads of the backend")->capture_default_str();
        sub.add_option("--sensor", o->sensor, "auto | none | a name from `convergy sensors`")->capture_default_str();
@@ -68,7 +65,7 @@ const Command kProfile{
                       "Play sync pulses and log layer intervals for an external meter (see `convergy attribute`)");
        sub.add_option("--sysfs-root", o->sysfs_root, "Read sensors under this folder (tests)")->group("");
        return [o, input_shapes, classes] {
-         for (auto& net : o->nets) net = with_input_shapes(net, *input_shapes, *classes);
+         for (auto& net : o->nets) net = network_name(net, *input_shapes, *classes);
          study::CampaignResult r = study::run_campaign(*o);
          return r.stop_signal ? 128 + r.stop_signal : 0;
        };

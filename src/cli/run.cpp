@@ -154,10 +154,7 @@ const Command kRun{
        sub.add_option("--seed", o->seed, "Seed of the generated weights and inputs")->capture_default_str();
        sub.add_option("--input-shape", o->input_shapes,
                       "Input shape, name=1x3x224x224 or 1x3x224x224 for the first input");
-       sub.add_option("--classes", o->classes,
-                      "Give the classifier (the last InnerProduct or Convolution before the output) this "
-                      "many classes")
-           ->check(CLI::PositiveNumber);
+       add_classes_option(sub, o->classes, false);
        sub.add_flag("--no-passes", o->no_passes, "Run the graph as defined (no fusion or folding)");
        sub.add_flag("--allow-python-layers", o->allow_python_layers,
                     "Count Caffe Python layers as zero-cost layers (with a warning) instead of refusing the file");

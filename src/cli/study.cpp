@@ -73,8 +73,8 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                               if (ec != std::errc() || end != t.data() + t.size() || v < 1 || v > 1000000)
                                 throw_bad_input(
                                     "--class-counts: \"{}\" is not a class count, expected whole numbers "
-                                    "from 1 "
-                                    "to 1000000 separated by commas, or none",
+                                    "from "
+                                    "1 to 1000000 separated by commas, or none",
                                     t);
                               o->class_counts.push_back(v);
                             }

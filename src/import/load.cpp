@@ -49,7 +49,14 @@ std::string read_file(const std::string& path) {
   return text;
 }
 
-// "classes=N" with N a whole number from 1 to --max-dim; `what` names where it came from.
+// A class count from `what` (a name, --classes): a whole number from 1 to --max-dim.
+void check_classes(bool ok, int64_t n, const std::string& text, const std::string& what) {
+  if (!ok || n < 1 || n > global_limits().max_dim)
+    throw_bad_input("{}: classes \"{}\", expected a whole number from 1 to {}", what, text,
+                    limit_text(Limit::Dim));
+}
+
+// The N of "classes=N".
 int64_t parse_classes(const std::string& digits, const std::string& what) {
   int64_t n = 0;
   bool ok = !digits.empty() && digits.size() <= 18;
@@ -57,9 +64,7 @@ int64_t parse_classes(const std::string& digits, const std::string& what) {
     ok = ok && c >= '0' && c <= '9';
     if (ok) n = n * 10 + (c - '0');
   }
-  if (!ok || n < 1 || n > global_limits().max_dim)
-    throw_bad_input("{}: classes \"{}\", expected a whole number from 1 to {}", what, digits,
-                    limit_text(Limit::Dim));
+  check_classes(ok, n, digits, what);
   return n;
 }
 
@@ -149,7 +154,8 @@ Graph load_as_defined(const std::string& spec, const LoadOptions& options) {
 }  // namespace
 
 Graph load_network(const std::string& spec, const LoadOptions& options) {
-  if (options.classes != 0) parse_classes(std::to_string(options.classes), "--classes");
+  if (options.classes != 0)
+    check_classes(true, options.classes, std::to_string(options.classes), "--classes");
   // NAME@SHAPE: the network at another input shape (an existing file whose name has an '@' is that file).
   // The shapes start at the first '@' after which the name before it is a zoo network or a file (or at the
   // first '@', so that an error names what is missing).
@@ -188,8 +194,8 @@ Graph load_network(const std::string& spec, const LoadOptions& options) {
   return g;
 }
 
-std::string with_input_shapes(const std::string& spec, const std::vector<std::string>& input_shapes,
-                              int64_t classes) {
+std::string network_name(const std::string& spec, const std::vector<std::string>& input_shapes,
+                         int64_t classes) {
   std::string name = spec;
   for (const auto& s : input_shapes) name += "@" + s;
   if (classes != 0) name += fmt::format("@classes={}", classes);

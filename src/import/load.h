@@ -38,11 +38,11 @@ Graph import_onnx_file(const std::string& path, const LoadOptions& options = {})
 // messages as the file name would be.
 Graph import_onnx_bytes(std::string_view bytes, const std::string& name, const LoadOptions& options = {});
 
-// The name of `spec` at the given --input-shape values ("resnet50" and {"1x3x160x160"} ->
-// "resnet50@1x3x160x160") and --classes (0: none; "resnet50@classes=10"), for the commands that store or
-// print networks by name; checked when loaded.
-std::string with_input_shapes(const std::string& spec, const std::vector<std::string>& input_shapes,
-                              int64_t classes = 0);
+// The name of `spec` with the given --input-shape values and --classes (0: as defined), for the commands that
+// store or print networks by name: "resnet50", {"1x3x160x160"}, 10 -> "resnet50@1x3x160x160@classes=10";
+// checked when loaded.
+std::string network_name(const std::string& spec, const std::vector<std::string>& input_shapes,
+                         int64_t classes = 0);
 
 // Parses "--input-shape" values "name=1x3x224x224" (a bare shape applies to the first input).
 std::pair<std::string, Shape> parse_input_shape_option(const std::string& text);

@@ -999,12 +999,9 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
                                                                             : dom->network_range[f].min, above)));
       }
     }
-    // Widening (1 + U)(1 + D): U, the share of the prediction carried by layers outside the domain (unseen
-    // classes or a feature outside its training range), each layer's share counted 1 + the decades it lies
-    // outside (an unseen class: 1); D, the most decades a network total (layers, MACs, bytes) lies outside.
-    // A layer outside the ranges widens in proportion to what it costs: a 3-channel first layer far below the
-    // smallest training convolution barely, a classifier 100x the training maximum that carries half the
-    // cost by a factor 2.5. Inside the domain the factor is 1.
+    // What network_bounds() widens by: the cost of the layers outside the domain (unseen classes or a feature
+    // outside its training range), the mean over them of 1 + the decades each lies outside (an unseen class:
+    // 1), weighted by cost, and the most decades a network total (layers, MACs, bytes) lies outside.
     if (!out.extrapolation.empty()) {
       out.outside_predicted = outside_share;
       out.outside_decades = outside_share > 0 ? outside_weight / outside_share : 1.0;  // mean 1 + decades

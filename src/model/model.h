@@ -156,7 +156,8 @@ struct NetworkPrediction {
   std::vector<LayerPrediction> layers;
   std::vector<std::string> unmodelled_groups;  // groups present in the network that the model cannot predict
   // Where the network leaves the training domain, one line each ("fc out_bytes 4000 is 100x the training
-  // maximum (40)"), and the factor by which the interval was widened for it (1 when inside).
+  // maximum (40)"), and the factor by which the interval, or under "networks+layers" its part outside the
+  // domain, was widened for it (1 when inside; network_bounds()).
   std::vector<std::string> extrapolation;
   double interval_widening = 1.0;
   // The part of `predicted` carried by layers outside the training domain (0 inside it), the mean over them
@@ -167,8 +168,9 @@ struct NetworkPrediction {
   double network_decades = 0.0;
   // What the interval was calibrated on: "networks" (held-out networks' totals: a whole-network model's
   // interval, or a per-layer model's network interval inside its training domain), "layers" (held-out layers:
-  // a per-layer model outside its domain or without a network interval, a standalone-layer model), "" without
-  // an interval. An interval from layers is far wider: a network's layers err partly independently.
+  // a per-layer model without a network interval, a network wholly outside the domain, a standalone-layer
+  // model), "networks+layers" (the part inside the domain on networks, the part outside on layers), ""
+  // without an interval. An interval from layers is far wider: a network's layers err partly independently.
   std::string interval_basis;
   // Whether `extrapolation` says anything: false for a model without a training domain (a format 1.0 file)
   // that found nothing, where no line means "not checked", not "inside the domain". Front ends print it as

@@ -124,35 +124,26 @@ class InnerProductKernel final : public Kernel {
   int64_t m_ = 0, k_ = 0, n_ = 0;
 };
 
-class PoolKernel final : public Kernel {
+// A layer computed plane by plane (n * c planes, threaded over them) by a loop shared with the reference
+// backend: pooling and LRN.
+template <typename Geometry, Geometry (*geometry)(const LayerBinding&),
+          void (*planes)(const float*, float*, const Geometry&, int64_t, int64_t)>
+class PlaneKernel final : public Kernel {
  public:
-  explicit PoolKernel(const LayerBinding& b) : b_(b), g_(pool_geometry(b)) {}
+  explicit PlaneKernel(const LayerBinding& b) : b_(b), g_(geometry(b)) {}
   void run(float*) override {
     const float* x = b_.inputs[0].data;
     float* y = b_.outputs[0].data;
-    parallel_for(g_.n * g_.c, [&](int64_t a, int64_t e) { pool_nchw_planes(x, y, g_, a, e); });
+    parallel_for(g_.n * g_.c, [&](int64_t a, int64_t e) { planes(x, y, g_, a, e); });
     if (b_.layer->fused_activation) apply_activation(*b_.layer->fused_activation, y, b_.outputs[0].elems);
   }
 
  private:
   LayerBinding b_;
-  PoolGeometry g_;
+  Geometry g_;
 };
-
-class LrnKernel final : public Kernel {
- public:
-  explicit LrnKernel(const LayerBinding& b) : b_(b), g_(lrn_geometry(b)) {}
-  void run(float*) override {
-    const float* x = b_.inputs[0].data;
-    float* y = b_.outputs[0].data;
-    parallel_for(g_.n * g_.c, [&](int64_t a, int64_t e) { lrn_nchw_planes(x, y, g_, a, e); });
-    if (b_.layer->fused_activation) apply_activation(*b_.layer->fused_activation, y, b_.outputs[0].elems);
-  }
-
- private:
-  LayerBinding b_;
-  LrnGeometry g_;
-};
+using PoolKernel = PlaneKernel<PoolGeometry, pool_geometry, pool_nchw_planes>;
+using LrnKernel = PlaneKernel<LrnGeometry, lrn_geometry, lrn_nchw_planes>;
 
 class ActivationKernel final : public Kernel {
  public:

@@ -306,11 +306,12 @@ model::CsvTable campaign_layers(const std::string& db, int64_t campaign_id, cons
   return model::CsvTable::parse(text, where);
 }
 
-// "0.71 and 1.29" for {5/7, 9/7}.
-std::string scales_text(const std::vector<double>& scales) {
+// "a, b and c": the values in `format`, for the transfer rows ("0.71 and 1.29" for {5/7, 9/7} and "{:.2f}").
+template <typename T>
+std::string and_list(const std::vector<T>& values, fmt::format_string<const T&> format) {
   std::string t;
-  for (size_t i = 0; i < scales.size(); ++i)
-    t += (i == 0 ? "" : i + 1 == scales.size() ? " and " : ", ") + fmt::format("{:.2f}", scales[i]);
+  for (size_t i = 0; i < values.size(); ++i)
+    t += (i == 0 ? "" : i + 1 == values.size() ? " and " : ", ") + fmt::format(format, values[i]);
   return t;
 }
 
@@ -390,14 +391,6 @@ std::vector<std::string> classed_networks(const std::vector<std::string>& nets,
 }
 
 namespace {
-
-// "10 and 21841" for {10, 21841}.
-std::string counts_text(const std::vector<int64_t>& counts) {
-  std::string t;
-  for (size_t i = 0; i < counts.size(); ++i)
-    t += (i == 0 ? "" : i + 1 == counts.size() ? " and " : ", ") + std::to_string(counts[i]);
-  return t;
-}
 
 // Networks measured again in a form the models were not fitted on (other input sizes, other class counts), in
 // a campaign of their own per backend, and predicted by models fitted on every network as defined.
@@ -702,10 +695,10 @@ report::StudyResults run_study(const StudyOptions& o) {
   std::vector<std::string> size_notes, class_notes;
   const std::vector<Variants> variants = {
       {"other input sizes", "every network at its own size",
-       fmt::format("at x{} their input side", scales_text(o.input_scales)),
+       fmt::format("at x{} their input side", and_list(o.input_scales, "{:.2f}")),
        scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes)},
       {"other class counts", "every network with its own classes",
-       fmt::format("with {} classes", counts_text(o.class_counts)),
+       fmt::format("with {} classes", and_list(o.class_counts, "{}")),
        classed_networks(nets, o.class_counts, o.class_counts_max_macs, &class_notes)}};
   for (const auto& note : size_notes) fmt::print("other input sizes: {}\n", note);
   for (const auto& note : class_notes) fmt::print("other class counts: {}\n", note);

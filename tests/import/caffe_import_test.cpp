@@ -453,9 +453,8 @@ TEST(CaffeNet, NameAtShapeLoadsTheNetworkAtThatInputShape) {
   EXPECT_EQ(g.source(), "resnet18@1x3x160x160");
   EXPECT_EQ(g.blob(g.inputs().front()).shape, (Shape{1, 3, 160, 160}));
   EXPECT_EQ(load_network("resnet18@data=2x3x96x96").blob(g.inputs().front()).shape, (Shape{2, 3, 96, 96}));
-  EXPECT_EQ(with_input_shapes("resnet18", {"1x3x160x160", "data=1x3x2x2"}),
-            "resnet18@1x3x160x160@data=1x3x2x2");
-  EXPECT_EQ(with_input_shapes("resnet18", {}), "resnet18");
+  EXPECT_EQ(network_name("resnet18", {"1x3x160x160", "data=1x3x2x2"}), "resnet18@1x3x160x160@data=1x3x2x2");
+  EXPECT_EQ(network_name("resnet18", {}), "resnet18");
   // The shape changes the layers after it: the first convolution has (160/2)^2 outputs per channel.
   EXPECT_EQ(out_shape(g, "conv1"), (Shape{1, 64, 80, 80}));
 

@@ -10,6 +10,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <string>
 
 namespace convergy {
@@ -21,6 +22,12 @@ Shape out_shape(const Graph& g, const std::string& layer) {
   const LayerId id = g.find_layer(layer);
   if (id < 0) throw std::runtime_error("no layer " + layer);
   return g.blob(g.layer(id).outputs.at(0)).shape;
+}
+
+// Writes `text` to `path` and returns the path.
+std::string write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+  return path;
 }
 
 const LayerFeatures& features_of(const NetworkFeatures& f, const std::string& layer) {
@@ -79,8 +86,8 @@ TEST(Classes, TenClassesChangeTheClassifierAndNothingBeforeIt) {
   LoadOptions option;
   option.classes = 7;
   EXPECT_EQ(out_shape(load_network("resnet18", option), "fc"), (Shape{1, 7}));
-  EXPECT_EQ(with_input_shapes("resnet18", {"1x3x160x160"}, 10), "resnet18@1x3x160x160@classes=10");
-  EXPECT_EQ(with_input_shapes("resnet18", {}, 0), "resnet18");
+  EXPECT_EQ(network_name("resnet18", {"1x3x160x160"}, 10), "resnet18@1x3x160x160@classes=10");
+  EXPECT_EQ(network_name("resnet18", {}, 0), "resnet18");
 }
 
 TEST(Classes, BadCountsAndNetworksWithoutAClassifierAreRefused) {
@@ -109,36 +116,22 @@ TEST(Classes, BadCountsAndNetworksWithoutAClassifierAreRefused) {
 
   // The output of a network that ends in an element-wise sum comes from no classifier.
   const std::string dir = ::testing::TempDir();
-  const std::string sum = dir + "/convergy_classes_sum.prototxt";
-  {
-    std::FILE* f = std::fopen(sum.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs(
-        "input: \"data\"\ninput_shape { dim: 1 dim: 4 dim: 5 dim: 5 }\n"
-        "layer { name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"c\" convolution_param { "
-        "num_output: 4 "
-        "kernel_size: 1 } }\n"
-        "layer { name: \"s\" type: \"Eltwise\" bottom: \"c\" bottom: \"data\" top: \"s\" }\n",
-        f);
-    std::fclose(f);
-  }
+  const std::string sum =
+      write_file(dir + "/convergy_classes_sum.prototxt",
+                 "input: \"data\"\ninput_shape { dim: 1 dim: 4 dim: 5 dim: 5 }\n"
+                 "layer { name: \"c\" type: \"Convolution\" bottom: \"data\" top: \"c\" "
+                 "convolution_param { num_output: 4 kernel_size: 1 } }\n"
+                 "layer { name: \"s\" type: \"Eltwise\" bottom: \"c\" bottom: \"data\" top: \"s\" }\n");
   EXPECT_THAT(message(sum + "@classes=3"), HasSubstr("no classifier to give 3 classes"));
 
   // A Reshape to a fixed 1000 after the classifier cannot take 10 classes: the message names it.
-  const std::string fixed = dir + "/convergy_classes_reshape.prototxt";
-  {
-    std::FILE* f = std::fopen(fixed.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fputs(
-        "input: \"data\"\ninput_shape { dim: 1 dim: 8 }\n"
-        "layer { name: \"fc\" type: \"InnerProduct\" bottom: \"data\" top: \"fc\" inner_product_param { "
-        "num_output: 1000 } }\n"
-        "layer { name: \"r\" type: \"Reshape\" bottom: \"fc\" top: \"r\" reshape_param { shape { dim: 1 dim: "
-        "1000 "
-        "} } }\n",
-        f);
-    std::fclose(f);
-  }
+  const std::string fixed =
+      write_file(dir + "/convergy_classes_reshape.prototxt",
+                 "input: \"data\"\ninput_shape { dim: 1 dim: 8 }\n"
+                 "layer { name: \"fc\" type: \"InnerProduct\" bottom: \"data\" top: \"fc\" "
+                 "inner_product_param { num_output: 1000 } }\n"
+                 "layer { name: \"r\" type: \"Reshape\" bottom: \"fc\" top: \"r\" "
+                 "reshape_param { shape { dim: 1 dim: 1000 } } }\n");
   EXPECT_EQ(out_shape(load_network(fixed), "r"), (Shape{1, 1000}));
   const std::string m = message(fixed + "@classes=10");
   EXPECT_THAT(m, HasSubstr("with 10 classes: "));
