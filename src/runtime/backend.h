@@ -150,8 +150,11 @@ PoolGeometry pool_geometry(const LayerBinding& b);
 // Unfolds one group of one image into a (C/g * kh * kw) x (out_h * out_w) matrix, Caffe's im2col.
 void im2col(const float* image, const ConvGeometry& g, int64_t group, float* columns);
 
-void im2col_channels(const float* image, const ConvGeometry& g, int64_t group, int64_t c_begin, int64_t c_end,
-                     float* columns);
+// The rows of that matrix for channels [c_begin, c_end) of the group, and only its columns of output rows
+// [oy_begin, oy_end): a (C/g * kh * kw) x ((oy_end - oy_begin) * out_w) matrix, whose row for channel c
+// starts at (c * kh * kw) * (oy_end - oy_begin) * out_w.
+void im2col_rows(const float* image, const ConvGeometry& g, int64_t group, int64_t c_begin, int64_t c_end,
+                 int64_t oy_begin, int64_t oy_end, float* columns);
 
 // Direct convolution of output planes [first, last) (plane = n * out_c + oc), bias included, no
 // activation. The reference kernel, and the depthwise kernel of the GEMM backends.

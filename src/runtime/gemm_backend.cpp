@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 
+#include <unistd.h>
+
 namespace convergy::runtime {
 
 namespace {
@@ -38,6 +40,22 @@ void epilogue(float* y, int64_t rows, int64_t cols, const float* bias, const Fus
 
 bool is_depthwise(const ConvGeometry& g) { return g.groups > 1 && g.in_c_per_group() == 1; }
 
+// Output rows per im2col band of a convolution. The whole im2col matrix of a large layer (DenseNet-121's 3x3
+// convolutions: 1152 x 3136 floats, 14 MB) is written to memory and read back by the GEMM, which then runs at
+// the speed of memory: a band of rows whose matrix fits in half the L2 cache is read back from the cache.
+// Bands only where the weights (the GEMM's other operand, read again for every band) fit in a quarter of it,
+// and the whole matrix does not fit in it at all (docs/runtime.md, "im2col").
+int64_t im2col_band_rows(const ConvGeometry& g) {
+  static const int64_t l2 = [] {
+    const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{1} << 20;
+  }();
+  const int64_t k = g.in_c_per_group() * g.kh * g.kw, row_bytes = k * g.out_w * 4;
+  const int64_t weight_bytes = g.out_c_per_group() * k * 4;
+  if (weight_bytes > l2 / 4 || row_bytes * g.out_h <= l2) return g.out_h;
+  return std::clamp<int64_t>(l2 / 2 / row_bytes, 1, g.out_h);
+}
+
 class ConvKernel final : public Kernel {
  public:
   ConvKernel(const LayerBinding& b, GemmFn gemm) : b_(b), g_(conv_geometry(b)), gemm_(gemm) {
@@ -48,11 +66,12 @@ class ConvKernel final : public Kernel {
     depthwise_ = is_depthwise(g_);
     direct_input_ = g_.kh == 1 && g_.kw == 1 && g_.sh == 1 && g_.sw == 1 && g_.pt == 0 && g_.pl == 0 &&
                     g_.pb == 0 && g_.pr == 0;
+    band_rows_ = im2col_band_rows(g_);
   }
 
   size_t workspace_floats() const override {
     if (depthwise_ || direct_input_) return 0;
-    return static_cast<size_t>(g_.in_c_per_group() * g_.kh * g_.kw * g_.out_h * g_.out_w);
+    return static_cast<size_t>(g_.in_c_per_group() * g_.kh * g_.kw * band_rows_ * g_.out_w);
   }
 
   void run(float* ws) override {
@@ -72,13 +91,19 @@ class ConvKernel final : public Kernel {
     for (int64_t n = 0; n < g_.n; ++n) {
       const float* image = x + n * g_.in_c * g_.in_h * g_.in_w;
       for (int64_t grp = 0; grp < g_.groups; ++grp) {
-        const float* cols = image + grp * icg * hw;  // 1x1 stride-1: the input already is the matrix
-        if (!direct_input_) {
-          parallel_for(icg, [&](int64_t a, int64_t e) { im2col_channels(image, g_, grp, a, e, ws); });
-          cols = ws;
-        }
         float* out = y + (n * g_.out_c + grp * ocg) * hw;
-        gemm_(false, ocg, hw, k, weight_ + grp * ocg * k, k, cols, hw, out, hw);
+        const float* w = weight_ + grp * ocg * k;
+        if (direct_input_) {
+          gemm_(false, ocg, hw, k, w, k, image + grp * icg * hw, hw, out, hw);  // the input is the matrix
+        } else {
+          // A band of output rows at a time, its im2col matrix small enough to stay in the cache for the GEMM
+          // that reads it (im2col_band_rows).
+          for (int64_t oy0 = 0; oy0 < g_.out_h; oy0 += band_rows_) {
+            const int64_t oy1 = std::min(g_.out_h, oy0 + band_rows_), cols = (oy1 - oy0) * g_.out_w;
+            parallel_for(icg, [&](int64_t a, int64_t e) { im2col_rows(image, g_, grp, a, e, oy0, oy1, ws); });
+            gemm_(false, ocg, cols, k, w, k, ws, cols, out + oy0 * g_.out_w, hw);
+          }
+        }
         epilogue(out, ocg, hw, bias_ ? bias_ + grp * ocg : nullptr, act_);
       }
     }
@@ -92,6 +117,7 @@ class ConvKernel final : public Kernel {
   const float* bias_ = nullptr;
   const FusedActivation* act_ = nullptr;
   bool depthwise_ = false, direct_input_ = false;
+  int64_t band_rows_ = 0;  // output rows per im2col band
 };
 
 class InnerProductKernel final : public Kernel {

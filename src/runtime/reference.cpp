@@ -181,35 +181,39 @@ void valid_range(int64_t out_size, int64_t stride, int64_t offset, int64_t size,
 }  // namespace
 
 void im2col(const float* image, const ConvGeometry& g, int64_t group, float* col) {
-  im2col_channels(image, g, group, 0, g.in_c_per_group(), col);
+  im2col_rows(image, g, group, 0, g.in_c_per_group(), 0, g.out_h, col);
 }
 
-void im2col_channels(const float* image, const ConvGeometry& g, int64_t group, int64_t c_begin, int64_t c_end,
-                     float* col) {
-  const int64_t icg = g.in_c_per_group(), plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+void im2col_rows(const float* image, const ConvGeometry& g, int64_t group, int64_t c_begin, int64_t c_end,
+                 int64_t oy_begin, int64_t oy_end, float* col) {
+  const int64_t icg = g.in_c_per_group(), plane = g.in_h * g.in_w, w = g.out_w;
+  const int64_t band = (oy_end - oy_begin) * w;  // columns of the matrix
   for (int64_t c = c_begin; c < c_end; ++c) {
     const float* src = image + (group * icg + c) * plane;
     for (int64_t ky = 0; ky < g.kh; ++ky) {
       for (int64_t kx = 0; kx < g.kw; ++kx) {
-        float* dst = col + ((c * g.kh + ky) * g.kw + kx) * out_plane;
+        // Output row oy of this tap starts at row(oy); `origin` is the band's first element.
+        float* origin = col + ((c * g.kh + ky) * g.kw + kx) * band;
+        auto row = [&](int64_t oy) { return origin + (oy - oy_begin) * w; };
         const int64_t off_y = ky * g.dh - g.pt, off_x = kx * g.dw - g.pl;
-        int64_t x_lo, x_hi;
+        int64_t x_lo, x_hi, y_lo, y_hi;
         valid_range(g.out_w, g.sw, off_x, g.in_w, x_lo, x_hi);
-        for (int64_t oy = 0; oy < g.out_h; ++oy) {
-          float* row = dst + oy * g.out_w;
-          const int64_t iy = oy * g.sh + off_y;
-          if (iy < 0 || iy >= g.in_h) {
-            std::fill(row, row + g.out_w, 0.0f);
-            continue;
-          }
-          const float* in_row = src + iy * g.in_w;
-          std::fill(row, row + x_lo, 0.0f);
+        valid_range(g.out_h, g.sh, off_y, g.in_h, y_lo, y_hi);
+        y_lo = std::clamp(y_lo, oy_begin, oy_end);
+        y_hi = std::clamp(y_hi, y_lo, oy_end);
+        // Output rows whose input row lies in the padding.
+        std::fill(row(oy_begin), row(y_lo), 0.0f);
+        std::fill(row(y_hi), row(oy_end), 0.0f);
+        for (int64_t oy = y_lo; oy < y_hi; ++oy) {
+          float* r = row(oy);
+          const float* in_row = src + (oy * g.sh + off_y) * g.in_w;
+          std::fill(r, r + x_lo, 0.0f);
           if (g.sw == 1) {
-            std::memcpy(row + x_lo, in_row + x_lo + off_x, static_cast<size_t>(x_hi - x_lo) * sizeof(float));
+            std::memcpy(r + x_lo, in_row + x_lo + off_x, static_cast<size_t>(x_hi - x_lo) * sizeof(float));
           } else {
-            for (int64_t ox = x_lo; ox < x_hi; ++ox) row[ox] = in_row[ox * g.sw + off_x];
+            for (int64_t ox = x_lo; ox < x_hi; ++ox) r[ox] = in_row[ox * g.sw + off_x];
           }
-          std::fill(row + x_hi, row + g.out_w, 0.0f);
+          std::fill(r + x_hi, r + w, 0.0f);
         }
       }
     }

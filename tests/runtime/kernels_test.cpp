@@ -245,6 +245,11 @@ std::vector<Case> cases() {
         return one_layer_graph(K::Scale, ScaleParams{0, false}, {{2, 13, 5, 5}, {2, 13}});
       },
       false);
+  // Large enough that the GEMM backends build its im2col matrix in bands of output rows (21 MB in all, more
+  // than any L2 cache; 95 rows do not divide into equal bands).
+  add("conv 3x3 pad 1 1x64x95x95 oc16 (im2col in bands)", [] {
+    return one_layer_graph(K::Convolution, conv(16, 3, 1, 1), {{1, 64, 95, 95}});
+  });
   add("softmax axis1 2x127", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{2, 127}}); });
   add("softmax axis1 1x13x3x3", [] {
     return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}});
@@ -519,6 +524,62 @@ TEST(ReferenceKernels, ExpFastAndTheSigmoidsMatchTheirDefinitions) {
     }
     EXPECT_TRUE(std::isnan(special[2])) << layer_kind_name(kind);
   }
+}
+
+// im2col (the GEMM backends' convolution lowering) against its definition, element for element, over kernels,
+// pads (asymmetric too), strides, dilations and rectangular planes, whole and in bands of output rows.
+TEST(ReferenceKernels, Im2colMatchesItsDefinition) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  int checked = 0;
+  for (int64_t k : {1, 3, 5})
+    for (int64_t pad : {0, 1, 2, 3})
+      for (int64_t extra : {0, 1})  // right/bottom padding beyond the left/top
+        for (int64_t stride : {1, 2})
+          for (int64_t dil : {1, 2}) {
+            runtime::ConvGeometry g{};
+            g.n = 1, g.in_c = 2, g.in_h = 7, g.in_w = 9, g.out_c = 1, g.kh = g.kw = k, g.sh = g.sw = stride;
+            g.pt = g.pl = pad, g.pb = g.pr = pad + extra, g.dh = g.dw = dil, g.groups = 1;
+            const int64_t span = dil * (k - 1) + 1;
+            if (g.in_h + g.pt + g.pb < span || g.in_w + g.pl + g.pr < span) continue;
+            g.out_h = (g.in_h + g.pt + g.pb - span) / stride + 1;
+            g.out_w = (g.in_w + g.pl + g.pr - span) / stride + 1;
+            std::vector<float> image(static_cast<size_t>(g.in_c * g.in_h * g.in_w));
+            for (float& v : image) v = value(rng);
+            const int64_t plane = g.out_h * g.out_w;
+            std::vector<float> col(static_cast<size_t>(g.in_c * k * k * plane), 99.0f);
+            runtime::im2col(image.data(), g, 0, col.data());
+            // The same matrix built in bands of 2 output rows (the last one shorter when out_h is odd), each
+            // band a matrix of its own, must hold the same columns.
+            std::vector<float> band(col.size(), 77.0f);
+            for (int64_t oy0 = 0; oy0 < g.out_h; oy0 += 2) {
+              const int64_t oy1 = std::min(g.out_h, oy0 + 2), cols = (oy1 - oy0) * g.out_w;
+              runtime::im2col_rows(image.data(), g, 0, 0, g.in_c, oy0, oy1, band.data());
+              for (int64_t r = 0; r < g.in_c * k * k; ++r)
+                for (int64_t q = 0; q < cols; ++q)
+                  ASSERT_EQ(band[static_cast<size_t>(r * cols + q)],
+                            col[static_cast<size_t>(r * plane + oy0 * g.out_w + q)])
+                      << fmt::format("band from row {} of k {} pad {}+{} stride {} dilation {}", oy0, k, pad,
+                                     extra, stride, dil);
+            }
+            for (int64_t c = 0; c < g.in_c; ++c)
+              for (int64_t ky = 0; ky < k; ++ky)
+                for (int64_t kx = 0; kx < k; ++kx)
+                  for (int64_t oy = 0; oy < g.out_h; ++oy)
+                    for (int64_t ox = 0; ox < g.out_w; ++ox) {
+                      const int64_t iy = oy * stride - pad + ky * dil, ix = ox * stride - pad + kx * dil;
+                      const bool inside = iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w;
+                      const float want =
+                          inside ? image[static_cast<size_t>((c * g.in_h + iy) * g.in_w + ix)] : 0.0f;
+                      const float got =
+                          col[static_cast<size_t>(((c * k + ky) * k + kx) * plane + oy * g.out_w + ox)];
+                      ASSERT_EQ(got, want)
+                          << fmt::format("k {} pad {}+{} stride {} dilation {} at c {} tap {},{} out {},{}",
+                                         k, pad, extra, stride, dil, c, ky, kx, oy, ox);
+                      ++checked;
+                    }
+          }
+  EXPECT_GT(checked, 20000);
 }
 
 TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
