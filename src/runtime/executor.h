@@ -41,8 +41,9 @@ struct Fallback {
 // (3-4x faster max pooling on the reference and GEMM backends; docs/runtime.md, "Pooling"); 4: LRN a plane at
 // a time, beta 0.75 by square roots, threaded on the GEMM backends (7x faster; docs/runtime.md, "LRN"); 5:
 // Sigmoid and Swish by a vectorised exponential (2x faster; docs/runtime.md, "Activations"); 6: im2col in
-// bands of output rows that stay in the L2 cache for the GEMM (docs/runtime.md, "im2col").
-inline constexpr int kKernelRevision = 6;
+// bands of output rows that stay in the L2 cache for the GEMM (docs/runtime.md, "im2col"); 7: onednn
+// BatchNorm as a binary multiply-add (2x faster; docs/runtime.md, "BatchNorm").
+inline constexpr int kKernelRevision = 7;
 
 class Executor {
  public:
