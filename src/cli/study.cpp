@@ -10,9 +10,29 @@
 
 #include <charconv>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace convergy::cli {
 namespace {
+
+// The values of a comma-separated option ("none": no value), each read whole by std::from_chars and accepted
+// by `ok`; any other is a one-line error naming the option and what it expects.
+template <typename T, typename Ok>
+std::vector<T> parse_list(const std::vector<std::string>& texts, const char* option, const char* what,
+                          const char* expected, Ok ok) {
+  std::vector<T> out;
+  if (texts.size() == 1 && texts.front() == "none") return out;
+  for (const auto& t : texts) {
+    T v{};
+    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || end != t.data() + t.size() || !ok(v))
+      throw_bad_input("{}: \"{}\" is not a {}, expected {} separated by commas, or none", option, t, what,
+                      expected);
+    out.push_back(v);
+  }
+  return out;
+}
 
 const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write the report (the main job)", 5,
                       [](CLI::App& sub) -> std::function<int()> {
@@ -65,31 +85,12 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                             ->delimiter(',')
                             ->capture_default_str();
                         return [o, scales, counts] {
-                          o->class_counts.clear();
-                          if (!(counts->size() == 1 && counts->front() == "none"))
-                            for (const auto& t : *counts) {
-                              int64_t v = 0;
-                              const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-                              if (ec != std::errc() || end != t.data() + t.size() || v < 1 || v > 1000000)
-                                throw_bad_input(
-                                    "--class-counts: \"{}\" is not a class count, expected whole numbers "
-                                    "from "
-                                    "1 to 1000000 separated by commas, or none",
-                                    t);
-                              o->class_counts.push_back(v);
-                            }
-                          o->input_scales.clear();
-                          if (!(scales->size() == 1 && scales->front() == "none"))
-                            for (const auto& t : *scales) {
-                              double v = 0;
-                              const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-                              if (ec != std::errc() || end != t.data() + t.size() || !(v > 0.05 && v <= 8))
-                                throw_bad_input(
-                                    "--input-scales: \"{}\" is not a scale, expected numbers between "
-                                    "0.05 and 8 separated by commas, or none",
-                                    t);
-                              o->input_scales.push_back(v);
-                            }
+                          o->class_counts = parse_list<int64_t>(
+                              *counts, "--class-counts", "class count", "whole numbers from 1 to 1000000",
+                              [](int64_t v) { return v >= 1 && v <= 1000000; });
+                          o->input_scales = parse_list<double>(*scales, "--input-scales", "scale",
+                                                               "numbers between 0.05 and 8",
+                                                               [](double v) { return v > 0.05 && v <= 8; });
                           report::StudyResults r = study::run_study(*o);
                           auto index = std::filesystem::path(o->out) / "index.html";
                           fmt::print("\n{}", report::terminal_summary(r, index.string()));

@@ -315,6 +315,11 @@ std::string and_list(const std::vector<T>& values, fmt::format_string<const T&> 
   return t;
 }
 
+// A network's MACs as executed (after the graph passes), for the transfers' cap.
+double executed_macs(const Graph& g) {
+  return static_cast<double>(network_features(run_passes(g, PassOptions::graph_only()).graph).macs);
+}
+
 }  // namespace
 
 std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
@@ -331,8 +336,7 @@ std::vector<std::string> scaled_networks(const std::vector<std::string>& nets,
                          " left out: its first input is not NCHW, so it has no height and width to scale");
       continue;
     }
-    const double macs =
-        static_cast<double>(network_features(run_passes(g, PassOptions::graph_only()).graph).macs);
+    const double macs = executed_macs(g);
     if (macs > max_macs) {
       if (notes)
         notes->push_back(
@@ -375,9 +379,11 @@ std::vector<std::string> classed_networks(const std::vector<std::string>& nets,
     for (int64_t n : counts) {
       if (std::all_of(found.begin(), found.end(), [&](const Classifier& c) { return c.classes == n; }))
         continue;
+      // The loaded network retargeted, as load_network(name) would build it, without reading it again.
       const std::string name = fmt::format("{}@classes={}", nets[i], n);
-      const double macs = static_cast<double>(
-          network_features(run_passes(load_network(name), PassOptions::graph_only()).graph).macs);
+      Graph classed = g;
+      classed.set_source(name);
+      const double macs = executed_macs(with_classes(std::move(classed), n));
       if (macs > max_macs) {
         if (notes)
           notes->push_back(fmt::format("{} left out: {:.3g} G MACs, above the {:.3g} G of this transfer",
@@ -454,9 +460,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
     CampaignResult sr = run_campaign(so);
     if (sr.stop_signal)
       throw_failure(
-          "the study was interrupted during the {} campaign of {}; every measured row is saved in {}: run "
-          "the "
-          "same command again to resume",
+          "the study was interrupted during the {} campaign of {}; every measured row is saved in {}: "
+          "run the same command again to resume",
           backend, variants[v].what, o.db);
     r.info.measured_rows = r.info.measured_rows.value_or(0) + sr.written;
     r.info.reused_rows = r.info.reused_rows.value_or(0) + sr.already;
