@@ -62,6 +62,10 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                             ->capture_default_str()
                             ->check(CLI::Range(1, 3));
                         sub.add_option("--reps", o->reps, "Repetitions per network (default 5, quick 3)");
+                        sub.add_flag(
+                            "!--no-probe", o->probe,
+                            "Leave out the operator probe (`convergy info probe`), whose layers teach "
+                            "the models per-element rates such as an exponential's");
                         sub.add_option(
                                "--memory-budget-mb", o->memory_budget_mb,
                                "Most memory the networks kept ready between repetition rounds may hold; "

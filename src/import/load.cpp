@@ -5,6 +5,7 @@
 #include "import/caffe/caffe_import.h"
 #include "util/checked.h"
 #include "util/error.h"
+#include "zoo/probe.h"
 #include "zoo/zoo.h"
 
 #include <fmt/core.h>
@@ -123,6 +124,11 @@ namespace {
 
 // A zoo name or a file, as defined (no '@' suffix, no class count).
 Graph load_as_defined(const std::string& spec, const LoadOptions& options) {
+  if (spec == kProbeName) {
+    Graph g = import_caffe_text(probe_prototxt(), std::string(kProbeName) + ".prototxt", options);
+    g.set_source(spec);
+    return g;
+  }
   if (const ZooEntry* entry = find_zoo_entry(spec)) {
     // Messages point into the zoo file by its name, e.g. "resnet50.prototxt:12:3".
     Graph g = import_caffe_text(std::string(entry->text), entry->name + ".prototxt", options);
@@ -142,8 +148,10 @@ Graph load_as_defined(const std::string& spec, const LoadOptions& options) {
 #endif
   }
   if (ext.empty() && spec.find_first_of("/\\") == std::string::npos)
-    throw_bad_input("unknown network \"{}\", expected a zoo name ({}) or a .prototxt/.onnx file", spec,
-                    zoo_names());
+    throw_bad_input(
+        "unknown network \"{}\", expected a zoo name ({}), \"{}\" (the operator probe) or a "
+        ".prototxt/.onnx file",
+        spec, zoo_names(), kProbeName);
   if (ext.empty())
     throw_bad_input("{}: the path has no file extension, expected a .prototxt, .pt, .txt or .onnx file", spec);
   throw_bad_input(

@@ -3,6 +3,7 @@
 
 #include "util/checked.h"
 #include "util/error.h"
+#include "zoo/probe.h"
 
 #include <algorithm>
 #include <cmath>
@@ -183,6 +184,7 @@ Dataset load_dataset(const CsvTable& csv, const std::string& target, const Netwo
       }
       s.group = field;
       s.network = net.get();
+      s.probe = is_probe(field);
       if (d.kind == DataKind::Networks) {
         for (const auto& l : net->layers) s.layers.push_back(&l);
         s.label = field;

@@ -28,6 +28,9 @@ struct Sample {
   std::vector<std::string> columns;          // every field of the row, for grouping by another column
   const NetworkFeatures* network = nullptr;  // the row's whole network (per-layer and whole-network rows)
   int file = 0;                              // 0: the data set's own file; 1: a test file merged in (merge_test_data)
+  // A row of the operator probe (zoo/probe.h): it trains every fold, split and calibration fit and is never
+  // held out, scored or counted among the networks.
+  bool probe = false;
 };
 
 struct Dataset {

@@ -191,6 +191,10 @@ Folds subset_folds(const Dataset& data, const EvalOptions& options) {
   std::vector<char> test_ok = matching(data, options.test_where);
   std::vector<size_t> train, test;
   for (size_t i = 0; i < n; ++i) {
+    if (data.samples[i].probe) {  // the operator probe trains every split, whatever the filters
+      if (data.samples[i].file == 0) train.push_back(i);
+      continue;
+    }
     const bool in_test = second_file ? data.samples[i].file == 1 && test_ok[i]
                                      : (options.test_where.empty() ? !train_ok[i] : test_ok[i]);
     if (in_test) test.push_back(i);
@@ -229,7 +233,8 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
     std::vector<size_t> train, test;
     for (size_t i = 0; i < n; ++i) {
       const auto& s = data.samples[i].split;
-      if (s == "train") train.push_back(i);
+      if (s == "train" || data.samples[i].probe)
+        train.push_back(i);
       else if (s == "test") test.push_back(i);
     }
     if (train.empty() || test.empty())
@@ -245,8 +250,9 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
     std::vector<std::string> keys = group_keys(data, column);
     std::unordered_map<std::string, size_t> unit_of;
     std::vector<std::string> units;
-    for (const auto& k : keys)
-      if (unit_of.emplace(k, units.size()).second) units.push_back(k);
+    // The operator probe's rows are no unit: they train every fold and are never held out.
+    for (size_t i = 0; i < n; ++i)
+      if (!data.samples[i].probe && unit_of.emplace(keys[i], units.size()).second) units.push_back(keys[i]);
     std::string what = column.empty() ? (data.kind == DataKind::Standalone ? "row" : "network") : column;
     size_t k;
     std::vector<size_t> fold_of_unit(units.size());
@@ -271,7 +277,7 @@ Folds make_folds(const Dataset& data, const EvalOptions& options) {
     train_sets.resize(k);
     test_sets.resize(k);
     for (size_t i = 0; i < n; ++i) {
-      size_t f = fold_of_unit[unit_of[keys[i]]];
+      const size_t f = data.samples[i].probe ? k : fold_of_unit[unit_of[keys[i]]];
       for (size_t g = 0; g < k; ++g) (g == f ? test_sets[g] : train_sets[g]).push_back(i);
     }
   }

@@ -344,9 +344,11 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     // priced by it, depthwise- separable networks were over-predicted by about 20% at every width and depth.
     // A network family without depthwise layers leaves those two rates at 0 (the fit names them), and
     // depthwise layers are then costed by the shared terms (their MACs, `in_bytes`, `loop_ops`).
+    // `exp_elems` prices the exponential of a Sigmoid, Swish or TanH (about ten ReLUs each on a CPU), which
+    // the operator probe (zoo/probe.h) teaches where the networks have none.
     spec =
         "net=1,layers,exec_macs,macs,in_bytes,out_bytes*[depthwise=0],out_bytes*[depthwise=1],"
-        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops;method=nnls";
+        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops,exp_elems;method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

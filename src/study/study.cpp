@@ -17,6 +17,7 @@
 #include "study/campaign.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "zoo/probe.h"
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -413,6 +414,7 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
                        Resolver& resolver) {
   CampaignOptions co;
   co.nets = nets;
+  if (o.probe) co.nets.emplace_back(kProbeName);
   co.backend = backend;
   co.threads = o.threads;
   co.sensor = o.sensor;
@@ -544,8 +546,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       transfer_s += tt.s();
     }
   }
-  fmt::print("[{}] measured and modelled {} networks in {:.1f} s (transfer evaluations {:.1f} s)\n", backend,
-             nets.size(), t.s(), transfer_s);
+  fmt::print("[{}] measured and modelled {} networks{} in {:.1f} s (transfer evaluations {:.1f} s)\n",
+             backend, nets.size(), o.probe ? " and the operator probe" : "", t.s(), transfer_s);
 }
 
 void shared_combinations(report::StudyResults& r, const StudyOptions& o, const std::string& dir, Resolver& resolver) {
@@ -696,6 +698,11 @@ report::StudyResults run_study(const StudyOptions& o) {
   r.info.headline_feature_set = has("transfer") ? "transfer" : has("compact") ? "compact" : "macs+mem";
   r.info.headline_evaluation = "lono";
 
+  if (o.probe)
+    r.info.notes.push_back(
+        "The local models were fitted with the operator probe (convergy info probe): a generated network "
+        "measured on every backend whose layers teach per-element rates such as an exponential's. It trains "
+        "every fold and is never held out or counted among the networks (--no-probe leaves it out).");
   Resolver resolver;
   std::vector<std::string> size_notes, class_notes;
   const std::vector<Variants> variants = {

@@ -20,6 +20,9 @@ struct StudyOptions {
   std::string sensor = "auto";
   std::vector<std::string> networks;  // override the zoo selection (tests)
   int reps = 0;                       // 0 = the default for the mode (quick 3, full 5)
+  // Measure the operator probe (zoo/probe.h) with the networks on every backend: its rows train every model
+  // and are never held out or counted among the networks.
+  bool probe = true;
   int64_t memory_budget_mb = 0;  // networks kept ready between rounds (CampaignOptions); 0 = half of free
   int neuralpower_degree = 2;  // polynomial degree of the neuralpower set on per-layer data
   // neuralpower is opt-in (--features macs,macs+1,macs+mem,neuralpower): its cross-validated Lasso over

@@ -373,7 +373,8 @@ TEST(Terms, DerivedFeatures) {
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 10u);
+  EXPECT_EQ(t.of(Group::Network).size(), 11u);
+  EXPECT_EQ(t.of(Group::Network).back().name(), "exp_elems");  // an exponential has a rate of its own
   // The outputs and weights of depthwise convolutions have rates of their own; pooling shares the others'.
   const Term dense_out = parse_term("out_bytes*[depthwise=0]", "t"), dw_out = parse_term("out_bytes*[depthwise=1]", "t");
   EXPECT_DOUBLE_EQ(term_value(dense_out, c1), static_cast<double>(c1.out_bytes));
@@ -705,8 +706,9 @@ TEST(Model, ADepthwiseKindTheTrainingLackedIsSaidWithoutWidening) {
 }
 
 // A network with exponential activations (Swish) predicted by a model whose training layers had none: said,
-// not widened, like a depthwise kind; a size outside the training ranges still widens.
-TEST(Model, AnExponentialActivationTheTrainingLackedIsSaidWithoutWidening) {
+// and, unlike a depthwise kind, outside the domain (no rate prices it), by no decades: the interval widens
+// for the part of the prediction those layers carry.
+TEST(Model, AnExponentialActivationTheTrainingLackedIsOutsideTheDomain) {
   Dataset d = synthetic_networks(80, 23, 0.03);
   Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
   ASSERT_TRUE(m.domain.has_value());
@@ -725,8 +727,12 @@ TEST(Model, AnExponentialActivationTheTrainingLackedIsSaidWithoutWidening) {
               ::testing::StartsWith("1 conv layer with an exponential activation (Sigmoid, "
                                     "Swish or TanH; "));
   EXPECT_THAT(p.extrapolation[0], ::testing::HasSubstr("where the training conv layers had none"));
-  EXPECT_EQ(p.interval_widening, 1.0);
-  EXPECT_EQ(p.predicted, before) << "the transfer set has no exp_elems term";
+  EXPECT_EQ(p.predicted, before) << "the exp_elems rate is 0 where the training data had none";
+  ASSERT_GT(p.outside_predicted, 0.0);
+  EXPECT_DOUBLE_EQ(p.outside_decades, 1.0);  // 1 + no decades
+  // A whole-network model: its one interval widened by 1 + the share of the prediction outside.
+  EXPECT_NEAR(p.interval_widening, 1.0 + p.outside_predicted / p.predicted, 1e-12);
+  EXPECT_NEAR(*p.upper / p.predicted, m.interval->upper_ratio * p.interval_widening, 1e-9);
   // Once the training data has exponential activations, more of them is a size like any other.
   for (auto& owned : d.networks) {
     auto copy = std::make_shared<NetworkFeatures>(*owned);

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -255,6 +257,58 @@ TEST(TransferSplit, SecondFileOfAnotherKindIsRefused) {
   EXPECT_EQ(message_of([&] { merge_test_data(train, load_dataset(layers, "energy_mj", {})); }),
             "layers.csv: standalone-layer rows, expected whole-network rows like nets.csv (the model is fitted on one "
             "and tested on the other)");
+}
+
+// The operator probe's rows train every fold of every mode and are never held out, scored or calibrated on.
+TEST(Probe, TrainsEveryFoldAndIsNeverHeldOut) {
+  std::vector<std::array<std::string, 3>> rows;
+  for (int i = 0; i < 10; ++i)
+    rows.push_back({"plain" + std::to_string(i), "conv", std::to_string(10 + 10 * i)});
+  for (int i = 0; i < 4; ++i) rows.push_back({"res" + std::to_string(i), "res", std::to_string(12 + 11 * i)});
+  rows.push_back({"probe", "probe", "40"});
+  const Dataset d = networks("nets.csv", rows);
+  const size_t probe = d.samples.size() - 1;
+  ASSERT_TRUE(d.samples[probe].probe);
+  ASSERT_FALSE(d.samples[0].probe);
+  auto check = [&](const EvalOptions& o, size_t folds) {
+    const Folds f = make_folds(d, o);
+    ASSERT_EQ(f.test.size(), folds) << f.cv;
+    for (size_t k = 0; k < f.test.size(); ++k) {
+      EXPECT_TRUE(std::count(f.train[k].begin(), f.train[k].end(), probe)) << f.cv << " fold " << k;
+      EXPECT_FALSE(std::count(f.test[k].begin(), f.test[k].end(), probe)) << f.cv << " fold " << k;
+    }
+    EXPECT_TRUE(std::count(f.final_train.begin(), f.final_train.end(), probe)) << f.cv;
+  };
+  EvalOptions lono;
+  lono.mode = CvMode::LeaveOneGroupOut;
+  check(lono, 14);  // one fold per network but the probe
+  EvalOptions by_family = lono;
+  by_family.group_column = "family";
+  check(by_family, 2);  // conv and res: the probe's own value is no family to leave out
+  EvalOptions kfold;
+  kfold.folds = 5;
+  check(kfold, 5);
+  EvalOptions subsets;
+  subsets.mode = CvMode::Subsets;
+  subsets.train_where = {parse_row_filter("family=conv", "--train-where")};
+  check(subsets, 1);  // trained on, although the filter leaves it out; not in "the other rows" tested
+  subsets.test_where = {parse_row_filter("family!=conv", "--test-where")};
+  check(subsets, 1);  // not tested, although the test filter takes it
+  // Evaluated: no prediction of the probe, and 14 networks scored.
+  const Evaluation e = evaluate(d, build_design(d, parse_feature_set("macs+1")), lono);
+  EXPECT_TRUE(std::isnan(e.predicted[probe]));
+  EXPECT_EQ(e.rows.n, 14u);
+  // Fitted: the interval is calibrated on the 14 networks only.
+  const Model m = fit_model(d, build_design(d, parse_feature_set("macs+1")),
+                            [&] {
+                              std::vector<size_t> all(d.samples.size());
+                              for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+                              return all;
+                            }(),
+                            {});
+  ASSERT_TRUE(m.interval.has_value());
+  EXPECT_EQ(m.interval->calibration_rows, 14u);
+  EXPECT_EQ(m.provenance.training_rows, 15u);
 }
 
 // The CLI on a few Jetson Nano networks of two families, and a second file of others.

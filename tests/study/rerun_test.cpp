@@ -47,6 +47,20 @@ std::tuple<int64_t, int64_t, std::string> measurement_state(const fs::path& db) 
   return out;
 }
 
+// Campaigns of the database with a network of this name.
+int64_t campaigns_with(const fs::path& db, const std::string& network) {
+  sqlite3* h = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK) << db;
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(h, "SELECT count(*) FROM networks WHERE name = ?", -1, &st, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_text(st, 1, network.c_str(), -1, SQLITE_TRANSIENT);
+  const int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+  sqlite3_finalize(st);
+  sqlite3_close(h);
+  return n;
+}
+
 int run_study(const fs::path& dir, const std::string& out) {
   const std::string cmd = fmt::format(
       "'{}' study --quick --networks squeezenet1_1,allcnn_c,shufflenet_v2_1_0 --backends openblas --db '{}' "
@@ -97,6 +111,11 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
               "classes"),
       std::string::npos)
       << read_file(dir / "first" / "tables" / "transfer.csv");
+  // The operator probe was measured beside the networks (in the native campaign only) and trained the models,
+  // but no table lists it as a held-out network, and the page says it was there.
+  EXPECT_EQ(campaigns_with(dir / "study.db", "probe"), 1);
+  EXPECT_EQ(read_file(dir / "first" / "tables" / "predictions.csv").find(",probe,"), std::string::npos);
+  EXPECT_NE(first["info"]["notes"].dump().find("operator probe"), std::string::npos) << first["info"].dump();
   size_t second_tables = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "second" / "tables"))
     ++second_tables;
