@@ -537,8 +537,11 @@ const std::vector<std::string>& TrainingDomain::layer_features() {
   // when it meets them, instead of pricing them as dense ones without a word.
   // exp_elems: an exponential per element (Swish, Sigmoid) costs tens of ReLUs on a CPU, and a model fitted
   // on networks without one cannot price it.
-  static const std::vector<std::string> names = {"macs",     "in_bytes", "out_bytes", "weight_bytes",
-                                                 "kernel_h", "stride_h", "depthwise", "exp_elems"};
+  // batch: a model fitted at batch 1 knows nothing of what a larger batch shares (weights read once) or does
+  // not (a runtime that loops over the images), and all of a network's layers change with it.
+  static const std::vector<std::string> names = {"macs",         "in_bytes",  "out_bytes",
+                                                 "weight_bytes", "kernel_h",  "stride_h",
+                                                 "depthwise",    "exp_elems", "batch"};
   return names;
 }
 

@@ -755,6 +755,35 @@ TEST(Model, AnExponentialActivationTheTrainingLackedIsOutsideTheDomain) {
   EXPECT_THAT(q.extrapolation[0], ::testing::HasSubstr("the training maximum"));
 }
 
+// A model fitted at batch 1 predicting the same network at batch 4: every layer is outside the domain by
+// log10(4) decades (the paper's batch-1 measurements say nothing of what a batch shares), and the interval
+// widens for all of it.
+TEST(Model, ABatchTheTrainingNeverHadIsOutsideTheDomain) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  NetworkFeatures net = *d.networks[0];
+  EXPECT_TRUE(predict_network(m, net).extrapolation.empty());
+  for (auto& l : net.layers) l.batch = 4;
+  const NetworkPrediction p = predict_network(m, net);
+  ASSERT_FALSE(p.extrapolation.empty());
+  EXPECT_THAT(p.extrapolation[0], ::testing::HasSubstr("conv batch 4 is 4x the training maximum (1)"));
+  EXPECT_NEAR(p.outside_predicted, p.predicted - p.network_terms, 1e-9);  // every layer; not the constant
+  EXPECT_NEAR(p.outside_decades, 1.0 + std::log10(4.0), 1e-12);
+  EXPECT_GT(p.interval_widening, 2.0);
+  // A model file from before batch was in the domain does not check it.
+  nlohmann::json j = model_to_json(m);
+  const auto& names = j["domain"]["layer_features"];
+  const size_t b = static_cast<size_t>(std::find(names.begin(), names.end(), "batch") - names.begin());
+  ASSERT_LT(b, names.size());
+  for (auto& g : j["domain"]["groups"])
+    if (!g["max"].empty()) {
+      g["min"].erase(b);
+      g["max"].erase(b);
+    }
+  j["domain"]["layer_features"].erase(b);
+  EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
+}
+
 TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
   Dataset d = synthetic_networks(90, 24, 0.03);
   d.header = {"network", "family"};
