@@ -42,8 +42,9 @@ struct Fallback {
 // a time, beta 0.75 by square roots, threaded on the GEMM backends (7x faster; docs/runtime.md, "LRN"); 5:
 // Sigmoid and Swish by a vectorised exponential (2x faster; docs/runtime.md, "Activations"); 6: im2col in
 // bands of output rows that stay in the L2 cache for the GEMM (docs/runtime.md, "im2col"); 7: onednn
-// BatchNorm as a binary multiply-add (2x faster; docs/runtime.md, "BatchNorm").
-inline constexpr int kKernelRevision = 7;
+// BatchNorm as a binary multiply-add (2x faster; docs/runtime.md, "BatchNorm"); 8: Deconvolution as GEMM +
+// col2im on every CPU backend instead of the reference kernel (70x faster; docs/runtime.md, "Deconvolution").
+inline constexpr int kKernelRevision = 8;
 
 class Executor {
  public:

@@ -1,6 +1,7 @@
 // The GEMM-based CPU backend shared by openblas and eigen: convolution as im2col + GEMM per group
-// (Caffe's scheme; 1x1 stride-1 convolutions multiply the input directly), depthwise convolution as a
-// direct loop, FC as one GEMM, and simple threaded loops for pooling and element-wise layers.
+// (Caffe's scheme; 1x1 stride-1 convolutions multiply the input directly), transposed convolution as GEMM +
+// col2im, depthwise convolution as a direct loop, FC as one GEMM, and simple threaded loops for pooling and
+// element-wise layers.
 #include "runtime/gemm_backend.h"
 
 #include "runtime/parallel.h"
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include <unistd.h>
 
@@ -118,6 +120,76 @@ class ConvKernel final : public Kernel {
   const FusedActivation* act_ = nullptr;
   bool depthwise_ = false, direct_input_ = false;
   int64_t band_rows_ = 0;  // output rows per im2col band
+};
+
+// Transposed convolution as Caffe runs it: per image and group, one GEMM gives every input pixel's share of
+// each output channel and kernel tap (ocg*kh*kw x ih*iw = W_g^T x X_g), and col2im adds the shares into the
+// output, each thread owning whole output channels. On the reference kernel, one scattered multiply-add at a
+// time, a 4x4 stride-2 upsampling of 128 to 64 channels at 28x28 took 98 ms against 1.4 ms for a 3x3
+// convolution of the same MACs (docs/runtime.md, "Deconvolution").
+class DeconvKernel final : public Kernel {
+ public:
+  DeconvKernel(const LayerBinding& b, GemmFn gemm) : b_(b), p_(b.layer->p<ConvParams>()), gemm_(gemm) {
+    const Shape& is = b.inputs[0].shape;
+    const Shape& os = b.outputs[0].shape;
+    n_ = is.n(), ic_ = is.c(), ih_ = is.h(), iw_ = is.w(), oc_ = os.c(), oh_ = os.h(), ow_ = os.w();
+    icg_ = ic_ / p_.groups, ocg_ = oc_ / p_.groups, rows_ = ocg_ * p_.kernel_h * p_.kernel_w;
+    // The weights are ic x ocg x kh x kw: per group an icg x rows matrix, stored transposed once here so the
+    // GEMM reads its left operand row by row.
+    const float* w = b.weight("weight")->data;
+    wt_.resize(static_cast<size_t>(p_.groups * rows_ * icg_));
+    for (int64_t g = 0; g < p_.groups; ++g)
+      for (int64_t c = 0; c < icg_; ++c)
+        for (int64_t r = 0; r < rows_; ++r)
+          wt_[static_cast<size_t>((g * rows_ + r) * icg_ + c)] = w[(g * icg_ + c) * rows_ + r];
+    const Tensor* bias = b.weight("bias");
+    bias_ = bias ? bias->data : nullptr;
+    act_ = b.layer->fused_activation ? &*b.layer->fused_activation : nullptr;
+  }
+
+  size_t workspace_floats() const override { return static_cast<size_t>(rows_ * ih_ * iw_); }
+
+  void run(float* ws) override {
+    const int64_t in_hw = ih_ * iw_, out_hw = oh_ * ow_;
+    for (int64_t img = 0; img < n_; ++img)
+      for (int64_t g = 0; g < p_.groups; ++g) {
+        const float* x = b_.inputs[0].data + (img * ic_ + g * icg_) * in_hw;
+        gemm_(false, rows_, in_hw, icg_, wt_.data() + g * rows_ * icg_, icg_, x, in_hw, ws, in_hw);
+        float* y = b_.outputs[0].data + (img * oc_ + g * ocg_) * out_hw;
+        parallel_for(ocg_, [&](int64_t o0, int64_t o1) {
+          for (int64_t o = o0; o < o1; ++o) col2im_channel(ws, g * ocg_ + o, o, y + o * out_hw);
+        });
+      }
+  }
+
+ private:
+  // Output channel `oc` (row block `o` of the GEMM's result): the bias, every tap's shares, the activation.
+  void col2im_channel(const float* cols, int64_t oc, int64_t o, float* out) const {
+    std::fill(out, out + oh_ * ow_, bias_ ? bias_[oc] : 0.0f);
+    for (int64_t ky = 0; ky < p_.kernel_h; ++ky)
+      for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
+        const float* col = cols + ((o * p_.kernel_h + ky) * p_.kernel_w + kx) * ih_ * iw_;
+        for (int64_t y = 0; y < ih_; ++y) {
+          const int64_t oy = y * p_.stride_h - p_.pad_top + ky * p_.dilation_h;
+          if (oy < 0 || oy >= oh_) continue;
+          float* row = out + oy * ow_;
+          const float* src = col + y * iw_;
+          for (int64_t x = 0; x < iw_; ++x) {
+            const int64_t ox = x * p_.stride_w - p_.pad_left + kx * p_.dilation_w;
+            if (ox >= 0 && ox < ow_) row[ox] += src[x];
+          }
+        }
+      }
+    if (act_) apply_activation(*act_, out, oh_ * ow_);
+  }
+
+  LayerBinding b_;
+  ConvParams p_;
+  GemmFn gemm_;
+  int64_t n_ = 0, ic_ = 0, ih_ = 0, iw_ = 0, oc_ = 0, oh_ = 0, ow_ = 0, icg_ = 0, ocg_ = 0, rows_ = 0;
+  std::vector<float> wt_;  // per group, rows_ x icg_
+  const float* bias_ = nullptr;
+  const FusedActivation* act_ = nullptr;
 };
 
 class InnerProductKernel final : public Kernel {
@@ -346,6 +418,8 @@ class GemmBackend final : public Backend {
   std::string unsupported_reason(const LayerBinding& b) const override {
     const Layer& l = *b.layer;
     switch (l.kind) {
+      case LayerKind::Deconvolution:
+        return b.inputs[0].shape.rank() == 4 ? "" : "deconvolution input is not 4-D";
       case LayerKind::Convolution:
       case LayerKind::InnerProduct:
       case LayerKind::Pooling:
@@ -378,6 +452,8 @@ class GemmBackend final : public Backend {
     switch (b.layer->kind) {
       case LayerKind::Convolution:
         return std::make_unique<ConvKernel>(b, gemm_);
+      case LayerKind::Deconvolution:
+        return make_deconv_kernel(b, gemm_);
       case LayerKind::InnerProduct:
         return std::make_unique<InnerProductKernel>(b, gemm_);
       case LayerKind::Pooling:
@@ -404,6 +480,10 @@ class GemmBackend final : public Backend {
 };
 
 }  // namespace
+
+std::unique_ptr<Kernel> make_deconv_kernel(const LayerBinding& b, GemmFn gemm) {
+  return std::make_unique<DeconvKernel>(b, gemm);
+}
 
 std::unique_ptr<Backend> make_gemm_backend(std::string_view name, GemmFn gemm) {
   return std::make_unique<GemmBackend>(name, gemm);

@@ -11,4 +11,8 @@ using GemmFn = void (*)(bool trans_b, int64_t m, int64_t n, int64_t k, const flo
 
 std::unique_ptr<Backend> make_gemm_backend(std::string_view name, GemmFn gemm);
 
+// A transposed convolution (LayerKind::Deconvolution) as GEMM + col2im with `gemm`; the onednn backend takes
+// it with oneDNN's sgemm.
+std::unique_ptr<Kernel> make_deconv_kernel(const LayerBinding& b, GemmFn gemm);
+
 }  // namespace convergy::runtime

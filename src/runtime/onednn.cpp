@@ -3,6 +3,7 @@
 // plain NCHW around each layer (as PyTorch's eager NCHW path does), fused activations are post-ops.
 #ifdef CONVERGY_HAVE_ONEDNN
 #include "runtime/backend.h"
+#include "runtime/gemm_backend.h"
 #include "runtime/parallel.h"
 #include "util/error.h"
 
@@ -569,6 +570,13 @@ std::unique_ptr<Kernel> prepare_scale(const LayerBinding& b) {
   return k;
 }
 
+// gemm_backend.h's GemmFn with oneDNN's row-major sgemm.
+void onednn_sgemm(bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                  int64_t ldb, float* c, int64_t ldc) {
+  const dnnl::status st = dnnl::sgemm('N', trans_b ? 'T' : 'N', m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+  if (st != dnnl::status::success) throw_failure("oneDNN sgemm failed (status {})", static_cast<int>(st));
+}
+
 class OnednnBackend final : public Backend {
  public:
   std::string_view name() const override { return "onednn"; }
@@ -581,6 +589,7 @@ class OnednnBackend final : public Backend {
       return "fused activation has no oneDNN post-op";
     switch (l.kind) {
       case LayerKind::Convolution:
+      case LayerKind::Deconvolution:
         if (b.inputs[0].shape.rank() != 4) return "convolution input is not 4-D";
         return {};
       case LayerKind::InnerProduct:
@@ -614,6 +623,9 @@ class OnednnBackend final : public Backend {
       switch (b.layer->kind) {
         case LayerKind::Convolution:
           return prepare_conv(b);
+        case LayerKind::Deconvolution:
+          // GEMM + col2im with oneDNN's sgemm (gemm_backend.h): the layout the other CPU backends use.
+          return make_deconv_kernel(b, onednn_sgemm);
         case LayerKind::InnerProduct:
           return prepare_inner_product(b);
         case LayerKind::Pooling:

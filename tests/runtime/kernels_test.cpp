@@ -250,6 +250,17 @@ std::vector<Case> cases() {
   add("conv 3x3 pad 1 1x64x95x95 oc16 (im2col in bands)", [] {
     return one_layer_graph(K::Convolution, conv(16, 3, 1, 1), {{1, 64, 95, 95}});
   });
+  // Transposed convolution: GEMM + col2im on every CPU backend (overlapping taps add up; groups, dilation,
+  // batch, no bias).
+  add("deconv 1x8x7x7 oc6 k4 s2 p1", [] {
+    return one_layer_graph(K::Deconvolution, conv(6, 4, 2, 1), {{1, 8, 7, 7}});
+  });
+  add("deconv 2x4x5x6 oc6 k3 s2 p1 d2 g2 nobias", [] {
+    return one_layer_graph(K::Deconvolution, conv(6, 3, 2, 1, 2, 2, false), {{2, 4, 5, 6}});
+  });
+  add("deconv 1x3x13x13 oc5 k3 s1 p1", [] {
+    return one_layer_graph(K::Deconvolution, conv(5, 3, 1, 1), {{1, 3, 13, 13}});
+  });
   add("softmax axis1 2x127", [] { return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{2, 127}}); });
   add("softmax axis1 1x13x3x3", [] {
     return one_layer_graph(K::Softmax, SoftmaxParams{1}, {{1, 13, 3, 3}});
@@ -307,8 +318,9 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
       // see runtime/device_plan.cpp), which the comparison below still checks; where the backend's own CUDA
       // kernels are built, only the asymmetric convolution does.
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
-      static const std::set<std::string> cudnn_fallbacks = {"conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0",
-                                                            "lrn within 3 1x4x13x13"};
+      static const std::set<std::string> cudnn_fallbacks = {
+          "conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0", "lrn within 3 1x4x13x13", "deconv 1x8x7x7 oc6 k4 s2 p1",
+          "deconv 2x4x5x6 oc6 k3 s2 p1 d2 g2 nobias", "deconv 1x3x13x13 oc5 k3 s1 p1"};
       // And, beyond what the CPU backends must take, its own kernels take PReLU and the gathers.
       static const std::set<std::string> cudnn_takes = {"prelu 1x13x5x5", "channelshuffle 3 groups 2x12x5x7",
                                                         "permute 0 2 3 1 2x3x13x7",
@@ -327,7 +339,10 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
           "hardsigmoid 1x5x13x13",
           "hardswish 1x5x13x13",
           "leakyrelu 1x5x13x13",
-          "lrn within 3 1x4x13x13"};
+          "lrn within 3 1x4x13x13",
+          "deconv 1x8x7x7 oc6 k4 s2 p1",
+          "deconv 2x4x5x6 oc6 k3 s2 p1 d2 g2 nobias",
+          "deconv 1x3x13x13 oc5 k3 s1 p1"};
 #endif
       const bool must_take =
           backend == "cudnn" ? (c.must_take && !cudnn_fallbacks.count(c.name)) || cudnn_takes.count(c.name)
