@@ -583,6 +583,7 @@ TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& r
       const auto gi = static_cast<size_t>(*g);
       const bool first = d.layers_seen[gi] == 0;
       ++d.layers_seen[gi];
+      d.kinds.emplace(layer_kind_name(l->kind));
       for (size_t f = 0; f < names.size(); ++f) widen(d.layer_range[gi][f], *l->get(names[f]), first);
     }
   // Network-level ranges only mean something when rows are whole networks.
@@ -891,6 +892,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   const size_t exp_feature =
       static_cast<size_t>(std::find(names.begin(), names.end(), "exp_elems") - names.begin());
   std::map<size_t, size_t> unseen;                   // group -> layers
+  std::map<std::string_view, std::pair<size_t, size_t>> unseen_kinds;  // kind -> (group, layers), group seen
   double outside_share = 0;   // predicted cost of layers outside the domain
   double outside_weight = 0;  // the same, each layer's cost times 1 + the decades it lies outside
   double network_decades = 0;
@@ -928,6 +930,16 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
           ++unseen[gi];
           outside = true;
         } else {
+          // A kind the training layers never had, of a class they had: outside by no decades, like an unseen
+          // class. A transposed convolution priced at the rates of convolutions was 26% low and outside its
+          // network interval on openblas; on the reference kernel, before the backends ran it as GEMM +
+          // col2im, 30 times (docs/models.md, "Training domain and extrapolation").
+          const std::string_view kind = layer_kind_name(l.kind);
+          if (!dom->kinds.empty() && !dom->kinds.count(std::string(kind))) {
+            auto& k = unseen_kinds[kind];
+            k = {gi, k.second + 1};
+            outside = true;
+          }
           for (size_t f = 0; f < names.size() && f < dom->layer_range[gi].size(); ++f) {
             const double x = l.get(layer_feature_index[f]);
             const double d = decades_outside(x, dom->layer_range[gi][f]);
@@ -972,6 +984,11 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
                                               group_name(static_cast<Group>(g)), count == 1 ? "" : "s",
                                               costed ? ", costed by the terms shared by every layer" : ", not counted"));
     }
+    for (const auto& [kind, gl] : unseen_kinds)
+      out.extrapolation.push_back(fmt::format(
+          "{} {} layer{}: a layer kind the training data never had, costed at the rates learned from the "
+          "other {} layers",
+          gl.second, kind, gl.second == 1 ? "" : "s", group_name(static_cast<Group>(gl.first))));
     for (const auto& [key, w] : worst) {
       const FeatureRange& r = dom->layer_range[key.first][key.second];
       const std::string_view group = group_name(static_cast<Group>(key.first));
@@ -1193,12 +1210,14 @@ nlohmann::json model_to_json(const Model& m) {
       nmin.push_back(r.min);
       nmax.push_back(r.max);
     }
-    j["domain"] = {{"layer_features", TrainingDomain::layer_features()},
-                   {"groups", groups},
-                   {"network_features", m.domain->network_range.empty() ? json::array()
-                                                                       : json(TrainingDomain::network_features())},
-                   {"network_min", nmin},
-                   {"network_max", nmax}};
+    j["domain"] = {
+        {"layer_features", TrainingDomain::layer_features()},
+        {"groups", groups},
+        {"network_features",
+         m.domain->network_range.empty() ? json::array() : json(TrainingDomain::network_features())},
+        {"network_min", nmin},
+        {"network_max", nmax},
+        {"layer_kinds", m.domain->kinds}};
   } else {
     j["domain"] = nullptr;
   }
@@ -1252,6 +1271,14 @@ TrainingDomain read_domain(const nlohmann::json& d, const std::function<void(con
     dom.layers_seen[idx] = seen.get<size_t>();
     if (dom.layers_seen[idx] > 0)
       dom.layer_range[idx] = lookup(names, g.at("min"), g.at("max"), TrainingDomain::layer_features(), place);
+  }
+  if (d.contains("layer_kinds")) {  // absent before 2026-12-07: kinds are then not checked
+    place = "domain.layer_kinds";
+    if (!d.at("layer_kinds").is_array()) fail(place + ": expected an array of layer kind names");
+    for (const auto& k : d.at("layer_kinds")) {
+      if (!k.is_string()) fail(place + ": " + k.dump() + ", expected a layer kind name");
+      dom.kinds.insert(k.get<std::string>());
+    }
   }
   place = "domain.network_features";
   if (!d.at("network_features").empty())

@@ -11,6 +11,7 @@
 #include <array>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,6 +66,10 @@ struct TrainingDomain {
   std::array<size_t, kGroupCount> layers_seen{};  // training layers per group (0: never seen)
   std::array<std::vector<FeatureRange>, kGroupCount> layer_range;  // per group, aligned with layer_features()
   std::vector<FeatureRange> network_range;                         // aligned with network_features()
+  // The layer kinds of the training layers ("Convolution", "Deconvolution", "LRN", ...): a kind outside it is
+  // outside the domain even where its class was seen (a transposed convolution priced at the rates of
+  // convolutions). Empty in a model file written before kinds were recorded: then not checked.
+  std::set<std::string> kinds;
 };
 
 struct Provenance {

@@ -14,6 +14,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <set>
 
 using namespace convergy;
 using namespace convergy::model;
@@ -782,6 +783,36 @@ TEST(Model, ABatchTheTrainingNeverHadIsOutsideTheDomain) {
     }
   j["domain"]["layer_features"].erase(b);
   EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
+}
+
+// A layer kind the training layers never had, of a class they had (a transposed convolution among
+// convolutions): said, outside the domain by no decades, and not checked by a model file that predates kinds.
+TEST(Model, ALayerKindTheTrainingNeverHadIsOutsideTheDomain) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  ASSERT_TRUE(m.domain.has_value());
+  EXPECT_EQ(m.domain->kinds, (std::set<std::string>{"Convolution", "InnerProduct"}));
+  NetworkFeatures net = *d.networks[0];
+  size_t k = 0;
+  while (net.layers[k].kind != LayerKind::Convolution) ++k;
+  net.layers[k].kind = LayerKind::Deconvolution;  // same class, same sizes
+  const NetworkPrediction p = predict_network(m, net);
+  ASSERT_EQ(p.extrapolation.size(), 1u);
+  EXPECT_EQ(
+      p.extrapolation[0],
+      "1 Deconvolution layer: a layer kind the training data never had, costed at the rates learned from "
+      "the other conv layers");
+  ASSERT_TRUE(p.layers[k].predicted.has_value());
+  EXPECT_NEAR(p.outside_predicted, *p.layers[k].predicted, 1e-12);
+  EXPECT_DOUBLE_EQ(p.outside_decades, 1.0);
+  EXPECT_GT(p.interval_widening, 1.0);
+  // Through a model file: the kinds are kept; a file without them checks none.
+  nlohmann::json j = model_to_json(m);
+  EXPECT_EQ(predict_network(model_from_json(j, "m.json"), net).extrapolation, p.extrapolation);
+  j["domain"].erase("layer_kinds");
+  EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
+  j["domain"]["layer_kinds"] = {1, 2};
+  EXPECT_THAT(message_of([&] { model_from_json(j, "m.json"); }), ::testing::HasSubstr("domain.layer_kinds"));
 }
 
 TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
