@@ -935,7 +935,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
           // network interval on openblas; on the reference kernel, before the backends ran it as GEMM +
           // col2im, 30 times (docs/models.md, "Training domain and extrapolation").
           const std::string_view kind = layer_kind_name(l.kind);
-          if (!dom->kinds.empty() && !dom->kinds.count(std::string(kind))) {
+          if (!dom->kinds.empty() && dom->kinds.find(kind) == dom->kinds.end()) {
             auto& k = unseen_kinds[kind];
             k = {gi, k.second + 1};
             outside = true;

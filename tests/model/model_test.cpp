@@ -114,6 +114,20 @@ Dataset synthetic_networks(int count, uint64_t seed, double noise = 0.0) {
   return d;
 }
 
+// A model file as written before `feature` was in the training domain: its name and ranges removed.
+void erase_domain_feature(nlohmann::json& j, const std::string& feature) {
+  auto& names = j["domain"]["layer_features"];
+  const auto at = std::find(names.begin(), names.end(), feature);
+  ASSERT_NE(at, names.end()) << feature;
+  const auto f = static_cast<size_t>(at - names.begin());
+  for (auto& g : j["domain"]["groups"])
+    if (!g["max"].empty()) {
+      g["min"].erase(f);
+      g["max"].erase(f);
+    }
+  names.erase(f);
+}
+
 std::vector<size_t> all_rows(const Dataset& d) {
   std::vector<size_t> r(d.samples.size());
   for (size_t i = 0; i < r.size(); ++i) r[i] = i;
@@ -697,12 +711,7 @@ TEST(Model, ADepthwiseKindTheTrainingLackedIsSaidWithoutWidening) {
   EXPECT_NEAR(*p.upper / p.predicted, m.interval->upper_ratio, 1e-12);
   // A file written before the domain knew the kind checks the sizes only.
   nlohmann::json j = model_to_json(m);
-  for (auto& g : j["domain"]["groups"])
-    if (!g["max"].empty()) {
-      g["min"].erase(dw);
-      g["max"].erase(dw);
-    }
-  j["domain"]["layer_features"].erase(dw);
+  erase_domain_feature(j, "depthwise");
   EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
 }
 
@@ -773,15 +782,7 @@ TEST(Model, ABatchTheTrainingNeverHadIsOutsideTheDomain) {
   EXPECT_GT(p.interval_widening, 2.0);
   // A model file from before batch was in the domain does not check it.
   nlohmann::json j = model_to_json(m);
-  const auto& names = j["domain"]["layer_features"];
-  const size_t b = static_cast<size_t>(std::find(names.begin(), names.end(), "batch") - names.begin());
-  ASSERT_LT(b, names.size());
-  for (auto& g : j["domain"]["groups"])
-    if (!g["max"].empty()) {
-      g["min"].erase(b);
-      g["max"].erase(b);
-    }
-  j["domain"]["layer_features"].erase(b);
+  erase_domain_feature(j, "batch");
   EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
 }
 
@@ -791,7 +792,7 @@ TEST(Model, ALayerKindTheTrainingNeverHadIsOutsideTheDomain) {
   Dataset d = synthetic_networks(80, 23, 0.03);
   Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
   ASSERT_TRUE(m.domain.has_value());
-  EXPECT_EQ(m.domain->kinds, (std::set<std::string>{"Convolution", "InnerProduct"}));
+  EXPECT_EQ(m.domain->kinds, (std::set<std::string, std::less<>>{"Convolution", "InnerProduct"}));
   NetworkFeatures net = *d.networks[0];
   size_t k = 0;
   while (net.layers[k].kind != LayerKind::Convolution) ++k;
