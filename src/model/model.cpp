@@ -572,6 +572,12 @@ void widen(FeatureRange& r, double v, bool first) {
 
 }  // namespace
 
+void TrainingDomain::index_kinds() {
+  for (int k = 0; k < kLayerKindCount; ++k)
+    kind_seen[static_cast<size_t>(k)] =
+        kinds.count(std::string(layer_kind_name(static_cast<LayerKind>(k)))) > 0;
+}
+
 TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& rows, bool dw) {
   TrainingDomain d;
   const auto& names = TrainingDomain::layer_features();
@@ -583,7 +589,10 @@ TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& r
       const auto gi = static_cast<size_t>(*g);
       const bool first = d.layers_seen[gi] == 0;
       ++d.layers_seen[gi];
-      d.kinds.emplace(layer_kind_name(l->kind));
+      if (!d.kind_seen[static_cast<size_t>(l->kind)]) {
+        d.kind_seen[static_cast<size_t>(l->kind)] = true;
+        d.kinds.emplace(layer_kind_name(l->kind));
+      }
       for (size_t f = 0; f < names.size(); ++f) widen(d.layer_range[gi][f], *l->get(names[f]), first);
     }
   // Network-level ranges only mean something when rows are whole networks.
@@ -934,9 +943,8 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
           // class. A transposed convolution priced at the rates of convolutions was 26% low and outside its
           // network interval on openblas; on the reference kernel, before the backends ran it as GEMM +
           // col2im, 30 times (docs/models.md, "Training domain and extrapolation").
-          const std::string_view kind = layer_kind_name(l.kind);
-          if (!dom->kinds.empty() && dom->kinds.find(kind) == dom->kinds.end()) {
-            auto& k = unseen_kinds[kind];
+          if (!dom->kinds.empty() && !dom->kind_seen[static_cast<size_t>(l.kind)]) {
+            auto& k = unseen_kinds[layer_kind_name(l.kind)];
             k = {gi, k.second + 1};
             outside = true;
           }
@@ -1279,6 +1287,7 @@ TrainingDomain read_domain(const nlohmann::json& d, const std::function<void(con
       if (!k.is_string()) fail(place + ": " + k.dump() + ", expected a layer kind name");
       dom.kinds.insert(k.get<std::string>());
     }
+    dom.index_kinds();
   }
   place = "domain.network_features";
   if (!d.at("network_features").empty())

@@ -792,7 +792,7 @@ TEST(Model, ALayerKindTheTrainingNeverHadIsOutsideTheDomain) {
   Dataset d = synthetic_networks(80, 23, 0.03);
   Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
   ASSERT_TRUE(m.domain.has_value());
-  EXPECT_EQ(m.domain->kinds, (std::set<std::string, std::less<>>{"Convolution", "InnerProduct"}));
+  EXPECT_EQ(m.domain->kinds, (std::set<std::string>{"Convolution", "InnerProduct"}));
   NetworkFeatures net = *d.networks[0];
   size_t k = 0;
   while (net.layers[k].kind != LayerKind::Convolution) ++k;
