@@ -414,7 +414,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
                        Resolver& resolver) {
   CampaignOptions co;
   co.nets = nets;
-  if (o.probe) co.nets.emplace_back(kProbeName);
+  if (o.probe && std::none_of(nets.begin(), nets.end(), [](const std::string& n) { return is_probe(n); }))
+    co.nets.emplace_back(kProbeName);
   co.backend = backend;
   co.threads = o.threads;
   co.sensor = o.sensor;
