@@ -402,12 +402,18 @@ CoefFit fit_coefficients(const Dataset& data, const Design& design, const std::v
     auto [g, t] = design.cols[static_cast<size_t>(j)];
     const bool net_constant = g == Group::Network && design.features.of(g)[static_cast<size_t>(t)].is_constant();
     out.dropped.push_back(
-        {col_name(j), net_constant && data.kind != DataKind::Networks
-                          ? fmt::format("a per-network constant cannot be fitted from {} rows (each row is one "
-                                        "layer): coefficient 0",
-                                        data_kind_name(data.kind))
-                          : fmt::format("0 in every one of the {} training rows (no such layers): coefficient 0",
-                                        rows.size())});
+        {col_name(j),
+         net_constant && data.kind != DataKind::Networks
+             ? fmt::format("a per-network constant cannot be fitted from {} rows (each row is one "
+                           "layer): coefficient 0",
+                           data_kind_name(data.kind))
+             : fmt::format("0 in every one of the {} training rows (no such layers): coefficient 0{}",
+                           rows.size(),
+                           // The one rate a new device's measurements often lack, and how to get it.
+                           col_name(j).ends_with("exp_elems")
+                               ? "; measure the operator probe beside the networks (`convergy "
+                                 "profile probe`) to price Sigmoid, Swish and TanH"
+                               : "")});
   }
   if (used.empty() || rows.empty()) return out;
   if (method != Method::Lasso) {

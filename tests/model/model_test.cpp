@@ -726,6 +726,11 @@ TEST(Model, AnExponentialActivationTheTrainingLackedIsOutsideTheDomain) {
   const size_t e = static_cast<size_t>(std::find(names.begin(), names.end(), "exp_elems") - names.begin());
   ASSERT_LT(e, names.size());
   EXPECT_EQ(m.domain->layer_range[static_cast<size_t>(Group::Conv)][e].max, 0.0);
+  // fit says the rate is missing and how to get it.
+  const auto exp_term = std::find_if(m.dropped.begin(), m.dropped.end(),
+                                     [](const DroppedTerm& t) { return t.term == "net.exp_elems"; });
+  ASSERT_NE(exp_term, m.dropped.end());
+  EXPECT_THAT(exp_term->reason, ::testing::HasSubstr("measure the operator probe beside the networks"));
   NetworkFeatures net = *d.networks[0];
   size_t k = 0;
   while (net.layers[k].kind != LayerKind::Convolution) ++k;
