@@ -1,7 +1,8 @@
 // Issue 7: "re-running the study on an existing database re-measures nothing and gives identical tables".
 // A small quick study (three networks, the first also at two other input sizes, the second with 21841
 // classes, one backend, the shared Jetson data when present) runs twice on one database; the second run must
-// add no row to it, say it measured nothing, and write the same bytes into every table.
+// add no row to it, say it measured nothing, and write the same bytes into every table. A third run, on a
+// database of its own, leaves the operator probe out.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -61,12 +62,13 @@ int64_t campaigns_with(const fs::path& db, const std::string& network) {
   return n;
 }
 
-int run_study(const fs::path& dir, const std::string& out) {
+int run_study(const fs::path& dir, const std::string& out, const std::string& db = "study.db",
+              const std::string& extra = "") {
   const std::string cmd = fmt::format(
       "'{}' study --quick --networks squeezenet1_1,allcnn_c,shufflenet_v2_1_0 --backends openblas --db '{}' "
       "--out '{}' "
-      "--shared-data '{}' > '{}' 2>&1",
-      CONVERGY_CLI, (dir / "study.db").string(), (dir / out).string(), CONVERGY_SHARED_DATA,
+      "--shared-data '{}' {} > '{}' 2>&1",
+      CONVERGY_CLI, (dir / db).string(), (dir / out).string(), CONVERGY_SHARED_DATA, extra,
       (dir / (out + ".log")).string());
   const int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -116,6 +118,12 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
   EXPECT_EQ(campaigns_with(dir / "study.db", "probe"), 1);
   EXPECT_EQ(read_file(dir / "first" / "tables" / "predictions.csv").find(",probe,"), std::string::npos);
   EXPECT_NE(first["info"]["notes"].dump().find("operator probe"), std::string::npos) << first["info"].dump();
+  // --no-probe: not measured, not noted.
+  ASSERT_EQ(run_study(dir, "no_probe", "no_probe.db", "--no-probe --input-scales none --class-counts none"),
+            0)
+      << read_file(dir / "no_probe.log");
+  EXPECT_EQ(campaigns_with(dir / "no_probe.db", "probe"), 0);
+  EXPECT_EQ(read_file(dir / "no_probe" / "results.json").find("operator probe"), std::string::npos);
   size_t second_tables = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "second" / "tables"))
     ++second_tables;
