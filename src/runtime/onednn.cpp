@@ -385,6 +385,21 @@ std::unique_ptr<Kernel> prepare_eltwise_activation(const LayerBinding& b) {
   return k;
 }
 
+// x * factor (+ shift) (then the fused activation) over a tensor of shape `s`, as oneDNN's binary multiply
+// with a binary-add post-op: the Scale layer, and BatchNorm with its scale and shift precomputed.
+dnnl::binary::primitive_desc affine_pd(const Layer& l, const Shape& s, const memory::desc& factor,
+                                       const memory::desc* shift) {
+  dnnl::primitive_attr attr = make_attr(l);
+  if (shift) {
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_add, *shift);
+    if (l.fused_activation) eltwise_ops(*l.fused_activation, &ops);
+    attr.set_post_ops(ops);
+  }
+  const memory::desc d = plain_desc(s);
+  return {dnnl::binary::desc(dnnl::algorithm::binary_mul, d, factor, d), attr, cpu_engine()};
+}
+
 // BatchNorm at inference is a per-channel affine map, y = x * scale + shift with scale = gamma / sqrt(var +
 // eps) and shift = beta - mean * scale, computed here once and run as oneDNN's binary multiply with a
 // binary-add post-op (the Scale layer's path below). oneDNN 2.6's batch_normalization_forward on the plain
@@ -407,13 +422,7 @@ std::unique_ptr<Kernel> prepare_batchnorm(const LayerBinding& b) {
     sh[ch] = (beta ? beta->data[ch] : 0.0f) - b.weight("mean")->data[ch] * sc[ch];
   }
   auto k = std::make_unique<OnednnKernel>();
-  dnnl::primitive_attr attr = make_attr(*b.layer);
-  dnnl::post_ops ops;
-  ops.append_binary(dnnl::algorithm::binary_add, cd);
-  if (b.layer->fused_activation) eltwise_ops(*b.layer->fused_activation, &ops);
-  attr.set_post_ops(ops);
-  dnnl::binary::desc desc(dnnl::algorithm::binary_mul, plain_desc(s), cd, plain_desc(s));
-  dnnl::binary::primitive_desc pd(desc, attr, cpu_engine());
+  const dnnl::binary::primitive_desc pd = affine_pd(*b.layer, s, cd, &cd);
   StepBuilder sb{*k, {}, {}, {}};
   sb.src(DNNL_ARG_SRC_0, b.inputs[0], pd.src0_desc());
   sb.args[DNNL_ARG_SRC_1] = scale;
@@ -547,19 +556,10 @@ std::unique_ptr<Kernel> prepare_scale(const LayerBinding& b) {
           ? Tensor{b.inputs[1].data, aligned(b.inputs[1].shape), b.inputs[1].elems}
           : Tensor{b.weight("scale")->data, aligned(b.weight("scale")->shape), b.weight("scale")->elems};
   auto k = std::make_unique<OnednnKernel>();
-  dnnl::primitive_attr attr = make_attr(*b.layer);
   const Tensor* bias = b.weight("bias");
-  memory::desc bias_desc;
-  if (bias) {
-    bias_desc = plain_desc(aligned(bias->shape));
-    dnnl::post_ops ops;
-    ops.append_binary(dnnl::algorithm::binary_add, bias_desc);
-    if (b.layer->fused_activation) eltwise_ops(*b.layer->fused_activation, &ops);
-    attr.set_post_ops(ops);
-  }
-  dnnl::binary::desc desc(dnnl::algorithm::binary_mul, plain_desc(s), plain_desc(factor.shape),
-                          plain_desc(s));
-  dnnl::binary::primitive_desc pd(desc, attr, cpu_engine());
+  const memory::desc bias_desc = bias ? plain_desc(aligned(bias->shape)) : memory::desc();
+  const dnnl::binary::primitive_desc pd =
+      affine_pd(*b.layer, s, plain_desc(factor.shape), bias ? &bias_desc : nullptr);
   StepBuilder sb{*k, {}, {}, {}};
   sb.src(DNNL_ARG_SRC_0, b.inputs[0], pd.src0_desc());
   sb.src(DNNL_ARG_SRC_1, factor, pd.src1_desc());
