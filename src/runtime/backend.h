@@ -147,6 +147,11 @@ struct PoolGeometry {
 };
 PoolGeometry pool_geometry(const LayerBinding& b);
 
+// The range [lo, hi) of positions o in [0, out_size) for which o * stride + offset falls inside [0, size):
+// the output pixels a kernel tap reads from the input (im2col), or the input pixels it adds into the output
+// (col2im).
+void valid_range(int64_t out_size, int64_t stride, int64_t offset, int64_t size, int64_t& lo, int64_t& hi);
+
 // Unfolds one group of one image into a (C/g * kh * kw) x (out_h * out_w) matrix, Caffe's im2col.
 void im2col(const float* image, const ConvGeometry& g, int64_t group, float* columns);
 

@@ -169,15 +169,16 @@ class DeconvKernel final : public Kernel {
     for (int64_t ky = 0; ky < p_.kernel_h; ++ky)
       for (int64_t kx = 0; kx < p_.kernel_w; ++kx) {
         const float* col = cols + ((o * p_.kernel_h + ky) * p_.kernel_w + kx) * ih_ * iw_;
-        for (int64_t y = 0; y < ih_; ++y) {
-          const int64_t oy = y * p_.stride_h - p_.pad_top + ky * p_.dilation_h;
-          if (oy < 0 || oy >= oh_) continue;
-          float* row = out + oy * ow_;
+        // Input pixel (y, x) adds into output (y * stride + off_y, x * stride + off_x), where that lies
+        // inside.
+        const int64_t off_y = ky * p_.dilation_h - p_.pad_top, off_x = kx * p_.dilation_w - p_.pad_left;
+        int64_t y_lo, y_hi, x_lo, x_hi;
+        valid_range(ih_, p_.stride_h, off_y, oh_, y_lo, y_hi);
+        valid_range(iw_, p_.stride_w, off_x, ow_, x_lo, x_hi);
+        for (int64_t y = y_lo; y < y_hi; ++y) {
+          float* row = out + (y * p_.stride_h + off_y) * ow_;
           const float* src = col + y * iw_;
-          for (int64_t x = 0; x < iw_; ++x) {
-            const int64_t ox = x * p_.stride_w - p_.pad_left + kx * p_.dilation_w;
-            if (ox >= 0 && ox < ow_) row[ox] += src[x];
-          }
+          for (int64_t x = x_lo; x < x_hi; ++x) row[x * p_.stride_w + off_x] += src[x];
         }
       }
     if (act_) apply_activation(*act_, out, oh_ * ow_);

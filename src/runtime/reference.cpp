@@ -168,17 +168,12 @@ PoolGeometry pool_geometry(const LayerBinding& b) {
   return g;
 }
 
-namespace {
-
-// The range of output positions o for which o * stride + offset falls inside [0, size).
 void valid_range(int64_t out_size, int64_t stride, int64_t offset, int64_t size, int64_t& lo, int64_t& hi) {
   lo = 0;
   while (lo < out_size && lo * stride + offset < 0) ++lo;
   hi = out_size;
   while (hi > lo && (hi - 1) * stride + offset >= size) --hi;
 }
-
-}  // namespace
 
 void im2col(const float* image, const ConvGeometry& g, int64_t group, float* col) {
   im2col_rows(image, g, group, 0, g.in_c_per_group(), 0, g.out_h, col);
