@@ -313,7 +313,7 @@ int main(int argc, char** argv) {
               ->UseRealTime();
     benchmark::RegisterBenchmark("activation/refill_only", BM_activation, -1)->Unit(benchmark::kMicrosecond);
     for (LayerKind k : {LayerKind::ReLU, LayerKind::LeakyReLU, LayerKind::Clip, LayerKind::Sigmoid,
-                        LayerKind::Swish, LayerKind::HardSwish})
+                        LayerKind::Swish, LayerKind::HardSwish, LayerKind::GELU})
       benchmark::RegisterBenchmark(fmt::format("activation/{}", layer_kind_name(k)).c_str(), BM_activation,
                                    static_cast<int>(k))
           ->Unit(benchmark::kMicrosecond);

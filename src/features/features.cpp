@@ -14,7 +14,7 @@ namespace convergy {
 namespace {
 
 // A static_assert in the spirit of ggml's: adding a LayerKind must make someone revisit layer_ops().
-static_assert(kLayerKindCount == 38,
+static_assert(kLayerKindCount == 40,
               "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
 
 // Weights are stored as fp32 whatever the activations' type.
@@ -69,7 +69,7 @@ int normalise_axis(int axis, int rank) { return axis < 0 ? axis + rank : axis; }
 // (1000 per classifier) cost less than its fixed overhead, so a rate fitted on it is no rate of an
 // exponential.
 bool uses_exp(LayerKind k) {
-  return k == LayerKind::Sigmoid || k == LayerKind::Swish || k == LayerKind::TanH;
+  return k == LayerKind::Sigmoid || k == LayerKind::Swish || k == LayerKind::TanH || k == LayerKind::GELU;
 }
 
 // Elementary operations of a layer other than its MACs (see docs/features.md, "ops").
@@ -94,6 +94,7 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
     case LayerKind::Swish:
     case LayerKind::HardSwish:
     case LayerKind::HardSigmoid:
+    case LayerKind::GELU:
     case LayerKind::BatchNorm:
     case LayerKind::Scale:
       return out;
@@ -121,6 +122,9 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
       return c.mul(out, l.p<PowerParams>().power == 1.0f ? 2 : 3, "op count");
     case LayerKind::Normalize:
       return c.mul(out, 4, "op count");  // square and accumulate, then divide and scale
+    case LayerKind::LayerNorm:  // accumulate (mean), square and accumulate (variance), normalise, scale and
+                                // shift
+      return c.mul(out, l.p<LayerNormParams>().affine ? 4 : 3, "op count");
     case LayerKind::PriorBox:
       return out;  // each coordinate and variance is computed once, independent of the data
     case LayerKind::DetectionOutput:

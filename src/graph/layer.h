@@ -47,14 +47,16 @@ enum class LayerKind : uint8_t {
   Deconvolution,  // transposed convolution (Caffe Deconvolution); params are ConvParams
   Crop,           // Caffe Crop: cut input 0 to the size of input 1 from `axis` on
   ArgMax,
-  Resize,  // nearest or bilinear resampling to a fixed size (Caffe-fork Upsample, Interp)
-  Axpy,    // a * x + y with a per-channel `a` (SENet's fused scale-and-add)
-  Normalize,  // SSD's L2 normalisation with a learned scale
-  PriorBox,   // SSD anchor generation: data-independent, no kernel
+  Resize,           // nearest or bilinear resampling to a fixed size (Caffe-fork Upsample, Interp)
+  Axpy,             // a * x + y with a per-channel `a` (SENet's fused scale-and-add)
+  Normalize,        // SSD's L2 normalisation with a learned scale
+  PriorBox,         // SSD anchor generation: data-independent, no kernel
   DetectionOutput,  // SSD box decoding, NMS and top-k: no kernel
   ROIPooling,       // Fast/Faster R-CNN ROI pooling and R-FCN's position-sensitive variant: no kernel
   Opaque,           // a layer convergy cannot see into (a Python layer let through): zero cost, no kernel
   Power,            // Caffe Power: (shift + scale * x) ^ power, elementwise
+  LayerNorm,        // normalisation over the trailing axes from `axis`, per position (ConvNeXt, transformers)
+  GELU,             // x * Phi(x), Phi the normal distribution function (the erf form)
   kCount
 };
 constexpr int kLayerKindCount = static_cast<int>(LayerKind::kCount);
@@ -115,6 +117,11 @@ struct HardSigmoidParams {
 };
 struct PowerParams {
   float power = 1.0f, scale = 1.0f, shift = 0.0f;  // y = (shift + scale * x) ^ power
+};
+struct LayerNormParams {
+  int axis = -1;  // the first normalised axis; every axis after it is normalised too
+  float eps = 1e-5f;
+  bool affine = true;  // a learned scale and shift of the normalised shape follow
 };
 struct BatchNormParams {
   float eps = 1e-5f;
@@ -206,13 +213,13 @@ struct OpaqueParams {
   std::vector<Shape> output_shapes;  // given by the user per output; empty: each output takes input 0's shape
 };
 
-using LayerParams = std::variant<NoParams, InputParams, ConvParams, InnerProductParams, PoolParams, LeakyReLUParams,
-                                 ClipParams, PReLUParams, HardSigmoidParams, BatchNormParams, ScaleParams,
-                                 LRNParams, ConcatParams, EltwiseParams, SoftmaxParams, DropoutParams,
-                                 FlattenParams, ReshapeParams, SliceParams, ChannelShuffleParams, PermuteParams,
-                                 PadParams, CropParams, ArgMaxParams, ResizeParams, NormalizeParams,
-                                 PriorBoxParams, DetectionOutputParams, ROIPoolingParams, OpaqueParams,
-                                 PowerParams>;
+using LayerParams =
+    std::variant<NoParams, InputParams, ConvParams, InnerProductParams, PoolParams, LeakyReLUParams,
+                 ClipParams, PReLUParams, HardSigmoidParams, BatchNormParams, ScaleParams, LRNParams,
+                 ConcatParams, EltwiseParams, SoftmaxParams, DropoutParams, FlattenParams, ReshapeParams,
+                 SliceParams, ChannelShuffleParams, PermuteParams, PadParams, CropParams, ArgMaxParams,
+                 ResizeParams, NormalizeParams, PriorBoxParams, DetectionOutputParams, ROIPoolingParams,
+                 OpaqueParams, PowerParams, LayerNormParams>;
 
 // A learned tensor of a layer (weights, bias, BN statistics). `learnable` is false for BatchNorm running
 // statistics: PyTorch does not count them as parameters.

@@ -82,6 +82,8 @@ constexpr std::array<LayerTypeInfo, kLayerKindCount> kTypes = {{
     {LayerKind::ROIPooling, "ROIPooling", LayerClass::Other, 2, 2},
     {LayerKind::Opaque, "Opaque", LayerClass::Other, 0, -1},
     {LayerKind::Power, "Power", LayerClass::Other, 1, 1},
+    {LayerKind::LayerNorm, "LayerNorm", LayerClass::Other, 1, 1},
+    {LayerKind::GELU, "GELU", LayerClass::Other, 1, 1},
 }};
 
 consteval bool table_in_enum_order() {
@@ -556,6 +558,17 @@ void infer_normalize(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   r.weights.push_back({"scale", Shape{p.channel_shared ? 1 : in[0].c()}, true});
 }
 
+void infer_layer_norm(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
+  const auto& p = params_of<LayerNormParams>(ctx);
+  const int a = normalize_axis(ctx, p.axis, in[0].rank(), "axis");
+  ctx.require(p.eps >= 0.0f, "epsilon {}, expected at least 0", p.eps);
+  same_shape(in, r);
+  if (!p.affine) return;
+  const Shape normalised(std::vector<int64_t>(in[0].dims.begin() + a, in[0].dims.end()));
+  r.weights.push_back({"scale", normalised, true});
+  r.weights.push_back({"bias", normalised, true});
+}
+
 void infer_prior_box(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PriorBoxParams>(ctx);
   const Shape s = require_rank4(ctx, in[0]);
@@ -651,6 +664,7 @@ bool is_fusable_activation(LayerKind kind) {
     case LayerKind::Swish:
     case LayerKind::HardSwish:
     case LayerKind::HardSigmoid:
+    case LayerKind::GELU:
       return true;
     default:
       return false;
@@ -722,6 +736,9 @@ void infer_shapes(const Layer& layer, const Shape* const* input_shapes, size_t n
     case LayerKind::Resize: infer_resize(ctx, in, r); break;
     case LayerKind::Axpy: infer_axpy(ctx, in, r); break;
     case LayerKind::Normalize: infer_normalize(ctx, in, r); break;
+    case LayerKind::LayerNorm:
+      infer_layer_norm(ctx, in, r);
+      break;
     case LayerKind::PriorBox: infer_prior_box(ctx, in, r); break;
     case LayerKind::DetectionOutput: infer_detection_output(ctx, in, r); break;
     case LayerKind::ROIPooling: infer_roi_pooling(ctx, in, r); break;
@@ -739,6 +756,7 @@ void infer_shapes(const Layer& layer, const Shape* const* input_shapes, size_t n
     case LayerKind::Swish:
     case LayerKind::HardSwish:
     case LayerKind::HardSigmoid:
+    case LayerKind::GELU:
     case LayerKind::Power:
       same_shape(in, r);
       break;

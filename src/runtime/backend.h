@@ -194,4 +194,17 @@ LrnGeometry lrn_geometry(const LayerBinding& b);
 void lrn_nchw_planes(const float* in, float* out, const LrnGeometry& g, int64_t plane_begin,
                      int64_t plane_end);
 
+// Layer normalisation: each of `rows` runs of `inner` contiguous elements (the axes from the layer's `axis`
+// on) to zero mean and unit variance, then times scale[i] plus bias[i] where the layer has them.
+struct LayerNormGeometry {
+  int64_t rows, inner;
+  float eps;
+  const float* scale;  // nullptr without the learned scale and shift
+  const float* bias;
+};
+LayerNormGeometry layer_norm_geometry(const LayerBinding& b);
+// Rows [row_begin, row_end); `x` and `y` may be the same buffer.
+void layer_norm_rows(const float* x, float* y, const LayerNormGeometry& g, int64_t row_begin,
+                     int64_t row_end);
+
 }  // namespace convergy::runtime

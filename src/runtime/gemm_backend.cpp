@@ -261,6 +261,21 @@ class ActivationKernel final : public Kernel {
   FusedActivation act_;
 };
 
+// Layer normalisation, rows shared among the threads.
+class LayerNormKernel final : public Kernel {
+ public:
+  explicit LayerNormKernel(const LayerBinding& b) : b_(b), g_(layer_norm_geometry(b)) {}
+  void run(float*) override {
+    parallel_for(g_.rows, [&](int64_t a, int64_t e) {
+      layer_norm_rows(b_.inputs[0].data, b_.outputs[0].data, g_, a, e);
+    });
+  }
+
+ private:
+  LayerBinding b_;
+  LayerNormGeometry g_;
+};
+
 // y = x * scale[c] + shift[c] per channel: BatchNorm (scale and shift precomputed here) and Scale.
 class ChannelAffineKernel final : public Kernel {
  public:
@@ -428,6 +443,7 @@ class GemmBackend final : public Backend {
       case LayerKind::Concat:
       case LayerKind::Softmax:
       case LayerKind::LRN:
+      case LayerKind::LayerNorm:
         return {};
       case LayerKind::Scale:
         return b.inputs.size() == 1 ? "" : "Scale by a second input is not implemented";
@@ -470,6 +486,8 @@ class GemmBackend final : public Backend {
         return std::make_unique<SoftmaxKernel>(b);
       case LayerKind::LRN:
         return std::make_unique<LrnKernel>(b);
+      case LayerKind::LayerNorm:
+        return make_layer_norm_kernel(b);
       default:
         return std::make_unique<ActivationKernel>(b);
     }
@@ -481,6 +499,10 @@ class GemmBackend final : public Backend {
 };
 
 }  // namespace
+
+std::unique_ptr<Kernel> make_layer_norm_kernel(const LayerBinding& b) {
+  return std::make_unique<LayerNormKernel>(b);
+}
 
 std::unique_ptr<Kernel> make_deconv_kernel(const LayerBinding& b, GemmFn gemm) {
   return std::make_unique<DeconvKernel>(b, gemm);

@@ -75,6 +75,9 @@ bool eltwise_ops(const FusedActivation& a, dnnl::post_ops* ops) {
     case LayerKind::HardSwish:
       add(alg::eltwise_hardswish, 0.0f, 0.0f);
       return true;
+    case LayerKind::GELU:
+      add(alg::eltwise_gelu_erf, 0.0f, 0.0f);
+      return true;
     case LayerKind::HardSigmoid:
       // oneDNN 2.6 has no hardsigmoid: clamp(alpha * x + beta, 0, 1) as linear then clip.
       add(alg::eltwise_linear, a.alpha, a.beta);
@@ -598,6 +601,7 @@ class OnednnBackend final : public Backend {
       case LayerKind::LRN:
       case LayerKind::Softmax:
       case LayerKind::Concat:
+      case LayerKind::LayerNorm:
         return {};
       case LayerKind::Pooling:
         return pool_reason(b);
@@ -626,6 +630,9 @@ class OnednnBackend final : public Backend {
         case LayerKind::Deconvolution:
           // GEMM + col2im with oneDNN's sgemm (gemm_backend.h): the layout the other CPU backends use.
           return make_deconv_kernel(b, onednn_sgemm);
+        case LayerKind::LayerNorm:
+          // The threaded rows the other CPU backends run (not oneDNN's layer_normalization primitive).
+          return make_layer_norm_kernel(b);
         case LayerKind::InnerProduct:
           return prepare_inner_product(b);
         case LayerKind::Pooling:

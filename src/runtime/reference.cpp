@@ -89,6 +89,39 @@ void with_exp_of_minus(float* x, int64_t n, F f) {
   }
 }
 
+// x[i] = GELU(x[i]) = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with erf by Abramowitz and Stegun 7.1.26
+// (absolute error below 1.5e-7): 1 - erf(z) = q(t) e^-z^2 for z >= 0, t = 1 / (1 + 0.3275911 z), q a
+// polynomial of degree 5. For x < 0, 1 + erf(z) is that same q e^-z^2 taken directly (no cancellation), so
+// the small negative outputs keep their relative accuracy. The block of exponents is stored first, as in
+// with_exp_of_minus, so GCC vectorises both loops.
+void gelu(float* x, int64_t n) {
+  constexpr int64_t kBlock = 256;
+  float e[kBlock], finite[kBlock];  // the exponent; x with -inf raised to the lowest float (-inf * 0 is NaN)
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const int64_t m = std::min(kBlock, n - i0);
+    float* xb = x + i0;
+    for (int64_t j = 0; j < m; ++j) {
+      e[j] = std::max(-0.5f * xb[j] * xb[j], kExpLow);
+      finite[j] = std::max(xb[j], std::numeric_limits<float>::lowest());
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      const float v = xb[j], z = std::fabs(v) * 0.70710678f;
+      const float t = 1.0f / (1.0f + 0.3275911f * z);
+      float q = 1.061405429f;
+      q = q * t - 1.453152027f;
+      q = q * t + 1.421413741f;
+      q = q * t - 0.284496736f;
+      q = q * t + 0.254829592f;
+      q = q * t * exp_clamped(e[j]);
+      // q where v < 0, else 2 - q, selected by the sign bit (a conditional keeps GCC from vectorising).
+      const int32_t negative = std::bit_cast<int32_t>(v) >> 31;
+      const float phi2 = std::bit_cast<float>((std::bit_cast<int32_t>(q) & negative) |
+                                              (std::bit_cast<int32_t>(2.0f - q) & ~negative));
+      xb[j] = 0.5f * finite[j] * phi2;
+    }
+  }
+}
+
 }  // namespace
 
 float exp_fast(float x) { return exp_clamped(std::min(std::max(x, kExpLow), kExpHigh)); }
@@ -124,6 +157,9 @@ void apply_activation(const FusedActivation& act, float* x, int64_t n) {
       break;
     case LayerKind::HardSigmoid:
       for (int64_t i = 0; i < n; ++i) x[i] = std::min(std::max(a * x[i] + b, 0.0f), 1.0f);
+      break;
+    case LayerKind::GELU:
+      gelu(x, n);
       break;
     default:
       throw_failure("internal: {} is not an activation", layer_kind_name(act.kind));
@@ -864,6 +900,39 @@ void normalize_ref(const LayerBinding& b) {
 
 }  // namespace
 
+LayerNormGeometry layer_norm_geometry(const LayerBinding& b) {
+  const auto& p = b.layer->p<LayerNormParams>();
+  const Shape& s = b.inputs[0].shape;
+  const int axis = p.axis < 0 ? p.axis + s.rank() : p.axis;
+  int64_t inner = 1;
+  for (int i = axis; i < s.rank(); ++i) inner *= s[i];
+  const Tensor* scale = b.weight("scale");
+  const Tensor* bias = b.weight("bias");
+  return {b.inputs[0].elems / inner, inner, p.eps, scale ? scale->data : nullptr,
+          bias ? bias->data : nullptr};
+}
+
+void layer_norm_rows(const float* x, float* y, const LayerNormGeometry& g, int64_t row_begin,
+                     int64_t row_end) {
+  const int64_t n = g.inner;
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    // Two passes over the row (mean, then the mean square deviation): no cancellation for rows far from 0.
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += xr[i];
+    const double mean = sum / static_cast<double>(n);
+    double sq = 0;
+    for (int64_t i = 0; i < n; ++i) sq += (xr[i] - mean) * (xr[i] - mean);
+    const auto m = static_cast<float>(mean);
+    const auto inv = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(n) + g.eps));
+    if (g.scale && g.bias)
+      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * inv * g.scale[i] + g.bias[i];
+    else
+      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] - m) * inv;
+  }
+}
+
 bool has_reference_kernel(LayerKind kind) {
   return kind != LayerKind::PriorBox && kind != LayerKind::DetectionOutput && kind != LayerKind::ROIPooling &&
          kind != LayerKind::Opaque;
@@ -890,6 +959,7 @@ void reference_run(const LayerBinding& b) {
     case LayerKind::Swish:
     case LayerKind::HardSwish:
     case LayerKind::HardSigmoid:
+    case LayerKind::GELU:
       if (b.outputs[0].data != b.inputs[0].data)
         std::copy_n(b.inputs[0].data, b.inputs[0].elems, b.outputs[0].data);
       apply_activation(activation_of(l), b.outputs[0].data, b.outputs[0].elems);
@@ -935,6 +1005,10 @@ void reference_run(const LayerBinding& b) {
       return normalize_ref(b);
     case LayerKind::Power:
       return power_ref(b);
+    case LayerKind::LayerNorm: {
+      const LayerNormGeometry g = layer_norm_geometry(b);
+      return layer_norm_rows(b.inputs[0].data, b.outputs[0].data, g, 0, g.rows);
+    }
     case LayerKind::PriorBox:
     case LayerKind::DetectionOutput:
     case LayerKind::ROIPooling:

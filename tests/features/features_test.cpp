@@ -255,7 +255,7 @@ TEST(Features, FusedActivationOpsGoToTheProducer) {
 TEST(Features, ExponentialActivationElements) {
   const Shape x{1, 5, 7, 9};
   const uint64_t n = 315;
-  for (LayerKind k : {LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish})
+  for (LayerKind k : {LayerKind::Sigmoid, LayerKind::TanH, LayerKind::Swish, LayerKind::GELU})
     EXPECT_EQ(features_of(k, NoParams{}, {x}).exp_elems, n) << layer_kind_name(k);
   for (LayerKind k : {LayerKind::ReLU, LayerKind::HardSwish, LayerKind::HardSigmoid})
     EXPECT_EQ(features_of(k, NoParams{}, {x}).exp_elems, 0u) << layer_kind_name(k);
@@ -273,6 +273,19 @@ TEST(Features, ExponentialActivationElements) {
     EXPECT_EQ(f.layers[0].exp_elems, act == LayerKind::Swish ? 196u : 0u) << layer_kind_name(act);
     EXPECT_EQ(*f.layers[0].get("exp_elems"), act == LayerKind::Swish ? 196.0 : 0.0);
   }
+}
+
+// LayerNorm: 4 ops per element with its scale and shift (mean, variance, normalise, scale-and-shift), 3
+// without; its scale and shift are parameters of the normalised shape.
+TEST(Features, LayerNormOpsAndParams) {
+  const Shape x{1, 7, 7, 96};
+  const LayerFeatures affine = features_of(LayerKind::LayerNorm, LayerNormParams{-1, 1e-6f, true}, {x});
+  EXPECT_EQ(affine.ops, 4u * 4704u);
+  EXPECT_EQ(affine.params, 192u);
+  EXPECT_EQ(affine.macs, 0u);
+  const LayerFeatures plain = features_of(LayerKind::LayerNorm, LayerNormParams{1, 1e-6f, false}, {x});
+  EXPECT_EQ(plain.ops, 3u * 4704u);
+  EXPECT_EQ(plain.params, 0u);
 }
 
 TEST(Features, NetworkTotals) {

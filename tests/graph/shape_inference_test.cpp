@@ -100,6 +100,8 @@ std::vector<KindCase> kind_cases() {
   c.push_back({LayerKind::HardSwish, NoParams{}, {x}, {x}});
   c.push_back({LayerKind::HardSigmoid, HardSigmoidParams{}, {x}, {x}});
   c.push_back({LayerKind::Power, PowerParams{2.0f, 0.5f, 1.0f}, {x}, {x}});
+  c.push_back({LayerKind::GELU, NoParams{}, {x}, {x}});
+  c.push_back({LayerKind::LayerNorm, LayerNormParams{-1, 1e-6f, true}, {x}, {x}});
   c.push_back({LayerKind::BatchNorm, BatchNormParams{}, {x}, {x}});
   c.push_back({LayerKind::Scale, ScaleParams{1, true}, {x}, {x}});
   c.push_back({LayerKind::LRN, LRNParams{}, {x}, {x}});
@@ -145,6 +147,20 @@ TEST(ShapeInference, AllKindsCovered) {
   for (int k = 0; k < kLayerKindCount; ++k)
     EXPECT_TRUE(seen.count(static_cast<LayerKind>(k)))
         << "no shape case for " << layer_kind_name(static_cast<LayerKind>(k));
+}
+
+TEST(ShapeInference, LayerNormWeightsHaveTheNormalisedShape) {
+  OneLayer t;
+  t.run(LayerKind::LayerNorm, LayerNormParams{2, 1e-5f, true}, {{1, 5, 13, 11}});
+  ASSERT_EQ(t.weights().size(), 2u);
+  EXPECT_EQ(t.weights()[0].role, "scale");
+  EXPECT_EQ(t.weights()[0].shape, (Shape{13, 11}));
+  EXPECT_EQ(t.weights()[1].shape, (Shape{13, 11}));
+  OneLayer plain;
+  plain.run(LayerKind::LayerNorm, LayerNormParams{-1, 1e-5f, false}, {{2, 7}});
+  EXPECT_TRUE(plain.weights().empty());
+  expect_rejected(LayerKind::LayerNorm, LayerNormParams{4, 1e-5f, true}, {{1, 5, 13, 11}}, "axis");
+  expect_rejected(LayerKind::LayerNorm, LayerNormParams{-1, -1.0f, true}, {{1, 5}}, "epsilon");
 }
 
 TEST(ShapeInference, DeclarationTableIsConsistent) {

@@ -265,6 +265,27 @@ TEST(CaffeLayers, Activations) {
   EXPECT_EQ(out_shape(g, "hsig"), (Shape{1, 8, 13, 13}));
 }
 
+// convergy's own types for ConvNeXt's channels-last block: Permute, LayerNorm, InnerProduct over the last
+// axis with a GELU, and back.
+TEST(CaffeLayers, LayerNormAndGelu) {
+  const Graph g =
+      import(net(layer("nhwc", "Permute", "data", "permute_param { order: 0 order: 2 order: 3 order: 1 }") +
+                 layer("ln", "LayerNorm", "nhwc", "layer_norm_param { eps: 1e-6 }") +
+                 layer("ln2", "LayerNorm", "data", "layer_norm_param { axis: 1 affine: false }") +
+                 layer("pw", "InnerProduct", "ln", "inner_product_param { num_output: 32 axis: 3 }") +
+                 layer("gelu", "GELU", "pw")));
+  const Layer& ln = find(g, "ln");
+  EXPECT_EQ(ln.kind, LayerKind::LayerNorm);
+  EXPECT_EQ(ln.p<LayerNormParams>().axis, -1);
+  EXPECT_FLOAT_EQ(ln.p<LayerNormParams>().eps, 1e-6f);
+  EXPECT_EQ(ln.weights.size(), 2u);
+  EXPECT_EQ(ln.weights.at(0).shape, (Shape{8}));
+  EXPECT_EQ(find(g, "ln2").p<LayerNormParams>().axis, 1);
+  EXPECT_TRUE(find(g, "ln2").weights.empty());
+  EXPECT_EQ(find(g, "gelu").kind, LayerKind::GELU);
+  EXPECT_EQ(out_shape(g, "gelu"), (Shape{1, 13, 13, 32}));
+}
+
 TEST(CaffeLayers, BatchNormScaleAndLrn) {
   const Graph g =
       import(net(layer("bn", "BatchNorm", "data", "batch_norm_param { use_global_stats: true eps: 0.001 }") +

@@ -87,12 +87,19 @@ TEST_P(TorchvisionExport, MacsAndParamsMatchPyTorch) {
   if (name == "resnet50") {
     EXPECT_EQ(count_kind(g, LayerKind::BatchNorm), 53u);
   }
+  if (name.starts_with("convnext_tiny")) {
+    // One per block (18), the stem's, the three downsampling layers' and the classifier's.
+    EXPECT_EQ(count_kind(g, LayerKind::LayerNorm), 23u);
+    EXPECT_EQ(count_kind(g, LayerKind::GELU), 18u);
+    EXPECT_EQ(count_kind(g, LayerKind::Scale), 18u);  // the layer scale of each block
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TorchvisionExport,
                          ::testing::Values("resnet50", "mobilenet_v2", "mobilenet_v3_large",
                                            "shufflenet_v2_x1_0", "efficientnet_b0", "squeezenet1_1",
-                                           "densenet121", "googlenet", "inception_v3", "vgg16"));
+                                           "densenet121", "googlenet", "inception_v3", "vgg16",
+                                           "convnext_tiny", "convnext_tiny_opset17", "regnet_y_400mf"));
 
 TEST(TorchvisionExportBatch, InputShapeOptionScalesTheWork) {
   const fs::path path = ensure_exported("resnet50");

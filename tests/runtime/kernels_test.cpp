@@ -190,6 +190,18 @@ std::vector<Case> cases() {
   add("hardsigmoid 1x5x13x13", [] {
     return one_layer_graph(K::HardSigmoid, HardSigmoidParams{0.3f, 0.4f}, {{1, 5, 13, 13}});
   });
+  add("gelu 1x5x13x13", [] { return one_layer_graph(K::GELU, NoParams{}, {{1, 5, 13, 13}}); });
+  // ConvNeXt's pointwise layers: an InnerProduct over the last axis of an N x H x W x C tensor with a fused
+  // GELU, and layer normalisation over that axis.
+  add("fc axis 3 gelu 1x5x7x24 oc40", [] {
+    return one_layer_graph(K::InnerProduct, InnerProductParams{40, true, 3}, {{1, 5, 7, 24}}, fused(K::GELU));
+  });
+  add("layernorm last axis 1x7x7x24", [] {
+    return one_layer_graph(K::LayerNorm, LayerNormParams{-1, 1e-6f, true}, {{1, 7, 7, 24}});
+  });
+  add("layernorm two axes no affine 2x13x5x7", [] {
+    return one_layer_graph(K::LayerNorm, LayerNormParams{2, 1e-5f, false}, {{2, 13, 5, 7}});
+  });
   // Normalisation and the other common layers.
   add("batchnorm 2x13x5x5", [] {
     return one_layer_graph(K::BatchNorm, BatchNormParams{1e-5f, false}, {{2, 13, 5, 5}});
@@ -318,9 +330,15 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
       // see runtime/device_plan.cpp), which the comparison below still checks; where the backend's own CUDA
       // kernels are built, only the asymmetric convolution does.
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
-      static const std::set<std::string> cudnn_fallbacks = {
-          "conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0", "lrn within 3 1x4x13x13", "deconv 1x8x7x7 oc6 k4 s2 p1",
-          "deconv 2x4x5x6 oc6 k3 s2 p1 d2 g2 nobias", "deconv 1x3x13x13 oc5 k3 s1 p1"};
+      static const std::set<std::string> cudnn_fallbacks = {"conv 2x4x13x11 oc6 k3 s2 pad t0 l1 b1 r0",
+                                                            "lrn within 3 1x4x13x13",
+                                                            "deconv 1x8x7x7 oc6 k4 s2 p1",
+                                                            "deconv 2x4x5x6 oc6 k3 s2 p1 d2 g2 nobias",
+                                                            "deconv 1x3x13x13 oc5 k3 s1 p1",
+                                                            "gelu 1x5x13x13",
+                                                            "fc axis 3 gelu 1x5x7x24 oc40",
+                                                            "layernorm last axis 1x7x7x24",
+                                                            "layernorm two axes no affine 2x13x5x7"};
       // And, beyond what the CPU backends must take, its own kernels take PReLU and the gathers.
       static const std::set<std::string> cudnn_takes = {"prelu 1x13x5x5", "channelshuffle 3 groups 2x12x5x7",
                                                         "permute 0 2 3 1 2x3x13x7",
@@ -342,7 +360,11 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
           "lrn within 3 1x4x13x13",
           "deconv 1x8x7x7 oc6 k4 s2 p1",
           "deconv 2x4x5x6 oc6 k3 s2 p1 d2 g2 nobias",
-          "deconv 1x3x13x13 oc5 k3 s1 p1"};
+          "deconv 1x3x13x13 oc5 k3 s1 p1",
+          "gelu 1x5x13x13",
+          "fc axis 3 gelu 1x5x7x24 oc40",
+          "layernorm last axis 1x7x7x24",
+          "layernorm two axes no affine 2x13x5x7"};
 #endif
       const bool must_take =
           backend == "cudnn" ? (c.must_take && !cudnn_fallbacks.count(c.name)) || cudnn_takes.count(c.name)
@@ -539,6 +561,46 @@ TEST(ReferenceKernels, ExpFastAndTheSigmoidsMatchTheirDefinitions) {
     }
     EXPECT_TRUE(std::isnan(special[2])) << layer_kind_name(kind);
   }
+}
+
+TEST(ReferenceKernels, GeluMatchesItsDefinition) {
+  std::vector<float> xs;
+  for (int i = -4000; i <= 4000; ++i) xs.push_back(static_cast<float>(i) * 0.0051f);  // -20.4 .. 20.4
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f}) xs.push_back(v);
+  std::vector<float> y = xs;
+  FusedActivation act;
+  act.kind = LayerKind::GELU;
+  runtime::apply_activation(act, y.data(), static_cast<int64_t>(y.size()));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i], want = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    // Abramowitz and Stegun's erf is within 1.5e-7 of the true one (absolute).
+    ASSERT_NEAR(y[i], want, 4e-7 + 1e-6 * std::abs(want)) << "GELU at " << xs[i];
+  }
+  std::vector<float> special = {std::numeric_limits<float>::infinity(),
+                                -std::numeric_limits<float>::infinity(),
+                                std::numeric_limits<float>::quiet_NaN()};
+  runtime::apply_activation(act, special.data(), 3);
+  EXPECT_EQ(special[0], std::numeric_limits<float>::infinity());
+  EXPECT_EQ(special[1], 0.0f);
+  EXPECT_TRUE(std::isnan(special[2]));
+}
+
+TEST(ReferenceKernels, LayerNormMatchesItsDefinition) {
+  // Two rows of four: (x - mean) / sqrt(var + eps) * scale + bias, the variance over the row (not n - 1).
+  const std::vector<float> x = {1, 2, 3, 4, 10, 10, 10, 14};
+  const std::vector<float> scale = {1, 2, 0.5f, -1}, bias = {0, 1, 0, 3};
+  std::vector<float> y(x.size());
+  const float eps = 1e-5f;
+  runtime::layer_norm_rows(x.data(), y.data(), {2, 4, eps, scale.data(), bias.data()}, 0, 2);
+  const double inv0 = 1.0 / std::sqrt(1.25 + eps), inv1 = 1.0 / std::sqrt(3.0 + eps);
+  const std::vector<double> want = {-1.5 * inv0, -0.5 * inv0 * 2 + 1, 0.5 * inv0 * 0.5,  -1.5 * inv0 + 3,
+                                    -1.0 * inv1, -1.0 * inv1 * 2 + 1, -1.0 * inv1 * 0.5, -3.0 * inv1 + 3};
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], want[i], 1e-6) << i;
+  // Without scale and shift, in place.
+  std::vector<float> z = x;
+  runtime::layer_norm_rows(z.data(), z.data(), {2, 4, eps, nullptr, nullptr}, 1, 2);
+  EXPECT_EQ(z[0], 1.0f);  // row 0 untouched
+  EXPECT_NEAR(z[7], 3.0 * inv1, 1e-6);
 }
 
 // im2col (the GEMM backends' convolution lowering) against its definition, element for element, over kernels,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Exports torchvision models to ONNX the way users do (torch.onnx.export, opset 13, eval mode) and writes
+"""Exports torchvision models to ONNX the way users do (torch.onnx.export, opset 13 unless named, eval mode) and writes
 PyTorch's own module-by-module MAC and parameter counts next to each file, for convergy's import tests.
 
 BatchNorm is kept (training=TrainingMode.PRESERVE on a model in eval mode): the default EVAL export folds
@@ -39,7 +39,14 @@ MODELS = {
     "vgg19": (lambda: tvm.vgg19(), 224),
     "efficientnet_b4": (lambda: tvm.efficientnet_b4(), 224),
     "efficientnet_v2_m": (lambda: tvm.efficientnet_v2_m(), 224),
+    # Layer normalisation and GELU (ConvNeXt), squeeze-and-excitation with a sigmoid gate (RegNetY). At opset 13
+    # torch writes LayerNorm and GELU as subgraphs of ReduceMean, Pow, Sqrt, Erf...; at opset 17 LayerNorm is
+    # one LayerNormalization node.
+    "convnext_tiny": (lambda: tvm.convnext_tiny(), 224),
+    "convnext_tiny_opset17": (lambda: tvm.convnext_tiny(), 224),
+    "regnet_y_400mf": (lambda: tvm.regnet_y_400mf(), 224),
 }
+OPSETS = {"convnext_tiny_opset17": 17}  # 13 for the others
 
 
 def count(model, x):
@@ -82,7 +89,8 @@ def export(name, out_dir, keep_weights, dynamic_batch, softmax=False):
     counts = count(model, x)
     buf = io.BytesIO()
     dynamic_axes = {"input": {0: "batch"}, "output": {0: "batch"}} if dynamic_batch else None
-    torch.onnx.export(model, x, buf, opset_version=13, training=torch.onnx.TrainingMode.PRESERVE,
+    opset = OPSETS.get(name.removesuffix("-softmax"), 13)
+    torch.onnx.export(model, x, buf, opset_version=opset, training=torch.onnx.TrainingMode.PRESERVE,
                       do_constant_folding=True, input_names=["input"], output_names=["output"],
                       dynamic_axes=dynamic_axes)
     proto = onnx.load_from_string(buf.getvalue())
@@ -99,7 +107,7 @@ def export(name, out_dir, keep_weights, dynamic_batch, softmax=False):
                         size_threshold=1024)
         os.remove(os.path.join(out_dir, weights))
     os.replace(tmp, path)
-    info = dict(counts, model=name, input=[1, 3, side, side], opset=13, torch=torch.__version__,
+    info = dict(counts, model=name, input=[1, 3, side, side], opset=opset, torch=torch.__version__,
                 weights="inline" if keep_weights else "external file removed", dynamic_batch=dynamic_batch)
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".json.tmp")
     with os.fdopen(fd, "w") as f:

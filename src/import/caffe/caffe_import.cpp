@@ -582,6 +582,20 @@ Conversion convert_power(const LayerCtx& c) {
           PowerParams{c.get_float("power", 1.0f), c.get_float("scale", 1.0f), c.get_float("shift", 0.0f)}};
 }
 
+// convergy's own layer types for ConvNeXt-style networks (no upstream Caffe has them): GELU (the erf form)
+// and LayerNorm over the axes from `axis` (default the last), with a learned scale and shift unless affine:
+// false.
+Conversion convert_gelu(const LayerCtx&) { return {LayerKind::GELU, NoParams{}}; }
+
+constexpr FieldSpec kLayerNormFields[] = {{"axis"}, {"eps"}, {"affine"}};
+Conversion convert_layer_norm(const LayerCtx& c) {
+  LayerNormParams p;
+  if (const Field* f = c.find("axis")) p.axis = c.axis(f, c.to_int(*f, -64, 64), c.input(0).rank());
+  p.eps = c.get_float("eps", 1e-5f);
+  p.affine = c.get_bool("affine", true);
+  return {LayerKind::LayerNorm, p};
+}
+
 constexpr FieldSpec kBatchNormFields[] = {{"use_global_stats"}, {"moving_average_fraction"}, {"eps"}};
 Conversion convert_batch_norm(const LayerCtx& c) {
   BatchNormParams p;
@@ -1018,6 +1032,8 @@ const Rule kRules[] = {
     {"HardSwish", "", {}, convert_hard_swish},
     {"HardSigmoid", "hard_sigmoid_param", kHardSigmoidFields, convert_hard_sigmoid},
     {"Power", "power_param", kPowerFields, convert_power},
+    {"GELU", "", {}, convert_gelu},
+    {"LayerNorm", "layer_norm_param", kLayerNormFields, convert_layer_norm},
     {"BatchNorm", "batch_norm_param", kBatchNormFields, convert_batch_norm},
     {"Scale", "scale_param", kScaleFields, convert_scale},
     {"LRN", "lrn_param", kLrnFields, convert_lrn},

@@ -136,6 +136,12 @@ int Context::sole_consumer(const std::string& name) const {
   return it->second.front();
 }
 
+const std::vector<int>& Context::consumers(const std::string& name) const {
+  static const std::vector<int> none;
+  auto it = consumers_.find(name);
+  return it == consumers_.end() ? none : it->second;
+}
+
 bool Context::feeds_gemm(const std::string& name) const {
   const int next = sole_consumer(name);
   if (next < 0) return false;

@@ -84,6 +84,8 @@ class Context {
   // Look-ahead for patterns that span nodes (Sigmoid-Mul, MatMul-Add, channel shuffle, Pad-Conv).
   // The index of the only node reading `name`, or -1 when there are none, several, or it is a graph output.
   int sole_consumer(const std::string& name) const;
+  // Every node reading `name` (a node reading it twice is listed twice); empty when none.
+  const std::vector<int>& consumers(const std::string& name) const;
   // True when the only reader of `name` is a Gemm (transA=0) taking it as A: an InnerProduct flattens its
   // input from axis 1 by itself, so a Flatten or flattening Reshape in front of it makes no layer.
   bool feeds_gemm(const std::string& name) const;
@@ -152,5 +154,11 @@ void register_activation_rules();
 void register_eltwise_rules();
 void register_tensor_rules();
 void register_constant_rules();
+void register_norm_rules();
+
+// Decomposed layer normalisation and GELU (ops_norm.cpp), matched from their first node: when the subgraph
+// starting at `node` is one, adds its layer, absorbs the other nodes and returns true.
+bool match_layer_norm(Context& ctx, const onnx::NodeProto& reduce_mean);
+bool match_gelu(Context& ctx, const onnx::NodeProto& div);
 
 }  // namespace convergy::onnx_import

@@ -32,6 +32,7 @@ void ensure_rules_registered() {
     register_eltwise_rules();
     register_tensor_rules();
     register_constant_rules();
+    register_norm_rules();
   });
 }
 
@@ -57,13 +58,33 @@ int default_opset(const onnx::ModelProto& model, const std::string& path) {
 }
 
 // Nodes whose op type has no rule, all of them at once: a user should see the whole list before converting.
+// Listed by op type (a ConvNeXt at opset 13 before convergy read it had 64 such nodes of 3 types), in the
+// order of first appearance, each with its count and first node.
 void reject_unknown_ops(const onnx::GraphProto& g, const Context& ctx) {
-  std::vector<std::string> unknown;
-  for (const auto& node : g.node())
-    if (!rules().count(rule_key(node))) unknown.push_back(ctx.node_label(node));
-  if (!unknown.empty())
-    throw_bad_input("{}: {} node(s) with unsupported op types: {}", ctx.path, unknown.size(),
-                    fmt::join(unknown, ", "));
+  struct Unknown {
+    std::string type, first;
+    size_t count = 0;
+  };
+  std::vector<Unknown> unknown;
+  size_t nodes = 0;
+  for (int i = 0; i < g.node_size(); ++i) {
+    const auto& node = g.node(i);
+    const std::string key = rule_key(node);
+    if (rules().count(key)) continue;
+    ++nodes;
+    auto it = std::find_if(unknown.begin(), unknown.end(), [&](const Unknown& u) { return u.type == key; });
+    if (it == unknown.end())
+      unknown.push_back({key, node.name().empty() ? fmt::format("#{}", i) : node.name(), 1});
+    else
+      ++it->count;
+  }
+  if (unknown.empty()) return;
+  std::vector<std::string> parts;
+  for (const Unknown& u : unknown)
+    parts.push_back(u.count == 1 ? fmt::format("{} (node \"{}\")", u.type, u.first)
+                                 : fmt::format("{} ({} nodes, the first \"{}\")", u.type, u.count, u.first));
+  throw_bad_input("{}: {} node(s) of {} op type{} convergy does not read: {}", ctx.path, nodes,
+                  unknown.size(), unknown.size() == 1 ? "" : "s", fmt::join(parts, ", "));
 }
 
 // The ONNX checker validates every node against its schema (attributes, input counts) at the model's opset.

@@ -86,7 +86,38 @@ void add_rule(Context& ctx, const onnx::NodeProto& node) {
 void sum_rule(Context& ctx, const onnx::NodeProto& node) {
   eltwise(ctx, node, EltwiseOp::Sum, std::plus<double>());
 }
+// A runtime tensor times a constant that is one value per channel (axis 1), as ConvNeXt's layer scale
+// (C x 1 x 1 against N x C x H x W) -> Scale; one value for the whole tensor -> Power. False for another
+// form.
+bool scale_by_constant(Context& ctx, const onnx::NodeProto& node) {
+  if (node.input_size() != 2 || ctx.input(node, 0).is_blob() == ctx.input(node, 1).is_blob()) return false;
+  const int k = ctx.input(node, 0).is_blob() ? 1 : 0;
+  const ConstTensor& c = ctx.const_input(node, k);
+  const BlobId x = ctx.input(node, 1 - k).blob;
+  const Shape& s = ctx.shape(x);
+  if (c.is_integer() || static_cast<int>(c.dims.size()) > s.rank()) return false;
+  if (c.elems() == 1 && c.has_data) {
+    PowerParams p;
+    p.scale = static_cast<float>(c.reals[0]);
+    ctx.add_layer(node, LayerKind::Power, p, {x}, {node.output(0)});
+    return true;
+  }
+  // Right-aligned to x's axes, the constant's only axis above 1 must be axis 1, of x's size there.
+  const int offset = s.rank() - static_cast<int>(c.dims.size());
+  for (int i = 0; i < static_cast<int>(c.dims.size()); ++i) {
+    const int64_t want = offset + i == 1 ? s[1] : 1;
+    if (c.dims[static_cast<size_t>(i)] != want) return false;
+  }
+  if (s.rank() < 2 || offset > 1) return false;
+  ScaleParams p;
+  p.axis = 1;
+  p.bias = false;
+  ctx.add_layer(node, LayerKind::Scale, p, {x}, {node.output(0)}, {&c});
+  return true;
+}
+
 void mul_rule(Context& ctx, const onnx::NodeProto& node) {
+  if (scale_by_constant(ctx, node)) return;
   eltwise(ctx, node, EltwiseOp::Prod, std::multiplies<double>());
 }
 void max_rule(Context& ctx, const onnx::NodeProto& node) {
@@ -103,6 +134,7 @@ void div_rule(Context& ctx, const onnx::NodeProto& node) {
     if (b == 0) unsupported("division by zero while folding constants");
     return integer ? std::trunc(a / b) : a / b;
   };
+  if (match_gelu(ctx, node)) return;
   if (!try_fold(ctx, node, div)) unsupported("Div of runtime tensors (no Eltwise form)");
 }
 

@@ -77,11 +77,14 @@ void global_max_pool_rule(Context& ctx, const onnx::NodeProto& node) {
 }
 
 void reduce_mean_rule(Context& ctx, const onnx::NodeProto& node) {
+  if (match_layer_norm(ctx, node)) return;
   BlobId x = ctx.blob_input(node, 0);
   const Shape in = ctx.shape(x);
   auto axes = attr_ints(node, "axes");
   if (in.rank() != 4 || !axes || axes->size() != 2)
-    unsupported("only a mean over H and W of an NCHW tensor (axes [2, 3]) is supported");
+    unsupported(
+        "only a mean over H and W of an NCHW tensor (axes [2, 3]), or the first node of a layer "
+        "normalisation, is supported");
   std::vector<int> a{normalize_axis((*axes)[0], 4), normalize_axis((*axes)[1], 4)};
   std::sort(a.begin(), a.end());
   if (a != std::vector<int>{2, 3}) unsupported("only a mean over H and W (axes [2, 3]) is supported");
