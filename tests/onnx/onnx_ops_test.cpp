@@ -339,6 +339,18 @@ TEST(OnnxEltwise, SqueezeExcitationScalingBroadcasts) {
   only_layer(g, LayerKind::Sigmoid);  // the gate is not x * sigmoid(x)
 }
 
+TEST(OnnxEltwise, TheBroadcastOperandGoesSecond) {
+  // Mul(gate, x) as torch writes RegNet's squeeze-and-excitation: the layer takes x first, the gate second.
+  ModelBuilder b;
+  b.input("x", {1, 16, 7, 7}).input("gate", {1, 16, 1, 1}).output("y");
+  b.node("Mul", {"gate", "x"}, {"y"});
+  Graph g = b.import();
+  const auto& mul = only_layer(g, LayerKind::Eltwise);
+  EXPECT_EQ(g.blob(mul.inputs[0]).name, "x");
+  EXPECT_EQ(g.blob(mul.inputs[1]).name, "gate");
+  EXPECT_EQ(out_shape(g), (Shape{1, 16, 7, 7}));
+}
+
 TEST(OnnxEltwise, AddSumMax) {
   ModelBuilder b;
   b.input("a", {1, 4, 3, 3}).input("c", {1, 4, 1, 1}).output("y");

@@ -75,6 +75,11 @@ void eltwise(Context& ctx, const onnx::NodeProto& node, EltwiseOp op, const Bina
                               node.input(i)));
     inputs.push_back(ctx.input(node, i).blob);
   }
+  // The full-size operand first: the backends' fast paths (and oneDNN's binary, cudnnOpTensor) broadcast only
+  // the second. torch writes RegNet's squeeze-and-excitation as Mul(gate, x): in that order the product ran
+  // on the reference kernel, 4.3 ns per element against 0.1. The three ops commute exactly in floating point.
+  if (inputs.size() == 2 && ctx.shape(inputs[0]).elems() < ctx.shape(inputs[1]).elems())
+    std::swap(inputs[0], inputs[1]);
   EltwiseParams p;
   p.op = op;
   ctx.add_layer(node, LayerKind::Eltwise, p, inputs, {node.output(0)});
