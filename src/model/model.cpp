@@ -545,11 +545,33 @@ const std::vector<std::string>& TrainingDomain::layer_features() {
   // on networks without one cannot price it.
   // batch: a model fitted at batch 1 knows nothing of what a larger batch shares (weights read once) or does
   // not (a runtime that loops over the images), and all of a network's layers change with it.
-  static const std::vector<std::string> names = {"macs",         "in_bytes",  "out_bytes",
-                                                 "weight_bytes", "kernel_h",  "stride_h",
-                                                 "depthwise",    "exp_elems", "batch"};
+  // dense_groups: the groups of a convolution that is not depthwise, one GEMM each on a CPU backend (with its
+  // own im2col and output pass). Many narrow groups run far below the GEMM's rate: RegNetX-400MF's grouped
+  // convolutions (8 channels per group, 2 to 25 groups) took 2 to 4 times what the zoo model, whose densest
+  // grouping is AlexNet's 2, predicted, and the network 33% more, outside its x1.4 interval (docs/models.md,
+  // "Training domain").
+  static const std::vector<std::string> names = {"macs",     "in_bytes",    "out_bytes", "weight_bytes",
+                                                 "kernel_h", "stride_h",    "depthwise", "exp_elems",
+                                                 "batch",    "dense_groups"};
   return names;
 }
+
+namespace {
+
+// The value of TrainingDomain::layer_features()[f] for `l`; nullopt where it does not apply (dense_groups of
+// a layer that is not a convolution, or of a depthwise one): no range holds it and no check reads it.
+std::optional<double> domain_value(const LayerFeatures& l, size_t f) {
+  static const std::vector<std::optional<size_t>> index = [] {
+    std::vector<std::optional<size_t>> idx;
+    for (const auto& n : TrainingDomain::layer_features()) idx.push_back(feature_index(n));
+    return idx;
+  }();
+  if (index[f]) return l.get(*index[f]);
+  if (l.cls != LayerClass::Conv || l.depthwise || l.groups < 1) return std::nullopt;
+  return static_cast<double>(l.groups);
+}
+
+}  // namespace
 
 const std::vector<std::string>& TrainingDomain::network_features() {
   static const std::vector<std::string> names = {"layers", "macs", "bytes"};
@@ -587,20 +609,26 @@ void TrainingDomain::index_kinds() {
 TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& rows, bool dw) {
   TrainingDomain d;
   const auto& names = TrainingDomain::layer_features();
-  for (auto& r : d.layer_range) r.assign(names.size(), FeatureRange{});
+  const double inf = std::numeric_limits<double>::infinity();
+  for (auto& r : d.layer_range) r.assign(names.size(), FeatureRange{inf, -inf});  // empty until a value
   for (size_t row : rows)
     for (const auto* l : data.samples[row].layers) {
       auto g = layer_group(*l, dw);
       if (!g) continue;
       const auto gi = static_cast<size_t>(*g);
-      const bool first = d.layers_seen[gi] == 0;
       ++d.layers_seen[gi];
       if (!d.kind_seen[static_cast<size_t>(l->kind)]) {
         d.kind_seen[static_cast<size_t>(l->kind)] = true;
         d.kinds.emplace(layer_kind_name(l->kind));
       }
-      for (size_t f = 0; f < names.size(); ++f) widen(d.layer_range[gi][f], *l->get(names[f]), first);
+      for (size_t f = 0; f < names.size(); ++f)
+        if (const auto v = domain_value(*l, f)) widen(d.layer_range[gi][f], *v, false);
     }
+  // A feature no training layer of the group had a value for (dense_groups where every convolution was
+  // depthwise): any value is inside, as in a model file without the feature.
+  for (auto& group : d.layer_range)
+    for (auto& r : group)
+      if (r.min > r.max) r = {0.0, std::numeric_limits<double>::max()};
   // Network-level ranges only mean something when rows are whole networks.
   if (data.kind == DataKind::Networks) {
     d.network_range.assign(TrainingDomain::network_features().size(), FeatureRange{});
@@ -891,11 +919,6 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   // prediction those layers carry.
   const TrainingDomain* dom = model.domain ? &*model.domain : nullptr;
   const auto& names = TrainingDomain::layer_features();
-  static const std::vector<size_t> layer_feature_index = [&] {
-    std::vector<size_t> idx;
-    for (const auto& n : names) idx.push_back(*feature_index(n));
-    return idx;
-  }();
   struct Worst {
     double value = 0, decades = 0;
     bool above = false;
@@ -955,7 +978,9 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
             outside = true;
           }
           for (size_t f = 0; f < names.size() && f < dom->layer_range[gi].size(); ++f) {
-            const double x = l.get(layer_feature_index[f]);
+            const std::optional<double> value = domain_value(l, f);
+            if (!value) continue;
+            const double x = *value;
             const double d = decades_outside(x, dom->layer_range[gi][f]);
             if (d <= 0) continue;
             // Depthwise layers where the training data had none are said, not widened for: on the Jetson

@@ -675,8 +675,10 @@ TEST(Model, ALayerOutsideTheDomainWidensByItsShareOfThePrediction) {
   ASSERT_FALSE(p.extrapolation.empty());
   const auto& conv_range = m.domain->layer_range[static_cast<size_t>(Group::Conv)];
   double decades = 0;
+  const LayerFeatures& tiny = net.layers.front();
   for (size_t f = 0; f < TrainingDomain::layer_features().size(); ++f) {
-    const double x = *net.layers.front().get(TrainingDomain::layer_features()[f]);
+    const std::string& name = TrainingDomain::layer_features()[f];
+    const double x = name == "dense_groups" ? static_cast<double>(tiny.groups) : *tiny.get(name);
     if (x < conv_range[f].min) decades = std::max(decades, std::log10(conv_range[f].min / x));
   }
   EXPECT_GT(decades, 1.0);
@@ -788,6 +790,43 @@ TEST(Model, ABatchTheTrainingNeverHadIsOutsideTheDomain) {
   // A model file from before batch was in the domain does not check it.
   nlohmann::json j = model_to_json(m);
   erase_domain_feature(j, "batch");
+  EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
+}
+
+// A convolution in more groups than any training convolution had (RegNet's 25 groups after AlexNet's 2): a
+// CPU backend runs one GEMM per group, and no training layer showed what that costs. Depthwise convolutions
+// are a kind of their own (no group count checked); a file from before the feature checks none.
+TEST(Model, MoreGroupsThanTheTrainingConvolutionsHadAreOutsideTheDomain) {
+  Dataset d = synthetic_networks(80, 23, 0.03);
+  Model m = fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), {});
+  const auto& names = TrainingDomain::layer_features();
+  const size_t f = static_cast<size_t>(std::find(names.begin(), names.end(), "dense_groups") - names.begin());
+  ASSERT_LT(f, names.size());
+  const FeatureRange groups = m.domain->layer_range[static_cast<size_t>(Group::Conv)][f];
+  EXPECT_EQ(groups.min, 1.0);  // the synthetic networks' convolutions are ungrouped
+  EXPECT_EQ(groups.max, 1.0);
+  NetworkFeatures net = *d.networks[0];
+  size_t k = 0;
+  while (net.layers[k].kind != LayerKind::Convolution || net.layers[k].out_c < 8) ++k;
+  LayerFeatures& l = net.layers[k];
+  EXPECT_TRUE(predict_network(m, net).extrapolation.empty());
+  l.groups = 4;  // the same sizes in 4 groups
+  const NetworkPrediction p = predict_network(m, net);
+  EXPECT_THAT(p.extrapolation, ::testing::ElementsAre("conv dense_groups 4 is 4x the training maximum (1)"));
+  ASSERT_TRUE(p.layers[k].predicted.has_value());
+  EXPECT_NEAR(p.outside_predicted, *p.layers[k].predicted, 1e-12);
+  EXPECT_NEAR(p.outside_decades, 1.0 + std::log10(4.0), 1e-12);
+  // Depthwise: no group count to check (the depthwise kind is said instead).
+  l.groups = l.in_c;
+  l.depthwise = true;
+  for (const auto& line : predict_network(m, net).extrapolation)
+    EXPECT_THAT(line, ::testing::Not(::testing::HasSubstr("dense_groups")));
+  // A model file from before the feature.
+  l.depthwise = false;
+  l.groups = 4;
+  nlohmann::json j = model_to_json(m);
+  EXPECT_EQ(predict_network(model_from_json(j, "m.json"), net).extrapolation, p.extrapolation);
+  erase_domain_feature(j, "dense_groups");
   EXPECT_TRUE(predict_network(model_from_json(j, "m.json"), net).extrapolation.empty());
 }
 
