@@ -43,8 +43,10 @@ struct Fallback {
 // Sigmoid and Swish by a vectorised exponential (2x faster; docs/runtime.md, "Activations"); 6: im2col in
 // bands of output rows that stay in the L2 cache for the GEMM (docs/runtime.md, "im2col"); 7: onednn
 // BatchNorm as a binary multiply-add (2x faster; docs/runtime.md, "BatchNorm"); 8: Deconvolution as GEMM +
-// col2im on every CPU backend instead of the reference kernel (70x faster; docs/runtime.md, "Deconvolution").
-inline constexpr int kKernelRevision = 8;
+// col2im on every CPU backend instead of the reference kernel (70x faster; docs/runtime.md, "Deconvolution");
+// 9: Permute as blocked transposes on every CPU backend instead of the reference loop (4x faster for
+// ConvNeXt's; docs/runtime.md, "Backends").
+inline constexpr int kKernelRevision = 9;
 
 class Executor {
  public:

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <unistd.h>
@@ -261,6 +262,76 @@ class ActivationKernel final : public Kernel {
   FusedActivation act_;
 };
 
+// A permutation that is a batch of matrix transposes once unit axes are dropped and axes that stay
+// neighbours are merged: out[b][c][r] = in[b][r][c]. NCHW <-> NHWC (ConvNeXt's blocks) is one per image.
+struct Transposes {
+  int64_t batch = 1, rows = 1, cols = 1;
+};
+
+std::optional<Transposes> as_transposes(const Shape& in, const std::vector<int>& order) {
+  // The output's axes as runs of consecutive input axes (unit axes left out).
+  std::vector<std::pair<int, int64_t>> runs;  // (first input axis, size)
+  int last = -2;
+  for (int a : order) {
+    if (in[a] == 1) continue;
+    if (a == last + 1 && !runs.empty())
+      runs.back().second *= in[a];
+    else
+      runs.emplace_back(a, in[a]);
+    last = a;
+  }
+  if (runs.size() <= 1) return Transposes{1, 1, runs.empty() ? 1 : runs[0].second};  // a copy
+  // In input order, the runs must be (batch) A B with the output taking (batch) B A.
+  std::vector<size_t> by_input(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) by_input[i] = i;
+  std::sort(by_input.begin(), by_input.end(),
+            [&](size_t x, size_t y) { return runs[x].first < runs[y].first; });
+  const size_t n = runs.size();
+  if (std::is_sorted(by_input.begin(), by_input.end()))
+    return Transposes{1, 1, in.elems()};  // memory order kept
+  if (n == 2 && by_input == std::vector<size_t>{1, 0}) return Transposes{1, runs[1].second, runs[0].second};
+  if (n == 3 && by_input == std::vector<size_t>{0, 2, 1})
+    return Transposes{runs[0].second, runs[2].second, runs[1].second};
+  return std::nullopt;
+}
+
+// Permute: a batch of blocked transposes where it is one (32 x 32 tiles, so that both the rows read and the
+// columns written stay in cache), shared among the threads by tile rows; any other order takes the reference
+// loop. On the reference loop alone, ConvNeXt-T's 46 permutations took 12 ms of its 185 on openblas.
+class PermuteKernel final : public Kernel {
+ public:
+  explicit PermuteKernel(const LayerBinding& b)
+      : b_(b), t_(as_transposes(b.inputs[0].shape, b.layer->p<PermuteParams>().order)) {}
+  void run(float*) override {
+    if (!t_) return reference_run(b_);
+    const float* x = b_.inputs[0].data;
+    float* y = b_.outputs[0].data;
+    const int64_t rows = t_->rows, cols = t_->cols, plane = rows * cols;
+    if (rows == 1 || cols == 1) {
+      std::memcpy(y, x, static_cast<size_t>(b_.outputs[0].elems) * sizeof(float));
+      return;
+    }
+    constexpr int64_t kTile = 32;
+    const int64_t tile_rows = (rows + kTile - 1) / kTile;
+    parallel_for(t_->batch * tile_rows, [&](int64_t a, int64_t e) {
+      for (int64_t task = a; task < e; ++task) {
+        const int64_t img = task / tile_rows, r0 = task % tile_rows * kTile, r1 = std::min(rows, r0 + kTile);
+        const float* xi = x + img * plane;
+        float* yi = y + img * plane;
+        for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+          const int64_t c1 = std::min(cols, c0 + kTile);
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t c = c0; c < c1; ++c) yi[c * rows + r] = xi[r * cols + c];
+        }
+      }
+    });
+  }
+
+ private:
+  LayerBinding b_;
+  std::optional<Transposes> t_;
+};
+
 // Layer normalisation, rows shared among the threads.
 class LayerNormKernel final : public Kernel {
  public:
@@ -444,6 +515,7 @@ class GemmBackend final : public Backend {
       case LayerKind::Softmax:
       case LayerKind::LRN:
       case LayerKind::LayerNorm:
+      case LayerKind::Permute:
         return {};
       case LayerKind::Scale:
         return b.inputs.size() == 1 ? "" : "Scale by a second input is not implemented";
@@ -488,6 +560,8 @@ class GemmBackend final : public Backend {
         return std::make_unique<LrnKernel>(b);
       case LayerKind::LayerNorm:
         return make_layer_norm_kernel(b);
+      case LayerKind::Permute:
+        return make_permute_kernel(b);
       default:
         return std::make_unique<ActivationKernel>(b);
     }
@@ -499,6 +573,10 @@ class GemmBackend final : public Backend {
 };
 
 }  // namespace
+
+std::unique_ptr<Kernel> make_permute_kernel(const LayerBinding& b) {
+  return std::make_unique<PermuteKernel>(b);
+}
 
 std::unique_ptr<Kernel> make_layer_norm_kernel(const LayerBinding& b) {
   return std::make_unique<LayerNormKernel>(b);

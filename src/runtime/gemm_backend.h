@@ -15,7 +15,9 @@ std::unique_ptr<Backend> make_gemm_backend(std::string_view name, GemmFn gemm);
 // it with oneDNN's sgemm.
 std::unique_ptr<Kernel> make_deconv_kernel(const LayerBinding& b, GemmFn gemm);
 
-// Layer normalisation with its rows shared among the threads (every CPU backend takes it).
+// Layer normalisation with its rows shared among the threads, and Permute as blocked transposes where it is a
+// batch of them (the reference loop otherwise): every CPU backend takes both.
 std::unique_ptr<Kernel> make_layer_norm_kernel(const LayerBinding& b);
+std::unique_ptr<Kernel> make_permute_kernel(const LayerBinding& b);
 
 }  // namespace convergy::runtime

@@ -602,6 +602,7 @@ class OnednnBackend final : public Backend {
       case LayerKind::Softmax:
       case LayerKind::Concat:
       case LayerKind::LayerNorm:
+      case LayerKind::Permute:
         return {};
       case LayerKind::Pooling:
         return pool_reason(b);
@@ -633,6 +634,8 @@ class OnednnBackend final : public Backend {
         case LayerKind::LayerNorm:
           // The threaded rows the other CPU backends run (not oneDNN's layer_normalization primitive).
           return make_layer_norm_kernel(b);
+        case LayerKind::Permute:
+          return make_permute_kernel(b);
         case LayerKind::InnerProduct:
           return prepare_inner_product(b);
         case LayerKind::Pooling:

@@ -297,12 +297,23 @@ std::vector<Case> cases() {
         return one_layer_graph(K::ChannelShuffle, ChannelShuffleParams{3}, {{2, 12, 5, 7}});
       },
       false);
-  add(
-      "permute 0 2 3 1 2x3x13x7",
-      [] {
-        return one_layer_graph(K::Permute, PermuteParams{{0, 2, 3, 1}}, {{2, 3, 13, 7}});
-      },
-      false);
+  // Permutations: batches of transposes (NCHW -> NHWC and back, as in ConvNeXt; tiles of 32 with remainders),
+  // one around unit axes, one that keeps the memory order, and one that is no transpose (the reference loop).
+  add("permute 0 2 3 1 2x3x13x7", [] {
+    return one_layer_graph(K::Permute, PermuteParams{{0, 2, 3, 1}}, {{2, 3, 13, 7}});
+  });
+  add("permute 0 3 1 2 1x9x7x40", [] {
+    return one_layer_graph(K::Permute, PermuteParams{{0, 3, 1, 2}}, {{1, 9, 7, 40}});
+  });
+  add("permute 2 0 1 3 1x33x1x70", [] {
+    return one_layer_graph(K::Permute, PermuteParams{{2, 0, 1, 3}}, {{1, 33, 1, 70}});
+  });
+  add("permute 0 2 1 3 5x1x4x3 (memory order kept)", [] {
+    return one_layer_graph(K::Permute, PermuteParams{{0, 2, 1, 3}}, {{5, 1, 4, 3}});
+  });
+  add("permute 1 0 3 2 2x3x5x7 (no transpose)", [] {
+    return one_layer_graph(K::Permute, PermuteParams{{1, 0, 3, 2}}, {{2, 3, 5, 7}});
+  });
   add(
       "pad reflect t2 l1 b1 r3 1x3x13x7",
       [] {
@@ -364,7 +375,12 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
           "gelu 1x5x13x13",
           "fc axis 3 gelu 1x5x7x24 oc40",
           "layernorm last axis 1x7x7x24",
-          "layernorm two axes no affine 2x13x5x7"};
+          "layernorm two axes no affine 2x13x5x7",
+          "permute 0 2 3 1 2x3x13x7",
+          "permute 0 3 1 2 1x9x7x40",
+          "permute 2 0 1 3 1x33x1x70",
+          "permute 0 2 1 3 5x1x4x3 (memory order kept)",
+          "permute 1 0 3 2 2x3x5x7 (no transpose)"};
 #endif
       const bool must_take =
           backend == "cudnn" ? (c.must_take && !cudnn_fallbacks.count(c.name)) || cudnn_takes.count(c.name)
