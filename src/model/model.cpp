@@ -1026,7 +1026,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
     for (const auto& [kind, gl] : unseen_kinds)
       out.extrapolation.push_back(fmt::format(
           "{} {} layer{}: a layer kind the training data never had, costed at the rates learned from the "
-          "other {} layers",
+          "training layers of class {}",
           gl.second, kind, gl.second == 1 ? "" : "s", group_name(static_cast<Group>(gl.first))));
     for (const auto& [key, w] : worst) {
       const FeatureRange& r = dom->layer_range[key.first][key.second];
@@ -1042,7 +1042,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
       }
       if (key.second == exp_feature && w.above && r.max <= 0) {
         out.extrapolation.push_back(fmt::format(
-            "{} {} layer{} with an exponential activation (Sigmoid, Swish or TanH; {:.6g} elements "
+            "{} {} layer{} with an exponential activation (Sigmoid, Swish, TanH or GELU; {:.6g} elements "
             "in the largest) where the training {} layers had none: no rate of the model prices it, "
             "and on a CPU it costs tens of times a ReLU",
             w.layers, group, w.layers == 1 ? "" : "s", w.value, group));

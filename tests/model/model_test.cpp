@@ -742,7 +742,7 @@ TEST(Model, AnExponentialActivationTheTrainingLackedIsOutsideTheDomain) {
   ASSERT_EQ(p.extrapolation.size(), 1u);
   EXPECT_THAT(p.extrapolation[0],
               ::testing::StartsWith("1 conv layer with an exponential activation (Sigmoid, "
-                                    "Swish or TanH; "));
+                                    "Swish, TanH or GELU; "));
   EXPECT_THAT(p.extrapolation[0], ::testing::HasSubstr("where the training conv layers had none"));
   EXPECT_EQ(p.predicted, before) << "the exp_elems rate is 0 where the training data had none";
   ASSERT_GT(p.outside_predicted, 0.0);
@@ -846,7 +846,7 @@ TEST(Model, ALayerKindTheTrainingNeverHadIsOutsideTheDomain) {
   EXPECT_EQ(
       p.extrapolation[0],
       "1 Deconvolution layer: a layer kind the training data never had, costed at the rates learned from "
-      "the other conv layers");
+      "the training layers of class conv");
   ASSERT_TRUE(p.layers[k].predicted.has_value());
   EXPECT_NEAR(p.outside_predicted, *p.layers[k].predicted, 1e-12);
   EXPECT_DOUBLE_EQ(p.outside_decades, 1.0);
