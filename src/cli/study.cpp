@@ -88,7 +88,18 @@ const Command kStudy{{"study", "Run the SyNERGY analysis end to end and write th
                                        "comma-separated (none: skip)")
                             ->delimiter(',')
                             ->capture_default_str();
-                        return [o, scales, counts] {
+                        auto archs = std::make_shared<std::vector<std::string>>();
+                        sub.add_option("--architectures", *archs,
+                                       "Transfer to other architectures: these networks (ONNX or prototxt "
+                                       "files, comma-separated) in a campaign of their own, predicted by the "
+                                       "models fitted on the study's networks (default: "
+                                       "data/architectures/*.onnx, with --quick RegNetX-400MF; none: skip)")
+                            ->delimiter(',');
+                        return [o, scales, counts, archs] {
+                          if (!archs->empty())
+                            o->architectures = *archs == std::vector<std::string>{"none"}
+                                                   ? std::vector<std::string>{}
+                                                   : *archs;
                           o->class_counts = parse_list<int64_t>(
                               *counts, "--class-counts", "class count", "whole numbers from 1 to 1000000",
                               [](int64_t v) { return v >= 1 && v <= 1000000; });

@@ -250,9 +250,8 @@ void add_transfer(report::StudyResults& r, const std::string& comb, const std::s
   }
 }
 
-// The real Jetson Nano networks (data/jetson-nano-real): in the working folder's data/, else above the executable.
-std::string find_real_nano() {
-  const fs::path rel = "data/jetson-nano-real/networks.csv";
+// A path of the repository's data/ folder: in the working folder, else above the executable; "" if neither.
+std::string find_repo_data(const fs::path& rel) {
   if (fs::exists(rel)) return rel.string();
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
@@ -260,6 +259,9 @@ std::string find_real_nano() {
     if (fs::exists(p / rel)) return (p / rel).lexically_normal().string();
   return {};
 }
+
+// The real Jetson Nano networks (data/jetson-nano-real).
+std::string find_real_nano() { return find_repo_data("data/jetson-nano-real/networks.csv"); }
 
 struct Timer {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
@@ -396,6 +398,17 @@ std::vector<std::string> classed_networks(const std::vector<std::string>& nets,
   }
   return out;
 }
+
+namespace {
+
+// "convnext_tiny, regnet_x_400mf": the file names of the architectures, without folder and extension.
+std::string architecture_names(const std::vector<std::string>& paths) {
+  std::vector<std::string> names;
+  for (const auto& p : paths) names.push_back(fs::path(p).stem().string());
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+}  // namespace
 
 namespace {
 
@@ -541,7 +554,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       for (const auto& sr : e.splits)
         if (sr.networks && sr.networks->n > 0)
           r.transfer.push_back(transfer_row(comb, "native -> " + variants[v].what, variants[v].trained,
-                                            fmt::format("{} networks {}", sr.networks->n, variants[v].tests),
+                                            fmt::format("{} network{} {}", sr.networks->n,
+                                                        sr.networks->n == 1 ? "" : "s", variants[v].tests),
                                             fs_name, static_cast<int>(nets.size()), *sr.networks,
                                             eo.fit.coverage, "lono", lono_accuracy));
       transfer_s += tt.s();
@@ -663,6 +677,25 @@ std::string find_shared_data(const std::string& explicit_dir) {
   return {};
 }
 
+std::vector<std::string> default_architectures(bool quick) {
+#ifndef CONVERGY_HAVE_ONNX
+  (void)quick;
+  return {};  // ONNX files, and this build reads none
+#else
+  const std::string dir = find_repo_data("data/architectures");
+  if (dir.empty()) return {};
+  if (quick) {
+    const fs::path one = fs::path(dir) / "regnet_x_400mf.onnx";
+    return fs::exists(one) ? std::vector<std::string>{one.string()} : std::vector<std::string>{};
+  }
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".onnx") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+#endif
+}
+
 std::vector<std::string> study_networks(bool quick) {
   if (quick)
     return {"squeezenet1_1", "mobilenet_v2", "resnet18",     "shufflenet_v2_1_0", "allcnn_c", "mobilenet_v1",
@@ -682,8 +715,19 @@ report::StudyResults run_study(const StudyOptions& o) {
     if (std::find(available.begin(), available.end(), b) == available.end())
       throw_bad_input("--backends {}: not in this build or, for cudnn, no GPU here (available: {})", b,
                       fmt::join(available, ", "));
-  const std::vector<std::string> nets = o.networks.empty() ? study_networks(o.quick) : o.networks;
+  // A network file by its absolute path: the store keeps the name as given, and the study reads its rows back
+  // as a table whose relative file names resolve against the database's folder, not the working one.
+  auto absolute_if_file = [](std::vector<std::string> names) {
+    for (auto& n : names)
+      if (std::error_code ec; fs::is_regular_file(n, ec)) n = fs::absolute(n).lexically_normal().string();
+    return names;
+  };
+  const std::vector<std::string> nets =
+      absolute_if_file(o.networks.empty() ? study_networks(o.quick) : o.networks);
   for (const auto& n : nets) (void)load_network(n);  // a typo fails before anything is measured
+  const std::vector<std::string> architectures =
+      absolute_if_file(o.architectures ? *o.architectures : default_architectures(o.quick));
+  for (const auto& n : architectures) (void)load_network(n);
 
   report::StudyResults r;
   r.info.convergy_version = CONVERGY_VERSION;
@@ -712,7 +756,10 @@ report::StudyResults run_study(const StudyOptions& o) {
        scaled_networks(nets, o.input_scales, o.input_scales_max_macs, &size_notes)},
       {"other class counts", "every network with its own classes",
        fmt::format("with {} classes", and_list(o.class_counts, "{}")),
-       classed_networks(nets, o.class_counts, o.class_counts_max_macs, &class_notes)}};
+       classed_networks(nets, o.class_counts, o.class_counts_max_macs, &class_notes)},
+      {"other architectures", "the study's networks",
+       fmt::format("of layer kinds or groupings they lack ({})", architecture_names(architectures)),
+       architectures}};
   for (const auto& note : size_notes) fmt::print("other input sizes: {}\n", note);
   for (const auto& note : class_notes) fmt::print("other class counts: {}\n", note);
   for (const auto& b : o.backends) local_combination(r, o, b, nets, variants, resolver);

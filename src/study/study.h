@@ -5,6 +5,7 @@
 #include "report/study_results.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,17 @@ struct StudyOptions {
   // network fine-tuned for 10 classes, or trained on ImageNet-21k's 21,841. Empty: not measured.
   std::vector<int64_t> class_counts = {10, 21841};
   double class_counts_max_macs = 4e9;  // ... of the networks of at most this many MACs with each count
+  // Transfer to other architectures: networks of layer kinds and structures the zoo lacks (ConvNeXt's
+  // LayerNorm and GELU, RegNet's and ResNeXt's many groups), measured in a campaign of their own and
+  // predicted by models fitted on the study's networks. Unset: the ONNX files of data/architectures (with
+  // --quick, only RegNetX-400MF); empty: not measured.
+  std::optional<std::vector<std::string>> architectures;
 };
+
+// The default networks of the transfer to other architectures: data/architectures/*.onnx (found in the
+// working folder or above the executable), sorted; with `quick` only regnet_x_400mf.onnx. Empty when the
+// folder is not found or the build has no ONNX importer.
+std::vector<std::string> default_architectures(bool quick);
 
 // The networks of the input-size transfer: every third of `nets` from the first, at each scale of its first
 // input's height and width, as NAME@1x3xHxW. A network of more than `max_macs` MACs at its own size, or one

@@ -108,9 +108,8 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
   // The second network (allcnn_c, 10 classes) again with 21841, predicted from every network with its own.
   EXPECT_NE(
       read_file(dir / "first" / "tables" / "transfer.csv")
-          .find(
-              "native -> other class counts,every network with its own classes,1 networks with 10 and 21841 "
-              "classes"),
+          .find("native -> other class counts,every network with its own classes,1 network with 10 and 21841 "
+                "classes"),
       std::string::npos)
       << read_file(dir / "first" / "tables" / "transfer.csv");
   // The operator probe was measured beside the networks (in the native campaign only) and trained the models,
@@ -118,10 +117,23 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
   EXPECT_EQ(campaigns_with(dir / "study.db", "probe"), 1);
   EXPECT_EQ(read_file(dir / "first" / "tables" / "predictions.csv").find(",probe,"), std::string::npos);
   EXPECT_NE(first["info"]["notes"].dump().find("operator probe"), std::string::npos) << first["info"].dump();
-  // --no-probe: not measured, not noted.
-  ASSERT_EQ(run_study(dir, "no_probe", "no_probe.db", "--no-probe --input-scales none --class-counts none"),
-            0)
+  // The quick study's one architecture the zoo lacks, predicted by the models of the three networks.
+  EXPECT_NE(
+      read_file(dir / "first" / "tables" / "transfer.csv")
+          .find("native -> other architectures,the study's networks,1 network of layer kinds or groupings "
+                "they lack (regnet_x_400mf)"),
+      std::string::npos);
+  // --no-probe: not measured, not noted. An architecture named by a path relative to the working folder,
+  // which is not the database's: read back by its absolute path.
+  const std::string relative =
+      fs::relative(fs::path(CONVERGY_SOURCE_DIR) / "data" / "architectures" / "regnet_y_400mf.onnx").string();
+  ASSERT_EQ(
+      run_study(dir, "no_probe", "no_probe.db",
+                "--no-probe --input-scales none --class-counts none --architectures '" + relative + "'"),
+      0)
       << read_file(dir / "no_probe.log");
+  EXPECT_NE(read_file(dir / "no_probe" / "tables" / "transfer.csv").find("(regnet_y_400mf)"),
+            std::string::npos);
   EXPECT_EQ(campaigns_with(dir / "no_probe.db", "probe"), 0);
   EXPECT_EQ(read_file(dir / "no_probe" / "results.json").find("operator probe"), std::string::npos);
   size_t second_tables = 0;

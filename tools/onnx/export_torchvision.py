@@ -45,6 +45,10 @@ MODELS = {
     "convnext_tiny": (lambda: tvm.convnext_tiny(), 224),
     "convnext_tiny_opset17": (lambda: tvm.convnext_tiny(), 224),
     "regnet_y_400mf": (lambda: tvm.regnet_y_400mf(), 224),
+    # Grouped convolutions (8 channels per group; 32 groups of 4 to 32 channels): with ConvNeXt-T and
+    # RegNetY-400MF, the study's transfer to architectures the zoo lacks (data/architectures).
+    "regnet_x_400mf": (lambda: tvm.regnet_x_400mf(), 224),
+    "resnext50_32x4d": (lambda: tvm.resnext50_32x4d(), 224),
 }
 OPSETS = {"convnext_tiny_opset17": 17}  # 13 for the others
 
