@@ -490,8 +490,8 @@ class Page {
         "<th>held out</th><th>feature set</th><th>networks fitted</th><th>networks held "
         "out</th><th>accuracy</th>"
         "<th>MAPE</th><th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>intervals "
-        "unbounded</th><th>median interval width (upper / lower)</th><th>ordinary evaluation</th><th>its "
-        "accuracy</th></tr></thead>\n<tbody>\n";
+        "unbounded</th><th>median interval width (upper / lower)</th><th>machine drift (the probe)</th>"
+        "<th>ordinary evaluation</th><th>its accuracy</th></tr></thead>\n<tbody>\n";
     for (size_t k : rows) {
       const Combination* c = r_.find_combination(text_at(transfer_, k, "combination"));
       out_ += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
@@ -504,7 +504,7 @@ class Page {
               number_td(transfer_, k, "mape") + number_td(transfer_, k, "within_10pct") +
               number_td(transfer_, k, "interval_coverage") + number_td(transfer_, k, "interval_level") +
               number_td(transfer_, k, "interval_unbounded") +
-              number_td(transfer_, k, "interval_median_width") +
+              number_td(transfer_, k, "interval_median_width") + number_td(transfer_, k, "anchor_drift") +
               fmt::format("<td>{}</td>",
                           escape(evaluation_label(text_at(transfer_, k, "reference_evaluation")))) +
               number_td(transfer_, k, "reference_accuracy") + "</tr>\n";

@@ -224,6 +224,7 @@ json to_json(const StudyResults& r) {
                         {"interval_level", optional_number(t.interval_level)},
                         {"interval_unbounded", optional_int(t.interval_unbounded)},
                         {"interval_median_width", optional_number(t.interval_median_width)},
+                        {"anchor_drift", optional_number(t.anchor_drift)},
                         {"reference_evaluation", t.reference_evaluation},
                         {"reference_accuracy", optional_number(t.reference_accuracy)}});
   return j;
@@ -350,6 +351,8 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
       t.interval_level = rd.optional_number(jx[k], p, "interval_level");
       t.interval_unbounded = rd.optional_integer(jx[k], p, "interval_unbounded");
       t.interval_median_width = rd.optional_number(jx[k], p, "interval_median_width");
+      if (jx[k].contains("anchor_drift"))  // absent before 2026-12-07
+        t.anchor_drift = rd.optional_number(jx[k], p, "anchor_drift");
       t.reference_evaluation = rd.string(jx[k], p, "reference_evaluation");
       t.reference_accuracy = rd.optional_number(jx[k], p, "reference_accuracy");
       r.transfer.push_back(std::move(t));
@@ -465,6 +468,9 @@ void validate(const StudyResults& r, const std::string& where) {
         !(std::isfinite(*t.interval_median_width) && *t.interval_median_width >= 1.0))
       throw_bad_input("{}: transfer[{}]: interval_median_width {}, expected a finite ratio >= 1", where, k,
                       *t.interval_median_width);
+    if (t.anchor_drift && !(std::isfinite(*t.anchor_drift) && *t.anchor_drift > -1.0))
+      throw_bad_input("{}: transfer[{}]: anchor_drift {}, expected a finite ratio minus 1 (above -1)", where,
+                      k, *t.anchor_drift);
     if (t.reference_accuracy && !(std::isfinite(*t.reference_accuracy) && *t.reference_accuracy <= 1.0 + 1e-12))
       throw_bad_input("{}: transfer[{}]: reference_accuracy {}, expected a finite fraction <= 1", where, k,
                       *t.reference_accuracy);

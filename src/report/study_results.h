@@ -132,6 +132,11 @@ struct TransferResult {
   // the median upper / lower bound over the finite ones: how sharp the covering intervals are.
   std::optional<int> interval_unbounded;
   std::optional<double> interval_median_width;
+  // The machine's drift between the training measurements and the held-out ones, where those were measured in
+  // a campaign of their own: the operator probe's total there over its total in the training campaign, minus
+  // 1 (+0.05: the machine ran the same network 5% slower). Missing where one campaign held both, or no probe
+  // was measured in both.
+  std::optional<double> anchor_drift;
 };
 
 struct StudyResults {

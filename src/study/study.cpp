@@ -309,6 +309,15 @@ model::CsvTable campaign_layers(const std::string& db, int64_t campaign_id, cons
   return model::CsvTable::parse(text, where);
 }
 
+// The operator probe's total in a campaign's table (the sum of its layers' target), or nullopt without it.
+std::optional<double> probe_total(const model::CsvTable& t, const std::string& target) {
+  const int c_net = t.require_column("network"), c_value = t.require_column(target);
+  std::optional<double> total;
+  for (size_t row = 0; row < t.rows(); ++row)
+    if (t.text(row, c_net) == kProbeName) total = total.value_or(0.0) + t.number(row, c_value);
+  return total;
+}
+
 // "a, b and c": the values in `format`, for the transfer rows ("0.71 and 1.29" for {5/7, 9/7} and "{:.2f}").
 template <typename T>
 std::string and_list(const std::vector<T>& values, fmt::format_string<const T&> format) {
@@ -467,11 +476,17 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
 
   // Transfer across input sizes and class counts: some networks again in another form, in a campaign of their
   // own, as the test file of one more data set whose training rows are every network as defined.
+  // Each also measures the operator probe, the anchor that says how much the machine drifted between the two
+  // campaigns (minutes apart, in which a VM's neighbours come and go): its rows give the transfer row's
+  // anchor_drift and are then dropped, so they neither train nor count.
   std::vector<std::optional<model::Dataset>> variant_data(variants.size());
+  std::vector<std::optional<double>> variant_drift(variants.size());
+  const std::optional<double> native_probe = probe_total(native, target);
   for (size_t v = 0; v < variants.size(); ++v) {
     if (variants[v].nets.empty()) continue;
     CampaignOptions so = co;
     so.nets = variants[v].nets;
+    if (o.probe) so.nets.emplace_back(kProbeName);
     so.progress_prefix = "[" + backend + ", " + variants[v].what + "] ";
     CampaignResult sr = run_campaign(so);
     if (sr.stop_signal)
@@ -481,10 +496,12 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
           backend, variants[v].what, o.db);
     r.info.measured_rows = r.info.measured_rows.value_or(0) + sr.written;
     r.info.reused_rows = r.info.reused_rows.value_or(0) + sr.already;
+    const model::CsvTable tested = campaign_layers(o.db, sr.campaign_id, target, {});
+    if (const auto anchor = probe_total(tested, target); anchor && native_probe && *native_probe > 0)
+      variant_drift[v] = *anchor / *native_probe - 1.0;
     variant_data[v] = model::load_dataset(native, target, resolver.function());
-    model::merge_test_data(
-        *variant_data[v],
-        model::load_dataset(campaign_layers(o.db, sr.campaign_id, target, {}), target, resolver.function()));
+    model::merge_test_data(*variant_data[v], model::load_dataset(tested.where("network", kProbeName, false),
+                                                                 target, resolver.function()));
   }
 
   const std::string comb = "local-" + backend;
@@ -552,12 +569,14 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       eo.per_split = true;
       model::Evaluation e = model::evaluate(vd, model::build_design(vd, vset), eo);
       for (const auto& sr : e.splits)
-        if (sr.networks && sr.networks->n > 0)
+        if (sr.networks && sr.networks->n > 0) {
           r.transfer.push_back(transfer_row(comb, "native -> " + variants[v].what, variants[v].trained,
                                             fmt::format("{} network{} {}", sr.networks->n,
                                                         sr.networks->n == 1 ? "" : "s", variants[v].tests),
                                             fs_name, static_cast<int>(nets.size()), *sr.networks,
                                             eo.fit.coverage, "lono", lono_accuracy));
+          r.transfer.back().anchor_drift = variant_drift[v];
+        }
       transfer_s += tt.s();
     }
   }

@@ -142,6 +142,19 @@ TEST(StudyResultsJson, TransferRowsRoundTripAndMayBeAbsent) {
   EXPECT_TRUE(study_results_from_json(j, "old.json").transfer.empty());
 }
 
+TEST(StudyResultsJson, AnchorDriftRoundTripsAndMayBeAbsent) {
+  StudyResults a = testing::synthetic_study();
+  a.transfer[1].anchor_drift = -0.031;
+  nlohmann::json j = to_json(a);
+  EXPECT_TRUE(j["transfer"][0]["anchor_drift"].is_null());
+  EXPECT_EQ(study_results_from_json(j, "mem").transfer[1].anchor_drift, -0.031);
+  j["transfer"][1].erase("anchor_drift");  // files from before the anchor
+  EXPECT_EQ(study_results_from_json(j, "old.json").transfer[1].anchor_drift, std::nullopt);
+  a.transfer[1].anchor_drift = -1.0;  // the probe took no time at all
+  EXPECT_EQ(bad_input_message([&] { validate(a, "study"); }),
+            "study: transfer[1]: anchor_drift -1, expected a finite ratio minus 1 (above -1)");
+}
+
 TEST(StudyResultsValidate, RejectsABadTransferRow) {
   StudyResults r = testing::synthetic_study();
   r.transfer[0].combination = "nowhere";

@@ -112,9 +112,25 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
                 "classes"),
       std::string::npos)
       << read_file(dir / "first" / "tables" / "transfer.csv");
-  // The operator probe was measured beside the networks (in the native campaign only) and trained the models,
-  // but no table lists it as a held-out network, and the page says it was there.
-  EXPECT_EQ(campaigns_with(dir / "study.db", "probe"), 1);
+  // The operator probe was measured beside the networks and trained the models, but no table lists it as a
+  // held-out network, and the page says it was there. It was measured again in each of the three other
+  // campaigns (input sizes, class counts, architectures) as the anchor of the machine's drift, which every
+  // row of those transfers gives.
+  EXPECT_EQ(campaigns_with(dir / "study.db", "probe"), 4);
+  {
+    const auto results = nlohmann::json::parse(read_file(dir / "first" / "results.json"));
+    size_t anchored = 0;
+    for (const auto& t : results["transfer"]) {
+      const bool other_campaign = t["transfer"].get<std::string>().starts_with("native -> ");
+      EXPECT_EQ(t.contains("anchor_drift") && !t["anchor_drift"].is_null(), other_campaign) << t.dump();
+      if (other_campaign && t["anchor_drift"].is_number()) {
+        EXPECT_GT(t["anchor_drift"].get<double>(), -0.5) << t.dump();  // the same network, minutes apart
+        EXPECT_LT(t["anchor_drift"].get<double>(), 1.0) << t.dump();
+        ++anchored;
+      }
+    }
+    EXPECT_GE(anchored, 3u);
+  }
   EXPECT_EQ(read_file(dir / "first" / "tables" / "predictions.csv").find(",probe,"), std::string::npos);
   EXPECT_NE(first["info"]["notes"].dump().find("operator probe"), std::string::npos) << first["info"].dump();
   // The quick study's one architecture the zoo lacks, predicted by the models of the three networks.
@@ -135,6 +151,7 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
   EXPECT_NE(read_file(dir / "no_probe" / "tables" / "transfer.csv").find("(regnet_y_400mf)"),
             std::string::npos);
   EXPECT_EQ(campaigns_with(dir / "no_probe.db", "probe"), 0);
+  EXPECT_EQ(read_file(dir / "no_probe" / "results.json").find("\"anchor_drift\":0"), std::string::npos);
   EXPECT_EQ(read_file(dir / "no_probe" / "results.json").find("operator probe"), std::string::npos);
   size_t second_tables = 0;
   for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir / "second" / "tables"))
