@@ -558,14 +558,22 @@ const std::vector<std::string>& TrainingDomain::layer_features() {
 
 namespace {
 
-// The value of TrainingDomain::layer_features()[f] for `l`; nullopt where it does not apply (dense_groups of
-// a layer that is not a convolution, or of a depthwise one): no range holds it and no check reads it.
-std::optional<double> domain_value(const LayerFeatures& l, size_t f) {
+// TrainingDomain::layer_features() as indices of LayerFeatures::get(); nullopt for dense_groups, which is not
+// a layer feature.
+const std::vector<std::optional<size_t>>& domain_feature_index() {
   static const std::vector<std::optional<size_t>> index = [] {
     std::vector<std::optional<size_t>> idx;
     for (const auto& n : TrainingDomain::layer_features()) idx.push_back(feature_index(n));
     return idx;
   }();
+  return index;
+}
+
+// The value of TrainingDomain::layer_features()[f] for `l` (`index`: domain_feature_index()); nullopt where
+// it does not apply (dense_groups of a layer that is not a convolution, or of a depthwise one): no range
+// holds it and no check reads it.
+inline std::optional<double> domain_value(const LayerFeatures& l, size_t f,
+                                          const std::vector<std::optional<size_t>>& index) {
   if (index[f]) return l.get(*index[f]);
   if (l.cls != LayerClass::Conv || l.depthwise || l.groups < 1) return std::nullopt;
   return static_cast<double>(l.groups);
@@ -622,7 +630,8 @@ TrainingDomain training_domain(const Dataset& data, const std::vector<size_t>& r
         d.kinds.emplace(layer_kind_name(l->kind));
       }
       for (size_t f = 0; f < names.size(); ++f)
-        if (const auto v = domain_value(*l, f)) widen(d.layer_range[gi][f], *v, false);
+        if (const auto v = domain_value(*l, f, domain_feature_index()))
+          widen(d.layer_range[gi][f], *v, false);
     }
   // A feature no training layer of the group had a value for (dense_groups where every convolution was
   // depthwise): any value is inside, as in a model file without the feature.
@@ -919,6 +928,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
   // prediction those layers carry.
   const TrainingDomain* dom = model.domain ? &*model.domain : nullptr;
   const auto& names = TrainingDomain::layer_features();
+  const auto& feature_index_of = domain_feature_index();
   struct Worst {
     double value = 0, decades = 0;
     bool above = false;
@@ -977,11 +987,13 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
             k = {gi, k.second + 1};
             outside = true;
           }
-          for (size_t f = 0; f < names.size() && f < dom->layer_range[gi].size(); ++f) {
-            const std::optional<double> value = domain_value(l, f);
-            if (!value) continue;
+          const std::vector<FeatureRange>& range = dom->layer_range[gi];
+          for (size_t f = 0; f < names.size() && f < range.size(); ++f) {
+            const std::optional<double> value = domain_value(l, f, feature_index_of);
+            if (!value || (*value >= range[f].min && *value <= range[f].max))
+              continue;  // inside: most layers
             const double x = *value;
-            const double d = decades_outside(x, dom->layer_range[gi][f]);
+            const double d = decades_outside(x, range[f]);
             if (d <= 0) continue;
             // Depthwise layers where the training data had none are said, not widened for: on the Jetson
             // Nano, widening for them took the held-out dws family's interval coverage from 96.7% to 99.0%
