@@ -125,9 +125,62 @@ def opset14_forms():
     save("opset14_forms", nodes, [io("x", [1, 3, 5, 5])], [io("y", [1, 75])], inits, 14)
 
 
+def scalar(name, value):
+    return helper.make_node("Constant", [], [name], value=helper.make_tensor(name + "_v", TensorProto.FLOAT, [], [value]))
+
+
+# A ConvNeXt block as torch writes it at opset 13: channels-last, LayerNorm as ReduceMean ... Sqrt -> Div ->
+# Mul -> Add (its Constant nodes after the first ReduceMean), Linear as MatMul + Add, GELU as Div -> Erf -> Add
+# -> Mul -> Mul, layer scale as a Mul by a C x 1 x 1 constant, and the residual Add.
+def convnext_block():
+    c, e = 8, 32
+    nodes = [
+        helper.make_node("Conv", ["x", "dw", "dwb"], ["d"], group=c, kernel_shape=[7, 7], pads=[3, 3, 3, 3]),
+        helper.make_node("Transpose", ["d"], ["t"], perm=[0, 2, 3, 1]),
+        helper.make_node("ReduceMean", ["t"], ["mean"], axes=[-1]),
+        helper.make_node("Sub", ["t", "mean"], ["dev"]),
+        scalar("two", 2.0),
+        helper.make_node("Pow", ["dev", "two"], ["sq"]),
+        helper.make_node("ReduceMean", ["sq"], ["var"], axes=[-1]),
+        scalar("eps", 1e-6),
+        helper.make_node("Add", ["var", "eps"], ["vareps"]),
+        helper.make_node("Sqrt", ["vareps"], ["std"]),
+        helper.make_node("Div", ["dev", "std"], ["normed"]),
+        helper.make_node("Mul", ["normed", "gamma"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "beta"], ["ln"]),
+        helper.make_node("MatMul", ["ln", "w1"], ["h"]),
+        helper.make_node("Add", ["b1", "h"], ["hb"]),
+        scalar("sqrt2", 1.4142135),
+        helper.make_node("Div", ["hb", "sqrt2"], ["z"]),
+        helper.make_node("Erf", ["z"], ["erf"]),
+        scalar("one", 1.0),
+        helper.make_node("Add", ["erf", "one"], ["phi2"]),
+        helper.make_node("Mul", ["hb", "phi2"], ["g2"]),
+        scalar("half", 0.5),
+        helper.make_node("Mul", ["g2", "half"], ["g"]),
+        helper.make_node("MatMul", ["g", "w2"], ["o"]),
+        helper.make_node("Add", ["b2", "o"], ["ob"]),
+        helper.make_node("Transpose", ["ob"], ["back"], perm=[0, 3, 1, 2]),
+        helper.make_node("Mul", ["ls", "back"], ["lsb"]),
+        helper.make_node("Add", ["lsb", "x"], ["y"]),
+    ]
+    inits = [weight("dw", c, 1, 7, 7), weight("dwb", c), weight("gamma", c), weight("beta", c), weight("w1", c, e),
+             weight("b1", e), weight("w2", e, c), weight("b2", c), weight("ls", c, 1, 1)]
+    save("convnext_block_opset13", nodes, [io("x", [1, c, 6, 6])], [io("y", [1, c, 6, 6])], inits, 13)
+
+
+# Opset 17's LayerNormalization over the last two axes, without B.
+def layer_normalization_opset17():
+    nodes = [helper.make_node("LayerNormalization", ["x", "s"], ["y"], axis=-2, epsilon=1e-5)]
+    save("layer_normalization_opset17", nodes, [io("x", [2, 3, 4, 5])], [io("y", [2, 3, 4, 5])], [weight("s", 4, 5)],
+         17)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     conv_bn_gemm()
     dynamic_reshape()
     eltwise_opset9()
     opset14_forms()
+    convnext_block()
+    layer_normalization_opset17()
