@@ -122,8 +122,8 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
       return c.mul(out, l.p<PowerParams>().power == 1.0f ? 2 : 3, "op count");
     case LayerKind::Normalize:
       return c.mul(out, 4, "op count");  // square and accumulate, then divide and scale
-    case LayerKind::LayerNorm:  // accumulate (mean), square and accumulate (variance), normalise, scale and
-                                // shift
+    case LayerKind::LayerNorm:
+      // Accumulate (mean), square and accumulate (variance), normalise, then scale and shift where learned.
       return c.mul(out, l.p<LayerNormParams>().affine ? 4 : 3, "op count");
     case LayerKind::PriorBox:
       return out;  // each coordinate and variance is computed once, independent of the data

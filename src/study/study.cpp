@@ -417,12 +417,9 @@ std::string architecture_names(const std::vector<std::string>& paths) {
   return fmt::format("{}", fmt::join(names, ", "));
 }
 
-}  // namespace
-
-namespace {
-
-// Networks measured again in a form the models were not fitted on (other input sizes, other class counts), in
-// a campaign of their own per backend, and predicted by models fitted on every network as defined.
+// Networks the models were not fitted on (the study's networks at other input sizes or with other class
+// counts, and architectures the zoo lacks), in a campaign of their own per backend, predicted by models
+// fitted on every network as defined.
 struct Variants {
   std::string what;     // "other input sizes": the campaign's progress prefix and the transfer's label
   std::string trained;  // how the transfer row describes the training networks
@@ -474,8 +471,8 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   const model::CsvTable native = campaign_layers(o.db, cr.campaign_id, target, split);
   model::Dataset data = model::load_dataset(native, target, resolver.function());
 
-  // Transfer across input sizes and class counts: some networks again in another form, in a campaign of their
-  // own, as the test file of one more data set whose training rows are every network as defined.
+  // Transfer across input sizes, class counts and architectures: networks in a campaign of their own, as the
+  // test file of one more data set whose training rows are every network as defined.
   // Each also measures the operator probe, the anchor that says how much the machine drifted between the two
   // campaigns (minutes apart, in which a VM's neighbours come and go): its rows give the transfer row's
   // anchor_drift and are then dropped, so they neither train nor count.
