@@ -92,7 +92,7 @@ std::string all_features(const std::vector<std::string>& extra) {
 }  // namespace
 
 const std::vector<std::string>& derived_feature_names() {
-  static const std::vector<std::string> names = {"layers", "exec_macs", "loop_ops"};
+  static const std::vector<std::string> names = {"layers", "exec_macs", "loop_ops", "unfold_bytes"};
   return names;
 }
 
@@ -110,12 +110,23 @@ double derived_feature_at(size_t index, const LayerFeatures& layer) {
                             layer.stride_h == 1 && layer.stride_w == 1 && layer.groups == 1;
       return static_cast<double>(layer.macs) / (winograd ? 2.25 : 1.0);
     }
-    default: {  // loop_ops
+    case 2: {  // loop_ops
       // Element operations run by plain loops rather than a GEMM: every layer's `ops` (pooling windows,
       // activations, element-wise, bias adds) plus the MACs of a depthwise convolution, which no backend runs
       // as a GEMM (a direct loop on the CPU backends, a dedicated memory-bound kernel in cuDNN).
       const bool depthwise = layer.cls == LayerClass::Conv && layer.depthwise;
       return static_cast<double>(layer.ops) + (depthwise ? static_cast<double>(layer.macs) : 0.0);
+    }
+    default: {  // unfold_bytes
+      // The bytes of a convolution's unfolded input: the GEMM operand that is neither the weights nor the
+      // output, in_c x kh x kw rows of out_h x out_w columns per image (Caffe's im2col matrix, the tiles an
+      // implicit-GEMM kernel loads). Each of its elements takes part in out_c / groups MACs, so per MAC it
+      // costs most where a group has few output channels (RegNet, ResNeXt); 0 for a depthwise convolution (a
+      // direct loop) and every other layer class.
+      if (layer.kind != LayerKind::Convolution || layer.depthwise) return 0.0;
+      return 4.0 * static_cast<double>(layer.batch) * static_cast<double>(layer.in_c) *
+             static_cast<double>(layer.kernel_h * layer.kernel_w) *
+             static_cast<double>(layer.out_h * layer.out_w);
     }
   }
 }
@@ -345,10 +356,13 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     // A network family without depthwise layers leaves those two rates at 0 (the fit names them), and
     // depthwise layers are then costed by the shared terms (their MACs, `in_bytes`, `loop_ops`).
     // `exp_elems` prices the exponential of a Sigmoid, Swish or TanH (about ten ReLUs each on a CPU), which
-    // the operator probe (zoo/probe.h) teaches where the networks have none.
+    // the operator probe (zoo/probe.h) teaches where the networks have none. `unfold_bytes` prices the
+    // unfolded input a convolution's GEMM reads (im2col), whose elements take part in out_c / groups MACs
+    // each: convolutions of few output channels per group (RegNet, ResNeXt) cost more per MAC than the wide
+    // ones a plain network has (docs/models.md, "Unfolded input").
     spec =
         "net=1,layers,exec_macs,macs,in_bytes,out_bytes*[depthwise=0],out_bytes*[depthwise=1],"
-        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops,exp_elems;method=nnls";
+        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops,exp_elems,unfold_bytes;method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

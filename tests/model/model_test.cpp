@@ -385,11 +385,32 @@ TEST(Terms, DerivedFeatures) {
   EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), dw), static_cast<double>(dw.ops + dw.macs));
   const LayerFeatures p = pool("p", 8, 16);
   EXPECT_DOUBLE_EQ(term_value(parse_term("loop_ops", "t"), p), static_cast<double>(p.ops));
+  // unfold_bytes: the im2col matrix of a GEMM convolution, in_c x kh x kw rows of out_h x out_w columns, the
+  // same for any grouping of the same channels (each element then takes part in fewer MACs); 0 for a
+  // depthwise convolution (a direct loop), a transposed one and every other layer class.
+  const Term unfold = parse_term("unfold_bytes", "t");
+  const LayerFeatures d3 = conv("d3", 16, 32, 8, 3), g3 = conv("g3", 16, 32, 8, 3, 4);
+  EXPECT_DOUBLE_EQ(term_value(unfold, d3), 4.0 * 16 * 9 * 64);
+  EXPECT_DOUBLE_EQ(term_value(unfold, d3),
+                   4.0 * static_cast<double>(d3.macs) / 32);  // MACs / (out_c / groups)
+  EXPECT_DOUBLE_EQ(term_value(unfold, g3), term_value(unfold, d3));
+  EXPECT_DOUBLE_EQ(term_value(unfold, g3), 4.0 * static_cast<double>(g3.macs) / 8);
+  EXPECT_DOUBLE_EQ(term_value(unfold, c1), static_cast<double>(c1.in_bytes));  // 1x1: the input itself
+  EXPECT_DOUBLE_EQ(term_value(unfold, dw), 0.0);
+  EXPECT_DOUBLE_EQ(term_value(unfold, p), 0.0);
+  EXPECT_DOUBLE_EQ(term_value(unfold, fc("f", 64, 10)), 0.0);
+  LayerFeatures deconv = d3;
+  deconv.kind = LayerKind::Deconvolution;
+  EXPECT_DOUBLE_EQ(term_value(unfold, deconv), 0.0);
+  LayerFeatures batch2 = d3;
+  batch2.batch = 2;
+  EXPECT_DOUBLE_EQ(term_value(unfold, batch2), 2 * term_value(unfold, d3));
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 11u);
-  EXPECT_EQ(t.of(Group::Network).back().name(), "exp_elems");  // an exponential has a rate of its own
+  EXPECT_EQ(t.of(Group::Network).size(), 12u);
+  EXPECT_EQ(t.of(Group::Network)[10].name(), "exp_elems");  // an exponential has a rate of its own
+  EXPECT_EQ(t.of(Group::Network).back().name(), "unfold_bytes");
   // The outputs and weights of depthwise convolutions have rates of their own; pooling shares the others'.
   const Term dense_out = parse_term("out_bytes*[depthwise=0]", "t"), dw_out = parse_term("out_bytes*[depthwise=1]", "t");
   EXPECT_DOUBLE_EQ(term_value(dense_out, c1), static_cast<double>(c1.out_bytes));
