@@ -532,6 +532,27 @@ IntervalCalibration conformal(std::vector<double> ratios, double coverage) {
 
 }  // namespace
 
+IntervalCalibration calibrate_ratios(std::vector<double> ratios, double coverage) {
+  const size_t n = ratios.size();
+  bool finite = n >= kMinLogNormalCalibration;
+  for (double r : ratios) finite = finite && std::isfinite(r) && r > 0;
+  if (conformal_ranks(n, coverage).first >= 1 || !finite) return conformal(std::move(ratios), coverage);
+  double mean = 0, ss = 0;
+  for (double r : ratios) mean += std::log(r);
+  mean /= static_cast<double>(n);
+  for (double r : ratios) ss += (std::log(r) - mean) * (std::log(r) - mean);
+  const double sd = std::sqrt(ss / static_cast<double>(n - 1));
+  const double t = student_t_quantile(0.5 + coverage / 2, static_cast<double>(n - 1));
+  const double half = t * sd * std::sqrt(1.0 + 1.0 / static_cast<double>(n));
+  IntervalCalibration c;
+  c.coverage = coverage;
+  c.calibration_rows = n;
+  c.log_normal = true;
+  c.lower_ratio = std::exp(mean - half);
+  c.upper_ratio = std::exp(mean + half);
+  return c;
+}
+
 size_t min_calibration_networks(double coverage) {
   size_t n = kMinNetworkCalibration;
   while (conformal_ranks(n, coverage).first < 1) ++n;
@@ -684,11 +705,14 @@ using NetworkSums = std::map<std::string, std::pair<double, double>>;
 // networks' out-of-fold sums; none with fewer networks than min_calibration_networks(coverage).
 std::optional<IntervalCalibration> network_conformal(const NetworkSums& sums, double coverage,
                                                      const std::string& folds) {
-  if (sums.size() < min_calibration_networks(coverage)) return std::nullopt;
+  if (sums.size() < kMinLogNormalCalibration) return std::nullopt;
   std::vector<double> ratios;
   for (const auto& [name, s] : sums)
     ratios.push_back(s.second > 0 ? s.first / s.second : std::numeric_limits<double>::infinity());
-  IntervalCalibration c = conformal(std::move(ratios), coverage);
+  IntervalCalibration c = calibrate_ratios(std::move(ratios), coverage);
+  // Too few for conformal ranks and not all finite: [min, max] would claim less than asked; no network
+  // interval.
+  if (sums.size() < min_calibration_networks(coverage) && !c.log_normal) return std::nullopt;
   c.folds = folds;
   return c;
 }
@@ -700,7 +724,7 @@ std::vector<std::vector<size_t>> network_folds(const Dataset& data, const std::v
                                                const FitOptions& options) {
   std::map<std::string, std::vector<size_t>> by_network;
   for (size_t r : rows) by_network[data.samples[r].group].push_back(r);
-  if (by_network.size() < min_calibration_networks(options.coverage)) return {};
+  if (by_network.size() < kMinLogNormalCalibration) return {};
   std::vector<const std::vector<size_t>*> nets;
   for (const auto& [name, members] : by_network) nets.push_back(&members);
   std::mt19937_64 rng(options.seed + 11);
@@ -764,7 +788,7 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
         double p = full.out_of_fold[i];
         ratios.push_back(p > 0 ? data.samples[rows[i]].measured / p : std::numeric_limits<double>::infinity());
       }
-      m.interval = conformal(std::move(ratios), options.coverage);
+      m.interval = calibrate_ratios(std::move(ratios), options.coverage);
       return m;
     }
     // Folds: one per value of the calibration column when the rows hold two or more (each group predicted by
@@ -809,7 +833,7 @@ Model fit_model(const Dataset& data, const Design& design, const std::vector<siz
       ratios.push_back(p > 0 ? data.samples[r].measured / p : std::numeric_limits<double>::infinity());
       if (layers && by_family) add_to_sums(r, p);
     });
-    m.interval = conformal(std::move(ratios), options.coverage);
+    m.interval = calibrate_ratios(std::move(ratios), options.coverage);
     m.interval->folds = folds;
     if (layers) {
       if (by_family) {
@@ -1222,12 +1246,16 @@ nlohmann::json model_to_json(const Model& m) {
             {"complexity", m.complexity()},
             {"submodels", subs}};
   auto interval_json = [](const IntervalCalibration& c, const char* method, const char* count) {
-    return json{{"method", method},
-                {"coverage", c.coverage},
-                {"lower_ratio", c.lower_ratio},
-                {"upper_ratio", c.upper_ratio},
-                {count, c.calibration_rows},
-                {"calibration_folds", c.folds}};
+    return json{
+        {"method", c.log_normal
+                       ? fmt::format("log-normal with Student's t (too few for conformal ranks), {}",
+                                     std::string_view(method).substr(std::string_view(method).find(", ") + 2))
+                       : std::string(method)},
+        {"coverage", c.coverage},
+        {"lower_ratio", c.lower_ratio},
+        {"upper_ratio", c.upper_ratio},
+        {count, c.calibration_rows},
+        {"calibration_folds", c.folds}};
   };
   j["interval"] = m.interval
                       ? interval_json(*m.interval, "split-conformal, cross-fitted, on measured/predicted",
@@ -1443,6 +1471,8 @@ Model model_from_json(const nlohmann::json& j, const std::string& where) {
       if (!(c.lower_ratio > 0 && c.lower_ratio <= c.upper_ratio))
         fail(fmt::format("{}: lower_ratio {} and upper_ratio {}, expected 0 < lower_ratio <= upper_ratio",
                          key, c.lower_ratio, c.upper_ratio));
+      c.log_normal = iv.contains("method") && iv["method"].is_string() &&
+                     iv["method"].get<std::string>().starts_with("log-normal");
       if (iv.contains("calibration_folds") && !iv["calibration_folds"].is_null())
         c.folds = iv["calibration_folds"].get<std::string>();
       return c;

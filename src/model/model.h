@@ -36,11 +36,20 @@ struct SubModel {
   int nonzero() const;
 };
 
-// Split-conformal interval on the ratio measured / predicted: [predicted * lower_ratio, predicted * upper_ratio].
+// The fewest held-out ratios a log-normal interval is calibrated on (below min_calibration_networks()).
+constexpr size_t kMinLogNormalCalibration = 4;
+
+// An interval on the ratio measured / predicted: [predicted * lower_ratio, predicted * upper_ratio]. Split-
+// conformal quantiles of cross-fitted ratios where there are enough of them for the coverage asked (19 at
+// 90%); with fewer (from kMinLogNormalCalibration), a prediction interval of a normal distribution fitted to
+// their logarithms (Student's t: the mean and spread of so few are themselves uncertain), which holds the
+// level asked if the log ratios are about normal rather than whatever their distribution (docs/models.md,
+// "Few networks").
 struct IntervalCalibration {
   double coverage = 0.9;
   double lower_ratio = 1.0, upper_ratio = 1.0;
   size_t calibration_rows = 0;
+  bool log_normal = false;  // the ratios' quantiles come from the log-normal fit, not the conformal ranks
   // How the calibration rows were predicted: "5-fold" (random folds), or "leave-one-COLUMN-out" when the
   // training data has a `family` column with two or more values (transfer between groups, not interpolation).
   std::string folds = "5-fold";
@@ -48,6 +57,11 @@ struct IntervalCalibration {
   // (NetworkPrediction::interval_widening).
   std::pair<double, double> bounds(double p, double w) const { return {p * lower_ratio / w, p * upper_ratio * w}; }
 };
+
+// The interval of cross-fitted ratios measured / predicted at a two-sided coverage: conformal ranks where
+// there are enough ratios for the coverage, else log-normal (Student's t) from kMinLogNormalCalibration
+// finite ratios, else [min, max] with the coverage that has ((n - 1) / (n + 1)).
+IntervalCalibration calibrate_ratios(std::vector<double> ratios, double coverage);
 
 // A term the fit gave no weight because the training data cannot tell it apart from others.
 struct DroppedTerm {
@@ -92,7 +106,7 @@ struct Model {
   std::optional<IntervalCalibration> interval;
   // Per-layer training data only: the interval of a whole network's total, calibrated on held-out networks'
   // sums (their layers' errors partly cancel, so it is narrower than `interval`, which is per layer).
-  // predict_network() uses it when present; absent with fewer than min_calibration_networks() networks.
+  // predict_network() uses it when present; absent with fewer than kMinLogNormalCalibration networks.
   std::optional<IntervalCalibration> network_interval;
   Provenance provenance;
   std::vector<DroppedTerm> dropped;      // what fit reports as dropped, constant or collinear

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <random>
 
@@ -460,6 +461,40 @@ VectorXd fit_nnls(const MatrixXd& x, const VectorXd& y, const VectorXd* weights)
     }
   }
   return sc.unscale(coef);
+}
+
+namespace {
+
+// P(T <= t) for t >= 0 and nu degrees of freedom: 1/2 + the density's integral over [0, t]. With u = atan(t /
+// sqrt(nu)) the density becomes c * cos(u)^(nu - 1), smooth on [0, pi/2), so Simpson's rule converges fast.
+double student_t_cdf_upper_half(double t, double nu) {
+  const double c =
+      std::exp(std::lgamma((nu + 1) / 2) - std::lgamma(nu / 2)) / std::sqrt(nu * M_PI) * std::sqrt(nu);
+  const double end = std::atan(t / std::sqrt(nu));
+  constexpr int kSteps = 2000;  // even
+  const double h = end / kSteps;
+  double sum = 0;
+  for (int i = 0; i <= kSteps; ++i) {
+    const double f = std::pow(std::cos(i * h), nu - 1);
+    sum += (i == 0 || i == kSteps ? 1 : (i % 2 ? 4 : 2)) * f;
+  }
+  return 0.5 + c * sum * h / 3;
+}
+
+}  // namespace
+
+double student_t_quantile(double p, double nu) {
+  if (!(p > 0 && p < 1) || !(nu > 0)) return std::numeric_limits<double>::quiet_NaN();
+  if (p == 0.5) return 0.0;
+  const double q = p > 0.5 ? p : 1 - p;
+  double lo = 0, hi = 1;
+  while (student_t_cdf_upper_half(hi, nu) < q && hi < 1e12) hi *= 2;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * hi; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (student_t_cdf_upper_half(mid, nu) < q ? lo : hi) = mid;
+  }
+  const double t = 0.5 * (lo + hi);
+  return p > 0.5 ? t : -t;
 }
 
 VectorXd fit_ridge(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights,

@@ -38,6 +38,10 @@ VectorXd fit_least_squares(const MatrixXd& x, const VectorXd& y, const VectorXd*
 VectorXd fit_relative(const MatrixXd& x, const VectorXd& y);
 // Lawson-Hanson active-set NNLS on optionally weighted rows.
 VectorXd fit_nnls(const MatrixXd& x, const VectorXd& y, const VectorXd* weights = nullptr);
+// The p-quantile of Student's t distribution with nu > 0 degrees of freedom (0 < p < 1), to about 1e-9: the
+// distribution function integrated by Simpson's rule in the variable of the regularised incomplete beta
+// function, then bisection.
+double student_t_quantile(double p, double nu);
 // Ridge on columns scaled to unit RMS; `unpenalised` marks columns (e.g. the intercept) left free.
 VectorXd fit_ridge(const MatrixXd& x, const VectorXd& y, double lambda, const VectorXd* weights = nullptr,
                    const std::vector<bool>* unpenalised = nullptr);

@@ -582,19 +582,29 @@ TEST(Model, PerLayerModelsCalibrateANetworkIntervalOnHeldOutNetworks) {
   old["format_version"] = "1.1";
   NetworkPrediction without = predict_network(model_from_json(old, "m.json"), *d.networks[0]);
   EXPECT_NEAR(*without.upper / without.predicted, m.interval->upper_ratio, 1e-12);
-  // Too few networks to calibrate on: none. At 90%, 19 networks are needed for the conformal ranks to lie in
-  // the sample (floor(20 x 0.05) = 1); with 18, [min, max] would be an 89.5% interval, less than asked.
+  // At 90%, 19 networks are needed for the conformal ranks to lie in the sample (floor(20 x 0.05) = 1); with
+  // 18, [min, max] would be an 89.5% interval, less than asked, so from 4 to 18 networks the interval is the
+  // log-normal one, and with 3 there is none.
   EXPECT_EQ(min_calibration_networks(0.9), 19u);
   EXPECT_EQ(min_calibration_networks(0.95), 39u);
   EXPECT_EQ(min_calibration_networks(0.5), kMinNetworkCalibration);
   const auto design_of = [](const Dataset& data) {
     return build_design(data, parse_feature_set("conv=macs;method=wls"));
   };
+  Dataset three = per_layer_networks(3, 32);
+  EXPECT_FALSE(fit_model(three, design_of(three), all_rows(three), {}).network_interval.has_value());
   Dataset few = per_layer_networks(18, 32);
-  EXPECT_FALSE(fit_model(few, design_of(few), all_rows(few), {}).network_interval.has_value());
+  Model at18 = fit_model(few, design_of(few), all_rows(few), {});
+  ASSERT_TRUE(at18.network_interval.has_value());
+  EXPECT_TRUE(at18.network_interval->log_normal);
+  EXPECT_DOUBLE_EQ(at18.network_interval->coverage, 0.9);
+  EXPECT_EQ(at18.network_interval->calibration_rows, 18u);
+  EXPECT_TRUE(model_from_json(model_to_json(at18), "m.json").network_interval->log_normal);
   Dataset enough = per_layer_networks(19, 32);
   Model at19 = fit_model(enough, design_of(enough), all_rows(enough), {});
   ASSERT_TRUE(at19.network_interval.has_value());
+  EXPECT_FALSE(at19.network_interval->log_normal);
+  EXPECT_FALSE(model_from_json(model_to_json(at19), "m.json").network_interval->log_normal);
   EXPECT_DOUBLE_EQ(at19.network_interval->coverage, 0.9);  // ranks 1 and 19 of 19: exactly 90%
   // Cross-validated, the held-out networks' coverage is now measured (their sums against network intervals).
   EvalOptions eo;
@@ -894,19 +904,83 @@ TEST(Model, IntervalCalibratedLeavingOneFamilyOut) {
   EXPECT_EQ(fit_model(d, build_design(d, parse_feature_set("transfer")), all_rows(d), random).interval->folds, "5-fold");
 }
 
-// A calibration with too few rows for the coverage asked records the coverage its widest interval has,
-// (n - 1) / (n + 1), instead of the level asked; with enough rows it is the level asked.
-TEST(Model, ATooSmallCalibrationSaysTheCoverageItCanGive) {
+// Too few calibration rows for the conformal ranks at the coverage asked: the log-normal interval at that
+// coverage; with enough rows the conformal one.
+TEST(Model, ATooSmallCalibrationTakesTheLogNormalInterval) {
   Dataset d = synthetic_networks(12, 5, 0.05);
   FitOptions o;
   o.coverage = 0.9;
   Model m = fit_model(d, build_design(d, parse_feature_set("macs+1")), all_rows(d), o);
   ASSERT_TRUE(m.interval.has_value());
   EXPECT_EQ(m.interval->calibration_rows, 12u);
-  EXPECT_NEAR(m.interval->coverage, 11.0 / 13.0, 1e-12);
+  EXPECT_TRUE(m.interval->log_normal);
+  EXPECT_DOUBLE_EQ(m.interval->coverage, 0.9);
+  EXPECT_LT(m.interval->lower_ratio, 1.0);
+  EXPECT_GT(m.interval->upper_ratio, 1.0);
   Dataset more = synthetic_networks(40, 5, 0.05);
   Model m40 = fit_model(more, build_design(more, parse_feature_set("macs+1")), all_rows(more), o);
+  EXPECT_FALSE(m40.interval->log_normal);
   EXPECT_DOUBLE_EQ(m40.interval->coverage, 0.9);
+}
+
+TEST(Model, CalibrateRatiosByRanksByLogNormalOrBySample) {
+  // Five ratios: mean and sample spread of their logarithms, Student's t with 4 degrees of freedom (2.131847
+  // at 0.95), and the new ratio's own variance beside the mean's: half-width t s sqrt(1 + 1/5).
+  const std::vector<double> five = {1.0, 1.1, 0.9, 1.05, 0.95};
+  double mean = 0, ss = 0;
+  for (double r : five) mean += std::log(r) / 5;
+  for (double r : five) ss += (std::log(r) - mean) * (std::log(r) - mean);
+  const double half = 2.131847 * std::sqrt(ss / 4) * std::sqrt(1.2);
+  const IntervalCalibration c = calibrate_ratios(five, 0.9);
+  EXPECT_TRUE(c.log_normal);
+  EXPECT_EQ(c.calibration_rows, 5u);
+  EXPECT_DOUBLE_EQ(c.coverage, 0.9);
+  EXPECT_NEAR(c.lower_ratio, std::exp(mean - half), 1e-6);
+  EXPECT_NEAR(c.upper_ratio, std::exp(mean + half), 1e-6);
+  // Wider than the sample's [min, max]: five ratios say little about the tails.
+  EXPECT_LT(c.lower_ratio, 0.9);
+  EXPECT_GT(c.upper_ratio, 1.1);
+  // An unbounded ratio (a prediction <= 0) has no logarithm: [min, max] at the coverage five allow, 4/6.
+  const IntervalCalibration inf =
+      calibrate_ratios({1.0, 1.1, 0.9, std::numeric_limits<double>::infinity(), 0.95}, 0.9);
+  EXPECT_FALSE(inf.log_normal);
+  EXPECT_NEAR(inf.coverage, 4.0 / 6.0, 1e-12);
+  // Three ratios: too few to estimate a spread worth the name; [min, max] at 2/4.
+  const IntervalCalibration three = calibrate_ratios({1.0, 1.2, 0.9}, 0.9);
+  EXPECT_FALSE(three.log_normal);
+  EXPECT_NEAR(three.coverage, 0.5, 1e-12);
+  EXPECT_DOUBLE_EQ(three.lower_ratio, 0.9);
+  EXPECT_DOUBLE_EQ(three.upper_ratio, 1.2);
+  // Enough for the ranks (19 at 90%): the conformal interval, the sample's extremes at ranks 1 and 19.
+  std::vector<double> nineteen;
+  for (int i = 0; i < 19; ++i) nineteen.push_back(0.8 + 0.02 * i);
+  const IntervalCalibration r = calibrate_ratios(nineteen, 0.9);
+  EXPECT_FALSE(r.log_normal);
+  EXPECT_DOUBLE_EQ(r.lower_ratio, 0.8);
+  EXPECT_DOUBLE_EQ(r.upper_ratio, 0.8 + 0.02 * 18);
+}
+
+// The log-normal interval holds about the level asked when the networks' errors are log-normal: 8 calibration
+// networks per model, 200 models, each judged on 20 new networks from the same distribution.
+TEST(Model, LogNormalIntervalsFromFewNetworksHoldAboutTheLevelAsked) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> e(0.0, 0.15);
+  size_t inside = 0, total = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<double> ratios;
+    for (int i = 0; i < 8; ++i) ratios.push_back(std::exp(e(rng)));
+    const IntervalCalibration c = calibrate_ratios(ratios, 0.9);
+    ASSERT_TRUE(c.log_normal);
+    for (int j = 0; j < 20; ++j) {
+      const double r = std::exp(e(rng));
+      inside += r >= c.lower_ratio && r <= c.upper_ratio;
+      ++total;
+    }
+  }
+  const double coverage = static_cast<double>(inside) / static_cast<double>(total);
+  EXPECT_GT(coverage, 0.87);
+  EXPECT_LT(coverage, 0.93);
+  // [min, max] of 8 would hold 7/9 = 78% only.
 }
 
 TEST(Metrics, Definitions) {

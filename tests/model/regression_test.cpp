@@ -22,6 +22,23 @@ void synthetic(int n, const VectorXd& b, MatrixXd& x, VectorXd& y, uint64_t seed
   for (int i = 0; i < n; ++i) y(i) *= 1.0 + noise * e(rng);
 }
 
+// Published quantiles of Student's t (e.g. any statistics table): t(0.95; 1) = 6.313752, t(0.95; 2)
+// = 2.919986, t(0.95; 9) = 1.833113, t(0.975; 4) = 2.776445, t(0.995; 30) = 2.749996; and the symmetry t(p) =
+// -t(1 - p).
+TEST(Regression, StudentTQuantileMatchesTables) {
+  EXPECT_NEAR(student_t_quantile(0.95, 1), 6.313752, 1e-5);
+  EXPECT_NEAR(student_t_quantile(0.95, 2), 2.919986, 1e-5);
+  EXPECT_NEAR(student_t_quantile(0.95, 9), 1.833113, 1e-5);
+  EXPECT_NEAR(student_t_quantile(0.975, 4), 2.776445, 1e-5);
+  EXPECT_NEAR(student_t_quantile(0.995, 30), 2.749996, 1e-5);
+  EXPECT_NEAR(student_t_quantile(0.05, 9), -1.833113, 1e-5);
+  EXPECT_DOUBLE_EQ(student_t_quantile(0.5, 3), 0.0);
+  // Many degrees of freedom: the normal quantile, 1.644854 at 0.95.
+  EXPECT_NEAR(student_t_quantile(0.95, 1e6), 1.644854, 1e-4);
+  EXPECT_TRUE(std::isnan(student_t_quantile(1.0, 3)));
+  EXPECT_TRUE(std::isnan(student_t_quantile(0.9, 0)));
+}
+
 TEST(Regression, LeastSquaresRecoversExactCoefficients) {
   VectorXd b(3);
   b << 5.0, 2e-3, 7e-7;
