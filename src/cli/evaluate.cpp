@@ -44,6 +44,9 @@ struct EvaluateOptions {
   std::vector<std::string> train_where, test_where;
   bool cv_given = false;
   std::string predictions;  // CSV of every held-out row's prediction
+  std::string learning_curve;  // "1,2,4,8": training networks per point
+  int draws = 5;
+  bool draws_given = false;
 };
 
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
@@ -108,6 +111,13 @@ void check_split_options(const EvaluateOptions& opt) {
   if (opt.select_terms > 0 && (subsets || !opt.split.empty()))
     throw_bad_input("--select-terms searches by k-fold cross-validation, expected no --split, --train-where, "
                     "--test-where or --test-measurements with it");
+  if (!opt.learning_curve.empty() && (subsets || !opt.split.empty() || opt.cv_given || !opt.group.empty() ||
+                                      opt.select_terms > 0 || !opt.predictions.empty()))
+    throw_bad_input(
+        "--learning-curve draws its own training networks, expected no --cv, --group, --split, "
+        "--train-where, --test-where, --test-measurements, --select-terms or --predictions with it");
+  if (opt.draws_given && opt.learning_curve.empty())
+    throw_bad_input("--draws {}: expected --learning-curve with it", opt.draws);
   if (!opt.split.empty() && opt.split != "leave-one-family-out" && (!opt.split.starts_with("by:") || opt.split.size() == 3))
     throw_bad_input("--split \"{}\", expected leave-one-family-out or by:COLUMN", opt.split);
 }
@@ -199,6 +209,93 @@ void write_predictions(const std::string& path, const model::Dataset& data,
   write_output_file(path, "--predictions " + path, [&](std::ostream& f) { f << table.csv(); });
 }
 
+// "1,2,4,8" -> {1, 2, 4, 8}: training units per point of --learning-curve.
+std::vector<size_t> parse_sizes(const std::string& text) {
+  std::vector<size_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = text.find(',', start);
+    const std::string one =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    char* end = nullptr;
+    const long long v = std::strtoll(one.c_str(), &end, 10);
+    if (one.empty() || end != one.c_str() + one.size() || v < 1 || v > 100000000)
+      throw_bad_input(
+          "--learning-curve \"{}\": \"{}\" is not a count, expected whole numbers >= 1 separated by "
+          "commas, e.g. 1,2,4,8",
+          text, one);
+    out.push_back(static_cast<size_t>(v));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// --learning-curve: per feature set, a row per size with the accuracy on the networks not drawn.
+int run_learning_curve(const EvaluateOptions& opt, const model::Dataset& data, model::EvalOptions eo) {
+  model::LearningCurveOptions lo;
+  lo.sizes = parse_sizes(opt.learning_curve);
+  lo.draws = opt.draws;
+  lo.eval = std::move(eo);
+  std::vector<model::LearningCurve> curves;
+  for (const auto& name : feature_list(opt.features)) {
+    model::FeatureSet fs = model::parse_feature_set(name);
+    apply_method(fs, opt.method);
+    model::Design design = model::build_design(data, fs);
+    curves.push_back(model::learning_curve(data, design, lo));
+  }
+  if (opt.format == OutputFormat::Json) {
+    Json j = {{"measurements", opt.measurements},
+              {"target", opt.target},
+              {"unit", model::target_unit(opt.target)},
+              {"data_kind", model::data_kind_name(data.kind)},
+              {"samples", data.samples.size()},
+              {"seed", opt.seed},
+              {"coverage", opt.coverage}};
+    j["where"] = opt.where;
+    Json cs = Json::array();
+    for (const auto& c : curves) cs.push_back(Json::parse(model::learning_curve_to_json(c).dump()));
+    j["learning_curves"] = cs;
+    fmt::print("{}", json_text(j));
+    return 0;
+  }
+  const std::string unit = curves.empty() ? "network" : curves.front().unit;
+  Table t({{"features"},
+           {"train " + unit + "s", Align::Right},
+           {"test " + unit + "s", Align::Right},
+           {"draws", Align::Right},
+           {"accuracy", Align::Right},
+           {"min draw", Align::Right},
+           {"max draw", Align::Right},
+           {"within 10%", Align::Right},
+           {"complexity", Align::Right},
+           {"coverage", Align::Right},
+           {"width", Align::Right}});
+  for (const auto& c : curves)
+    for (const auto& p : c.points) {
+      const auto [lo_it, hi_it] = std::minmax_element(p.accuracy.begin(), p.accuracy.end());
+      t.add_row({c.feature_set, std::to_string(p.train_units), std::to_string(p.test_units),
+                 std::to_string(p.accuracy.size()), pct(p.pooled.accuracy),
+                 p.accuracy.empty() ? "" : pct(*lo_it), p.accuracy.empty() ? "" : pct(*hi_it),
+                 pct(p.pooled.within_10), std::to_string(p.complexity), coverage_text(p.pooled),
+                 width_text(p.pooled)});
+    }
+  if (opt.format == OutputFormat::Csv) {
+    fmt::print("{}", t.csv());
+    return 0;
+  }
+  std::string where;
+  for (const auto& w : opt.where) where += " " + w;
+  fmt::print(
+      "{}{}: {} {} rows ({} {}s besides the operator probe), target {} ({}); per size, {} draws of training "
+      "{}s at random (seed {}), each predicting every {} not drawn; accuracy pooled over the draws, {:.0f}% "
+      "intervals\n{}",
+      opt.measurements, where, data.samples.size(), model::data_kind_name(data.kind),
+      curves.empty() ? 0 : curves.front().units, unit, opt.target, model::target_unit(opt.target), opt.draws,
+      unit, opt.seed, unit, 100 * opt.coverage, t.text());
+  return 0;
+}
+
 int run_evaluate(const EvaluateOptions& opt) {
   check_split_options(opt);
   model::EvalOptions eo;
@@ -211,6 +308,7 @@ int run_evaluate(const EvaluateOptions& opt) {
   eo.fit.coverage = opt.coverage;
   eo.fit.max_terms = opt.max_terms;
   eo.fit.seed = opt.seed;
+  if (!opt.learning_curve.empty()) return run_learning_curve(opt, data, eo);
   const bool subsets = !eo.train_where.empty() || !eo.test_where.empty() || !opt.test_measurements.empty();
   if (!opt.split.empty()) {
     eo.mode = model::CvMode::LeaveOneGroupOut;
@@ -418,9 +516,17 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
                  "Write every held-out row's prediction, error and interval to this CSV (residual analysis)");
   app.add_flag("--select-nested", opt->select_nested,
                "Selection: also estimate the selection's accuracy by nested cross-validation (slow: one search per fold)");
+  app.add_option(
+      "--learning-curve", opt->learning_curve,
+      "How many networks a new device needs: for each count (e.g. 1,2,4,8), fit on that many networks "
+      "drawn at random (with the operator probe, if measured) and predict all the others");
+  auto* draws = app.add_option("--draws", opt->draws, "With --learning-curve: random draws per count")
+                    ->capture_default_str()
+                    ->check(CLI::Range(1, 1000));
   add_format_option(app, opt->format);
-  return [opt, cv] {
+  return [opt, cv, draws] {
     opt->cv_given = cv->count() > 0;
+    opt->draws_given = draws->count() > 0;
     return run_evaluate(*opt);
   };
 }});

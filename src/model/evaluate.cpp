@@ -4,6 +4,7 @@
 #include "util/error.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -221,6 +222,18 @@ Folds subset_folds(const Dataset& data, const EvalOptions& options) {
 
 Folds make_folds(const Dataset& data, const EvalOptions& options) {
   if (options.mode == CvMode::Subsets) return subset_folds(data, options);
+  if (options.mode == CvMode::Given) {
+    if (options.given_train.empty() || options.given_test.empty())
+      throw_bad_input("{}: no {} row in the given split", data.path,
+                      options.given_train.empty() ? "training" : "test");
+    Folds out;
+    out.train.push_back(options.given_train);
+    out.test.push_back(options.given_test);
+    out.final_train = options.given_train;
+    out.names.push_back(options.given_name);
+    out.cv = options.given_name;
+    return out;
+  }
   const size_t n = data.samples.size();
   Folds out;
   std::vector<size_t> all(n);
@@ -473,6 +486,115 @@ nlohmann::json evaluation_to_json(const Evaluation& e) {
     j["splits"] = std::move(splits);
   }
   return j;
+}
+
+LearningCurve learning_curve(const Dataset& data, const Design& design, const LearningCurveOptions& options) {
+  LearningCurve c;
+  c.feature_set = design.features.name;
+  c.method = std::string(method_name(design.features.method));
+  c.unit = data.kind == DataKind::Standalone ? "row" : "network";
+  c.draws = std::max(1, options.draws);
+  // The units, in data order; the probe is none (it trains every fit).
+  const std::vector<std::string> keys = group_keys(data, "");
+  std::unordered_map<std::string, size_t> unit_of;
+  std::vector<std::vector<size_t>> members;
+  std::vector<size_t> probe;
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    if (data.samples[i].probe) {
+      probe.push_back(i);
+      continue;
+    }
+    auto [it, fresh] = unit_of.emplace(keys[i], members.size());
+    if (fresh) members.emplace_back();
+    members[it->second].push_back(i);
+  }
+  c.units = members.size();
+  for (size_t k : options.sizes)
+    if (k < 1 || k >= c.units)
+      throw_bad_input(
+          "{}: a learning curve of {} training {}s: the data has {}, expected from 1 to {} so that "
+          "every fit leaves some out",
+          data.path, k, c.unit, c.units, c.units > 0 ? c.units - 1 : 0);
+  std::vector<size_t> sizes = options.sizes;
+  std::sort(sizes.begin(), sizes.end());
+  sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+  c.points.resize(sizes.size());
+  std::vector<std::array<std::vector<double>, 4>> pooled(sizes.size());  // measured, predicted, lower, upper
+  std::vector<bool> intervals(sizes.size(), true);
+  for (int d = 0; d < c.draws; ++d) {
+    std::vector<size_t> order(members.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(options.eval.fit.seed + 101 + static_cast<uint64_t>(d));
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t p = 0; p < sizes.size(); ++p) {
+      const size_t k = sizes[p];
+      EvalOptions eo = options.eval;
+      eo.mode = CvMode::Given;
+      eo.per_split = false;
+      eo.given_train = probe;
+      eo.given_test.clear();
+      for (size_t u = 0; u < order.size(); ++u)
+        for (size_t r : members[order[u]]) (u < k ? eo.given_train : eo.given_test).push_back(r);
+      std::sort(eo.given_train.begin(), eo.given_train.end());
+      std::sort(eo.given_test.begin(), eo.given_test.end());
+      eo.given_name = fmt::format("{} {}s drawn at random (draw {})", k, c.unit, d + 1);
+      const Evaluation e = evaluate(data, design, eo);
+      LearningPoint& pt = c.points[p];
+      pt.train_units = k;
+      pt.test_units = members.size() - k;
+      pt.complexity = std::max(pt.complexity, e.complexity);
+      auto& [m, pr, lo, hi] = pooled[p];
+      if (data.kind == DataKind::Layers) {
+        pt.accuracy.push_back(e.networks ? e.networks->accuracy : std::numeric_limits<double>::quiet_NaN());
+        for (const auto& it : held_out_items(data, e)) {
+          m.push_back(it.measured), pr.push_back(it.predicted), lo.push_back(it.lower),
+              hi.push_back(it.upper);
+          intervals[p] = intervals[p] && !std::isnan(it.lower);
+        }
+      } else {
+        pt.accuracy.push_back(e.rows.accuracy);
+        for (size_t r : eo.given_test) {
+          m.push_back(data.samples[r].measured), pr.push_back(e.predicted[r]);
+          lo.push_back(e.lower[r]), hi.push_back(e.upper[r]);
+          intervals[p] = intervals[p] && !std::isnan(e.lower[r]);
+        }
+      }
+    }
+  }
+  for (size_t p = 0; p < sizes.size(); ++p) {
+    auto& [m, pr, lo, hi] = pooled[p];
+    c.points[p].pooled = intervals[p] ? compute_metrics(m, pr, lo, hi) : compute_metrics(m, pr);
+  }
+  return c;
+}
+
+nlohmann::json learning_curve_to_json(const LearningCurve& c) {
+  using nlohmann::json;
+  auto num = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json points = json::array();
+  for (const auto& p : c.points) {
+    json acc = json::array();
+    for (double a : p.accuracy) acc.push_back(num(a));
+    const auto [lo, hi] = std::minmax_element(p.accuracy.begin(), p.accuracy.end());
+    points.push_back(
+        {{"train_units", p.train_units},
+         {"test_units", p.test_units},
+         {"accuracy_per_draw", acc},
+         {"accuracy_min", p.accuracy.empty() ? json(nullptr) : num(*lo)},
+         {"accuracy_max", p.accuracy.empty() ? json(nullptr) : num(*hi)},
+         {"accuracy", num(p.pooled.accuracy)},
+         {"mape", num(p.pooled.mape)},
+         {"within_10pct", num(p.pooled.within_10)},
+         {"interval_coverage", p.pooled.coverage ? num(*p.pooled.coverage) : json(nullptr)},
+         {"interval_median_width", p.pooled.median_width ? num(*p.pooled.median_width) : json(nullptr)},
+         {"complexity", p.complexity}});
+  }
+  return {{"feature_set", c.feature_set},
+          {"method", c.method},
+          {"unit", c.unit},
+          {"units", c.units},
+          {"draws", c.draws},
+          {"points", points}};
 }
 
 }  // namespace convergy::model

@@ -64,7 +64,8 @@ std::vector<std::string> column_values(const Dataset& data, const std::string& c
 // sample is left.
 void keep_rows(Dataset& data, const std::vector<RowFilter>& filters);
 
-enum class CvMode : uint8_t { KFold, LeaveOneGroupOut, Split, Subsets };
+// Given: one fold whose training and held-out samples the caller lists (EvalOptions::given_train/given_test).
+enum class CvMode : uint8_t { KFold, LeaveOneGroupOut, Split, Subsets, Given };
 
 struct EvalOptions {
   CvMode mode = CvMode::KFold;
@@ -79,6 +80,9 @@ struct EvalOptions {
   std::vector<RowFilter> train_where, test_where;
   // Fill Evaluation::splits with each fold's own figures (leave-one-group-out directions, transfer splits).
   bool per_split = false;
+  // Given: the one fold's samples, and what to call it.
+  std::vector<size_t> given_train, given_test;
+  std::string given_name;
   FitOptions fit;
 };
 
@@ -138,5 +142,32 @@ struct Folds {
 Folds make_folds(const Dataset& data, const EvalOptions& options);
 
 nlohmann::json evaluation_to_json(const Evaluation& e);
+
+// How accuracy and intervals grow with the measurements a new device needs: for each size k, `draws` times,
+// fit on k networks drawn at random (the operator probe's rows always train) and predict every other network
+// of the data, as `convergy predict` would after `convergy fit` on those k. Units are networks for per-layer
+// and whole-network rows, rows for standalone layers. Within a draw the sizes are nested (the k of a smaller
+// size are the first of a larger one), so a curve compares sizes on the same networks.
+struct LearningCurveOptions {
+  std::vector<size_t> sizes;  // training units per point, each below the number of units
+  int draws = 5;
+  EvalOptions eval;  // fit options; mode, folds and filters are set per draw
+};
+struct LearningPoint {
+  size_t train_units = 0;
+  size_t test_units = 0;         // held out per draw: every unit not drawn
+  std::vector<double> accuracy;  // per draw, of the held-out units (whole networks for per-layer rows)
+  Metrics pooled;                // every draw's held-out units together (coverage and width pooled too)
+  int complexity = 0;            // the most non-zero coefficients of any draw's model
+};
+struct LearningCurve {
+  std::string feature_set, method;
+  std::string unit;  // "network" or "row"
+  size_t units = 0;  // in the data (the probe not counted)
+  int draws = 0;
+  std::vector<LearningPoint> points;
+};
+LearningCurve learning_curve(const Dataset& data, const Design& design, const LearningCurveOptions& options);
+nlohmann::json learning_curve_to_json(const LearningCurve& c);
 
 }  // namespace convergy::model

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
 #include <set>
 
 using namespace convergy;
@@ -311,6 +312,72 @@ TEST(Probe, TrainsEveryFoldAndIsNeverHeldOut) {
   EXPECT_EQ(m.provenance.training_rows, 15u);
 }
 
+// Networks whose energy is exactly 2 + 0.001 x MACs, the probe's too.
+Dataset linear_networks(int count) {
+  std::vector<std::array<std::string, 3>> rows;
+  for (int i = 0; i < count; ++i) {
+    const std::string name = "plain" + std::to_string(i);
+    rows.push_back({name, "conv", std::to_string(2 + 4.0 * (i + 1))});  // 4000 (i + 1) MACs
+  }
+  rows.push_back({"probe", "probe", std::to_string(2 + 0.001 * 4000 * ('e' - '0' + 1))});
+  return networks("nets.csv", rows);
+}
+
+TEST(LearningCurve, DrawsEachSizeAndPredictsEveryOtherNetwork) {
+  const Dataset d = linear_networks(10);
+  const Design design = build_design(d, parse_feature_set("macs+1"));
+  LearningCurveOptions o;
+  o.sizes = {4, 1, 4, 8};  // sorted, each size once
+  o.draws = 3;
+  const LearningCurve c = learning_curve(d, design, o);
+  EXPECT_EQ(c.unit, "network");
+  EXPECT_EQ(c.units, 10u);  // the probe is no unit
+  ASSERT_EQ(c.points.size(), 3u);
+  const std::array<size_t, 3> sizes = {1, 4, 8};
+  for (size_t p = 0; p < 3; ++p) {
+    const LearningPoint& pt = c.points[p];
+    EXPECT_EQ(pt.train_units, sizes[p]);
+    EXPECT_EQ(pt.test_units, 10 - sizes[p]);
+    ASSERT_EQ(pt.accuracy.size(), 3u);
+    EXPECT_EQ(pt.pooled.n, 3 * (10 - sizes[p]));
+    // Two coefficients and exact data: one network and the probe are enough, so the probe trained every fit.
+    EXPECT_NEAR(pt.pooled.accuracy, 1.0, 1e-9) << sizes[p];
+  }
+  // The same seed draws the same networks; another seed may not.
+  const LearningCurve again = learning_curve(d, design, o);
+  EXPECT_EQ(learning_curve_to_json(again).dump(), learning_curve_to_json(c).dump());
+  // A size that leaves no network to predict, or none to fit, is refused.
+  o.sizes = {10};
+  EXPECT_THAT(
+      message_of([&] { learning_curve(d, design, o); }),
+      HasSubstr("nets.csv: a learning curve of 10 training networks: the data has 10, expected from 1 to 9"));
+  o.sizes = {0};
+  EXPECT_THAT(message_of([&] { learning_curve(d, design, o); }), HasSubstr("expected from 1 to 9"));
+}
+
+TEST(LearningCurve, NoisyNetworksImproveWithMoreTrainingNetworks) {
+  // Energy 2 + 0.001 x MACs times a factor between 0.8 and 1.2 per network: with 2 networks the fit follows
+  // their noise, with 30 it averages it out.
+  std::vector<std::array<std::string, 3>> rows;
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> factor(0.8, 1.2);
+  for (int i = 0; i < 40; ++i)
+    rows.push_back(
+        {"plain" + std::to_string(i), "conv", std::to_string((2 + 4.0 * (i % 10 + 1)) * factor(rng))});
+  const Dataset d = networks("nets.csv", rows);
+  LearningCurveOptions o;
+  o.sizes = {2, 30};
+  o.draws = 20;
+  const LearningCurve c = learning_curve(d, build_design(d, parse_feature_set("macs+1")), o);
+  ASSERT_EQ(c.points.size(), 2u);
+  EXPECT_LT(c.points[0].pooled.accuracy, c.points[1].pooled.accuracy);
+  EXPECT_GT(c.points[1].pooled.accuracy, 0.85);
+  // 30 networks calibrate an interval (2 do not: fewer than 10 rows), and it holds most of the others.
+  EXPECT_FALSE(c.points[0].pooled.coverage.has_value());
+  ASSERT_TRUE(c.points[1].pooled.coverage.has_value());
+  EXPECT_GT(*c.points[1].pooled.coverage, 0.75);
+}
+
 // The CLI on a few Jetson Nano networks of two families, and a second file of others.
 class CliTransfer : public ::testing::Test {
  protected:
@@ -462,6 +529,56 @@ TEST_F(CliTransfer, FitWhereTakesNotEqualAndDerivedColumns) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(bad.output, "convergy: error: --where \"!=dws\", expected COLUMN=VALUE or COLUMN!=VALUE\n");
   EXPECT_FALSE(fs::exists(path("x.json")));
+}
+
+TEST_F(CliTransfer, LearningCurveTableAndJson) {
+  nlohmann::json j = json_of("--learning-curve 2,12 --draws 3");
+  ASSERT_TRUE(j.contains("learning_curves"));
+  const auto& c = j["learning_curves"][0];
+  EXPECT_EQ(c["feature_set"], "macs+1");
+  EXPECT_EQ(c["unit"], "network");
+  EXPECT_EQ(c["units"], 24);
+  EXPECT_EQ(c["draws"], 3);
+  ASSERT_EQ(c["points"].size(), 2u);
+  EXPECT_EQ(c["points"][0]["train_units"], 2);
+  EXPECT_EQ(c["points"][0]["test_units"], 22);
+  EXPECT_EQ(c["points"][0]["accuracy_per_draw"].size(), 3u);
+  EXPECT_EQ(c["points"][1]["train_units"], 12);
+  // 12 whole networks calibrate an interval (log-normal: too few for conformal ranks at 90%).
+  EXPECT_TRUE(c["points"][1]["interval_coverage"].is_number());
+  EXPECT_TRUE(c["points"][1]["interval_median_width"].is_number());
+  const double lo = c["points"][1]["accuracy_min"], hi = c["points"][1]["accuracy_max"],
+               mean = c["points"][1]["accuracy"];
+  EXPECT_LE(lo, mean);
+  EXPECT_LE(mean, hi);
+
+  const std::string base =
+      "evaluate --measurements " + path("train.csv") + " --target energy_mj --features macs+1 ";
+  auto table = test_util::run_cli(base + "--learning-curve 2,12 --draws 3");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_THAT(table.output, HasSubstr("24 networks besides the operator probe"));
+  EXPECT_THAT(table.output, HasSubstr("train networks"));
+  auto csv = test_util::run_cli(base + "--learning-curve 2 --draws 2 --format csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.output;
+  EXPECT_THAT(csv.output, HasSubstr("features,train networks,test networks,draws,accuracy"));
+
+  const std::vector<std::pair<std::string, std::string>> errors = {
+      {"--learning-curve 24", path("train.csv") +
+                                  ": a learning curve of 24 training networks: the data has 24, "
+                                  "expected from 1 to 23 so that every fit leaves some out"},
+      {"--learning-curve 2,x",
+       "--learning-curve \"2,x\": \"x\" is not a count, expected whole numbers >= 1 "
+       "separated by commas, e.g. 1,2,4,8"},
+      {"--draws 3", "--draws 3: expected --learning-curve with it"},
+      {"--learning-curve 2 --cv 5",
+       "--learning-curve draws its own training networks, expected no --cv, --group, --split, --train-where, "
+       "--test-where, --test-measurements, --select-terms or --predictions with it"},
+  };
+  for (const auto& [args, message] : errors) {
+    auto r = test_util::run_cli(base + args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.output, "convergy: error: " + message + "\n") << args;
+  }
 }
 
 TEST_F(CliTransfer, ContradictoryOptionsAreUsageErrors) {
