@@ -186,12 +186,14 @@ class Page {
         models_(find_table(tables, "models")),
         types_(find_table(tables, "layer_types")),
         preds_(find_table(tables, "predictions")),
-        transfer_(find_table(tables, "transfer")) {}
+        transfer_(find_table(tables, "transfer")),
+        learning_(find_table(tables, "learning_curve")) {}
 
   std::string render() {
     head();
     summary();
     transfer();
+    learning_curve();
     predicted_vs_measured();
     breakdowns();
     complexity();
@@ -210,6 +212,7 @@ class Page {
   const Table& types_;
   const Table& preds_;
   const Table& transfer_;
+  const Table& learning_;
   std::string out_;
 
   std::string unit(const std::string& combination) const {
@@ -259,6 +262,7 @@ class Page {
     out_ +=
         "<nav class=\"toc\"><a href=\"#summary\">Summary</a>";
     if (!transfer_.rows.empty()) out_ += "<a href=\"#transfer\">Transfer</a>";
+    if (!learning_.rows.empty()) out_ += "<a href=\"#learning\">New device</a>";
     out_ +=
         "<a href=\"#predicted\">Predicted vs measured</a>"
         "<a href=\"#breakdown\">Per-layer breakdown</a><a href=\"#complexity\">Accuracy vs complexity</a>"
@@ -510,6 +514,77 @@ class Page {
               number_td(transfer_, k, "reference_accuracy") + "</tr>\n";
     }
     out_ += "</tbody>\n</table>\n";
+  }
+
+  // The learning curves: accuracy against the networks measured, one series per combination, then the table.
+  void learning_curve() {
+    if (learning_.rows.empty()) return;
+    out_ += "<section id=\"learning\">\n<h2>A model for a new device: how many networks to measure</h2>\n";
+    out_ +=
+        "<p class=\"lead\">Each point fits the headline model on that many networks (layers, for "
+        "standalone-layer "
+        "data) drawn at random, several times, with the operator probe where one was measured, and predicts "
+        "all the "
+        "others: what a model for a device nobody has modelled yet gets from measuring that many. The spread "
+        "of "
+        "the draws is in the table (worst and best draw). With 4 to 18 networks the interval of a network is "
+        "calibrated on the held-out networks' errors assuming they are about log-normal (too few for "
+        "conformal "
+        "ranks at 90%); with fewer, only the per-layer interval is left, far wider.</p>\n";
+    static const char* kColors[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
+                                    "#D55E00", "#56B4E9", "#000000"};
+    static const svg::Marker kMarkers[] = {
+        svg::Marker::Circle, svg::Marker::Square,       svg::Marker::Diamond, svg::Marker::TriangleUp,
+        svg::Marker::Cross,  svg::Marker::TriangleDown, svg::Marker::Circle};
+    svg::ScatterPlot plot;
+    plot.title = "Accuracy on the networks not measured";
+    plot.x_title = "networks (layers) measured, drawn at random";
+    plot.y_title = "accuracy (1 - MAPE), pooled over the draws";
+    plot.log_x = true;
+    plot.percent_y = true;
+    plot.y_max = 1.0;
+    std::vector<std::string> combos;
+    for (size_t k = 0; k < learning_.rows.size(); ++k) {
+      const std::string comb = text_at(learning_, k, "combination");
+      if (std::find(combos.begin(), combos.end(), comb) == combos.end()) combos.push_back(comb);
+    }
+    for (size_t c = 0; c < combos.size(); ++c) {
+      const Combination* combo = r_.find_combination(combos[c]);
+      svg::Series series{combo ? combo->label : combos[c], kColors[c % 7], kMarkers[c % 7], {}};
+      for (size_t k = 0; k < learning_.rows.size(); ++k) {
+        if (text_at(learning_, k, "combination") != combos[c]) continue;
+        const auto n = number_at(learning_, k, "train_items"), a = number_at(learning_, k, "accuracy");
+        if (!n || !a) continue;
+        series.points.push_back({*n, *a, "",
+                                 fmt::format("{}: {:.0f} {}s measured, accuracy {:.1f}% on the others",
+                                             series.name, *n, text_at(learning_, k, "unit"), 100 * *a)});
+      }
+      plot.series.push_back(std::move(series));
+    }
+    out_ += "<figure>\n" + svg::render(plot) +
+            "<figcaption>Accuracy of the summed (or whole-network) predictions on every network not drawn, "
+            "against the number drawn.</figcaption>\n</figure>\n";
+    out_ +=
+        "<table class=\"learning\">\n<thead><tr><th>combination</th><th>feature set</th><th>measured "
+        "(count)</th><th>predicted "
+        "(count per draw)</th><th>draws</th><th>accuracy</th><th>worst draw</th><th>best draw</th><th>within "
+        "±10%</th><th>interval coverage</th><th>interval level</th><th>median interval width (upper / "
+        "lower)</th></tr></thead>\n<tbody>\n";
+    for (size_t k = 0; k < learning_.rows.size(); ++k) {
+      const Combination* c = r_.find_combination(text_at(learning_, k, "combination"));
+      const auto a = number_at(learning_, k, "accuracy");
+      out_ += fmt::format("<tr><td>{}</td><td>{}</td>",
+                          escape(c ? c->label : text_at(learning_, k, "combination")),
+                          escape(text_at(learning_, k, "feature_set")));
+      out_ += number_td(learning_, k, "train_items") + number_td(learning_, k, "test_items") +
+              number_td(learning_, k, "draws") +
+              number_td(learning_, k, "accuracy", a && *a >= 0.9 ? "good" : "") +
+              number_td(learning_, k, "accuracy_min") + number_td(learning_, k, "accuracy_max") +
+              number_td(learning_, k, "within_10pct") + number_td(learning_, k, "interval_coverage") +
+              number_td(learning_, k, "interval_level") + number_td(learning_, k, "interval_median_width") +
+              "</tr>\n";
+    }
+    out_ += "</tbody>\n</table>\n</section>\n";
   }
 
   void predicted_vs_measured() {

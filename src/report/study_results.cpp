@@ -227,6 +227,21 @@ json to_json(const StudyResults& r) {
                         {"anchor_drift", optional_number(t.anchor_drift)},
                         {"reference_evaluation", t.reference_evaluation},
                         {"reference_accuracy", optional_number(t.reference_accuracy)}});
+  json& learning = j["learning_curve"] = json::array();
+  for (const auto& l : r.learning)
+    learning.push_back({{"combination", l.combination},
+                        {"feature_set", l.feature_set},
+                        {"unit", l.unit},
+                        {"train_items", l.train_items},
+                        {"test_items", l.test_items},
+                        {"draws", l.draws},
+                        {"accuracy", l.accuracy},
+                        {"accuracy_min", l.accuracy_min},
+                        {"accuracy_max", l.accuracy_max},
+                        {"within_10pct", l.within_10pct},
+                        {"interval_coverage", optional_number(l.interval_coverage)},
+                        {"interval_level", optional_number(l.interval_level)},
+                        {"interval_median_width", optional_number(l.interval_median_width)}});
   return j;
 }
 
@@ -358,6 +373,27 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
       r.transfer.push_back(std::move(t));
     }
   }
+  if (j.contains("learning_curve")) {  // absent in files written before 2026-12-07
+    const json& jl = rd.array(j, "$", "learning_curve");
+    for (size_t k = 0; k < jl.size(); ++k) {
+      const std::string p = fmt::format("$.learning_curve[{}]", k);
+      LearningResult l;
+      l.combination = rd.string(jl[k], p, "combination");
+      l.feature_set = rd.string(jl[k], p, "feature_set");
+      l.unit = rd.string(jl[k], p, "unit");
+      l.train_items = rd.integer(jl[k], p, "train_items");
+      l.test_items = rd.integer(jl[k], p, "test_items");
+      l.draws = rd.integer(jl[k], p, "draws");
+      l.accuracy = rd.number(jl[k], p, "accuracy");
+      l.accuracy_min = rd.number(jl[k], p, "accuracy_min");
+      l.accuracy_max = rd.number(jl[k], p, "accuracy_max");
+      l.within_10pct = rd.number(jl[k], p, "within_10pct");
+      l.interval_coverage = rd.optional_number(jl[k], p, "interval_coverage");
+      l.interval_level = rd.optional_number(jl[k], p, "interval_level");
+      l.interval_median_width = rd.optional_number(jl[k], p, "interval_median_width");
+      r.learning.push_back(std::move(l));
+    }
+  }
   validate(r, where);
   return r;
 }
@@ -474,6 +510,34 @@ void validate(const StudyResults& r, const std::string& where) {
     if (t.reference_accuracy && !(std::isfinite(*t.reference_accuracy) && *t.reference_accuracy <= 1.0 + 1e-12))
       throw_bad_input("{}: transfer[{}]: reference_accuracy {}, expected a finite fraction <= 1", where, k,
                       *t.reference_accuracy);
+  }
+  for (size_t k = 0; k < r.learning.size(); ++k) {
+    const auto& l = r.learning[k];
+    known(l.combination, "learning_curve", k);
+    if (l.unit != "network" && l.unit != "row")
+      throw_bad_input("{}: learning_curve[{}]: unit \"{}\", expected network or row", where, k, l.unit);
+    if (l.train_items < 1 || l.test_items < 1 || l.draws < 1)
+      throw_bad_input(
+          "{}: learning_curve[{}]: {} training items, {} test items and {} draws, expected at least 1 of "
+          "each",
+          where, k, l.train_items, l.test_items, l.draws);
+    const double eps = 1e-12;
+    if (!(std::isfinite(l.accuracy_min) && std::isfinite(l.accuracy_max) && std::isfinite(l.accuracy) &&
+          l.accuracy_min <= l.accuracy + eps && l.accuracy <= l.accuracy_max + eps &&
+          l.accuracy_max <= 1.0 + eps))
+      throw_bad_input(
+          "{}: learning_curve[{}]: accuracy {} between draws of {} and {}, expected finite fractions "
+          "<= 1 with min <= accuracy <= max",
+          where, k, l.accuracy, l.accuracy_min, l.accuracy_max);
+    if (!fraction(l.within_10pct) || !fraction(l.interval_coverage) || !fraction(l.interval_level))
+      throw_bad_input(
+          "{}: learning_curve[{}]: within_10pct, interval_coverage and interval_level, expected "
+          "fractions in [0, 1]",
+          where, k);
+    if (l.interval_median_width &&
+        !(std::isfinite(*l.interval_median_width) && *l.interval_median_width >= 1.0))
+      throw_bad_input("{}: learning_curve[{}]: interval_median_width {}, expected a finite ratio >= 1", where,
+                      k, *l.interval_median_width);
   }
 }
 

@@ -139,6 +139,22 @@ struct TransferResult {
   std::optional<double> anchor_drift;
 };
 
+// One point of a learning curve: a model fitted on `train_items` networks (rows, for standalone layers) drawn
+// at random `draws` times, with the operator probe where one was measured, predicting all the others: what a
+// model for a new device gets from measuring that many networks.
+struct LearningResult {
+  std::string combination;
+  std::string feature_set;
+  std::string unit;  // "network" or "row"
+  int train_items = 0, test_items = 0, draws = 0;
+  double accuracy = 0;                        // pooled over the draws' held-out items
+  double accuracy_min = 0, accuracy_max = 0;  // of the draws
+  double within_10pct = 0;
+  std::optional<double> interval_coverage;  // missing where a draw's model had no interval
+  std::optional<double> interval_level;
+  std::optional<double> interval_median_width;
+};
+
 struct StudyResults {
   StudyInfo info;
   std::vector<Combination> combinations;
@@ -147,6 +163,7 @@ struct StudyResults {
   std::vector<HeldOutSummary> held_out;  // only for models whose `predictions` are a sample
   std::vector<Breakdown> breakdowns;
   std::vector<TransferResult> transfer;
+  std::vector<LearningResult> learning;
 
   const Combination* find_combination(const std::string& id) const;
 };

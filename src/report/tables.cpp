@@ -204,6 +204,30 @@ std::vector<Table> build_tables(const StudyResults& r) {
          number(t.within_10pct), number(t.interval_coverage), number(t.interval_level),
          number(t.interval_unbounded), number(t.interval_median_width), number(t.anchor_drift),
          text(t.reference_evaluation), number(t.reference_accuracy)});
+
+  Table& learning = tables.emplace_back();
+  learning.id = "learning_curve";
+  learning.title = "Learning curve: how many measured networks a model for a new device needs";
+  learning.columns = {
+      {"combination", "combination"},
+      {"feature_set", "feature set"},
+      {"unit", "unit"},
+      {"train_items", "trained on (count, drawn at random)", CellFormat::Integer},
+      {"test_items", "predicted (count per draw)", CellFormat::Integer},
+      {"draws", "draws", CellFormat::Integer},
+      {"accuracy", "accuracy", CellFormat::Percent},
+      {"accuracy_min", "worst draw", CellFormat::Percent},
+      {"accuracy_max", "best draw", CellFormat::Percent},
+      {"within_10pct", "within ±10%", CellFormat::Percent},
+      {"interval_coverage", "interval coverage", CellFormat::Percent},
+      {"interval_level", "interval level", CellFormat::Percent},
+      {"interval_median_width", "median interval width (upper / lower)", CellFormat::Quantity}};
+  for (const auto& l : r.learning)
+    learning.rows.push_back({text(l.combination), text(l.feature_set), text(l.unit), number(l.train_items),
+                             number(l.test_items), number(l.draws), number(l.accuracy),
+                             number(l.accuracy_min), number(l.accuracy_max), number(l.within_10pct),
+                             number(l.interval_coverage), number(l.interval_level),
+                             number(l.interval_median_width)});
   return tables;
 }
 

@@ -208,6 +208,41 @@ void add_breakdowns(report::StudyResults& r, const std::string& comb, const std:
   }
 }
 
+// The learning curve of one model (study.h, StudyOptions): for each of `sizes` below the data's networks
+// (rows, for standalone layers), `draws` fits on that many drawn at random, each predicting all the others,
+// as a model for a new device measured on that many networks would.
+void add_learning_curve(report::StudyResults& r, const std::string& comb, const std::string& fs_name,
+                        const model::Dataset& data, const model::Design& design,
+                        const std::vector<size_t>& sizes, int draws) {
+  std::set<std::string> units;
+  for (const auto& s : data.samples)
+    if (!s.probe) units.insert(data.kind == model::DataKind::Standalone ? std::to_string(s.line) : s.group);
+  model::LearningCurveOptions lo;
+  for (size_t k : sizes)
+    if (k < units.size()) lo.sizes.push_back(k);
+  if (lo.sizes.empty()) return;
+  lo.draws = draws;
+  const model::LearningCurve c = model::learning_curve(data, design, lo);
+  for (const auto& p : c.points) {
+    report::LearningResult l;
+    l.combination = comb;
+    l.feature_set = fs_name;
+    l.unit = c.unit;
+    l.train_items = static_cast<int>(p.train_units);
+    l.test_items = static_cast<int>(p.test_units);
+    l.draws = static_cast<int>(p.accuracy.size());
+    l.accuracy = p.pooled.accuracy;
+    const auto [lo_it, hi_it] = std::minmax_element(p.accuracy.begin(), p.accuracy.end());
+    l.accuracy_min = *lo_it;
+    l.accuracy_max = *hi_it;
+    l.within_10pct = p.pooled.within_10;
+    l.interval_coverage = p.pooled.coverage;
+    if (p.pooled.coverage) l.interval_level = lo.eval.fit.coverage;
+    l.interval_median_width = p.pooled.median_width;
+    r.learning.push_back(std::move(l));
+  }
+}
+
 // One row of the transfer table from the held-out items' metrics `m`.
 report::TransferResult transfer_row(const std::string& comb, const std::string& transfer,
                                     const std::string& trained_on, const std::string& held_out,
@@ -555,6 +590,11 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
                    static_cast<int>(nets_of["plain"].size()), "net.structure=plain");
       transfer_s += tt.s();
     }
+    if (fs_name == r.info.headline_feature_set) {
+      Timer tt;
+      add_learning_curve(r, comb, fs_name, data, design, {1, 2, 4, 8, 16}, 10);
+      transfer_s += tt.s();
+    }
     for (size_t v = 0; v < variants.size(); ++v) {
       if (!variant_data[v]) continue;
       const model::Dataset& vd = *variant_data[v];
@@ -603,6 +643,8 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
         eo.fit.calibrate = false;
         model::Evaluation e = model::evaluate(data, design, eo);
         add_evaluation(r, comb, "10-fold", fs_name, data, e, false, true, kPlottedPoints);
+        if (fs_name == r.info.headline_feature_set)
+          add_learning_curve(r, comb, fs_name, data, design, {30, 100, 300, 1000}, 5);
       }
       fmt::print("[{}] {} standalone layers modelled in {:.1f} s\n", comb, data.samples.size(), t.s());
     }
@@ -629,6 +671,11 @@ void shared_combinations(report::StudyResults& r, const StudyOptions& o, const s
       model::Evaluation e = model::evaluate(data, design, eo);
       add_evaluation(r, comb, "5-fold", fs_name, data, e, false, false, kPlottedPoints);
       kfold_accuracy[fs_name] = e.rows.accuracy;
+      if (fs_name == r.info.headline_feature_set) {
+        Timer tt;
+        add_learning_curve(r, comb, fs_name, data, design, {10, 30, 100, 300, 1000, 3000}, 5);
+        transfer_s += tt.s();
+      }
       if (std::find(data.header.begin(), data.header.end(), "family") == data.header.end()) continue;
       Timer tt;
       // Transfer: each family held out in turn (each direction, then pooled), with the model's intervals.

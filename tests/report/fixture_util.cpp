@@ -205,6 +205,11 @@ StudyResults synthetic_study(bool quick) {
                         "5-fold", 0.891, 3, 2.4});
   r.transfer.push_back({"nano-trt", "leave-one-family-out", "the other families", "family=conv", "macs", 800, 430, 0.81,
                         0.3, std::nullopt, std::nullopt, "5-fold", std::nullopt});
+  // A learning curve: 10 networks drawn 5 times (no interval: too few rows), then 100 with one.
+  r.learning.push_back({"nano-trt", "transfer", "network", 10, 1190, 5, 0.874, 0.82, 0.905, 0.58,
+                        std::nullopt, std::nullopt, std::nullopt});
+  r.learning.push_back(
+      {"nano-trt", "transfer", "network", 100, 1100, 5, 0.931, 0.928, 0.934, 0.77, 0.952, 0.9, 1.53});
   return r;
 }
 

@@ -92,7 +92,8 @@ nlohmann::json* WrittenReport::json_;
 TEST_F(WrittenReport, WritesTheReportJsonAndOneCsvPerTable) {
   EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "index.html"));
   EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "results.json"));
-  for (const char* t : {"combinations", "models", "layer_types", "predictions", "breakdown", "transfer"}) {
+  for (const char* t :
+       {"combinations", "models", "layer_types", "predictions", "breakdown", "transfer", "learning_curve"}) {
     EXPECT_TRUE(std::filesystem::is_regular_file(*dir_ / "tables" / (std::string(t) + ".csv"))) << t;
     EXPECT_TRUE(json_->at("tables").contains(t)) << t;
   }
@@ -284,6 +285,33 @@ TEST_F(WrittenReport, TransferSectionShowsEveryTransferNumber) {
       EXPECT_TRUE(shown.count({"transfer", r, col})) << "transfer[" << r << "]." << col;
   // MAPE is 1 - accuracy: the synthetic -> real row's 1305.5%.
   EXPECT_NEAR(t["rows"][1]["mape"].get<double>(), 13.055, 1e-9);
+}
+
+TEST_F(WrittenReport, LearningSectionPlotsAndShowsEveryPoint) {
+  EXPECT_THAT(*html_, HasSubstr("<section id=\"learning\">"));
+  EXPECT_THAT(*html_, HasSubstr("<a href=\"#learning\">"));
+  std::set<std::tuple<std::string, size_t, std::string>> shown;
+  for (const auto& c : numeric_cells(*html_)) shown.insert({c.table, c.row, c.col});
+  const nlohmann::json& t = json_->at("tables").at("learning_curve");
+  ASSERT_EQ(t["rows"].size(), 2u);
+  for (size_t r = 0; r < t["rows"].size(); ++r)
+    for (const char* col : {"train_items", "test_items", "draws", "accuracy", "accuracy_min", "accuracy_max"})
+      EXPECT_TRUE(shown.count({"learning_curve", r, col})) << "learning_curve[" << r << "]." << col;
+  EXPECT_TRUE(shown.count({"learning_curve", 1, "interval_coverage"}));
+  // The plot's points carry each row's figures in their tooltips.
+  const size_t section = html_->find("<section id=\"learning\">");
+  const std::string part = html_->substr(section, html_->find("</section>", section) - section);
+  EXPECT_THAT(part, HasSubstr("<svg"));
+  EXPECT_THAT(part, HasSubstr("10 networks measured, accuracy 87.4% on the others"));
+  EXPECT_THAT(part, HasSubstr("100 networks measured, accuracy 93.1% on the others"));
+}
+
+TEST(HtmlReport, NoLearningCurveNoSection) {
+  StudyResults r = testing::synthetic_study();
+  r.learning.clear();
+  const std::string html = render_report_html(r, build_tables(r));
+  EXPECT_THAT(html, Not(HasSubstr("id=\"learning\"")));
+  EXPECT_THAT(html, Not(HasSubstr("#learning")));
 }
 
 // The headline transfer rows (the transfer and compact sets, pooled) come first; each held-out family and the

@@ -177,6 +177,55 @@ TEST(StudyResultsValidate, RejectsABadTransferRow) {
             "study: transfer[0]: 800 training and 0 test items, expected at least 1 of each");
 }
 
+TEST(StudyResultsJson, LearningCurveRoundTripsAndMayBeAbsent) {
+  const StudyResults a = testing::synthetic_study();
+  ASSERT_EQ(a.learning.size(), 2u);
+  nlohmann::json j = to_json(a);
+  EXPECT_TRUE(j["learning_curve"][0]["interval_coverage"].is_null());  // not measured: null, never 0
+  const StudyResults b = study_results_from_json(j, "mem");
+  ASSERT_EQ(b.learning.size(), 2u);
+  EXPECT_EQ(b.learning[1].train_items, 100);
+  EXPECT_EQ(b.learning[1].test_items, 1100);
+  EXPECT_EQ(b.learning[1].draws, 5);
+  EXPECT_EQ(b.learning[1].accuracy_min, 0.928);
+  EXPECT_EQ(b.learning[1].interval_median_width, 1.53);
+  EXPECT_EQ(b.learning[0].interval_coverage, std::nullopt);
+  EXPECT_EQ(b.learning[0].unit, "network");
+  j.erase("learning_curve");  // files from before the learning curve
+  EXPECT_TRUE(study_results_from_json(j, "old.json").learning.empty());
+}
+
+TEST(StudyResultsValidate, RejectsABadLearningCurvePoint) {
+  StudyResults r = testing::synthetic_study();
+  r.learning[0].combination = "nowhere";
+  EXPECT_THAT(bad_input_message([&] { validate(r, "study"); }), HasSubstr("learning_curve[0]"));
+  r = testing::synthetic_study();
+  r.learning[1].accuracy_min = 0.95;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: learning_curve[1]: accuracy 0.931 between draws of 0.95 and 0.934, expected finite "
+            "fractions <= 1 "
+            "with min <= accuracy <= max");
+  r = testing::synthetic_study();
+  r.learning[1].draws = 0;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: learning_curve[1]: 100 training items, 1100 test items and 0 draws, expected at least 1 "
+            "of each");
+  r = testing::synthetic_study();
+  r.learning[0].unit = "layer";
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: learning_curve[0]: unit \"layer\", expected network or row");
+  r = testing::synthetic_study();
+  r.learning[1].interval_coverage = -0.1;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: learning_curve[1]: within_10pct, interval_coverage and interval_level, expected "
+            "fractions in [0, "
+            "1]");
+  r = testing::synthetic_study();
+  r.learning[1].interval_median_width = 0.9;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: learning_curve[1]: interval_median_width 0.9, expected a finite ratio >= 1");
+}
+
 TEST(StudyResultsFile, ReadingAMissingOrBrokenFileFailsClearly) {
   EXPECT_THAT(bad_input_message([] { read_study_results("/nonexistent/results.json"); }),
               HasSubstr("/nonexistent/results.json: cannot open"));
