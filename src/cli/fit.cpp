@@ -113,13 +113,29 @@ int run_fit(const FitCliOptions& opt) {
         "asked; more rows, or a lower --coverage, give the level asked\n",
         m.interval->calibration_rows, 100 * m.interval->coverage, 100 * fo.coverage);
   std::set<std::string> networks;
-  for (size_t r : rows) networks.insert(data.samples[r].group);
+  for (size_t r : rows)
+    if (!data.samples[r].probe) networks.insert(data.samples[r].group);
   if (data.kind == model::DataKind::Layers && !m.network_interval && m.interval &&
-      networks.size() < model::min_calibration_networks(fo.coverage))
+      networks.size() < model::kMinLogNormalCalibration)
     fmt::print(
-        "  no network interval: a {:.0f}% interval of network totals needs at least {} training networks, "
-        "not {}; every network gets the per-layer interval, far wider\n",
-        100 * fo.coverage, model::min_calibration_networks(fo.coverage), networks.size());
+        "  no network interval: an interval of network totals needs at least {} training networks, not {}; "
+        "every network gets the per-layer interval, far wider\n",
+        model::kMinLogNormalCalibration, networks.size());
+  // The calibrations that assumed log-normal errors, being too few for conformal ranks at this coverage.
+  const bool layers = data.kind == model::DataKind::Layers;
+  auto log_normal_note = [&](const model::IntervalCalibration& c, const char* which, const char* items) {
+    fmt::print(
+        "  {} interval: {} calibration {} are too few for conformal ranks at {:.0f}%; its bounds assume "
+        "log-normal errors (Student's t)\n",
+        which, c.calibration_rows, items, 100 * fo.coverage);
+  };
+  if (m.interval && m.interval->log_normal)
+    log_normal_note(*m.interval, layers ? "per-layer" : "the",
+                    layers                                   ? "layers"
+                    : data.kind == model::DataKind::Networks ? "networks"
+                                                             : "rows");
+  if (m.network_interval && m.network_interval->log_normal)
+    log_normal_note(*m.network_interval, "network", "networks");
   // Every term the fit left out, and why: a term the data cannot identify must not look fitted.
   for (const auto& d : m.dropped) fmt::print("  dropped {}: {}\n", d.term, d.reason);
   return 0;

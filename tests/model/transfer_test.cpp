@@ -495,6 +495,10 @@ TEST_F(CliTransfer, FitWhereTakesNotEqualAndDerivedColumns) {
                                 where + " --out " + path("m.json"));
     ASSERT_EQ(r.exit_code, 0) << where << ": " << r.output;
     EXPECT_THAT(r.output, HasSubstr("(12 rows, whole-network)")) << where;
+    EXPECT_THAT(r.output,
+                HasSubstr("  the interval: 12 calibration networks are too few for conformal ranks at "
+                          "90%; its bounds assume log-normal errors (Student's t)\n"))
+        << where;
     std::ifstream in(path("m.json"));
     models[where] = nlohmann::json::parse(in);
     EXPECT_EQ(models[where]["provenance"]["training_rows"], 12) << where;
