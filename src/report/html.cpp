@@ -524,10 +524,11 @@ class Page {
         "<p class=\"lead\">Each point fits the headline model on that many networks (layers, for "
         "standalone-layer "
         "data) drawn at random, several times, with the operator probe where one was measured, and predicts "
-        "all the "
-        "others: what a model for a device nobody has modelled yet gets from measuring that many. The spread "
-        "of "
-        "the draws is in the table (worst and best draw). With 4 to 18 networks the interval of a network is "
+        "all "
+        "the others: what a model for a device nobody has modelled yet gets from measuring that many. The "
+        "spread "
+        "of the draws is in the table (worst and best draw). With 4 to 18 networks the interval of a network "
+        "is "
         "calibrated on the held-out networks' errors assuming they are about log-normal (too few for "
         "conformal "
         "ranks at 90%); with fewer, only the per-layer interval is left, far wider.</p>\n";
@@ -543,6 +544,11 @@ class Page {
     plot.log_x = true;
     plot.percent_y = true;
     plot.y_max = 1.0;
+    svg::ScatterPlot width;
+    width.title = "How wide their 90% intervals are";
+    width.x_title = plot.x_title;
+    width.y_title = "median interval width (upper / lower bound)";
+    width.log_x = width.log_y = true;
     std::vector<std::string> combos;
     for (size_t k = 0; k < learning_.rows.size(); ++k) {
       const std::string comb = text_at(learning_, k, "combination");
@@ -551,19 +557,35 @@ class Page {
     for (size_t c = 0; c < combos.size(); ++c) {
       const Combination* combo = r_.find_combination(combos[c]);
       svg::Series series{combo ? combo->label : combos[c], kColors[c % 7], kMarkers[c % 7], {}};
+      svg::Series widths = series;
       for (size_t k = 0; k < learning_.rows.size(); ++k) {
         if (text_at(learning_, k, "combination") != combos[c]) continue;
-        const auto n = number_at(learning_, k, "train_items"), a = number_at(learning_, k, "accuracy");
-        if (!n || !a) continue;
-        series.points.push_back({*n, *a, "",
-                                 fmt::format("{}: {:.0f} {}s measured, accuracy {:.1f}% on the others",
-                                             series.name, *n, text_at(learning_, k, "unit"), 100 * *a)});
+        const auto n = number_at(learning_, k, "train_items"), a = number_at(learning_, k, "accuracy"),
+                   w = number_at(learning_, k, "interval_median_width");
+        if (!n) continue;
+        const std::string unit = text_at(learning_, k, "unit");
+        if (a)
+          series.points.push_back({*n, *a, "",
+                                   fmt::format("{}: {:.0f} {}s measured, accuracy {:.1f}% on the others",
+                                               series.name, *n, unit, 100 * *a)});
+        if (w)
+          widths.points.push_back(
+              {*n, *w, "",
+               fmt::format("{}: {:.0f} {}s measured, median interval x{:.2f}", series.name, *n, unit, *w)});
       }
       plot.series.push_back(std::move(series));
+      if (!widths.points.empty()) width.series.push_back(std::move(widths));
     }
-    out_ += "<figure>\n" + svg::render(plot) +
+    out_ += "<div class=\"grid2\">\n<figure>\n" + svg::render(plot) +
             "<figcaption>Accuracy of the summed (or whole-network) predictions on every network not drawn, "
             "against the number drawn.</figcaption>\n</figure>\n";
+    if (!width.series.empty())
+      out_ += "<figure>\n" + svg::render(width) +
+              "<figcaption>The median width of the intervals <code>convergy predict</code> would give those "
+              "networks (on this machine per-layer below 4 networks, calibrated on whole networks from "
+              "4).</figcaption>\n"
+              "</figure>\n";
+    out_ += "</div>\n";
     out_ +=
         "<table class=\"learning\">\n<thead><tr><th>combination</th><th>feature set</th><th>measured "
         "(count)</th><th>predicted "

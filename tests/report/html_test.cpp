@@ -304,6 +304,10 @@ TEST_F(WrittenReport, LearningSectionPlotsAndShowsEveryPoint) {
   EXPECT_THAT(part, HasSubstr("<svg"));
   EXPECT_THAT(part, HasSubstr("10 networks measured, accuracy 87.4% on the others"));
   EXPECT_THAT(part, HasSubstr("100 networks measured, accuracy 93.1% on the others"));
+  // The width plot has only the point with an interval.
+  EXPECT_THAT(part, HasSubstr("How wide their 90% intervals are"));
+  EXPECT_THAT(part, HasSubstr("100 networks measured, median interval x1.53"));
+  EXPECT_THAT(part, Not(HasSubstr("10 networks measured, median interval")));
 }
 
 TEST(HtmlReport, NoLearningCurveNoSection) {
