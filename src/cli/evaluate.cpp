@@ -47,6 +47,7 @@ struct EvaluateOptions {
   std::string learning_curve;  // "1,2,4,8": training networks per point
   int draws = 5;
   bool draws_given = false;
+  std::string stratify;  // --stratify COLUMN
 };
 
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
@@ -118,6 +119,8 @@ void check_split_options(const EvaluateOptions& opt) {
         "--train-where, --test-where, --test-measurements, --select-terms or --predictions with it");
   if (opt.draws_given && opt.learning_curve.empty())
     throw_bad_input("--draws {}: expected --learning-curve with it", opt.draws);
+  if (!opt.stratify.empty() && opt.learning_curve.empty())
+    throw_bad_input("--stratify {}: expected --learning-curve with it", opt.stratify);
   if (!opt.split.empty() && opt.split != "leave-one-family-out" && (!opt.split.starts_with("by:") || opt.split.size() == 3))
     throw_bad_input("--split \"{}\", expected leave-one-family-out or by:COLUMN", opt.split);
 }
@@ -236,6 +239,7 @@ int run_learning_curve(const EvaluateOptions& opt, const model::Dataset& data, m
   model::LearningCurveOptions lo;
   lo.sizes = parse_sizes(opt.learning_curve);
   lo.draws = opt.draws;
+  lo.stratify = opt.stratify;
   lo.eval = std::move(eo);
   std::vector<model::LearningCurve> curves;
   for (const auto& name : feature_list(opt.features)) {
@@ -288,11 +292,13 @@ int run_learning_curve(const EvaluateOptions& opt, const model::Dataset& data, m
   for (const auto& w : opt.where) where += " " + w;
   fmt::print(
       "{}{}: {} {} rows ({} {}s besides the operator probe), target {} ({}); per size, {} draws of training "
-      "{}s at random (seed {}), each predicting every {} not drawn; accuracy pooled over the draws, {:.0f}% "
+      "{}s at random{} (seed {}), each predicting every {} not drawn; accuracy pooled over the draws, "
+      "{:.0f}% "
       "intervals\n{}",
       opt.measurements, where, data.samples.size(), model::data_kind_name(data.kind),
       curves.empty() ? 0 : curves.front().units, unit, opt.target, model::target_unit(opt.target), opt.draws,
-      unit, opt.seed, unit, 100 * opt.coverage, t.text());
+      unit, opt.stratify.empty() ? "" : ", spread over the values of " + opt.stratify, opt.seed, unit,
+      100 * opt.coverage, t.text());
   return 0;
 }
 
@@ -520,6 +526,10 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
       "--learning-curve", opt->learning_curve,
       "How many networks a new device needs: for each count (e.g. 1,2,4,8), fit on that many networks "
       "drawn at random (with the operator probe, if measured) and predict all the others");
+  app.add_option(
+      "--stratify", opt->stratify,
+      "With --learning-curve: spread each draw over the values of this column (e.g. net.structure: "
+      "plain, grouped and residual networks in turn)");
   auto* draws = app.add_option("--draws", opt->draws, "With --learning-curve: random draws per count")
                     ->capture_default_str()
                     ->check(CLI::Range(1, 1000));

@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <random>
 #include <tuple>
@@ -509,6 +510,17 @@ LearningCurve learning_curve(const Dataset& data, const Design& design, const Le
     members[it->second].push_back(i);
   }
   c.units = members.size();
+  c.stratify = options.stratify;
+  // Each unit's stratum (the column's value in its first row), when the draws are spread over one.
+  std::vector<size_t> stratum_of(members.size(), 0);
+  size_t strata = 1;
+  if (!options.stratify.empty()) {
+    const std::vector<std::string> values = column_values(data, options.stratify);
+    std::map<std::string, size_t> index;
+    for (size_t u = 0; u < members.size(); ++u)
+      stratum_of[u] = index.emplace(values[members[u].front()], index.size()).first->second;
+    strata = index.size();
+  }
   for (size_t k : options.sizes)
     if (k < 1 || k >= c.units)
       throw_bad_input(
@@ -526,6 +538,19 @@ LearningCurve learning_curve(const Dataset& data, const Design& design, const Le
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(options.eval.fit.seed + 101 + static_cast<uint64_t>(d));
     std::shuffle(order.begin(), order.end(), rng);
+    if (strata > 1) {
+      // Round robin over the strata, each in its shuffled order, the strata themselves in an order drawn too:
+      // the first k units then hold every stratum once before any holds two.
+      std::vector<std::vector<size_t>> by(strata);
+      for (size_t u : order) by[stratum_of[u]].push_back(u);
+      std::vector<size_t> turn(strata);
+      std::iota(turn.begin(), turn.end(), 0);
+      std::shuffle(turn.begin(), turn.end(), rng);
+      order.clear();
+      for (size_t round = 0; order.size() < members.size(); ++round)
+        for (size_t t : turn)
+          if (round < by[t].size()) order.push_back(by[t][round]);
+    }
     for (size_t p = 0; p < sizes.size(); ++p) {
       const size_t k = sizes[p];
       EvalOptions eo = options.eval;
@@ -540,6 +565,11 @@ LearningCurve learning_curve(const Dataset& data, const Design& design, const Le
       eo.given_name = fmt::format("{} {}s drawn at random (draw {})", k, c.unit, d + 1);
       const Evaluation e = evaluate(data, design, eo);
       LearningPoint& pt = c.points[p];
+      std::vector<std::string>& names = pt.drawn.emplace_back();
+      for (size_t u = 0; u < k; ++u) {
+        const Sample& first = data.samples[members[order[u]].front()];
+        names.push_back(data.kind == DataKind::Standalone ? first.label : first.group);
+      }
       pt.train_units = k;
       pt.test_units = members.size() - k;
       pt.complexity = std::max(pt.complexity, e.complexity);
@@ -587,13 +617,16 @@ nlohmann::json learning_curve_to_json(const LearningCurve& c) {
          {"within_10pct", num(p.pooled.within_10)},
          {"interval_coverage", p.pooled.coverage ? num(*p.pooled.coverage) : json(nullptr)},
          {"interval_median_width", p.pooled.median_width ? num(*p.pooled.median_width) : json(nullptr)},
-         {"complexity", p.complexity}});
+         {"complexity", p.complexity},
+         // Which units each draw trained on, up to 100 a draw (more would swamp the output).
+         {"drawn", p.train_units <= 100 ? json(p.drawn) : json(nullptr)}});
   }
   return {{"feature_set", c.feature_set},
           {"method", c.method},
           {"unit", c.unit},
           {"units", c.units},
           {"draws", c.draws},
+          {"stratify", c.stratify.empty() ? json(nullptr) : json(c.stratify)},
           {"points", points}};
 }
 

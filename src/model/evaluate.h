@@ -151,6 +151,9 @@ nlohmann::json evaluation_to_json(const Evaluation& e);
 struct LearningCurveOptions {
   std::vector<size_t> sizes;  // training units per point, each below the number of units
   int draws = 5;
+  // Draw in turn from each value of this column (a CSV or derived column, e.g. net.structure): the k drawn
+  // are spread over its values (in an order drawn at random) instead of taken at random from all. "" : none.
+  std::string stratify;
   EvalOptions eval;  // fit options; mode, folds and filters are set per draw
 };
 struct LearningPoint {
@@ -159,9 +162,12 @@ struct LearningPoint {
   std::vector<double> accuracy;  // per draw, of the held-out units (whole networks for per-layer rows)
   Metrics pooled;                // every draw's held-out units together (coverage and width pooled too)
   int complexity = 0;            // the most non-zero coefficients of any draw's model
+  std::vector<std::vector<std::string>>
+      drawn;  // per draw, the units trained on (network names or row labels)
 };
 struct LearningCurve {
   std::string feature_set, method;
+  std::string stratify;  // the column the draws were spread over, "" for none
   std::string unit;  // "network" or "row"
   size_t units = 0;  // in the data (the probe not counted)
   int draws = 0;

@@ -355,6 +355,47 @@ TEST(LearningCurve, DrawsEachSizeAndPredictsEveryOtherNetwork) {
   EXPECT_THAT(message_of([&] { learning_curve(d, design, o); }), HasSubstr("expected from 1 to 9"));
 }
 
+TEST(LearningCurve, StratifiedDrawsTakeEveryValueBeforeAnyTwice) {
+  // 4 families: conv (3 networks), res (2), dws (2), mixed (1).
+  const Dataset d = families();
+  const Design design = build_design(d, parse_feature_set("macs+1"));
+  std::map<std::string, std::string> family;
+  for (const auto& s : d.samples) family[s.group] = s.columns[1];
+  auto families_of = [&](const std::vector<std::string>& drawn) {
+    std::set<std::string> f;
+    for (const auto& n : drawn) f.insert(family.at(n));
+    return f;
+  };
+  LearningCurveOptions o;
+  o.sizes = {2, 4};
+  o.draws = 20;
+  o.stratify = "family";
+  const LearningCurve c = learning_curve(d, design, o);
+  EXPECT_EQ(c.stratify, "family");
+  ASSERT_EQ(c.points.size(), 2u);
+  ASSERT_EQ(c.points[1].drawn.size(), 20u);
+  for (int k = 0; k < 20; ++k) {
+    EXPECT_EQ(c.points[0].drawn[k].size(), 2u);
+    EXPECT_EQ(families_of(c.points[0].drawn[k]).size(), 2u) << "draw " << k;  // two families, one each
+    EXPECT_EQ(families_of(c.points[1].drawn[k]).size(), 4u) << "draw " << k;  // all four
+    // Nested: a draw's 2 are the first 2 of its 4.
+    EXPECT_TRUE(
+        std::equal(c.points[0].drawn[k].begin(), c.points[0].drawn[k].end(), c.points[1].drawn[k].begin()));
+  }
+  // Without stratifying, some draw of 4 misses a family (3 of the 8 networks are conv).
+  o.stratify.clear();
+  const LearningCurve r = learning_curve(d, design, o);
+  EXPECT_TRUE(r.stratify.empty());
+  int all_four = 0;
+  for (const auto& drawn : r.points[1].drawn) all_four += families_of(drawn).size() == 4;
+  EXPECT_LT(all_four, 20);
+  // A derived column works too, and an unknown one is refused by name.
+  o.stratify = "net.structure";
+  EXPECT_EQ(learning_curve(d, design, o).points[1].drawn.size(), 20u);
+  o.stratify = "famly";
+  EXPECT_THAT(message_of([&] { learning_curve(d, design, o); }), HasSubstr("famly"));
+}
+
 TEST(LearningCurve, NoisyNetworksImproveWithMoreTrainingNetworks) {
   // Energy 2 + 0.001 x MACs times a factor between 0.8 and 1.2 per network: with 2 networks the fit follows
   // their noise, with 30 it averages it out.
@@ -547,6 +588,16 @@ TEST_F(CliTransfer, LearningCurveTableAndJson) {
   EXPECT_EQ(c["points"][0]["train_units"], 2);
   EXPECT_EQ(c["points"][0]["test_units"], 22);
   EXPECT_EQ(c["points"][0]["accuracy_per_draw"].size(), 3u);
+  ASSERT_EQ(c["points"][0]["drawn"].size(), 3u);  // per draw, the networks trained on
+  EXPECT_EQ(c["points"][0]["drawn"][0].size(), 2u);
+  EXPECT_TRUE(c["stratify"].is_null());
+  nlohmann::json st = json_of("--learning-curve 2 --draws 4 --stratify family");
+  EXPECT_EQ(st["learning_curves"][0]["stratify"], "family");
+  for (const auto& drawn : st["learning_curves"][0]["points"][0]["drawn"]) {
+    ASSERT_EQ(drawn.size(), 2u);
+    EXPECT_NE(conv_.count(drawn[0].get<std::string>()),
+              conv_.count(drawn[1].get<std::string>()));  // one of each
+  }
   EXPECT_EQ(c["points"][1]["train_units"], 12);
   // 12 whole networks calibrate an interval (log-normal: too few for conformal ranks at 90%).
   EXPECT_TRUE(c["points"][1]["interval_coverage"].is_number());
@@ -574,6 +625,7 @@ TEST_F(CliTransfer, LearningCurveTableAndJson) {
        "--learning-curve \"2,x\": \"x\" is not a count, expected whole numbers >= 1 "
        "separated by commas, e.g. 1,2,4,8"},
       {"--draws 3", "--draws 3: expected --learning-curve with it"},
+      {"--stratify family", "--stratify family: expected --learning-curve with it"},
       {"--learning-curve 2 --cv 5",
        "--learning-curve draws its own training networks, expected no --cv, --group, --split, --train-where, "
        "--test-where, --test-measurements, --select-terms or --predictions with it"},
