@@ -588,10 +588,12 @@ class Page {
     out_ += "</div>\n";
     out_ +=
         "<table class=\"learning\">\n<thead><tr><th>combination</th><th>feature set</th><th>measured "
-        "(count)</th><th>predicted "
-        "(count per draw)</th><th>draws</th><th>accuracy</th><th>worst draw</th><th>best draw</th><th>within "
-        "±10%</th><th>interval coverage</th><th>interval level</th><th>median interval width (upper / "
-        "lower)</th></tr></thead>\n<tbody>\n";
+        "(count)</th>"
+        "<th>predicted (count per draw)</th><th>draws</th><th>accuracy</th><th>worst draw</th><th>best "
+        "draw</th>"
+        "<th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>median interval width "
+        "(upper / "
+        "lower)</th><th>intervals unbounded (all draws)</th></tr></thead>\n<tbody>\n";
     for (size_t k = 0; k < learning_.rows.size(); ++k) {
       const Combination* c = r_.find_combination(text_at(learning_, k, "combination"));
       const auto a = number_at(learning_, k, "accuracy");
@@ -604,7 +606,7 @@ class Page {
               number_td(learning_, k, "accuracy_min") + number_td(learning_, k, "accuracy_max") +
               number_td(learning_, k, "within_10pct") + number_td(learning_, k, "interval_coverage") +
               number_td(learning_, k, "interval_level") + number_td(learning_, k, "interval_median_width") +
-              "</tr>\n";
+              number_td(learning_, k, "interval_unbounded") + "</tr>\n";
     }
     out_ += "</tbody>\n</table>\n</section>\n";
   }

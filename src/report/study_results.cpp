@@ -241,7 +241,8 @@ json to_json(const StudyResults& r) {
                         {"within_10pct", l.within_10pct},
                         {"interval_coverage", optional_number(l.interval_coverage)},
                         {"interval_level", optional_number(l.interval_level)},
-                        {"interval_median_width", optional_number(l.interval_median_width)}});
+                        {"interval_median_width", optional_number(l.interval_median_width)},
+                        {"interval_unbounded", optional_int(l.interval_unbounded)}});
   return j;
 }
 
@@ -391,6 +392,8 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
       l.interval_coverage = rd.optional_number(jl[k], p, "interval_coverage");
       l.interval_level = rd.optional_number(jl[k], p, "interval_level");
       l.interval_median_width = rd.optional_number(jl[k], p, "interval_median_width");
+      if (jl[k].contains("interval_unbounded"))  // absent in the first files with a learning curve
+        l.interval_unbounded = rd.optional_integer(jl[k], p, "interval_unbounded");
       r.learning.push_back(std::move(l));
     }
   }
@@ -538,6 +541,10 @@ void validate(const StudyResults& r, const std::string& where) {
         !(std::isfinite(*l.interval_median_width) && *l.interval_median_width >= 1.0))
       throw_bad_input("{}: learning_curve[{}]: interval_median_width {}, expected a finite ratio >= 1", where,
                       k, *l.interval_median_width);
+    const int64_t predicted = static_cast<int64_t>(l.test_items) * l.draws;
+    if (l.interval_unbounded && (*l.interval_unbounded < 0 || *l.interval_unbounded > predicted))
+      throw_bad_input("{}: learning_curve[{}]: interval_unbounded {}, expected 0 to test_items x draws ({})",
+                      where, k, *l.interval_unbounded, predicted);
   }
 }
 

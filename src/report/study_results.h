@@ -153,6 +153,9 @@ struct LearningResult {
   std::optional<double> interval_coverage;  // missing where a draw's model had no interval
   std::optional<double> interval_level;
   std::optional<double> interval_median_width;
+  // Held-out items (over all draws) whose interval has an infinite bound: inside on that side whatever was
+  // measured, so counted to be shown beside the coverage.
+  std::optional<int> interval_unbounded;
 };
 
 struct StudyResults {

@@ -221,13 +221,14 @@ std::vector<Table> build_tables(const StudyResults& r) {
       {"within_10pct", "within ±10%", CellFormat::Percent},
       {"interval_coverage", "interval coverage", CellFormat::Percent},
       {"interval_level", "interval level", CellFormat::Percent},
-      {"interval_median_width", "median interval width (upper / lower)", CellFormat::Quantity}};
+      {"interval_median_width", "median interval width (upper / lower)", CellFormat::Quantity},
+      {"interval_unbounded", "intervals unbounded (count, all draws)", CellFormat::Integer}};
   for (const auto& l : r.learning)
     learning.rows.push_back({text(l.combination), text(l.feature_set), text(l.unit), number(l.train_items),
                              number(l.test_items), number(l.draws), number(l.accuracy),
                              number(l.accuracy_min), number(l.accuracy_max), number(l.within_10pct),
                              number(l.interval_coverage), number(l.interval_level),
-                             number(l.interval_median_width)});
+                             number(l.interval_median_width), number(l.interval_unbounded)});
   return tables;
 }
 

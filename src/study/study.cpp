@@ -239,6 +239,7 @@ void add_learning_curve(report::StudyResults& r, const std::string& comb, const 
     l.interval_coverage = p.pooled.coverage;
     if (p.pooled.coverage) l.interval_level = lo.eval.fit.coverage;
     l.interval_median_width = p.pooled.median_width;
+    if (p.pooled.coverage) l.interval_unbounded = static_cast<int>(p.pooled.unbounded);
     r.learning.push_back(std::move(l));
   }
 }

@@ -209,7 +209,7 @@ StudyResults synthetic_study(bool quick) {
   r.learning.push_back({"nano-trt", "transfer", "network", 10, 1190, 5, 0.874, 0.82, 0.905, 0.58,
                         std::nullopt, std::nullopt, std::nullopt});
   r.learning.push_back(
-      {"nano-trt", "transfer", "network", 100, 1100, 5, 0.931, 0.928, 0.934, 0.77, 0.952, 0.9, 1.53});
+      {"nano-trt", "transfer", "network", 100, 1100, 5, 0.931, 0.928, 0.934, 0.77, 0.952, 0.9, 1.53, 12});
   return r;
 }
 

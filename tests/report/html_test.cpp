@@ -298,6 +298,7 @@ TEST_F(WrittenReport, LearningSectionPlotsAndShowsEveryPoint) {
     for (const char* col : {"train_items", "test_items", "draws", "accuracy", "accuracy_min", "accuracy_max"})
       EXPECT_TRUE(shown.count({"learning_curve", r, col})) << "learning_curve[" << r << "]." << col;
   EXPECT_TRUE(shown.count({"learning_curve", 1, "interval_coverage"}));
+  EXPECT_TRUE(shown.count({"learning_curve", 1, "interval_unbounded"}));
   // The plot's points carry each row's figures in their tooltips.
   const size_t section = html_->find("<section id=\"learning\">");
   const std::string part = html_->substr(section, html_->find("</section>", section) - section);

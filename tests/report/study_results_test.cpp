@@ -191,6 +191,10 @@ TEST(StudyResultsJson, LearningCurveRoundTripsAndMayBeAbsent) {
   EXPECT_EQ(b.learning[1].interval_median_width, 1.53);
   EXPECT_EQ(b.learning[0].interval_coverage, std::nullopt);
   EXPECT_EQ(b.learning[0].unit, "network");
+  EXPECT_EQ(b.learning[1].interval_unbounded, 12);
+  EXPECT_EQ(b.learning[0].interval_unbounded, std::nullopt);
+  j["learning_curve"][1].erase("interval_unbounded");  // the first files with a learning curve
+  EXPECT_EQ(study_results_from_json(j, "first.json").learning[1].interval_unbounded, std::nullopt);
   j.erase("learning_curve");  // files from before the learning curve
   EXPECT_TRUE(study_results_from_json(j, "old.json").learning.empty());
 }
@@ -220,6 +224,10 @@ TEST(StudyResultsValidate, RejectsABadLearningCurvePoint) {
             "study: learning_curve[1]: within_10pct, interval_coverage and interval_level, expected "
             "fractions in [0, "
             "1]");
+  r = testing::synthetic_study();
+  r.learning[1].interval_unbounded = 5501;
+  EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
+            "study: learning_curve[1]: interval_unbounded 5501, expected 0 to test_items x draws (5500)");
   r = testing::synthetic_study();
   r.learning[1].interval_median_width = 0.9;
   EXPECT_EQ(bad_input_message([&] { validate(r, "study"); }),
