@@ -159,9 +159,22 @@ int run_predict(const PredictOptions& opt) {
   switch (opt.format) {
     case OutputFormat::Json: fmt::print("{}", json_text(all)); break;
     case OutputFormat::Csv: fmt::print("{}", csv.csv()); break;
-    case OutputFormat::Table:
-      fmt::print("model {} ({}, {}; {} terms)\n{}", id, m.target, m.unit, m.complexity(), table.text());
+    case OutputFormat::Table: {
+      fmt::print("model {} ({}, {}; {} terms)\n", id, m.target, m.unit, m.complexity());
+      // The interval of whole networks (a per-layer model's network interval, or a whole-network model's own)
+      // when it rests on an assumption: too few held-out networks for conformal ranks.
+      const bool networks_model = m.provenance.data_kind == model::data_kind_name(model::DataKind::Networks);
+      const model::IntervalCalibration* c = m.network_interval             ? &*m.network_interval
+                                            : networks_model && m.interval ? &*m.interval
+                                                                           : nullptr;
+      if (c && c->log_normal)
+        fmt::print(
+            "{:.0f}% interval of networks: log-normal (Student's t) from {} held-out networks, too few for "
+            "conformal ranks\n",
+            100 * c->coverage, c->calibration_rows);
+      fmt::print("{}", table.text());
       break;
+    }
   }
   return 0;
 }

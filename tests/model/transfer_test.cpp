@@ -21,6 +21,7 @@
 using namespace convergy;
 using namespace convergy::model;
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 namespace {
@@ -635,6 +636,24 @@ TEST_F(CliTransfer, LearningCurveTableAndJson) {
     EXPECT_EQ(r.exit_code, 2) << args;
     EXPECT_EQ(r.output, "convergy: error: " + message + "\n") << args;
   }
+}
+
+TEST_F(CliTransfer, PredictSaysWhenTheNetworkIntervalIsLogNormal) {
+  const std::string fit =
+      "fit --measurements " + path("train.csv") + " --target energy_mj --features macs+1 --out ";
+  const std::string net = *dws_.begin();
+  // 12 networks: too few for conformal ranks at 90%.
+  ASSERT_EQ(test_util::run_cli(fit + path("few.json") + " --where family=conv").exit_code, 0);
+  auto few = test_util::run_cli("predict --model " + path("few.json") + " " + net);
+  ASSERT_EQ(few.exit_code, 0) << few.output;
+  EXPECT_THAT(few.output,
+              HasSubstr("\n90% interval of networks: log-normal (Student's t) from 12 held-out networks, "
+                        "too few for conformal ranks\n"));
+  // 24: conformal, nothing to say.
+  ASSERT_EQ(test_util::run_cli(fit + path("all.json")).exit_code, 0);
+  auto all = test_util::run_cli("predict --model " + path("all.json") + " " + net);
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_THAT(all.output, Not(HasSubstr("log-normal")));
 }
 
 TEST_F(CliTransfer, ContradictoryOptionsAreUsageErrors) {
