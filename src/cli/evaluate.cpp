@@ -50,6 +50,16 @@ struct EvaluateOptions {
   std::string stratify;  // --stratify COLUMN
 };
 
+// The pieces of `text` between commas, empty ones included ("a,,b" -> a, "", b).
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t comma; (comma = text.find(',', start)) != std::string::npos; start = comma + 1)
+    out.push_back(text.substr(start, comma - start));
+  out.push_back(text.substr(start));
+  return out;
+}
+
 // --features values: a value holding '=' is one custom spec (its commas separate terms); any other value is
 // a comma-separated list of named sets.
 std::vector<std::string> feature_list(const std::vector<std::string>& values) {
@@ -59,14 +69,8 @@ std::vector<std::string> feature_list(const std::vector<std::string>& values) {
       out.push_back(v);
       continue;
     }
-    size_t start = 0;
-    while (start <= v.size()) {
-      size_t comma = v.find(',', start);
-      std::string one = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (!one.empty()) out.push_back(one);
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
+    for (auto& one : split_commas(v))
+      if (!one.empty()) out.push_back(std::move(one));
   }
   if (out.empty()) out = {"macs", "macs+1", "macs+mem", "transfer", "neuralpower"};  // transfer: fit's default
   return out;
@@ -215,11 +219,7 @@ void write_predictions(const std::string& path, const model::Dataset& data,
 // "1,2,4,8" -> {1, 2, 4, 8}: training units per point of --learning-curve.
 std::vector<size_t> parse_sizes(const std::string& text) {
   std::vector<size_t> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    const std::string one =
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+  for (const std::string& one : split_commas(text)) {
     char* end = nullptr;
     const long long v = std::strtoll(one.c_str(), &end, 10);
     if (one.empty() || end != one.c_str() + one.size() || v < 1 || v > 100000000)
@@ -228,8 +228,6 @@ std::vector<size_t> parse_sizes(const std::string& text) {
           "commas, e.g. 1,2,4,8",
           text, one);
     out.push_back(static_cast<size_t>(v));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
   }
   return out;
 }
@@ -277,10 +275,9 @@ int run_learning_curve(const EvaluateOptions& opt, const model::Dataset& data, m
            {"width", Align::Right}});
   for (const auto& c : curves)
     for (const auto& p : c.points) {
-      const auto [lo_it, hi_it] = std::minmax_element(p.accuracy.begin(), p.accuracy.end());
+      const auto [worst, best] = p.accuracy_range();
       t.add_row({c.feature_set, std::to_string(p.train_units), std::to_string(p.test_units),
-                 std::to_string(p.accuracy.size()), pct(p.pooled.accuracy),
-                 p.accuracy.empty() ? "" : pct(*lo_it), p.accuracy.empty() ? "" : pct(*hi_it),
+                 std::to_string(p.accuracy.size()), pct(p.pooled.accuracy), pct(worst), pct(best),
                  pct(p.pooled.within_10), std::to_string(p.complexity), coverage_text(p.pooled),
                  width_text(p.pooled)});
     }

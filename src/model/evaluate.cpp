@@ -489,26 +489,49 @@ nlohmann::json evaluation_to_json(const Evaluation& e) {
   return j;
 }
 
+namespace {
+
+// A learning curve's units in data order, each the samples it holds, and the operator probe's samples (no
+// unit: they train every fit).
+struct LearningUnits {
+  std::vector<std::vector<size_t>> members;
+  std::vector<size_t> probe;
+};
+
+LearningUnits learning_units(const Dataset& data) {
+  const std::vector<std::string> keys = group_keys(data, "");
+  std::unordered_map<std::string, size_t> unit_of;
+  LearningUnits u;
+  for (size_t i = 0; i < data.samples.size(); ++i) {
+    if (data.samples[i].probe) {
+      u.probe.push_back(i);
+      continue;
+    }
+    auto [it, fresh] = unit_of.emplace(keys[i], u.members.size());
+    if (fresh) u.members.emplace_back();
+    u.members[it->second].push_back(i);
+  }
+  return u;
+}
+
+}  // namespace
+
+size_t learning_curve_units(const Dataset& data) { return learning_units(data).members.size(); }
+
+std::pair<double, double> LearningPoint::accuracy_range() const {
+  if (accuracy.empty())
+    return {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  const auto [lo, hi] = std::minmax_element(accuracy.begin(), accuracy.end());
+  return {*lo, *hi};
+}
+
 LearningCurve learning_curve(const Dataset& data, const Design& design, const LearningCurveOptions& options) {
   LearningCurve c;
   c.feature_set = design.features.name;
   c.method = std::string(method_name(design.features.method));
   c.unit = data.kind == DataKind::Standalone ? "row" : "network";
   c.draws = std::max(1, options.draws);
-  // The units, in data order; the probe is none (it trains every fit).
-  const std::vector<std::string> keys = group_keys(data, "");
-  std::unordered_map<std::string, size_t> unit_of;
-  std::vector<std::vector<size_t>> members;
-  std::vector<size_t> probe;
-  for (size_t i = 0; i < data.samples.size(); ++i) {
-    if (data.samples[i].probe) {
-      probe.push_back(i);
-      continue;
-    }
-    auto [it, fresh] = unit_of.emplace(keys[i], members.size());
-    if (fresh) members.emplace_back();
-    members[it->second].push_back(i);
-  }
+  const auto [members, probe] = learning_units(data);
   c.units = members.size();
   c.stratify = options.stratify;
   // Each unit's stratum (the column's value in its first row), when the draws are spread over one.
@@ -605,13 +628,13 @@ nlohmann::json learning_curve_to_json(const LearningCurve& c) {
   for (const auto& p : c.points) {
     json acc = json::array();
     for (double a : p.accuracy) acc.push_back(num(a));
-    const auto [lo, hi] = std::minmax_element(p.accuracy.begin(), p.accuracy.end());
+    const auto [lo, hi] = p.accuracy_range();
     points.push_back(
         {{"train_units", p.train_units},
          {"test_units", p.test_units},
          {"accuracy_per_draw", acc},
-         {"accuracy_min", p.accuracy.empty() ? json(nullptr) : num(*lo)},
-         {"accuracy_max", p.accuracy.empty() ? json(nullptr) : num(*hi)},
+         {"accuracy_min", num(lo)},
+         {"accuracy_max", num(hi)},
          {"accuracy", num(p.pooled.accuracy)},
          {"mape", num(p.pooled.mape)},
          {"within_10pct", num(p.pooled.within_10)},

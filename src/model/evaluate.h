@@ -164,6 +164,8 @@ struct LearningPoint {
   int complexity = 0;            // the most non-zero coefficients of any draw's model
   std::vector<std::vector<std::string>>
       drawn;  // per draw, the units trained on (network names or row labels)
+  // The worst and best draw's accuracy; NaN for both without draws.
+  std::pair<double, double> accuracy_range() const;
 };
 struct LearningCurve {
   std::string feature_set, method;
@@ -174,6 +176,9 @@ struct LearningCurve {
   std::vector<LearningPoint> points;
 };
 LearningCurve learning_curve(const Dataset& data, const Design& design, const LearningCurveOptions& options);
+// The units a learning curve draws from: networks (rows, for standalone layers), the operator probe not
+// counted. Sizes from 1 to one less than this are valid.
+size_t learning_curve_units(const Dataset& data);
 nlohmann::json learning_curve_to_json(const LearningCurve& c);
 
 }  // namespace convergy::model

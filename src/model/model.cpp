@@ -701,25 +701,23 @@ void cross_fit(const Dataset& data, const Design& design, const std::vector<size
 // Per network, the measured and out-of-fold predicted sums of its held-out rows.
 using NetworkSums = std::map<std::string, std::pair<double, double>>;
 
-// The network interval of a per-layer model: the conformal quantiles of measured / predicted over the
-// networks' out-of-fold sums; none with fewer networks than min_calibration_networks(coverage).
+// The network interval of a per-layer model: calibrate_ratios() on measured / predicted over the networks'
+// out-of-fold sums; none where that gives only [min, max] at a lower level than asked (fewer networks than
+// min_calibration_networks(coverage), and fewer than kMinLogNormalCalibration or a sum not positive).
 std::optional<IntervalCalibration> network_conformal(const NetworkSums& sums, double coverage,
                                                      const std::string& folds) {
-  if (sums.size() < kMinLogNormalCalibration) return std::nullopt;
   std::vector<double> ratios;
   for (const auto& [name, s] : sums)
     ratios.push_back(s.second > 0 ? s.first / s.second : std::numeric_limits<double>::infinity());
   IntervalCalibration c = calibrate_ratios(std::move(ratios), coverage);
-  // Too few for conformal ranks and not all finite: [min, max] would claim less than asked; no network
-  // interval.
   if (sums.size() < min_calibration_networks(coverage) && !c.log_normal) return std::nullopt;
   c.folds = folds;
   return c;
 }
 
 // 5 folds of whole networks (calibration_folds, at most one per network), for the network interval when no
-// calibration column groups the rows; none with fewer than min_calibration_networks() networks (no fit is
-// wasted).
+// calibration column groups the rows; none with fewer than kMinLogNormalCalibration networks, which could not
+// give a network interval (no fit is wasted).
 std::vector<std::vector<size_t>> network_folds(const Dataset& data, const std::vector<size_t>& rows,
                                                const FitOptions& options) {
   std::map<std::string, std::vector<size_t>> by_network;
@@ -1245,12 +1243,13 @@ nlohmann::json model_to_json(const Model& m) {
             {"depthwise_group", m.depthwise_group},
             {"complexity", m.complexity()},
             {"submodels", subs}};
-  auto interval_json = [](const IntervalCalibration& c, const char* method, const char* count) {
+  // `how`: how the ratios were obtained, after the method that turned them into bounds.
+  auto interval_json = [](const IntervalCalibration& c, const char* how, const char* count) {
     return json{
-        {"method", c.log_normal
-                       ? fmt::format("log-normal with Student's t (too few for conformal ranks), {}",
-                                     std::string_view(method).substr(std::string_view(method).find(", ") + 2))
-                       : std::string(method)},
+        {"method", fmt::format("{}, {}",
+                               c.log_normal ? "log-normal with Student's t (too few for conformal ranks)"
+                                            : "split-conformal",
+                               how)},
         {"coverage", c.coverage},
         {"lower_ratio", c.lower_ratio},
         {"upper_ratio", c.upper_ratio},
@@ -1258,13 +1257,11 @@ nlohmann::json model_to_json(const Model& m) {
         {"calibration_folds", c.folds}};
   };
   j["interval"] = m.interval
-                      ? interval_json(*m.interval, "split-conformal, cross-fitted, on measured/predicted",
-                                      "calibration_rows")
+                      ? interval_json(*m.interval, "cross-fitted, on measured/predicted", "calibration_rows")
                       : json(nullptr);
   if (m.network_interval)
-    j["network_interval"] =
-        interval_json(*m.network_interval, "split-conformal, cross-fitted, on the sums of held-out networks",
-                      "calibration_networks");
+    j["network_interval"] = interval_json(
+        *m.network_interval, "cross-fitted, on the sums of held-out networks", "calibration_networks");
   json dropped = json::array();
   for (const auto& d : m.dropped) dropped.push_back({{"term", d.term}, {"reason", d.reason}});
   j["dropped_terms"] = dropped;

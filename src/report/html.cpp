@@ -522,16 +522,12 @@ class Page {
     out_ += "<section id=\"learning\">\n<h2>A model for a new device: how many networks to measure</h2>\n";
     out_ +=
         "<p class=\"lead\">Each point fits the headline model on that many networks (layers, for "
-        "standalone-layer "
-        "data) drawn at random, several times, with the operator probe where one was measured, and predicts "
-        "all "
-        "the others: what a model for a device nobody has modelled yet gets from measuring that many. The "
-        "spread "
-        "of the draws is in the table (worst and best draw). With 4 to 18 networks the interval of a network "
-        "is "
-        "calibrated on the held-out networks' errors assuming they are about log-normal (too few for "
-        "conformal "
-        "ranks at 90%); with fewer, only the per-layer interval is left, far wider.</p>\n";
+        "standalone-layer data) drawn at random, several times, with the operator probe where one was "
+        "measured, and predicts all the others: what a model for a device nobody has modelled yet gets from "
+        "measuring that many. The spread of the draws is in the table (worst and best draw). With 4 to 18 "
+        "networks the interval of a network is calibrated on the held-out networks' errors assuming they are "
+        "about log-normal (too few for conformal ranks at 90%); with fewer, only the per-layer interval is "
+        "left, far wider.</p>\n";
     static const char* kColors[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
                                     "#D55E00", "#56B4E9", "#000000"};
     static const svg::Marker kMarkers[] = {
@@ -549,11 +545,8 @@ class Page {
     width.x_title = plot.x_title;
     width.y_title = "median interval width (upper / lower bound)";
     width.log_x = width.log_y = true;
-    std::vector<std::string> combos;
-    for (size_t k = 0; k < learning_.rows.size(); ++k) {
-      const std::string comb = text_at(learning_, k, "combination");
-      if (std::find(combos.begin(), combos.end(), comb) == combos.end()) combos.push_back(comb);
-    }
+    const std::vector<std::string> combos =
+        distinct(r_.learning, [](const LearningResult& l) { return l.combination; });
     for (size_t c = 0; c < combos.size(); ++c) {
       const Combination* combo = r_.find_combination(combos[c]);
       svg::Series series{combo ? combo->label : combos[c], kColors[c % 7], kMarkers[c % 7], {}};
@@ -587,13 +580,11 @@ class Page {
               "</figure>\n";
     out_ += "</div>\n";
     out_ +=
-        "<table class=\"learning\">\n<thead><tr><th>combination</th><th>feature set</th><th>measured "
-        "(count)</th>"
-        "<th>predicted (count per draw)</th><th>draws</th><th>accuracy</th><th>worst draw</th><th>best "
-        "draw</th>"
-        "<th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>median interval width "
-        "(upper / "
-        "lower)</th><th>intervals unbounded (all draws)</th></tr></thead>\n<tbody>\n";
+        "<table class=\"learning\">\n<thead><tr><th>combination</th><th>feature set</th>"
+        "<th>measured (count)</th><th>predicted (count per draw)</th><th>draws</th><th>accuracy</th>"
+        "<th>worst draw</th><th>best draw</th><th>within ±10%</th><th>interval coverage</th>"
+        "<th>interval level</th><th>median interval width (upper / lower)</th>"
+        "<th>intervals unbounded (all draws)</th></tr></thead>\n<tbody>\n";
     for (size_t k = 0; k < learning_.rows.size(); ++k) {
       const Combination* c = r_.find_combination(text_at(learning_, k, "combination"));
       const auto a = number_at(learning_, k, "accuracy");

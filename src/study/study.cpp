@@ -214,12 +214,10 @@ void add_breakdowns(report::StudyResults& r, const std::string& comb, const std:
 void add_learning_curve(report::StudyResults& r, const std::string& comb, const std::string& fs_name,
                         const model::Dataset& data, const model::Design& design,
                         const std::vector<size_t>& sizes, int draws) {
-  std::set<std::string> units;
-  for (const auto& s : data.samples)
-    if (!s.probe) units.insert(data.kind == model::DataKind::Standalone ? std::to_string(s.line) : s.group);
+  const size_t units = model::learning_curve_units(data);
   model::LearningCurveOptions lo;
   for (size_t k : sizes)
-    if (k < units.size()) lo.sizes.push_back(k);
+    if (k < units) lo.sizes.push_back(k);
   if (lo.sizes.empty()) return;
   lo.draws = draws;
   const model::LearningCurve c = model::learning_curve(data, design, lo);
@@ -232,9 +230,7 @@ void add_learning_curve(report::StudyResults& r, const std::string& comb, const 
     l.test_items = static_cast<int>(p.test_units);
     l.draws = static_cast<int>(p.accuracy.size());
     l.accuracy = p.pooled.accuracy;
-    const auto [lo_it, hi_it] = std::minmax_element(p.accuracy.begin(), p.accuracy.end());
-    l.accuracy_min = *lo_it;
-    l.accuracy_max = *hi_it;
+    std::tie(l.accuracy_min, l.accuracy_max) = p.accuracy_range();
     l.within_10pct = p.pooled.within_10;
     l.interval_coverage = p.pooled.coverage;
     if (p.pooled.coverage) l.interval_level = lo.eval.fit.coverage;
