@@ -41,6 +41,22 @@ void BM_network(benchmark::State& state, std::string net, std::string backend, i
   state.counters["fallbacks"] = static_cast<double>(e.fallbacks().size());
 }
 
+// One MatMul layer of two runtime tensors on `backend`, 1 thread: ViT-B/32's attention products, 12 heads of
+// 50 tokens and head size 64 (scores Q K^T: 12x50x64 by 12x64x50; context A V: 12x50x50 by 12x50x64).
+void BM_matmul(benchmark::State& state, std::string backend, Shape a, Shape b) {
+  Graph g("matmul");
+  const BlobId x = g.add_input("a", a);
+  const BlobId y = g.add_input("b", b);
+  g.add_layer("layer", LayerKind::MatMul, NoParams{}, {x, y}, {"out"});
+  Executor e(g, {backend, 1, 1});
+  const LayerId id = g.find_layer("layer");
+  e.run();
+  for (auto _ : state) e.run_layer(id);
+  const Shape& out = g.blob(g.layer(id).outputs[0]).shape;
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(out.elems() * a[a.rank() - 1]),
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // A fused activation over one MobileNet-sized output (32 x 112 x 112), refilled with random signs before each
 // pass as a convolution would leave it; `kind` -1 times the refill alone, the floor to subtract.
 void BM_activation(benchmark::State& state, int kind) {
@@ -317,6 +333,14 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark(fmt::format("activation/{}", layer_kind_name(k)).c_str(), BM_activation,
                                    static_cast<int>(k))
           ->Unit(benchmark::kMicrosecond);
+    for (const auto& b : o.backends) {
+      benchmark::RegisterBenchmark(fmt::format("matmul/{}/scores", b).c_str(), BM_matmul, b,
+                                   Shape{12, 50, 64}, Shape{12, 64, 50})
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(fmt::format("matmul/{}/context", b).c_str(), BM_matmul, b,
+                                   Shape{12, 50, 50}, Shape{12, 50, 64})
+          ->Unit(benchmark::kMicrosecond);
+    }
     for (const PoolCase& pc : kPools)
       benchmark::RegisterBenchmark(fmt::format("pool/{}", pc.name).c_str(), BM_pool, pc)
           ->Unit(benchmark::kMicrosecond);

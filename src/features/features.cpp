@@ -14,7 +14,7 @@ namespace convergy {
 namespace {
 
 // A static_assert in the spirit of ggml's: adding a LayerKind must make someone revisit layer_ops().
-static_assert(kLayerKindCount == 40,
+static_assert(kLayerKindCount == 42,
               "a LayerKind was added: define its ops in layer_ops() and docs/features.md");
 
 // Weights are stored as fp32 whatever the activations' type.
@@ -131,7 +131,9 @@ uint64_t layer_ops(const Layer& l, const LayerFeatures& f, const Counter& c, uin
     case LayerKind::ROIPooling:
       // Data-dependent work (NMS, bin sizes): a lower bound of one op per value read (see docs/features.md).
       return f.in_elems;
-    case LayerKind::Opaque:  // nothing is known of it; counted as free, and said so when imported
+    case LayerKind::MatMul:    // multiply-adds only: its MACs
+    case LayerKind::Constant:  // a stored tensor, read as data
+    case LayerKind::Opaque:    // nothing is known of it; counted as free, and said so when imported
     case LayerKind::Crop:
     case LayerKind::Input:
     case LayerKind::Concat:
@@ -237,6 +239,9 @@ LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable) {
       part = c.mul(part, u((*in)[i]), "MAC count");
     }
     f.macs = c.mul(c.mul(rows, cols, "MAC count"), u(p.num_output), "MAC count");
+  } else if (l.kind == LayerKind::MatMul && in && out && out->rank() >= 2) {
+    // Every output element is a dot product along A's last axis.
+    f.macs = c.mul(f.out_elems, u((*in)[in->rank() - 1]), "MAC count");
   } else if (l.kind == LayerKind::Pooling && in) {
     const auto& p = l.p<PoolParams>();
     if (p.global) {

@@ -57,6 +57,8 @@ enum class LayerKind : uint8_t {
   Power,            // Caffe Power: (shift + scale * x) ^ power, elementwise
   LayerNorm,        // normalisation over the trailing axes from `axis`, per position (ConvNeXt, transformers)
   GELU,             // x * Phi(x), Phi the normal distribution function (the erf form)
+  MatMul,           // a matrix product of two runtime tensors, numpy batching (attention's Q K^T and A V)
+  Constant,         // a learned tensor read as data (ViT's class token and position embedding): no inputs
   kCount
 };
 constexpr int kLayerKindCount = static_cast<int>(LayerKind::kCount);
@@ -122,6 +124,10 @@ struct LayerNormParams {
   int axis = -1;  // the first normalised axis; every axis after it is normalised too
   float eps = 1e-5f;
   bool affine = true;  // a learned scale and shift of the normalised shape follow
+};
+struct ConstantParams {
+  Shape shape;        // the output
+  Shape value_shape;  // the stored tensor, which broadcasts numpy-style to `shape` (ONNX Expand of a weight)
 };
 struct BatchNormParams {
   float eps = 1e-5f;
@@ -219,7 +225,7 @@ using LayerParams =
                  ConcatParams, EltwiseParams, SoftmaxParams, DropoutParams, FlattenParams, ReshapeParams,
                  SliceParams, ChannelShuffleParams, PermuteParams, PadParams, CropParams, ArgMaxParams,
                  ResizeParams, NormalizeParams, PriorBoxParams, DetectionOutputParams, ROIPoolingParams,
-                 OpaqueParams, PowerParams, LayerNormParams>;
+                 OpaqueParams, PowerParams, LayerNormParams, ConstantParams>;
 
 // A learned tensor of a layer (weights, bias, BN statistics). `learnable` is false for BatchNorm running
 // statistics: PyTorch does not count them as parameters.

@@ -84,6 +84,9 @@ constexpr std::array<LayerTypeInfo, kLayerKindCount> kTypes = {{
     {LayerKind::Power, "Power", LayerClass::Other, 1, 1},
     {LayerKind::LayerNorm, "LayerNorm", LayerClass::Other, 1, 1},
     {LayerKind::GELU, "GELU", LayerClass::Other, 1, 1},
+    // A matrix product is what a fully connected layer computes; here both operands are activations.
+    {LayerKind::MatMul, "MatMul", LayerClass::FC, 2, 2},
+    {LayerKind::Constant, "Constant", LayerClass::None, 0, 0},
 }};
 
 consteval bool table_in_enum_order() {
@@ -569,6 +572,39 @@ void infer_layer_norm(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   r.weights.push_back({"bias", normalised, true});
 }
 
+// numpy matmul of two tensors of rank >= 2: [..., M, K] x [..., K, N] -> [..., M, N], the batch axes
+// broadcast. (ONNX's rank-1 operands, promoted and then squeezed, are left to the importer.)
+void infer_matmul(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
+  const Shape& a = in[0];
+  const Shape& b = in[1];
+  ctx.require(a.rank() >= 2 && b.rank() >= 2, "operand shapes {} and {}, expected rank 2 or more for both", a,
+              b);
+  const int64_t k = a[a.rank() - 1];
+  ctx.require(k == b[b.rank() - 2], "operand shapes {} and {} do not multiply: {} columns against {} rows", a,
+              b, k, b[b.rank() - 2]);
+  Shape batch;
+  const Shape batch_a(std::vector<int64_t>(a.dims.begin(), a.dims.end() - 2));
+  const Shape batch_b(std::vector<int64_t>(b.dims.begin(), b.dims.end() - 2));
+  ctx.require(broadcast(batch_a, batch_b, batch),
+              "operand shapes {} and {}: batch axes {} and {} do not broadcast", a, b, batch_a, batch_b);
+  std::vector<int64_t> out(batch.dims.begin(), batch.dims.end());
+  out.push_back(a[a.rank() - 2]);
+  out.push_back(b[b.rank() - 1]);
+  r.outputs.push_back(Shape(std::move(out)));
+}
+
+void infer_constant(const Ctx& ctx, InferredShapes& r) {
+  const auto& p = params_of<ConstantParams>(ctx);
+  ctx.require(p.shape.rank() >= 1, "constant has no shape");
+  for (int64_t d : p.shape.dims) check_positive(ctx, d, "constant dimension");
+  const Shape& v = p.value_shape.rank() == 0 ? p.shape : p.value_shape;
+  Shape b;
+  ctx.require(broadcast(v, p.shape, b) && b == p.shape, "stored shape {} does not broadcast to {}", v,
+              p.shape);
+  r.outputs.push_back(p.shape);
+  r.weights.push_back({"value", v, true});
+}
+
 void infer_prior_box(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
   const auto& p = params_of<PriorBoxParams>(ctx);
   const Shape s = require_rank4(ctx, in[0]);
@@ -743,6 +779,12 @@ void infer_shapes(const Layer& layer, const Shape* const* input_shapes, size_t n
     case LayerKind::DetectionOutput: infer_detection_output(ctx, in, r); break;
     case LayerKind::ROIPooling: infer_roi_pooling(ctx, in, r); break;
     case LayerKind::Opaque: infer_opaque(ctx, in, r); break;
+    case LayerKind::MatMul:
+      infer_matmul(ctx, in, r);
+      break;
+    case LayerKind::Constant:
+      infer_constant(ctx, r);
+      break;
     case LayerKind::Clip: {
       const auto& p = params_of<ClipParams>(ctx);
       ctx.require(p.min <= p.max, "min {} is greater than max {}", p.min, p.max);

@@ -3,6 +3,7 @@
 #pragma once
 #include "graph/graph.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -206,5 +207,20 @@ LayerNormGeometry layer_norm_geometry(const LayerBinding& b);
 // Rows [row_begin, row_end); `x` and `y` may be the same buffer.
 void layer_norm_rows(const float* x, float* y, const LayerNormGeometry& g, int64_t row_begin,
                      int64_t row_end);
+
+// A MatMul layer as a batch of row-major products: `batch` products of M x K by K x N, the i-th reading A
+// at a_offset(i) and B at b_offset(i) (numpy broadcasting of the batch axes gives stride 0).
+struct MatMulGeometry {
+  static constexpr int kMaxBatchRank = 6;
+  int64_t m = 0, k = 0, n = 0, batch = 1;
+  int rank = 0;  // batch axes of the output
+  std::array<int64_t, kMaxBatchRank> dims{}, a_stride{}, b_stride{};
+  int64_t a_offset(int64_t index) const;
+  int64_t b_offset(int64_t index) const;
+
+ private:
+  int64_t offset(int64_t index, const std::array<int64_t, kMaxBatchRank>& stride) const;
+};
+MatMulGeometry matmul_geometry(const LayerBinding& b);
 
 }  // namespace convergy::runtime

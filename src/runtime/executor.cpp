@@ -114,7 +114,7 @@ struct Executor::Impl {
   // values), by layer.
   mutable std::map<LayerId, std::vector<Buffer>> regenerated;
   std::vector<LayerBinding> bindings;            // per layer
-  std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null for Input and alias layers
+  std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null for Input, Constant and alias layers
   std::vector<std::string> backend_name;         // per layer
   std::vector<Fallback> fallbacks;
   std::vector<Fallback> skipped;
@@ -167,6 +167,10 @@ void Executor::Impl::plan_buffers() {
     }
     for (BlobId b : graph.outputs()) pinned[static_cast<size_t>(storage[static_cast<size_t>(b)])] = 1;
     for (BlobId b : graph.inputs()) pinned[static_cast<size_t>(storage[static_cast<size_t>(b)])] = 1;
+    // A Constant's output is written once, when the executor is built, and read by every run.
+    for (const Layer& l : graph.layers())
+      if (l.kind == LayerKind::Constant)
+        for (BlobId o : l.outputs) pinned[static_cast<size_t>(storage[static_cast<size_t>(o)])] = 1;
   };
   recompute();
 
@@ -275,6 +279,12 @@ void Executor::Impl::prepare_kernels() {
         throw_bad_input("{}: layer \"{}\": input \"{}\" is {}, the executor runs fp32 only", graph.source(),
                         l.name, graph.blob(in).name, dtype_name(graph.blob(in).dtype));
     if (l.kind == LayerKind::Input || is_alias_kind(l.kind)) continue;
+    if (l.kind == LayerKind::Constant) {
+      // A stored tensor costs nothing at run time: its output is filled here (before a device backend's
+      // finalize() copies every buffer to the device) and never written again.
+      reference->prepare(b)->run(nullptr);
+      continue;
+    }
     if (!runtime::has_reference_kernel(l.kind)) {
       skipped.push_back({l.name, fmt::format("no kernel for {} layers", layer_kind_name(l.kind))});
       continue;

@@ -497,6 +497,26 @@ class CopyKernel final : public Kernel {
   LayerBinding b_;
 };
 
+// A batch of matrix products (attention's Q K^T and A V): one GEMM per output matrix, each reading the A and
+// B matrices its batch index broadcasts to.
+class MatMulKernel final : public Kernel {
+ public:
+  MatMulKernel(const LayerBinding& b, GemmFn gemm) : b_(b), g_(matmul_geometry(b)), gemm_(gemm) {}
+  void run(float*) override {
+    const float* a = b_.inputs[0].data;
+    const float* bm = b_.inputs[1].data;
+    float* y = b_.outputs[0].data;
+    for (int64_t i = 0; i < g_.batch; ++i)
+      gemm_(false, g_.m, g_.n, g_.k, a + g_.a_offset(i), g_.k, bm + g_.b_offset(i), g_.n, y + i * g_.m * g_.n,
+            g_.n);
+  }
+
+ private:
+  LayerBinding b_;
+  MatMulGeometry g_;
+  GemmFn gemm_;
+};
+
 class GemmBackend final : public Backend {
  public:
   GemmBackend(std::string_view name, GemmFn gemm) : name_(name), gemm_(gemm) {}
@@ -516,6 +536,7 @@ class GemmBackend final : public Backend {
       case LayerKind::LRN:
       case LayerKind::LayerNorm:
       case LayerKind::Permute:
+      case LayerKind::MatMul:
         return {};
       case LayerKind::Scale:
         return b.inputs.size() == 1 ? "" : "Scale by a second input is not implemented";
@@ -562,6 +583,8 @@ class GemmBackend final : public Backend {
         return make_layer_norm_kernel(b);
       case LayerKind::Permute:
         return make_permute_kernel(b);
+      case LayerKind::MatMul:
+        return std::make_unique<MatMulKernel>(b, gemm_);
       default:
         return std::make_unique<ActivationKernel>(b);
     }

@@ -573,6 +573,28 @@ std::unique_ptr<Kernel> prepare_scale(const LayerBinding& b) {
   return k;
 }
 
+// oneDNN's matmul primitive on plain row-major operands, each given the output's rank with leading axes of
+// 1 (oneDNN broadcasts an operand's batch axes of size 1, as numpy does).
+std::unique_ptr<Kernel> prepare_matmul(const LayerBinding& b) {
+  const int rank = b.outputs[0].shape.rank();
+  auto padded = [rank](const Tensor& t) {
+    std::vector<int64_t> d(static_cast<size_t>(rank - t.shape.rank()), 1);
+    d.insert(d.end(), t.shape.dims.begin(), t.shape.dims.end());
+    return Tensor{t.data, Shape(std::move(d)), t.elems};
+  };
+  const Tensor a = padded(b.inputs[0]), w = padded(b.inputs[1]);
+  const dnnl::matmul::desc desc(plain_desc(a.shape), plain_desc(w.shape), plain_desc(b.outputs[0].shape));
+  dnnl::matmul::primitive_desc pd(desc, make_attr(*b.layer), cpu_engine());
+  auto k = std::make_unique<OnednnKernel>();
+  StepBuilder sb{*k, {}, {}, {}};
+  sb.src(DNNL_ARG_SRC, a, pd.src_desc());
+  sb.src(DNNL_ARG_WEIGHTS, w, pd.weights_desc());
+  sb.dst(DNNL_ARG_DST, b.outputs[0], pd.dst_desc());
+  sb.scratchpad(pd);
+  sb.finish(dnnl::matmul(pd));
+  return k;
+}
+
 // gemm_backend.h's GemmFn with oneDNN's row-major sgemm.
 void onednn_sgemm(bool trans_b, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                   int64_t ldb, float* c, int64_t ldc) {
@@ -604,6 +626,8 @@ class OnednnBackend final : public Backend {
       case LayerKind::LayerNorm:
       case LayerKind::Permute:
         return {};
+      case LayerKind::MatMul:
+        return b.outputs[0].shape.rank() > 5 ? "rank above 5" : "";
       case LayerKind::Pooling:
         return pool_reason(b);
       case LayerKind::Eltwise: {
@@ -652,6 +676,8 @@ class OnednnBackend final : public Backend {
           return prepare_concat(b);
         case LayerKind::Eltwise:
           return prepare_eltwise(b);
+        case LayerKind::MatMul:
+          return prepare_matmul(b);
         default:
           return prepare_eltwise_activation(b);
       }

@@ -933,6 +933,76 @@ void layer_norm_rows(const float* x, float* y, const LayerNormGeometry& g, int64
   }
 }
 
+namespace {
+
+// numpy matmul: every output matrix of the batch multiplies the A and B matrices its batch index broadcasts
+// to; double accumulation, as the inner product.
+void matmul_ref(const LayerBinding& b) {
+  const MatMulGeometry g = matmul_geometry(b);
+  for (int64_t i = 0; i < g.batch; ++i) {
+    const float* a = b.inputs[0].data + g.a_offset(i);
+    const float* bm = b.inputs[1].data + g.b_offset(i);
+    float* y = b.outputs[0].data + i * g.m * g.n;
+    for (int64_t r = 0; r < g.m; ++r)
+      for (int64_t c = 0; c < g.n; ++c) {
+        double acc = 0.0;
+        for (int64_t j = 0; j < g.k; ++j) acc += static_cast<double>(a[r * g.k + j]) * bm[j * g.n + c];
+        y[r * g.n + c] = static_cast<float>(acc);
+      }
+  }
+}
+
+// The stored value broadcast to the output shape.
+void constant_ref(const LayerBinding& b) {
+  const Tensor& out = b.outputs[0];
+  const Tensor& value = b.weights.at(0);
+  std::fill_n(out.data, out.elems, 0.0f);
+  broadcast_apply(out.data, dims_of(out.shape), value.data, dims_of(value.shape),
+                  [](float, float v) { return v; });
+}
+
+}  // namespace
+
+MatMulGeometry matmul_geometry(const LayerBinding& b) {
+  const Shape& a = b.inputs[0].shape;
+  const Shape& bs = b.inputs[1].shape;
+  const Shape& y = b.outputs[0].shape;
+  MatMulGeometry g;
+  g.m = a[a.rank() - 2];
+  g.k = a[a.rank() - 1];
+  g.n = bs[bs.rank() - 1];
+  g.rank = y.rank() - 2;
+  if (g.rank > MatMulGeometry::kMaxBatchRank)
+    throw_failure("internal: layer \"{}\": {} batch axes, the runtime takes at most {}", b.name(), g.rank,
+                  MatMulGeometry::kMaxBatchRank);
+  // Element strides of each operand's matrices along the output's batch axes (0 where it broadcasts).
+  int64_t sa = g.m * g.k, sb = g.k * g.n;
+  for (int d = g.rank - 1; d >= 0; --d) {
+    const auto du = static_cast<size_t>(d);
+    g.dims[du] = y[d];
+    g.batch *= y[d];
+    const int ia = a.rank() - 2 - (g.rank - d), ib = bs.rank() - 2 - (g.rank - d);
+    const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? bs[ib] : 1;
+    g.a_stride[du] = da == 1 ? 0 : sa;
+    g.b_stride[du] = db == 1 ? 0 : sb;
+    sa *= da;
+    sb *= db;
+  }
+  return g;
+}
+
+int64_t MatMulGeometry::a_offset(int64_t index) const { return offset(index, a_stride); }
+int64_t MatMulGeometry::b_offset(int64_t index) const { return offset(index, b_stride); }
+int64_t MatMulGeometry::offset(int64_t index, const std::array<int64_t, kMaxBatchRank>& stride) const {
+  int64_t off = 0;
+  for (int d = rank - 1; d >= 0; --d) {
+    const auto du = static_cast<size_t>(d);
+    off += index % dims[du] * stride[du];
+    index /= dims[du];
+  }
+  return off;
+}
+
 bool has_reference_kernel(LayerKind kind) {
   return kind != LayerKind::PriorBox && kind != LayerKind::DetectionOutput && kind != LayerKind::ROIPooling &&
          kind != LayerKind::Opaque;
@@ -1009,6 +1079,10 @@ void reference_run(const LayerBinding& b) {
       const LayerNormGeometry g = layer_norm_geometry(b);
       return layer_norm_rows(b.inputs[0].data, b.outputs[0].data, g, 0, g.rows);
     }
+    case LayerKind::MatMul:
+      return matmul_ref(b);
+    case LayerKind::Constant:
+      return constant_ref(b);
     case LayerKind::PriorBox:
     case LayerKind::DetectionOutput:
     case LayerKind::ROIPooling:

@@ -288,6 +288,31 @@ TEST(Features, LayerNormOpsAndParams) {
   EXPECT_EQ(plain.params, 0u);
 }
 
+// MatMul of two activations: a MAC per output element and step of the shared axis, both operands read as
+// inputs, no weights; the FC class (a matrix product). Constant: its stored value is a parameter, not work.
+TEST(Features, MatMulAndConstant) {
+  const LayerFeatures m = features_of(LayerKind::MatMul, NoParams{}, {{12, 50, 64}, {12, 64, 50}});
+  EXPECT_EQ(m.macs, 12u * 50u * 50u * 64u);
+  EXPECT_EQ(m.in_bytes, 4u * 2u * 12u * 50u * 64u);
+  EXPECT_EQ(m.out_elems, 12u * 50u * 50u);
+  EXPECT_EQ(m.weight_bytes, 0u);
+  EXPECT_EQ(m.params, 0u);
+  EXPECT_EQ(m.ops, 0u);
+  EXPECT_EQ(m.cls, LayerClass::FC);
+  const LayerFeatures broadcast = features_of(LayerKind::MatMul, NoParams{}, {{7, 3}, {6, 3, 4}});
+  EXPECT_EQ(broadcast.macs, 6u * 7u * 4u * 3u) << "A is reused by each of B's 6 matrices";
+
+  Graph g;
+  g.add_layer("token", LayerKind::Constant, ConstantParams{Shape{8, 1, 768}, Shape{1, 1, 768}}, {},
+              {"token"});
+  const LayerFeatures c = network_features(g).layers.at(0);
+  EXPECT_EQ(c.params, 768u) << "a token expanded to a batch of 8 is one parameter tensor";
+  EXPECT_EQ(c.weight_bytes, 4u * 768u);
+  EXPECT_EQ(c.macs, 0u);
+  EXPECT_EQ(c.ops, 0u);
+  EXPECT_EQ(c.cls, LayerClass::None);
+}
+
 TEST(Features, NetworkTotals) {
   Graph g;
   BlobId x = g.add_input("data", {1, 3, 9, 9});

@@ -130,6 +130,8 @@ std::vector<KindCase> kind_cases() {
                {{1, 1, 10, 7}}});
   c.push_back({LayerKind::ROIPooling, ROIPoolingParams{2, 2, 0, 1.0f}, {x, {4, 5}}, {{4, 5, 2, 2}}});
   c.push_back({LayerKind::Opaque, OpaqueParams{"test"}, {x}, {x}});
+  c.push_back({LayerKind::MatMul, NoParams{}, {{2, 1, 7, 3}, {5, 3, 4}}, {{2, 5, 7, 4}}});
+  c.push_back({LayerKind::Constant, ConstantParams{Shape{3, 1, 8}, Shape{1, 8}}, {}, {{3, 1, 8}}});
   return c;
 }
 
@@ -161,6 +163,38 @@ TEST(ShapeInference, LayerNormWeightsHaveTheNormalisedShape) {
   EXPECT_TRUE(plain.weights().empty());
   expect_rejected(LayerKind::LayerNorm, LayerNormParams{4, 1e-5f, true}, {{1, 5, 13, 11}}, "axis");
   expect_rejected(LayerKind::LayerNorm, LayerNormParams{-1, -1.0f, true}, {{1, 5}}, "epsilon");
+}
+
+TEST(ShapeInference, MatMulBroadcastsBatchAxesAndChecksTheInnerSize) {
+  // Attention's scores: heads x tokens x head size times heads x head size x tokens.
+  EXPECT_EQ(out1(LayerKind::MatMul, NoParams{}, {{12, 50, 64}, {12, 64, 50}}), (Shape{12, 50, 50}));
+  EXPECT_EQ(out1(LayerKind::MatMul, NoParams{}, {{7, 3}, {3, 4}}), (Shape{7, 4}));
+  EXPECT_EQ(out1(LayerKind::MatMul, NoParams{}, {{7, 3}, {6, 3, 4}}), (Shape{6, 7, 4}));  // A broadcast
+  OneLayer t;
+  t.run(LayerKind::MatMul, NoParams{}, {{2, 7, 3}, {2, 3, 4}});
+  EXPECT_TRUE(t.weights().empty()) << "both operands are activations";
+  expect_rejected(LayerKind::MatMul, NoParams{}, {{2, 7, 3}, {2, 4, 4}}, "3 columns against 4 rows");
+  expect_rejected(LayerKind::MatMul, NoParams{}, {{2, 7, 3}, {5, 3, 4}},
+                  "batch axes 2 and 5 do not broadcast");
+  expect_rejected(LayerKind::MatMul, NoParams{}, {{3}, {3, 4}}, "expected rank 2 or more");
+  expect_rejected(LayerKind::MatMul, NoParams{}, {{2, 3}}, "got 1 inputs, expected 2");
+}
+
+TEST(ShapeInference, ConstantStoresItsValueShape) {
+  OneLayer t;
+  EXPECT_EQ(t.run(LayerKind::Constant, ConstantParams{Shape{4, 1, 768}, Shape{1, 1, 768}}, {}),
+            (std::vector<Shape>{{4, 1, 768}}));
+  ASSERT_EQ(t.weights().size(), 1u);
+  EXPECT_EQ(t.weights()[0].role, "value");
+  EXPECT_EQ(t.weights()[0].shape, (Shape{1, 1, 768})) << "a class token expanded to the batch is stored once";
+  EXPECT_TRUE(t.weights()[0].learnable);
+  OneLayer same;
+  same.run(LayerKind::Constant, ConstantParams{Shape{1, 50, 768}, Shape{}}, {});
+  EXPECT_EQ(same.weights().at(0).shape, (Shape{1, 50, 768})) << "no value shape: the output's";
+  expect_rejected(LayerKind::Constant, ConstantParams{Shape{4, 2}, Shape{3}}, {},
+                  "does not broadcast to 4x2");
+  expect_rejected(LayerKind::Constant, ConstantParams{Shape{4, 2}, Shape{4, 2}}, {{1}},
+                  "got 1 inputs, expected 0");
 }
 
 TEST(ShapeInference, DeclarationTableIsConsistent) {

@@ -83,5 +83,66 @@ TEST(TinyNetFixture, EveryOpsetGivesTheSameShapes) {
   for (size_t i = 1; i < per_file.size(); ++i) EXPECT_EQ(per_file[i], per_file[0]) << "file " << i;
 }
 
+// A tiny vision transformer (torchvision's VisionTransformer, 2 blocks of 2 heads on 32x32 images, hidden
+// size 32), exported with layer normalisation as a subgraph (opset 13) and as one op (opset 17).
+class TinyVitFixture : public ::testing::TestWithParam<std::string> {};
+
+nlohmann::json vit_counts() {
+  std::ifstream in(kData + "tinyvit.json");
+  return nlohmann::json::parse(in);
+}
+
+TEST_P(TinyVitFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
+  const auto expected = vit_counts();
+  ASSERT_TRUE(expected.at("files").contains(GetParam()));
+  Graph g = load_network(kData + GetParam());
+  const NetworkFeatures f = network_features(g);
+  EXPECT_EQ(f.params, expected.at("params").get<uint64_t>());
+  EXPECT_EQ(f.macs, expected.at("macs").get<uint64_t>());
+  EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{1, 10}));
+  uint64_t matmul_macs = 0;
+  for (const auto& l : f.layers)
+    if (l.kind == LayerKind::MatMul) matmul_macs += l.macs;
+  EXPECT_EQ(matmul_macs, expected.at("matmul_macs").get<uint64_t>()) << "attention's Q K^T and A V";
+
+  std::map<LayerKind, int> kinds;
+  for (const auto& l : g.layers()) ++kinds[l.kind];
+  EXPECT_EQ(kinds[LayerKind::Convolution], 1);  // the patch embedding
+  EXPECT_EQ(kinds[LayerKind::Constant], 2);     // the class token and the position embedding
+  EXPECT_EQ(kinds[LayerKind::Concat], 1);       // the class token before the patches
+  EXPECT_EQ(kinds[LayerKind::MatMul], 4);       // two per block
+  EXPECT_EQ(kinds[LayerKind::Softmax], 2);
+  EXPECT_EQ(kinds[LayerKind::LayerNorm], 5);  // two per block and the final one
+  EXPECT_EQ(kinds[LayerKind::GELU], 2);
+  EXPECT_EQ(kinds[LayerKind::Power], 2);  // the queries scaled by 1 / sqrt(head size)
+  EXPECT_EQ(kinds[LayerKind::InnerProduct],
+            9);                             // in and out projections and two MLP layers per block, the head
+  EXPECT_EQ(kinds[LayerKind::Eltwise], 5);  // the position embedding, two residuals per block
+  for (const auto& l : g.layers()) {
+    if (l.kind == LayerKind::Softmax) {
+      const Shape& s = g.blob(l.inputs[0]).shape;
+      EXPECT_EQ(l.p<SoftmaxParams>().axis, s.rank() - 1) << "over the keys";
+      EXPECT_EQ(s, (Shape{2, 17, 17})) << "heads x tokens x tokens (16 patches and the class token)";
+    }
+    if (l.kind == LayerKind::Power) {
+      EXPECT_FLOAT_EQ(l.p<PowerParams>().scale, 0.25f) << "1 / sqrt(16)";
+    }
+  }
+}
+
+TEST_P(TinyVitFixture, ABatchScalesTheWorkNotTheParameters) {
+  const auto expected = vit_counts();
+  LoadOptions options;
+  options.input_shapes.push_back({"input", Shape{4, 3, 32, 32}});
+  Graph g = load_network(kData + GetParam(), options);
+  const NetworkFeatures f = network_features(g);
+  EXPECT_EQ(f.macs, 4 * expected.at("macs").get<uint64_t>());
+  EXPECT_EQ(f.params, expected.at("params").get<uint64_t>()) << "the class token is stored once";
+  EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{4, 10}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Opsets, TinyVitFixture,
+                         ::testing::Values("tinyvit_opset13.onnx", "tinyvit_opset17.onnx"));
+
 }  // namespace
 }  // namespace convergy

@@ -117,13 +117,122 @@ TEST(OnnxMatMul, ConstantWeightAndFollowingBiasAddBecomeOneInnerProduct) {
   EXPECT_EQ(total_params(g), 12u * 7 + 7);
 }
 
-TEST(OnnxMatMul, TwoRuntimeOperandsAreReportedUnsupported) {
+TEST(OnnxMatMul, TwoRuntimeOperandsBecomeAMatMulLayer) {
   ModelBuilder b;
-  b.input("a", {1, 4, 8}).input("c", {1, 8, 4}).output("y");
+  b.input("a", {2, 4, 8}).input("c", {1, 8, 5}).output("y");
   b.node("MatMul", {"a", "c"}, {"y"}, "attention");
+  Graph g = b.import();
+  const Layer& m = only_layer(g, LayerKind::MatMul);
+  EXPECT_EQ(m.name, "attention");
+  EXPECT_EQ(out_shape(g), (Shape{2, 4, 5}));
+  EXPECT_EQ(network_features(g).macs, 2u * 4 * 5 * 8);
+  EXPECT_EQ(total_params(g), 0u);
+}
+
+TEST(OnnxMatMul, ARankOneRuntimeOperandIsReportedUnsupported) {
+  ModelBuilder b;
+  b.input("a", {1, 4, 8}).input("v", {8}).output("y");
+  b.node("MatMul", {"a", "v"}, {"y"}, "dot");
   std::string msg = testing::bad_input_message([&] { b.import(); });
-  EXPECT_THAT(msg, ::testing::HasSubstr("\"attention\" (MatMul)"));
-  EXPECT_THAT(msg, ::testing::HasSubstr("computed at run time"));
+  EXPECT_THAT(msg, ::testing::HasSubstr("\"dot\" (MatMul)"));
+  EXPECT_THAT(msg, ::testing::HasSubstr("rank-1 operand"));
+}
+
+// ViT's front: a class token expanded to the batch through Equal/Where on a shape, concatenated before the
+// patch tokens, then a position embedding added; the queries divided by a constant.
+TEST(OnnxConstants, ClassTokenAndPositionEmbeddingBecomeConstantLayers) {
+  ModelBuilder b;
+  b.input("x", {-1, 4, 6}).weight("token", {1, 1, 6}).weight("pos", {1, 5, 6}).output("y");
+  // torch writes expand(n, -1, -1) as Expand to Where(Equal([n, -1, -1], -1), 1, [n, -1, -1]) = [n, 1, 1].
+  b.node("Shape", {"x"}, {"x_shape"});
+  b.ints("zero", {0}, true);
+  b.node("Gather", {"x_shape", "zero"}, {"batch"});
+  b.ints("axes", {0});
+  b.node("Unsqueeze", {"batch", "axes"}, {"batch1"});
+  b.ints("rest", {-1, -1});
+  auto& cat = b.node("Concat", {"batch1", "rest"}, {"requested"});
+  set_attr(cat, "axis", int64_t{0});
+  b.ints("minus", {-1, -1, -1}).ints("ones", {1, 1, 1});
+  b.node("Equal", {"requested", "minus"}, {"is_any"});
+  b.node("Where", {"is_any", "ones", "requested"}, {"target"});
+  b.node("Expand", {"token", "target"}, {"tokens"}, "expand");
+  auto& join = b.node("Concat", {"tokens", "x"}, {"joined"}, "join");
+  set_attr(join, "axis", int64_t{1});
+  b.node("Add", {"joined", "pos"}, {"embedded"}, "add_pos");
+  b.floats("scale", {4.0f}, true);
+  b.node("Div", {"embedded", "scale"}, {"y"}, "scale_q");
+  LoadOptions batch3;
+  batch3.input_shapes.push_back({"x", Shape{3, 4, 6}});
+  for (const LoadOptions& options : {LoadOptions{}, batch3}) {
+    const int64_t n = options.input_shapes.empty() ? 1 : 3;
+    Graph g = b.import(options);
+    SCOPED_TRACE(n);
+    EXPECT_EQ(out_shape(g), (Shape{n, 5, 6}));
+    int constants = 0;
+    for (const Layer& l : g.layers()) {
+      if (l.kind != LayerKind::Constant) continue;
+      ++constants;
+      const auto& p = l.p<ConstantParams>();
+      if (l.name == "tokens") {
+        EXPECT_EQ(p.shape, (Shape{n, 1, 6}));
+        EXPECT_EQ(p.value_shape, (Shape{1, 1, 6})) << "the token is stored once";
+      } else {
+        EXPECT_EQ(l.name, "pos");
+        EXPECT_EQ(p.shape, (Shape{1, 5, 6}));
+      }
+    }
+    EXPECT_EQ(constants, 2);
+    EXPECT_EQ(total_params(g), 6u + 30u) << "the token and the embedding, as PyTorch counts them";
+    EXPECT_EQ(only_layer(g, LayerKind::Concat).inputs.size(), 2u);
+    EXPECT_EQ(only_layer(g, LayerKind::Eltwise).p<EltwiseParams>().op, EltwiseOp::Sum);
+    EXPECT_FLOAT_EQ(only_layer(g, LayerKind::Power).p<PowerParams>().scale, 0.25f);
+  }
+}
+
+TEST(OnnxConstants, AnIntegerConstantIsNoRuntimeTensor) {
+  ModelBuilder b;
+  b.input("x", {1, 3}).output("y");
+  b.ints("k", {1, 2, 3});
+  b.node("Add", {"x", "k"}, {"y"}, "add_ints");
+  std::string msg = testing::bad_input_message([&] { b.import(); });
+  EXPECT_THAT(msg, ::testing::HasSubstr("\"add_ints\" (Add)"));
+  EXPECT_THAT(msg, ::testing::HasSubstr("integer constant"));
+}
+
+TEST(OnnxGather, OneIndexOfARuntimeTensorIsASliceThenAReshape) {
+  ModelBuilder b;
+  b.input("x", {1, 5, 8}).output("y").output("z");
+  b.ints("first", {0}, true);
+  auto& g1 = b.node("Gather", {"x", "first"}, {"y"}, "class_token");
+  set_attr(g1, "axis", int64_t{1});
+  b.ints("last", {-1});
+  auto& g2 = b.node("Gather", {"x", "last"}, {"z"}, "last_token");
+  set_attr(g2, "axis", int64_t{1});
+  Graph g = b.import();
+  const auto outs = g.outputs();
+  ASSERT_EQ(outs.size(), 2u);
+  EXPECT_EQ(g.blob(outs[0]).shape, (Shape{1, 8})) << "a scalar index drops the axis";
+  EXPECT_EQ(g.blob(outs[1]).shape, (Shape{1, 1, 8})) << "a 1-element index keeps it";
+  int slices = 0;
+  for (const Layer& l : g.layers())
+    if (l.kind == LayerKind::Slice) {
+      ++slices;
+      const auto& p = l.p<SliceParams>();
+      EXPECT_EQ(p.axis, 1);
+      ASSERT_EQ(p.ranges.size(), 1u);
+      EXPECT_TRUE(p.ranges[0] == std::make_pair(int64_t{0}, int64_t{1}) ||
+                  p.ranges[0] == std::make_pair(int64_t{4}, int64_t{5}));
+    }
+  EXPECT_EQ(slices, 2);
+
+  ModelBuilder two;
+  two.input("x", {1, 5, 8}).output("y");
+  two.ints("idx", {0, 2});
+  auto& n = two.node("Gather", {"x", "idx"}, {"y"}, "pick");
+  set_attr(n, "axis", int64_t{1});
+  std::string msg = testing::bad_input_message([&] { two.import(); });
+  EXPECT_THAT(msg, ::testing::HasSubstr("\"pick\" (Gather)"));
+  EXPECT_THAT(msg, ::testing::HasSubstr("more than one index"));
 }
 
 TEST(OnnxPool, MaxPoolCeilModeAndAveragePoolCountIncludePad) {
@@ -365,11 +474,16 @@ TEST(OnnxEltwise, AddSumMax) {
   EXPECT_EQ(out_shape(g), (Shape{1, 4, 3, 3}));
 }
 
-TEST(OnnxEltwise, AddOfAConstantTensorIsReportedNotDropped) {
+TEST(OnnxEltwise, AddOfAConstantTensorReadsAConstantLayerNotDropped) {
   ModelBuilder b;
   b.input("x", {1, 4}).weight("k", {4}).output("y");
   b.node("Add", {"x", "k"}, {"y"}, "add_const");
-  EXPECT_THAT(testing::bad_input_message([&] { b.import(); }), ::testing::HasSubstr("\"add_const\" (Add)"));
+  Graph g = b.import();
+  const Layer& add = only_layer(g, LayerKind::Eltwise);
+  EXPECT_EQ(add.name, "add_const");
+  ASSERT_EQ(add.inputs.size(), 2u);
+  EXPECT_EQ(g.layer(g.blob(add.inputs[1]).producer).kind, LayerKind::Constant);
+  EXPECT_EQ(total_params(g), 4u);
 }
 
 TEST(OnnxTensor, ConcatFlattenReshapeTranspose) {

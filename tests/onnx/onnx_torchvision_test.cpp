@@ -93,13 +93,25 @@ TEST_P(TorchvisionExport, MacsAndParamsMatchPyTorch) {
     EXPECT_EQ(count_kind(g, LayerKind::GELU), 18u);
     EXPECT_EQ(count_kind(g, LayerKind::Scale), 18u);  // the layer scale of each block
   }
+  if (name == "vit_b_32") {
+    // 12 encoder blocks of 12 heads: two matrix products of runtime tensors and one softmax each.
+    EXPECT_EQ(count_kind(g, LayerKind::MatMul), 24u);
+    EXPECT_EQ(count_kind(g, LayerKind::Softmax), 12u);
+    EXPECT_EQ(count_kind(g, LayerKind::LayerNorm), 25u);
+    EXPECT_EQ(count_kind(g, LayerKind::Constant), 2u);  // the class token and the position embedding
+    uint64_t attention = 0;
+    for (const auto& l : f.layers)
+      if (l.kind == LayerKind::MatMul) attention += l.macs;
+    EXPECT_EQ(attention, expected.at("matmul_macs").get<uint64_t>());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, TorchvisionExport,
                          ::testing::Values("resnet50", "mobilenet_v2", "mobilenet_v3_large",
                                            "shufflenet_v2_x1_0", "efficientnet_b0", "squeezenet1_1",
                                            "densenet121", "googlenet", "inception_v3", "vgg16",
-                                           "convnext_tiny", "convnext_tiny_opset17", "regnet_y_400mf"));
+                                           "convnext_tiny", "convnext_tiny_opset17", "regnet_y_400mf",
+                                           "vit_b_32"));
 
 TEST(TorchvisionExportBatch, InputShapeOptionScalesTheWork) {
   const fs::path path = ensure_exported("resnet50");

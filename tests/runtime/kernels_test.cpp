@@ -314,6 +314,14 @@ std::vector<Case> cases() {
   add("permute 1 0 3 2 2x3x5x7 (no transpose)", [] {
     return one_layer_graph(K::Permute, PermuteParams{{1, 0, 3, 2}}, {{2, 3, 5, 7}});
   });
+  // Matrix products of two runtime tensors (attention): batch axes broadcast on either side.
+  add("matmul 2x3x7x5 by 3x5x6", [] {
+    return one_layer_graph(K::MatMul, NoParams{}, {{2, 3, 7, 5}, {3, 5, 6}});
+  });
+  add("matmul 4x7x5 by 1x5x9", [] { return one_layer_graph(K::MatMul, NoParams{}, {{4, 7, 5}, {1, 5, 9}}); });
+  add("matmul 12x50x64 by 12x64x50 (attention scores)", [] {
+    return one_layer_graph(K::MatMul, NoParams{}, {{12, 50, 64}, {12, 64, 50}});
+  });
   add(
       "pad reflect t2 l1 b1 r3 1x3x13x7",
       [] {
@@ -350,7 +358,10 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
                                                  "gelu 1x5x13x13",
                                                  "fc axis 3 gelu 1x5x7x24 oc40",
                                                  "layernorm last axis 1x7x7x24",
-                                                 "layernorm two axes no affine 2x13x5x7"};
+                                                 "layernorm two axes no affine 2x13x5x7",
+                                                 "matmul 2x3x7x5 by 3x5x6",
+                                                 "matmul 4x7x5 by 1x5x9",
+                                                 "matmul 12x50x64 by 12x64x50 (attention scores)"};
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
       const std::set<std::string>& cudnn_fallbacks = host_always;
       // And, beyond what the CPU backends must take, its own kernels take PReLU and the gathers.
@@ -708,6 +719,47 @@ TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
   es.run();
   auto s1 = es.blob_data(gs.outputs()[1]);
   EXPECT_EQ(std::vector<float>(s1.begin(), s1.end()), (std::vector<float>{2, 3, 4}));
+}
+
+TEST(ReferenceKernels, MatMulOnHandComputedValues) {
+  // Two 2x2 matrices of A times one 2x3 matrix of B (broadcast over A's batch).
+  Graph g = one_layer_graph(LayerKind::MatMul, NoParams{}, {{2, 2, 2}, {2, 3}});
+  Executor e(g, {"reference", 1, 1});
+  auto a = e.blob_data(g.inputs()[0]);
+  auto b = e.blob_data(g.inputs()[1]);
+  const std::vector<float> av = {1, 2, 3, 4, 0, 1, -1, 0.5f}, bv = {1, 0, 2, -1, 3, 0.5f};
+  std::copy(av.begin(), av.end(), a.begin());
+  std::copy(bv.begin(), bv.end(), b.begin());
+  e.run();
+  auto y = e.blob_data(g.outputs()[0]);
+  // [[1,2],[3,4]] x B = [[-1,6,3],[-1,12,8]]; [[0,1],[-1,0.5]] x B = [[-1,3,0.5],[-1.5,1.5,-1.75]].
+  EXPECT_EQ(std::vector<float>(y.begin(), y.end()),
+            (std::vector<float>{-1, 6, 3, -1, 12, 8, -1, 3, 0.5f, -1.5f, 1.5f, -1.75f}));
+}
+
+TEST(ReferenceKernels, ConstantIsItsValueBroadcastAndSurvivesRuns) {
+  // A class token of 4 values expanded to 3 rows, added to a runtime tensor; the sum's buffer must never be
+  // the constant's, or the second run would add to a changed token.
+  Graph g("t");
+  const BlobId x = g.add_input("x", Shape{3, 1, 4});
+  const BlobId c =
+      add_layer(g, "token", LayerKind::Constant, ConstantParams{Shape{3, 1, 4}, Shape{1, 1, 4}}, {});
+  const BlobId y = add_layer(g, "sum", LayerKind::Eltwise, EltwiseParams{}, {x, c});
+  const BlobId z = add_layer(g, "relu", LayerKind::ReLU, NoParams{}, {y});
+  for (const std::string& backend : Executor::available_backends()) {
+    SCOPED_TRACE(backend);
+    Executor e(g, {backend, 1, 3});
+    auto token = e.weight_data(g.find_layer("token"), 0);
+    ASSERT_EQ(token.size(), 4u) << "stored once, not once per row";
+    auto in = e.blob_data(x);
+    std::fill(in.begin(), in.end(), 0.0f);
+    for (int run = 0; run < 2; ++run) {
+      e.run();
+      auto out = e.blob_data(z);
+      for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], std::max(token[i % 4], 0.0f)) << i;
+    }
+    EXPECT_TRUE(e.fallbacks().empty()) << e.fallbacks().front().layer;
+  }
 }
 
 TEST(ReferenceKernels, EltwiseBroadcastsNumpyStyle) {

@@ -42,12 +42,12 @@ Result run(const Graph& g, const std::string& backend) {
 
 class NetworksTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(NetworksTest, OutputsAgreeAcrossBackends) {
-  const Graph g = run_passes(load_network(GetParam())).graph;
+void expect_agreement(const std::string& network) {
+  const Graph g = run_passes(load_network(network)).graph;
   const Result ref = run(g, "reference");
   for (const auto& backend : Executor::available_backends()) {
     if (backend == "reference") continue;
-    SCOPED_TRACE(fmt::format("network {} backend {}", GetParam(), backend));
+    SCOPED_TRACE(fmt::format("network {} backend {}", network, backend));
     const Result got = run(g, backend);
     ASSERT_EQ(got.blobs.size(), ref.blobs.size());
     for (size_t k = 0; k < ref.blobs.size(); ++k) {
@@ -67,6 +67,16 @@ TEST_P(NetworksTest, OutputsAgreeAcrossBackends) {
                                           << ref.blobs[k][worst] << " vs " << got.blobs[k][worst];
     }
   }
+}
+
+TEST_P(NetworksTest, OutputsAgreeAcrossBackends) { expect_agreement(GetParam()); }
+
+// A vision transformer: class token and position embedding (Constant layers), attention's matrix products and
+// softmax over tokens, layer normalisation, GELU, and rank-3 tensors throughout; at batch 1 and batch 3.
+TEST(NetworksTest, TinyVisionTransformerAgreesAcrossBackends) {
+  const std::string path = std::string(CONVERGY_SOURCE_DIR) + "/tests/onnx/data/tinyvit_opset13.onnx";
+  expect_agreement(path);
+  expect_agreement(path + "@3x3x32x32");
 }
 
 INSTANTIATE_TEST_SUITE_P(Zoo, NetworksTest,

@@ -26,13 +26,13 @@ std::vector<std::string> stems(const std::vector<std::string>& paths) {
   return out;
 }
 
-TEST(Architectures, TheFourOfDataArchitecturesAndOneWhenQuick) {
+TEST(Architectures, TheFiveOfDataArchitecturesAndOneWhenQuick) {
 #ifndef CONVERGY_HAVE_ONNX
   GTEST_SKIP() << "built without the ONNX importer: no default architectures";
 #endif
   const std::vector<std::string> all = default_architectures(false);
-  EXPECT_THAT(stems(all),
-              ::testing::ElementsAre("convnext_tiny", "regnet_x_400mf", "regnet_y_400mf", "resnext50_32x4d"));
+  EXPECT_THAT(stems(all), ::testing::ElementsAre("convnext_tiny", "regnet_x_400mf", "regnet_y_400mf",
+                                                 "resnext50_32x4d", "vit_b_32"));
   EXPECT_THAT(stems(default_architectures(true)), ::testing::ElementsAre("regnet_x_400mf"));
   for (const auto& path : all) {
     SCOPED_TRACE(path);

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Writes the small ONNX fixtures checked into tests/onnx/data/: one tiny network that uses most of the ops
-the importer maps, exported by torch.onnx at several opsets, plus PyTorch's own counts in fixtures.json.
+the importer maps, exported by torch.onnx at several opsets, plus PyTorch's own counts in fixtures.json; and a
+tiny vision transformer (torchvision's VisionTransformer: two encoder blocks of two heads on 32x32 images) at
+opsets 13 and 17, with its counts in tinyvit.json.
 
     /usr/bin/python3 tools/onnx/export_fixtures.py tests/onnx/data
 """
@@ -53,6 +55,30 @@ class TinyNet(nn.Module):
         return self.head(x)
 
 
+VIT_OPSETS = [13, 17]
+
+
+def export_tiny_vit(out_dir):
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                              num_classes=10).eval()
+    x = torch.zeros(1, 3, 32, 32)
+    info = dict(count(model, x), input=[1, 3, 32, 32], torch=torch.__version__, files={})
+    for opset in VIT_OPSETS:
+        buf = io.BytesIO()
+        torch.onnx.export(model, x, buf, opset_version=opset, input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        name = f"tinyvit_opset{opset}.onnx"
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(buf.getvalue())
+        info["files"][name] = opset
+    with open(os.path.join(out_dir, "tinyvit.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    print(json.dumps(info, indent=1))
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
     os.makedirs(out_dir, exist_ok=True)
@@ -73,6 +99,7 @@ def main():
     with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
         json.dump(info, f, indent=1)
     print(json.dumps(info, indent=1))
+    export_tiny_vit(out_dir)
 
 
 if __name__ == "__main__":

@@ -49,13 +49,20 @@ MODELS = {
     # RegNetY-400MF, the study's transfer to architectures the zoo lacks (data/architectures).
     "regnet_x_400mf": (lambda: tvm.regnet_x_400mf(), 224),
     "resnext50_32x4d": (lambda: tvm.resnext50_32x4d(), 224),
+    # A vision transformer: patch embedding, multi-head self-attention (matrix products of two runtime tensors,
+    # softmax over tokens), layer normalisation over tokens, GELU MLPs, a class token and a position embedding.
+    "vit_b_32": (lambda: tvm.vit_b_32(), 224),
+    "vit_b_16": (lambda: tvm.vit_b_16(), 224),
 }
 OPSETS = {"convnext_tiny_opset17": 17}  # 13 for the others
 
 
 def count(model, x):
-    """MACs of Conv2d and Linear and parameters of every module that ran, from forward hooks (batch 1)."""
-    macs = {"conv": 0, "fc": 0}
+    """MACs of Conv2d, Linear and multi-head attention and parameters of every module that ran, from forward
+    hooks (batch 1). nn.MultiheadAttention calls its projections as functions, not modules, so its hook counts
+    them: the input projection (3 E x E), the output projection (E x E), and the two matrix products of the
+    attention itself, Q K^T and A V (L x L x E each per sample)."""
+    macs = {"conv": 0, "fc": 0, "matmul": 0}
     ran = {}
 
     def hook(module, inputs, output):
@@ -65,6 +72,14 @@ def count(model, x):
             macs["conv"] += output.numel() * (module.in_channels // module.groups) * kh * kw
         elif isinstance(module, torch.nn.Linear):
             macs["fc"] += output.numel() * module.in_features
+        elif isinstance(module, torch.nn.MultiheadAttention):
+            attended = output[0]  # the query's shape; torchvision passes the inputs by keyword, unseen here
+            e = module.embed_dim
+            tokens = attended.shape[1] if module.batch_first else attended.shape[0]
+            rows = attended.numel() // e  # batch x tokens
+            macs["fc"] += rows * e * 3 * e + rows * e * e
+            macs["matmul"] += 2 * rows * tokens * e
+            ran[id(module.out_proj)] = module.out_proj
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     with torch.no_grad():
@@ -75,7 +90,8 @@ def count(model, x):
     return {
         "conv_macs": macs["conv"],
         "fc_macs": macs["fc"],
-        "macs": macs["conv"] + macs["fc"],
+        "matmul_macs": macs["matmul"],
+        "macs": macs["conv"] + macs["fc"] + macs["matmul"],
         "params": params,
         "all_params": sum(p.numel() for p in model.parameters()),
     }

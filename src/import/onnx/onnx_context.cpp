@@ -124,6 +124,25 @@ LayerId Context::add_layer(const onnx::NodeProto& node, LayerKind kind, LayerPar
   return id;
 }
 
+BlobId Context::tensor_input(const onnx::NodeProto& node, int i) {
+  const Value& v = input(node, i);
+  if (v.is_blob()) return v.blob;
+  const ConstTensor& c = *v.constant;
+  const std::string& name = node.input(i);
+  if (auto it = constant_blobs_.find(name); it != constant_blobs_.end()) return it->second;
+  if (c.is_integer())
+    unsupported(fmt::format("input {} (\"{}\") is an integer constant; runtime tensors are float", i, name));
+  ConstantParams p;
+  p.shape = Shape(c.dims.empty() ? std::vector<int64_t>{1} : c.dims);  // a scalar broadcasts as 1 value
+  p.value_shape = c.stored_dims.empty() ? p.shape : Shape(c.stored_dims);
+  std::string layer_name = name;
+  for (int k = 2; graph.find_layer(layer_name) >= 0; ++k) layer_name = fmt::format("{}_{}", name, k);
+  const LayerId id = graph.add_layer(layer_name, LayerKind::Constant, p, {}, {name}, origin(node));
+  const BlobId blob = graph.layer(id).outputs.at(0);
+  constant_blobs_[name] = blob;
+  return blob;
+}
+
 void Context::set_constant(const std::string& name, ConstTensor t) {
   t.name = name;
   set_value(name, Value{-1, std::make_shared<const ConstTensor>(std::move(t))});
@@ -199,6 +218,36 @@ int normalize_axis(int64_t axis, int rank) {
   if (axis < -rank || axis >= rank)
     unsupported(fmt::format("axis {} is out of range for rank {}", axis, rank));
   return static_cast<int>(axis < 0 ? axis + rank : axis);
+}
+
+std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  const size_t rank = std::max(a.size(), b.size());
+  std::vector<int64_t> out(rank, 1);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i + a.size() >= rank ? a[i + a.size() - rank] : 1;
+    const int64_t db = i + b.size() >= rank ? b[i + b.size() - rank] : 1;
+    if (da != db && da != 1 && db != 1)
+      unsupported(fmt::format("shapes {} and {} do not broadcast", Shape(a).str(), Shape(b).str()));
+    out[i] = da == 1 ? db : da;  // 1 broadcasts to 0 as numpy does
+  }
+  return out;
+}
+
+double broadcast_value(const ConstTensor& t, const std::vector<int64_t>& out_dims, int64_t flat) {
+  // Map the output index to t's index, axis by axis from the last.
+  const size_t rank = out_dims.size(), offset = rank - t.dims.size();
+  int64_t src = 0, stride = 1;
+  for (size_t k = rank; k-- > 0;) {
+    const int64_t idx = flat % out_dims[k];
+    flat /= out_dims[k];
+    if (k >= offset) {
+      const int64_t d = t.dims[k - offset];
+      src += (d == 1 ? 0 : idx) * stride;
+      stride *= d;
+    }
+  }
+  return t.is_integer() ? static_cast<double>(t.ints[static_cast<size_t>(src)])
+                        : t.reals[static_cast<size_t>(src)];
 }
 
 namespace {

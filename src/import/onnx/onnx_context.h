@@ -25,6 +25,9 @@ struct ConstTensor {
   std::vector<double> reals;  // floating types
   std::vector<int64_t> ints;  // integer and bool types
   std::string name;           // the ONNX name, for messages
+  // Non-empty for a weight broadcast by an Expand: the dims of the tensor actually stored (ViT's class token,
+  // 1 x 1 x 768, expanded to the batch). A Constant layer stores this many values, not elems().
+  std::vector<int64_t> stored_dims;
 
   int64_t elems() const;
   bool is_integer() const;
@@ -72,6 +75,9 @@ class Context {
   const ConstTensor& const_input(const onnx::NodeProto& node, int i) const;   // Unsupported if a blob
   std::vector<int64_t> const_ints(const onnx::NodeProto& node, int i) const;  // needs data
   const Shape& shape(BlobId id) const { return graph.blob(id).shape; }
+  // Input i as a runtime tensor: a constant (a learned tensor read as data, such as a position embedding)
+  // gets a Constant layer, one per ONNX name however many nodes read it. Unsupported for an integer constant.
+  BlobId tensor_input(const onnx::NodeProto& node, int i);
 
   // Adds a layer for `node` (named after it) and binds `output_names` to its outputs. `weights` are the
   // constants the layer stores: their element count must equal what the layer's shape rule declares.
@@ -118,6 +124,7 @@ class Context {
 
  private:
   std::unordered_map<std::string, Value> values_;
+  std::unordered_map<std::string, BlobId> constant_blobs_;  // by ONNX name, made by tensor_input()
   std::unordered_map<std::string, std::vector<int>> consumers_;
   std::unordered_map<std::string, int> producers_;
   std::unordered_set<std::string> graph_outputs_;
@@ -145,6 +152,12 @@ std::array<int64_t, 2> attr_pair(const Context& ctx, const onnx::NodeProto& node
 
 // Normalises a possibly negative axis for `rank`; Unsupported when out of range.
 int normalize_axis(int64_t axis, int rank);
+
+// Element `flat` of `out_dims` read from `t` broadcast numpy-style to them (t's dims aligned on the right),
+// as a double; `t` must hold data.
+double broadcast_value(const ConstTensor& t, const std::vector<int64_t>& out_dims, int64_t flat);
+// The numpy broadcast of two shapes; Unsupported when they do not broadcast.
+std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
 
 // The registry: op type -> rule. Each ops_*.cpp file adds its rules in one register_* function.
 std::map<std::string, OpRule>& rules();

@@ -1,5 +1,6 @@
-// ONNX rules that fold to constants: Constant, ConstantOfShape, Shape, Gather, Cast, Identity. Exporters
-// compute reshape targets with these; convergy knows every shape, so they never become layers.
+// ONNX rules that fold to constants: Constant, ConstantOfShape, Shape, Gather, Expand, Cast, Identity.
+// Exporters compute reshape targets with these; convergy knows every shape, so they never become layers. The
+// exceptions read a runtime tensor: Gather of one index (-> Slice) and Expand to the tensor's own shape.
 #include "import/onnx/onnx_context.h"
 
 #include "util/error.h"
@@ -77,7 +78,37 @@ void shape_rule(Context& ctx, const onnx::NodeProto& node) {
   ctx.set_constant(node.output(0), std::move(t));
 }
 
+// Gather of one index from a runtime tensor (ViT's class token, x[:, 0]) -> Slice of that index, then a
+// Reshape without the axis when the index is a scalar.
+void gather_runtime(Context& ctx, const onnx::NodeProto& node) {
+  const BlobId x = ctx.input(node, 0).blob;
+  const Shape s = ctx.shape(x);  // a copy: adding layers below may move the graph's blobs
+  const ConstTensor& indices = ctx.const_input(node, 1);
+  if (indices.elems() != 1 || !indices.has_data || !indices.is_integer())
+    unsupported("gathers more than one index of a runtime tensor");
+  const int axis = normalize_axis(attr_int(node, "axis", 0), s.rank());
+  const int64_t size = s[axis];
+  int64_t index = indices.ints[0];
+  if (index < -size || index >= size)
+    throw_bad_input("{}: index {} is out of range for an axis of size {}", ctx.origin(node), index, size);
+  if (index < 0) index += size;
+  SliceParams slice;
+  slice.axis = axis;
+  slice.ranges.emplace_back(index, index + 1);
+  if (!indices.dims.empty()) {  // a 1-element index tensor keeps the axis
+    ctx.add_layer(node, LayerKind::Slice, slice, {x}, {node.output(0)});
+    return;
+  }
+  const std::string sliced = node.output(0) + "/slice";
+  ctx.add_layer(node, LayerKind::Slice, slice, {x}, {sliced});
+  ReshapeParams reshape;
+  reshape.dims = s.dims;
+  reshape.dims.erase(reshape.dims.begin() + axis);
+  ctx.add_layer(node, LayerKind::Reshape, reshape, {ctx.value(sliced).blob}, {node.output(0)});
+}
+
 void gather_rule(Context& ctx, const onnx::NodeProto& node) {
+  if (ctx.input(node, 0).is_blob()) return gather_runtime(ctx, node);
   const ConstTensor& data = ctx.const_input(node, 0);
   const ConstTensor& indices = ctx.const_input(node, 1);
   const int rank = static_cast<int>(data.dims.size());
@@ -108,6 +139,38 @@ void gather_rule(Context& ctx, const onnx::NodeProto& node) {
             out.reals.push_back(data.reals[src]);
         }
       }
+    out.has_data = true;
+  }
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
+// Expand of a constant folds (ViT's class token expanded to the batch); the result remembers the stored
+// tensor, so a Constant layer made from it stores the token once. Expand of a runtime tensor to a shape it
+// already has is the identity; other forms are unsupported.
+void expand_rule(Context& ctx, const onnx::NodeProto& node) {
+  const std::vector<int64_t> target = ctx.const_ints(node, 1);
+  const Value& v = ctx.input(node, 0);
+  if (v.is_blob()) {
+    const Shape& s = ctx.shape(v.blob);
+    if (broadcast_dims(s.dims, target) != s.dims)
+      unsupported("broadcasts a runtime tensor to a larger shape");
+    ctx.set_value(node.output(0), v);
+    return;
+  }
+  const ConstTensor& in = *v.constant;
+  ConstTensor out;
+  out.elem_type = in.elem_type;
+  out.dims = broadcast_dims(in.dims, target);
+  out.stored_dims = in.stored_dims.empty() ? in.dims : in.stored_dims;
+  const int64_t n = out.elems();
+  if (in.has_data && n <= kMaxFoldedElems) {
+    for (int64_t i = 0; i < n; ++i) {
+      const double value = broadcast_value(in, out.dims, i);
+      if (out.is_integer())
+        out.ints.push_back(folded_int(value));
+      else
+        out.reals.push_back(value);
+    }
     out.has_data = true;
   }
   ctx.set_constant(node.output(0), std::move(out));
@@ -147,6 +210,7 @@ void register_constant_rules() {
   rules()["ConstantOfShape"] = constant_of_shape_rule;
   rules()["Shape"] = shape_rule;
   rules()["Gather"] = gather_rule;
+  rules()["Expand"] = expand_rule;
   rules()["Cast"] = cast_rule;
   rules()["Identity"] = identity_rule;
 }

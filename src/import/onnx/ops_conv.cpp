@@ -1,6 +1,6 @@
 // ONNX rules for the layers that carry MACs: Conv -> Convolution; Gemm and MatMul with a constant 2-D weight
 // -> InnerProduct (a MatMul followed by a bias Add becomes one InnerProduct with bias, as torch exports
-// Linear).
+// Linear); MatMul of two runtime tensors -> MatMul.
 #include "import/onnx/onnx_context.h"
 
 #include "util/error.h"
@@ -85,8 +85,17 @@ void gemm_rule(Context& ctx, const onnx::NodeProto& node) {
 void matmul_rule(Context& ctx, const onnx::NodeProto& node) {
   if (!ctx.input(node, 0).is_blob())
     unsupported("the constant operand is A; only a constant B (weights) maps to InnerProduct");
-  if (ctx.input(node, 1).is_blob())
-    unsupported("both operands are computed at run time (not a fully connected layer)");
+  if (ctx.input(node, 1).is_blob()) {
+    // Both operands computed at run time (attention's Q K^T and A V): a MatMul layer.
+    const Shape& a = ctx.shape(ctx.input(node, 0).blob);
+    const Shape& b = ctx.shape(ctx.input(node, 1).blob);
+    if (a.rank() < 2 || b.rank() < 2)
+      unsupported(
+          fmt::format("operand shapes {} and {}: a rank-1 operand of two runtime tensors", a.str(), b.str()));
+    ctx.add_layer(node, LayerKind::MatMul, NoParams{}, {ctx.input(node, 0).blob, ctx.input(node, 1).blob},
+                  {node.output(0)});
+    return;
+  }
   BlobId a = ctx.blob_input(node, 0);
   const ConstTensor& b = ctx.const_input(node, 1);
   const Shape& in = ctx.shape(a);

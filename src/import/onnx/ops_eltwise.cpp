@@ -1,5 +1,6 @@
 // ONNX rules for element-wise arithmetic: Add, Mul, Max and Sum of runtime tensors -> Eltwise (numpy
-// broadcasting, e.g. squeeze-and-excitation scaling NxCxHxW * NxCx1x1); arithmetic on constants is folded.
+// broadcasting, e.g. squeeze-and-excitation scaling NxCxHxW * NxCx1x1; a constant operand is read from a
+// Constant layer); division by one constant value -> Power; arithmetic on constants, Equal and Where fold.
 #include "import/onnx/onnx_context.h"
 
 #include "util/error.h"
@@ -15,39 +16,14 @@ using Binary = std::function<double(double, double)>;
 
 // Folds a binary op on two constants with numpy broadcasting. Integer inputs give integer results.
 ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary& op) {
-  const size_t rank = std::max(a.dims.size(), b.dims.size());
   ConstTensor out;
   out.elem_type = a.elem_type;
-  out.dims.assign(rank, 1);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i + a.dims.size() >= rank ? a.dims[i + a.dims.size() - rank] : 1;
-    const int64_t db = i + b.dims.size() >= rank ? b.dims[i + b.dims.size() - rank] : 1;
-    if (da != db && da != 1 && db != 1)
-      unsupported(fmt::format("constants of shapes {} and {} do not broadcast", Shape(a.dims).str(),
-                              Shape(b.dims).str()));
-    out.dims[i] = da == 1 ? db : da;  // 1 broadcasts to 0 as numpy does; max() gave 1 element for none
-  }
+  out.dims = broadcast_dims(a.dims, b.dims);
   if (!a.has_data || !b.has_data) return out;  // the shape is still known
   const int64_t n = out.elems();
-  auto at = [&](const ConstTensor& t, int64_t flat) {
-    // Map the output index to t's index, dimension by dimension from the last.
-    int64_t src = 0, stride = 1, rest = flat;
-    for (size_t k = rank; k-- > 0;) {
-      const int64_t idx = rest % out.dims[k];
-      rest /= out.dims[k];
-      const size_t offset = rank - t.dims.size();
-      if (k >= offset) {
-        const int64_t d = t.dims[k - offset];
-        src += (d == 1 ? 0 : idx) * stride;
-        stride *= d;
-      }
-    }
-    return t.is_integer() ? static_cast<double>(t.ints[static_cast<size_t>(src)])
-                          : t.reals[static_cast<size_t>(src)];
-  };
   out.has_data = true;
   for (int64_t i = 0; i < n; ++i) {
-    const double v = op(at(a, i), at(b, i));
+    const double v = op(broadcast_value(a, out.dims, i), broadcast_value(b, out.dims, i));
     if (out.is_integer())
       out.ints.push_back(folded_int(v));
     else
@@ -68,13 +44,9 @@ bool try_fold(Context& ctx, const onnx::NodeProto& node, const Binary& op) {
 
 void eltwise(Context& ctx, const onnx::NodeProto& node, EltwiseOp op, const Binary& fold) {
   if (try_fold(ctx, node, fold)) return;
+  // A constant operand (ViT's position embedding, added to the patch tokens) is read from a Constant layer.
   std::vector<BlobId> inputs;
-  for (int i = 0; i < node.input_size(); ++i) {
-    if (!ctx.input(node, i).is_blob())
-      unsupported(fmt::format("input {} (\"{}\") is a constant; Eltwise combines runtime tensors only", i,
-                              node.input(i)));
-    inputs.push_back(ctx.input(node, i).blob);
-  }
+  for (int i = 0; i < node.input_size(); ++i) inputs.push_back(ctx.tensor_input(node, i));
   // The full-size operand first: the backends' fast paths (and oneDNN's binary, cudnnOpTensor) broadcast only
   // the second. torch writes RegNet's squeeze-and-excitation as Mul(gate, x): in that order the product ran
   // on the reference kernel, 4.3 ns per element against 0.1. The three ops commute exactly in floating point.
@@ -140,7 +112,55 @@ void div_rule(Context& ctx, const onnx::NodeProto& node) {
     return integer ? std::trunc(a / b) : a / b;
   };
   if (match_gelu(ctx, node)) return;
-  if (!try_fold(ctx, node, div)) unsupported("Div of runtime tensors (no Eltwise form)");
+  if (try_fold(ctx, node, div)) return;
+  // A runtime tensor over one constant value (attention's queries scaled by 1 / sqrt(head size)) -> Power.
+  if (ctx.input(node, 0).is_blob() && !ctx.input(node, 1).is_blob()) {
+    const ConstTensor& c = ctx.const_input(node, 1);
+    if (c.elems() == 1 && c.has_data && !c.is_integer() && c.reals[0] != 0.0) {
+      PowerParams p;
+      p.scale = static_cast<float>(1.0 / c.reals[0]);
+      ctx.add_layer(node, LayerKind::Power, p, {ctx.input(node, 0).blob}, {node.output(0)});
+      return;
+    }
+  }
+  unsupported("Div of runtime tensors, or by a constant that is not one value (no Eltwise form)");
+}
+
+// Equal and Where only ever fold: exporters use them on shapes (ViT's class token is expanded to a shape in
+// which -1 is replaced by 1).
+void equal_rule(Context& ctx, const onnx::NodeProto& node) {
+  if (ctx.input(node, 0).is_blob() || ctx.input(node, 1).is_blob()) unsupported("Equal of runtime tensors");
+  ConstTensor out = fold_binary(ctx.const_input(node, 0), ctx.const_input(node, 1),
+                                [](double a, double b) { return a == b ? 1.0 : 0.0; });
+  out.elem_type = onnx::TensorProto::BOOL;
+  if (out.has_data && out.ints.empty())
+    for (double v : out.reals) out.ints.push_back(v != 0.0 ? 1 : 0);
+  out.reals.clear();
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
+void where_rule(Context& ctx, const onnx::NodeProto& node) {
+  for (int i = 0; i < 3; ++i)
+    if (ctx.input(node, i).is_blob()) unsupported("Where with a runtime tensor");
+  const ConstTensor& cond = ctx.const_input(node, 0);
+  const ConstTensor& x = ctx.const_input(node, 1);
+  const ConstTensor& y = ctx.const_input(node, 2);
+  ConstTensor out;
+  out.elem_type = x.elem_type;
+  out.dims = broadcast_dims(broadcast_dims(cond.dims, x.dims), y.dims);
+  if (cond.has_data && x.has_data && y.has_data && out.elems() <= (int64_t{1} << 20)) {
+    const int64_t n = out.elems();
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = broadcast_value(cond, out.dims, i) != 0.0 ? broadcast_value(x, out.dims, i)
+                                                                 : broadcast_value(y, out.dims, i);
+      if (out.is_integer())
+        out.ints.push_back(folded_int(v));
+      else
+        out.reals.push_back(v);
+    }
+    out.has_data = true;
+  }
+  ctx.set_constant(node.output(0), std::move(out));
 }
 
 }  // namespace
@@ -152,6 +172,8 @@ void register_eltwise_rules() {
   rules()["Max"] = max_rule;
   rules()["Sub"] = sub_rule;
   rules()["Div"] = div_rule;
+  rules()["Equal"] = equal_rule;
+  rules()["Where"] = where_rule;
 }
 
 }  // namespace convergy::onnx_import

@@ -96,11 +96,10 @@ void reshape_layer(Context& ctx, const onnx::NodeProto& node, BlobId x, std::vec
 
 void concat_rule(Context& ctx, const onnx::NodeProto& node) {
   const int64_t axis_attr = attr_int(node, "axis", 1);
-  bool all_const = true, any_const = false;
+  bool all_const = true;
   for (int i = 0; i < node.input_size(); ++i) {
     const bool c = !ctx.input(node, i).is_blob();
     all_const = all_const && c;
-    any_const = any_const || c;
   }
   if (all_const) {
     const ConstTensor& first = ctx.const_input(node, 0);
@@ -138,13 +137,14 @@ void concat_rule(Context& ctx, const onnx::NodeProto& node) {
     ctx.set_constant(node.output(0), std::move(out));
     return;
   }
-  if (any_const) unsupported("mixes constants and runtime tensors");
   if (node.input_size() == 1) {  // torch.cat([x]) is x
     ctx.set_value(node.output(0), ctx.input(node, 0));
     return;
   }
+  // A constant among runtime tensors (ViT's class token before the patch tokens) is read from a Constant
+  // layer.
   std::vector<BlobId> inputs;
-  for (int i = 0; i < node.input_size(); ++i) inputs.push_back(ctx.input(node, i).blob);
+  for (int i = 0; i < node.input_size(); ++i) inputs.push_back(ctx.tensor_input(node, i));
   ConcatParams p;
   p.axis = normalize_axis(axis_attr, ctx.shape(inputs[0]).rank());
   ctx.add_layer(node, LayerKind::Concat, p, inputs, {node.output(0)});
