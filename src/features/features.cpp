@@ -169,8 +169,17 @@ void set_conv_geometry(LayerFeatures& f, const ConvParams& p) {
   f.depthwise = p.groups > 1 && p.groups == f.in_c;
 }
 
-// The name is set last: the checks before it name the layer in their messages.
-LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable) {
+// The network's batch: the first dimension of its first input, or 0 for a graph without one. A ConvNet's
+// layers all have it on axis 0, but a transformer's need not: torch's attention runs sequence-first, so its
+// layers have the 50 tokens of ViT-B/32 there, and `batch` read off them would be 50.
+int64_t network_batch(const Graph& g) {
+  for (const Layer& l : g.layers())
+    if (l.kind == LayerKind::Input && !l.outputs.empty()) return g.blob(l.outputs[0]).shape.n();
+  return 0;
+}
+
+// The name is set last: the checks before it name the layer in their messages. `batch` is network_batch().
+LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable, int64_t batch) {
   const Layer& l = graph.layer(id);
   Counter c(graph, l);
   LayerFeatures f;
@@ -203,7 +212,7 @@ LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable) {
   const Shape* in = l.inputs.empty() ? nullptr : &graph.blob(l.inputs[0]).shape;
   const Shape* out = l.outputs.empty() ? nullptr : &graph.blob(l.outputs[0]).shape;
   const Shape* first = in ? in : out;
-  if (first) f.batch = first->n();
+  if (first) f.batch = batch > 0 ? batch : first->n();
   if (in) {
     f.in_c = in->c();
     f.in_h = in->h();
@@ -267,7 +276,9 @@ LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable) {
 
 }  // namespace
 
-LayerFeatures layer_features(const Graph& graph, LayerId id) { return layer_features(graph, id, nullptr); }
+LayerFeatures layer_features(const Graph& graph, LayerId id) {
+  return layer_features(graph, id, nullptr, network_batch(graph));
+}
 
 const std::vector<std::string>& feature_names() {
   static const std::vector<std::string> names = {
@@ -367,9 +378,10 @@ NetworkFeatures network_features_of(const Graph& graph, Graph* movable) {
     return *r;
   };
   n.layers.reserve(static_cast<size_t>(graph.num_layers()));
+  const int64_t batch = network_batch(graph);
   for (LayerId i = 0; i < graph.num_layers(); ++i) {
     if (graph.layer(i).kind == LayerKind::Input) continue;
-    LayerFeatures f = layer_features(graph, i, movable);
+    LayerFeatures f = layer_features(graph, i, movable, batch);
     n.macs = add(n.macs, f.macs, "MAC count");
     n.ops = add(n.ops, f.ops, "op count");
     n.params = add(n.params, f.params, "parameter count");

@@ -487,10 +487,11 @@ class SoftmaxKernel final : public Kernel {
   int64_t outer_ = 0, c_ = 0, inner_ = 0;
 };
 
-// Concatenation is pure copying; the reference loop already copies whole runs with memcpy.
-class CopyKernel final : public Kernel {
+// Layers whose reference loop is already what a backend would run: Concat and Slice copy whole runs with
+// memcpy, and Power is one pass of scale, shift (and power) over the elements.
+class ReferenceLoopKernel final : public Kernel {
  public:
-  explicit CopyKernel(const LayerBinding& b) : b_(b) {}
+  explicit ReferenceLoopKernel(const LayerBinding& b) : b_(b) {}
   void run(float*) override { reference_run(b_); }
 
  private:
@@ -537,6 +538,8 @@ class GemmBackend final : public Backend {
       case LayerKind::LayerNorm:
       case LayerKind::Permute:
       case LayerKind::MatMul:
+      case LayerKind::Slice:
+      case LayerKind::Power:
         return {};
       case LayerKind::Scale:
         return b.inputs.size() == 1 ? "" : "Scale by a second input is not implemented";
@@ -574,7 +577,9 @@ class GemmBackend final : public Backend {
       case LayerKind::Eltwise:
         return std::make_unique<EltwiseKernel>(b);
       case LayerKind::Concat:
-        return std::make_unique<CopyKernel>(b);
+      case LayerKind::Slice:
+      case LayerKind::Power:
+        return make_reference_loop_kernel(b);
       case LayerKind::Softmax:
         return std::make_unique<SoftmaxKernel>(b);
       case LayerKind::LRN:
@@ -596,6 +601,10 @@ class GemmBackend final : public Backend {
 };
 
 }  // namespace
+
+std::unique_ptr<Kernel> make_reference_loop_kernel(const LayerBinding& b) {
+  return std::make_unique<ReferenceLoopKernel>(b);
+}
 
 std::unique_ptr<Kernel> make_permute_kernel(const LayerBinding& b) {
   return std::make_unique<PermuteKernel>(b);

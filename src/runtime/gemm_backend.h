@@ -18,6 +18,9 @@ std::unique_ptr<Kernel> make_deconv_kernel(const LayerBinding& b, GemmFn gemm);
 // Layer normalisation with its rows shared among the threads, and Permute as blocked transposes where it is a
 // batch of them (the reference loop otherwise): every CPU backend takes both.
 std::unique_ptr<Kernel> make_layer_norm_kernel(const LayerBinding& b);
+// Slice and Power (and Concat on the GEMM backends) by the reference loop, which is already a run of memcpy
+// calls or one pass over the elements: every CPU backend takes them with it, so they are not fallbacks.
+std::unique_ptr<Kernel> make_reference_loop_kernel(const LayerBinding& b);
 std::unique_ptr<Kernel> make_permute_kernel(const LayerBinding& b);
 
 }  // namespace convergy::runtime

@@ -628,6 +628,9 @@ class OnednnBackend final : public Backend {
         return {};
       case LayerKind::MatMul:
         return b.outputs[0].shape.rank() > 5 ? "rank above 5" : "";
+      case LayerKind::Slice:
+      case LayerKind::Power:
+        return {};
       case LayerKind::Pooling:
         return pool_reason(b);
       case LayerKind::Eltwise: {
@@ -678,6 +681,9 @@ class OnednnBackend final : public Backend {
           return prepare_eltwise(b);
         case LayerKind::MatMul:
           return prepare_matmul(b);
+        case LayerKind::Slice:
+        case LayerKind::Power:
+          return make_reference_loop_kernel(b);
         default:
           return prepare_eltwise_activation(b);
       }

@@ -139,6 +139,10 @@ TEST_P(TinyVitFixture, ABatchScalesTheWorkNotTheParameters) {
   EXPECT_EQ(f.macs, 4 * expected.at("macs").get<uint64_t>());
   EXPECT_EQ(f.params, expected.at("params").get<uint64_t>()) << "the class token is stored once";
   EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{4, 10}));
+  // Every layer's batch is the network's, though the attention layers hold the 17 tokens on axis 0.
+  for (const auto& l : f.layers) EXPECT_EQ(l.batch, 4) << l.name;
+  for (const auto& l : network_features(load_network(kData + GetParam())).layers)
+    EXPECT_EQ(l.batch, 1) << l.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Opsets, TinyVitFixture,

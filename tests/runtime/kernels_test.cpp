@@ -314,6 +314,18 @@ std::vector<Case> cases() {
   add("permute 1 0 3 2 2x3x5x7 (no transpose)", [] {
     return one_layer_graph(K::Permute, PermuteParams{{1, 0, 3, 2}}, {{2, 3, 5, 7}});
   });
+  // Slices (ViT's queries, keys and values out of one projection) and Power (its scaled queries): every CPU
+  // backend takes them with the reference loop, so they are not reported as fallbacks.
+  add("slice axis 2 of 2x5x13x7 into 3", [] {
+    return one_layer_graph(K::Slice, SliceParams{2, {{0, 4}, {4, 9}, {9, 13}}}, {{2, 5, 13, 7}}, std::nullopt,
+                           3);
+  });
+  add("power 1x5x13x13 scale 0.25", [] {
+    return one_layer_graph(K::Power, PowerParams{1.0f, 0.25f, 0.0f}, {{1, 5, 13, 13}});
+  });
+  add("power 1x5x13x13 squared", [] {
+    return one_layer_graph(K::Power, PowerParams{2.0f, 0.5f, 0.1f}, {{1, 5, 13, 13}});
+  });
   // Matrix products of two runtime tensors (attention): batch axes broadcast on either side.
   add("matmul 2x3x7x5 by 3x5x6", [] {
     return one_layer_graph(K::MatMul, NoParams{}, {{2, 3, 7, 5}, {3, 5, 6}});
@@ -359,6 +371,8 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
                                                  "fc axis 3 gelu 1x5x7x24 oc40",
                                                  "layernorm last axis 1x7x7x24",
                                                  "layernorm two axes no affine 2x13x5x7",
+                                                 "power 1x5x13x13 scale 0.25",
+                                                 "power 1x5x13x13 squared",
                                                  "matmul 2x3x7x5 by 3x5x6",
                                                  "matmul 4x7x5 by 1x5x9",
                                                  "matmul 12x50x64 by 12x64x50 (attention scores)"};
