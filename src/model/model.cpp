@@ -1076,7 +1076,7 @@ NetworkPrediction Predictor::predict(const NetworkFeatures& net, NetworkFeatures
       }
       if (key.second == exp_feature && w.above && r.max <= 0) {
         out.extrapolation.push_back(fmt::format(
-            "{} {} layer{} with an exponential activation (Sigmoid, Swish, TanH or GELU; {:.6g} elements "
+            "{} {} layer{} with an exponential (Sigmoid, Swish, TanH, GELU or Softmax; {:.6g} elements "
             "in the largest) where the training {} layers had none: no rate of the model prices it, "
             "and on a CPU it costs tens of times a ReLU",
             w.layers, group, w.layers == 1 ? "" : "s", w.value, group));

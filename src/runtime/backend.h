@@ -177,6 +177,9 @@ bool has_reference_kernel(LayerKind kind);
 // gives NaN), in operations a compiler vectorises (std::exp is a library call per element): the exponential
 // of Sigmoid and Swish.
 float exp_fast(float x);
+// y[i] = e^(x[i] - shift) for n values (exp_fast's accuracy, vectorised), returning their sum: a softmax row.
+// y may be x.
+float exp_shifted(const float* x, float shift, float* y, int64_t n);
 
 // Pooling loop shared by the reference and the "simple optimised" backends.
 void pool_nchw(const float* in, float* out, const PoolGeometry& g);

@@ -45,8 +45,9 @@ struct Fallback {
 // BatchNorm as a binary multiply-add (2x faster; docs/runtime.md, "BatchNorm"); 8: Deconvolution as GEMM +
 // col2im on every CPU backend instead of the reference kernel (70x faster; docs/runtime.md, "Deconvolution");
 // 9: Permute as blocked transposes on every CPU backend instead of the reference loop (4x faster for
-// ConvNeXt's; docs/runtime.md, "Backends").
-inline constexpr int kKernelRevision = 9;
+// ConvNeXt's; docs/runtime.md, "Backends"); 10: Softmax rows by the vectorised exponential on the GEMM
+// backends (docs/runtime.md, "Activations").
+inline constexpr int kKernelRevision = 10;
 
 class Executor {
  public:

@@ -471,10 +471,16 @@ class SoftmaxKernel final : public Kernel {
         float m = x[base];
         for (int64_t k = 1; k < c_; ++k) m = std::max(m, x[base + k * inner_]);
         float sum = 0.0f;
-        for (int64_t k = 0; k < c_; ++k) {
-          const float v = std::exp(x[base + k * inner_] - m);
-          y[base + k * inner_] = v;
-          sum += v;
+        if (inner_ == 1) {
+          // A contiguous row (a classifier's scores, attention's scores over the keys): the vectorised
+          // exponential. std::exp was 4.3 ns per element, most of ViT-B/16's 24 ms of softmax on openblas.
+          sum = exp_shifted(x + base, m, y + base, c_);
+        } else {
+          for (int64_t k = 0; k < c_; ++k) {
+            const float v = exp_fast(x[base + k * inner_] - m);
+            y[base + k * inner_] = v;
+            sum += v;
+          }
         }
         const float inv = 1.0f / sum;
         for (int64_t k = 0; k < c_; ++k) y[base + k * inner_] *= inv;

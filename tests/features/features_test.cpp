@@ -250,7 +250,7 @@ TEST(Features, FusedActivationOpsGoToTheProducer) {
   EXPECT_EQ(after.macs, before.macs);
 }
 
-// exp_elems: elements through an exponential activation, standalone or fused into its producer; Softmax and
+// exp_elems: elements through an exponential activation or a Softmax, standalone or fused into its producer;
 // the piecewise-linear activations have none.
 TEST(Features, ExponentialActivationElements) {
   const Shape x{1, 5, 7, 9};
@@ -259,7 +259,8 @@ TEST(Features, ExponentialActivationElements) {
     EXPECT_EQ(features_of(k, NoParams{}, {x}).exp_elems, n) << layer_kind_name(k);
   for (LayerKind k : {LayerKind::ReLU, LayerKind::HardSwish, LayerKind::HardSigmoid})
     EXPECT_EQ(features_of(k, NoParams{}, {x}).exp_elems, 0u) << layer_kind_name(k);
-  EXPECT_EQ(features_of(LayerKind::Softmax, SoftmaxParams{1}, {x}).exp_elems, 0u);
+  EXPECT_EQ(features_of(LayerKind::Softmax, SoftmaxParams{1}, {x}).exp_elems, n)
+      << "one exponential per element";
   EXPECT_EQ(features_of(LayerKind::Clip, ClipParams{}, {x}).exp_elems, 0u);
 
   for (LayerKind act : {LayerKind::Swish, LayerKind::ReLU}) {

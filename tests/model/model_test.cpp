@@ -772,8 +772,8 @@ TEST(Model, AnExponentialActivationTheTrainingLackedIsOutsideTheDomain) {
   NetworkPrediction p = predict_network(m, net);
   ASSERT_EQ(p.extrapolation.size(), 1u);
   EXPECT_THAT(p.extrapolation[0],
-              ::testing::StartsWith("1 conv layer with an exponential activation (Sigmoid, "
-                                    "Swish, TanH or GELU; "));
+              ::testing::StartsWith("1 conv layer with an exponential (Sigmoid, Swish, TanH, GELU or "
+                                    "Softmax; "));
   EXPECT_THAT(p.extrapolation[0], ::testing::HasSubstr("where the training conv layers had none"));
   EXPECT_EQ(p.predicted, before) << "the exp_elems rate is 0 where the training data had none";
   ASSERT_GT(p.outside_predicted, 0.0);
