@@ -14,21 +14,30 @@ namespace {
 
 const std::string kData = std::string(CONVERGY_SOURCE_DIR) + "/tests/onnx/data/";
 
-nlohmann::json fixtures() {
-  std::ifstream in(kData + "fixtures.json");
+// PyTorch's counts written beside the fixtures: fixtures.json (TinyNet), tinyvit.json.
+nlohmann::json counts(const std::string& file) {
+  std::ifstream in(kData + file);
   return nlohmann::json::parse(in);
 }
+nlohmann::json fixtures() { return counts("fixtures.json"); }
 
 class TinyNetFixture : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(TinyNetFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
-  const auto expected = fixtures();
-  ASSERT_TRUE(expected.at("files").contains(GetParam()));
-  Graph g = load_network(kData + GetParam());
-  const NetworkFeatures f = network_features(g);
+// Imports `file` and checks PyTorch's parameter and MAC counts and the 10 class scores; returns its features.
+NetworkFeatures expect_pytorch_counts(const Graph& g, const nlohmann::json& expected,
+                                      const std::string& file) {
+  EXPECT_TRUE(expected.at("files").contains(file));
+  NetworkFeatures f = network_features(g);
   EXPECT_EQ(f.params, expected.at("params").get<uint64_t>());
   EXPECT_EQ(f.macs, expected.at("macs").get<uint64_t>());
   EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{1, 10}));
+  return f;
+}
+
+TEST_P(TinyNetFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
+  const auto expected = fixtures();
+  Graph g = load_network(kData + GetParam());
+  expect_pytorch_counts(g, expected, GetParam());
 
   std::map<LayerKind, int> kinds;
   for (const auto& l : g.layers()) ++kinds[l.kind];
@@ -87,19 +96,10 @@ TEST(TinyNetFixture, EveryOpsetGivesTheSameShapes) {
 // size 32), exported with layer normalisation as a subgraph (opset 13) and as one op (opset 17).
 class TinyVitFixture : public ::testing::TestWithParam<std::string> {};
 
-nlohmann::json vit_counts() {
-  std::ifstream in(kData + "tinyvit.json");
-  return nlohmann::json::parse(in);
-}
-
 TEST_P(TinyVitFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
-  const auto expected = vit_counts();
-  ASSERT_TRUE(expected.at("files").contains(GetParam()));
+  const auto expected = counts("tinyvit.json");
   Graph g = load_network(kData + GetParam());
-  const NetworkFeatures f = network_features(g);
-  EXPECT_EQ(f.params, expected.at("params").get<uint64_t>());
-  EXPECT_EQ(f.macs, expected.at("macs").get<uint64_t>());
-  EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{1, 10}));
+  const NetworkFeatures f = expect_pytorch_counts(g, expected, GetParam());
   uint64_t matmul_macs = 0;
   for (const auto& l : f.layers)
     if (l.kind == LayerKind::MatMul) matmul_macs += l.macs;
@@ -131,7 +131,7 @@ TEST_P(TinyVitFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
 }
 
 TEST_P(TinyVitFixture, ABatchScalesTheWorkNotTheParameters) {
-  const auto expected = vit_counts();
+  const auto expected = counts("tinyvit.json");
   LoadOptions options;
   options.input_shapes.push_back({"input", Shape{4, 3, 32, 32}});
   Graph g = load_network(kData + GetParam(), options);

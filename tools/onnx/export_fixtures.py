@@ -58,23 +58,20 @@ class TinyNet(nn.Module):
 VIT_OPSETS = [13, 17]
 
 
-def export_tiny_vit(out_dir):
-    from torchvision.models.vision_transformer import VisionTransformer
-
-    torch.manual_seed(0)
-    model = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
-                              num_classes=10).eval()
+def export_at_opsets(model, prefix, opsets, counts_file, out_dir, **export_args):
+    """Exports `model` (in eval mode, on a 1x3x32x32 input) as PREFIX_opsetN.onnx for each opset and writes
+    PyTorch's counts with the file list to `counts_file`. `export_args(opset)` may vary the export per opset."""
     x = torch.zeros(1, 3, 32, 32)
     info = dict(count(model, x), input=[1, 3, 32, 32], torch=torch.__version__, files={})
-    for opset in VIT_OPSETS:
+    for opset in opsets:
         buf = io.BytesIO()
         torch.onnx.export(model, x, buf, opset_version=opset, input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
-        name = f"tinyvit_opset{opset}.onnx"
+                          **{k: v(opset) for k, v in export_args.items()})
+        name = f"{prefix}_opset{opset}.onnx"
         with open(os.path.join(out_dir, name), "wb") as f:
             f.write(buf.getvalue())
         info["files"][name] = opset
-    with open(os.path.join(out_dir, "tinyvit.json"), "w") as f:
+    with open(os.path.join(out_dir, counts_file), "w") as f:
         json.dump(info, f, indent=1)
     print(json.dumps(info, indent=1))
 
@@ -83,23 +80,18 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
     os.makedirs(out_dir, exist_ok=True)
     torch.manual_seed(0)
-    model = TinyNet().eval()
-    x = torch.zeros(1, 3, 32, 32)
-    info = dict(count(model, x), input=[1, 3, 32, 32], torch=torch.__version__, files={})
-    for opset in OPSETS:
-        buf = io.BytesIO()
-        # Opset 9 cannot export chunk() of a tensor with a symbolic batch; its fixture has a fixed batch.
-        dynamic = {"input": {0: "batch"}, "output": {0: "batch"}} if opset >= 11 else None
-        torch.onnx.export(model, x, buf, opset_version=opset, training=torch.onnx.TrainingMode.PRESERVE,
-                          input_names=["input"], output_names=["output"], dynamic_axes=dynamic)
-        name = f"tinynet_opset{opset}.onnx"
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(buf.getvalue())
-        info["files"][name] = opset
-    with open(os.path.join(out_dir, "fixtures.json"), "w") as f:
-        json.dump(info, f, indent=1)
-    print(json.dumps(info, indent=1))
-    export_tiny_vit(out_dir)
+    # Opset 9 cannot export chunk() of a tensor with a symbolic batch; its fixture has a fixed batch.
+    batch = {"input": {0: "batch"}, "output": {0: "batch"}}
+    export_at_opsets(TinyNet().eval(), "tinynet", OPSETS, "fixtures.json", out_dir,
+                     training=lambda opset: torch.onnx.TrainingMode.PRESERVE,
+                     dynamic_axes=lambda opset: batch if opset >= 11 else None)
+
+    from torchvision.models.vision_transformer import VisionTransformer
+
+    torch.manual_seed(0)
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
+                            num_classes=10).eval()
+    export_at_opsets(vit, "tinyvit", VIT_OPSETS, "tinyvit.json", out_dir, dynamic_axes=lambda opset: batch)
 
 
 if __name__ == "__main__":

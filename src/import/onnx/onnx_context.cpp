@@ -22,6 +22,13 @@ bool ConstTensor::is_integer() const {
          elem_type != onnx::TensorProto::FLOAT16 && elem_type != onnx::TensorProto::BFLOAT16;
 }
 
+void ConstTensor::push(double v) {
+  if (is_integer())
+    ints.push_back(folded_int(v));
+  else
+    reals.push_back(v);
+}
+
 void unsupported(std::string reason) { throw Unsupported{std::move(reason)}; }
 
 namespace {

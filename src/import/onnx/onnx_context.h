@@ -31,6 +31,8 @@ struct ConstTensor {
 
   int64_t elems() const;
   bool is_integer() const;
+  // Appends one folded value: truncated to an integer (folded_int) for an integer type, as is otherwise.
+  void push(double v);
 };
 
 // What an ONNX tensor name stands for: a runtime blob of the graph, or a constant.

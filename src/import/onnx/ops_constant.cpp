@@ -164,13 +164,7 @@ void expand_rule(Context& ctx, const onnx::NodeProto& node) {
   out.stored_dims = in.stored_dims.empty() ? in.dims : in.stored_dims;
   const int64_t n = out.elems();
   if (in.has_data && n <= kMaxFoldedElems) {
-    for (int64_t i = 0; i < n; ++i) {
-      const double value = broadcast_value(in, out.dims, i);
-      if (out.is_integer())
-        out.ints.push_back(folded_int(value));
-      else
-        out.reals.push_back(value);
-    }
+    for (int64_t i = 0; i < n; ++i) out.push(broadcast_value(in, out.dims, i));
     out.has_data = true;
   }
   ctx.set_constant(node.output(0), std::move(out));

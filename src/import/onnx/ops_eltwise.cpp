@@ -22,13 +22,8 @@ ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary
   if (!a.has_data || !b.has_data) return out;  // the shape is still known
   const int64_t n = out.elems();
   out.has_data = true;
-  for (int64_t i = 0; i < n; ++i) {
-    const double v = op(broadcast_value(a, out.dims, i), broadcast_value(b, out.dims, i));
-    if (out.is_integer())
-      out.ints.push_back(folded_int(v));
-    else
-      out.reals.push_back(v);
-  }
+  for (int64_t i = 0; i < n; ++i)
+    out.push(op(broadcast_value(a, out.dims, i), broadcast_value(b, out.dims, i)));
   return out;
 }
 
@@ -150,14 +145,9 @@ void where_rule(Context& ctx, const onnx::NodeProto& node) {
   out.dims = broadcast_dims(broadcast_dims(cond.dims, x.dims), y.dims);
   if (cond.has_data && x.has_data && y.has_data && out.elems() <= (int64_t{1} << 20)) {
     const int64_t n = out.elems();
-    for (int64_t i = 0; i < n; ++i) {
-      const double v = broadcast_value(cond, out.dims, i) != 0.0 ? broadcast_value(x, out.dims, i)
-                                                                 : broadcast_value(y, out.dims, i);
-      if (out.is_integer())
-        out.ints.push_back(folded_int(v));
-      else
-        out.reals.push_back(v);
-    }
+    for (int64_t i = 0; i < n; ++i)
+      out.push(broadcast_value(cond, out.dims, i) != 0.0 ? broadcast_value(x, out.dims, i)
+                                                         : broadcast_value(y, out.dims, i));
     out.has_data = true;
   }
   ctx.set_constant(node.output(0), std::move(out));
