@@ -35,6 +35,10 @@ struct ConstTensor {
   void push(double v);
 };
 
+// The most elements a folded constant gets data for; a larger one keeps only its shape (what the importer
+// needs of constants is shapes, reshape targets and small values, never a weight-sized computation).
+inline constexpr int64_t kMaxFoldedElems = 1 << 20;
+
 // What an ONNX tensor name stands for: a runtime blob of the graph, or a constant.
 struct Value {
   BlobId blob = -1;

@@ -10,8 +10,6 @@
 namespace convergy::onnx_import {
 namespace {
 
-constexpr int64_t kMaxFoldedElems = 1 << 20;
-
 void constant_rule(Context& ctx, const onnx::NodeProto& node) {
   ConstTensor t;
   if (const auto* a = find_attr(node, "value")) {

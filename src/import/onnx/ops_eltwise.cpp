@@ -19,7 +19,7 @@ ConstTensor fold_binary(const ConstTensor& a, const ConstTensor& b, const Binary
   ConstTensor out;
   out.elem_type = a.elem_type;
   out.dims = broadcast_dims(a.dims, b.dims);
-  if (!a.has_data || !b.has_data) return out;  // the shape is still known
+  if (!a.has_data || !b.has_data || out.elems() > kMaxFoldedElems) return out;  // the shape is still known
   const int64_t n = out.elems();
   out.has_data = true;
   for (int64_t i = 0; i < n; ++i)
@@ -143,7 +143,7 @@ void where_rule(Context& ctx, const onnx::NodeProto& node) {
   ConstTensor out;
   out.elem_type = x.elem_type;
   out.dims = broadcast_dims(broadcast_dims(cond.dims, x.dims), y.dims);
-  if (cond.has_data && x.has_data && y.has_data && out.elems() <= (int64_t{1} << 20)) {
+  if (cond.has_data && x.has_data && y.has_data && out.elems() <= kMaxFoldedElems) {
     const int64_t n = out.elems();
     for (int64_t i = 0; i < n; ++i)
       out.push(broadcast_value(cond, out.dims, i) != 0.0 ? broadcast_value(x, out.dims, i)
