@@ -854,6 +854,8 @@ namespace {
 
 std::string ratio_text(double value, double bound, bool above) {
   if (above && bound <= 0) return fmt::format("{:.6g} where every training layer had 0", value);
+  // A MatMul has no weights where every training fully connected layer had some: no ratio to give.
+  if (!above && value <= 0) return fmt::format("0 where every training layer had at least {:.6g}", bound);
   const double r = above ? value / bound : bound / value;
   const std::string times = r >= 10 ? fmt::format("{:.0f}", r) : fmt::format("{:.2g}", r);
   return above ? fmt::format("{:.6g} is {}x the training maximum ({:.6g})", value, times, bound)

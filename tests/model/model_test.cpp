@@ -671,6 +671,17 @@ TEST(Model, DomainIsStoredAndExtrapolationFlaggedWithAWiderInterval) {
   EXPECT_NEAR(*out.upper / out.predicted, m.interval->upper_ratio * out.interval_widening, 1e-9);
   EXPECT_NEAR(*out.lower / out.predicted, m.interval->lower_ratio / out.interval_widening, 1e-9);
 
+  // A layer of nothing where every training layer had some (attention's MatMul has no weights): said as such,
+  // not as a ratio.
+  NetworkFeatures weightless = *d.networks[0];
+  weightless.layers.back().weight_bytes = 0;
+  const double trained_min = m.domain->layer_range[static_cast<size_t>(Group::FC)][3].min;
+  ASSERT_EQ(TrainingDomain::layer_features()[3], "weight_bytes");
+  ASSERT_GT(trained_min, 0.0);
+  EXPECT_THAT(predict_network(m, weightless).extrapolation,
+              ::testing::Contains(fmt::format(
+                  "fc weight_bytes 0 where every training layer had at least {:.6g}", trained_min)));
+
   // The domain survives the file; a file without it (format 1.0) loads and checks nothing.
   nlohmann::json j = model_to_json(m);
   Model back = model_from_json(j, "m.json");
