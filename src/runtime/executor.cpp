@@ -159,6 +159,8 @@ void Executor::Impl::plan_buffers() {
         if (def[s] < 0) def[s] = li;
         last[s] = std::max(last[s], li);
         need[s] = std::max(need[s], graph.blob(o).shape.elems());
+        // A Constant's output is written once, when the executor is built, and read by every run.
+        if (l.kind == LayerKind::Constant) pinned[s] = 1;
       }
       for (BlobId in : l.inputs) {
         const auto s = static_cast<size_t>(storage[static_cast<size_t>(in)]);
@@ -167,10 +169,6 @@ void Executor::Impl::plan_buffers() {
     }
     for (BlobId b : graph.outputs()) pinned[static_cast<size_t>(storage[static_cast<size_t>(b)])] = 1;
     for (BlobId b : graph.inputs()) pinned[static_cast<size_t>(storage[static_cast<size_t>(b)])] = 1;
-    // A Constant's output is written once, when the executor is built, and read by every run.
-    for (const Layer& l : graph.layers())
-      if (l.kind == LayerKind::Constant)
-        for (BlobId o : l.outputs) pinned[static_cast<size_t>(storage[static_cast<size_t>(o)])] = 1;
   };
   recompute();
 

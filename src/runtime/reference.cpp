@@ -975,7 +975,6 @@ void matmul_ref(const LayerBinding& b) {
 void constant_ref(const LayerBinding& b) {
   const Tensor& out = b.outputs[0];
   const Tensor& value = b.weights.at(0);
-  std::fill_n(out.data, out.elems, 0.0f);
   broadcast_apply(out.data, dims_of(out.shape), value.data, dims_of(value.shape),
                   [](float, float v) { return v; });
 }

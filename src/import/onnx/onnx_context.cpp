@@ -112,9 +112,8 @@ LayerId Context::add_layer(const onnx::NodeProto& node, LayerKind kind, LayerPar
                            const std::vector<const ConstTensor*>& weights) {
   std::string base =
       node.name().empty() ? fmt::format("{}_{}", node.op_type(), node_index_.at(&node)) : node.name();
-  std::string name = base;
-  for (int k = 2; graph.find_layer(name) >= 0; ++k) name = fmt::format("{}_{}", base, k);
-  LayerId id = graph.add_layer(name, kind, std::move(params), std::move(inputs), output_names, origin(node));
+  LayerId id = graph.add_layer(unique_layer_name(base), kind, std::move(params), std::move(inputs),
+                               output_names, origin(node));
   const Layer& layer = graph.layer(id);
   int64_t declared = 0, stored = 0;
   for (const auto& w : layer.weights) declared += w.shape.elems();
@@ -131,6 +130,12 @@ LayerId Context::add_layer(const onnx::NodeProto& node, LayerKind kind, LayerPar
   return id;
 }
 
+std::string Context::unique_layer_name(const std::string& base) const {
+  std::string name = base;
+  for (int k = 2; graph.find_layer(name) >= 0; ++k) name = fmt::format("{}_{}", base, k);
+  return name;
+}
+
 BlobId Context::tensor_input(const onnx::NodeProto& node, int i) {
   const Value& v = input(node, i);
   if (v.is_blob()) return v.blob;
@@ -142,9 +147,8 @@ BlobId Context::tensor_input(const onnx::NodeProto& node, int i) {
   ConstantParams p;
   p.shape = Shape(c.dims.empty() ? std::vector<int64_t>{1} : c.dims);  // a scalar broadcasts as 1 value
   p.value_shape = c.stored_dims.empty() ? p.shape : Shape(c.stored_dims);
-  std::string layer_name = name;
-  for (int k = 2; graph.find_layer(layer_name) >= 0; ++k) layer_name = fmt::format("{}_{}", name, k);
-  const LayerId id = graph.add_layer(layer_name, LayerKind::Constant, p, {}, {name}, origin(node));
+  const LayerId id =
+      graph.add_layer(unique_layer_name(name), LayerKind::Constant, p, {}, {name}, origin(node));
   const BlobId blob = graph.layer(id).outputs.at(0);
   constant_blobs_[name] = blob;
   return blob;

@@ -129,6 +129,9 @@ class Context {
   std::string origin(const onnx::NodeProto& node) const;      // path: node "Conv_3" (Conv)
 
  private:
+  // `base`, or `base_2`, `base_3`, ... when a layer already has the name.
+  std::string unique_layer_name(const std::string& base) const;
+
   std::unordered_map<std::string, Value> values_;
   std::unordered_map<std::string, BlobId> constant_blobs_;  // by ONNX name, made by tensor_input()
   std::unordered_map<std::string, std::vector<int>> consumers_;

@@ -12,8 +12,6 @@
 namespace convergy::onnx_import {
 namespace {
 
-// Folded constants bigger than this keep their shape but drop their values: shape arithmetic never needs
-// them.
 std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
   std::vector<int64_t> s(dims.size(), 1);
   for (size_t i = dims.size(); i-- > 1;) s[i - 1] = s[i] * dims[i];
