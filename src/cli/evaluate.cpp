@@ -48,6 +48,7 @@ struct EvaluateOptions {
   int draws = 5;
   bool draws_given = false;
   std::string stratify;  // --stratify COLUMN
+  bool correct_drift = false;  // --correct-drift: scale the test file's predictions by the probe's drift
 };
 
 // The pieces of `text` between commas, empty ones included ("a,,b" -> a, "", b).
@@ -125,6 +126,9 @@ void check_split_options(const EvaluateOptions& opt) {
     throw_bad_input("--draws {}: expected --learning-curve with it", opt.draws);
   if (!opt.stratify.empty() && opt.learning_curve.empty())
     throw_bad_input("--stratify {}: expected --learning-curve with it", opt.stratify);
+  if (opt.correct_drift && opt.test_measurements.empty())
+    throw_bad_input(
+        "--correct-drift compares the operator probe in two files, expected --test-measurements with it");
   if (!opt.split.empty() && opt.split != "leave-one-family-out" && (!opt.split.starts_with("by:") || opt.split.size() == 3))
     throw_bad_input("--split \"{}\", expected leave-one-family-out or by:COLUMN", opt.split);
 }
@@ -312,6 +316,17 @@ int run_evaluate(const EvaluateOptions& opt) {
   eo.fit.max_terms = opt.max_terms;
   eo.fit.seed = opt.seed;
   if (!opt.learning_curve.empty()) return run_learning_curve(opt, data, eo);
+  // The machine's drift between the two files' campaigns, as the operator probe measured it in both.
+  std::optional<model::ProbeAnchor> anchor;
+  if (opt.correct_drift) {
+    anchor = model::probe_anchor(data);
+    if (!anchor)
+      throw_bad_input(
+          "{} and {}: --correct-drift needs the operator probe's rows (network probe) in both files, "
+          "expected `convergy profile probe` in each campaign",
+          opt.measurements, opt.test_measurements);
+    eo.test_scale = anchor->ratio();
+  }
   const bool subsets = !eo.train_where.empty() || !eo.test_where.empty() || !opt.test_measurements.empty();
   if (!opt.split.empty()) {
     eo.mode = model::CvMode::LeaveOneGroupOut;
@@ -397,6 +412,11 @@ int run_evaluate(const EvaluateOptions& opt) {
     j["train_where"] = opt.train_where;
     j["test_where"] = opt.test_where;
     j["test_measurements"] = opt.test_measurements.empty() ? Json(nullptr) : Json(opt.test_measurements);
+    j["drift_correction"] = anchor ? Json{{"anchor", "operator probe"},
+                                          {"train_total", anchor->train_total},
+                                          {"test_total", anchor->test_total},
+                                          {"scale", anchor->ratio()}}
+                                   : Json(nullptr);
     Json rs = Json::array();
     for (const auto& e : results) {
       Json one = Json::parse(model::evaluation_to_json(e).dump());
@@ -468,6 +488,12 @@ int run_evaluate(const EvaluateOptions& opt) {
   fmt::print("{}{}: {} {} rows, target {} ({}), {}, {:.0f}% intervals\n{}", opt.measurements, where,
              data.samples.size(), model::data_kind_name(data.kind), opt.target, unit,
              results.empty() ? "" : results.front().cv, 100 * opt.coverage, t.text());
+  if (anchor)
+    fmt::print(
+        "drift: the operator probe took {:.4g} {} in {} and {:.4g} in {} ({:+.1f}%); every prediction and "
+        "bound of the test rows above is multiplied by {:.4f}\n",
+        anchor->train_total, unit, opt.measurements, anchor->test_total, opt.test_measurements,
+        100 * (anchor->ratio() - 1), anchor->ratio());
   if (eo.per_split) print_splits(data, eo, results);
   return 0;
 }
@@ -494,6 +520,10 @@ const Command kEvaluate({"evaluate", "Cross-validate predictive models on measur
                  "--train-where leaves out)");
   app.add_option("--test-measurements", opt->test_measurements,
                  "Transfer: fit on --measurements, predict the rows of this CSV (same kind of rows and target)");
+  app.add_flag(
+      "--correct-drift", opt->correct_drift,
+      "With --test-measurements: multiply the test rows' predictions and bounds by the operator probe's "
+      "total in that file over its total in --measurements (the machine's drift between the campaigns)");
   app.add_option("--method", opt->method, "Override the regression: ols, wls, nnls, ridge, lasso, lad, loglinear");
   app.add_option(
       "--where", opt->where,

@@ -330,6 +330,26 @@ std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e
   return items;
 }
 
+std::optional<ProbeAnchor> probe_anchor(const Dataset& data) {
+  std::map<std::string, std::array<double, 2>> totals;  // probe network -> total per file
+  std::map<std::string, std::array<bool, 2>> seen;
+  for (const Sample& s : data.samples) {
+    if (!s.probe || s.file < 0 || s.file > 1) continue;
+    const auto f = static_cast<size_t>(s.file);
+    totals[s.group][f] += s.measured;
+    seen[s.group][f] = true;
+  }
+  ProbeAnchor a;
+  for (const auto& [net, t] : totals) {
+    if (!seen[net][0] || !seen[net][1]) continue;
+    a.train_total += t[0];
+    a.test_total += t[1];
+    ++a.networks;
+  }
+  if (a.networks == 0 || !(a.train_total > 0) || !(a.test_total > 0)) return std::nullopt;
+  return a;
+}
+
 Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions& options) {
   const size_t n = data.samples.size();
   Evaluation e;
@@ -360,7 +380,9 @@ Evaluation evaluate(const Dataset& data, const Design& design, const EvalOptions
     Model m = fit_model(data, design, train_sets[f], fit_options);
     intervals = intervals && m.interval.has_value();
     for (size_t r : test_sets[f]) {
-      double p = predict_design_row(m, design, r);
+      // Bounds are relative to the prediction (IntervalCalibration::bounds), so they scale with it.
+      const double p =
+          predict_design_row(m, design, r) * (data.samples[r].file == 1 ? options.test_scale : 1.0);
       e.predicted[r] = p;
       e.fold[r] = static_cast<int>(f);
       if (m.interval) {

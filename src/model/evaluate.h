@@ -83,8 +83,23 @@ struct EvalOptions {
   // Given: the one fold's samples, and what to call it.
   std::vector<size_t> given_train, given_test;
   std::string given_name;
+  // Multiplies every prediction and bound of a test-file sample (Sample::file 1): the machine's drift between
+  // the two files' campaigns as the operator probe measured it (probe_anchor), so that a campaign measured
+  // while the machine ran slower or faster is predicted at that speed. 1: as fitted.
+  double test_scale = 1.0;
   FitOptions fit;
 };
+
+// The operator probe as the anchor between the two files of a merged data set (merge_test_data): the totals
+// of its rows in each file, over the probe networks (Sample::group, "probe" or "probe@...") measured in both.
+// The ratio test / train is how much slower (above 1) the machine ran the same work in the test file's
+// campaign. Absent when no probe network was measured in both files, or a total is not positive.
+struct ProbeAnchor {
+  double train_total = 0, test_total = 0;
+  size_t networks = 0;  // probe networks measured in both files
+  double ratio() const { return test_total / train_total; }
+};
+std::optional<ProbeAnchor> probe_anchor(const Dataset& data);
 
 // One fold's own figures: which group or subset was held out, and how well its rows were predicted.
 struct SplitResult {

@@ -495,6 +495,7 @@ class Page {
         "out</th><th>accuracy</th>"
         "<th>MAPE</th><th>within ±10%</th><th>interval coverage</th><th>interval level</th><th>intervals "
         "unbounded</th><th>median interval width (upper / lower)</th><th>machine drift (the probe)</th>"
+        "<th>accuracy, drift corrected</th><th>coverage, drift corrected</th>"
         "<th>ordinary evaluation</th><th>its accuracy</th></tr></thead>\n<tbody>\n";
     for (size_t k : rows) {
       const Combination* c = r_.find_combination(text_at(transfer_, k, "combination"));
@@ -509,6 +510,8 @@ class Page {
               number_td(transfer_, k, "interval_coverage") + number_td(transfer_, k, "interval_level") +
               number_td(transfer_, k, "interval_unbounded") +
               number_td(transfer_, k, "interval_median_width") + number_td(transfer_, k, "anchor_drift") +
+              number_td(transfer_, k, "drift_corrected_accuracy") +
+              number_td(transfer_, k, "drift_corrected_coverage") +
               fmt::format("<td>{}</td>",
                           escape(evaluation_label(text_at(transfer_, k, "reference_evaluation")))) +
               number_td(transfer_, k, "reference_accuracy") + "</tr>\n";

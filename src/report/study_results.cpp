@@ -225,6 +225,8 @@ json to_json(const StudyResults& r) {
                         {"interval_unbounded", optional_int(t.interval_unbounded)},
                         {"interval_median_width", optional_number(t.interval_median_width)},
                         {"anchor_drift", optional_number(t.anchor_drift)},
+                        {"drift_corrected_accuracy", optional_number(t.drift_corrected_accuracy)},
+                        {"drift_corrected_coverage", optional_number(t.drift_corrected_coverage)},
                         {"reference_evaluation", t.reference_evaluation},
                         {"reference_accuracy", optional_number(t.reference_accuracy)}});
   json& learning = j["learning_curve"] = json::array();
@@ -369,6 +371,10 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
       t.interval_median_width = rd.optional_number(jx[k], p, "interval_median_width");
       if (jx[k].contains("anchor_drift"))  // absent before 2026-12-07
         t.anchor_drift = rd.optional_number(jx[k], p, "anchor_drift");
+      if (jx[k].contains("drift_corrected_accuracy")) {  // absent before 2026-12-07 (stop 33)
+        t.drift_corrected_accuracy = rd.optional_number(jx[k], p, "drift_corrected_accuracy");
+        t.drift_corrected_coverage = rd.optional_number(jx[k], p, "drift_corrected_coverage");
+      }
       t.reference_evaluation = rd.string(jx[k], p, "reference_evaluation");
       t.reference_accuracy = rd.optional_number(jx[k], p, "reference_accuracy");
       r.transfer.push_back(std::move(t));
@@ -510,6 +516,17 @@ void validate(const StudyResults& r, const std::string& where) {
     if (t.anchor_drift && !(std::isfinite(*t.anchor_drift) && *t.anchor_drift > -1.0))
       throw_bad_input("{}: transfer[{}]: anchor_drift {}, expected a finite ratio minus 1 (above -1)", where,
                       k, *t.anchor_drift);
+    if (!t.anchor_drift && (t.drift_corrected_accuracy || t.drift_corrected_coverage))
+      throw_bad_input(
+          "{}: transfer[{}]: drift-corrected figures without anchor_drift, expected both or neither", where,
+          k);
+    if (t.drift_corrected_accuracy &&
+        !(std::isfinite(*t.drift_corrected_accuracy) && *t.drift_corrected_accuracy <= 1.0 + 1e-12))
+      throw_bad_input("{}: transfer[{}]: drift_corrected_accuracy {}, expected a finite fraction <= 1", where,
+                      k, *t.drift_corrected_accuracy);
+    if (!fraction(t.drift_corrected_coverage))
+      throw_bad_input("{}: transfer[{}]: drift_corrected_coverage {}, expected a fraction in [0, 1]", where,
+                      k, *t.drift_corrected_coverage);
     if (t.reference_accuracy && !(std::isfinite(*t.reference_accuracy) && *t.reference_accuracy <= 1.0 + 1e-12))
       throw_bad_input("{}: transfer[{}]: reference_accuracy {}, expected a finite fraction <= 1", where, k,
                       *t.reference_accuracy);

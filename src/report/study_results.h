@@ -137,6 +137,11 @@ struct TransferResult {
   // 1 (+0.05: the machine ran the same network 5% slower). Missing where one campaign held both, or no probe
   // was measured in both.
   std::optional<double> anchor_drift;
+  // The same held-out items with every prediction and bound multiplied by 1 + anchor_drift: the transfer's
+  // figures once the machine's own change of speed between the campaigns is taken out. Missing with no
+  // anchor_drift.
+  std::optional<double> drift_corrected_accuracy;
+  std::optional<double> drift_corrected_coverage;
 };
 
 // One point of a learning curve: a model fitted on `train_items` networks (rows, for standalone layers) drawn

@@ -342,14 +342,6 @@ model::CsvTable campaign_layers(const std::string& db, int64_t campaign_id, cons
 }
 
 // The operator probe's total in a campaign's table (the sum of its layers' target), or nullopt without it.
-std::optional<double> probe_total(const model::CsvTable& t, const std::string& target) {
-  const int c_net = t.require_column("network"), c_value = t.require_column(target);
-  std::optional<double> total;
-  for (size_t row = 0; row < t.rows(); ++row)
-    if (t.text(row, c_net) == kProbeName) total = total.value_or(0.0) + t.number(row, c_value);
-  return total;
-}
-
 // "a, b and c": the values in `format`, for the transfer rows ("0.71 and 1.29" for {5/7, 9/7} and "{:.2f}").
 template <typename T>
 std::string and_list(const std::vector<T>& values, fmt::format_string<const T&> format) {
@@ -506,11 +498,11 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
   // Transfer across input sizes, class counts and architectures: networks in a campaign of their own, as the
   // test file of one more data set whose training rows are every network as defined.
   // Each also measures the operator probe, the anchor that says how much the machine drifted between the two
-  // campaigns (minutes apart, in which a VM's neighbours come and go): its rows give the transfer row's
-  // anchor_drift and are then dropped, so they neither train nor count.
+  // campaigns (minutes apart, in which a VM's neighbours come and go): its rows there give the transfer row's
+  // anchor_drift and its drift-corrected figures (model::probe_anchor); a test file's probe rows neither
+  // train nor count.
   std::vector<std::optional<model::Dataset>> variant_data(variants.size());
-  std::vector<std::optional<double>> variant_drift(variants.size());
-  const std::optional<double> native_probe = probe_total(native, target);
+  std::vector<std::optional<model::ProbeAnchor>> variant_anchor(variants.size());
   for (size_t v = 0; v < variants.size(); ++v) {
     if (variants[v].nets.empty()) continue;
     CampaignOptions so = co;
@@ -526,11 +518,9 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
     r.info.measured_rows = r.info.measured_rows.value_or(0) + sr.written;
     r.info.reused_rows = r.info.reused_rows.value_or(0) + sr.already;
     const model::CsvTable tested = campaign_layers(o.db, sr.campaign_id, target, {});
-    if (const auto anchor = probe_total(tested, target); anchor && native_probe && *native_probe > 0)
-      variant_drift[v] = *anchor / *native_probe - 1.0;
     variant_data[v] = model::load_dataset(native, target, resolver.function());
-    model::merge_test_data(*variant_data[v], model::load_dataset(tested.where("network", kProbeName, false),
-                                                                 target, resolver.function()));
+    model::merge_test_data(*variant_data[v], model::load_dataset(tested, target, resolver.function()));
+    variant_anchor[v] = model::probe_anchor(*variant_data[v]);
   }
 
   const std::string comb = "local-" + backend;
@@ -601,16 +591,30 @@ void local_combination(report::StudyResults& r, const StudyOptions& o, const std
       model::EvalOptions eo;
       eo.mode = model::CvMode::Subsets;
       eo.per_split = true;
-      model::Evaluation e = model::evaluate(vd, model::build_design(vd, vset), eo);
-      for (const auto& sr : e.splits)
-        if (sr.networks && sr.networks->n > 0) {
-          r.transfer.push_back(transfer_row(comb, "native -> " + variants[v].what, variants[v].trained,
-                                            fmt::format("{} network{} {}", sr.networks->n,
-                                                        sr.networks->n == 1 ? "" : "s", variants[v].tests),
-                                            fs_name, static_cast<int>(nets.size()), *sr.networks,
-                                            eo.fit.coverage, "lono", lono_accuracy));
-          r.transfer.back().anchor_drift = variant_drift[v];
+      const model::Design vdesign = model::build_design(vd, vset);
+      model::Evaluation e = model::evaluate(vd, vdesign, eo);
+      // The same models with the held-out campaign's predictions scaled by the probe's drift: what the
+      // transfer gets once the machine's own change of speed is taken out.
+      std::optional<model::Evaluation> corrected;
+      if (const auto& a = variant_anchor[v]) {
+        eo.test_scale = a->ratio();
+        corrected = model::evaluate(vd, vdesign, eo);
+      }
+      for (size_t k = 0; k < e.splits.size(); ++k) {
+        const model::SplitResult& sr = e.splits[k];
+        if (!sr.networks || sr.networks->n == 0) continue;
+        r.transfer.push_back(transfer_row(
+            comb, "native -> " + variants[v].what, variants[v].trained,
+            fmt::format("{} network{} {}", sr.networks->n, sr.networks->n == 1 ? "" : "s", variants[v].tests),
+            fs_name, static_cast<int>(nets.size()), *sr.networks, eo.fit.coverage, "lono", lono_accuracy));
+        report::TransferResult& tr = r.transfer.back();
+        if (!variant_anchor[v]) continue;
+        tr.anchor_drift = variant_anchor[v]->ratio() - 1.0;
+        if (k < corrected->splits.size() && corrected->splits[k].networks) {
+          tr.drift_corrected_accuracy = corrected->splits[k].networks->accuracy;
+          tr.drift_corrected_coverage = corrected->splits[k].networks->coverage;
         }
+      }
       transfer_s += tt.s();
     }
   }

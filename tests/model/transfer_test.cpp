@@ -324,6 +324,49 @@ Dataset linear_networks(int count) {
   return networks("nets.csv", rows);
 }
 
+// The operator probe measured in both files is the anchor of the machine's drift between their campaigns:
+// --correct-drift scales the test file's predictions and bounds by its ratio, and nothing else.
+TEST(Probe, AnchorScalesTheTestFilesPredictions) {
+  // The same networks measured again 25% slower, the probe too; plain4 would be 2 + 4 x 5 = 22 as fitted.
+  const std::string text = "network,family,energy_mj\nplain4,conv,27.5\nprobe,probe," +
+                           std::to_string(1.25 * (2 + 0.001 * 4000 * ('e' - '0' + 1))) + "\n";
+  Dataset merged = linear_networks(10);
+  merge_test_data(merged, load_dataset(CsvTable::parse(text, "later.csv"), "energy_mj", resolver()));
+  const std::optional<ProbeAnchor> a = probe_anchor(merged);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->networks, 1u);
+  EXPECT_NEAR(a->ratio(), 1.25, 1e-9);
+  EXPECT_FALSE(probe_anchor(linear_networks(10)).has_value()) << "one file: nothing to compare";
+
+  const Design design = build_design(merged, parse_feature_set("macs+1"));
+  EvalOptions o;
+  o.mode = CvMode::Subsets;
+  const Evaluation raw = evaluate(merged, design, o);
+  o.test_scale = a->ratio();
+  const Evaluation corrected = evaluate(merged, design, o);
+  size_t tested = 0;
+  for (size_t i = 0; i < merged.samples.size(); ++i) {
+    if (std::isnan(raw.predicted[i])) continue;
+    ++tested;
+    EXPECT_EQ(merged.samples[i].file, 1);
+    EXPECT_NEAR(raw.predicted[i], 22.0, 1e-6);
+    EXPECT_NEAR(corrected.predicted[i], 27.5, 1e-6);
+    EXPECT_NEAR(corrected.lower[i], 1.25 * raw.lower[i], 1e-9);
+    EXPECT_NEAR(corrected.upper[i], 1.25 * raw.upper[i], 1e-9);
+  }
+  EXPECT_EQ(tested, 1u) << "the later file's probe is neither trained on nor tested";
+  EXPECT_NEAR(raw.rows.accuracy, 0.8, 1e-6);
+  EXPECT_NEAR(corrected.rows.accuracy, 1.0, 1e-6);
+  // A probe measured in one file only, or at another input shape only, anchors nothing.
+  Dataset other = linear_networks(10);
+  merge_test_data(
+      other,
+      load_dataset(CsvTable::parse("network,family,energy_mj\nplain4,conv,27.5\nprobe@classes=3,probe,9\n",
+                                   "later.csv"),
+                   "energy_mj", resolver()));
+  EXPECT_FALSE(probe_anchor(other).has_value());
+}
+
 TEST(LearningCurve, DrawsEachSizeAndPredictsEveryOtherNetwork) {
   const Dataset d = linear_networks(10);
   const Design design = build_design(d, parse_feature_set("macs+1"));
@@ -526,6 +569,40 @@ TEST_F(CliTransfer, SecondFileIsPredictedByAModelOfTheFirst) {
   EXPECT_THAT(table.output, HasSubstr("inside"));
 }
 
+TEST_F(CliTransfer, CorrectDriftScalesByTheProbesRatio) {
+  // The probe in both files, 20% slower in the test file's campaign.
+  for (const auto& [name, row] :
+       {std::pair<std::string, std::string>{"train.csv", "probe,probe,50\n"}, {"test.csv", "probe,60\n"}}) {
+    std::ofstream(path(name), std::ios::app) << row;
+  }
+  const nlohmann::json raw = json_of("--test-measurements " + path("test.csv"));
+  const nlohmann::json corrected = json_of("--test-measurements " + path("test.csv") + " --correct-drift");
+  EXPECT_TRUE(raw["drift_correction"].is_null());
+  ASSERT_TRUE(corrected["drift_correction"].is_object());
+  EXPECT_EQ(corrected["drift_correction"]["anchor"], "operator probe");
+  EXPECT_DOUBLE_EQ(corrected["drift_correction"]["train_total"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(corrected["drift_correction"]["test_total"].get<double>(), 60.0);
+  EXPECT_NEAR(corrected["drift_correction"]["scale"].get<double>(), 1.2, 1e-12);
+  const auto& a = raw["results"][0]["predictions"];
+  const auto& b = corrected["results"][0]["predictions"];
+  ASSERT_EQ(a.size(), expected_test_.size()) << "the probe is not among the predicted items";
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i]["item"], a[i]["item"]);
+    EXPECT_NEAR(b[i]["predicted"].get<double>(), 1.2 * a[i]["predicted"].get<double>(), 1e-9);
+    EXPECT_NEAR(b[i]["upper"].get<double>(), 1.2 * a[i]["upper"].get<double>(), 1e-9);
+  }
+  auto table = test_util::run_cli("evaluate --measurements " + path("train.csv") +
+                                  " --target energy_mj --features "
+                                  "macs+1 --test-measurements " +
+                                  path("test.csv") + " --correct-drift");
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_THAT(table.output, HasSubstr("drift: the operator probe took 50 mJ in " + path("train.csv") +
+                                      " and 60 in " + path("test.csv") +
+                                      " (+20.0%); every prediction and bound of the test rows "
+                                      "above is multiplied by 1.2000"));
+}
+
 TEST_F(CliTransfer, FitWhereTakesNotEqualAndDerivedColumns) {
   // The fixture's conv family is the plain networks, its dws family the grouped ones: two ways to name one
   // subset fit the same model, but their provenance names the filter that chose the rows.
@@ -665,13 +742,22 @@ TEST_F(CliTransfer, ContradictoryOptionsAreUsageErrors) {
       {"--split leave-one-family-out --train-where family=conv",
        "--split with --train-where/--test-where/--test-measurements, expected one way to hold rows out"},
       {"--train-where family=conv --cv lono",
-       "--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or --group"},
+       "--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or "
+       "--group"},
       {"--test-measurements " + path("test.csv") + " --group family",
-       "--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or --group"},
+       "--train-where/--test-where/--test-measurements make one train/test split, expected no --cv or "
+       "--group"},
       {"--split by:family --select-terms 2",
-       "--select-terms searches by k-fold cross-validation, expected no --split, --train-where, --test-where or "
+       "--select-terms searches by k-fold cross-validation, expected no --split, --train-where, --test-where "
+       "or "
        "--test-measurements with it"},
       {"--split family", "--split \"family\", expected leave-one-family-out or by:COLUMN"},
+      {"--correct-drift",
+       "--correct-drift compares the operator probe in two files, expected --test-measurements with it"},
+      {"--test-measurements " + path("test.csv") + " --correct-drift",
+       path("train.csv") + " and " + path("test.csv") +
+           ": --correct-drift needs the operator probe's rows (network "
+           "probe) in both files, expected `convergy profile probe` in each campaign"},
   };
   for (const auto& [args, message] : cases) {
     auto r = test_util::run_cli(base + args);

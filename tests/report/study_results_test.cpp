@@ -155,6 +155,28 @@ TEST(StudyResultsJson, AnchorDriftRoundTripsAndMayBeAbsent) {
             "study: transfer[1]: anchor_drift -1, expected a finite ratio minus 1 (above -1)");
 }
 
+TEST(StudyResultsJson, DriftCorrectedFiguresRoundTripAndNeedTheDrift) {
+  StudyResults a = testing::synthetic_study();
+  a.transfer[1].anchor_drift = 0.25;
+  a.transfer[1].drift_corrected_accuracy = 0.93;
+  a.transfer[1].drift_corrected_coverage = 0.75;
+  nlohmann::json j = to_json(a);
+  EXPECT_TRUE(j["transfer"][0]["drift_corrected_accuracy"].is_null());
+  const StudyResults b = study_results_from_json(j, "mem");
+  EXPECT_EQ(b.transfer[1].drift_corrected_accuracy, 0.93);
+  EXPECT_EQ(b.transfer[1].drift_corrected_coverage, 0.75);
+  j["transfer"][1].erase("drift_corrected_accuracy");  // files from before the correction
+  j["transfer"][1].erase("drift_corrected_coverage");
+  EXPECT_EQ(study_results_from_json(j, "old.json").transfer[1].drift_corrected_accuracy, std::nullopt);
+  a.transfer[1].drift_corrected_coverage = 1.5;
+  EXPECT_EQ(bad_input_message([&] { validate(a, "study"); }),
+            "study: transfer[1]: drift_corrected_coverage 1.5, expected a fraction in [0, 1]");
+  a.transfer[1].drift_corrected_coverage = 0.75;
+  a.transfer[1].anchor_drift.reset();  // corrected by what?
+  EXPECT_EQ(bad_input_message([&] { validate(a, "study"); }),
+            "study: transfer[1]: drift-corrected figures without anchor_drift, expected both or neither");
+}
+
 TEST(StudyResultsValidate, RejectsABadTransferRow) {
   StudyResults r = testing::synthetic_study();
   r.transfer[0].combination = "nowhere";

@@ -126,6 +126,8 @@ TEST(StudyRerun, OnTheSameDatabaseMeasuresNothingAndWritesIdenticalTables) {
       if (other_campaign && t["anchor_drift"].is_number()) {
         EXPECT_GT(t["anchor_drift"].get<double>(), -0.5) << t.dump();  // the same network, minutes apart
         EXPECT_LT(t["anchor_drift"].get<double>(), 1.0) << t.dump();
+        // The same held-out networks, their predictions scaled by 1 + the drift.
+        EXPECT_TRUE(t["drift_corrected_accuracy"].is_number()) << t.dump();
         ++anchored;
       }
     }
