@@ -371,7 +371,7 @@ StudyResults study_results_from_json(const json& j, const std::string& where) {
       t.interval_median_width = rd.optional_number(jx[k], p, "interval_median_width");
       if (jx[k].contains("anchor_drift"))  // absent before 2026-12-07
         t.anchor_drift = rd.optional_number(jx[k], p, "anchor_drift");
-      if (jx[k].contains("drift_corrected_accuracy")) {  // absent before 2026-12-07 (stop 33)
+      if (jx[k].contains("drift_corrected_accuracy")) {  // absent before the drift correction
         t.drift_corrected_accuracy = rd.optional_number(jx[k], p, "drift_corrected_accuracy");
         t.drift_corrected_coverage = rd.optional_number(jx[k], p, "drift_corrected_coverage");
       }
