@@ -92,7 +92,8 @@ std::string all_features(const std::vector<std::string>& extra) {
 }  // namespace
 
 const std::vector<std::string>& derived_feature_names() {
-  static const std::vector<std::string> names = {"layers", "exec_macs", "loop_ops", "unfold_bytes"};
+  static const std::vector<std::string> names = {"layers", "exec_macs", "loop_ops", "unfold_bytes",
+                                                 "unfold_rows"};
   return names;
 }
 
@@ -116,6 +117,18 @@ double derived_feature_at(size_t index, const LayerFeatures& layer) {
       // as a GEMM (a direct loop on the CPU backends, a dedicated memory-bound kernel in cuDNN).
       const bool depthwise = layer.cls == LayerClass::Conv && layer.depthwise;
       return static_cast<double>(layer.ops) + (depthwise ? static_cast<double>(layer.macs) : 0.0);
+    }
+    case 4: {  // unfold_rows
+      // The rows of out_w elements an im2col writes, in_c x kh x kw x out_h per image, each with a loop and a
+      // bounds check of its own: where a group has few channels and the image is small (RegNet's 7x7 layers
+      // of 16 channels per group) they cost more than the bytes and MACs. 0 for a convolution the GEMM reads
+      // in place (1x1, stride 1, no padding), a depthwise one (a direct loop) and every other layer.
+      if (layer.kind != LayerKind::Convolution || layer.depthwise) return 0.0;
+      if (layer.kernel_h == 1 && layer.kernel_w == 1 && layer.stride_h == 1 && layer.stride_w == 1 &&
+          layer.pad_h == 0 && layer.pad_w == 0)
+        return 0.0;
+      return static_cast<double>(layer.batch) * static_cast<double>(layer.in_c) *
+             static_cast<double>(layer.kernel_h * layer.kernel_w) * static_cast<double>(layer.out_h);
     }
     default: {  // unfold_bytes
       // The bytes of a convolution's unfolded input: the GEMM operand that is neither the weights nor the
@@ -359,10 +372,13 @@ FeatureSet parse_feature_set(const std::string& name_or_spec, const std::vector<
     // the operator probe (zoo/probe.h) teaches where the networks have none. `unfold_bytes` prices the
     // unfolded input a convolution's GEMM reads (im2col), whose elements take part in out_c / groups MACs
     // each: convolutions of few output channels per group (RegNet, ResNeXt) cost more per MAC than the wide
-    // ones a plain network has (docs/models.md, "Unfolded input").
+    // ones a plain network has (docs/models.md, "Unfolded input"). `unfold_rows` prices the rows that
+    // unfolding writes, each a loop of its own: on small images in few channels per group they cost more than
+    // their bytes (RegNet's 7x7 layers; docs/models.md, "Unfolded rows").
     spec =
         "net=1,layers,exec_macs,macs,in_bytes,out_bytes*[depthwise=0],out_bytes*[depthwise=1],"
-        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops,exp_elems,unfold_bytes;method=nnls";
+        "weight_bytes*[depthwise=0],weight_bytes*[depthwise=1],loop_ops,exp_elems,unfold_bytes,unfold_rows;"
+        "method=nnls";
   } else if (name_or_spec == "counters") {
     spec = "conv=simd_instructions,memory_accesses,1;fc=simd_instructions,memory_accesses,1;"
            "pool=simd_instructions,memory_accesses,1;other=simd_instructions,memory_accesses,1";

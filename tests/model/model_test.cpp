@@ -405,12 +405,29 @@ TEST(Terms, DerivedFeatures) {
   LayerFeatures batch2 = d3;
   batch2.batch = 2;
   EXPECT_DOUBLE_EQ(term_value(unfold, batch2), 2 * term_value(unfold, d3));
+  // unfold_rows: the rows of out_w elements im2col writes, in_c x kh x kw x out_h per image, whatever the
+  // grouping; 0 where the GEMM reads the input in place (1x1, stride 1, no padding), for a depthwise or
+  // transposed convolution and every other layer class.
+  const Term rows = parse_term("unfold_rows", "t");
+  EXPECT_DOUBLE_EQ(term_value(rows, d3), 16.0 * 9 * 8);
+  EXPECT_DOUBLE_EQ(term_value(rows, g3), term_value(rows, d3));
+  EXPECT_DOUBLE_EQ(term_value(rows, batch2), 2 * term_value(rows, d3));
+  EXPECT_DOUBLE_EQ(term_value(rows, c1), 0.0);
+  LayerFeatures strided = c1;  // a 1x1 stride-2 convolution gathers its input: unfolded
+  strided.stride_h = strided.stride_w = 2;
+  strided.out_h = strided.out_w = 4;
+  EXPECT_DOUBLE_EQ(term_value(rows, strided), 16.0 * 1 * 4);
+  EXPECT_DOUBLE_EQ(term_value(rows, dw), 0.0);
+  EXPECT_DOUBLE_EQ(term_value(rows, deconv), 0.0);
+  EXPECT_DOUBLE_EQ(term_value(rows, p), 0.0);
+  EXPECT_DOUBLE_EQ(term_value(rows, fc("f", 64, 10)), 0.0);
   FeatureSet t = parse_feature_set("transfer");
   EXPECT_EQ(t.method, Method::Nnls);
   EXPECT_TRUE(t.of(Group::Conv).empty());
-  EXPECT_EQ(t.of(Group::Network).size(), 12u);
+  EXPECT_EQ(t.of(Group::Network).size(), 13u);
   EXPECT_EQ(t.of(Group::Network)[10].name(), "exp_elems");  // an exponential has a rate of its own
-  EXPECT_EQ(t.of(Group::Network).back().name(), "unfold_bytes");
+  EXPECT_EQ(t.of(Group::Network)[11].name(), "unfold_bytes");
+  EXPECT_EQ(t.of(Group::Network).back().name(), "unfold_rows");
   // The outputs and weights of depthwise convolutions have rates of their own; pooling shares the others'.
   const Term dense_out = parse_term("out_bytes*[depthwise=0]", "t"), dw_out = parse_term("out_bytes*[depthwise=1]", "t");
   EXPECT_DOUBLE_EQ(term_value(dense_out, c1), static_cast<double>(c1.out_bytes));
