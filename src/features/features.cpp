@@ -209,6 +209,9 @@ LayerFeatures layer_features(const Graph& graph, LayerId id, Graph* movable, int
     f.weight_elems = c.add(f.weight_elems, n, "weight element count");
     if (w.learnable) f.params = c.add(f.params, n, "parameter count");
   }
+  if (l.kind == LayerKind::Constant &&
+      l.p<ConstantParams>().learned >= 0)  // gathered or computed by the importer
+    f.params = std::min(f.params, static_cast<uint64_t>(l.p<ConstantParams>().learned));
   f.weight_bytes = c.mul(f.weight_elems, kWeightBytes, "weight byte count");
 
   // Hyper-parameters: first input and first output (an Input layer has only an output).

@@ -128,6 +128,10 @@ struct LayerNormParams {
 struct ConstantParams {
   Shape shape;        // the output
   Shape value_shape;  // the stored tensor, which broadcasts numpy-style to `shape` (ONNX Expand of a weight)
+  // The parameters behind the stored tensor, as PyTorch counts them: -1 for the tensor itself (a learned
+  // tensor read as data: ViT's class token); fewer where the importer gathered it from a learned table
+  // (Swin's relative position bias), 0 where it computed it from shapes (Swin's attention mask).
+  int64_t learned = -1;
 };
 struct BatchNormParams {
   float eps = 1e-5f;
@@ -168,6 +172,9 @@ struct ReshapeParams {
 struct SliceParams {
   int axis = 1;
   std::vector<std::pair<int64_t, int64_t>> ranges;  // [begin, end) per output, non-negative, in bounds
+  // Every output takes elements begin, begin + step, ... below end (ONNX Slice's step; Swin's patch merging
+  // reads every second row and column). At least 1.
+  int64_t step = 1;
 };
 struct ChannelShuffleParams {
   int64_t groups = 1;

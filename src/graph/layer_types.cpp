@@ -424,11 +424,12 @@ void infer_slice(const Ctx& ctx, const Inputs& in, InferredShapes& r) {
       ranges.emplace_back(static_cast<int64_t>(i) * step, static_cast<int64_t>(i + 1) * step);
   }
   ctx.require(ranges.size() == n_out, "{} ranges for {} outputs", ranges.size(), n_out);
+  ctx.require(p.step >= 1, "step {}, expected 1 or more", p.step);
   for (auto [b, e] : ranges) {
     ctx.require(0 <= b && b < e && e <= s[axis], "range [{}, {}) is outside axis {} of size {}", b, e, axis,
                 s[axis]);
     Shape o = s;
-    o[axis] = e - b;
+    o[axis] = (e - b + p.step - 1) / p.step;
     r.outputs.push_back(o);
   }
 }

@@ -278,6 +278,7 @@ std::string unsupported_reason(const LayerBinding& b, bool kernels) {
     case LayerKind::Concat:
       return {};
     case LayerKind::Slice:
+      if (l.p<SliceParams>().step != 1) return "Slice with a step above 1";
       return {};
     case LayerKind::Eltwise: {
       if (b.inputs.size() < 2) return "Eltwise with one input";

@@ -664,8 +664,15 @@ void slice_ref(const LayerBinding& b) {
     const Tensor& o = b.outputs[k];
     const int64_t len = o.shape[axis];
     if (!p.ranges.empty()) begin = p.ranges[k].first;
-    for (int64_t i = 0; i < outer; ++i)
-      std::copy_n(b.inputs[0].data + (i * dim + begin) * inner, len * inner, o.data + i * len * inner);
+    for (int64_t i = 0; i < outer; ++i) {
+      const float* from = b.inputs[0].data + (i * dim + begin) * inner;
+      float* to = o.data + i * len * inner;
+      if (p.step == 1) {
+        std::copy_n(from, len * inner, to);
+        continue;
+      }
+      for (int64_t j = 0; j < len; ++j) std::copy_n(from + j * p.step * inner, inner, to + j * inner);
+    }
     begin += len;
   }
 }

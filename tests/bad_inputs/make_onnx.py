@@ -116,6 +116,9 @@ def main():
     write("conv_negative_pads.onnx", conv_net(pads=[-1, -1, -1, -1]))
     write("conv_kernel_shape_string.onnx", _kernel_shape_string())
     write("reshape_bad_count.onnx", _reshape_bad_count())
+    # Folded ops of shifted-window attention: a Range of 2^40 values, a ScatterND past the end of its data.
+    write("range_2_pow_40.onnx", _range(0, 1 << 40, 1))
+    write("scatter_nd_index_past_end.onnx", _scatter_nd([9]))
 
 
 def _no_opset():
@@ -154,6 +157,23 @@ def _reshape_bad_count():
     shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1, 1000])
     r = helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape1")
     return model([r], [vi("x", [1, 3, 8, 8])], [vi("y", None)], [shape])
+
+
+def _range(start, limit, delta):
+    ints = [helper.make_tensor(n, TensorProto.INT64, [], [v]) for n, v in
+            (("start", start), ("limit", limit), ("delta", delta))]
+    r = helper.make_node("Range", ["start", "limit", "delta"], ["shape"], name="range1")
+    reshape = helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape1")
+    return model([r, reshape], [vi("x", [1, 3, 8, 8])], [vi("y", None)], ints)
+
+
+def _scatter_nd(index):
+    data = helper.make_tensor("data", TensorProto.INT64, [3], [1, 3, 64])
+    indices = helper.make_tensor("indices", TensorProto.INT64, [1, 1], index)
+    updates = helper.make_tensor("updates", TensorProto.INT64, [1], [64])
+    s = helper.make_node("ScatterND", ["data", "indices", "updates"], ["shape"], name="scatter1")
+    reshape = helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape1")
+    return model([s, reshape], [vi("x", [1, 3, 8, 8])], [vi("y", None)], [data, indices, updates])
 
 
 if __name__ == "__main__":

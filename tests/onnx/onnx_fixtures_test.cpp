@@ -148,5 +148,46 @@ TEST_P(TinyVitFixture, ABatchScalesTheWorkNotTheParameters) {
 INSTANTIATE_TEST_SUITE_P(Opsets, TinyVitFixture,
                          ::testing::Values("tinyvit_opset13.onnx", "tinyvit_opset17.onnx"));
 
+// A tiny Swin transformer (torchvision's SwinTransformer: 4x4 patches of a 32x32 image, windows of 4x4
+// tokens, two stages of two blocks of 1 and 2 heads), exported with constant folding (opset 13) and without
+// (17). Its window mask and padding are computed from shapes (Mod, Range, ScatterND, Not: folded), patch
+// merging reads every second row and column (strided Slices), and each block adds a relative position bias.
+TEST(TinySwinFixture, ImportsWithPyTorchCountsAndTheExpectedLayers) {
+  const auto expected = counts("tinyswin.json");
+  for (const std::string file : {"tinyswin_opset13.onnx", "tinyswin_opset17.onnx"}) {
+    SCOPED_TRACE(file);
+    ASSERT_TRUE(expected.at("files").contains(file));
+    Graph g = load_network(kData + file);
+    const NetworkFeatures f = network_features(g);
+    EXPECT_EQ(f.macs, expected.at("macs").get<uint64_t>());
+    // Folded at export, each bias is an initializer of the gathered values (16 x 16 per head, the window's
+    // pairs of tokens); unfolded, convergy gathers it from the 7 x 7 table and counts the table, as PyTorch.
+    EXPECT_EQ(f.params,
+              expected.at(file == "tinyswin_opset13.onnx" ? "folded_params" : "params").get<uint64_t>());
+    EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{1, 10}));
+    uint64_t matmul_macs = 0;
+    for (const auto& l : f.layers)
+      if (l.kind == LayerKind::MatMul) matmul_macs += l.macs;
+    EXPECT_EQ(matmul_macs, expected.at("matmul_macs").get<uint64_t>()) << "Q K^T and A V in every window";
+    std::map<LayerKind, int> kinds;
+    int strided = 0, masks = 0;
+    for (const auto& l : g.layers()) {
+      ++kinds[l.kind];
+      if (l.kind == LayerKind::Slice && l.p<SliceParams>().step == 2) ++strided;
+      if (l.kind == LayerKind::Constant && l.p<ConstantParams>().learned == 0) ++masks;
+      if (l.kind == LayerKind::Softmax) {
+        EXPECT_EQ(g.blob(l.inputs[0]).shape.dims.back(), 16) << "over a window's 16 tokens";
+      }
+    }
+    EXPECT_EQ(kinds[LayerKind::MatMul], 8);  // two per block
+    EXPECT_EQ(kinds[LayerKind::Softmax], 4);
+    EXPECT_EQ(kinds[LayerKind::Constant], 5);  // 4 biases and the shifted block's mask
+    EXPECT_EQ(masks, 1) << "the second stage's 4x4 tokens fit one window: no shift, no mask";
+    // Patch merging's four quarters: every second row from 0 and from 1 (two Slices), then every second
+    // column of each (four).
+    EXPECT_EQ(strided, 6);
+  }
+}
+
 }  // namespace
 }  // namespace convergy

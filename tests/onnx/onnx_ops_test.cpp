@@ -189,6 +189,111 @@ TEST(OnnxConstants, ClassTokenAndPositionEmbeddingBecomeConstantLayers) {
   }
 }
 
+// Swin's shifted windows compute their padding, window indices and attention mask from shapes with Mod,
+// Range, ScatterND and Not; all fold. Here they build a reshape target, and a mask read as data.
+TEST(OnnxConstants, ModRangeScatterAndNotFold) {
+  ModelBuilder b;
+  b.input("x", {1, 24}).input("v", {1, 24, 1}).output("y").output("z");
+  b.ints("minus3", {-3}, true).ints("four", {4}, true).ints("seven", {7}, true).ints("one", {1}, true);
+  b.node("Mod", {"minus3", "four"}, {"m1"});  // 1: the sign of the divisor, as Python's %
+  b.node("Add", {"m1", "one"}, {"d0"});       // 2
+  b.node("Mod", {"seven", "four"}, {"d1"});   // 3
+  b.ints("two", {2}, true).ints("eight", {8}, true);
+  b.node("Range", {"two", "eight", "two"}, {"r"});  // [2, 4, 6]
+  b.ints("at1", {1}, true);
+  b.node("Gather", {"r", "at1"}, {"d2"});  // 4
+  b.ints("axes", {0});
+  b.node("Unsqueeze", {"d0", "axes"}, {"u0"});
+  b.node("Unsqueeze", {"d1", "axes"}, {"u1"});
+  b.node("Unsqueeze", {"d2", "axes"}, {"u2"});
+  auto& cat = b.node("Concat", {"u0", "u1", "u2"}, {"target"});
+  set_attr(cat, "axis", int64_t{0});
+  b.node("Reshape", {"x", "target"}, {"y"}, "to_2x3x4");
+  // [1, 1, 1] with 24 written at index 1, then every value but the 24 replaced by -1 through Not(Equal).
+  b.ints("ones", {1, 1, 1}).ints("at", {1}).ints("what", {24});
+  b.node("ScatterND", {"ones", "at", "what"}, {"scattered"});  // [1, 24, 1]
+  b.ints("n24", {24}, true).ints("minus1", {-1}, true);
+  b.node("Equal", {"scattered", "n24"}, {"is24"});
+  b.node("Not", {"is24"}, {"not24"});
+  b.node("Where", {"not24", "minus1", "scattered"}, {"shape2"});  // [-1, 24, -1]: invalid if Not were wrong
+  b.ints("from", {0}).ints("to", {2}).ints("one1", {1});
+  b.node("Slice", {"shape2", "from", "to"}, {"shape2b"});  // [-1, 24]
+  auto& cat2 = b.node("Concat", {"shape2b", "one1"}, {"shape3"});
+  set_attr(cat2, "axis", int64_t{0});
+  b.node("Reshape", {"v", "shape3"}, {"z"}, "to_1x24x1");
+  Graph g = b.import();
+  EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{2, 3, 4}));
+  EXPECT_EQ(g.blob(g.outputs().at(1)).shape, (Shape{1, 24, 1}));
+}
+
+// A constant read as data counts the learned values behind it: a bias gathered from a learned table counts
+// the table (PyTorch's count), a mask built from shapes counts nothing.
+TEST(OnnxConstants, ParametersOfGatheredAndComputedConstants) {
+  ModelBuilder b;
+  b.input("x", {1, 4, 4}).weight("table", {9, 2}).output("y");
+  b.ints("index", {0, 1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 2, 3, 4, 5, 6});
+  b.node("Gather", {"table", "index"}, {"gathered"});  // 16 x 2 from 9 x 2
+  b.ints("shape", {4, 4, 2});
+  b.node("Reshape", {"gathered", "shape"}, {"g3"});
+  auto& tr = b.node("Transpose", {"g3"}, {"bias"});
+  set_attr(tr, "perm", std::vector<int64_t>{2, 0, 1});  // 2 x 4 x 4
+  b.ints("mask_shape", {1, 4, 4});
+  b.node("ConstantOfShape", {"mask_shape"}, {"mask"});  // zeros, from a shape
+  b.node("Add", {"x", "bias"}, {"biased"}, "add_bias");
+  b.node("Add", {"biased", "mask"}, {"y"}, "add_mask");
+  Graph g = b.import();
+  EXPECT_EQ(g.blob(g.outputs().at(0)).shape, (Shape{2, 4, 4}));
+  int constants = 0;
+  for (const Layer& l : g.layers()) {
+    if (l.kind != LayerKind::Constant) continue;
+    ++constants;
+    EXPECT_EQ(l.p<ConstantParams>().learned, l.name == "bias" ? 18 : 0) << l.name;
+  }
+  EXPECT_EQ(constants, 2);
+  EXPECT_EQ(total_params(g), 18u) << "the 9 x 2 table, not the 2 x 4 x 4 values read from it";
+}
+
+TEST(OnnxConstants, StridedSliceOfARuntimeTensor) {
+  ModelBuilder b;
+  b.input("x", {1, 8, 6}).output("y");
+  b.ints("starts", {1}).ints("ends", {8}).ints("axes", {1}).ints("steps", {2});
+  b.node("Slice", {"x", "starts", "ends", "axes", "steps"}, {"y"}, "odd_rows");
+  Graph g = b.import();
+  const auto& p = only_layer(g, LayerKind::Slice).p<SliceParams>();
+  EXPECT_EQ(p.axis, 1);
+  EXPECT_EQ(p.step, 2);
+  EXPECT_EQ(p.ranges, (std::vector<std::pair<int64_t, int64_t>>{{1, 8}}));
+  EXPECT_EQ(out_shape(g), (Shape{1, 4, 6}));  // rows 1, 3, 5, 7
+}
+
+TEST(OnnxConstants, FoldingRulesRefuseWhatTheyCannotFold) {
+  {
+    ModelBuilder b;
+    b.input("x", {1, 3}).output("y");
+    b.ints("four", {4}, true);
+    b.node("Mod", {"x", "four"}, {"y"}, "mod_rt");
+    EXPECT_THAT(testing::bad_input_message([&] { b.import(); }),
+                ::testing::HasSubstr("\"mod_rt\" (Mod): Mod of runtime tensors"));
+  }
+  {
+    ModelBuilder b;
+    b.input("x", {1, 3}).output("y");
+    b.ints("zero", {0}, true).ints("five", {5}, true);
+    b.node("Range", {"zero", "five", "zero"}, {"r"}, "no_step");
+    b.node("Reshape", {"x", "r"}, {"y"});
+    EXPECT_THAT(testing::bad_input_message([&] { b.import(); }),
+                ::testing::HasSubstr("delta is 0, expected a non-zero step"));
+  }
+  {
+    ModelBuilder b;
+    b.input("x", {1, 3}).output("y");
+    b.ints("where", {0}).floats("what", {1.0f});
+    b.node("ScatterND", {"x", "where", "what"}, {"y"}, "scatter_rt");
+    EXPECT_THAT(testing::bad_input_message([&] { b.import(); }),
+                ::testing::HasSubstr("\"scatter_rt\" (ScatterND): ScatterND with a runtime tensor"));
+  }
+}
+
 TEST(OnnxConstants, AnIntegerConstantIsNoRuntimeTensor) {
   ModelBuilder b;
   b.input("x", {1, 3}).output("y");

@@ -63,6 +63,11 @@ TEST(DevicePlan, TakesCommonLayersAndSaysWhyNotForTheRest) {
   EXPECT_NE(hs.find("HardSwish"), std::string::npos) << hs;
   EXPECT_NE(Bound(one_layer_graph(LayerKind::Clip, ClipParams{-1.0f, 1.0f}, {{1, 4}})).reason(), "");
   EXPECT_EQ(Bound(one_layer_graph(LayerKind::ReLU, NoParams{}, {{1, 4, 3, 3}})).reason(), "");
+  // A strided Slice (Swin's patch merging) is no 2-D copy: it runs on the host.
+  SliceParams every_second{1, {{0, 8}}, 2};
+  EXPECT_EQ(Bound(one_layer_graph(LayerKind::Slice, every_second, {{1, 8, 4}})).reason(),
+            "Slice with a step above 1");
+  EXPECT_EQ(Bound(one_layer_graph(LayerKind::Slice, SliceParams{1, {{0, 8}}}, {{1, 8, 4}})).reason(), "");
   EXPECT_NE(Bound(one_layer_graph(LayerKind::LeakyReLU, LeakyReLUParams{}, {{1, 4}})).reason().find("LeakyReLU"),
             std::string::npos);
   // LRN within a channel and windows beyond 16 are outside cuDNN.

@@ -733,6 +733,21 @@ TEST(ReferenceKernels, ReshapingLayersMoveDataAsDocumented) {
   es.run();
   auto s1 = es.blob_data(gs.outputs()[1]);
   EXPECT_EQ(std::vector<float>(s1.begin(), s1.end()), (std::vector<float>{2, 3, 4}));
+
+  // Every second row from 1 of a 1x5x2 tensor (Swin's patch merging): rows 1 and 3; the range [1, 4) holds
+  // ceil(3 / 2) = 2 of them.
+  SliceParams strided;
+  strided.axis = 1;
+  strided.ranges = {{1, 4}};
+  strided.step = 2;
+  Graph gt = one_layer_graph(LayerKind::Slice, strided, {{1, 5, 2}});
+  EXPECT_EQ(gt.blob(gt.outputs()[0]).shape, (Shape{1, 2, 2}));
+  Executor et(gt, {"reference", 1, 1});
+  auto tin = et.blob_data(gt.inputs()[0]);
+  for (size_t i = 0; i < 10; ++i) tin[i] = static_cast<float>(i);
+  et.run();
+  auto t0 = et.blob_data(gt.outputs()[0]);
+  EXPECT_EQ(std::vector<float>(t0.begin(), t0.end()), (std::vector<float>{2, 3, 6, 7}));
 }
 
 TEST(ReferenceKernels, MatMulOnHandComputedValues) {

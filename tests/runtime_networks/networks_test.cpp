@@ -79,6 +79,13 @@ TEST(NetworksTest, TinyVisionTransformerAgreesAcrossBackends) {
   expect_agreement(path + "@3x3x32x32");
 }
 
+// A Swin transformer: windows of tokens (reshapes and permutes of rank 6), a cyclic shift (slices and
+// concats), an attention mask and a relative position bias (Constant layers), zero padding, patch merging
+// (strided slices) and rank-4 channels-last layer normalisation.
+TEST(NetworksTest, TinySwinTransformerAgreesAcrossBackends) {
+  expect_agreement(std::string(CONVERGY_SOURCE_DIR) + "/tests/onnx/data/tinyswin_opset17.onnx");
+}
+
 INSTANTIATE_TEST_SUITE_P(Zoo, NetworksTest,
                          ::testing::Values("alexnet", "squeezenet1_1", "mobilenet_v2", "resnet18",
                                            "googlenet", "shufflenet_v2_1_0", "mobilenet_v3_large"),

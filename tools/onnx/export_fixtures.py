@@ -2,7 +2,8 @@
 """Writes the small ONNX fixtures checked into tests/onnx/data/: one tiny network that uses most of the ops
 the importer maps, exported by torch.onnx at several opsets, plus PyTorch's own counts in fixtures.json; and a
 tiny vision transformer (torchvision's VisionTransformer: two encoder blocks of two heads on 32x32 images) at
-opsets 13 and 17, with its counts in tinyvit.json.
+opsets 13 and 17, with its counts in tinyvit.json; and a tiny Swin transformer (torchvision's SwinTransformer:
+two stages of two blocks) at opsets 13 (constant folding on) and 17 (off), with its counts in tinyswin.json.
 
     /usr/bin/python3 tools/onnx/export_fixtures.py tests/onnx/data
 """
@@ -56,6 +57,7 @@ class TinyNet(nn.Module):
 
 
 VIT_OPSETS = [13, 17]
+SWIN_OPSETS = [13, 17]
 
 
 def export_at_opsets(model, prefix, opsets, counts_file, out_dir, **export_args):
@@ -92,6 +94,18 @@ def main():
     vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64,
                             num_classes=10).eval()
     export_at_opsets(vit, "tinyvit", VIT_OPSETS, "tinyvit.json", out_dir, dynamic_axes=lambda opset: batch)
+
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    # Two stages of two blocks on 8x8 patches of 4x4 pixels, windows of 4x4 tokens: the second block of the
+    # first stage is shifted (a mask), patch merging reads every second row and column, and the second stage's
+    # 4x4 tokens fit one window (no shift). Exported with constant folding (each relative position bias folded
+    # into an initializer of its own, as users export) and without it (gathered from the table at import).
+    torch.manual_seed(0)
+    swin = SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[1, 2], window_size=[4, 4],
+                           num_classes=10).eval()
+    export_at_opsets(swin, "tinyswin", SWIN_OPSETS, "tinyswin.json", out_dir,
+                     do_constant_folding=lambda opset: opset == 13)
 
 
 if __name__ == "__main__":

@@ -53,17 +53,27 @@ MODELS = {
     # softmax over tokens), layer normalisation over tokens, GELU MLPs, a class token and a position embedding.
     "vit_b_32": (lambda: tvm.vit_b_32(), 224),
     "vit_b_16": (lambda: tvm.vit_b_16(), 224),
+    # Shifted-window attention: windows of 7 x 7 tokens, the second block of each pair shifted by 3 with an
+    # attention mask, a relative position bias per head, and patch merging (every second row and column).
+    "swin_t": (lambda: tvm.swin_t(), 224),
 }
 OPSETS = {"convnext_tiny_opset17": 17}  # 13 for the others
+
+
+try:  # torchvision 0.13 and later
+    from torchvision.models.swin_transformer import ShiftedWindowAttention as SWIN_ATTENTION
+except ImportError:
+    SWIN_ATTENTION = None
 
 
 def count(model, x):
     """MACs of Conv2d, Linear and multi-head attention and parameters of every module that ran, from forward
     hooks (batch 1). nn.MultiheadAttention calls its projections as functions, not modules, so its hook counts
     them: the input projection (3 E x E), the output projection (E x E), and the two matrix products of the
-    attention itself, Q K^T and A V (L x L x E each per sample)."""
+    attention itself, Q K^T and A V (L x L x E each per sample). Swin's shifted-window attention likewise."""
     macs = {"conv": 0, "fc": 0, "matmul": 0}
     ran = {}
+    folded_bias = [0]
 
     def hook(module, inputs, output):
         ran[id(module)] = module
@@ -72,6 +82,19 @@ def count(model, x):
             macs["conv"] += output.numel() * (module.in_channels // module.groups) * kh * kw
         elif isinstance(module, torch.nn.Linear):
             macs["fc"] += output.numel() * module.in_features
+        elif SWIN_ATTENTION is not None and isinstance(module, SWIN_ATTENTION):
+            # Swin calls its projections as functions on windows of the padded B x H x W x C input: qkv (C x 3C)
+            # and proj (C x C) on every padded token, and Q K^T and A V over each window's N tokens.
+            b, h, w, c = inputs[0].shape
+            wh, ww = module.window_size
+            tokens = b * (h + (wh - h % wh) % wh) * (w + (ww - w % ww) % ww)
+            macs["fc"] += tokens * c * 3 * c + tokens * c * c
+            macs["matmul"] += 2 * tokens * wh * ww * c
+            ran[id(module.qkv)] = module.qkv
+            ran[id(module.proj)] = module.proj
+            # torch.onnx's constant folding stores the bias gathered from the table, N x N per head.
+            table = module.relative_position_bias_table
+            folded_bias[0] += table.shape[1] * (wh * ww) ** 2 - table.numel()
         elif isinstance(module, torch.nn.MultiheadAttention):
             attended = output[0]  # the query's shape; torchvision passes the inputs by keyword, unseen here
             e = module.embed_dim
@@ -94,6 +117,9 @@ def count(model, x):
         "macs": macs["conv"] + macs["fc"] + macs["matmul"],
         "params": params,
         "all_params": sum(p.numel() for p in model.parameters()),
+        # What an export with constant folding stores instead: Swin's relative position bias tables are read at
+        # every pair of a window's tokens, and the folded result is an initializer of its own.
+        "folded_params": params + folded_bias[0],
     }
 
 

@@ -6,6 +6,7 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -147,6 +148,7 @@ BlobId Context::tensor_input(const onnx::NodeProto& node, int i) {
   ConstantParams p;
   p.shape = Shape(c.dims.empty() ? std::vector<int64_t>{1} : c.dims);  // a scalar broadcasts as 1 value
   p.value_shape = c.stored_dims.empty() ? p.shape : Shape(c.stored_dims);
+  p.learned = std::min(c.learned_elems, p.value_shape.elems());
   const LayerId id =
       graph.add_layer(unique_layer_name(name), LayerKind::Constant, p, {}, {name}, origin(node));
   const BlobId blob = graph.layer(id).outputs.at(0);

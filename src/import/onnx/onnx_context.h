@@ -28,6 +28,11 @@ struct ConstTensor {
   // Non-empty for a weight broadcast by an Expand: the dims of the tensor actually stored (ViT's class token,
   // 1 x 1 x 768, expanded to the batch). A Constant layer stores this many values, not elems().
   std::vector<int64_t> stored_dims;
+  // The learned values behind this tensor, as PyTorch counts parameters: every element of an initializer or
+  // of a Constant node, carried through the ops that only move values (reshape, transpose, expand, gather), 0
+  // for a tensor computed from shapes. Swin's relative position bias is a 169-row table (learned) read at 49
+  // x 49 positions (stored); its attention mask is built from shapes alone.
+  int64_t learned_elems = 0;
 
   int64_t elems() const;
   bool is_integer() const;

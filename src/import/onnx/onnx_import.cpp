@@ -219,7 +219,8 @@ Graph merge_sibling_slices(const Graph& g) {
   std::map<std::pair<BlobId, int>, std::vector<LayerId>> groups;
   for (LayerId id = 0; id < g.num_layers(); ++id) {
     const Layer& l = g.layer(id);
-    if (l.kind == LayerKind::Slice && l.inputs.size() == 1 && l.outputs.size() == 1)
+    if (l.kind == LayerKind::Slice && l.inputs.size() == 1 && l.outputs.size() == 1 &&
+        l.p<SliceParams>().step == 1)
       groups[{l.inputs[0], l.p<SliceParams>().axis}].push_back(id);
   }
   std::map<LayerId, std::vector<LayerId>> merged_at;  // earliest member -> members by range
@@ -299,8 +300,11 @@ Graph import_model(const LightModel& light, const std::string& path, const LoadO
   reject_unknown_ops(g, ctx);
   check_nodes(model, path);
 
-  for (const auto& t : g.initializer())
-    ctx.set_constant(t.name(), tensor_from_proto(t, light.stripped.count(t.name()) > 0, path));
+  for (const auto& t : g.initializer()) {
+    ConstTensor c = tensor_from_proto(t, light.stripped.count(t.name()) > 0, path);
+    c.learned_elems = c.elems();
+    ctx.set_constant(t.name(), std::move(c));
+  }
   for (const auto& t : g.sparse_initializer()) {
     ConstTensor c;
     c.dims.assign(t.dims().begin(), t.dims().end());

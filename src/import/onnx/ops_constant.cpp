@@ -1,10 +1,12 @@
-// ONNX rules that fold to constants: Constant, ConstantOfShape, Shape, Gather, Expand, Cast, Identity.
+// ONNX rules that fold to constants: Constant, ConstantOfShape, Shape, Gather, Expand, Cast, Identity, Range,
+// ScatterND.
 // Exporters compute reshape targets with these; convergy knows every shape, so they never become layers. The
 // exceptions read a runtime tensor: Gather of one index (-> Slice) and Expand to the tensor's own shape.
 #include "import/onnx/onnx_context.h"
 
 #include "util/error.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace convergy::onnx_import {
@@ -35,6 +37,7 @@ void constant_rule(Context& ctx, const onnx::NodeProto& node) {
   } else {
     unsupported("no value attribute convergy reads (sparse or string constants)");
   }
+  t.learned_elems = t.elems();
   ctx.set_constant(node.output(0), std::move(t));
 }
 
@@ -114,6 +117,7 @@ void gather_rule(Context& ctx, const onnx::NodeProto& node) {
   const int64_t axis_size = data.dims[static_cast<size_t>(axis)];
   ConstTensor out;
   out.elem_type = data.elem_type;
+  out.learned_elems = data.learned_elems;
   out.dims.assign(data.dims.begin(), data.dims.begin() + axis);
   out.dims.insert(out.dims.end(), indices.dims.begin(), indices.dims.end());
   out.dims.insert(out.dims.end(), data.dims.begin() + axis + 1, data.dims.end());
@@ -160,6 +164,7 @@ void expand_rule(Context& ctx, const onnx::NodeProto& node) {
   out.elem_type = in.elem_type;
   out.dims = broadcast_dims(in.dims, target);
   out.stored_dims = in.stored_dims.empty() ? in.dims : in.stored_dims;
+  out.learned_elems = in.learned_elems;
   const int64_t n = out.elems();
   if (in.has_data && n <= kMaxFoldedElems) {
     for (int64_t i = 0; i < n; ++i) out.push(broadcast_value(in, out.dims, i));
@@ -191,6 +196,89 @@ void cast_rule(Context& ctx, const onnx::NodeProto& node) {
   ctx.set_constant(node.output(0), std::move(out));
 }
 
+// Range of constant scalars (Swin's window indices): start, start + delta, ... below limit (above it for a
+// negative delta), of the type of start.
+void range_rule(Context& ctx, const onnx::NodeProto& node) {
+  for (int i = 0; i < 3; ++i)
+    if (ctx.input(node, i).is_blob()) unsupported("Range with a runtime bound");
+  const ConstTensor& start = ctx.const_input(node, 0);
+  const ConstTensor& limit = ctx.const_input(node, 1);
+  const ConstTensor& delta = ctx.const_input(node, 2);
+  for (const ConstTensor* t : {&start, &limit, &delta})
+    if (t->elems() != 1)
+      throw_bad_input("{}: {} has {} elements, expected a scalar", ctx.origin(node), t->name, t->elems());
+  if (!start.has_data || !limit.has_data || !delta.has_data)
+    unsupported("Range of values not stored in the file");
+  auto scalar = [](const ConstTensor& t) {
+    return t.is_integer() ? static_cast<double>(t.ints[0]) : t.reals[0];
+  };
+  const double a = scalar(start), b = scalar(limit), d = scalar(delta);
+  if (d == 0) throw_bad_input("{}: delta is 0, expected a non-zero step", ctx.origin(node));
+  const double count = std::max(std::ceil((b - a) / d), 0.0);
+  if (!std::isfinite(count) || count > static_cast<double>(kMaxFoldedElems))
+    unsupported("Range of more than 2^20 values");
+  ConstTensor out;
+  out.elem_type = start.elem_type;
+  out.dims = {static_cast<int64_t>(count)};
+  for (int64_t i = 0; i < out.dims[0]; ++i) out.push(a + static_cast<double>(i) * d);
+  out.has_data = true;
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
+// ScatterND into a constant (Swin's attention mask, written window region by region into zeros): a copy of
+// the data with each indexed element or slice replaced by its update.
+void scatter_nd_rule(Context& ctx, const onnx::NodeProto& node) {
+  for (int i = 0; i < 3; ++i)
+    if (ctx.input(node, i).is_blob()) unsupported("ScatterND with a runtime tensor");
+  if (attr_string(node, "reduction", "none") != "none") unsupported("ScatterND with a reduction");
+  const ConstTensor& data = ctx.const_input(node, 0);
+  const ConstTensor& indices = ctx.const_input(node, 1);
+  const ConstTensor& updates = ctx.const_input(node, 2);
+  ConstTensor out = data;
+  out.name.clear();
+  out.stored_dims.clear();
+  if (!data.has_data || !indices.has_data || !updates.has_data || data.elems() > kMaxFoldedElems ||
+      indices.elems() > kMaxFoldedElems) {  // the shape is still known
+    out.has_data = false;
+    out.reals.clear();
+    out.ints.clear();
+    ctx.set_constant(node.output(0), std::move(out));
+    return;
+  }
+  if (!indices.is_integer() || indices.dims.empty())
+    throw_bad_input("{}: indices must be an integer tensor of rank 1 or more", ctx.origin(node));
+  const auto k = static_cast<size_t>(indices.dims.back());
+  if (k < 1 || k > data.dims.size())
+    throw_bad_input("{}: index tuples of {} values for data of rank {}", ctx.origin(node), k,
+                    data.dims.size());
+  int64_t slice = 1;  // elements each index tuple addresses
+  for (size_t a = k; a < data.dims.size(); ++a) slice *= data.dims[a];
+  const int64_t tuples = indices.elems() / static_cast<int64_t>(k);
+  if (updates.elems() != tuples * slice)
+    throw_bad_input("{}: {} update values, expected {} ({} index tuples of {} elements)", ctx.origin(node),
+                    updates.elems(), tuples * slice, tuples, slice);
+  if (updates.is_integer() != data.is_integer())
+    unsupported("ScatterND of updates of another type than the data");
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t offset = 0;
+    for (size_t a = 0; a < k; ++a) {
+      const int64_t dim = data.dims[a];
+      int64_t i = indices.ints[static_cast<size_t>(t) * k + a];
+      if (i < -dim || i >= dim)
+        throw_bad_input("{}: index {} is out of range for an axis of size {}", ctx.origin(node), i, dim);
+      offset = offset * dim + (i < 0 ? i + dim : i);
+    }
+    for (int64_t j = 0; j < slice; ++j) {
+      const auto dst = static_cast<size_t>(offset * slice + j), src = static_cast<size_t>(t * slice + j);
+      if (out.is_integer())
+        out.ints[dst] = updates.ints[src];
+      else
+        out.reals[dst] = updates.reals[src];
+    }
+  }
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
 void identity_rule(Context& ctx, const onnx::NodeProto& node) {
   ctx.set_value(node.output(0), ctx.input(node, 0));
 }
@@ -205,6 +293,8 @@ void register_constant_rules() {
   rules()["Expand"] = expand_rule;
   rules()["Cast"] = cast_rule;
   rules()["Identity"] = identity_rule;
+  rules()["Range"] = range_rule;
+  rules()["ScatterND"] = scatter_nd_rule;
 }
 
 }  // namespace convergy::onnx_import

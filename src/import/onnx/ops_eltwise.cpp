@@ -1,6 +1,7 @@
 // ONNX rules for element-wise arithmetic: Add, Mul, Max and Sum of runtime tensors -> Eltwise (numpy
 // broadcasting, e.g. squeeze-and-excitation scaling NxCxHxW * NxCx1x1; a constant operand is read from a
-// Constant layer); division by one constant value -> Power; arithmetic on constants, Equal and Where fold.
+// Constant layer); division by one constant value -> Power; arithmetic on constants, Equal, Where, Mod and
+// Not fold.
 #include "import/onnx/onnx_context.h"
 
 #include "util/error.h"
@@ -153,6 +154,33 @@ void where_rule(Context& ctx, const onnx::NodeProto& node) {
   ctx.set_constant(node.output(0), std::move(out));
 }
 
+// Mod and Not only ever fold: Swin's shifted-window attention computes its padding (Mod of a dimension by the
+// window size) and its mask (Not of an Equal) from shapes.
+void mod_rule(Context& ctx, const onnx::NodeProto& node) {
+  if (ctx.input(node, 0).is_blob() || ctx.input(node, 1).is_blob()) unsupported("Mod of runtime tensors");
+  const bool c_fmod = attr_int(node, "fmod", 0) != 0;
+  auto mod = [c_fmod](double a, double b) {
+    if (b == 0) unsupported("modulo by zero while folding constants");
+    // fmod=1: the sign of the dividend (C's fmod); 0: the sign of the divisor (Python's %).
+    return c_fmod ? std::fmod(a, b) : a - b * std::floor(a / b);
+  };
+  ctx.set_constant(node.output(0), fold_binary(ctx.const_input(node, 0), ctx.const_input(node, 1), mod));
+}
+
+void not_rule(Context& ctx, const onnx::NodeProto& node) {
+  if (ctx.input(node, 0).is_blob()) unsupported("Not of a runtime tensor");
+  const ConstTensor& in = ctx.const_input(node, 0);
+  ConstTensor out;
+  out.elem_type = onnx::TensorProto::BOOL;
+  out.dims = in.dims;
+  if (in.has_data && in.elems() <= kMaxFoldedElems) {
+    for (int64_t v : in.ints) out.ints.push_back(v == 0 ? 1 : 0);
+    for (double v : in.reals) out.ints.push_back(v == 0.0 ? 1 : 0);
+    out.has_data = true;
+  }
+  ctx.set_constant(node.output(0), std::move(out));
+}
+
 }  // namespace
 
 void register_eltwise_rules() {
@@ -164,6 +192,8 @@ void register_eltwise_rules() {
   rules()["Div"] = div_rule;
   rules()["Equal"] = equal_rule;
   rules()["Where"] = where_rule;
+  rules()["Mod"] = mod_rule;
+  rules()["Not"] = not_rule;
 }
 
 }  // namespace convergy::onnx_import

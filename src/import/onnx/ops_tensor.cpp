@@ -22,6 +22,7 @@ std::vector<int64_t> strides_of(const std::vector<int64_t>& dims) {
 template <typename Source>
 void gather_values(const ConstTensor& in, ConstTensor& out, Source source) {
   out.elem_type = in.elem_type;
+  out.learned_elems = in.learned_elems;
   if (!in.has_data || out.elems() > kMaxFoldedElems) return;
   const int64_t n = out.elems();
   std::vector<int64_t> idx(out.dims.size(), 0);
@@ -446,7 +447,7 @@ void slice_rule(Context& ctx, const onnx::NodeProto& node) {
     const auto k = static_cast<size_t>(a);
     if (count[k] == dims[k] && step[k] == 1) continue;  // untouched axis
     if (sliced_axis >= 0) unsupported("slices more than one axis of a runtime tensor");
-    if (step[k] != 1) unsupported(fmt::format("step {} on a runtime tensor", step[k]));
+    if (step[k] < 1) unsupported(fmt::format("step {} on a runtime tensor", step[k]));
     sliced_axis = a;
   }
   if (sliced_axis < 0) {
@@ -457,7 +458,8 @@ void slice_rule(Context& ctx, const onnx::NodeProto& node) {
   if (count[k] == 0) throw_bad_input("{}: the slice of axis {} is empty", ctx.origin(node), sliced_axis);
   SliceParams p;
   p.axis = sliced_axis;
-  p.ranges.emplace_back(first[k], first[k] + count[k]);
+  p.step = step[k];
+  p.ranges.emplace_back(first[k], first[k] + (count[k] - 1) * step[k] + 1);
   ctx.add_layer(node, LayerKind::Slice, p, {v.blob}, {node.output(0)});
 }
 
