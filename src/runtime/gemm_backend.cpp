@@ -400,19 +400,74 @@ class ChannelAffineKernel final : public Kernel {
   std::vector<float> scale_, shift_;
 };
 
-// Eltwise over inputs of the output's shape, plus the squeeze-and-excitation case: a second input of
-// shape N x C x 1 x 1 multiplied into N x C x H x W.
+// A second operand that broadcasts to the first (the output's shape) and matches it over a contiguous block
+// of trailing axes: Swin's relative position bias (1 x heads x 49 x 49) added to every window's scores, its
+// mask (1 x windows x 1 x 49 x 49) to every head's. The output is `block`-element runs, each against the run
+// of the second operand at an offset found from the outer axes (stride 0 where it broadcasts).
+struct TrailingBroadcast {
+  int64_t block = 1;                               // elements of the matching trailing axes
+  std::vector<int64_t> outer_dims, outer_strides;  // the other axes of the output, the operand's strides
+};
+
+// Nullopt when `operand` does not broadcast to `out` numpy-style.
+std::optional<TrailingBroadcast> trailing_broadcast(const Shape& operand, const Shape& out) {
+  const int rank = out.rank(), offset = rank - operand.rank();
+  if (offset < 0) return std::nullopt;
+  std::vector<int64_t> dims(static_cast<size_t>(rank), 1);
+  for (int i = 0; i < operand.rank(); ++i) dims[static_cast<size_t>(offset + i)] = operand[i];
+  TrailingBroadcast t;
+  int axis = rank - 1;
+  for (; axis >= 0 && dims[static_cast<size_t>(axis)] == out[axis]; --axis) t.block *= out[axis];
+  int64_t stride = t.block;
+  for (int a = axis; a >= 0; --a) {
+    const int64_t d = dims[static_cast<size_t>(a)];
+    if (d != 1 && d != out[a]) return std::nullopt;
+    t.outer_dims.insert(t.outer_dims.begin(), out[a]);
+    t.outer_strides.insert(t.outer_strides.begin(), d == 1 ? 0 : stride);
+    stride *= d;
+  }
+  return t;
+}
+
+// Runs of fewer elements than this go to the reference kernel: per run, the offset costs about a run's work.
+constexpr int64_t kMinBroadcastBlock = 8;
+
+// Eltwise over inputs of the output's shape, the squeeze-and-excitation case (a second input of shape
+// N x C x 1 x 1 multiplied into N x C x H x W), and a second input that broadcasts over leading axes
+// (TrailingBroadcast).
 class EltwiseKernel final : public Kernel {
  public:
   explicit EltwiseKernel(const LayerBinding& b) : b_(b) {
     const auto& p = b.layer->p<EltwiseParams>();
     for (size_t i = 0; i < b.inputs.size(); ++i) coeff_.push_back(p.coeffs.empty() ? 1.0f : p.coeffs[i]);
+    const Shape& s = b.inputs.size() == 2 ? b.inputs[1].shape : Shape{};
+    if (b.inputs.size() == 2 && !se_product(b) && s != b.outputs[0].shape)
+      broadcast_ = trailing_broadcast(s, b.outputs[0].shape);
   }
+
+  // The squeeze-and-excitation product: x (N x C x H x W) times s (N x C x 1 x 1).
+  static bool se_product(const LayerBinding& b) {
+    const Shape& a = b.inputs[0].shape;
+    return b.layer->p<EltwiseParams>().op == EltwiseOp::Prod && b.inputs.size() == 2 &&
+           a == b.outputs[0].shape && a.rank() == 4 && b.inputs[1].shape == Shape{a.n(), a.c(), 1, 1} &&
+           b.outputs[0].elems > 0;
+  }
+  // Whether the second operand broadcasts in runs this kernel takes (see kMinBroadcastBlock).
+  static bool takes_broadcast(const LayerBinding& b) {
+    if (b.inputs.size() != 2 || b.inputs[0].shape != b.outputs[0].shape) return false;
+    const auto t = trailing_broadcast(b.inputs[1].shape, b.outputs[0].shape);
+    return t && t->block >= kMinBroadcastBlock;
+  }
+
   void run(float*) override {
     const auto& p = b_.layer->p<EltwiseParams>();
     float* y = b_.outputs[0].data;
     const int64_t total = b_.outputs[0].elems;
     const FusedActivation* act = b_.layer->fused_activation ? &*b_.layer->fused_activation : nullptr;
+    if (broadcast_) {
+      run_broadcast(p.op, y, total, act);
+      return;
+    }
     if (b_.inputs.size() == 2 && b_.inputs[1].elems != total) {
       const int64_t planes = b_.inputs[1].elems, inner = total / planes;
       const float* x = b_.inputs[0].data;
@@ -448,8 +503,42 @@ class EltwiseKernel final : public Kernel {
   }
 
  private:
+  void run_broadcast(EltwiseOp op, float* y, int64_t total, const FusedActivation* act) const {
+    const TrailingBroadcast& t = *broadcast_;
+    const float* x = b_.inputs[0].data;
+    const float* s = b_.inputs[1].data;
+    const float c0 = coeff_[0], c1 = coeff_[1];
+    const int64_t block = t.block;
+    parallel_for(total / block, [&](int64_t a, int64_t e) {
+      for (int64_t run = a; run < e; ++run) {
+        int64_t offset = 0;
+        for (int64_t k = static_cast<int64_t>(t.outer_dims.size()) - 1, rest = run; k >= 0; --k) {
+          const auto ks = static_cast<size_t>(k);
+          offset += (rest % t.outer_dims[ks]) * t.outer_strides[ks];
+          rest /= t.outer_dims[ks];
+        }
+        const float* xr = x + run * block;
+        const float* sr = s + offset;
+        float* yr = y + run * block;
+        switch (op) {
+          case EltwiseOp::Sum:
+            for (int64_t i = 0; i < block; ++i) yr[i] = c0 * xr[i] + c1 * sr[i];
+            break;
+          case EltwiseOp::Prod:
+            for (int64_t i = 0; i < block; ++i) yr[i] = xr[i] * sr[i];
+            break;
+          case EltwiseOp::Max:
+            for (int64_t i = 0; i < block; ++i) yr[i] = std::max(xr[i], sr[i]);
+            break;
+        }
+      }
+      if (act) apply_activation(*act, y + a * block, (e - a) * block);
+    });
+  }
+
   LayerBinding b_;
   std::vector<float> coeff_;
+  std::optional<TrailingBroadcast> broadcast_;
 };
 
 // Softmax along an axis, one (outer, inner) line per task: max, exponentials, then normalise.
@@ -554,12 +643,10 @@ class GemmBackend final : public Backend {
         bool same = true;
         for (const Tensor& t : b.inputs) same = same && t.shape == b.outputs[0].shape;
         if (same) return {};
-        const auto& p = l.p<EltwiseParams>();
-        const Shape& a = b.inputs[0].shape;
-        if (p.op == EltwiseOp::Prod && b.inputs.size() == 2 && a == b.outputs[0].shape && a.rank() == 4 &&
-            b.inputs[1].shape == Shape{a.n(), a.c(), 1, 1} && total > 0)
-          return {};
-        return "broadcasting other than N x C x 1 x 1 products is not implemented";
+        if (total > 0 && (EltwiseKernel::se_product(b) || EltwiseKernel::takes_broadcast(b))) return {};
+        return "broadcasting other than N x C x 1 x 1 products or of a second operand over leading axes is "
+               "not "
+               "implemented";
       }
       default:
         if (is_fusable_activation(l.kind)) return {};

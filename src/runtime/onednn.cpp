@@ -500,11 +500,21 @@ std::unique_ptr<Kernel> prepare_concat(const LayerBinding& b) {
   return k;
 }
 
+// A Sum of two inputs, the second broadcast to the first, without coefficients (Swin's position bias and
+// attention mask): oneDNN's binary add.
+bool plain_broadcast_sum(const LayerBinding& b) {
+  const auto& p = b.layer->p<EltwiseParams>();
+  if (p.op != EltwiseOp::Sum || b.inputs.size() != 2 || !(b.inputs[0].shape == b.outputs[0].shape))
+    return false;
+  return std::all_of(p.coeffs.begin(), p.coeffs.end(), [](float c) { return c == 1.0f; });
+}
+
 std::unique_ptr<Kernel> prepare_eltwise(const LayerBinding& b) {
   const auto& p = b.layer->p<EltwiseParams>();
   auto k = std::make_unique<OnednnKernel>();
   StepBuilder sb{*k, {}, {}, {}};
-  if (p.op == EltwiseOp::Sum) {
+  if (p.op == EltwiseOp::Sum &&
+      !(b.inputs.size() == 2 && !(b.inputs[1].shape == b.outputs[0].shape) && plain_broadcast_sum(b))) {
     std::vector<float> scales;
     std::vector<memory::desc> srcs;
     for (size_t i = 0; i < b.inputs.size(); ++i) {
@@ -526,14 +536,17 @@ std::unique_ptr<Kernel> prepare_eltwise(const LayerBinding& b) {
     }
     return k;
   }
-  // Prod and Max of two inputs: oneDNN's binary primitive broadcasts the second input (size-1 dims).
+  // Prod, Max and a broadcast Sum of two inputs: oneDNN's binary primitive broadcasts the second input
+  // (size-1 dims).
   const Shape& out = b.outputs[0].shape;
   std::vector<int64_t> d1(static_cast<size_t>(out.rank()), 1);
   const Shape& s1 = b.inputs[1].shape;
   for (int i = 0; i < s1.rank(); ++i) d1[static_cast<size_t>(out.rank() - s1.rank() + i)] = s1[i];
   const Tensor in1{b.inputs[1].data, Shape(d1), b.inputs[1].elems};
-  dnnl::binary::desc desc(p.op == EltwiseOp::Prod ? dnnl::algorithm::binary_mul : dnnl::algorithm::binary_max,
-                          plain_desc(b.inputs[0].shape), plain_desc(in1.shape), plain_desc(out));
+  const dnnl::algorithm algorithm = p.op == EltwiseOp::Prod  ? dnnl::algorithm::binary_mul
+                                    : p.op == EltwiseOp::Max ? dnnl::algorithm::binary_max
+                                                             : dnnl::algorithm::binary_add;
+  dnnl::binary::desc desc(algorithm, plain_desc(b.inputs[0].shape), plain_desc(in1.shape), plain_desc(out));
   dnnl::binary::primitive_desc pd(desc, make_attr(*b.layer), cpu_engine());
   sb.src(DNNL_ARG_SRC_0, b.inputs[0], pd.src0_desc());
   sb.src(DNNL_ARG_SRC_1, in1, pd.src1_desc());
@@ -636,8 +649,12 @@ class OnednnBackend final : public Backend {
       case LayerKind::Eltwise: {
         const auto& p = l.p<EltwiseParams>();
         if (p.op == EltwiseOp::Sum) {
-          for (const Tensor& t : b.inputs)
-            if (!(t.shape == b.outputs[0].shape)) return "Sum with broadcasting";
+          bool same = true;
+          for (const Tensor& t : b.inputs) same = same && t.shape == b.outputs[0].shape;
+          if (same) return {};
+          if (!plain_broadcast_sum(b))
+            return "Sum with broadcasting of more than two inputs, with coefficients "
+                   "or of the first input";
           return {};
         }
         if (b.inputs.size() != 2) return "Prod/Max of more than two inputs";

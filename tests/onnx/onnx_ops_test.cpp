@@ -749,6 +749,18 @@ TEST(OnnxMisc, ReflectPadStaysALayer) {
   EXPECT_EQ(out_shape(g), (Shape{1, 4, 8, 8}));
 }
 
+// Swin pads every block's channels-last input to a multiple of its window; at 224x224 by nothing.
+TEST(OnnxMisc, PaddingByNothingIsNoLayer) {
+  ModelBuilder b;
+  b.input("x", {1, 8, 8, 3}).ints("pads", {0, 0, 0, 0, 0, 0, 0, 0}).output("y");
+  b.node("Pad", {"x", "pads"}, {"p"});
+  b.node("Relu", {"p"}, {"y"});
+  Graph g = b.import();
+  for (const Layer& l : g.layers()) EXPECT_NE(l.kind, LayerKind::Pad);
+  EXPECT_EQ(only_layer(g, LayerKind::ReLU).inputs.at(0), g.inputs().at(0));
+  EXPECT_EQ(out_shape(g), (Shape{1, 8, 8, 3}));
+}
+
 }  // namespace
 }  // namespace convergy
 

@@ -232,6 +232,24 @@ std::vector<Case> cases() {
     p.op = EltwiseOp::Prod;
     return one_layer_graph(K::Eltwise, p, {{2, 13, 7, 7}, {2, 13, 1, 1}});
   });
+  // A second operand broadcast over leading axes: Swin's attention mask over the heads (rank 5, with
+  // coefficients) and its position bias over the windows.
+  add("eltwise sum broadcast 2x3x4x7x7 + 3x1x7x7 (Swin's mask)", [] {
+    return one_layer_graph(K::Eltwise, EltwiseParams{}, {{2, 3, 4, 7, 7}, {3, 1, 7, 7}});
+  });
+  add(
+      "eltwise sum coeffs broadcast 2x3x7x7 + 1x3x7x7",
+      [] {
+        EltwiseParams p;
+        p.coeffs = {1.0f, -0.5f};
+        return one_layer_graph(K::Eltwise, p, {{2, 3, 7, 7}, {1, 3, 7, 7}});
+      },
+      false);
+  add("eltwise max broadcast 4x3x5x9 + 3x5x9", [] {
+    EltwiseParams p;
+    p.op = EltwiseOp::Max;
+    return one_layer_graph(K::Eltwise, p, {{4, 3, 5, 9}, {3, 5, 9}}, fused(K::ReLU));
+  });
   add("concat axis1 1x3x13x13 + 1x5x13x13 + 1x1x13x13", [] {
     return one_layer_graph(K::Concat, ConcatParams{1}, {{1, 3, 13, 13}, {1, 5, 13, 13}, {1, 1, 13, 13}});
   });
@@ -320,6 +338,11 @@ std::vector<Case> cases() {
     return one_layer_graph(K::Slice, SliceParams{2, {{0, 4}, {4, 9}, {9, 13}}}, {{2, 5, 13, 7}}, std::nullopt,
                            3);
   });
+  add("slice axis 1 step 2 of 2x9x5", [] {
+    SliceParams p{1, {{1, 9}}};
+    p.step = 2;
+    return one_layer_graph(K::Slice, p, {{2, 9, 5}});
+  });
   add("power 1x5x13x13 scale 0.25", [] {
     return one_layer_graph(K::Power, PowerParams{1.0f, 0.25f, 0.0f}, {{1, 5, 13, 13}});
   });
@@ -375,7 +398,9 @@ TEST_P(KernelsTest, MatchesReferenceOnEveryCase) {
                                                  "power 1x5x13x13 squared",
                                                  "matmul 2x3x7x5 by 3x5x6",
                                                  "matmul 4x7x5 by 1x5x9",
-                                                 "matmul 12x50x64 by 12x64x50 (attention scores)"};
+                                                 "matmul 12x50x64 by 12x64x50 (attention scores)",
+                                                 "eltwise sum broadcast 2x3x4x7x7 + 3x1x7x7 (Swin's mask)",
+                                                 "slice axis 1 step 2 of 2x9x5"};
 #ifdef CONVERGY_HAVE_CUDA_KERNELS
       const std::set<std::string>& cudnn_fallbacks = host_always;
       // And, beyond what the CPU backends must take, its own kernels take PReLU and the gathers.

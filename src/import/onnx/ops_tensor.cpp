@@ -499,6 +499,12 @@ void pad_rule(Context& ctx, const onnx::NodeProto& node) {
   else
     unsupported(fmt::format("mode \"{}\"", mode));
   p.value = value;
+  // No padding at all is the identity: Swin pads each block's input to a multiple of its window, which at
+  // 224x224 is nothing, and the 15 copies took 6 ms of Swin-T's 155 on openblas.
+  if (std::all_of(pads.begin(), pads.end(), [](int64_t v) { return v == 0; })) {
+    ctx.set_value(node.output(0), Value{x, nullptr});
+    return;
+  }
   // Zero padding of H and W in front of a Conv (or an AveragePool that counts padding) is the layer's own
   // padding; MaxPool pads with -inf, so a zero Pad before it stays a layer.
   const bool spatial_zero = rank == 4 && p.mode == PadMode::Constant && value == 0.0f && p.begins[0] == 0 &&
