@@ -309,6 +309,7 @@ Graph import_model(const LightModel& light, const std::string& path, const LoadO
     ConstTensor c;
     c.dims.assign(t.dims().begin(), t.dims().end());
     c.elem_type = t.values().data_type();
+    c.learned_elems = c.elems();  // learned like a dense one
     ctx.set_constant(t.values().name(), std::move(c));
   }
   add_inputs(ctx, g, options);
