@@ -331,19 +331,22 @@ std::vector<HeldOutItem> held_out_items(const Dataset& data, const Evaluation& e
 }
 
 std::optional<ProbeAnchor> probe_anchor(const Dataset& data) {
-  std::map<std::string, std::array<double, 2>> totals;  // probe network -> total per file
-  std::map<std::string, std::array<bool, 2>> seen;
+  struct PerFile {
+    std::array<double, 2> total{};
+    std::array<bool, 2> seen{};
+  };
+  std::map<std::string, PerFile> probes;  // probe network -> its rows' total in each file
   for (const Sample& s : data.samples) {
     if (!s.probe || s.file < 0 || s.file > 1) continue;
-    const auto f = static_cast<size_t>(s.file);
-    totals[s.group][f] += s.measured;
-    seen[s.group][f] = true;
+    PerFile& p = probes[s.group];
+    p.total[static_cast<size_t>(s.file)] += s.measured;
+    p.seen[static_cast<size_t>(s.file)] = true;
   }
   ProbeAnchor a;
-  for (const auto& [net, t] : totals) {
-    if (!seen[net][0] || !seen[net][1]) continue;
-    a.train_total += t[0];
-    a.test_total += t[1];
+  for (const auto& [net, p] : probes) {
+    if (!p.seen[0] || !p.seen[1]) continue;
+    a.train_total += p.total[0];
+    a.test_total += p.total[1];
     ++a.networks;
   }
   if (a.networks == 0 || !(a.train_total > 0) || !(a.test_total > 0)) return std::nullopt;

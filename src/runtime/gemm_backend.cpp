@@ -440,9 +440,8 @@ class EltwiseKernel final : public Kernel {
   explicit EltwiseKernel(const LayerBinding& b) : b_(b) {
     const auto& p = b.layer->p<EltwiseParams>();
     for (size_t i = 0; i < b.inputs.size(); ++i) coeff_.push_back(p.coeffs.empty() ? 1.0f : p.coeffs[i]);
-    const Shape& s = b.inputs.size() == 2 ? b.inputs[1].shape : Shape{};
-    if (b.inputs.size() == 2 && !se_product(b) && s != b.outputs[0].shape)
-      broadcast_ = trailing_broadcast(s, b.outputs[0].shape);
+    if (b.inputs.size() == 2 && !se_product(b) && b.inputs[1].shape != b.outputs[0].shape)
+      broadcast_ = trailing_broadcast(b.inputs[1].shape, b.outputs[0].shape);
   }
 
   // The squeeze-and-excitation product: x (N x C x H x W) times s (N x C x 1 x 1).

@@ -513,8 +513,8 @@ std::unique_ptr<Kernel> prepare_eltwise(const LayerBinding& b) {
   const auto& p = b.layer->p<EltwiseParams>();
   auto k = std::make_unique<OnednnKernel>();
   StepBuilder sb{*k, {}, {}, {}};
-  if (p.op == EltwiseOp::Sum &&
-      !(b.inputs.size() == 2 && !(b.inputs[1].shape == b.outputs[0].shape) && plain_broadcast_sum(b))) {
+  const bool broadcast_sum = plain_broadcast_sum(b) && !(b.inputs[1].shape == b.outputs[0].shape);
+  if (p.op == EltwiseOp::Sum && !broadcast_sum) {
     std::vector<float> scales;
     std::vector<memory::desc> srcs;
     for (size_t i = 0; i < b.inputs.size(); ++i) {

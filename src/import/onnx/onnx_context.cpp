@@ -156,6 +156,11 @@ BlobId Context::tensor_input(const onnx::NodeProto& node, int i) {
   return blob;
 }
 
+void require_constant_inputs(const Context& ctx, const onnx::NodeProto& node, const std::string& what) {
+  for (int i = 0; i < node.input_size(); ++i)
+    if (ctx.input(node, i).is_blob()) unsupported(what);
+}
+
 void Context::set_constant(const std::string& name, ConstTensor t) {
   t.name = name;
   set_value(name, Value{-1, std::make_shared<const ConstTensor>(std::move(t))});

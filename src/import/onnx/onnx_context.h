@@ -146,6 +146,10 @@ class Context {
   std::unordered_map<const onnx::NodeProto*, int> node_index_;
 };
 
+// For the rules that only ever fold (Equal, Where, Mod, Not, Range, ScatterND): Unsupported with `what` when
+// any input of `node` is a runtime tensor.
+void require_constant_inputs(const Context& ctx, const onnx::NodeProto& node, const std::string& what);
+
 // Attributes.
 const onnx::AttributeProto* find_attr(const onnx::NodeProto& node, std::string_view name);
 int64_t attr_int(const onnx::NodeProto& node, std::string_view name, int64_t fallback);

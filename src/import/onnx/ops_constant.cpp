@@ -199,8 +199,7 @@ void cast_rule(Context& ctx, const onnx::NodeProto& node) {
 // Range of constant scalars (Swin's window indices): start, start + delta, ... below limit (above it for a
 // negative delta), of the type of start.
 void range_rule(Context& ctx, const onnx::NodeProto& node) {
-  for (int i = 0; i < 3; ++i)
-    if (ctx.input(node, i).is_blob()) unsupported("Range with a runtime bound");
+  require_constant_inputs(ctx, node, "Range with a runtime bound");
   const ConstTensor& start = ctx.const_input(node, 0);
   const ConstTensor& limit = ctx.const_input(node, 1);
   const ConstTensor& delta = ctx.const_input(node, 2);
@@ -228,8 +227,7 @@ void range_rule(Context& ctx, const onnx::NodeProto& node) {
 // ScatterND into a constant (Swin's attention mask, written window region by region into zeros): a copy of
 // the data with each indexed element or slice replaced by its update.
 void scatter_nd_rule(Context& ctx, const onnx::NodeProto& node) {
-  for (int i = 0; i < 3; ++i)
-    if (ctx.input(node, i).is_blob()) unsupported("ScatterND with a runtime tensor");
+  require_constant_inputs(ctx, node, "ScatterND with a runtime tensor");
   if (attr_string(node, "reduction", "none") != "none") unsupported("ScatterND with a reduction");
   const ConstTensor& data = ctx.const_input(node, 0);
   const ConstTensor& indices = ctx.const_input(node, 1);

@@ -125,7 +125,7 @@ void div_rule(Context& ctx, const onnx::NodeProto& node) {
 // Equal and Where only ever fold: exporters use them on shapes (ViT's class token is expanded to a shape in
 // which -1 is replaced by 1).
 void equal_rule(Context& ctx, const onnx::NodeProto& node) {
-  if (ctx.input(node, 0).is_blob() || ctx.input(node, 1).is_blob()) unsupported("Equal of runtime tensors");
+  require_constant_inputs(ctx, node, "Equal of runtime tensors");
   ConstTensor out = fold_binary(ctx.const_input(node, 0), ctx.const_input(node, 1),
                                 [](double a, double b) { return a == b ? 1.0 : 0.0; });
   out.elem_type = onnx::TensorProto::BOOL;
@@ -136,8 +136,7 @@ void equal_rule(Context& ctx, const onnx::NodeProto& node) {
 }
 
 void where_rule(Context& ctx, const onnx::NodeProto& node) {
-  for (int i = 0; i < 3; ++i)
-    if (ctx.input(node, i).is_blob()) unsupported("Where with a runtime tensor");
+  require_constant_inputs(ctx, node, "Where with a runtime tensor");
   const ConstTensor& cond = ctx.const_input(node, 0);
   const ConstTensor& x = ctx.const_input(node, 1);
   const ConstTensor& y = ctx.const_input(node, 2);
@@ -157,7 +156,7 @@ void where_rule(Context& ctx, const onnx::NodeProto& node) {
 // Mod and Not only ever fold: Swin's shifted-window attention computes its padding (Mod of a dimension by the
 // window size) and its mask (Not of an Equal) from shapes.
 void mod_rule(Context& ctx, const onnx::NodeProto& node) {
-  if (ctx.input(node, 0).is_blob() || ctx.input(node, 1).is_blob()) unsupported("Mod of runtime tensors");
+  require_constant_inputs(ctx, node, "Mod of runtime tensors");
   const bool c_fmod = attr_int(node, "fmod", 0) != 0;
   auto mod = [c_fmod](double a, double b) {
     if (b == 0) unsupported("modulo by zero while folding constants");
@@ -168,7 +167,7 @@ void mod_rule(Context& ctx, const onnx::NodeProto& node) {
 }
 
 void not_rule(Context& ctx, const onnx::NodeProto& node) {
-  if (ctx.input(node, 0).is_blob()) unsupported("Not of a runtime tensor");
+  require_constant_inputs(ctx, node, "Not of a runtime tensor");
   const ConstTensor& in = ctx.const_input(node, 0);
   ConstTensor out;
   out.elem_type = onnx::TensorProto::BOOL;
